@@ -1,0 +1,275 @@
+"""Stage the inputs every strategy shares, once per cycle, as private temp tables.
+
+One row per eligible track (pg_temp.trending_track_inputs) and per eligible
+playlist (pg_temp.trending_playlist_inputs) holds everything SPEC's formulas
+need for every strategy and range: windowed counts, totals, karma, age, owner
+followers. Each source table is scanned once per kind; the windows are
+FILTER clauses of the same aggregate. No source row is ever visited from
+Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import formulas
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """What every statement of one cycle needs: where to read and when `now` is."""
+    source: str       # the source schema, quoted as an identifier
+    now_text: str     # now in UTC, ISO text, for the summary
+    now_utc: str      # SQL literals of type timestamp (UTC)
+    track_week_start: str
+    track_month_start: str
+    playlist_starts: dict  # time range -> SQL literal
+
+    @classmethod
+    def start(cls, plpy, now: str, source_schema: str) -> "Cycle":
+        """Window bounds in UTC, with PostgreSQL's calendar arithmetic ('1 mon')."""
+        bounds = {"now_utc": "interval '0'",
+                  "track_week_start": f"interval '{formulas.TRACK_COUNT_WINDOWS['week']}'",
+                  "track_month_start": f"interval '{formulas.TRACK_COUNT_WINDOWS['month']}'"}
+        bounds.update({f"playlist_{r}_start": f"interval '{w}'"
+                       for r, w in formulas.PLAYLIST_WINDOWS.items()})
+        select = ", ".join(f"(n - {interval})::text AS {name}" for name, interval in bounds.items())
+        row = plpy.execute(f"SELECT {select} FROM (SELECT {plpy.quote_literal(now)}::timestamptz"
+                           f" AT TIME ZONE 'UTC' AS n) AS cycle_now")[0]
+
+        def lit(name: str) -> str:
+            return f"{plpy.quote_literal(row[name])}::timestamp"
+
+        return cls(source=plpy.quote_ident(source_schema), now_text=row["now_utc"],
+                   now_utc=lit("now_utc"),
+                   track_week_start=lit("track_week_start"),
+                   track_month_start=lit("track_month_start"),
+                   playlist_starts={r: lit(f"playlist_{r}_start") for r in formulas.PLAYLIST_WINDOWS})
+
+
+TEMP_TABLES = ("trending_track_candidates", "trending_track_inputs",
+               "trending_playlist_candidates", "trending_playlist_inputs", "trending_stage")
+
+
+def drop_temp_tables(plpy) -> None:
+    """Drop this cycle's private tables (they are ON COMMIT DROP too, but a
+    transaction may run several cycles)."""
+    for name in TEMP_TABLES:
+        if plpy.execute(f"SELECT pg_catalog.to_regclass('pg_temp.{name}') IS NOT NULL AS present")[0]["present"]:
+            plpy.execute(f"DROP TABLE pg_temp.{name}")
+
+
+def _age_days(c: Cycle, row: str) -> str:
+    """Whole days of now - base (the interval's days field, truncated toward zero).
+    base: created_at if release_date is after now, else the later of the two
+    (greatest() ignores a NULL release_date)."""
+    return (f"EXTRACT(day FROM {c.now_utc} - CASE WHEN {row}.release_date > {c.now_utc} "
+            f"THEN {row}.created_at ELSE greatest({row}.release_date, {row}.created_at) END)::integer")
+
+
+_COMPLETE_PROFILE = """(u.cover_photo IS NOT NULL OR u.cover_photo_sizes IS NOT NULL)
+          AND (u.profile_picture IS NOT NULL OR u.profile_picture_sizes IS NOT NULL)
+          AND u.bio IS NOT NULL"""
+
+# An id with more than one current row is skipped (and counted): upstream
+# failed on it because the score tables' key would collide. Grouping the
+# current rows gives both the single row's values and the duplicates.
+_TRACK_CANDIDATES = """
+CREATE TEMP TABLE trending_track_candidates ON COMMIT DROP AS
+SELECT t.track_id,
+       count(*)            AS current_rows,
+       min(t.owner_id)     AS owner_id,
+       min(t.genre)        AS genre,
+       min(t.created_at)   AS created_at,
+       min(t.release_date) AS release_date,
+       bool_and(t.is_delete IS FALSE AND t.is_unlisted IS FALSE AND t.stem_of IS NULL) AS listed
+FROM {src}.tracks t
+WHERE t.is_current IS TRUE
+GROUP BY t.track_id
+"""
+
+_TRACK_INPUTS = """
+CREATE TEMP TABLE trending_track_inputs ON COMMIT DROP AS
+WITH eligible AS (
+    SELECT c.* FROM pg_temp.trending_track_candidates c
+    WHERE c.current_rows = 1 AND c.listed
+),
+listens AS (
+    SELECT p.play_item_id                                        AS track_id,
+           count(*) FILTER (WHERE p.created_at > {week_start})   AS listens_week,
+           count(*)                                              AS listens_month
+    FROM {src}.plays p
+    WHERE p.created_at > {month_start}
+    GROUP BY p.play_item_id
+),
+-- karma weight of a user: follower_count once per users row (current or not,
+-- as upstream) with a complete profile
+profile_weights AS (
+    SELECT u.user_id, sum(au.follower_count) AS weight
+    FROM {src}.users u
+    JOIN {src}.aggregate_user au ON au.user_id = u.user_id
+    WHERE {complete_profile}
+    GROUP BY u.user_id
+),
+engagements AS (
+    SELECT r.repost_item_id AS track_id, true AS is_repost, r.user_id, r.created_at
+    FROM {src}.reposts r
+    WHERE r.repost_type = 'track' AND r.is_current IS TRUE AND r.is_delete IS FALSE
+    UNION ALL
+    SELECT s.save_item_id, false, s.user_id, s.created_at
+    FROM {src}.saves s
+    WHERE s.save_type = 'track' AND s.is_current IS TRUE AND s.is_delete IS FALSE
+),
+engagement_counts AS (
+    SELECT e.track_id,
+           count(*) FILTER (WHERE e.is_repost AND e.created_at > {week_start})      AS reposts_week,
+           count(*) FILTER (WHERE e.is_repost AND e.created_at > {month_start})     AS reposts_month,
+           count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {week_start})  AS saves_week,
+           count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {month_start}) AS saves_month,
+           sum(w.weight)                                                           AS karma
+    FROM engagements e
+    LEFT JOIN profile_weights w ON w.user_id = e.user_id
+    GROUP BY e.track_id
+)
+SELECT e.track_id,
+       e.genre,
+       au.follower_count                     AS owner_followers,
+       {age_days}                            AS age_days,
+       COALESCE(l.listens_week, 0)           AS listens_week,
+       COALESCE(l.listens_month, 0)          AS listens_month,
+       COALESCE(g.reposts_week, 0)           AS reposts_week,
+       COALESCE(g.reposts_month, 0)          AS reposts_month,
+       COALESCE(g.saves_week, 0)             AS saves_week,
+       COALESCE(g.saves_month, 0)            AS saves_month,
+       COALESCE(at.repost_count, 0)          AS repost_total,
+       COALESCE(at.save_count, 0)            AS save_total,
+       ap.count                              AS play_total,
+       ap.play_item_id IS NOT NULL AND ap.count IS NULL AS null_play_count,
+       COALESCE(g.karma, 0)                  AS karma
+FROM eligible e
+LEFT JOIN {src}.aggregate_user au     ON au.user_id = e.owner_id
+LEFT JOIN listens l                   ON l.track_id = e.track_id
+LEFT JOIN engagement_counts g         ON g.track_id = e.track_id
+LEFT JOIN {src}.aggregate_track at    ON at.track_id = e.track_id
+LEFT JOIN {src}.aggregate_plays ap    ON ap.play_item_id = e.track_id
+"""
+
+_PLAYLIST_CANDIDATES = """
+CREATE TEMP TABLE trending_playlist_candidates ON COMMIT DROP AS
+SELECT p.playlist_id,
+       count(*)                 AS current_rows,
+       min(p.playlist_owner_id) AS owner_id,
+       min(p.created_at)        AS created_at,
+       min(p.release_date)      AS release_date,
+       bool_and(p.is_delete IS FALSE AND p.is_private IS FALSE) AS listed,
+       bool_and(pg_catalog.jsonb_typeof(p.playlist_contents -> 'track_ids') IS NOT DISTINCT FROM 'array')
+                                AS track_ids_is_array,
+       min(CASE WHEN pg_catalog.jsonb_typeof(p.playlist_contents -> 'track_ids') = 'array'
+                THEN pg_catalog.jsonb_array_length(p.playlist_contents -> 'track_ids') END)
+                                AS track_count
+FROM {src}.playlists p
+WHERE p.is_current IS TRUE
+GROUP BY p.playlist_id
+"""
+
+_PLAYLIST_INPUTS = """
+CREATE TEMP TABLE trending_playlist_inputs ON COMMIT DROP AS
+WITH eligible AS (
+    SELECT c.*, au.follower_count AS owner_followers
+    FROM pg_temp.trending_playlist_candidates c
+    JOIN {src}.aggregate_user au ON au.user_id = c.owner_id
+    WHERE c.current_rows = 1 AND c.listed AND c.track_ids_is_array AND c.track_count >= 3
+),
+-- karma weight of a user: follower_count once per CURRENT users row with a
+-- complete profile (upstream filters is_current here, unlike for tracks)
+profile_weights AS (
+    SELECT u.user_id, sum(au.follower_count) AS weight
+    FROM {src}.users u
+    JOIN {src}.aggregate_user au ON au.user_id = u.user_id
+    WHERE u.is_current IS TRUE AND {complete_profile}
+    GROUP BY u.user_id
+),
+engagements AS (
+    SELECT r.repost_item_id AS playlist_id, true AS is_repost, r.user_id, r.created_at
+    FROM {src}.reposts r
+    WHERE r.repost_type = 'playlist' AND r.is_current IS TRUE AND r.is_delete IS FALSE
+      AND r.created_at >= {year_start}
+    UNION ALL
+    SELECT s.save_item_id, false, s.user_id, s.created_at
+    FROM {src}.saves s
+    WHERE s.save_type = 'playlist' AND s.is_current IS TRUE AND s.is_delete IS FALSE
+      AND s.created_at >= {year_start}
+),
+-- counts take created_at > start, karma created_at >= start (as upstream)
+engagement_counts AS (
+    SELECT e.playlist_id,
+           {window_columns}
+    FROM engagements e
+    LEFT JOIN profile_weights w ON w.user_id = e.user_id
+    GROUP BY e.playlist_id
+)
+SELECT e.playlist_id,
+       e.owner_followers,
+       {age_days}                            AS age_days,
+       {window_outputs},
+       COALESCE(ap.repost_count, 0)          AS repost_total,
+       COALESCE(ap.save_count, 0)            AS save_total
+FROM eligible e
+LEFT JOIN engagement_counts g         ON g.playlist_id = e.playlist_id
+LEFT JOIN {src}.aggregate_playlist ap ON ap.playlist_id = e.playlist_id
+"""
+
+_TRACK_BAD_ROWS = """
+SELECT (SELECT count(*) FROM pg_temp.trending_track_candidates WHERE current_rows > 1) AS duplicate_current_tracks,
+       (SELECT count(*) FROM pg_temp.trending_track_inputs WHERE null_play_count)      AS null_play_counts
+"""
+
+_PLAYLIST_BAD_ROWS = """
+SELECT (SELECT count(*) FROM pg_temp.trending_playlist_candidates WHERE current_rows > 1)
+           AS duplicate_current_playlists,
+       (SELECT count(*) FROM pg_temp.trending_playlist_candidates
+         WHERE current_rows = 1 AND listed AND NOT track_ids_is_array)
+           AS playlists_track_ids_not_array,
+       (SELECT count(*) FROM pg_temp.trending_playlist_inputs
+         WHERE greatest({karmas}) > 2147483647)
+           AS playlist_karma_over_int4
+"""
+
+
+def stage_track_inputs(plpy, c: Cycle) -> dict[str, int]:
+    """Build trending_track_inputs; return the track traps found (SPEC, Known traps)."""
+    plpy.execute(_TRACK_CANDIDATES.format(src=c.source))
+    plpy.execute(_TRACK_INPUTS.format(src=c.source, week_start=c.track_week_start,
+                                      month_start=c.track_month_start,
+                                      complete_profile=_COMPLETE_PROFILE,
+                                      age_days=_age_days(c, "e")))
+    plpy.execute("ANALYZE pg_temp.trending_track_inputs")
+    row = plpy.execute(_TRACK_BAD_ROWS)[0]
+    return {key: int(row[key]) for key in ("duplicate_current_tracks", "null_play_counts")}
+
+
+def stage_playlist_inputs(plpy, c: Cycle) -> dict[str, int]:
+    """Build trending_playlist_inputs; return the playlist traps found."""
+    ranges = list(formulas.PLAYLIST_WINDOWS)
+    starts = c.playlist_starts
+    window_columns = ",\n           ".join(
+        [f"count(*) FILTER (WHERE e.is_repost AND e.created_at > {starts[r]}) AS reposts_{r}" for r in ranges]
+        + [f"count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {starts[r]}) AS saves_{r}" for r in ranges]
+        + [f"sum(w.weight) FILTER (WHERE e.created_at >= {starts[r]}) AS karma_{r}" for r in ranges])
+    window_outputs = ",\n       ".join(
+        [f"COALESCE(g.reposts_{r}, 0) AS reposts_{r}" for r in ranges]
+        + [f"COALESCE(g.saves_{r}, 0) AS saves_{r}" for r in ranges]
+        + [f"g.karma_{r} AS karma_{r}" for r in ranges])
+    # the widest window bounds the scan; all windows are nested
+    year_start = starts[max(ranges, key=lambda r: formulas.WINDOW_DAYS[r])]
+    plpy.execute(_PLAYLIST_CANDIDATES.format(src=c.source))
+    plpy.execute(_PLAYLIST_INPUTS.format(src=c.source, year_start=year_start,
+                                         complete_profile=_COMPLETE_PROFILE,
+                                         window_columns=window_columns,
+                                         window_outputs=window_outputs,
+                                         age_days=_age_days(c, "e")))
+    plpy.execute("ANALYZE pg_temp.trending_playlist_inputs")
+    karmas = ", ".join(f"karma_{r}" for r in ranges)
+    row = plpy.execute(_PLAYLIST_BAD_ROWS.format(karmas=karmas))[0]
+    return {key: int(row[key]) for key in
+            ("duplicate_current_playlists", "playlists_track_ids_not_array", "playlist_karma_over_int4")}

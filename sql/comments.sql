@@ -1,0 +1,37 @@
+-- Every public object documents itself in \d+ and \df+.
+COMMENT ON TABLE trending.track_trending_scores IS
+    'Trending scores of tracks, one row per (track, strategy type, version, time range) with a non-zero score. Written by trending.recompute(); read by the API and trending.top_tracks().';
+COMMENT ON COLUMN trending.track_trending_scores.genre IS 'The track''s genre when its score was written (NULL when it has none).';
+COMMENT ON COLUMN trending.track_trending_scores.score IS 'SPEC.md''s score for the slice; never 0 (zero scores are not stored).';
+COMMENT ON COLUMN trending.track_trending_scores.created_at IS 'The cycle''s now (UTC) when this row''s current score or genre was written; unchanged rows keep it.';
+COMMENT ON TABLE trending.playlist_trending_scores IS
+    'Trending scores of playlists, one row per (playlist, strategy type, version, time range) with a non-zero score. Written by trending.recompute(); read by trending.top_playlists().';
+COMMENT ON COLUMN trending.playlist_trending_scores.created_at IS 'The cycle''s now (UTC) when this row''s current score was written; unchanged rows keep it.';
+
+COMMENT ON VIEW trending.settings IS
+    'Settings of the extension: UPDATE trending.settings SET value = ... WHERE name = ...; (NULL or DELETE restores the default). Overrides survive pg_dump/pg_restore.';
+COMMENT ON VIEW trending.strategies IS
+    'Registered scoring strategies: UPDATE trending.strategies SET enabled = ... WHERE type = ... AND version = ...; the next cycle writes or removes their rows. Choices survive pg_dump/pg_restore.';
+COMMENT ON TABLE trending._setting_defaults IS 'Shipped defaults of trending.settings (not dumped: CREATE EXTENSION recreates them).';
+COMMENT ON TABLE trending._setting_overrides IS 'The user''s settings (dumped by pg_dump). Edit through the view trending.settings.';
+COMMENT ON TABLE trending._strategy_defaults IS 'Registered strategies as shipped (not dumped: CREATE EXTENSION recreates them).';
+COMMENT ON TABLE trending._strategy_overrides IS 'The user''s on/off choices (dumped by pg_dump). Edit through the view trending.strategies.';
+
+COMMENT ON TYPE trending.ranked_track IS 'A row of top_tracks() and underground_tracks(): absolute rank, track, score, genre.';
+COMMENT ON TYPE trending.ranked_playlist IS 'A row of top_playlists(): absolute rank, playlist, score.';
+
+COMMENT ON FUNCTION trending.recompute(timestamptz) IS
+    'Run one cycle of every enabled strategy at now (default: the transaction''s start), in the caller''s transaction; returns a jsonb summary (rows inserted/updated/deleted/unchanged and ms per strategy and range, bad rows found).';
+COMMENT ON FUNCTION trending.top_tracks(text, text, integer, integer, text) IS
+    'Trending tracks: top_tracks(time_range => week|month|allTime, genre => NULL for all, lim => 1..1000, off => 0.., version => pnagD|AnlGe).';
+COMMENT ON FUNCTION trending.underground_tracks(text, text, integer, integer) IS
+    'Underground trending: the TRACKS/pnagD list without its top 20, owners with < 1500 followers and followings.';
+COMMENT ON FUNCTION trending.top_playlists(text, integer, integer) IS
+    'Trending playlists: top_playlists(time_range => week|month|year, lim => 1..1000, off => 0..).';
+COMMENT ON FUNCTION trending._recompute(timestamptz) IS 'Internal: the cycle itself, in PL/Python; call trending.recompute().';
+COMMENT ON FUNCTION trending._python_init() IS 'Internal: makes the embedded trending_pl package importable in this session.';
+COMMENT ON FUNCTION trending._validate_choice(text, text, text[]) IS 'Internal: raises 22023 naming the valid values.';
+COMMENT ON FUNCTION trending._validate_page(integer, integer) IS 'Internal: raises 22023 unless 1 <= lim <= 1000 and off >= 0.';
+COMMENT ON FUNCTION trending._validate_setting(text, text) IS 'Internal: raises 22023 for a value a setting cannot take.';
+COMMENT ON FUNCTION trending._write_setting() IS 'Internal: INSTEAD OF trigger making trending.settings writable.';
+COMMENT ON FUNCTION trending._write_strategy() IS 'Internal: INSTEAD OF trigger making trending.strategies writable.';

@@ -1,0 +1,31 @@
+-------------------------------------------------------------------------------
+-- _validate_setting
+-- Raise 22023 unless p_value is acceptable for setting p_name. The source
+-- schema is only checked for shape here: it may legitimately not exist yet
+-- (pg_restore loads settings before the service's tables); a cycle checks it.
+CREATE FUNCTION trending._validate_setting(p_name text, p_value text)
+RETURNS void
+LANGUAGE plpgsql
+IMMUTABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    CASE p_name
+    WHEN 'source_schema' THEN
+        IF p_value = '' OR length(p_value) > 63 THEN
+            RAISE EXCEPTION 'invalid source_schema %: a schema name of 1 to 63 characters',
+                  quote_literal(p_value) USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    WHEN 'work_mem' THEN
+        IF p_value !~ '^[0-9]+ ?(kB|MB|GB)$'
+           OR pg_size_bytes(p_value) NOT BETWEEN 64 * 1024 AND pg_size_bytes('64GB') THEN
+            RAISE EXCEPTION 'invalid work_mem %: a size from 64kB to 64GB, e.g. ''256MB''',
+                  quote_literal(p_value) USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    ELSE
+        RAISE EXCEPTION 'unknown setting %', quote_literal(p_name)
+              USING ERRCODE = 'invalid_parameter_value';
+    END CASE;
+END;
+$function$;

@@ -1,0 +1,31 @@
+-- Settings: shipped defaults in a member table, user overrides in a config
+-- table that pg_dump keeps (pg_extension_config_dump). CREATE EXTENSION inserts
+-- only defaults, so a restore never collides with the dumped overrides. Users
+-- read and edit the merged view trending.settings (see sql/triggers.sql).
+CREATE TABLE trending._setting_defaults (
+    name          text PRIMARY KEY,
+    default_value text NOT NULL,
+    description   text NOT NULL
+);
+
+INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
+    ('source_schema', 'public',
+     'Schema that holds the source tables (tracks, plays, saves, reposts, users, playlists, aggregate_*).'),
+    ('work_mem', '128MB',
+     'work_mem for the duration of a cycle (hash aggregates over plays and engagements).');
+
+CREATE TABLE trending._setting_overrides (
+    name       text        PRIMARY KEY REFERENCES trending._setting_defaults (name) ON DELETE CASCADE,
+    value      text        NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+SELECT pg_catalog.pg_extension_config_dump('trending._setting_overrides', '');
+
+CREATE VIEW trending.settings AS
+SELECT d.name,
+       COALESCE(o.value, d.default_value) AS value,
+       d.default_value,
+       o.name IS NULL                     AS is_default,
+       d.description
+FROM trending._setting_defaults d
+LEFT JOIN trending._setting_overrides o ON o.name = d.name;

@@ -1,0 +1,66 @@
+-- trending.settings and trending.strategies: defaults, plain UPDATEs, what is
+-- stored for pg_dump, and the errors for what cannot be changed.
+\set ON_ERROR_STOP 1
+\set QUIET 1
+\pset tuples_only on
+\pset format unaligned
+BEGIN;
+SELECT plan(19);
+
+SELECT results_eq(
+    $$SELECT type, version, enabled, time_ranges FROM trending.strategies ORDER BY type, version$$,
+    $$VALUES ('PLAYLISTS', 'pnagD', true, '{week,month,year}'::text[]),
+             ('TRACKS', 'AnlGe', false, '{week,month,allTime}'::text[]),
+             ('TRACKS', 'pnagD', true, '{week,month,allTime}'::text[]),
+             ('UNDERGROUND_TRACKS', 'pnagD', false, '{week,month,allTime}'::text[])$$,
+    'TRACKS/pnagD and PLAYLISTS/pnagD are enabled by default, the other two registered but off');
+SELECT is_empty('SELECT * FROM trending._strategy_overrides', 'a fresh install stores no strategy choice');
+
+UPDATE trending.strategies SET enabled = true WHERE type = 'TRACKS' AND version = 'AnlGe';
+SELECT is((SELECT enabled FROM trending.strategies WHERE type = 'TRACKS' AND version = 'AnlGe'), true,
+          'a plain UPDATE switches a strategy on');
+SELECT results_eq('SELECT type, version, enabled FROM trending._strategy_overrides',
+                  $$VALUES ('TRACKS', 'AnlGe', true)$$,
+                  'the switch is stored as a user override, the table pg_dump keeps');
+UPDATE trending.strategies SET enabled = false WHERE type = 'PLAYLISTS';
+SELECT is((SELECT count(*)::int FROM trending._strategy_overrides), 2, 'switching a default-on strategy off is stored too');
+UPDATE trending.strategies SET enabled = true WHERE type = 'PLAYLISTS';
+UPDATE trending.strategies SET enabled = NULL WHERE type = 'TRACKS' AND version = 'AnlGe';
+SELECT is_empty('SELECT * FROM trending._strategy_overrides',
+                'switching back to the default (or to NULL) leaves no override behind');
+SELECT is((SELECT enabled FROM trending.strategies WHERE type = 'TRACKS' AND version = 'AnlGe'), false,
+          'NULL restores the shipped default');
+
+SELECT throws_ok($$UPDATE trending.strategies SET time_ranges = '{week}' WHERE type = 'TRACKS'$$,
+                 '0A000', 'only "enabled" of a strategy can be changed',
+                 'a strategy''s ranges cannot be edited');
+SELECT throws_ok($$INSERT INTO trending.strategies (type, version, enabled) VALUES ('X', 'y', true)$$,
+                 '0A000', NULL, 'strategies cannot be added');
+SELECT throws_ok($$DELETE FROM trending.strategies WHERE type = 'TRACKS'$$,
+                 '0A000', NULL, 'strategies cannot be deleted (they are switched off instead)');
+
+SELECT results_eq($$SELECT name, value, is_default FROM trending.settings ORDER BY name$$,
+                  $$VALUES ('source_schema', 'public', true), ('work_mem', '128MB', true)$$,
+                  'settings start at their defaults: source schema public');
+UPDATE trending.settings SET value = 'music' WHERE name = 'source_schema';
+SELECT results_eq($$SELECT value, is_default FROM trending.settings WHERE name = 'source_schema'$$,
+                  $$VALUES ('music', false)$$, 'a plain UPDATE sets the source schema');
+SELECT results_eq('SELECT name, value FROM trending._setting_overrides',
+                  $$VALUES ('source_schema', 'music')$$, 'the setting is stored as a dumped override');
+DELETE FROM trending.settings WHERE name = 'source_schema';
+SELECT results_eq($$SELECT value, is_default FROM trending.settings WHERE name = 'source_schema'$$,
+                  $$VALUES ('public', true)$$, 'DELETE restores the default');
+UPDATE trending.settings SET value = '256MB' WHERE name = 'work_mem';
+SELECT is((SELECT value FROM trending.settings WHERE name = 'work_mem'), '256MB', 'work_mem accepts a size');
+
+SELECT throws_ok($$UPDATE trending.settings SET value = 'lots' WHERE name = 'work_mem'$$,
+                 '22023', NULL, 'a malformed size is refused');
+SELECT throws_ok($$UPDATE trending.settings SET value = '' WHERE name = 'source_schema'$$,
+                 '22023', NULL, 'an empty source schema is refused');
+SELECT throws_ok($$INSERT INTO trending.settings (name, value) VALUES ('nope', 'x')$$,
+                 '22023', 'unknown setting ''nope''', 'unknown settings are refused by name');
+SELECT throws_ok($$UPDATE trending.settings SET default_value = 'x' WHERE name = 'source_schema'$$,
+                 '0A000', 'only the value of a setting can be changed', 'defaults cannot be edited');
+
+SELECT * FROM finish();
+ROLLBACK;

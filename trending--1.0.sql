@@ -1,0 +1,644 @@
+-- source: sql/header.sql
+-- trending: install script. Generated from sql/ and extension/ by
+-- tools/build_install_script.py (see the Makefile); edit the parts, not this file.
+\echo Use "CREATE EXTENSION trending" to load this file. \quit
+
+-- Nothing here may reference the source tables: pg_restore creates extensions
+-- before it creates tables. A cycle checks the sources when it runs.
+
+-- Every name below is schema-qualified; pin the path anyway so nothing planted
+-- in another schema can capture an unqualified function or operator.
+SET LOCAL search_path = pg_catalog, pg_temp;
+
+-- source: sql/schema/10_types.sql
+-- Row types of the read functions. Composite types rather than RETURNS TABLE:
+-- an OUT column named "genre" would clash with the "genre" parameter.
+CREATE TYPE trending.ranked_track AS (
+    rank     bigint,
+    track_id integer,
+    score    double precision,
+    genre    varchar
+);
+
+CREATE TYPE trending.ranked_playlist AS (
+    rank        bigint,
+    playlist_id integer,
+    score       double precision
+);
+
+-- source: sql/schema/20_settings.sql
+-- Settings: shipped defaults in a member table, user overrides in a config
+-- table that pg_dump keeps (pg_extension_config_dump). CREATE EXTENSION inserts
+-- only defaults, so a restore never collides with the dumped overrides. Users
+-- read and edit the merged view trending.settings (see sql/triggers.sql).
+CREATE TABLE trending._setting_defaults (
+    name          text PRIMARY KEY,
+    default_value text NOT NULL,
+    description   text NOT NULL
+);
+
+INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
+    ('source_schema', 'public',
+     'Schema that holds the source tables (tracks, plays, saves, reposts, users, playlists, aggregate_*).'),
+    ('work_mem', '128MB',
+     'work_mem for the duration of a cycle (hash aggregates over plays and engagements).');
+
+CREATE TABLE trending._setting_overrides (
+    name       text        PRIMARY KEY REFERENCES trending._setting_defaults (name) ON DELETE CASCADE,
+    value      text        NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+SELECT pg_catalog.pg_extension_config_dump('trending._setting_overrides', '');
+
+CREATE VIEW trending.settings AS
+SELECT d.name,
+       COALESCE(o.value, d.default_value) AS value,
+       d.default_value,
+       o.name IS NULL                     AS is_default,
+       d.description
+FROM trending._setting_defaults d
+LEFT JOIN trending._setting_overrides o ON o.name = d.name;
+
+-- source: sql/schema/30_strategies.sql
+-- Strategies: the registered (type, version) pairs, each with its time ranges.
+-- Same pattern as settings: shipped rows in a member table, the user's on/off
+-- choices in a dumped config table, merged in the view trending.strategies
+-- that a plain UPDATE switches (see sql/triggers.sql).
+CREATE TABLE trending._strategy_defaults (
+    type               text    NOT NULL,
+    version            text    NOT NULL,
+    kind               text    NOT NULL CHECK (kind IN ('track', 'playlist')),
+    time_ranges        text[]  NOT NULL,
+    enabled_by_default boolean NOT NULL,
+    description        text    NOT NULL,
+    PRIMARY KEY (type, version)
+);
+
+INSERT INTO trending._strategy_defaults
+    (type, version, kind, time_ranges, enabled_by_default, description) VALUES
+    ('TRACKS', 'pnagD', 'track', '{week,month,allTime}', true,
+     'Tracks: plays, reposts, saves and totals, age decay, times follower karma.'),
+    ('TRACKS', 'AnlGe', 'track', '{week,month,allTime}', false,
+     'Tracks: as pnagD with a damped karma factor 1 + log10(1 + karma).'),
+    ('UNDERGROUND_TRACKS', 'pnagD', 'track', '{week,month,allTime}', false,
+     'Tracks: the pnagD formula stored under the UNDERGROUND_TRACKS type (compatibility rows).'),
+    ('PLAYLISTS', 'pnagD', 'playlist', '{week,month,year}', true,
+     'Playlists: windowed reposts and saves, totals, age decay, times windowed karma.');
+
+CREATE TABLE trending._strategy_overrides (
+    type       text        NOT NULL,
+    version    text        NOT NULL,
+    enabled    boolean     NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (type, version),
+    FOREIGN KEY (type, version) REFERENCES trending._strategy_defaults (type, version) ON DELETE CASCADE
+);
+SELECT pg_catalog.pg_extension_config_dump('trending._strategy_overrides', '');
+
+CREATE VIEW trending.strategies AS
+SELECT d.type,
+       d.version,
+       COALESCE(o.enabled, d.enabled_by_default) AS enabled,
+       d.kind,
+       d.time_ranges,
+       d.enabled_by_default,
+       d.description
+FROM trending._strategy_defaults d
+LEFT JOIN trending._strategy_overrides o
+       ON o.type = d.type AND o.version = d.version;
+
+-- source: sql/schema/40_scores.sql
+-- The score tables the service's API reads, in the shape it already reads
+-- (SPEC.md, Outputs). Rows are derived data: pg_dump does not keep them; the
+-- first cycle after a restore rebuilds them.
+--
+-- Indexes: the key, plus one ranking index per read so that the API's
+-- "ORDER BY score DESC, id DESC LIMIT n" is a top-N index scan with no Sort,
+-- overall and per genre. Nothing else: every index is paid for by every
+-- changed row.
+CREATE TABLE trending.track_trending_scores (
+    track_id   integer          NOT NULL,
+    type       varchar          NOT NULL,
+    genre      varchar,
+    version    varchar          NOT NULL,
+    time_range varchar          NOT NULL,
+    score      double precision NOT NULL,
+    created_at timestamp        NOT NULL,
+    CONSTRAINT track_trending_scores_pkey PRIMARY KEY (track_id, type, version, time_range)
+);
+
+CREATE INDEX track_trending_scores_ranking_idx
+    ON trending.track_trending_scores (type, version, time_range, score DESC, track_id DESC);
+CREATE INDEX track_trending_scores_genre_ranking_idx
+    ON trending.track_trending_scores (type, version, time_range, genre, score DESC, track_id DESC);
+
+CREATE TABLE trending.playlist_trending_scores (
+    playlist_id integer          NOT NULL,
+    type        varchar          NOT NULL,
+    version     varchar          NOT NULL,
+    time_range  varchar          NOT NULL,
+    score       double precision NOT NULL,
+    created_at  timestamp        NOT NULL,
+    CONSTRAINT playlist_trending_scores_pkey PRIMARY KEY (playlist_id, type, version, time_range)
+);
+
+CREATE INDEX playlist_trending_scores_ranking_idx
+    ON trending.playlist_trending_scores (type, version, time_range, score DESC, playlist_id DESC);
+
+-- source: sql/functions/_python_init.sql
+-------------------------------------------------------------------------------
+-- _python_init
+-- Make the trending_pl package importable in this session's Python.
+--
+-- The build embeds the source of extension/trending_pl/*.py below (the marker
+-- line becomes SOURCES and DIGEST), so CREATE EXTENSION
+-- alone installs the Python code and the SQL and the code can never be of
+-- different versions. Modules are served by a finder on sys.meta_path and
+-- cached per session; a session that outlives ALTER EXTENSION ... UPDATE sees
+-- a new DIGEST and reloads.
+CREATE FUNCTION trending._python_init()
+RETURNS text
+LANGUAGE plpython3u
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $python$
+import importlib.abc
+import importlib.util
+import sys
+
+SOURCES = {
+    'trending_pl': '"""trending_pl: the Python half of the trending extension.\n\nIt runs inside PostgreSQL (PL/Python, the server\'s own Python, stdlib only).\nThe install script embeds these modules (see sql/functions/_python_init.sql);\nnothing here imports ``plpy`` at module level: functions that talk to the\ndatabase take it as their first argument, so every module also imports\noutside the server, where the unit tests pass a fake.\n"""\n\n__version__ = "1.0"  # must equal default_version in trending.control\n',
+    'trending_pl.config': '"""Read the extension\'s configuration: trending.settings and trending.strategies."""\n\nfrom __future__ import annotations\n\nfrom dataclasses import dataclass\n\n\n@dataclass(frozen=True)\nclass Strategy:\n    type: str\n    version: str\n    kind: str  # \'track\' or \'playlist\': which score table it writes\n    time_ranges: tuple[str, ...]\n    enabled: bool\n\n    @property\n    def key(self) -> str:\n        return f"{self.type}/{self.version}"\n\n\ndef read_settings(plpy) -> dict[str, str]:\n    rows = plpy.execute("SELECT name, value FROM trending.settings")\n    return {row["name"]: row["value"] for row in rows}\n\n\ndef read_strategies(plpy) -> list[Strategy]:\n    rows = plpy.execute(\n        "SELECT type, version, kind, time_ranges, enabled FROM trending.strategies"\n        " ORDER BY kind DESC, type, version")\n    return [Strategy(r["type"], r["version"], r["kind"], tuple(r["time_ranges"]), bool(r["enabled"]))\n            for r in rows]\n',
+    'trending_pl.formulas': '"""SPEC.md\'s score formulas, as SQL expressions over the staged inputs.\n\nThe constants live here and only here. Each builder returns SQL text that the\nslice step evaluates for every input row in one INSERT ... SELECT; Python never\ntouches a row. Arithmetic is double precision throughout, in SPEC\'s order\n(decay * S * K).\n"""\n\nfrom __future__ import annotations\n\nN = 1        # weight of a listen\nF = 50       # weight of a windowed repost\nO = 1        # weight of a windowed save\nR = 0.25     # weight of a total repost\nI = 0.01     # weight of a total save\nQ = 100000   # decay base\nY = 3        # minimum owner followers\n\n# Window lengths in days, for the decay (and for the playlist windows).\nWINDOW_DAYS = {"week": 7, "month": 30, "year": 365}\n\n# Track windows for counting listens, reposts and saves are calendar based\n# (\'1 mon\' is a calendar month: Mar 31 - 1 mon = Feb 28).\nTRACK_COUNT_WINDOWS = {"week": "7 days", "month": "1 mon"}\n# Playlist windows count days, year included.\nPLAYLIST_WINDOWS = {"week": "7 days", "month": "30 days", "year": "365 days"}\n\nTRACK_VERSIONS = ("pnagD", "AnlGe")\n\n\ndef _num(value) -> str:\n    """A double precision SQL literal that parses back to exactly `value`."""\n    return f"{float(value)!r}::float8"\n\n\ndef decay(age_days: str, window_days: int) -> str:\n    """1 within the window, then Q^(1 - age/w) floored at 1/Q (exponent floored at -10)."""\n    return (f"CASE WHEN {age_days} <= {window_days} THEN {_num(1)} "\n            f"ELSE greatest({_num(1)} / {_num(Q)}, "\n            f"power({_num(Q)}, greatest({_num(-10)}, {_num(1)} - {age_days}::float8 / {_num(window_days)}))) END")\n\n\ndef karma_factor(version: str, karma: str) -> str:\n    """K: the karma itself (pnagD) or 1 + log10(1 + karma) (AnlGe)."""\n    if version == "pnagD":\n        return f"{karma}::float8"\n    if version == "AnlGe":\n        return f"({_num(1)} + log({_num(1)} + {karma}::float8))"\n    raise ValueError(f"unknown track strategy version {version!r}")\n\n\ndef _gate(owner_followers: str, score: str) -> str:\n    """Owners with fewer than Y followers score 0 (a NULL count is not < Y)."""\n    return f"CASE WHEN {owner_followers} < {Y} THEN {_num(0)} ELSE {score} END"\n\n\ndef track_score(version: str, time_range: str, row: str = "i") -> tuple[str, str]:\n    """(score expression, row filter) for one track slice over trending_track_inputs."""\n    k = karma_factor(version, f"{row}.karma")\n    totals = f"{_num(R)} * {row}.repost_total + {_num(I)} * {row}.save_total"\n    if time_range == "allTime":\n        s = f"({_num(N)} * {row}.play_total + {totals})"\n        return _gate(f"{row}.owner_followers", f"{s} * {k}"), f"{row}.play_total IS NOT NULL"\n    if time_range not in TRACK_COUNT_WINDOWS:\n        raise ValueError(f"unknown track time range {time_range!r}")\n    s = (f"({_num(N)} * {row}.listens_{time_range} + {_num(F)} * {row}.reposts_{time_range}"\n         f" + {_num(O)} * {row}.saves_{time_range} + {totals})")\n    d = decay(f"{row}.age_days", WINDOW_DAYS[time_range])\n    return _gate(f"{row}.owner_followers", f"({d}) * {s} * {k}"), "true"\n\n\ndef playlist_score(time_range: str, row: str = "i") -> tuple[str, str]:\n    """(score expression, row filter) for one playlist slice over trending_playlist_inputs."""\n    if time_range not in PLAYLIST_WINDOWS:\n        raise ValueError(f"unknown playlist time range {time_range!r}")\n    s = (f"({_num(N)} * 1 + {_num(F)} * {row}.reposts_{time_range}"\n         f" + {_num(O)} * {row}.saves_{time_range}"\n         f" + {_num(R)} * {row}.repost_total + {_num(I)} * {row}.save_total)")\n    d = decay(f"{row}.age_days", WINDOW_DAYS[time_range])\n    k = f"COALESCE({row}.karma_{time_range}::float8, {_num(1)})"\n    return _gate(f"{row}.owner_followers", f"({d}) * {s} * {k}"), "true"\n',
+    'trending_pl.inputs': '"""Stage the inputs every strategy shares, once per cycle, as private temp tables.\n\nOne row per eligible track (pg_temp.trending_track_inputs) and per eligible\nplaylist (pg_temp.trending_playlist_inputs) holds everything SPEC\'s formulas\nneed for every strategy and range: windowed counts, totals, karma, age, owner\nfollowers. Each source table is scanned once per kind; the windows are\nFILTER clauses of the same aggregate. No source row is ever visited from\nPython.\n"""\n\nfrom __future__ import annotations\n\nfrom dataclasses import dataclass\n\nfrom . import formulas\n\n\n@dataclass(frozen=True)\nclass Cycle:\n    """What every statement of one cycle needs: where to read and when `now` is."""\n    source: str       # the source schema, quoted as an identifier\n    now_text: str     # now in UTC, ISO text, for the summary\n    now_utc: str      # SQL literals of type timestamp (UTC)\n    track_week_start: str\n    track_month_start: str\n    playlist_starts: dict  # time range -> SQL literal\n\n    @classmethod\n    def start(cls, plpy, now: str, source_schema: str) -> "Cycle":\n        """Window bounds in UTC, with PostgreSQL\'s calendar arithmetic (\'1 mon\')."""\n        bounds = {"now_utc": "interval \'0\'",\n                  "track_week_start": f"interval \'{formulas.TRACK_COUNT_WINDOWS[\'week\']}\'",\n                  "track_month_start": f"interval \'{formulas.TRACK_COUNT_WINDOWS[\'month\']}\'"}\n        bounds.update({f"playlist_{r}_start": f"interval \'{w}\'"\n                       for r, w in formulas.PLAYLIST_WINDOWS.items()})\n        select = ", ".join(f"(n - {interval})::text AS {name}" for name, interval in bounds.items())\n        row = plpy.execute(f"SELECT {select} FROM (SELECT {plpy.quote_literal(now)}::timestamptz"\n                           f" AT TIME ZONE \'UTC\' AS n) AS cycle_now")[0]\n\n        def lit(name: str) -> str:\n            return f"{plpy.quote_literal(row[name])}::timestamp"\n\n        return cls(source=plpy.quote_ident(source_schema), now_text=row["now_utc"],\n                   now_utc=lit("now_utc"),\n                   track_week_start=lit("track_week_start"),\n                   track_month_start=lit("track_month_start"),\n                   playlist_starts={r: lit(f"playlist_{r}_start") for r in formulas.PLAYLIST_WINDOWS})\n\n\nTEMP_TABLES = ("trending_track_candidates", "trending_track_inputs",\n               "trending_playlist_candidates", "trending_playlist_inputs", "trending_stage")\n\n\ndef drop_temp_tables(plpy) -> None:\n    """Drop this cycle\'s private tables (they are ON COMMIT DROP too, but a\n    transaction may run several cycles)."""\n    for name in TEMP_TABLES:\n        if plpy.execute(f"SELECT pg_catalog.to_regclass(\'pg_temp.{name}\') IS NOT NULL AS present")[0]["present"]:\n            plpy.execute(f"DROP TABLE pg_temp.{name}")\n\n\ndef _age_days(c: Cycle, row: str) -> str:\n    """Whole days of now - base (the interval\'s days field, truncated toward zero).\n    base: created_at if release_date is after now, else the later of the two\n    (greatest() ignores a NULL release_date)."""\n    return (f"EXTRACT(day FROM {c.now_utc} - CASE WHEN {row}.release_date > {c.now_utc} "\n            f"THEN {row}.created_at ELSE greatest({row}.release_date, {row}.created_at) END)::integer")\n\n\n_COMPLETE_PROFILE = """(u.cover_photo IS NOT NULL OR u.cover_photo_sizes IS NOT NULL)\n          AND (u.profile_picture IS NOT NULL OR u.profile_picture_sizes IS NOT NULL)\n          AND u.bio IS NOT NULL"""\n\n# An id with more than one current row is skipped (and counted): upstream\n# failed on it because the score tables\' key would collide. Grouping the\n# current rows gives both the single row\'s values and the duplicates.\n_TRACK_CANDIDATES = """\nCREATE TEMP TABLE trending_track_candidates ON COMMIT DROP AS\nSELECT t.track_id,\n       count(*)            AS current_rows,\n       min(t.owner_id)     AS owner_id,\n       min(t.genre)        AS genre,\n       min(t.created_at)   AS created_at,\n       min(t.release_date) AS release_date,\n       bool_and(t.is_delete IS FALSE AND t.is_unlisted IS FALSE AND t.stem_of IS NULL) AS listed\nFROM {src}.tracks t\nWHERE t.is_current IS TRUE\nGROUP BY t.track_id\n"""\n\n_TRACK_INPUTS = """\nCREATE TEMP TABLE trending_track_inputs ON COMMIT DROP AS\nWITH eligible AS (\n    SELECT c.* FROM pg_temp.trending_track_candidates c\n    WHERE c.current_rows = 1 AND c.listed\n),\nlistens AS (\n    SELECT p.play_item_id                                        AS track_id,\n           count(*) FILTER (WHERE p.created_at > {week_start})   AS listens_week,\n           count(*)                                              AS listens_month\n    FROM {src}.plays p\n    WHERE p.created_at > {month_start}\n    GROUP BY p.play_item_id\n),\n-- karma weight of a user: follower_count once per users row (current or not,\n-- as upstream) with a complete profile\nprofile_weights AS (\n    SELECT u.user_id, sum(au.follower_count) AS weight\n    FROM {src}.users u\n    JOIN {src}.aggregate_user au ON au.user_id = u.user_id\n    WHERE {complete_profile}\n    GROUP BY u.user_id\n),\nengagements AS (\n    SELECT r.repost_item_id AS track_id, true AS is_repost, r.user_id, r.created_at\n    FROM {src}.reposts r\n    WHERE r.repost_type = \'track\' AND r.is_current IS TRUE AND r.is_delete IS FALSE\n    UNION ALL\n    SELECT s.save_item_id, false, s.user_id, s.created_at\n    FROM {src}.saves s\n    WHERE s.save_type = \'track\' AND s.is_current IS TRUE AND s.is_delete IS FALSE\n),\nengagement_counts AS (\n    SELECT e.track_id,\n           count(*) FILTER (WHERE e.is_repost AND e.created_at > {week_start})      AS reposts_week,\n           count(*) FILTER (WHERE e.is_repost AND e.created_at > {month_start})     AS reposts_month,\n           count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {week_start})  AS saves_week,\n           count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {month_start}) AS saves_month,\n           sum(w.weight)                                                           AS karma\n    FROM engagements e\n    LEFT JOIN profile_weights w ON w.user_id = e.user_id\n    GROUP BY e.track_id\n)\nSELECT e.track_id,\n       e.genre,\n       au.follower_count                     AS owner_followers,\n       {age_days}                            AS age_days,\n       COALESCE(l.listens_week, 0)           AS listens_week,\n       COALESCE(l.listens_month, 0)          AS listens_month,\n       COALESCE(g.reposts_week, 0)           AS reposts_week,\n       COALESCE(g.reposts_month, 0)          AS reposts_month,\n       COALESCE(g.saves_week, 0)             AS saves_week,\n       COALESCE(g.saves_month, 0)            AS saves_month,\n       COALESCE(at.repost_count, 0)          AS repost_total,\n       COALESCE(at.save_count, 0)            AS save_total,\n       ap.count                              AS play_total,\n       ap.play_item_id IS NOT NULL AND ap.count IS NULL AS null_play_count,\n       COALESCE(g.karma, 0)                  AS karma\nFROM eligible e\nLEFT JOIN {src}.aggregate_user au     ON au.user_id = e.owner_id\nLEFT JOIN listens l                   ON l.track_id = e.track_id\nLEFT JOIN engagement_counts g         ON g.track_id = e.track_id\nLEFT JOIN {src}.aggregate_track at    ON at.track_id = e.track_id\nLEFT JOIN {src}.aggregate_plays ap    ON ap.play_item_id = e.track_id\n"""\n\n_PLAYLIST_CANDIDATES = """\nCREATE TEMP TABLE trending_playlist_candidates ON COMMIT DROP AS\nSELECT p.playlist_id,\n       count(*)                 AS current_rows,\n       min(p.playlist_owner_id) AS owner_id,\n       min(p.created_at)        AS created_at,\n       min(p.release_date)      AS release_date,\n       bool_and(p.is_delete IS FALSE AND p.is_private IS FALSE) AS listed,\n       bool_and(pg_catalog.jsonb_typeof(p.playlist_contents -> \'track_ids\') IS NOT DISTINCT FROM \'array\')\n                                AS track_ids_is_array,\n       min(CASE WHEN pg_catalog.jsonb_typeof(p.playlist_contents -> \'track_ids\') = \'array\'\n                THEN pg_catalog.jsonb_array_length(p.playlist_contents -> \'track_ids\') END)\n                                AS track_count\nFROM {src}.playlists p\nWHERE p.is_current IS TRUE\nGROUP BY p.playlist_id\n"""\n\n_PLAYLIST_INPUTS = """\nCREATE TEMP TABLE trending_playlist_inputs ON COMMIT DROP AS\nWITH eligible AS (\n    SELECT c.*, au.follower_count AS owner_followers\n    FROM pg_temp.trending_playlist_candidates c\n    JOIN {src}.aggregate_user au ON au.user_id = c.owner_id\n    WHERE c.current_rows = 1 AND c.listed AND c.track_ids_is_array AND c.track_count >= 3\n),\n-- karma weight of a user: follower_count once per CURRENT users row with a\n-- complete profile (upstream filters is_current here, unlike for tracks)\nprofile_weights AS (\n    SELECT u.user_id, sum(au.follower_count) AS weight\n    FROM {src}.users u\n    JOIN {src}.aggregate_user au ON au.user_id = u.user_id\n    WHERE u.is_current IS TRUE AND {complete_profile}\n    GROUP BY u.user_id\n),\nengagements AS (\n    SELECT r.repost_item_id AS playlist_id, true AS is_repost, r.user_id, r.created_at\n    FROM {src}.reposts r\n    WHERE r.repost_type = \'playlist\' AND r.is_current IS TRUE AND r.is_delete IS FALSE\n      AND r.created_at >= {year_start}\n    UNION ALL\n    SELECT s.save_item_id, false, s.user_id, s.created_at\n    FROM {src}.saves s\n    WHERE s.save_type = \'playlist\' AND s.is_current IS TRUE AND s.is_delete IS FALSE\n      AND s.created_at >= {year_start}\n),\n-- counts take created_at > start, karma created_at >= start (as upstream)\nengagement_counts AS (\n    SELECT e.playlist_id,\n           {window_columns}\n    FROM engagements e\n    LEFT JOIN profile_weights w ON w.user_id = e.user_id\n    GROUP BY e.playlist_id\n)\nSELECT e.playlist_id,\n       e.owner_followers,\n       {age_days}                            AS age_days,\n       {window_outputs},\n       COALESCE(ap.repost_count, 0)          AS repost_total,\n       COALESCE(ap.save_count, 0)            AS save_total\nFROM eligible e\nLEFT JOIN engagement_counts g         ON g.playlist_id = e.playlist_id\nLEFT JOIN {src}.aggregate_playlist ap ON ap.playlist_id = e.playlist_id\n"""\n\n_TRACK_BAD_ROWS = """\nSELECT (SELECT count(*) FROM pg_temp.trending_track_candidates WHERE current_rows > 1) AS duplicate_current_tracks,\n       (SELECT count(*) FROM pg_temp.trending_track_inputs WHERE null_play_count)      AS null_play_counts\n"""\n\n_PLAYLIST_BAD_ROWS = """\nSELECT (SELECT count(*) FROM pg_temp.trending_playlist_candidates WHERE current_rows > 1)\n           AS duplicate_current_playlists,\n       (SELECT count(*) FROM pg_temp.trending_playlist_candidates\n         WHERE current_rows = 1 AND listed AND NOT track_ids_is_array)\n           AS playlists_track_ids_not_array,\n       (SELECT count(*) FROM pg_temp.trending_playlist_inputs\n         WHERE greatest({karmas}) > 2147483647)\n           AS playlist_karma_over_int4\n"""\n\n\ndef stage_track_inputs(plpy, c: Cycle) -> dict[str, int]:\n    """Build trending_track_inputs; return the track traps found (SPEC, Known traps)."""\n    plpy.execute(_TRACK_CANDIDATES.format(src=c.source))\n    plpy.execute(_TRACK_INPUTS.format(src=c.source, week_start=c.track_week_start,\n                                      month_start=c.track_month_start,\n                                      complete_profile=_COMPLETE_PROFILE,\n                                      age_days=_age_days(c, "e")))\n    plpy.execute("ANALYZE pg_temp.trending_track_inputs")\n    row = plpy.execute(_TRACK_BAD_ROWS)[0]\n    return {key: int(row[key]) for key in ("duplicate_current_tracks", "null_play_counts")}\n\n\ndef stage_playlist_inputs(plpy, c: Cycle) -> dict[str, int]:\n    """Build trending_playlist_inputs; return the playlist traps found."""\n    ranges = list(formulas.PLAYLIST_WINDOWS)\n    starts = c.playlist_starts\n    window_columns = ",\\n           ".join(\n        [f"count(*) FILTER (WHERE e.is_repost AND e.created_at > {starts[r]}) AS reposts_{r}" for r in ranges]\n        + [f"count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {starts[r]}) AS saves_{r}" for r in ranges]\n        + [f"sum(w.weight) FILTER (WHERE e.created_at >= {starts[r]}) AS karma_{r}" for r in ranges])\n    window_outputs = ",\\n       ".join(\n        [f"COALESCE(g.reposts_{r}, 0) AS reposts_{r}" for r in ranges]\n        + [f"COALESCE(g.saves_{r}, 0) AS saves_{r}" for r in ranges]\n        + [f"g.karma_{r} AS karma_{r}" for r in ranges])\n    # the widest window bounds the scan; all windows are nested\n    year_start = starts[max(ranges, key=lambda r: formulas.WINDOW_DAYS[r])]\n    plpy.execute(_PLAYLIST_CANDIDATES.format(src=c.source))\n    plpy.execute(_PLAYLIST_INPUTS.format(src=c.source, year_start=year_start,\n                                         complete_profile=_COMPLETE_PROFILE,\n                                         window_columns=window_columns,\n                                         window_outputs=window_outputs,\n                                         age_days=_age_days(c, "e")))\n    plpy.execute("ANALYZE pg_temp.trending_playlist_inputs")\n    karmas = ", ".join(f"karma_{r}" for r in ranges)\n    row = plpy.execute(_PLAYLIST_BAD_ROWS.format(karmas=karmas))[0]\n    return {key: int(row[key]) for key in\n            ("duplicate_current_playlists", "playlists_track_ids_not_array", "playlist_karma_over_int4")}\n',
+    'trending_pl.recompute': '"""One cycle: every enabled strategy, every range, in the caller\'s transaction.\n\nOrchestration only: read the configuration, check the sources, stage the\nshared inputs once, then score and apply each slice; time every step and\nreturn the summary. The heavy lifting is set-based SQL (inputs.py, slices.py).\n"""\n\nfrom __future__ import annotations\n\nimport json\nimport time\nfrom contextlib import contextmanager\n\nfrom . import config, inputs, slices, sources\n\n# Traps counted per cycle (SPEC.md, "Known traps"); None when the kind of\n# strategy that would find them is disabled.\nTRACK_BAD_ROWS = ("duplicate_current_tracks", "null_play_counts")\nPLAYLIST_BAD_ROWS = ("duplicate_current_playlists", "playlists_track_ids_not_array",\n                     "playlist_karma_over_int4")\nCOUNTERS = ("inserted", "updated", "deleted", "unchanged")\n\n\n@contextmanager\ndef _timed(steps: dict, name: str):\n    started = time.monotonic()\n    try:\n        yield\n    finally:\n        steps[name] = round((time.monotonic() - started) * 1000, 1)\n\n\ndef run(plpy, now: str) -> str:\n    """Run one cycle at `now` (timestamptz text); return the summary as JSON text."""\n    started = time.monotonic()\n    steps: dict[str, float] = {}\n    settings = config.read_settings(plpy)\n    plpy.execute("SELECT pg_catalog.set_config(\'work_mem\', "\n                 f"{plpy.quote_literal(settings[\'work_mem\'])}, true)")\n    strategies = config.read_strategies(plpy)\n    source_schema = settings["source_schema"]\n\n    with _timed(steps, "check_sources"):\n        sources.check(plpy, source_schema)\n    cycle = inputs.Cycle.start(plpy, now, source_schema)\n    inputs.drop_temp_tables(plpy)\n\n    bad_rows = dict.fromkeys(TRACK_BAD_ROWS + PLAYLIST_BAD_ROWS)\n    kinds = {s.kind for s in strategies if s.enabled}\n    if "track" in kinds:\n        with _timed(steps, "track_inputs"):\n            bad_rows.update(inputs.stage_track_inputs(plpy, cycle))\n    if "playlist" in kinds:\n        with _timed(steps, "playlist_inputs"):\n            bad_rows.update(inputs.stage_playlist_inputs(plpy, cycle))\n\n    results = {}\n    with _timed(steps, "slices"):\n        for strategy in strategies:\n            ranges = {}\n            for time_range in strategy.time_ranges:\n                if strategy.enabled:\n                    ranges[time_range] = slices.refresh(plpy, cycle, strategy, time_range)\n                else:\n                    ranges[time_range] = slices.remove(plpy, strategy, time_range)\n            results[strategy.key] = {"enabled": strategy.enabled, "ranges": ranges}\n    inputs.drop_temp_tables(plpy)\n\n    return json.dumps(summarize(cycle, source_schema, steps, results, bad_rows,\n                                round((time.monotonic() - started) * 1000, 1)))\n\n\ndef summarize(cycle, source_schema: str, steps: dict, results: dict, bad_rows: dict, ms: float) -> dict:\n    totals = {k: sum(r[k] for s in results.values() for r in s["ranges"].values()) for k in COUNTERS}\n    return {"status": "ok", "now": cycle.now_text, "source_schema": source_schema, "ms": ms,\n            "rows": totals, "steps": steps, "strategies": results, "bad_rows": bad_rows}\n',
+    'trending_pl.slices': '"""Score one slice (strategy x time range) and bring its rows up to date.\n\nA slice\'s new scores are computed as a set from the shared inputs into a\nprivate temp table, analyzed (so the planner sees its real size), then\napplied to the score table in one statement that updates the rows whose score\nor genre changed, inserts the new ones and deletes the ones that left the\neligible set. Unchanged rows are not touched and keep their created_at.\n"""\n\nfrom __future__ import annotations\n\nimport time\n\nfrom . import formulas\nfrom .config import Strategy\nfrom .inputs import Cycle\n\n# How each kind of strategy is stored: its score table, id column, inputs,\n# and whether rows carry a genre.\nTABLES = {\n    "track": {"table": "trending.track_trending_scores", "id": "track_id",\n              "inputs": "pg_temp.trending_track_inputs", "genre": True},\n    "playlist": {"table": "trending.playlist_trending_scores", "id": "playlist_id",\n                 "inputs": "pg_temp.trending_playlist_inputs", "genre": False},\n}\n\n\ndef score_expression(strategy: Strategy, time_range: str) -> tuple[str, str]:\n    if strategy.kind == "track":\n        return formulas.track_score(strategy.version, time_range)\n    return formulas.playlist_score(time_range)\n\n\ndef _slice_filter(plpy, strategy: Strategy, time_range: str, alias: str) -> str:\n    return (f"{alias}.type = {plpy.quote_literal(strategy.type)}"\n            f" AND {alias}.version = {plpy.quote_literal(strategy.version)}"\n            f" AND {alias}.time_range = {plpy.quote_literal(time_range)}")\n\n\ndef stage(plpy, strategy: Strategy, time_range: str) -> None:\n    """pg_temp.trending_stage := this slice\'s non-zero scores."""\n    spec = TABLES[strategy.kind]\n    expression, row_filter = score_expression(strategy, time_range)\n    genre = ", i.genre" if spec["genre"] else ""\n    plpy.execute(f"""\nCREATE TEMP TABLE trending_stage ON COMMIT DROP AS\nSELECT scored.* FROM (\n    SELECT i.{spec[\'id\']} AS id{genre}, {expression} AS score\n    FROM {spec[\'inputs\']} i\n    WHERE {row_filter}\n) AS scored\nWHERE scored.score <> 0""")\n    plpy.execute("ANALYZE pg_temp.trending_stage")\n\n\ndef apply(plpy, c: Cycle, strategy: Strategy, time_range: str) -> dict[str, int]:\n    """Write the staged slice: update changed rows, insert new, delete gone."""\n    spec = TABLES[strategy.kind]\n    table, id_col = spec["table"], spec["id"]\n    in_slice = _slice_filter(plpy, strategy, time_range, "t")\n    changed = "t.score IS DISTINCT FROM s.score"\n    set_genre = ""\n    insert_genre_col = insert_genre_val = ""\n    if spec["genre"]:\n        changed += " OR t.genre IS DISTINCT FROM s.genre"\n        set_genre = ", genre = s.genre"\n        insert_genre_col, insert_genre_val = ", genre", ", s.genre"\n    row = plpy.execute(f"""\nWITH updated AS (\n    UPDATE {table} t\n    SET score = s.score{set_genre}, created_at = {c.now_utc}\n    FROM pg_temp.trending_stage s\n    WHERE {in_slice} AND t.{id_col} = s.id AND ({changed})\n    RETURNING 1\n), inserted AS (\n    INSERT INTO {table} ({id_col}, type, version, time_range, score, created_at{insert_genre_col})\n    SELECT s.id, {plpy.quote_literal(strategy.type)}, {plpy.quote_literal(strategy.version)},\n           {plpy.quote_literal(time_range)}, s.score, {c.now_utc}{insert_genre_val}\n    FROM pg_temp.trending_stage s\n    WHERE NOT EXISTS (SELECT FROM {table} t WHERE {in_slice} AND t.{id_col} = s.id)\n    RETURNING 1\n), deleted AS (\n    DELETE FROM {table} t\n    WHERE {in_slice} AND NOT EXISTS (SELECT FROM pg_temp.trending_stage s WHERE s.id = t.{id_col})\n    RETURNING 1\n)\nSELECT (SELECT count(*) FROM pg_temp.trending_stage) AS staged,\n       (SELECT count(*) FROM updated)  AS updated,\n       (SELECT count(*) FROM inserted) AS inserted,\n       (SELECT count(*) FROM deleted)  AS deleted""")[0]\n    updated, inserted = int(row["updated"]), int(row["inserted"])\n    return {"inserted": inserted, "updated": updated, "deleted": int(row["deleted"]),\n            "unchanged": int(row["staged"]) - inserted - updated}\n\n\ndef refresh(plpy, c: Cycle, strategy: Strategy, time_range: str) -> dict[str, int]:\n    """Stage and apply one slice; the counts plus its milliseconds."""\n    started = time.monotonic()\n    stage(plpy, strategy, time_range)\n    counts = apply(plpy, c, strategy, time_range)\n    plpy.execute("DROP TABLE pg_temp.trending_stage")\n    counts["ms"] = round((time.monotonic() - started) * 1000, 1)\n    return counts\n\n\ndef remove(plpy, strategy: Strategy, time_range: str) -> dict[str, int]:\n    """A disabled strategy\'s slice: delete its rows."""\n    started = time.monotonic()\n    table = TABLES[strategy.kind]["table"]\n    row = plpy.execute(f"""\nWITH deleted AS (\n    DELETE FROM {table} t WHERE {_slice_filter(plpy, strategy, time_range, "t")} RETURNING 1\n)\nSELECT count(*) AS n FROM deleted""")[0]\n    return {"inserted": 0, "updated": 0, "deleted": int(row["n"]), "unchanged": 0,\n            "ms": round((time.monotonic() - started) * 1000, 1)}\n',
+    'trending_pl.sources': '"""Check the source tables before a cycle reads them.\n\nCREATE EXTENSION must not need the source tables (pg_restore creates\nextensions before tables), so the first moment we can check them is a cycle.\nA missing table or column, an unexpected type or an unreadable table stops the\ncycle with one error that names every problem, before any work is done.\n"""\n\nfrom __future__ import annotations\n\nINTEGER = frozenset({"integer", "bigint", "smallint"})\nTEXT = frozenset({"character varying", "text", "character"})\nTIMESTAMP = frozenset({"timestamp without time zone"})\nBOOLEAN = frozenset({"boolean"})\nJSONB = frozenset({"jsonb"})\nANY = frozenset()  # enums (savetype, reposttype) and text both work\n\n# Every column a cycle reads, by table, with the types it accepts. Timestamps\n# must be `timestamp without time zone` holding UTC (SPEC.md): a timestamptz\n# column would silently shift windows by the session\'s offset.\nREQUIRED_COLUMNS: dict[str, dict[str, frozenset]] = {\n    "tracks": {"track_id": INTEGER, "owner_id": INTEGER, "genre": TEXT, "created_at": TIMESTAMP,\n               "release_date": TIMESTAMP, "is_current": BOOLEAN, "is_delete": BOOLEAN,\n               "is_unlisted": BOOLEAN, "stem_of": JSONB},\n    "plays": {"play_item_id": INTEGER, "created_at": TIMESTAMP},\n    "saves": {"user_id": INTEGER, "save_item_id": INTEGER, "save_type": ANY, "is_current": BOOLEAN,\n              "is_delete": BOOLEAN, "created_at": TIMESTAMP},\n    "reposts": {"user_id": INTEGER, "repost_item_id": INTEGER, "repost_type": ANY,\n                "is_current": BOOLEAN, "is_delete": BOOLEAN, "created_at": TIMESTAMP},\n    "users": {"user_id": INTEGER, "is_current": BOOLEAN, "cover_photo": ANY, "cover_photo_sizes": ANY,\n              "profile_picture": ANY, "profile_picture_sizes": ANY, "bio": ANY},\n    "aggregate_user": {"user_id": INTEGER, "follower_count": INTEGER, "following_count": INTEGER},\n    "aggregate_track": {"track_id": INTEGER, "repost_count": INTEGER, "save_count": INTEGER},\n    "aggregate_plays": {"play_item_id": INTEGER, "count": INTEGER},\n    "aggregate_playlist": {"playlist_id": INTEGER, "repost_count": INTEGER, "save_count": INTEGER},\n    "playlists": {"playlist_id": INTEGER, "playlist_owner_id": INTEGER, "is_current": BOOLEAN,\n                  "is_delete": BOOLEAN, "is_private": BOOLEAN, "playlist_contents": JSONB,\n                  "created_at": TIMESTAMP, "release_date": TIMESTAMP},\n}\n\n# SQLSTATEs, most fundamental first: the error carries the first that applies.\nUNDEFINED_TABLE = "42P01"\nUNDEFINED_COLUMN = "42703"\nDATATYPE_MISMATCH = "42804"\nINSUFFICIENT_PRIVILEGE = "42501"\nINVALID_SCHEMA_NAME = "3F000"\n\n_CATALOG_QUERY = """\nSELECT c.relname::text AS table_name,\n       a.attname::text AS column_name,\n       pg_catalog.format_type(a.atttypid, NULL) AS column_type,\n       pg_catalog.has_table_privilege(c.oid, \'SELECT\') AS readable\nFROM pg_catalog.pg_class c\nJOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\nJOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped\nWHERE n.nspname = {schema}\n  AND c.relname = ANY ({tables}::text[])\n  AND c.relkind IN (\'r\', \'p\', \'v\', \'m\', \'f\')\n"""\n\n\ndef find_problems(schema: str, catalog_rows) -> list[tuple[str, str]]:\n    """(sqlstate, description) for every way `catalog_rows` falls short of REQUIRED_COLUMNS.\n\n    `catalog_rows` are mappings with table_name, column_name, column_type, readable.\n    """\n    found: dict[str, dict[str, str]] = {}\n    readable: dict[str, bool] = {}\n    for row in catalog_rows:\n        found.setdefault(row["table_name"], {})[row["column_name"]] = row["column_type"]\n        readable[row["table_name"]] = bool(row["readable"])\n\n    problems = []\n    for table, columns in REQUIRED_COLUMNS.items():\n        if table not in found:\n            problems.append((UNDEFINED_TABLE, f"table {schema}.{table} does not exist"))\n            continue\n        if not readable[table]:\n            problems.append((INSUFFICIENT_PRIVILEGE, f"no SELECT privilege on {schema}.{table}"))\n        for column, accepted in columns.items():\n            actual = found[table].get(column)\n            if actual is None:\n                problems.append((UNDEFINED_COLUMN, f"column {table}.{column} does not exist"))\n            elif accepted and actual not in accepted:\n                expected = " or ".join(sorted(accepted))\n                problems.append((DATATYPE_MISMATCH,\n                                 f"column {table}.{column} is {actual}, expected {expected}"))\n    return problems\n\n\ndef check(plpy, schema: str) -> None:\n    """Raise one clear error if the source schema cannot feed a cycle."""\n    exists = plpy.execute("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = "\n                          + plpy.quote_literal(schema))\n    if len(exists) == 0:\n        plpy.error(f\'trending: source schema "{schema}" does not exist\',\n                   hint="Set trending.settings.source_schema to the schema holding tracks, plays, ...: "\n                        "UPDATE trending.settings SET value = \'<schema>\' WHERE name = \'source_schema\';",\n                   sqlstate=INVALID_SCHEMA_NAME)\n    tables = "{" + ",".join(REQUIRED_COLUMNS) + "}"\n    rows = plpy.execute(_CATALOG_QUERY.format(schema=plpy.quote_literal(schema),\n                                              tables=plpy.quote_literal(tables)))\n    problems = find_problems(schema, rows)\n    if problems:\n        plpy.error(f\'trending: source schema "{schema}" cannot feed a cycle: \'\n                   + "; ".join(text for _, text in problems),\n                   detail="trending reads these columns: " + describe_requirements(),\n                   hint="Point trending.settings.source_schema at the service\'s schema, "\n                        "or create the missing objects.",\n                   sqlstate=min(problems, key=lambda p: _SEVERITY.index(p[0]))[0])\n\n\n_SEVERITY = [INVALID_SCHEMA_NAME, UNDEFINED_TABLE, UNDEFINED_COLUMN, DATATYPE_MISMATCH,\n             INSUFFICIENT_PRIVILEGE]\n\n\ndef describe_requirements() -> str:\n    return "; ".join(f"{table}({\', \'.join(columns)})" for table, columns in REQUIRED_COLUMNS.items())\n',
+}
+DIGEST = '8e723aba2ea07f1e124247d4f3f60a885f7edb8a01457265ae1cb1c64db46ba6'
+PACKAGE = "trending_pl"
+
+loaded = sys.modules.get(PACKAGE)
+if loaded is not None and getattr(loaded, "__trending_digest__", None) == DIGEST:
+    return DIGEST
+
+# another build's modules (or none): forget them and serve this build's
+for name in [n for n in sys.modules if n == PACKAGE or n.startswith(PACKAGE + ".")]:
+    del sys.modules[name]
+sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "serves_trending_pl", False)]
+
+
+class EmbeddedSources(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    serves_trending_pl = True
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in SOURCES:
+            return None
+        return importlib.util.spec_from_loader(fullname, self, is_package=fullname == PACKAGE)
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        path = "extension/" + module.__name__.replace(".", "/")
+        path += "/__init__.py" if module.__name__ == PACKAGE else ".py"
+        exec(compile(SOURCES[module.__name__], path, "exec"), module.__dict__)
+
+
+sys.meta_path.insert(0, EmbeddedSources())
+import trending_pl
+trending_pl.__trending_digest__ = DIGEST
+return DIGEST
+$python$;
+
+-- source: sql/functions/_recompute.sql
+-------------------------------------------------------------------------------
+-- _recompute
+-- The cycle itself (extension/trending_pl/recompute.py); trending.recompute()
+-- wraps it to present deliberate errors cleanly.
+--
+-- TimeZone and DateStyle are pinned so that nothing depends on the session:
+-- source timestamps are UTC and `now` is converted to UTC explicitly.
+CREATE FUNCTION trending._recompute(now timestamptz)
+RETURNS jsonb
+LANGUAGE plpython3u
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $python$
+plpy.execute("SELECT trending._python_init()")
+from trending_pl import recompute
+return recompute.run(plpy, now)
+$python$;
+
+-- source: sql/functions/_validate_choice.sql
+-------------------------------------------------------------------------------
+-- _validate_choice
+-- Raise 22023 unless p_value is one of p_valid; the message names them all,
+-- so a bad argument never looks like an empty result.
+CREATE FUNCTION trending._validate_choice(p_name text, p_value text, p_valid text[])
+RETURNS void
+LANGUAGE plpgsql
+IMMUTABLE
+PARALLEL SAFE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    IF p_value IS NULL OR NOT (p_value = ANY (p_valid)) THEN
+        RAISE EXCEPTION 'invalid % %: valid values are %', p_name,
+              COALESCE(quote_literal(p_value), 'NULL'), array_to_string(p_valid, ', ')
+              USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END;
+$function$;
+
+-- source: sql/functions/_validate_page.sql
+-------------------------------------------------------------------------------
+-- _validate_page
+-- Raise 22023 unless 1 <= p_lim <= 1000 and p_off >= 0.
+CREATE FUNCTION trending._validate_page(p_lim integer, p_off integer)
+RETURNS void
+LANGUAGE plpgsql
+IMMUTABLE
+PARALLEL SAFE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    IF p_lim IS NULL OR p_lim < 1 OR p_lim > 1000 THEN
+        RAISE EXCEPTION 'invalid lim %: valid values are 1 to 1000', COALESCE(p_lim::text, 'NULL')
+              USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_off IS NULL OR p_off < 0 THEN
+        RAISE EXCEPTION 'invalid off %: valid values are 0 or more', COALESCE(p_off::text, 'NULL')
+              USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+END;
+$function$;
+
+-- source: sql/functions/_validate_setting.sql
+-------------------------------------------------------------------------------
+-- _validate_setting
+-- Raise 22023 unless p_value is acceptable for setting p_name. The source
+-- schema is only checked for shape here: it may legitimately not exist yet
+-- (pg_restore loads settings before the service's tables); a cycle checks it.
+CREATE FUNCTION trending._validate_setting(p_name text, p_value text)
+RETURNS void
+LANGUAGE plpgsql
+IMMUTABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    CASE p_name
+    WHEN 'source_schema' THEN
+        IF p_value = '' OR length(p_value) > 63 THEN
+            RAISE EXCEPTION 'invalid source_schema %: a schema name of 1 to 63 characters',
+                  quote_literal(p_value) USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    WHEN 'work_mem' THEN
+        IF p_value !~ '^[0-9]+ ?(kB|MB|GB)$'
+           OR pg_size_bytes(p_value) NOT BETWEEN 64 * 1024 AND pg_size_bytes('64GB') THEN
+            RAISE EXCEPTION 'invalid work_mem %: a size from 64kB to 64GB, e.g. ''256MB''',
+                  quote_literal(p_value) USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    ELSE
+        RAISE EXCEPTION 'unknown setting %', quote_literal(p_name)
+              USING ERRCODE = 'invalid_parameter_value';
+    END CASE;
+END;
+$function$;
+
+-- source: sql/functions/_write_setting.sql
+-------------------------------------------------------------------------------
+-- _write_setting
+-- INSTEAD OF trigger on the view trending.settings. UPDATE ... SET value
+-- stores an override (or removes it when the value is the default or NULL);
+-- DELETE restores the default; INSERT is refused (the settings are fixed).
+-- SECURITY DEFINER so that UPDATE on the view is the only privilege a DBA
+-- needs to grant.
+CREATE FUNCTION trending._write_setting()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        RAISE EXCEPTION 'unknown setting %', quote_literal(NEW.name)
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'The settings are listed in trending.settings; change one with UPDATE.';
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        DELETE FROM trending._setting_overrides o WHERE o.name = OLD.name;
+        RETURN OLD;
+    END IF;
+
+    IF NEW.name IS DISTINCT FROM OLD.name
+       OR NEW.default_value IS DISTINCT FROM OLD.default_value
+       OR NEW.description IS DISTINCT FROM OLD.description THEN
+        RAISE EXCEPTION 'only the value of a setting can be changed'
+              USING ERRCODE = 'feature_not_supported';
+    END IF;
+
+    IF NEW.value IS NULL OR NEW.value = OLD.default_value THEN
+        DELETE FROM trending._setting_overrides o WHERE o.name = OLD.name;
+        NEW.value := OLD.default_value;
+    ELSE
+        PERFORM trending._validate_setting(OLD.name, NEW.value);
+        INSERT INTO trending._setting_overrides AS o (name, value) VALUES (OLD.name, NEW.value)
+        ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = now();
+    END IF;
+    NEW.is_default := NEW.value = OLD.default_value;
+    RETURN NEW;
+END;
+$function$;
+
+-- source: sql/functions/_write_strategy.sql
+-------------------------------------------------------------------------------
+-- _write_strategy
+-- INSTEAD OF trigger on the view trending.strategies: a plain
+--   UPDATE trending.strategies SET enabled = false WHERE type = 'PLAYLISTS';
+-- switches a strategy; the next cycle adds or removes its rows. Only the
+-- user's deviation from the default is stored (and dumped), so CREATE
+-- EXTENSION during a restore never collides with it. NULL restores the default.
+CREATE FUNCTION trending._write_strategy()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    IF TG_OP <> 'UPDATE' THEN
+        RAISE EXCEPTION 'strategies are registered by the extension and cannot be added or removed'
+              USING ERRCODE = 'feature_not_supported',
+                    HINT = 'Switch one on or off: UPDATE trending.strategies SET enabled = false WHERE type = ... AND version = ...;';
+    END IF;
+    IF NEW.type IS DISTINCT FROM OLD.type OR NEW.version IS DISTINCT FROM OLD.version
+       OR NEW.kind IS DISTINCT FROM OLD.kind OR NEW.time_ranges IS DISTINCT FROM OLD.time_ranges
+       OR NEW.enabled_by_default IS DISTINCT FROM OLD.enabled_by_default
+       OR NEW.description IS DISTINCT FROM OLD.description THEN
+        RAISE EXCEPTION 'only "enabled" of a strategy can be changed'
+              USING ERRCODE = 'feature_not_supported';
+    END IF;
+
+    IF NEW.enabled IS NULL OR NEW.enabled = OLD.enabled_by_default THEN
+        DELETE FROM trending._strategy_overrides o WHERE o.type = OLD.type AND o.version = OLD.version;
+        NEW.enabled := OLD.enabled_by_default;
+    ELSE
+        INSERT INTO trending._strategy_overrides AS o (type, version, enabled)
+        VALUES (OLD.type, OLD.version, NEW.enabled)
+        ON CONFLICT (type, version) DO UPDATE SET enabled = EXCLUDED.enabled, updated_at = now();
+    END IF;
+    RETURN NEW;
+END;
+$function$;
+
+-- source: sql/functions/recompute.sql
+-------------------------------------------------------------------------------
+-- recompute
+-- One cycle of every enabled strategy, in the caller's transaction: stage the
+-- shared inputs, score every slice as a set, write only the rows that
+-- changed; return the summary. On any error it raises and nothing changes.
+--
+-- A thin PL/pgSQL layer over _recompute: PL/Python prefixes the errors it
+-- raises on purpose with "plpy.Error: "; re-raised from here they read as
+-- plain messages with their SQLSTATE, DETAIL and HINT. Every other error
+-- passes through untouched.
+CREATE FUNCTION trending.recompute(now timestamptz DEFAULT pg_catalog.now())
+RETURNS jsonb
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_message text;
+    v_sqlstate text;
+    v_detail text;
+    v_hint text;
+BEGIN
+    RETURN trending._recompute(recompute.now);
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS v_message = MESSAGE_TEXT, v_sqlstate = RETURNED_SQLSTATE,
+                            v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT;
+    IF v_message NOT LIKE 'plpy.Error: %' THEN
+        RAISE;
+    END IF;
+    RAISE EXCEPTION USING MESSAGE = substr(v_message, length('plpy.Error: ') + 1),
+                          ERRCODE = v_sqlstate, DETAIL = v_detail, HINT = v_hint;
+END;
+$function$;
+
+-- source: sql/functions/top_playlists.sql
+-------------------------------------------------------------------------------
+-- top_playlists
+-- Trending playlists of one range (PLAYLISTS/pnagD), by score then id, as a
+-- top-N scan of the ranking index. rank is the absolute position.
+CREATE FUNCTION trending.top_playlists(
+    time_range text    DEFAULT 'week',
+    lim        integer DEFAULT 30,
+    off        integer DEFAULT 0)
+RETURNS SETOF trending.ranked_playlist
+LANGUAGE plpgsql
+STABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+AS $function$
+BEGIN
+    PERFORM trending._validate_choice('time_range', top_playlists.time_range,
+        (SELECT d.time_ranges FROM trending._strategy_defaults d
+         WHERE d.type = 'PLAYLISTS' AND d.version = 'pnagD'));
+    PERFORM trending._validate_page(top_playlists.lim, top_playlists.off);
+
+    RETURN QUERY
+    SELECT row_number() OVER (ORDER BY s.score DESC, s.playlist_id DESC), s.playlist_id, s.score
+    FROM trending.playlist_trending_scores s
+    WHERE s.type = 'PLAYLISTS' AND s.version = 'pnagD' AND s.time_range = top_playlists.time_range
+    ORDER BY s.score DESC, s.playlist_id DESC
+    LIMIT top_playlists.lim OFFSET top_playlists.off;
+END;
+$function$;
+
+-- source: sql/functions/top_tracks.sql
+-------------------------------------------------------------------------------
+-- top_tracks
+-- The API's hot read: trending tracks of one range, overall or for a genre,
+-- as a top-N scan of a ranking index (no Sort). rank is the absolute
+-- position, so page 2 starts at off + 1.
+--
+-- plan_cache_mode: a generic plan cannot see the limit and may prefer a
+-- sort of the whole slice; a custom plan is cheap here and always right.
+CREATE FUNCTION trending.top_tracks(
+    time_range text    DEFAULT 'week',
+    genre      text    DEFAULT NULL,
+    lim        integer DEFAULT 100,
+    off        integer DEFAULT 0,
+    version    text    DEFAULT 'pnagD')
+RETURNS SETOF trending.ranked_track
+LANGUAGE plpgsql
+STABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+AS $function$
+BEGIN
+    PERFORM trending._validate_choice('time_range', top_tracks.time_range,
+        (SELECT d.time_ranges FROM trending._strategy_defaults d
+         WHERE d.type = 'TRACKS' AND d.version = 'pnagD'));
+    PERFORM trending._validate_choice('version', top_tracks.version,
+        ARRAY(SELECT d.version FROM trending._strategy_defaults d
+              WHERE d.type = 'TRACKS' ORDER BY d.version DESC));
+    PERFORM trending._validate_page(top_tracks.lim, top_tracks.off);
+
+    IF COALESCE(top_tracks.genre, '') = '' THEN
+        RETURN QUERY
+        SELECT row_number() OVER (ORDER BY s.score DESC, s.track_id DESC), s.track_id, s.score, s.genre
+        FROM trending.track_trending_scores s
+        WHERE s.type = 'TRACKS' AND s.version = top_tracks.version AND s.time_range = top_tracks.time_range
+        ORDER BY s.score DESC, s.track_id DESC
+        LIMIT top_tracks.lim OFFSET top_tracks.off;
+    ELSE
+        RETURN QUERY
+        SELECT row_number() OVER (ORDER BY s.score DESC, s.track_id DESC), s.track_id, s.score, s.genre
+        FROM trending.track_trending_scores s
+        WHERE s.type = 'TRACKS' AND s.version = top_tracks.version AND s.time_range = top_tracks.time_range
+          AND s.genre = top_tracks.genre
+        ORDER BY s.score DESC, s.track_id DESC
+        LIMIT top_tracks.lim OFFSET top_tracks.off;
+    END IF;
+END;
+$function$;
+
+-- source: sql/functions/underground_tracks.sql
+-------------------------------------------------------------------------------
+-- underground_tracks
+-- "Underground" trending (SPEC.md): the TRACKS/pnagD list of a range/genre
+-- without its overall top 20, keeping tracks whose owner has an
+-- aggregate_user row with fewer than 1500 followers and 1500 followings.
+-- The owner lives in the source schema (a setting), hence dynamic SQL; the
+-- scan still walks the ranking index in order and stops at the limit.
+CREATE FUNCTION trending.underground_tracks(
+    time_range text    DEFAULT 'week',
+    genre      text    DEFAULT NULL,
+    lim        integer DEFAULT 100,
+    off        integer DEFAULT 0)
+RETURNS SETOF trending.ranked_track
+LANGUAGE plpgsql
+STABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_source text;
+    v_genre_filter text := '';
+BEGIN
+    PERFORM trending._validate_choice('time_range', underground_tracks.time_range,
+        (SELECT d.time_ranges FROM trending._strategy_defaults d
+         WHERE d.type = 'TRACKS' AND d.version = 'pnagD'));
+    PERFORM trending._validate_page(underground_tracks.lim, underground_tracks.off);
+
+    SELECT s.value INTO v_source FROM trending.settings s WHERE s.name = 'source_schema';
+    IF COALESCE(underground_tracks.genre, '') <> '' THEN
+        v_genre_filter := 'AND s.genre = $2';
+    END IF;
+
+    RETURN QUERY EXECUTE format($query$
+        SELECT row_number() OVER (ORDER BY c.score DESC, c.track_id DESC), c.track_id, c.score, c.genre
+        FROM (
+            SELECT s.track_id, s.score, s.genre
+            FROM trending.track_trending_scores s
+            WHERE s.type = 'TRACKS' AND s.version = 'pnagD' AND s.time_range = $1 %1$s
+            ORDER BY s.score DESC, s.track_id DESC
+            OFFSET 20
+        ) AS c
+        WHERE EXISTS (
+            SELECT FROM %2$I.tracks t
+            JOIN %2$I.aggregate_user au ON au.user_id = t.owner_id
+            WHERE t.track_id = c.track_id AND t.is_current IS TRUE
+              AND au.follower_count < 1500 AND au.following_count < 1500)
+        ORDER BY c.score DESC, c.track_id DESC
+        LIMIT $3 OFFSET $4
+        $query$, v_genre_filter, v_source)
+    USING underground_tracks.time_range, underground_tracks.genre,
+          underground_tracks.lim, underground_tracks.off;
+END;
+$function$;
+
+-- source: sql/triggers.sql
+-- Make the settings and strategies views writable (see their trigger functions).
+CREATE TRIGGER settings_write
+    INSTEAD OF INSERT OR UPDATE OR DELETE ON trending.settings
+    FOR EACH ROW EXECUTE FUNCTION trending._write_setting();
+
+CREATE TRIGGER strategies_write
+    INSTEAD OF INSERT OR UPDATE OR DELETE ON trending.strategies
+    FOR EACH ROW EXECUTE FUNCTION trending._write_strategy();
+
+-- source: sql/grants.sql
+-- Privileges, all explicit. PUBLIC may read the scores and the configuration
+-- and call the read functions. Running a cycle and changing the configuration
+-- are for superusers and the roles a DBA grants:
+--   GRANT EXECUTE ON FUNCTION trending.recompute(timestamptz), trending._recompute(timestamptz)
+--       TO trending_job;   -- plus SELECT on the source tables and writes on the score tables
+--   GRANT UPDATE ON trending.settings, trending.strategies TO dba;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA trending FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA trending FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA trending TO PUBLIC;
+GRANT SELECT ON trending.track_trending_scores, trending.playlist_trending_scores,
+                trending.settings, trending.strategies TO PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    trending.top_tracks(text, text, integer, integer, text),
+    trending.underground_tracks(text, text, integer, integer),
+    trending.top_playlists(text, integer, integer),
+    trending._validate_choice(text, text, text[]),
+    trending._validate_page(integer, integer),
+    trending._python_init()
+TO PUBLIC;
+
+-- source: sql/comments.sql
+-- Every public object documents itself in \d+ and \df+.
+COMMENT ON TABLE trending.track_trending_scores IS
+    'Trending scores of tracks, one row per (track, strategy type, version, time range) with a non-zero score. Written by trending.recompute(); read by the API and trending.top_tracks().';
+COMMENT ON COLUMN trending.track_trending_scores.genre IS 'The track''s genre when its score was written (NULL when it has none).';
+COMMENT ON COLUMN trending.track_trending_scores.score IS 'SPEC.md''s score for the slice; never 0 (zero scores are not stored).';
+COMMENT ON COLUMN trending.track_trending_scores.created_at IS 'The cycle''s now (UTC) when this row''s current score or genre was written; unchanged rows keep it.';
+COMMENT ON TABLE trending.playlist_trending_scores IS
+    'Trending scores of playlists, one row per (playlist, strategy type, version, time range) with a non-zero score. Written by trending.recompute(); read by trending.top_playlists().';
+COMMENT ON COLUMN trending.playlist_trending_scores.created_at IS 'The cycle''s now (UTC) when this row''s current score was written; unchanged rows keep it.';
+
+COMMENT ON VIEW trending.settings IS
+    'Settings of the extension: UPDATE trending.settings SET value = ... WHERE name = ...; (NULL or DELETE restores the default). Overrides survive pg_dump/pg_restore.';
+COMMENT ON VIEW trending.strategies IS
+    'Registered scoring strategies: UPDATE trending.strategies SET enabled = ... WHERE type = ... AND version = ...; the next cycle writes or removes their rows. Choices survive pg_dump/pg_restore.';
+COMMENT ON TABLE trending._setting_defaults IS 'Shipped defaults of trending.settings (not dumped: CREATE EXTENSION recreates them).';
+COMMENT ON TABLE trending._setting_overrides IS 'The user''s settings (dumped by pg_dump). Edit through the view trending.settings.';
+COMMENT ON TABLE trending._strategy_defaults IS 'Registered strategies as shipped (not dumped: CREATE EXTENSION recreates them).';
+COMMENT ON TABLE trending._strategy_overrides IS 'The user''s on/off choices (dumped by pg_dump). Edit through the view trending.strategies.';
+
+COMMENT ON TYPE trending.ranked_track IS 'A row of top_tracks() and underground_tracks(): absolute rank, track, score, genre.';
+COMMENT ON TYPE trending.ranked_playlist IS 'A row of top_playlists(): absolute rank, playlist, score.';
+
+COMMENT ON FUNCTION trending.recompute(timestamptz) IS
+    'Run one cycle of every enabled strategy at now (default: the transaction''s start), in the caller''s transaction; returns a jsonb summary (rows inserted/updated/deleted/unchanged and ms per strategy and range, bad rows found).';
+COMMENT ON FUNCTION trending.top_tracks(text, text, integer, integer, text) IS
+    'Trending tracks: top_tracks(time_range => week|month|allTime, genre => NULL for all, lim => 1..1000, off => 0.., version => pnagD|AnlGe).';
+COMMENT ON FUNCTION trending.underground_tracks(text, text, integer, integer) IS
+    'Underground trending: the TRACKS/pnagD list without its top 20, owners with < 1500 followers and followings.';
+COMMENT ON FUNCTION trending.top_playlists(text, integer, integer) IS
+    'Trending playlists: top_playlists(time_range => week|month|year, lim => 1..1000, off => 0..).';
+COMMENT ON FUNCTION trending._recompute(timestamptz) IS 'Internal: the cycle itself, in PL/Python; call trending.recompute().';
+COMMENT ON FUNCTION trending._python_init() IS 'Internal: makes the embedded trending_pl package importable in this session.';
+COMMENT ON FUNCTION trending._validate_choice(text, text, text[]) IS 'Internal: raises 22023 naming the valid values.';
+COMMENT ON FUNCTION trending._validate_page(integer, integer) IS 'Internal: raises 22023 unless 1 <= lim <= 1000 and off >= 0.';
+COMMENT ON FUNCTION trending._validate_setting(text, text) IS 'Internal: raises 22023 for a value a setting cannot take.';
+COMMENT ON FUNCTION trending._write_setting() IS 'Internal: INSTEAD OF trigger making trending.settings writable.';
+COMMENT ON FUNCTION trending._write_strategy() IS 'Internal: INSTEAD OF trigger making trending.strategies writable.';
