@@ -15,7 +15,7 @@ SET plan_cache_mode = force_custom_plan
 AS $function$
 BEGIN
     PERFORM trending._validate_choice('time_range', top_playlists.time_range,
-        (SELECT d.time_ranges FROM trending._strategy_defaults d
+        (SELECT d.time_ranges FROM trending.strategies d
          WHERE d.type = 'PLAYLISTS' AND d.version = 'pnagD'));
     PERFORM trending._validate_page(top_playlists.lim, top_playlists.off);
 

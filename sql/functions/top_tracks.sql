@@ -21,10 +21,10 @@ SET plan_cache_mode = force_custom_plan
 AS $function$
 BEGIN
     PERFORM trending._validate_choice('time_range', top_tracks.time_range,
-        (SELECT d.time_ranges FROM trending._strategy_defaults d
+        (SELECT d.time_ranges FROM trending.strategies d
          WHERE d.type = 'TRACKS' AND d.version = 'pnagD'));
     PERFORM trending._validate_choice('version', top_tracks.version,
-        ARRAY(SELECT d.version FROM trending._strategy_defaults d
+        ARRAY(SELECT d.version FROM trending.strategies d
               WHERE d.type = 'TRACKS' ORDER BY d.version DESC));
     PERFORM trending._validate_page(top_tracks.lim, top_tracks.off);
 

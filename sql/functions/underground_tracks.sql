@@ -3,8 +3,11 @@
 -- "Underground" trending (SPEC.md): the TRACKS/pnagD list of a range/genre
 -- without its overall top 20, keeping tracks whose owner has an
 -- aggregate_user row with fewer than 1500 followers and 1500 followings.
--- The owner lives in the source schema (a setting), hence dynamic SQL; the
--- scan still walks the ranking index in order and stops at the limit.
+--
+-- First find the 20th entry (a top-20 index scan), then read on from just
+-- after it: one query level with the LIMIT in sight, so the planner walks the
+-- ranking index in order and stops, whatever the owner filter's selectivity.
+-- The owners live in the source schema (a setting), hence dynamic SQL.
 CREATE FUNCTION trending.underground_tracks(
     time_range text    DEFAULT 'week',
     genre      text    DEFAULT NULL,
@@ -15,39 +18,44 @@ LANGUAGE plpgsql
 STABLE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
 AS $function$
 DECLARE
-    v_source text;
-    v_genre_filter text := '';
+    v_source    text;
+    v_genre     text := NULLIF(underground_tracks.genre, '');
+    v_cut_score double precision;
+    v_cut_id    integer;
 BEGIN
     PERFORM trending._validate_choice('time_range', underground_tracks.time_range,
-        (SELECT d.time_ranges FROM trending._strategy_defaults d
+        (SELECT d.time_ranges FROM trending.strategies d
          WHERE d.type = 'TRACKS' AND d.version = 'pnagD'));
     PERFORM trending._validate_page(underground_tracks.lim, underground_tracks.off);
 
-    SELECT s.value INTO v_source FROM trending.settings s WHERE s.name = 'source_schema';
-    IF COALESCE(underground_tracks.genre, '') <> '' THEN
-        v_genre_filter := 'AND s.genre = $2';
+    SELECT s.score, s.track_id INTO v_cut_score, v_cut_id
+    FROM trending.track_trending_scores s
+    WHERE s.type = 'TRACKS' AND s.version = 'pnagD' AND s.time_range = underground_tracks.time_range
+      AND (v_genre IS NULL OR s.genre = v_genre)
+    ORDER BY s.score DESC, s.track_id DESC
+    OFFSET 19 LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN;  -- 20 tracks or fewer: nothing below the top 20
     END IF;
 
+    SELECT s.value INTO v_source FROM trending.settings s WHERE s.name = 'source_schema';
     RETURN QUERY EXECUTE format($query$
-        SELECT row_number() OVER (ORDER BY c.score DESC, c.track_id DESC), c.track_id, c.score, c.genre
-        FROM (
-            SELECT s.track_id, s.score, s.genre
-            FROM trending.track_trending_scores s
-            WHERE s.type = 'TRACKS' AND s.version = 'pnagD' AND s.time_range = $1 %1$s
-            ORDER BY s.score DESC, s.track_id DESC
-            OFFSET 20
-        ) AS c
-        WHERE EXISTS (
-            SELECT FROM %2$I.tracks t
-            JOIN %2$I.aggregate_user au ON au.user_id = t.owner_id
-            WHERE t.track_id = c.track_id AND t.is_current IS TRUE
-              AND au.follower_count < 1500 AND au.following_count < 1500)
-        ORDER BY c.score DESC, c.track_id DESC
+        SELECT row_number() OVER (ORDER BY s.score DESC, s.track_id DESC), s.track_id, s.score, s.genre
+        FROM trending.track_trending_scores s
+        WHERE s.type = 'TRACKS' AND s.version = 'pnagD' AND s.time_range = $1 %1$s
+          AND (s.score, s.track_id) < ($5, $6)
+          AND EXISTS (
+              SELECT FROM %2$I.tracks t
+              JOIN %2$I.aggregate_user au ON au.user_id = t.owner_id
+              WHERE t.track_id = s.track_id AND t.is_current IS TRUE
+                AND au.follower_count < 1500 AND au.following_count < 1500)
+        ORDER BY s.score DESC, s.track_id DESC
         LIMIT $3 OFFSET $4
-        $query$, v_genre_filter, v_source)
-    USING underground_tracks.time_range, underground_tracks.genre,
-          underground_tracks.lim, underground_tracks.off;
+        $query$, CASE WHEN v_genre IS NULL THEN '' ELSE 'AND s.genre = $2' END, v_source)
+    USING underground_tracks.time_range, v_genre, underground_tracks.lim, underground_tracks.off,
+          v_cut_score, v_cut_id;
 END;
 $function$;

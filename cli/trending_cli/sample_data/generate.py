@@ -41,12 +41,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import re
+import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Iterator, Mapping
 
 from psycopg import sql
 from psycopg.pq import TransactionStatus
@@ -55,6 +59,8 @@ from psycopg.pq import TransactionStatus
 from . import create_source_indexes, create_source_schema
 
 __all__ = ["SCALES", "Scale", "generate", "simulate_activity"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -117,10 +123,11 @@ def generate(conn, schema: str, *, scale: str = "tiny", seed: int = 1,
     """
     volumes = _scale_named(scale)
     _require_aware("as_of", as_of)
+    model = _Model.of(seed, volumes)
     params = _generation_params(schema, volumes, seed, as_of)
     counts: Dict[str, int] = {}
     with conn.transaction():
-        _prepare_session(conn)
+        _prepare_session(conn, model)
         create_source_schema(conn, schema, indexes=False)
         counts["users"] = _run(conn, "users", params, target=_table(schema, "users"),
                                n=volumes.users, ts_hi=as_of, span_s=_days(USER_DAYS))
@@ -137,11 +144,13 @@ def generate(conn, schema: str, *, scale: str = "tiny", seed: int = 1,
             ts_lo=as_of - timedelta(days=ENGAGEMENT_DAYS), ts_hi=as_of, power=2))
         for table in AGGREGATE_TABLES:
             counts[table] = _run(conn, table, params, n=volumes.users,
-                                 forced_null=_forced_null_count(volumes, seed))
-        create_source_indexes(conn, schema)
+                                 forced_null=model.catalog_track(50))
+        with _timed("secondary indexes"):
+            create_source_indexes(conn, schema)
         _sync_play_sequence(conn, schema)
         _write_meta(conn, schema, _meta(scale, volumes, seed, as_of))
-    _analyze(conn, schema)
+    with _timed("vacuum/analyze"):
+        _analyze(conn, schema)
     return counts
 
 
@@ -162,8 +171,8 @@ def simulate_activity(conn, schema: str, *, seed: int, start: datetime,
         raise ValueError(f"simulate_activity needs start < end, got {start} .. {end}")
     hours = (end - start).total_seconds() / 3600
     with conn.transaction():
-        _prepare_session(conn)
         meta = _read_meta(conn, schema)
+        _prepare_session(conn, _Model.of(int(meta["seed"]), _volumes_of(meta)))
         state = _read_state(conn, schema, start)
         params = _simulation_params(schema, meta, seed, state)
         volumes = _simulation_volumes(meta, state, seed, start, hours)
@@ -181,15 +190,14 @@ def simulate_activity(conn, schema: str, *, seed: int, start: datetime,
 def _generation_params(schema: str, volumes: Scale, seed: int, as_of: datetime) -> Dict[str, Any]:
     """Placeholders shared by every generation statement.
 
-    rseed drives each row's draws and pseed the dataset-wide popularity
-    permutations; generation uses the seed for both.
+    rseed drives each row's draws (the dataset-wide permutations are in the
+    functions, see _Model); origin is the as_of that ages are counted from.
     """
     first_trap = _pick(seed, 11, volumes.playlists)
     second_trap = first_trap % volumes.playlists + 1
     return dict(
-        s=sql.Identifier(schema), rseed=seed, pseed=seed, origin=as_of,
-        t0=volumes.tracks, w=_hot_window(volumes.tracks), tmax=volumes.tracks,
-        users=volumes.users, pl=volumes.playlists,
+        s=sql.Identifier(schema), rseed=seed, origin=as_of, tmax=volumes.tracks,
+        users=volumes.users,
         track_dup=_pick(seed, 7, volumes.tracks), playlist_dup=_pick(seed, 13, volumes.playlists),
         trap_missing=first_trap, trap_object=second_trap,
         trap_string=second_trap % volumes.playlists + 1,
@@ -266,16 +274,9 @@ def _insert_ordered(conn, target: sql.Composable, kind: str, rows: sql.Composabl
         " created_at FROM ({rows}) AS e ORDER BY created_at, txhash"
     ).format(target=target, item=sql.Identifier(f"{kind}_item_id"),
              type=sql.Identifier(f"{kind}_type"), type_name=type_name, rows=rows)
-    with conn.cursor() as cur:
+    with _timed(f"{kind}s"), conn.cursor() as cur:
         cur.execute(query)
         return cur.rowcount
-
-
-def _forced_null_count(volumes: Scale, seed: int) -> sql.Composable:
-    """The id whose aggregate_plays.count is NULL for sure: the 50th most popular
-    catalogue track, which certainly has plays even at the smallest scale."""
-    return sql.SQL("(1 + pg_temp.scatter(50, {}, {}, 1))::integer").format(
-        sql.Literal(volumes.tracks), sql.Literal(seed))
 
 
 def _sync_play_sequence(conn, schema: str) -> None:
@@ -303,6 +304,58 @@ def _analyze(conn, schema: str) -> None:
             conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(table))
     finally:
         conn.autocommit = was_autocommit
+
+
+@dataclass(frozen=True)
+class _Model:
+    """The dataset-wide constants baked into generate_functions.sql: sizes and
+    the seed's popularity permutations. simulate_activity rebuilds it from the
+    schema's comment, so that popularity carries on after as_of."""
+
+    t0: int
+    w: int
+    users: int
+    albums: int
+    lists: int
+    track_multiplier: int
+    track_shift: int
+    hot_multiplier: int
+    hot_shift: int
+    album_multiplier: int
+    album_shift: int
+    list_multiplier: int
+    list_shift: int
+    user_multiplier: int
+    user_shift: int
+
+    @classmethod
+    def of(cls, seed: int, volumes: Scale) -> "_Model":
+        sizes = dict(t0=volumes.tracks, w=_hot_window(volumes.tracks), users=volumes.users,
+                     albums=max(1, volumes.playlists // 5),
+                     lists=max(1, volumes.playlists - volumes.playlists // 5))
+        names = {"track": "t0", "hot": "w", "album": "albums", "list": "lists", "user": "users"}
+        permutations: Dict[str, int] = {}
+        for name, size in names.items():
+            permutations[f"{name}_multiplier"] = _golden_multiplier(sizes[size])
+            permutations[f"{name}_shift"] = int(_unit(seed, f"shift-{name}", 0) * sizes[size])
+        return cls(**sizes, **permutations)
+
+    def catalog_track(self, rank: int) -> int:
+        """The id of the catalogue's rank-th most popular track (as pg_temp.catalog_track)."""
+        return 1 + ((rank - 1) * self.track_multiplier + self.track_shift) % self.t0
+
+
+def _golden_multiplier(n: int) -> int:
+    """A multiplier coprime to n near n / phi: consecutive ranks land far apart."""
+    candidate = max(1, round(n * 0.6180339887498949))
+    while math.gcd(candidate, n) != 1:
+        candidate += 1
+    return candidate
+
+
+def _volumes_of(meta: Mapping[str, Any]) -> Scale:
+    """The generation's Scale, as recorded in the schema's comment."""
+    return Scale(**{field: int(meta[field]) for field in Scale.__dataclass_fields__})
 
 
 # --------------------------------------------------------------------------
@@ -343,13 +396,12 @@ def _read_state(conn, schema: str, start: datetime) -> _State:
 
 def _simulation_params(schema: str, meta: Mapping[str, Any], seed: int,
                        state: _State) -> Dict[str, Any]:
-    """Placeholders for a simulation: the generation's popularity model
-    (pseed, t0, w, pl, origin) with this simulation's seed for each row."""
+    """Placeholders for a simulation: this simulation's seed for each row,
+    ages counted from the generation's as_of (the functions keep its model)."""
     return dict(
-        s=sql.Identifier(schema), rseed=seed, pseed=int(meta["seed"]),
-        origin=datetime.fromisoformat(meta["as_of"]), t0=int(meta["tracks"]),
-        w=int(meta["hot_window"]), tmax=state.max_track_id, users=int(meta["users"]),
-        pl=int(meta["playlists"]), trap_missing=0, trap_object=0, trap_string=0,
+        s=sql.Identifier(schema), rseed=seed, origin=datetime.fromisoformat(meta["as_of"]),
+        tmax=state.max_track_id, users=int(meta["users"]),
+        trap_missing=0, trap_object=0, trap_string=0,
     )
 
 
@@ -464,9 +516,15 @@ def _sections() -> Dict[str, str]:
         if match:
             name = match.group(1)
             sections[name] = ""
-        elif name is not None and not line.lstrip().startswith("--"):
+        elif name is not None:
             sections[name] += line + "\n"
-    return sections
+    return {key: _strip_comments(body) for key, body in sections.items()}
+
+
+def _strip_comments(text: str) -> str:
+    """Drop full-line SQL comments, which may mention {placeholders}."""
+    return "".join(line + "\n" for line in text.splitlines()
+                   if not line.lstrip().startswith("--"))
 
 
 def _section_sql(name: str) -> sql.SQL:
@@ -501,22 +559,32 @@ def _utc(moment: datetime) -> sql.Composable:
 def _run(conn, section: str, params: Mapping[str, Any], **values: Any) -> int:
     """Execute one section of generate_rows.sql; the last statement's row count."""
     query = _section_sql(section).format(**_literals(params, **values))
-    with conn.cursor() as cur:
+    with _timed(section), conn.cursor() as cur:
         cur.execute(query)
         return max(cur.rowcount, 0)
 
 
-def _create_functions(conn) -> None:
-    text = resources.files(__package__).joinpath("generate_functions.sql").read_text(
-        encoding="utf-8")
-    conn.execute(text)
+@contextmanager
+def _timed(step: str) -> Iterator[None]:
+    """Log each step's duration at DEBUG: where a large load spends its minutes."""
+    started = time.monotonic()
+    yield
+    log.debug("sample data: %s took %.2f s", step, time.monotonic() - started)
 
 
-def _prepare_session(conn) -> None:
+def _create_functions(conn, model: "_Model") -> None:
+    """(Re)create the pg_temp functions of generate_functions.sql for this dataset."""
+    text = _strip_comments(resources.files(__package__).joinpath(
+        "generate_functions.sql").read_text(encoding="utf-8"))
+    conn.execute(sql.SQL(text).format(**{key: sql.Literal(value)
+                                         for key, value in asdict(model).items()}))
+
+
+def _prepare_session(conn, model: "_Model") -> None:
     """Transaction-local memory for the big sorts and index builds, and the model's functions."""
     conn.execute("SET LOCAL work_mem = '256MB'")
     conn.execute("SET LOCAL maintenance_work_mem = '1GB'")
-    _create_functions(conn)
+    _create_functions(conn, model)
 
 
 def _table(schema: str, name: str) -> sql.Identifier:

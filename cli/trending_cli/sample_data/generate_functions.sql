@@ -4,22 +4,22 @@
 -- stream, row number), so the data does not depend on execution order,
 -- parallel workers or how many rows a statement happens to read first.
 -- Every function is a single-expression LANGUAGE sql IMMUTABLE function that
--- PostgreSQL inlines into the calling statement (each argument is used once,
--- or is a constant or a plain column), so they cost no function calls.
--- They live in pg_temp: nothing is left in the database, and callers must
--- write pg_temp.name(...) explicitly.
+-- PostgreSQL inlines into the calling statement, so they cost no function
+-- calls. For that, an argument a body uses twice must be cheap at the call
+-- site (a column or a constant): PostgreSQL does not inline a function whose
+-- repeated argument is an expensive expression.
+-- They live in pg_temp (nothing is left in the database; callers write
+-- pg_temp.name(...)), and are re-created for each dataset: this file is a
+-- template whose {placeholders} (in comments, dropped before formatting)
+-- are the dataset's constants: its sizes and seed-derived permutations.
 
--- A uniform number in [0, 1): the low 53 bits of a seeded 64-bit hash.
+-- A uniform number in [0, 1). hashint8extended folds its input to 32 bits
+-- and mixes it only once, which leaves consecutive rows visibly correlated
+-- (r ~ -0.08); hashing the hash again removes that.
 CREATE OR REPLACE FUNCTION pg_temp.u(i bigint, seed bigint, stream integer)
 RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT (hashint8extended(i, seed * 1000 + stream) & 9007199254740991)::double precision
-           / 9007199254740992.0
-$$;
-
--- A non-negative per-seed offset, to shift the permutations below.
-CREATE OR REPLACE FUNCTION pg_temp.offset_of(seed bigint, salt integer)
-RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT hashint8extended(seed, salt) & 1073741823
+    SELECT (hashint8extended(hashint8extended(i, seed * 1000 + stream), 24301)
+            & 9007199254740991)::double precision / 9007199254740992.0
 $$;
 
 -- A Zipf-like (s = 1) rank in [1, n] from a uniform u: P(rank = r) ~ 1/r.
@@ -28,68 +28,81 @@ RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT least(n, floor(exp(u * ln(n + 1.0))))::bigint
 $$;
 
--- Rank r of n mapped to an id in [1, n] by a multiplicative permutation
--- (15485863 is prime and larger than any n here), so that popular ids are
--- scattered over the id range instead of being the smallest ones.
-CREATE OR REPLACE FUNCTION pg_temp.scatter(r bigint, n bigint, pseed bigint, salt integer)
+-- Rank r of n as a position in [0, n), by a multiplicative permutation: the
+-- multiplier is coprime to n and near n times the golden ratio, so that
+-- consecutive ranks land far apart and popularity does not follow the id.
+CREATE OR REPLACE FUNCTION pg_temp.scatter(r bigint, n bigint, multiplier bigint, shift bigint)
 RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT ((r - 1) * 15485863 + pg_temp.offset_of(pseed, salt)) % n
+    SELECT ((r - 1) * multiplier + shift) % n
 $$;
 
--- The "hot" tracks of week b (b = whole weeks before the data's as_of;
--- negative after it): rank r among the w tracks uploaded in the ~60 days
--- before that week. Tracks are uploaded at a constant rate over two years,
--- with ids in upload order, so the newest id at week b is about
--- t0 * (1 - 7b/730); tmax caps it at the newest id that exists.
-CREATE OR REPLACE FUNCTION pg_temp.hot_id(r bigint, b integer, w bigint, t0 bigint, tmax bigint,
-                                          pseed bigint)
+-- A track from the catalogue's long-lived popularity: Zipf over the
+-- generation's {t0} tracks, scattered.
+CREATE OR REPLACE FUNCTION pg_temp.catalog_track(rseed bigint, i bigint, stream integer)
 RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT (greatest(w, least(tmax, floor(t0 * (1 - 7.0 * b / 730))::bigint))
-            - ((r - 1) * 15485863 + (b + 1000000)::bigint * 7919 + pg_temp.offset_of(pseed, 2)) % w
+    SELECT (1 + pg_temp.scatter(pg_temp.zipf_rank(pg_temp.u(i, rseed, stream), {t0}),
+                                {t0}, {track_multiplier}, {track_shift}))::integer
+$$;
+
+-- The newest track id at age_days before the generation's as_of: tracks
+-- were uploaded at a constant rate over 730 days, ids in upload order.
+CREATE OR REPLACE FUNCTION pg_temp.newest_track(age_days double precision)
+RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT floor({t0} * (1 - age_days / 730))::bigint
+$$;
+
+-- One of the week's hot tracks: Zipf over the {w} tracks (about 60 days of
+-- uploads) that were newest at the start of the week, a different
+-- permutation every week. After as_of (negative ages) the newest existing
+-- id, tmax, caps the window.
+CREATE OR REPLACE FUNCTION pg_temp.hot_track(rseed bigint, i bigint, stream integer,
+                                             age_days double precision, tmax bigint)
+RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT (greatest({w}, least(tmax, pg_temp.newest_track(7 * (floor(age_days / 7) + 1))))
+            - pg_temp.scatter(pg_temp.zipf_rank(pg_temp.u(i, rseed, stream), {w}), {w},
+                              {hot_multiplier},
+                              {hot_shift} + 7919 * (floor(age_days / 7)::bigint + 1000000))
            )::integer
 $$;
 
--- The track a play, save, repost or playlist entry made `age_days` before
--- the data's as_of refers to: 60% from the long-lived catalog popularity
--- (Zipf over all t0 original tracks, scattered), 40% from that week's hot
--- new tracks, so that what trends changes from week to week.
--- rseed drives the row's own randomness, pseed the dataset's permutations
--- (the generation seed, kept by simulate_activity so popularity persists).
-CREATE OR REPLACE FUNCTION pg_temp.pick_track(rseed bigint, pseed bigint, i bigint, stream integer,
-                                              age_days double precision, t0 bigint, w bigint,
-                                              tmax bigint)
+-- The track a play, save, repost or playlist entry made age_days before the
+-- generation's as_of refers to: 60% from the catalogue popularity (when that
+-- track was already uploaded), the rest from the week's hot new tracks, so
+-- that what trends changes from week to week. age_days is used twice: pass
+-- a column.
+CREATE OR REPLACE FUNCTION pg_temp.pick_track(rseed bigint, i bigint, stream integer,
+                                              age_days double precision, tmax bigint)
 RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE
         WHEN pg_temp.u(i, rseed, stream) < 0.6
-        THEN (1 + pg_temp.scatter(pg_temp.zipf_rank(pg_temp.u(i, rseed, stream + 1), t0),
-                                  t0, pseed, 1))::integer
-        ELSE pg_temp.hot_id(pg_temp.zipf_rank(pg_temp.u(i, rseed, stream + 1), w),
-                            floor(age_days / 7)::integer, w, t0, tmax, pseed)
+             AND pg_temp.catalog_track(rseed, i, stream + 1) <= pg_temp.newest_track(age_days)
+        THEN pg_temp.catalog_track(rseed, i, stream + 1)
+        ELSE pg_temp.hot_track(rseed, i, stream + 2, age_days, tmax)
     END
 $$;
 
 -- A playlist id for a save or repost of type 'album' (album ids are the
--- multiples of 5) or 'playlist' (the other ids), Zipf-popular and scattered.
--- (5k)/4 + 1 enumerates the ids that are not multiples of 5.
-CREATE OR REPLACE FUNCTION pg_temp.pick_playlist(rseed bigint, pseed bigint, i bigint,
-                                                 stream integer, album boolean, pl bigint)
+-- multiples of 5) or 'playlist' (the other ids), Zipf-popular and scattered
+-- over the generation's playlists; (5k)/4 + 1 enumerates the ids that are not
+-- multiples of 5.
+CREATE OR REPLACE FUNCTION pg_temp.pick_playlist(rseed bigint, i bigint, stream integer,
+                                                 album boolean)
 RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE
         WHEN album
-        THEN 5 * (1 + pg_temp.scatter(pg_temp.zipf_rank(pg_temp.u(i, rseed, stream), pl / 5),
-                                      pl / 5, pseed, 3))
-        ELSE 5 * pg_temp.scatter(pg_temp.zipf_rank(pg_temp.u(i, rseed, stream), pl - pl / 5),
-                                 pl - pl / 5, pseed, 4) / 4 + 1
+        THEN 5 * (1 + pg_temp.scatter(pg_temp.zipf_rank(pg_temp.u(i, rseed, stream), {albums}),
+                                      {albums}, {album_multiplier}, {album_shift}))
+        ELSE 5 * pg_temp.scatter(pg_temp.zipf_rank(pg_temp.u(i, rseed, stream), {lists}),
+                                 {lists}, {list_multiplier}, {list_shift}) / 4 + 1
     END::integer
 $$;
 
--- A user id in [1, users]: heavy users (a few users account for much of the
--- activity), scattered over the id range.
-CREATE OR REPLACE FUNCTION pg_temp.pick_user(rseed bigint, pseed bigint, i bigint, stream integer,
-                                             users bigint)
+-- An active user: a few users account for much of the activity (density
+-- ~ 1/sqrt(rank)), scattered over the id range.
+CREATE OR REPLACE FUNCTION pg_temp.pick_user(rseed bigint, i bigint, stream integer)
 RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT (1 + ((floor(users * pg_temp.u(i, rseed, stream) ^ 2)::bigint * 15485863
-                  + pg_temp.offset_of(pseed, 5)) % users))::integer
+    SELECT (1 + pg_temp.scatter(1 + floor({users} * pg_temp.u(i, rseed, stream) ^ 2)::bigint,
+                                {users}, {user_multiplier}, {user_shift}))::integer
 $$;
 
 -- The event time for position f in (0, 1] of a stream of events that ends at

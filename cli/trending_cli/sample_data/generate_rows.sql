@@ -59,11 +59,11 @@ SELECT format('track-%s-v%s', t.track_id, v.version), t.track_id, t.owner_id,
        t.created_at, t.created_at,
        CASE WHEN t.r_release < 0.50 THEN NULL
             -- ~2% of all tracks: released in the future
-            WHEN t.r_release < 0.54 THEN {ts_hi} + (1 + 89 * t.r_offset) * interval '1 day'
+            WHEN t.r_release < 0.52 THEN {ts_hi} + (1 + 89 * t.r_offset) * interval '1 day'
             -- released (elsewhere) before the upload
-            WHEN t.r_release < 0.62 THEN t.created_at - (1 + 364 * t.r_offset) * interval '1 day'
-            -- released around the upload
-            ELSE t.created_at + (2 * t.r_offset - 0.5) * interval '1 day'
+            WHEN t.r_release < 0.60 THEN t.created_at - (1 + 364 * t.r_offset) * interval '1 day'
+            -- released around the upload, mostly just after it
+            ELSE t.created_at + (2.2 * t.r_offset - 0.2) * interval '1 day'
        END,
        v.version <> 1,
        CASE WHEN v.version = 0 THEN t.is_delete ELSE false END,
@@ -129,9 +129,8 @@ SELECT format('playlist-%s-v%s', p.playlist_id, v.version), p.playlist_id, p.own
 FROM (
     SELECT q.*,
            (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                       'track', pg_temp.pick_track({rseed}, {pseed}, q.playlist_id * 64 + k, 70,
-                                                   date_part('epoch', {origin} - q.created_at) / 86400,
-                                                   {t0}, {w}, {tmax}),
+                       'track', pg_temp.pick_track({rseed}, q.playlist_id * 64 + k, 70,
+                                                   q.age_days, {tmax}),
                        'time', floor(date_part('epoch', q.created_at))::bigint + 60 * k)
                        ORDER BY k), '[]'::jsonb)
             FROM generate_series(1, q.entry_count) AS k) AS entries
@@ -142,8 +141,8 @@ FROM (
                pg_temp.u(g.i, {rseed}, 51) < 0.10 AS is_private,
                pg_temp.u(g.i, {rseed}, 52) < 0.03 AS is_delete,
                least(50, floor(55 * pg_temp.u(g.i, {rseed}, 53) ^ 2))::integer AS entry_count,
-               pg_temp.at({ts_hi}, {span_s}, (g.i - {id_lo} + 1 - pg_temp.u(g.i, {rseed}, 54)) / {n}, 1)
-                   AS created_at,
+               c.created_at,
+               date_part('epoch', {origin} - c.created_at) / 86400 AS age_days,
                pg_temp.u(g.i, {rseed}, 55) < 0.10 AS has_history,
                pg_temp.u(g.i, {rseed}, 56) < 0.0002 OR g.i = {forced_dup} AS is_duplicate,
                CASE WHEN g.i = {trap_missing} THEN 1
@@ -155,6 +154,10 @@ FROM (
                pg_temp.u(g.i, {rseed}, 59) AS r_release,
                pg_temp.u(g.i, {rseed}, 60) AS r_offset
         FROM generate_series({id_lo}, {id_hi}) AS g(i)
+        CROSS JOIN LATERAL (
+            SELECT pg_temp.at({ts_hi}, {span_s},
+                              (g.i - {id_lo} + 1 - pg_temp.u(g.i, {rseed}, 54)) / {n}, 1) AS created_at
+        ) AS c
         OFFSET 0
     ) AS q
     OFFSET 0
@@ -176,19 +179,20 @@ ORDER BY p.playlist_id, v.version;
 INSERT INTO {target} (id, user_id, play_item_id, created_at)
 SELECT p.id,
        CASE WHEN pg_temp.u(p.id, {rseed}, 61) >= 0.2
-            THEN pg_temp.pick_user({rseed}, {pseed}, p.id, 62, {users}) END,
+            THEN pg_temp.pick_user({rseed}, p.id, 62) END,
        CASE WHEN pg_temp.u(p.id, {rseed}, 63) < 0.001
             THEN 2000000000 + floor(1000 * pg_temp.u(p.id, {rseed}, 64))::integer
-            ELSE pg_temp.pick_track({rseed}, {pseed}, p.id, 65,
-                                    date_part('epoch', {origin} - p.created_at) / 86400,
-                                    {t0}, {w}, {tmax})
+            ELSE pg_temp.pick_track({rseed}, p.id, 65, p.age_days, {tmax})
        END,
        p.created_at
 FROM (
-    SELECT g.i AS id,
-           pg_temp.at({ts_hi}, {span_s}, (g.i - {id_lo} + 1 - pg_temp.u(g.i, {rseed}, 60)) / {n}, {power})
-               AS created_at
+    SELECT g.i AS id, c.created_at,
+           date_part('epoch', {origin} - c.created_at) / 86400 AS age_days
     FROM generate_series({id_lo}::bigint, {id_hi}) AS g(i)
+    CROSS JOIN LATERAL (
+        SELECT pg_temp.at({ts_hi}, {span_s},
+                          (g.i - {id_lo} + 1 - pg_temp.u(g.i, {rseed}, 60)) / {n}, {power}) AS created_at
+    ) AS c
     OFFSET 0
 ) AS p;
 
@@ -208,24 +212,25 @@ SELECT format('%s-%s-v%s', {tag}, e.idx, v.version) AS txhash,
        END AS created_at
 FROM (
     SELECT d.idx, d.created_at, d.is_delete, d.has_history,
-           pg_temp.pick_user({rseed}, {pseed}, d.idx, {stream} + 2, {users}) AS user_id,
+           pg_temp.pick_user({rseed}, d.idx, {stream} + 2) AS user_id,
            CASE WHEN d.kind < 0.90
-                THEN pg_temp.pick_track({rseed}, {pseed}, d.idx, {stream} + 3,
-                                        date_part('epoch', {origin} - d.created_at) / 86400,
-                                        {t0}, {w}, {tmax})
-                ELSE pg_temp.pick_playlist({rseed}, {pseed}, d.idx, {stream} + 5, d.kind >= 0.98, {pl})
+                THEN pg_temp.pick_track({rseed}, d.idx, {stream} + 3, d.age_days, {tmax})
+                ELSE pg_temp.pick_playlist({rseed}, d.idx, {stream} + 5, d.kind >= 0.98)
            END AS item_id,
            CASE WHEN d.kind < 0.90 THEN 'track' WHEN d.kind < 0.98 THEN 'playlist' ELSE 'album' END
                AS item_type
     FROM (
-        SELECT g.k + {idx_lo} AS idx,
-               pg_temp.at({ts_hi}, {span_s},
-                          (g.k - pg_temp.u(g.k + {idx_lo}, {rseed}, {stream})) / {n}, {power})
-                   AS created_at,
+        SELECT g.k + {idx_lo} AS idx, c.created_at,
+               date_part('epoch', {origin} - c.created_at) / 86400 AS age_days,
                pg_temp.u(g.k + {idx_lo}, {rseed}, {stream} + 1) AS kind,
                pg_temp.u(g.k + {idx_lo}, {rseed}, {stream} + 6) < 0.05 AS is_delete,
                pg_temp.u(g.k + {idx_lo}, {rseed}, {stream} + 7) < 0.02 AS has_history
         FROM generate_series(1::bigint, {n}) AS g(k)
+        CROSS JOIN LATERAL (
+            SELECT pg_temp.at({ts_hi}, {span_s},
+                              (g.k - pg_temp.u(g.k + {idx_lo}, {rseed}, {stream})) / {n}, {power})
+                       AS created_at
+        ) AS c
         OFFSET 0
     ) AS d
     OFFSET 0
