@@ -16,24 +16,28 @@ def _sql_text(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
+def _run_in_schema(conn, schema: str, *files: str) -> None:
+    """Run the unqualified DDL of `files` with `schema` first on the search_path,
+    restoring the caller's search_path afterwards."""
+    with conn.transaction(), conn.cursor() as cur:
+        (previous,) = cur.execute("SELECT current_setting('search_path')").fetchone()
+        cur.execute("SELECT set_config('search_path', %s, true)", (sql.Identifier(schema).as_string(conn),))
+        for name in files:
+            cur.execute(_sql_text(name))
+        cur.execute("SELECT set_config('search_path', %s, true)", (previous,))
+
+
 def create_source_schema(conn, schema: str, *, indexes: bool = True) -> None:
     """Create `schema` (dropping any previous one) with SPEC's source tables."""
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-        cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        cur.execute(sql.SQL("SET LOCAL search_path = {}").format(sql.Identifier(schema)))
-        cur.execute(_sql_text("source_schema.sql"))
-        if indexes:
-            cur.execute(_sql_text("source_indexes.sql"))
-        cur.execute("RESET search_path")
+    with conn.transaction():
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        _run_in_schema(conn, schema, "source_schema.sql", *(["source_indexes.sql"] if indexes else []))
 
 
 def create_source_indexes(conn, schema: str) -> None:
     """Create the production database's secondary indexes (after a bulk load)."""
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("SET LOCAL search_path = {}").format(sql.Identifier(schema)))
-        cur.execute(_sql_text("source_indexes.sql"))
-        cur.execute("RESET search_path")
+    _run_in_schema(conn, schema, "source_indexes.sql")
 
 
 # Imported last: generate.py uses the two functions above.

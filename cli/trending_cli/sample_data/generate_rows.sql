@@ -34,13 +34,13 @@ FROM (
            pg_temp.at({ts_hi}, {span_s}, (g.i - pg_temp.u(g.i, {rseed}, 12)) / {n}, 1)
                AS created_at
     FROM generate_series(1, {n}) AS g(i)
-    CROSS JOIN (VALUES (0), (1)) AS v(version)
+    CROSS JOIN LATERAL (SELECT 0 AS version
+                        UNION ALL SELECT 1 WHERE pg_temp.u(g.i, {rseed}, 11) < 0.10) AS v
     CROSS JOIN LATERAL (
         SELECT pg_temp.u(g.i, {rseed}, 13 + 10 * v.version) AS class,
                pg_temp.u(g.i, {rseed}, 14 + 10 * v.version) AS pattern,
                pg_temp.u(g.i, {rseed}, 15 + 10 * v.version) AS style
     ) AS c
-    WHERE v.version = 0 OR pg_temp.u(g.i, {rseed}, 11) < 0.10
     OFFSET 0
 ) AS p
 ORDER BY p.user_id, p.version;
@@ -97,8 +97,8 @@ FROM (
     FROM generate_series({id_lo}, {id_hi}) AS g(i)
     OFFSET 0
 ) AS t
-CROSS JOIN (VALUES (0), (1), (2)) AS v(version)
-WHERE v.version = 0 OR (v.version = 1 AND t.has_history) OR (v.version = 2 AND t.is_duplicate)
+CROSS JOIN LATERAL (SELECT 0 AS version UNION ALL SELECT 1 WHERE t.has_history
+                    UNION ALL SELECT 2 WHERE t.is_duplicate) AS v
 ORDER BY t.track_id, v.version;
 
 -- section: playlists
@@ -168,8 +168,8 @@ CROSS JOIN LATERAL (
                 THEN p.created_at + (3 * p.r_offset - 1) * interval '1 day'
            END AS release_date
 ) AS r
-CROSS JOIN (VALUES (0), (1), (2)) AS v(version)
-WHERE v.version = 0 OR (v.version = 1 AND p.has_history) OR (v.version = 2 AND p.is_duplicate)
+CROSS JOIN LATERAL (SELECT 0 AS version UNION ALL SELECT 1 WHERE p.has_history
+                    UNION ALL SELECT 2 WHERE p.is_duplicate) AS v
 ORDER BY p.playlist_id, v.version;
 
 -- section: plays
@@ -235,8 +235,8 @@ FROM (
     ) AS d
     OFFSET 0
 ) AS e
-CROSS JOIN (VALUES (0), (1)) AS v(version)
-WHERE v.version = 0 OR e.is_delete OR e.has_history
+CROSS JOIN LATERAL (SELECT 0 AS version
+                    UNION ALL SELECT 1 WHERE e.is_delete OR e.has_history) AS v
 
 -- section: repost_copies
 -- A SELECT (no INSERT): reposts by users who also saved the item (a share

@@ -1,0 +1,64 @@
+"""A stand-in for PL/Python's `plpy` module, so trending_pl runs without a server.
+
+FakePlpy records every statement and answers them from a list of
+(regex, rows) rules; the first matching rule wins, and an unanswered
+SELECT fails the test (so a new query cannot slip by unnoticed).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+
+class PlpyError(Exception):
+    """What plpy.error raises; carries the keyword arguments."""
+
+    def __init__(self, message, **kwargs):
+        super().__init__(message)
+        self.message = message
+        self.detail = kwargs.get("detail")
+        self.hint = kwargs.get("hint")
+        self.sqlstate = kwargs.get("sqlstate")
+
+
+class FakePlpy:
+    Error = PlpyError
+
+    def __init__(self, rules=()):
+        self.rules = [(re.compile(pattern, re.S), rows) for pattern, rows in rules]
+        self.statements: list[str] = []
+        self.notices: list[str] = []
+
+    def execute(self, query, *args):
+        self.statements.append(query)
+        for pattern, rows in self.rules:
+            if pattern.search(query):
+                return rows(query) if callable(rows) else rows
+        if re.match(r"\s*(SELECT|WITH)", query):
+            raise AssertionError(f"FakePlpy has no answer for:\n{query}")
+        return []
+
+    @staticmethod
+    def quote_literal(value):
+        return "'" + str(value).replace("'", "''") + "'"
+
+    @staticmethod
+    def quote_ident(value):
+        return '"' + str(value).replace('"', '""') + '"'
+
+    def error(self, message, **kwargs):
+        raise PlpyError(message, **kwargs)
+
+    def notice(self, message, **kwargs):
+        self.notices.append(message)
+
+    def ran(self, pattern: str) -> list[str]:
+        """The recorded statements matching `pattern`."""
+        return [s for s in self.statements if re.search(pattern, s, re.S)]
+
+
+@pytest.fixture
+def fake_plpy():
+    return FakePlpy

@@ -1,0 +1,81 @@
+"""`trending demo`, the embedded default, end to end: it starts its own
+cluster, loads sample data, installs the extension, runs a cycle and prints
+real lists; --keep leaves a cluster one can connect to."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+
+TRENDING = [sys.executable, "-m", "trending_cli"]
+CLI_DIR = Path(__file__).resolve().parents[2] / "cli"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*TRENDING, *args], capture_output=True, text=True, timeout=300,
+                          env={"PYTHONPATH": str(CLI_DIR), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
+
+
+def section(output: str, title: str) -> list[str]:
+    """The data rows printed under `title` (after its header and rule lines)."""
+    lines = output.splitlines()
+    start = lines.index(title) + 3
+    rows = []
+    for line in lines[start:]:
+        if not line.strip():
+            break
+        rows.append(line)
+    return rows
+
+
+def test_demo_prints_the_lists_and_the_summary():
+    result = run_cli("demo")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "SELECT trending.recompute(): ok" in out
+    top = section(out, "Top 10 tracks of the week")
+    assert len(top) == 10, out
+    ranks = [int(line.split()[0]) for line in top]
+    assert ranks == list(range(1, 11))
+    scores = [float(line.split()[2].replace(",", "")) for line in top]
+    assert scores == sorted(scores, reverse=True) and scores[-1] > 0
+    genre_titles = [line for line in out.splitlines() if re.fullmatch(r"Top 10 .+ tracks of the week", line)
+                    and line != "Top 10 tracks of the week"]
+    assert len(genre_titles) == 1
+    genre = genre_titles[0][len("Top 10 "):-len(" tracks of the week")]
+    genre_rows = section(out, genre_titles[0])
+    assert genre_rows and all(line.rstrip().endswith(genre) for line in genre_rows)
+    assert len(section(out, "Top 5 playlists of the week")) == 5
+    assert re.search(r"^TRACKS/pnagD\s+week\s+[1-9][\d,]*\s+0\s+0\s+0\s", out, re.M), \
+        "the summary shows the first cycle's inserts per slice"
+    assert "bad rows: " in out and "duplicate_current_tracks" in out
+
+
+def test_demo_keep_leaves_a_cluster_to_connect_to():
+    result = run_cli("demo", "--keep", "--json", "--seed", "7")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    conninfo = re.search(r'psql "([^"]+)"', out).group(1)
+    stop = re.search(r"^  (runuser .* stop) && rm -rf (\S+)$", out, re.M)
+    try:
+        summary = json.loads(out[out.index("The cycle's summary\n") + len("The cycle's summary\n"):
+                                 out.index("\nThe cluster keeps running")])
+        assert summary["status"] == "ok"
+        with psycopg.connect(conninfo) as conn:
+            rows = conn.execute("SELECT count(*) FROM trending.top_tracks(lim => 1000)").fetchone()[0]
+        assert rows == summary["strategies"]["TRACKS/pnagD"]["ranges"]["week"]["inserted"]
+    finally:
+        subprocess.run(shlex.split(stop.group(1)), capture_output=True)
+        subprocess.run(["rm", "-rf", stop.group(2)])
+
+
+def test_unknown_scale_is_one_clear_line():
+    result = run_cli("demo", "--scale", "huge")
+    assert result.returncode != 0
+    assert "unknown scale 'huge'" in result.stderr and "Traceback" not in result.stderr
