@@ -48,7 +48,8 @@ class Cycle:
 
 
 TEMP_TABLES = ("trending_track_candidates", "trending_track_inputs",
-               "trending_playlist_candidates", "trending_playlist_inputs", "trending_stage")
+               "trending_playlist_candidates", "trending_playlist_inputs", "trending_stage",
+               "trending_changes")
 
 
 def drop_temp_tables(plpy) -> None:
@@ -239,6 +240,7 @@ SELECT (SELECT count(*) FROM pg_temp.trending_playlist_candidates WHERE current_
 def stage_track_inputs(plpy, c: Cycle) -> dict[str, int]:
     """Build trending_track_inputs; return the track traps found (SPEC, Known traps)."""
     plpy.execute(_TRACK_CANDIDATES.format(src=c.source))
+    plpy.execute("ANALYZE pg_temp.trending_track_candidates")
     plpy.execute(_TRACK_INPUTS.format(src=c.source, week_start=c.track_week_start,
                                       month_start=c.track_month_start,
                                       complete_profile=_COMPLETE_PROFILE,
@@ -263,6 +265,7 @@ def stage_playlist_inputs(plpy, c: Cycle) -> dict[str, int]:
     # the widest window bounds the scan; all windows are nested
     year_start = starts[max(ranges, key=lambda r: formulas.WINDOW_DAYS[r])]
     plpy.execute(_PLAYLIST_CANDIDATES.format(src=c.source))
+    plpy.execute("ANALYZE pg_temp.trending_playlist_candidates")
     plpy.execute(_PLAYLIST_INPUTS.format(src=c.source, year_start=year_start,
                                          complete_profile=_COMPLETE_PROFILE,
                                          window_columns=window_columns,

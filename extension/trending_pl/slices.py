@@ -1,10 +1,10 @@
 """Score one slice (strategy x time range) and bring its rows up to date.
 
 A slice's new scores are computed as a set from the shared inputs into a
-private temp table, analyzed (so the planner sees its real size), then
-applied to the score table in one statement that updates the rows whose score
-or genre changed, inserts the new ones and deletes the ones that left the
-eligible set. Unchanged rows are not touched and keep their created_at.
+private temp table, analyzed (so the planner sees its real size), compared
+with the stored slice, and only the differences are written: rows whose score
+or genre changed are updated, new ones inserted, the ones that left the
+eligible set deleted. Unchanged rows are not touched and keep their created_at.
 """
 
 from __future__ import annotations
@@ -54,40 +54,56 @@ WHERE scored.score <> 0""")
 
 
 def apply(plpy, c: Cycle, strategy: Strategy, time_range: str) -> dict[str, int]:
-    """Write the staged slice: update changed rows, insert new, delete gone."""
+    """Write the staged slice: update changed rows, insert new, delete gone.
+
+    First the difference between the stage and the stored slice, as a FULL
+    JOIN (hash or merge: a full join cannot be a nested loop, so no estimate
+    can make it quadratic), keeping the stored rows' ctids. Then the changes
+    are applied by ctid (a TID scan of exactly the rows that change) and the
+    new rows inserted: work proportional to what changed, after one pass over
+    the slice.
+    """
     spec = TABLES[strategy.kind]
     table, id_col = spec["table"], spec["id"]
     in_slice = _slice_filter(plpy, strategy, time_range, "t")
     changed = "t.score IS DISTINCT FROM s.score"
-    set_genre = ""
-    insert_genre_col = insert_genre_val = ""
+    genre_col = set_genre = insert_genre_col = insert_genre_val = ""
     if spec["genre"]:
         changed += " OR t.genre IS DISTINCT FROM s.genre"
-        set_genre = ", genre = s.genre"
-        insert_genre_col, insert_genre_val = ", genre", ", s.genre"
+        genre_col, set_genre = ", s.genre", ", genre = c.genre"
+        insert_genre_col, insert_genre_val = ", genre", ", c.genre"
+    plpy.execute(f"""
+CREATE TEMP TABLE trending_changes ON COMMIT DROP AS
+SELECT t.ctid AS stored_tid, s.id, s.score{genre_col}
+FROM pg_temp.trending_stage s
+FULL JOIN (SELECT t.ctid, t.* FROM {table} t WHERE {in_slice}) AS t ON t.{id_col} = s.id
+WHERE t.{id_col} IS NULL OR s.id IS NULL OR {changed}""")
     row = plpy.execute(f"""
 WITH updated AS (
     UPDATE {table} t
-    SET score = s.score{set_genre}, created_at = {c.now_utc}
-    FROM pg_temp.trending_stage s
-    WHERE {in_slice} AND t.{id_col} = s.id AND ({changed})
-    RETURNING 1
-), inserted AS (
-    INSERT INTO {table} ({id_col}, type, version, time_range, score, created_at{insert_genre_col})
-    SELECT s.id, {plpy.quote_literal(strategy.type)}, {plpy.quote_literal(strategy.version)},
-           {plpy.quote_literal(time_range)}, s.score, {c.now_utc}{insert_genre_val}
-    FROM pg_temp.trending_stage s
-    WHERE NOT EXISTS (SELECT FROM {table} t WHERE {in_slice} AND t.{id_col} = s.id)
+    SET score = c.score{set_genre}, created_at = {c.now_utc}
+    FROM pg_temp.trending_changes c
+    WHERE t.ctid = ANY (ARRAY(SELECT stored_tid FROM pg_temp.trending_changes
+                              WHERE stored_tid IS NOT NULL AND id IS NOT NULL))
+      AND t.ctid = c.stored_tid
     RETURNING 1
 ), deleted AS (
     DELETE FROM {table} t
-    WHERE {in_slice} AND NOT EXISTS (SELECT FROM pg_temp.trending_stage s WHERE s.id = t.{id_col})
+    WHERE t.ctid = ANY (ARRAY(SELECT stored_tid FROM pg_temp.trending_changes WHERE id IS NULL))
+    RETURNING 1
+), inserted AS (
+    INSERT INTO {table} ({id_col}, type, version, time_range, score, created_at{insert_genre_col})
+    SELECT c.id, {plpy.quote_literal(strategy.type)}, {plpy.quote_literal(strategy.version)},
+           {plpy.quote_literal(time_range)}, c.score, {c.now_utc}{insert_genre_val}
+    FROM pg_temp.trending_changes c
+    WHERE c.stored_tid IS NULL
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM pg_temp.trending_stage) AS staged,
        (SELECT count(*) FROM updated)  AS updated,
        (SELECT count(*) FROM inserted) AS inserted,
        (SELECT count(*) FROM deleted)  AS deleted""")[0]
+    plpy.execute("DROP TABLE pg_temp.trending_changes")
     updated, inserted = int(row["updated"]), int(row["inserted"])
     return {"inserted": inserted, "updated": updated, "deleted": int(row["deleted"]),
             "unchanged": int(row["staged"]) - inserted - updated}

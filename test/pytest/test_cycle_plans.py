@@ -1,0 +1,87 @@
+"""The statements of a cycle are set-based: captured with auto_explain
+(ANALYZE, parallelism off), no node that reads data runs more than once per
+statement, so no estimate can turn a join into a per-row loop over a table
+(the quadratic trap of the upstream's staged upsert). Only catalog lookups
+may repeat. Also: no statement of a cycle truncates or refreshes anything."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+
+from trending_cli.sample_data import generate, simulate_activity
+
+AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+def nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from nodes(child)
+
+
+@pytest.fixture(scope="module")
+def plans_db(cluster):
+    with psycopg.connect(cluster.conninfo(), autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS trending_cycle_plans")
+        admin.execute("CREATE DATABASE trending_cycle_plans")
+    with psycopg.connect(cluster.conninfo("trending_cycle_plans"), autocommit=True) as conn:
+        generate(conn, "music", scale="tiny", seed=3, as_of=AS_OF)
+        conn.execute("CREATE EXTENSION trending CASCADE")
+        conn.execute("UPDATE trending.settings SET value = 'music' WHERE name = 'source_schema'")
+        conn.execute("UPDATE trending.strategies SET enabled = true")
+        yield conn
+
+
+def cycle_plans(conn, now: datetime) -> tuple[dict, list[dict]]:
+    notices: list[str] = []
+
+    def collect(diag):
+        notices.append(diag.message_primary or "")
+
+    conn.execute("LOAD 'auto_explain'")
+    settings = {"auto_explain.log_min_duration": "0", "auto_explain.log_nested_statements": "on",
+                "auto_explain.log_analyze": "on", "auto_explain.log_timing": "off",
+                "auto_explain.log_format": "json", "auto_explain.log_level": "notice",
+                "max_parallel_workers_per_gather": "0"}
+    for name, value in settings.items():
+        conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+    conn.add_notice_handler(collect)
+    try:
+        (summary,) = conn.execute("SELECT trending.recompute(%s)", (now,)).fetchone()
+    finally:
+        conn.remove_notice_handler(collect)
+        for name in settings:
+            conn.execute(f"RESET {name}")
+    plans = [json.loads(n.split("plan:", 1)[1]) for n in notices if n.startswith("duration:")]
+    return summary, plans
+
+
+def repeated_data_scans(plans: list[dict]) -> list[str]:
+    found = []
+    for plan in plans:
+        for node in nodes(plan["Plan"]):
+            if node.get("Actual Loops", 1) > 1 and node.get("Schema") != "pg_catalog" \
+                    and not str(node.get("Relation Name", "")).startswith("pg_"):
+                found.append(f"{node['Node Type']} on {node.get('Relation Name')} x{node['Actual Loops']}: "
+                             + " ".join(plan["Query Text"].split())[:160])
+    return found
+
+
+def test_cold_and_steady_cycles_never_loop_over_data(plans_db):
+    cold, cold_plans = cycle_plans(plans_db, AS_OF)
+    assert cold["rows"]["inserted"] > 1000
+    simulate_activity(plans_db, "music", seed=3, start=AS_OF, end=AS_OF + timedelta(hours=1))
+    steady, steady_plans = cycle_plans(plans_db, AS_OF + timedelta(hours=1))
+    assert steady["rows"]["updated"] > 0 and steady["rows"]["unchanged"] > 0, \
+        "the steady cycle must exercise the update path"
+
+    statements = [p["Query Text"] for p in cold_plans + steady_plans]
+    assert len(statements) > 30, "auto_explain captured the cycle's statements"
+    assert not repeated_data_scans(cold_plans + steady_plans)
+    for text in statements:
+        upper = text.upper()
+        assert "TRUNCATE" not in upper and "REFRESH MATERIALIZED" not in upper, text
