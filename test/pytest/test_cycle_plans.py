@@ -6,21 +6,15 @@ may repeat. Also: no statement of a cycle truncates or refreshes anything."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
 
+from support.plans import nested_plans, nodes
 from trending_cli.sample_data import generate, simulate_activity
 
 AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
-
-
-def nodes(plan: dict):
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from nodes(child)
 
 
 @pytest.fixture(scope="module")
@@ -37,27 +31,8 @@ def plans_db(cluster):
 
 
 def cycle_plans(conn, now: datetime) -> tuple[dict, list[dict]]:
-    notices: list[str] = []
-
-    def collect(diag):
-        notices.append(diag.message_primary or "")
-
-    conn.execute("LOAD 'auto_explain'")
-    settings = {"auto_explain.log_min_duration": "0", "auto_explain.log_nested_statements": "on",
-                "auto_explain.log_analyze": "on", "auto_explain.log_timing": "off",
-                "auto_explain.log_format": "json", "auto_explain.log_level": "notice",
-                "max_parallel_workers_per_gather": "0"}
-    for name, value in settings.items():
-        conn.execute("SELECT set_config(%s, %s, false)", (name, value))
-    conn.add_notice_handler(collect)
-    try:
-        (summary,) = conn.execute("SELECT trending.recompute(%s)", (now,)).fetchone()
-    finally:
-        conn.remove_notice_handler(collect)
-        for name in settings:
-            conn.execute(f"RESET {name}")
-    plans = [json.loads(n.split("plan:", 1)[1]) for n in notices if n.startswith("duration:")]
-    return summary, plans
+    rows, plans = nested_plans(conn, "SELECT trending.recompute(%s)", (now,), analyze=True)
+    return rows[0][0], plans
 
 
 def repeated_data_scans(plans: list[dict]) -> list[str]:

@@ -5,12 +5,11 @@ alternative for the planner."""
 
 from __future__ import annotations
 
-import json
-
 import psycopg
 import pytest
 from psycopg import sql
 
+from support.plans import nested_plans, nodes
 from trending_cli.sample_data import create_source_schema
 
 TRACKS = 100_000
@@ -50,36 +49,11 @@ def plans_conn(cluster):
         yield conn
 
 
-def nested_plans(conn, query: str) -> list[dict]:
+def statement_plans(conn, query: str) -> list[dict]:
     """The JSON plans of the statements run inside `query`'s function call."""
-    notices: list[str] = []
-
-    def collect(diag):
-        notices.append(diag.message_primary or "")
-
-    conn.add_notice_handler(collect)
-    conn.execute("LOAD 'auto_explain'")
-    for setting, value in [("auto_explain.log_min_duration", "0"), ("auto_explain.log_nested_statements", "on"),
-                           ("auto_explain.log_format", "json"), ("auto_explain.log_level", "notice")]:
-        conn.execute(sql.SQL("SET {} = {}").format(sql.Identifier(*setting.split(".")), sql.Literal(value)))
-    try:
-        rows = conn.execute(query).fetchall()
-    finally:
-        conn.execute("RESET auto_explain.log_min_duration")
-        conn.remove_notice_handler(collect)
+    rows, plans = nested_plans(conn, query)
     assert rows, f"{query} returned no rows: the plan would prove nothing"
-    plans = []
-    for message in notices:
-        if message.startswith("duration:"):
-            body = message.split("plan:", 1)[1]
-            plans.append(json.loads(body)["Plan"])
-    return plans
-
-
-def nodes(plan: dict):
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from nodes(child)
+    return [p["Plan"] for p in plans]
 
 
 def score_scans(plans: list[dict], table: str) -> list[dict]:
@@ -102,14 +76,14 @@ def score_scans(plans: list[dict], table: str) -> list[dict]:
     ("SELECT * FROM trending.underground_tracks('week', 'genre_3', lim => 50)", "track_trending_scores_genre_ranking_idx"),
 ])
 def test_track_reads_are_top_n_index_scans(plans_conn, query, index):
-    scans = score_scans(nested_plans(plans_conn, query), "track_trending_scores")
+    scans = score_scans(statement_plans(plans_conn, query), "track_trending_scores")
     for scan in scans:
         assert scan["Node Type"] in ("Index Scan", "Index Only Scan"), scan
         assert scan["Index Name"] == index and scan["Scan Direction"] == "Forward", scan
 
 
 def test_playlist_read_is_a_top_n_index_scan(plans_conn):
-    scans = score_scans(nested_plans(plans_conn, "SELECT * FROM trending.top_playlists('year', lim => 30)"),
+    scans = score_scans(statement_plans(plans_conn, "SELECT * FROM trending.top_playlists('year', lim => 30)"),
                         "playlist_trending_scores")
     assert [s["Index Name"] for s in scans] == ["playlist_trending_scores_ranking_idx"]
     assert scans[0]["Node Type"] in ("Index Scan", "Index Only Scan")
