@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from trending_cli.cluster import Cluster
 
@@ -22,18 +23,14 @@ def cluster():
 
 
 @pytest.fixture(scope="session")
-def dsn(cluster):
-    """A database with plpython3u and trending installed (and pgtap, if present)."""
+def dsn(cluster, make_db):
+    """A database with plpython3u and trending installed."""
     with psycopg.connect(cluster.conninfo(), autocommit=True) as admin:
         available = {r[0] for r in admin.execute("SELECT name FROM pg_available_extensions")}
-        if "trending" not in available:
-            pytest.exit("the trending extension is not installed into PostgreSQL: run `make install`",
-                        returncode=3)
-        admin.execute(f"CREATE DATABASE {TEST_DB}")
-    dsn = cluster.conninfo(TEST_DB)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION trending CASCADE")
-    return dsn
+    if "trending" not in available:
+        pytest.exit("the trending extension is not installed into PostgreSQL: run `make install`",
+                    returncode=3)
+    return make_db(TEST_DB)
 
 
 @pytest.fixture
@@ -41,3 +38,19 @@ def conn(dsn):
     """An autocommit connection to the test database."""
     with psycopg.connect(dsn, autocommit=True) as connection:
         yield connection
+
+
+@pytest.fixture(scope="session")
+def make_db(cluster):
+    """Factory: make_db(name, extensions=("trending",)) creates database `name`
+    afresh (dropping an old one) with those extensions; returns its conninfo."""
+    def make(name: str, extensions=("trending",)) -> str:
+        with psycopg.connect(cluster.conninfo(), autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        dsn = cluster.conninfo(name)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for extension in extensions:
+                conn.execute(sql.SQL("CREATE EXTENSION {} CASCADE").format(sql.Identifier(extension)))
+        return dsn
+    return make

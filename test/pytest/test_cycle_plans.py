@@ -18,13 +18,9 @@ AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="module")
-def plans_db(cluster):
-    with psycopg.connect(cluster.conninfo(), autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS trending_cycle_plans")
-        admin.execute("CREATE DATABASE trending_cycle_plans")
-    with psycopg.connect(cluster.conninfo("trending_cycle_plans"), autocommit=True) as conn:
+def plans_db(make_db):
+    with psycopg.connect(make_db("trending_cycle_plans"), autocommit=True) as conn:
         generate(conn, "music", scale="tiny", seed=3, as_of=AS_OF)
-        conn.execute("CREATE EXTENSION trending CASCADE")
         conn.execute("UPDATE trending.settings SET value = 'music' WHERE name = 'source_schema'")
         conn.execute("UPDATE trending.strategies SET enabled = true")
         yield conn

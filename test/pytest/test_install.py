@@ -13,15 +13,8 @@ from support.harness import playlist_scores, recompute, track_scores, use_source
 from support.random_datasets import load_dataset, random_dataset, run_cycle
 
 
-def _fresh_db(cluster, name: str) -> str:
-    with psycopg.connect(cluster.conninfo(), autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return cluster.conninfo(name)
-
-
-def test_create_extension_needs_no_source_tables(cluster):
-    dsn = _fresh_db(cluster, "install_bare")
+def test_create_extension_needs_no_source_tables(make_db):
+    dsn = make_db("install_bare", extensions=())
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION trending CASCADE")
         assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0] == 0
@@ -42,11 +35,10 @@ def test_drop_and_create_again_leaves_a_working_install(conn):
     assert result.got_tracks or result.got_playlists, "the dataset should produce scores"
 
 
-def test_dump_and_restore_keep_switches_and_settings(cluster, tmp_path):
-    source_dsn = _fresh_db(cluster, "dump_source")
+def test_dump_and_restore_keep_switches_and_settings(cluster, make_db, tmp_path):
+    source_dsn = make_db("dump_source")
     dataset = random_dataset(1002)
     with psycopg.connect(source_dsn, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION trending CASCADE")
         load_dataset(conn, "music", dataset)
         use_source_schema(conn, "music")
         conn.execute("UPDATE trending.strategies SET enabled = true WHERE type = 'TRACKS' AND version = 'AnlGe'")
@@ -60,7 +52,7 @@ def test_dump_and_restore_keep_switches_and_settings(cluster, tmp_path):
     dump = tmp_path / "music.dump"
     env = cluster.env("dump_source")
     subprocess.run(["pg_dump", "-Fc", "-f", str(dump), "dump_source"], env=env, check=True)
-    target_dsn = _fresh_db(cluster, "dump_target")
+    target_dsn = make_db("dump_target", extensions=())
     restore = subprocess.run(["pg_restore", "--exit-on-error", "-d", "dump_target", str(dump)],
                              env=env, capture_output=True, text=True)
     assert restore.returncode == 0, restore.stderr
@@ -77,11 +69,10 @@ def test_dump_and_restore_keep_switches_and_settings(cluster, tmp_path):
             "the first cycle after a restore rebuilds the same scores"
 
 
-def test_a_granted_role_runs_cycles_and_others_cannot(cluster):
-    dsn = _fresh_db(cluster, "install_roles")
+def test_a_granted_role_runs_cycles_and_others_cannot(make_db):
+    dsn = make_db("install_roles")
     dataset = random_dataset(1003)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION trending CASCADE")
         load_dataset(conn, "music", dataset)
         use_source_schema(conn, "music")
         for role in ("trending_job", "someone"):

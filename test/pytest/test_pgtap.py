@@ -11,7 +11,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import psycopg
 import pytest
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
@@ -20,15 +19,10 @@ PGTAP_DB = "trending_pgtap"
 
 
 @pytest.fixture(scope="module")
-def pgtap_env(cluster):
+def pgtap_env(cluster, make_db):
     if shutil.which("pg_prove") is None:
         pytest.fail("pg_prove is not installed (Debian: libtap-parser-sourcehandler-pgtap-perl)")
-    with psycopg.connect(cluster.conninfo(), autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {PGTAP_DB}")
-        admin.execute(f"CREATE DATABASE {PGTAP_DB}")
-    with psycopg.connect(cluster.conninfo(PGTAP_DB), autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION pgtap")
-        conn.execute("CREATE EXTENSION trending CASCADE")
+    make_db(PGTAP_DB, extensions=("pgtap", "trending"))
     return cluster.env(PGTAP_DB)
 
 

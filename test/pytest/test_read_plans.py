@@ -17,14 +17,9 @@ PLAYLISTS = 30_000
 
 
 @pytest.fixture(scope="module")
-def plans_conn(cluster):
-    with psycopg.connect(cluster.conninfo(), autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS trending_plans")
-        admin.execute("CREATE DATABASE trending_plans")
-    with psycopg.connect(cluster.conninfo("trending_plans"), autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION trending CASCADE")
-        with conn.transaction():
-            create_source_schema(conn, "music")
+def plans_conn(make_db):
+    with psycopg.connect(make_db("trending_plans"), autocommit=True) as conn:
+        create_source_schema(conn, "music")
         conn.execute("UPDATE trending.settings SET value = 'music' WHERE name = 'source_schema'")
         # Score rows as a cycle would leave them: 20 genres, three ranges.
         conn.execute(sql.SQL("""
