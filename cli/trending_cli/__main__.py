@@ -9,6 +9,7 @@ import psycopg
 
 from . import __version__
 from .cluster import ClusterError
+from .demo import DemoError
 
 
 def _demo(args) -> int:
@@ -46,11 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"trending {args.command}: {first_line}", file=sys.stderr)
         print("hint: rerun with --debug for details", file=sys.stderr)
         return 1
-    except Exception as error:  # an expected failure carrying a hint (demo.DemoError)
-        hint = getattr(error, "hint", None)
-        if args.debug or hint is None:
+    except DemoError as error:
+        if args.debug:
             raise
-        print(f"trending {args.command}: {error}\nhint: {hint}", file=sys.stderr)
+        print(f"trending {args.command}: {error}\nhint: {error.hint}", file=sys.stderr)
         return 1
 
 
