@@ -21,7 +21,7 @@ COMMENT ON TYPE trending.ranked_track IS 'A row of top_tracks() and underground_
 COMMENT ON TYPE trending.ranked_playlist IS 'A row of top_playlists(): absolute rank, playlist, score.';
 
 COMMENT ON FUNCTION trending.recompute(timestamptz) IS
-    'Run one cycle of every enabled strategy at now (default: the transaction''s start), in the caller''s transaction; returns a jsonb summary (rows inserted/updated/deleted/unchanged and ms per strategy and range, bad rows found).';
+    'Run one cycle of every enabled strategy at now (default: the transaction''s start), in the caller''s transaction; returns a jsonb summary (rows inserted/updated/deleted/unchanged and ms per strategy and range, bad rows found, WAL bytes), or {"status": "skipped"} at once when another cycle is running. Raises on failure; nothing of a failed cycle stays.';
 COMMENT ON FUNCTION trending.top_tracks(text, text, integer, integer, text) IS
     'Trending tracks: top_tracks(time_range => week|month|allTime, genre => NULL for all, lim => 1..1000, off => 0.., version => pnagD|AnlGe).';
 COMMENT ON FUNCTION trending.underground_tracks(text, text, integer, integer) IS
@@ -35,3 +35,17 @@ COMMENT ON FUNCTION trending._validate_page(integer, integer) IS 'Internal: rais
 COMMENT ON FUNCTION trending._validate_setting(text, text) IS 'Internal: raises 22023 for a value a setting cannot take.';
 COMMENT ON FUNCTION trending._write_setting() IS 'Internal: INSTEAD OF trigger making trending.settings writable.';
 COMMENT ON FUNCTION trending._write_strategy() IS 'Internal: INSTEAD OF trigger making trending.strategies writable.';
+
+COMMENT ON TABLE trending.runs IS
+    'Run history: one row per cycle (running, ok, failed, aborted, skipped) with the now used, per-step milliseconds, per-slice row counts, WAL bytes and, on failure, SQLSTATE and message. Kept for the run_retention setting.';
+COMMENT ON COLUMN trending.runs.trigger IS 'recompute: SELECT trending.recompute(); scheduled: CALL trending.scheduled_recompute() (pg_cron).';
+COMMENT ON COLUMN trending.runs.cycle_now IS 'The now the scores were computed for.';
+COMMENT ON COLUMN trending.runs.step_ms IS 'Milliseconds of each finished step: check_sources, track_inputs, playlist_inputs, then one per slice (TYPE/version/range).';
+COMMENT ON COLUMN trending.runs.slice_rows IS 'Per slice: rows inserted, updated, deleted and left unchanged.';
+COMMENT ON COLUMN trending.runs.wal_bytes IS 'WAL written in the cluster between the run''s start and end (includes other sessions'' writes).';
+COMMENT ON VIEW trending.status IS
+    'One row: last successful run and the age of the scores, last failed or aborted run with its SQLSTATE and message, and the backend running a cycle now, if any.';
+COMMENT ON PROCEDURE trending.scheduled_recompute(timestamptz) IS
+    'The cycle pg_cron runs (CALL trending.scheduled_recompute()): commits after each step, records failures in trending.runs and re-raises them, returns quietly on a standby or when a cycle is running. Call at top level, not inside BEGIN.';
+COMMENT ON FUNCTION trending._scheduled_start(timestamptz) IS 'Internal: first step of trending.scheduled_recompute().';
+COMMENT ON FUNCTION trending._scheduled_step(bigint, integer) IS 'Internal: one step of trending.scheduled_recompute().';

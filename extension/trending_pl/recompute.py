@@ -1,76 +1,90 @@
-"""One cycle: every enabled strategy, every range, in the caller's transaction.
+"""The two ways to run a cycle.
 
-Orchestration only: read the configuration, check the sources, stage the
-shared inputs once, then score and apply each slice; time every step and
-return the summary. The heavy lifting is set-based SQL (inputs.py, slices.py).
+- run(): `SELECT trending.recompute()`, one transaction. The caller sees
+  every error; nothing of a failed cycle stays, not even its run row.
+- start() / step(): `CALL trending.scheduled_recompute()`, the procedure
+  pg_cron runs, which commits after each step so that no snapshot or lock is
+  held for a whole cycle. Its 'running' row is committed first; a failure is
+  recorded in the row (with SQLSTATE and message) before the procedure
+  re-raises it, so pg_cron marks the job failed too.
+
+Both plan the cycle the same way and run the same steps (cycle.py).
 """
 
 from __future__ import annotations
 
 import json
-import time
-from contextlib import contextmanager
 
-from . import config, inputs, slices, sources
-
-# Traps counted per cycle (SPEC.md, "Known traps"); None when the kind of
-# strategy that would find them is disabled.
-TRACK_BAD_ROWS = ("duplicate_current_tracks", "null_play_counts")
-PLAYLIST_BAD_ROWS = ("duplicate_current_playlists", "playlists_track_ids_not_array",
-                     "playlist_karma_over_int4")
-COUNTERS = ("inserted", "updated", "deleted", "unchanged")
+from . import cycle, inputs, runs
 
 
-@contextmanager
-def _timed(steps: dict, name: str):
-    started = time.monotonic()
-    try:
-        yield
-    finally:
-        steps[name] = round((time.monotonic() - started) * 1000, 1)
+def _require_primary(plpy) -> None:
+    if plpy.execute("SELECT pg_catalog.pg_is_in_recovery() AS standby")[0]["standby"]:
+        plpy.error("trending: cannot run a cycle on a hot standby", sqlstate="25006",
+                   hint="Run it on the primary; the scheduled procedure returns quietly on a standby.")
+
+
+def _now_text(plpy, now: str) -> str:
+    return plpy.execute(f"SELECT pg_catalog.to_char({plpy.quote_literal(now)}::timestamptz AT TIME ZONE 'UTC',"
+                        " 'YYYY-MM-DD HH24:MI:SS.US') AS t")[0]["t"].removesuffix(".000000")
+
+
+def _skip(plpy, trigger: str, now: str) -> dict:
+    result = runs.skipped(plpy, trigger, now, runs.running_pid(plpy))
+    plpy.notice(f"trending: skipped: {result['message']}")
+    return result
 
 
 def run(plpy, now: str) -> str:
-    """Run one cycle at `now` (timestamptz text); return the summary as JSON text."""
-    started = time.monotonic()
-    steps: dict[str, float] = {}
-    settings = config.read_settings(plpy)
-    plpy.execute("SELECT pg_catalog.set_config('work_mem', "
-                 f"{plpy.quote_literal(settings['work_mem'])}, true)")
-    strategies = config.read_strategies(plpy)
-    source_schema = settings["source_schema"]
-
-    with _timed(steps, "check_sources"):
-        sources.check(plpy, source_schema)
-    cycle = inputs.Cycle.start(plpy, now, source_schema)
-    inputs.drop_temp_tables(plpy)
-
-    bad_rows = dict.fromkeys(TRACK_BAD_ROWS + PLAYLIST_BAD_ROWS)
-    kinds = {s.kind for s in strategies if s.enabled}
-    if "track" in kinds:
-        with _timed(steps, "track_inputs"):
-            bad_rows.update(inputs.stage_track_inputs(plpy, cycle))
-    if "playlist" in kinds:
-        with _timed(steps, "playlist_inputs"):
-            bad_rows.update(inputs.stage_playlist_inputs(plpy, cycle))
-
-    results = {}
-    with _timed(steps, "slices"):
-        for strategy in strategies:
-            ranges = {}
-            for time_range in strategy.time_ranges:
-                if strategy.enabled:
-                    ranges[time_range] = slices.refresh(plpy, cycle, strategy, time_range)
-                else:
-                    ranges[time_range] = slices.remove(plpy, strategy, time_range)
-            results[strategy.key] = {"enabled": strategy.enabled, "ranges": ranges}
-    inputs.drop_temp_tables(plpy)
-
-    return json.dumps(summarize(cycle, source_schema, steps, results, bad_rows,
-                                round((time.monotonic() - started) * 1000, 1)))
+    """One whole cycle in the caller's transaction; the summary as JSON text."""
+    _require_primary(plpy)
+    if not runs.try_lock(plpy, session=False):
+        return json.dumps(_skip(plpy, "recompute", now))
+    plan = cycle.plan(plpy)
+    run_id = runs.start(plpy, "recompute", now, plan, plan["settings"]["run_retention"])
+    state = runs.load(plpy, run_id)
+    for index in range(len(plan["steps"])):
+        cycle.run_step(plpy, state, index)
+    return json.dumps(cycle.summary(plan, runs.finish(plpy, run_id), _now_text(plpy, now)))
 
 
-def summarize(cycle, source_schema: str, steps: dict, results: dict, bad_rows: dict, ms: float) -> dict:
-    totals = {k: sum(r[k] for s in results.values() for r in s["ranges"].values()) for k in COUNTERS}
-    return {"status": "ok", "now": cycle.now_text, "source_schema": source_schema, "ms": ms,
-            "rows": totals, "steps": steps, "strategies": results, "bad_rows": bad_rows}
+def start(plpy, now: str):
+    """First transaction of a scheduled run: the run id, or None when another
+    cycle is running (recorded as skipped)."""
+    if not runs.try_lock(plpy, session=True):
+        _skip(plpy, "scheduled", now)
+        return None
+    try:
+        plan = cycle.plan(plpy)
+        run_id = runs.start(plpy, "scheduled", now, plan, plan["settings"]["run_retention"])
+    except Exception:
+        runs.unlock(plpy)
+        raise
+    plpy.notice(f"trending: run {run_id} started: {len(plan['steps'])} steps")
+    return run_id
+
+
+def step(plpy, run_id: int, index: int) -> str:
+    """Step `index` of a scheduled run, as one subtransaction of the
+    procedure's current transaction. Returns JSON: {"state": "more"} while
+    steps remain, {"state": "ok", "summary": ...} after the last one, or
+    {"state": "failed", "sqlstate", "message", "detail", "hint"} after
+    recording the failure (the step's own work is rolled back)."""
+    try:
+        state = runs.load(plpy, run_id)
+        with plpy.subtransaction():
+            cycle.run_step(plpy, state, index)
+        if index < len(state["plan"]["steps"]) - 1:
+            return json.dumps({"state": "more"})
+        summary = cycle.summary(state["plan"], runs.finish(plpy, run_id), _now_text(plpy, state["now"]))
+        runs.unlock(plpy)
+        plpy.notice(f"trending: run {run_id} ok in {summary['ms']:.0f} ms: "
+                    + ", ".join(f"{v} {k}" for k, v in summary["rows"].items()))
+        return json.dumps({"state": "ok", "summary": summary})
+    except Exception as error:  # every failure ends the run: record it, free the lock
+        runs.fail(plpy, run_id, error)
+        inputs.drop_temp_tables(plpy)
+        runs.unlock(plpy)
+        return json.dumps({"state": "failed", "sqlstate": getattr(error, "sqlstate", None) or "XX000",
+                           "message": runs.error_message(error), "detail": getattr(error, "detail", None),
+                           "hint": getattr(error, "hint", None)})

@@ -1,7 +1,8 @@
 -------------------------------------------------------------------------------
 -- _recompute
--- The cycle itself (extension/trending_pl/recompute.py); trending.recompute()
--- wraps it to present deliberate errors cleanly.
+-- The cycle itself (extension/trending_pl/recompute.py): plan, run every step
+-- in this transaction, return the summary. trending.recompute() wraps it to
+-- present deliberate errors cleanly.
 --
 -- TimeZone and DateStyle are pinned so that nothing depends on the session:
 -- source timestamps are UTC and `now` is converted to UTC explicitly.

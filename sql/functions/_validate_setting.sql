@@ -23,6 +23,16 @@ BEGIN
             RAISE EXCEPTION 'invalid work_mem %: a size from 64kB to 64GB, e.g. ''256MB''',
                   quote_literal(p_value) USING ERRCODE = 'invalid_parameter_value';
         END IF;
+    WHEN 'lock_timeout' THEN
+        IF p_value !~ '^[0-9]+ ?(ms|s|min)$' OR p_value ~ '^0+ ?[a-z]+$' THEN
+            RAISE EXCEPTION 'invalid lock_timeout %: a positive duration in ms, s or min, e.g. ''5s''',
+                  quote_literal(p_value) USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    WHEN 'run_retention' THEN
+        IF p_value !~ '^[0-9]+ ?(hours?|days?|weeks?|mons?|months?|years?)$' OR p_value ~ '^0+ ' THEN
+            RAISE EXCEPTION 'invalid run_retention %: a positive interval in hours, days, weeks, months or years, e.g. ''30 days''',
+                  quote_literal(p_value) USING ERRCODE = 'invalid_parameter_value';
+        END IF;
     ELSE
         RAISE EXCEPTION 'unknown setting %', quote_literal(p_name)
               USING ERRCODE = 'invalid_parameter_value';

@@ -12,7 +12,11 @@ INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
     ('source_schema', 'public',
      'Schema that holds the source tables (tracks, plays, saves, reposts, users, playlists, aggregate_*).'),
     ('work_mem', '128MB',
-     'work_mem for the duration of a cycle (hash aggregates over plays and engagements).');
+     'work_mem for the duration of a cycle (hash aggregates over plays and engagements).'),
+    ('lock_timeout', '5s',
+     'Longest wait for any lock a cycle needs; past it the cycle fails cleanly (55P03) and the previous scores stay.'),
+    ('run_retention', '30 days',
+     'How long trending.runs keeps finished runs; older ones are deleted when a run starts.');
 
 CREATE TABLE trending._setting_overrides (
     name       text        PRIMARY KEY REFERENCES trending._setting_defaults (name) ON DELETE CASCADE,

@@ -85,19 +85,28 @@ def test_a_granted_role_runs_cycles_and_others_cannot(make_db):
         conn.execute("GRANT SELECT ON ALL TABLES IN SCHEMA music TO trending_job")
         conn.execute("GRANT INSERT, UPDATE, DELETE ON trending.track_trending_scores, "
                      "trending.playlist_trending_scores TO trending_job")
+        conn.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON trending.runs TO trending_job")
+        conn.execute("GRANT EXECUTE ON PROCEDURE trending.scheduled_recompute(timestamptz) TO trending_job")
+        conn.execute("GRANT EXECUTE ON FUNCTION trending._scheduled_start(timestamptz), "
+                     "trending._scheduled_step(bigint, integer) TO trending_job")
 
         conn.execute("SET ROLE someone")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT trending.recompute(%s)", (dataset.now,))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CALL trending.scheduled_recompute(%s)", (dataset.now,))
         assert conn.execute("SELECT count(*) FROM trending.top_tracks()").fetchone()[0] == 0, \
             "anyone may read the (still empty) lists"
         conn.execute("RESET ROLE")
 
         conn.execute("SET ROLE trending_job")
         summary = recompute(conn, dataset.now)
+        conn.execute("CALL trending.scheduled_recompute(%s)", (dataset.now,))
         conn.execute("RESET ROLE")
         assert summary["status"] == "ok"
         assert summary["rows"]["inserted"] > 0
+        assert conn.execute("SELECT trigger, status, run_by FROM trending.runs ORDER BY run_id").fetchall() == \
+            [("recompute", "ok", "trending_job"), ("scheduled", "ok", "trending_job")]
 
 
 def test_result_does_not_depend_on_the_session_datestyle(conn):

@@ -5,7 +5,7 @@
 \pset tuples_only on
 \pset format unaligned
 BEGIN;
-SELECT plan(24);
+SELECT plan(29);
 
 SELECT has_extension('trending', 'the trending extension is installed');
 SELECT is((SELECT requires FROM pg_available_extension_versions WHERE name = 'trending' AND version = '1.0'),
@@ -16,14 +16,15 @@ SELECT is((SELECT e.extversion || ':' || n.nspname || ':' || e.extrelocatable
 
 SELECT tables_are('trending', ARRAY['track_trending_scores', 'playlist_trending_scores',
                                     '_setting_defaults', '_setting_overrides',
-                                    '_strategy_defaults', '_strategy_overrides'],
-                  'the schema holds the two score tables and the configuration tables');
-SELECT views_are('trending', ARRAY['settings', 'strategies'], 'settings and strategies are views');
+                                    '_strategy_defaults', '_strategy_overrides', 'runs'],
+                  'the schema holds the two score tables, the configuration tables and the run history');
+SELECT views_are('trending', ARRAY['settings', 'strategies', 'status'], 'settings, strategies and status are views');
 SELECT functions_are('trending', ARRAY['recompute', '_recompute', '_python_init', 'top_tracks',
                                        'underground_tracks', 'top_playlists', '_validate_choice',
                                        '_validate_page', '_validate_setting', '_write_setting',
-                                       '_write_strategy'],
-                     'the functions are exactly the public API and its private helpers');
+                                       '_write_strategy', '_scheduled_start', '_scheduled_step',
+                                       'scheduled_recompute'],
+                     'the routines are exactly the public API and its private helpers');
 
 SELECT results_eq(
     $$SELECT column_name::text COLLATE "default", data_type::text COLLATE "default", is_nullable::text COLLATE "default" FROM information_schema.columns
@@ -58,17 +59,29 @@ SELECT results_eq(
 
 SELECT is_empty(
     $$SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'trending'::regnamespace
-      AND NOT COALESCE(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)$$,
+      AND p.prokind = 'f' AND NOT COALESCE(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'], false)$$,
     'every function pins search_path = pg_catalog, pg_temp');
+SELECT results_eq(
+    $$SELECT p.proname::text COLLATE "default", p.prosecdef, p.proconfig IS NULL FROM pg_proc p
+      WHERE p.pronamespace = 'trending'::regnamespace AND p.prokind = 'p'$$,
+    $$VALUES ('scheduled_recompute', false, true)$$,
+    'the one procedure is an invoker with no SET clause, as a procedure that commits must be');
+SELECT is_empty(
+    $$SELECT m[1] FROM regexp_matches(
+        (SELECT prosrc FROM pg_proc WHERE oid = 'trending.scheduled_recompute(timestamptz)'::regprocedure),
+        '(?:^|[^.a-z_])((?:[a-z_]+)\()', 'g') AS m
+      WHERE m[1] NOT IN ('COALESCE(')$$,
+    'the procedure calls no function without a schema (it cannot pin its search_path)');
 SELECT results_eq(
     $$SELECT p.proname::text COLLATE "default", p.provolatile::text, p.prosecdef, l.lanname::text COLLATE "default"
       FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
       WHERE p.pronamespace = 'trending'::regnamespace ORDER BY 1$$,
     $$VALUES ('_python_init', 'v', false, 'plpython3u'), ('_recompute', 'v', false, 'plpython3u'),
+             ('_scheduled_start', 'v', false, 'plpython3u'), ('_scheduled_step', 'v', false, 'plpython3u'),
              ('_validate_choice', 'i', false, 'plpgsql'), ('_validate_page', 'i', false, 'plpgsql'),
              ('_validate_setting', 'i', false, 'plpgsql'), ('_write_setting', 'v', true, 'plpgsql'),
              ('_write_strategy', 'v', true, 'plpgsql'), ('recompute', 'v', false, 'plpgsql'),
-             ('top_playlists', 's', false, 'plpgsql'), ('top_tracks', 's', false, 'plpgsql'),
+             ('scheduled_recompute', 'v', false, 'plpgsql'), ('top_playlists', 's', false, 'plpgsql'), ('top_tracks', 's', false, 'plpgsql'),
              ('underground_tracks', 's', false, 'plpgsql')$$,
     'volatility, security and language of every function are deliberate (only the view triggers are definers)');
 SELECT ok((SELECT proconfig @> ARRAY['TimeZone=UTC'] FROM pg_proc WHERE oid = 'trending._recompute(timestamptz)'::regprocedure),
@@ -89,6 +102,13 @@ SELECT table_privs_are('trending', 'playlist_trending_scores', 'trending_tap_nob
                        'PUBLIC may only read playlist scores');
 SELECT table_privs_are('trending', 'strategies', 'trending_tap_nobody', ARRAY['SELECT'],
                        'PUBLIC may read but not switch strategies');
+SELECT ok(NOT has_function_privilege('trending_tap_nobody', 'trending.scheduled_recompute(timestamptz)', 'EXECUTE')
+          AND NOT has_function_privilege('trending_tap_nobody', 'trending._scheduled_step(bigint, integer)', 'EXECUTE'),
+          'PUBLIC cannot run the scheduled procedure or its steps');
+SELECT table_privs_are('trending', 'runs', 'trending_tap_nobody', ARRAY[]::text[],
+                       'PUBLIC cannot read or write the run history directly');
+SELECT table_privs_are('trending', 'status', 'trending_tap_nobody', ARRAY['SELECT'],
+                       'PUBLIC may read the status view');
 SELECT table_privs_are('trending', '_setting_overrides', 'trending_tap_nobody', ARRAY[]::text[],
                        'PUBLIC has no access to the configuration tables themselves');
 

@@ -5,7 +5,7 @@
 \pset tuples_only on
 \pset format unaligned
 BEGIN;
-SELECT plan(19);
+SELECT plan(24);
 
 SELECT results_eq(
     $$SELECT type, version, enabled, time_ranges FROM trending.strategies ORDER BY type, version$$,
@@ -40,7 +40,8 @@ SELECT throws_ok($$DELETE FROM trending.strategies WHERE type = 'TRACKS'$$,
                  '0A000', NULL, 'strategies cannot be deleted (they are switched off instead)');
 
 SELECT results_eq($$SELECT name, value, is_default FROM trending.settings ORDER BY name$$,
-                  $$VALUES ('source_schema', 'public', true), ('work_mem', '128MB', true)$$,
+                  $$VALUES ('lock_timeout', '5s', true), ('run_retention', '30 days', true),
+                           ('source_schema', 'public', true), ('work_mem', '128MB', true)$$,
                   'settings start at their defaults: source schema public');
 UPDATE trending.settings SET value = 'music' WHERE name = 'source_schema';
 SELECT results_eq($$SELECT value, is_default FROM trending.settings WHERE name = 'source_schema'$$,
@@ -55,6 +56,16 @@ SELECT is((SELECT value FROM trending.settings WHERE name = 'work_mem'), '256MB'
 
 SELECT throws_ok($$UPDATE trending.settings SET value = 'lots' WHERE name = 'work_mem'$$,
                  '22023', NULL, 'a malformed size is refused');
+UPDATE trending.settings SET value = '200ms' WHERE name = 'lock_timeout';
+SELECT is((SELECT value FROM trending.settings WHERE name = 'lock_timeout'), '200ms', 'lock_timeout accepts a duration');
+SELECT throws_ok($$UPDATE trending.settings SET value = '0s' WHERE name = 'lock_timeout'$$,
+                 '22023', NULL, 'a zero lock_timeout (wait forever) is refused');
+SELECT throws_ok($$UPDATE trending.settings SET value = 'soon' WHERE name = 'lock_timeout'$$,
+                 '22023', NULL, 'a malformed lock_timeout is refused');
+UPDATE trending.settings SET value = '7 days' WHERE name = 'run_retention';
+SELECT is((SELECT value FROM trending.settings WHERE name = 'run_retention'), '7 days', 'run_retention accepts an interval');
+SELECT throws_ok($$UPDATE trending.settings SET value = 'forever' WHERE name = 'run_retention'$$,
+                 '22023', NULL, 'a malformed run_retention is refused');
 SELECT throws_ok($$UPDATE trending.settings SET value = '' WHERE name = 'source_schema'$$,
                  '22023', NULL, 'an empty source schema is refused');
 SELECT throws_ok($$INSERT INTO trending.settings (name, value) VALUES ('nope', 'x')$$,

@@ -1,0 +1,158 @@
+"""The cycle's plan and steps against a fake plpy: what each step stages,
+which slices it writes or clears, what it records and reports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_sources import catalog
+from trending_pl import cycle, hooks
+
+STRATEGIES = [
+    {"type": "TRACKS", "version": "pnagD", "kind": "track", "time_ranges": ["week", "month", "allTime"]},
+    {"type": "TRACKS", "version": "AnlGe", "kind": "track", "time_ranges": ["week", "month", "allTime"]},
+    {"type": "PLAYLISTS", "version": "pnagD", "kind": "playlist", "time_ranges": ["week", "month", "year"]},
+]
+SETTINGS = [{"name": "source_schema", "value": "music"}, {"name": "work_mem", "value": "64MB"},
+            {"name": "lock_timeout", "value": "2s"}, {"name": "run_retention", "value": "30 days"}]
+BOUNDS = {"now_utc": "2026-03-31 12:00:00", "track_week_start": "2026-03-24 12:00:00",
+          "track_month_start": "2026-02-28 12:00:00", "playlist_week_start": "2026-03-24 12:00:00",
+          "playlist_month_start": "2026-03-01 12:00:00", "playlist_year_start": "2025-03-31 12:00:00"}
+
+
+def plpy_for(fake_plpy, enabled, pause=None, superuser=True):
+    strategies = [dict(s, enabled=(s["type"], s["version"]) in enabled) for s in STRATEGIES]
+    return fake_plpy([
+        (r"FROM trending.settings", SETTINGS),
+        (r"set_config\(", [{}]),
+        (r"FROM trending.strategies", strategies),
+        (r"pg_namespace WHERE nspname", [{"?column?": 1}]),
+        (r"pg_attribute", catalog()),
+        (r"AS cycle_now", [BOUNDS]),
+        (r"to_regclass", [{"present": False}]),
+        (r"AS duplicate_current_tracks", [{"duplicate_current_tracks": 2, "null_play_counts": 1}]),
+        (r"AS duplicate_current_playlists", [{"duplicate_current_playlists": 0,
+                                              "playlists_track_ids_not_array": 4,
+                                              "playlist_karma_over_int4": 0}]),
+        (r"WITH updated AS", [{"staged": 10, "updated": 3, "inserted": 2, "deleted": 1}]),
+        (r"WITH deleted AS", [{"n": 7}]),
+        (r"current_setting\('trending.test_pause_after'", [{"value": pause}]),
+        (r"rolsuper", [{"rolsuper": superuser}]),
+        (r"pg_sleep", [{}]),
+    ])
+
+
+def run_all(plpy) -> dict:
+    """Plan and run every step the way recompute() does, without a runs table."""
+    plan = cycle.plan(plpy)
+    run = {"run_id": 7, "now": "2026-03-31 12:00:00+00", "plan": json.loads(json.dumps(plan))}
+    for index in range(len(plan["steps"])):
+        cycle.run_step(plpy, run, index)
+    return plan
+
+
+def recorded(plpy) -> dict:
+    """Fold the run-row UPDATEs the steps issued back into step_ms/slice_rows/bad_rows."""
+    row = {"run_id": 7, "ms": 12.5, "wal_bytes": 4096, "step_ms": {}, "slice_rows": {}, "bad_rows": {}}
+    for statement in plpy.ran(r"UPDATE trending.runs SET"):
+        for column in ("step_ms", "slice_rows"):
+            for key, value in _built_objects(statement, column):
+                row[column][key] = value
+        if "bad_rows = bad_rows ||" in statement:
+            row["bad_rows"].update(json.loads(statement.split("bad_rows || '")[1].split("'::jsonb")[0]))
+    return row
+
+
+def _built_objects(statement: str, column: str):
+    marker = f"{column} = {column} || pg_catalog.jsonb_build_object("
+    if marker not in statement:
+        return []
+    args = statement.split(marker)[1]
+    key, _, rest = args.partition(", ")
+    key = key.strip("'")
+    if column == "step_ms":
+        return [(key, float(rest.split(")")[0]))]
+    return [(key, json.loads(rest.split("'")[1]))]
+
+
+def test_enabled_strategies_are_scored_and_disabled_ones_cleared(fake_plpy):
+    plpy = plpy_for(fake_plpy, {("TRACKS", "pnagD")})
+    plan = run_all(plpy)
+
+    assert [s["name"] for s in plan["steps"][:2]] == ["check_sources", "track_inputs"]
+    assert len(plpy.ran(r"CREATE TEMP TABLE trending_track_inputs")) == 1, "shared inputs staged once"
+    assert plpy.ran(r"CREATE TEMP TABLE trending_playlist_inputs") == [], "no playlist strategy: no playlist inputs"
+    assert len(plpy.ran(r"CREATE TEMP TABLE trending_stage")) == 3, "one stage per enabled slice"
+    assert len(plpy.ran(r"WITH updated AS")) == 3
+    cleared = plpy.ran(r"WITH deleted AS")
+    assert len(cleared) == 6, "every range of the two disabled strategies is cleared"
+    assert any("t.type = 'PLAYLISTS'" in s and "t.time_range = 'year'" in s for s in cleared)
+
+    summary = cycle.summary(plan, recorded(plpy), "2026-03-31 12:00:00")
+    assert summary["status"] == "ok" and summary["run_id"] == 7 and summary["wal_bytes"] == 4096
+    assert summary["source_schema"] == "music"
+    assert summary["strategies"]["TRACKS/pnagD"]["enabled"] is True
+    assert summary["strategies"]["TRACKS/pnagD"]["ranges"]["week"] == \
+        {"inserted": 2, "updated": 3, "deleted": 1, "unchanged": 5, "ms": pytest.approx(0, abs=1000)}
+    assert summary["strategies"]["PLAYLISTS/pnagD"]["ranges"]["year"]["deleted"] == 7
+    assert summary["rows"] == {"inserted": 6, "updated": 9, "deleted": 3 + 6 * 7, "unchanged": 15}
+    assert summary["bad_rows"] == {"duplicate_current_tracks": 2, "null_play_counts": 1,
+                                   "duplicate_current_playlists": None,
+                                   "playlists_track_ids_not_array": None, "playlist_karma_over_int4": None}
+    assert {"check_sources", "track_inputs", "slices"} == set(summary["steps"])
+
+
+def test_every_step_runs_with_the_configured_work_mem_lock_timeout_and_schema(fake_plpy):
+    plpy = plpy_for(fake_plpy, {("PLAYLISTS", "pnagD")})
+    plan = run_all(plpy)
+    assert len(plpy.ran(r"set_config\('work_mem', '64MB', true\)")) == len(plan["steps"])
+    assert len(plpy.ran(r"set_config\('lock_timeout', '2s', true\)")) == len(plan["steps"])
+    inputs = plpy.ran(r"CREATE TEMP TABLE trending_playlist_inputs")
+    assert len(inputs) == 1 and '"music".reposts' in inputs[0]
+    assert plpy.ran(r'FROM "music".playlists p'), "candidates read the configured schema"
+
+
+def test_each_step_reports_progress_and_the_last_drops_the_private_tables(fake_plpy):
+    plpy = plpy_for(fake_plpy, {("TRACKS", "pnagD")})
+    plan = run_all(plpy)
+    assert len(plpy.notices) == len(plan["steps"])
+    assert plpy.notices[0].startswith(f"trending: step 1/{len(plan['steps'])} check_sources done in")
+    assert "skipped or adjusted rows: duplicate_current_tracks 2, null_play_counts 1" in plpy.notices[1]
+    assert "2 inserted, 3 updated, 1 deleted, 5 unchanged" in plpy.notices[2]
+    drops = [i for i, s in enumerate(plpy.statements) if "to_regclass('pg_temp.trending_track_inputs')" in s]
+    assert len(drops) == 2, "private tables dropped before the first step and after the last"
+
+
+def test_nothing_is_staged_when_every_strategy_is_off(fake_plpy):
+    plpy = plpy_for(fake_plpy, set())
+    plan = run_all(plpy)
+    assert plpy.ran(r"CREATE TEMP TABLE") == []
+    summary = cycle.summary(plan, recorded(plpy), "2026-03-31 12:00:00")
+    assert summary["rows"]["inserted"] == 0 and summary["rows"]["deleted"] == 9 * 7
+
+
+def test_the_pause_hook_sleeps_after_the_named_step_only(fake_plpy):
+    plpy = plpy_for(fake_plpy, {("TRACKS", "pnagD")}, pause="TRACKS/pnagD/month:2.5")
+    run_all(plpy)
+    sleeps = [i for i, s in enumerate(plpy.statements) if "pg_sleep" in s]
+    assert len(sleeps) == 1 and "pg_sleep(2.5)" in plpy.statements[sleeps[0]]
+    month_diff = max(i for i, s in enumerate(plpy.statements)
+                     if "CREATE TEMP TABLE trending_changes" in s and "t.time_range = 'month'" in s)
+    assert month_diff < sleeps[0] < month_diff + 8, "right after the month slice is written"
+
+
+@pytest.mark.parametrize("value, sqlstate", [("TRACKS/pnagD/week", "22023"), ("x:-1", "22023")])
+def test_the_pause_hook_rejects_a_malformed_value(fake_plpy, value, sqlstate):
+    plpy = plpy_for(fake_plpy, set(), pause=value)
+    with pytest.raises(fake_plpy.Error) as raised:
+        hooks.pause_after(plpy, "check_sources")
+    assert raised.value.sqlstate == sqlstate
+
+
+def test_only_a_superuser_may_use_the_pause_hook(fake_plpy):
+    plpy = plpy_for(fake_plpy, set(), pause="check_sources:1", superuser=False)
+    with pytest.raises(fake_plpy.Error) as raised:
+        hooks.pause_after(plpy, "check_sources")
+    assert raised.value.sqlstate == "42501" and "only a superuser" in raised.value.message
+    assert plpy.ran(r"pg_sleep") == []

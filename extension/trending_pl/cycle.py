@@ -1,0 +1,121 @@
+"""A cycle as a list of steps, each small enough to be its own transaction.
+
+The plan is fixed when a run starts (settings, the strategies switched on,
+the steps) and kept in the run's row, so that the scheduled procedure can
+commit between steps and still run exactly what it planned: check the
+sources, stage the shared inputs (private temp tables, kept across the
+procedure's commits), then one step per slice. recompute() runs the same
+steps in one transaction.
+
+Each slice is written by one statement, so a reader sees a slice either
+before or after its step, never in between.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from . import config, hooks, inputs, runs, slices, sources
+from .config import Strategy
+
+CHECK_SOURCES, TRACK_INPUTS, PLAYLIST_INPUTS = "check_sources", "track_inputs", "playlist_inputs"
+
+
+def plan(plpy) -> dict:
+    """What this run will do, as JSON-able data."""
+    settings = config.read_settings(plpy)
+    strategies = config.read_strategies(plpy)
+    kinds = {s.kind for s in strategies if s.enabled}
+    steps = [{"name": CHECK_SOURCES}]
+    if "track" in kinds:
+        steps.append({"name": TRACK_INPUTS})
+    if "playlist" in kinds:
+        steps.append({"name": PLAYLIST_INPUTS})
+    for s in strategies:
+        for time_range in s.time_ranges:
+            steps.append({"name": f"{s.key}/{time_range}", "type": s.type, "version": s.version,
+                          "kind": s.kind, "range": time_range, "enabled": s.enabled})
+    return {"source_schema": settings["source_schema"], "settings": settings, "steps": steps}
+
+
+def apply_session_settings(plpy, settings: dict) -> None:
+    """work_mem and lock_timeout for the rest of this transaction."""
+    for name in ("work_mem", "lock_timeout"):
+        plpy.execute(f"SELECT pg_catalog.set_config({plpy.quote_literal(name)}, "
+                     f"{plpy.quote_literal(settings[name])}, true)")
+
+
+def run_step(plpy, run: dict, index: int) -> None:
+    """Run step `index` of the run's plan and record it in the run's row."""
+    plan_ = run["plan"]
+    step = plan_["steps"][index]
+    apply_session_settings(plpy, plan_["settings"])
+    source_schema = plan_["source_schema"]
+    started = time.monotonic()
+    name = step["name"]
+    bad_rows = slice_result = None
+
+    if name == CHECK_SOURCES:
+        inputs.drop_temp_tables(plpy)  # a failed run earlier in this session may have left them
+        sources.check(plpy, source_schema)
+    elif name == TRACK_INPUTS:
+        bad_rows = inputs.stage_track_inputs(plpy, inputs.Cycle.start(plpy, run["now"], source_schema))
+    elif name == PLAYLIST_INPUTS:
+        bad_rows = inputs.stage_playlist_inputs(plpy, inputs.Cycle.start(plpy, run["now"], source_schema))
+    else:
+        strategy = Strategy(step["type"], step["version"], step["kind"], (step["range"],), step["enabled"])
+        if strategy.enabled:
+            cycle = inputs.Cycle.start(plpy, run["now"], source_schema)
+            slice_result = slices.refresh(plpy, cycle, strategy, step["range"])
+        else:
+            slice_result = slices.remove(plpy, strategy, step["range"])
+
+    ms = round((time.monotonic() - started) * 1000, 1)
+    runs.record_step(plpy, run["run_id"], name, ms, slice_key=None if slice_result is None else name,
+                     slice_result=slice_result, bad_rows=bad_rows)
+    plpy.notice(progress_line(index, len(plan_["steps"]), name, ms, slice_result, bad_rows))
+    if index == len(plan_["steps"]) - 1:
+        inputs.drop_temp_tables(plpy)
+    hooks.pause_after(plpy, name)
+
+
+def progress_line(index: int, total: int, name: str, ms: float, slice_result, bad_rows) -> str:
+    """The NOTICE a DBA sees in psql as each step finishes."""
+    line = f"trending: step {index + 1}/{total} {name} done in {ms:.0f} ms"
+    if slice_result is not None:
+        line += (f": {slice_result['inserted']} inserted, {slice_result['updated']} updated,"
+                 f" {slice_result['deleted']} deleted, {slice_result['unchanged']} unchanged")
+    if bad_rows:
+        found = {k: v for k, v in bad_rows.items() if v}
+        if found:
+            line += "; skipped or adjusted rows: " + ", ".join(f"{k} {v}" for k, v in found.items())
+    return line
+
+
+def summary(plan_: dict, run_row: dict, now_text: str) -> dict:
+    """The jsonb recompute() returns, from the run's finished row."""
+    step_ms = _json(run_row["step_ms"])
+    slice_rows = _json(run_row["slice_rows"])
+    strategies: dict = {}
+    for step in plan_["steps"]:
+        if "range" not in step:
+            continue
+        entry = strategies.setdefault(f"{step['type']}/{step['version']}",
+                                      {"enabled": step["enabled"], "ranges": {}})
+        entry["ranges"][step["range"]] = slice_rows[step["name"]]
+    counters = ("inserted", "updated", "deleted", "unchanged")
+    totals = {k: sum(r[k] for s in strategies.values() for r in s["ranges"].values()) for k in counters}
+    steps = {k: v for k, v in step_ms.items() if k in (CHECK_SOURCES, TRACK_INPUTS, PLAYLIST_INPUTS)}
+    steps["slices"] = round(sum(v for k, v in step_ms.items() if k not in steps), 1)
+    bad_rows = dict.fromkeys(inputs.TRACK_BAD_ROWS + inputs.PLAYLIST_BAD_ROWS)
+    bad_rows.update(_json(run_row["bad_rows"]) or {})
+    return {"status": "ok", "run_id": int(run_row["run_id"]), "now": now_text,
+            "source_schema": plan_["source_schema"], "ms": float(run_row["ms"]),
+            "wal_bytes": int(run_row["wal_bytes"]), "rows": totals, "steps": steps,
+            "strategies": strategies, "bad_rows": bad_rows}
+
+
+def _json(value):
+    """jsonb arrives in PL/Python as text."""
+    return json.loads(value) if isinstance(value, str) else value

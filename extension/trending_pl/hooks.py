@@ -1,0 +1,36 @@
+"""A test-only pause inside a cycle, so tests can look at a cycle mid-way.
+
+`SET trending.test_pause_after = 'STEP:SECONDS'` (e.g.
+'TRACKS/pnagD/week:5') makes a cycle sleep that long after that step, with
+its locks held and its writes uncommitted (recompute()) or just committed
+(the scheduled procedure). Off unless set; only a superuser may use it:
+anyone can set a custom parameter, so a non-superuser's cycle refuses to run
+with it set rather than let any role stretch a cycle's locks.
+"""
+
+from __future__ import annotations
+
+PAUSE_SETTING = "trending.test_pause_after"
+
+
+def pause_after(plpy, step_name: str) -> None:
+    value = plpy.execute(f"SELECT pg_catalog.current_setting('{PAUSE_SETTING}', true) AS value")[0]["value"]
+    if not value:
+        return
+    target, _, seconds = value.rpartition(":")
+    if not target or not _is_number(seconds):
+        plpy.error(f"trending: invalid {PAUSE_SETTING} {value!r}", sqlstate="22023",
+                   hint="Use 'STEP:SECONDS', e.g. 'TRACKS/pnagD/week:5', or RESET it.")
+    superuser = plpy.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")
+    if not (superuser and superuser[0]["rolsuper"]):
+        plpy.error(f"trending: {PAUSE_SETTING} is a test hook that only a superuser may set",
+                   sqlstate="42501", hint=f"RESET {PAUSE_SETTING};")
+    if target == step_name:
+        plpy.execute(f"SELECT pg_catalog.pg_sleep({float(seconds)})")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return float(text) >= 0
+    except ValueError:
+        return False

@@ -1,0 +1,20 @@
+-------------------------------------------------------------------------------
+-- _scheduled_step
+-- One step of a scheduled run, in a subtransaction: {"state": "more"},
+-- {"state": "ok", "summary": ...} after the last step, or {"state":
+-- "failed", "sqlstate", "message", "detail", "hint"} once the failure is
+-- recorded in trending.runs and the lock released. Never raises for a
+-- failed step, so the procedure can commit the failure before re-raising it.
+CREATE FUNCTION trending._scheduled_step(run_id bigint, step integer)
+RETURNS jsonb
+LANGUAGE plpython3u
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $python$
+plpy.execute("SELECT trending._python_init()")
+from trending_pl import recompute
+return recompute.step(plpy, run_id, step)
+$python$;

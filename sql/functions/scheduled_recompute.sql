@@ -1,0 +1,49 @@
+-------------------------------------------------------------------------------
+-- scheduled_recompute
+-- The cycle pg_cron runs: CALL trending.scheduled_recompute();
+--
+-- Same steps as trending.recompute(), but it COMMITs after each one: the
+-- 'running' run row first, then each step (staging the inputs, each slice),
+-- so no snapshot or lock is held for a whole cycle and a reader sees each
+-- slice switch atomically when its step commits. A failed step is recorded
+-- in trending.runs (SQLSTATE, message) and committed, then re-raised so the
+-- cron job is marked failed; the slices already committed keep their new
+-- scores, the others their previous ones. On a hot standby it returns
+-- quietly, so one schedule survives a failover. Another cycle running: it
+-- returns at once (a 'skipped' run and a NOTICE).
+--
+-- A procedure that commits may not have a SET clause nor be SECURITY
+-- DEFINER, and must be called at top level (not inside BEGIN): it therefore
+-- schema-qualifies every name and does its work in functions that pin their
+-- search_path.
+CREATE PROCEDURE trending.scheduled_recompute(now timestamptz DEFAULT NULL)
+LANGUAGE plpgsql
+AS $procedure$
+DECLARE
+    v_run_id bigint;
+    v_step   integer := 0;
+    v_result jsonb;
+BEGIN
+    IF pg_catalog.pg_is_in_recovery() THEN
+        RETURN;
+    END IF;
+    v_run_id := trending._scheduled_start(COALESCE(scheduled_recompute.now, pg_catalog.now()));
+    IF v_run_id IS NULL THEN
+        RETURN;
+    END IF;
+    COMMIT;
+    LOOP
+        v_result := trending._scheduled_step(v_run_id, v_step);
+        COMMIT;
+        EXIT WHEN v_result OPERATOR(pg_catalog.->>) 'state' OPERATOR(pg_catalog.<>) 'more';
+        v_step := v_step OPERATOR(pg_catalog.+) 1;
+    END LOOP;
+    IF v_result OPERATOR(pg_catalog.->>) 'state' OPERATOR(pg_catalog.=) 'failed' THEN
+        RAISE EXCEPTION USING
+            MESSAGE = v_result OPERATOR(pg_catalog.->>) 'message',
+            ERRCODE = v_result OPERATOR(pg_catalog.->>) 'sqlstate',
+            DETAIL  = COALESCE(v_result OPERATOR(pg_catalog.->>) 'detail', ''),
+            HINT    = COALESCE(v_result OPERATOR(pg_catalog.->>) 'hint', '');
+    END IF;
+END;
+$procedure$;

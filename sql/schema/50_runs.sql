@@ -1,0 +1,29 @@
+-- Run history: one row per cycle (see extension/trending_pl/runs.py).
+-- A scheduled run commits its 'running' row first and its steps as they
+-- finish, so a failure or a dead backend leaves a trace; recompute() writes
+-- its row in the caller's transaction, so only its successes remain.
+-- Pruned by the run_retention setting when a run starts. Not dumped: history.
+CREATE TABLE trending.runs (
+    run_id        bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    trigger       text        NOT NULL CHECK (trigger IN ('recompute', 'scheduled')),
+    status        text        NOT NULL CHECK (status IN ('running', 'ok', 'failed', 'aborted', 'skipped')),
+    started_at    timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    finished_at   timestamptz,
+    cycle_now     timestamptz NOT NULL,
+    pid           integer     NOT NULL DEFAULT pg_catalog.pg_backend_pid(),
+    run_by        name        NOT NULL DEFAULT CURRENT_USER,
+    source_schema text,
+    plan          jsonb,
+    step_ms       jsonb       NOT NULL DEFAULT '{}',
+    slice_rows    jsonb       NOT NULL DEFAULT '{}',
+    bad_rows      jsonb       NOT NULL DEFAULT '{}',
+    wal_start_lsn pg_lsn,
+    wal_bytes     numeric,
+    sqlstate      text,
+    message       text,
+    detail        text,
+    hint          text
+);
+
+CREATE INDEX runs_started_at_idx ON trending.runs (started_at);
+CREATE INDEX runs_status_idx ON trending.runs (status, run_id);

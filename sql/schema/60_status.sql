@@ -1,0 +1,43 @@
+-- One row that answers "are the scores fresh, did anything fail, is a cycle
+-- running now?". A running cycle is found by its advisory lock (see
+-- extension/trending_pl/runs.py), since recompute()'s run row is invisible to
+-- other sessions until it commits.
+CREATE VIEW trending.status AS
+WITH last_ok AS (
+    SELECT r.run_id, r.finished_at, r.cycle_now, r.trigger,
+           pg_catalog.round(EXTRACT(epoch FROM r.finished_at - r.started_at)::numeric, 1) AS seconds
+    FROM trending.runs r WHERE r.status = 'ok' ORDER BY r.run_id DESC LIMIT 1
+), last_failure AS (
+    SELECT r.run_id, r.status, r.finished_at, r.sqlstate, r.message
+    FROM trending.runs r WHERE r.status IN ('failed', 'aborted') ORDER BY r.run_id DESC LIMIT 1
+), running AS (
+    -- a scheduled run's committed row knows when it started; recompute()'s
+    -- start is its transaction's
+    SELECT l.pid,
+           COALESCE((SELECT r.started_at FROM trending.runs r
+                     WHERE r.status = 'running' AND r.pid = l.pid
+                     ORDER BY r.run_id DESC LIMIT 1), a.xact_start) AS since
+    FROM pg_catalog.pg_locks l
+    LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.granted
+      AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
+      AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                        WHERE d.datname = pg_catalog.current_database())
+    LIMIT 1
+)
+SELECT last_ok.finished_at                         AS last_success_at,
+       last_ok.run_id                              AS last_success_run_id,
+       last_ok.seconds                             AS last_success_seconds,
+       last_ok.cycle_now                           AS scores_as_of,
+       pg_catalog.now() - last_ok.cycle_now        AS scores_age,
+       last_failure.finished_at                    AS last_failure_at,
+       last_failure.run_id                         AS last_failure_run_id,
+       last_failure.status                         AS last_failure_status,
+       last_failure.sqlstate                       AS last_failure_sqlstate,
+       last_failure.message                        AS last_failure_message,
+       running.pid                                 AS running_pid,
+       running.since                               AS running_since
+FROM (SELECT) AS one_row
+LEFT JOIN last_ok ON true
+LEFT JOIN last_failure ON true
+LEFT JOIN running ON true;
