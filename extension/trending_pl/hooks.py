@@ -1,9 +1,9 @@
 """A test-only pause inside a cycle, so tests can look at a cycle mid-way.
 
 `SET trending.test_pause_after = 'STEP:SECONDS'` (e.g.
-'TRACKS/pnagD/week:5') makes a cycle sleep that long after that step, with
-its locks held and its writes uncommitted (recompute()) or just committed
-(the scheduled procedure). Off unless set; only a superuser may use it:
+'TRACKS/pnagD/week:5') makes a cycle sleep that long after that step's
+work, before its commit, with its locks held (in the scheduled procedure the
+steps before it are committed). Off unless set; only a superuser may use it:
 anyone can set a custom parameter, so a non-superuser's cycle refuses to run
 with it set rather than let any role stretch a cycle's locks.
 """

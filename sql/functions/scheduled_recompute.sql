@@ -27,6 +27,9 @@ BEGIN
     IF pg_catalog.pg_is_in_recovery() THEN
         RETURN;
     END IF;
+    -- Inside BEGIN ... or a function this fails at once (2D000), before a
+    -- session lock is taken that would outlive the aborted call.
+    COMMIT;
     v_run_id := trending._scheduled_start(COALESCE(scheduled_recompute.now, pg_catalog.now()));
     IF v_run_id IS NULL THEN
         RETURN;
