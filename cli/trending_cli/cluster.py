@@ -44,12 +44,15 @@ class Cluster:
 
     ``settings`` are appended to postgresql.conf. ``fast`` turns off durability
     (fsync, full-page writes) for tests; the benchmark keeps the defaults so
-    its WAL figures mean something.
+    its WAL figures mean something. ``pg_cron`` preloads pg_cron for database
+    ``postgres``, its jobs connecting through this cluster's socket (they try
+    localhost by default, which a socket-only cluster refuses).
     """
 
     def __init__(self, *, settings: dict[str, str] | None = None, fast: bool = True,
-                 base_dir: str | None = None, name: str = "trending"):
+                 base_dir: str | None = None, name: str = "trending", pg_cron: bool = False):
         self.settings = dict(settings or {})
+        self.pg_cron = pg_cron
         self.fast = fast
         self.base_dir = base_dir
         self.name = name
@@ -134,6 +137,9 @@ class Cluster:
         }
         if self.fast:
             base.update(fsync="off", synchronous_commit="off", full_page_writes="off")
+        if self.pg_cron:
+            base.update({"shared_preload_libraries": "'pg_cron'", "cron.database_name": "'postgres'",
+                         "cron.host": f"'{self.socket_dir}'"})
         base.update(self.settings)
         lines = [f"{key} = {value}" for key, value in base.items()]
         return "\n# trending throwaway cluster\n" + "\n".join(lines) + "\n"

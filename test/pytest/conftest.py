@@ -54,3 +54,18 @@ def make_db(cluster):
                 conn.execute(sql.SQL("CREATE EXTENSION {} CASCADE").format(sql.Identifier(extension)))
         return dsn
     return make
+
+
+@pytest.fixture(scope="session")
+def cron_cluster():
+    """A second cluster with pg_cron preloaded (database postgres), only for
+    scheduling tests: pg_cron 1.4.2 stalls DROP DATABASE, so databases here
+    are created once and never dropped."""
+    with Cluster(name="trending-cron", pg_cron=True) as server:
+        with psycopg.connect(server.conninfo(), autocommit=True) as admin:
+            admin.execute("CREATE EXTENSION pg_cron")
+            admin.execute("CREATE EXTENSION trending CASCADE")
+            admin.execute("CREATE DATABASE app")
+        with psycopg.connect(server.conninfo("app"), autocommit=True) as app:
+            app.execute("CREATE EXTENSION trending CASCADE")
+        yield server

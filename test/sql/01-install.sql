@@ -5,7 +5,7 @@
 \pset tuples_only on
 \pset format unaligned
 BEGIN;
-SELECT plan(29);
+SELECT plan(31);
 
 SELECT has_extension('trending', 'the trending extension is installed');
 SELECT is((SELECT requires FROM pg_available_extension_versions WHERE name = 'trending' AND version = '1.0'),
@@ -23,7 +23,8 @@ SELECT functions_are('trending', ARRAY['recompute', '_recompute', '_python_init'
                                        'underground_tracks', 'top_playlists', '_validate_choice',
                                        '_validate_page', '_validate_setting', '_write_setting',
                                        '_write_strategy', '_scheduled_start', '_scheduled_step',
-                                       'scheduled_recompute'],
+                                       'scheduled_recompute', 'schedule', 'unschedule',
+                                       '_require_local_pg_cron'],
                      'the routines are exactly the public API and its private helpers');
 
 SELECT results_eq(
@@ -56,6 +57,12 @@ SELECT results_eq(
       ('track_trending_scores_pkey', 'btree (track_id, type, version, time_range)'),
       ('track_trending_scores_ranking_idx', 'btree (type, version, time_range, score DESC, track_id DESC)')$$,
     'the score tables carry the key and one ranking index per read, nothing more');
+SELECT results_eq(
+    $$SELECT relname::text COLLATE "default", reloptions::text COLLATE "default" FROM pg_class
+      WHERE oid IN ('trending.track_trending_scores'::regclass, 'trending.playlist_trending_scores'::regclass) ORDER BY 1$$,
+    $$VALUES ('playlist_trending_scores', '{fillfactor=90,autovacuum_vacuum_scale_factor=0.02,autovacuum_analyze_scale_factor=0.02}'),
+             ('track_trending_scores', '{fillfactor=90,autovacuum_vacuum_scale_factor=0.02,autovacuum_analyze_scale_factor=0.02}')$$,
+    'score tables leave room for same-page updates and are vacuumed at 2% dead rows');
 
 SELECT is_empty(
     $$SELECT p.proname FROM pg_proc p WHERE p.pronamespace = 'trending'::regnamespace
@@ -77,12 +84,14 @@ SELECT results_eq(
       FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
       WHERE p.pronamespace = 'trending'::regnamespace ORDER BY 1$$,
     $$VALUES ('_python_init', 'v', false, 'plpython3u'), ('_recompute', 'v', false, 'plpython3u'),
+             ('_require_local_pg_cron', 's', false, 'plpgsql'),
              ('_scheduled_start', 'v', false, 'plpython3u'), ('_scheduled_step', 'v', false, 'plpython3u'),
              ('_validate_choice', 'i', false, 'plpgsql'), ('_validate_page', 'i', false, 'plpgsql'),
              ('_validate_setting', 'i', false, 'plpgsql'), ('_write_setting', 'v', true, 'plpgsql'),
              ('_write_strategy', 'v', true, 'plpgsql'), ('recompute', 'v', false, 'plpgsql'),
-             ('scheduled_recompute', 'v', false, 'plpgsql'), ('top_playlists', 's', false, 'plpgsql'), ('top_tracks', 's', false, 'plpgsql'),
-             ('underground_tracks', 's', false, 'plpgsql')$$,
+             ('schedule', 'v', false, 'plpgsql'), ('scheduled_recompute', 'v', false, 'plpgsql'),
+             ('top_playlists', 's', false, 'plpgsql'), ('top_tracks', 's', false, 'plpgsql'),
+             ('underground_tracks', 's', false, 'plpgsql'), ('unschedule', 'v', false, 'plpgsql')$$,
     'volatility, security and language of every function are deliberate (only the view triggers are definers)');
 SELECT ok((SELECT proconfig @> ARRAY['TimeZone=UTC'] FROM pg_proc WHERE oid = 'trending._recompute(timestamptz)'::regprocedure),
           'the cycle runs with TimeZone pinned to UTC, whatever the session says');
@@ -105,6 +114,9 @@ SELECT table_privs_are('trending', 'strategies', 'trending_tap_nobody', ARRAY['S
 SELECT ok(NOT has_function_privilege('trending_tap_nobody', 'trending.scheduled_recompute(timestamptz)', 'EXECUTE')
           AND NOT has_function_privilege('trending_tap_nobody', 'trending._scheduled_step(bigint, integer)', 'EXECUTE'),
           'PUBLIC cannot run the scheduled procedure or its steps');
+SELECT ok(NOT has_function_privilege('trending_tap_nobody', 'trending.schedule(text)', 'EXECUTE')
+          AND NOT has_function_privilege('trending_tap_nobody', 'trending.unschedule()', 'EXECUTE'),
+          'PUBLIC cannot schedule or unschedule');
 SELECT table_privs_are('trending', 'runs', 'trending_tap_nobody', ARRAY[]::text[],
                        'PUBLIC cannot read or write the run history directly');
 SELECT table_privs_are('trending', 'status', 'trending_tap_nobody', ARRAY['SELECT'],

@@ -1,0 +1,36 @@
+-------------------------------------------------------------------------------
+-- schedule
+-- Run trending.scheduled_recompute() on a cron schedule with pg_cron, as the
+-- job 'trending-recompute' (scheduling again replaces the schedule: one job,
+-- whatever the number of calls). Returns the job id.
+--
+-- pg_cron 1.4 knows minutes, not seconds, and runs schedules in GMT; a
+-- malformed schedule is refused here with the accepted forms. For pg_cron
+-- in another database, see _require_local_pg_cron's hint (the CLI).
+CREATE FUNCTION trending.schedule(cron text DEFAULT '0 * * * *')
+RETURNS bigint
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_field  text := '(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?(,(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?)*';
+    v_job_id bigint;
+BEGIN
+    IF cron IS NULL OR NOT (
+           btrim(cron) ~ ('^' || v_field || '(\s+' || v_field || '){4}$')
+           OR btrim(cron) IN ('@hourly', '@daily', '@weekly', '@monthly', '@yearly', '@annually')) THEN
+        RAISE EXCEPTION 'invalid schedule %: pg_cron 1.4 takes five cron fields (minute hour day month weekday, in GMT)',
+                        COALESCE(quote_literal(cron), 'NULL')
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'For example ''0 * * * *'' (hourly, the default), ''*/15 * * * *'' or ''@hourly''. '
+                           'Intervals in seconds need pg_cron 1.5 or later.';
+    END IF;
+    PERFORM trending._require_local_pg_cron();
+    EXECUTE 'SELECT cron.schedule($1, $2, $3)'
+       INTO v_job_id
+      USING 'trending-recompute', btrim(cron), 'CALL trending.scheduled_recompute()';
+    RETURN v_job_id;
+END;
+$function$;

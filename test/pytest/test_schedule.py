@@ -1,0 +1,89 @@
+"""Scheduling with pg_cron (its own cluster, pg_cron preloaded for database
+postgres): trending.schedule()/unschedule() in the cron database, their
+errors elsewhere, and a job that really fires and records its run."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+import psycopg
+import pytest
+
+from support.harness import enable_strategies, use_source_schema
+from trending_cli.sample_data import generate
+
+JOB = "trending-recompute"
+
+
+@pytest.fixture
+def cron_conn(cron_cluster):
+    with psycopg.connect(cron_cluster.conninfo(), autocommit=True) as conn:
+        conn.execute("SELECT trending.unschedule()")
+        yield conn
+        conn.execute("SELECT trending.unschedule()")
+
+
+def jobs(conn) -> list[tuple]:
+    return conn.execute("SELECT jobname, schedule, command, database FROM cron.job ORDER BY jobid").fetchall()
+
+
+def test_schedule_is_idempotent_by_job_name_and_runs_the_procedure(cron_conn):
+    first = cron_conn.execute("SELECT trending.schedule()").fetchone()[0]
+    again = cron_conn.execute("SELECT trending.schedule('*/15 * * * *')").fetchone()[0]
+    assert first == again, "scheduling again updates the one job"
+    assert jobs(cron_conn) == [(JOB, "*/15 * * * *", "CALL trending.scheduled_recompute()", "postgres")]
+
+
+def test_unschedule_removes_the_job_and_is_quiet_when_there_is_none(cron_conn):
+    cron_conn.execute("SELECT trending.schedule()")
+    assert cron_conn.execute("SELECT trending.unschedule()").fetchone()[0] is True
+    assert jobs(cron_conn) == []
+    assert cron_conn.execute("SELECT trending.unschedule()").fetchone()[0] is False
+
+
+@pytest.mark.parametrize("schedule", ["10 seconds", "* * * *", "every hour", "0 * * * * *", "", None])
+def test_a_schedule_pg_cron_1_4_cannot_run_is_refused_with_the_accepted_forms(cron_conn, schedule):
+    with pytest.raises(psycopg.errors.InvalidParameterValue) as raised:
+        cron_conn.execute("SELECT trending.schedule(%s)", (schedule,))
+    assert "five cron fields" in str(raised.value)
+    assert "'0 * * * *'" in raised.value.diag.message_hint
+    assert jobs(cron_conn) == []
+
+
+def test_from_another_database_the_error_names_the_cron_database_and_the_cli(cron_cluster):
+    with psycopg.connect(cron_cluster.conninfo("app"), autocommit=True) as app:
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as raised:
+            app.execute("SELECT trending.schedule()")
+    assert str(raised.value).startswith("pg_cron lives in database postgres, not in app")
+    assert "trending install --schedule" in raised.value.diag.message_hint
+    assert "cron.schedule_in_database" in raised.value.diag.message_hint
+
+
+def test_without_pg_cron_loaded_the_error_says_how_to_load_it(conn):
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as raised:
+        conn.execute("SELECT trending.schedule()")
+    assert str(raised.value).startswith("pg_cron is not loaded")
+    assert "shared_preload_libraries" in raised.value.diag.message_hint
+
+
+def test_a_job_scheduled_every_minute_fires_and_its_run_is_recorded(cron_conn):
+    if not cron_conn.execute("SELECT to_regnamespace('music') IS NOT NULL").fetchone()[0]:
+        generate(cron_conn, "music", scale="tiny", seed=9, as_of=datetime.now(timezone.utc))
+    use_source_schema(cron_conn, "music")
+    enable_strategies(cron_conn)
+    cron_conn.execute("DELETE FROM trending.runs")
+    cron_conn.execute("SELECT trending.schedule('* * * * *')")
+    deadline = time.monotonic() + 75
+    run = None
+    while time.monotonic() < deadline and run is None:
+        time.sleep(1)
+        run = cron_conn.execute(
+            "SELECT trigger, status, sqlstate, message FROM trending.runs WHERE status <> 'running'").fetchone()
+    assert run is not None, "pg_cron did not run the job within 75 s"
+    assert run == ("scheduled", "ok", None, None)
+    detail = cron_conn.execute("""
+SELECT d.status FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+WHERE j.jobname = %s ORDER BY d.runid DESC LIMIT 1""", (JOB,)).fetchone()
+    assert detail == ("succeeded",)
+    assert cron_conn.execute("SELECT count(*) FROM trending.track_trending_scores").fetchone()[0] > 0
