@@ -616,8 +616,16 @@ EXCEPTION WHEN OTHERS THEN
     IF v_message NOT LIKE 'plpy.Error: %' THEN
         RAISE;
     END IF;
-    RAISE EXCEPTION USING MESSAGE = substr(v_message, length('plpy.Error: ') + 1),
-                          ERRCODE = v_sqlstate, DETAIL = v_detail, HINT = v_hint;
+    v_message := substr(v_message, length('plpy.Error: ') + 1);
+    -- an empty DETAIL or HINT would still print its label: leave it out
+    IF v_detail <> '' AND v_hint <> '' THEN
+        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, DETAIL = v_detail, HINT = v_hint;
+    ELSIF v_detail <> '' THEN
+        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, DETAIL = v_detail;
+    ELSIF v_hint <> '' THEN
+        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, HINT = v_hint;
+    END IF;
+    RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate;
 END;
 $function$;
 
@@ -685,6 +693,10 @@ DECLARE
     v_run_id bigint;
     v_step   integer := 0;
     v_result jsonb;
+    v_message  text;
+    v_sqlstate text;
+    v_detail   text;
+    v_hint     text;
 BEGIN
     IF pg_catalog.pg_is_in_recovery() THEN
         RETURN;
@@ -703,13 +715,22 @@ BEGIN
         EXIT WHEN v_result OPERATOR(pg_catalog.->>) 'state' OPERATOR(pg_catalog.<>) 'more';
         v_step := v_step OPERATOR(pg_catalog.+) 1;
     END LOOP;
-    IF v_result OPERATOR(pg_catalog.->>) 'state' OPERATOR(pg_catalog.=) 'failed' THEN
-        RAISE EXCEPTION USING
-            MESSAGE = v_result OPERATOR(pg_catalog.->>) 'message',
-            ERRCODE = v_result OPERATOR(pg_catalog.->>) 'sqlstate',
-            DETAIL  = COALESCE(v_result OPERATOR(pg_catalog.->>) 'detail', ''),
-            HINT    = COALESCE(v_result OPERATOR(pg_catalog.->>) 'hint', '');
+    IF v_result OPERATOR(pg_catalog.->>) 'state' OPERATOR(pg_catalog.<>) 'failed' THEN
+        RETURN;
     END IF;
+    -- re-raise the recorded failure (an absent DETAIL or HINT is left out)
+    v_message  := v_result OPERATOR(pg_catalog.->>) 'message';
+    v_sqlstate := v_result OPERATOR(pg_catalog.->>) 'sqlstate';
+    v_detail   := v_result OPERATOR(pg_catalog.->>) 'detail';
+    v_hint     := v_result OPERATOR(pg_catalog.->>) 'hint';
+    IF v_detail IS NOT NULL AND v_hint IS NOT NULL THEN
+        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, DETAIL = v_detail, HINT = v_hint;
+    ELSIF v_detail IS NOT NULL THEN
+        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, DETAIL = v_detail;
+    ELSIF v_hint IS NOT NULL THEN
+        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, HINT = v_hint;
+    END IF;
+    RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate;
 END;
 $procedure$;
 

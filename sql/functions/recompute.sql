@@ -28,7 +28,15 @@ EXCEPTION WHEN OTHERS THEN
     IF v_message NOT LIKE 'plpy.Error: %' THEN
         RAISE;
     END IF;
-    RAISE EXCEPTION USING MESSAGE = substr(v_message, length('plpy.Error: ') + 1),
-                          ERRCODE = v_sqlstate, DETAIL = v_detail, HINT = v_hint;
+    v_message := substr(v_message, length('plpy.Error: ') + 1);
+    -- an empty DETAIL or HINT would still print its label: leave it out
+    IF v_detail <> '' AND v_hint <> '' THEN
+        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, DETAIL = v_detail, HINT = v_hint;
+    ELSIF v_detail <> '' THEN
+        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, DETAIL = v_detail;
+    ELSIF v_hint <> '' THEN
+        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, HINT = v_hint;
+    END IF;
+    RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate;
 END;
 $function$;

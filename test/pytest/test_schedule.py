@@ -67,23 +67,40 @@ def test_without_pg_cron_loaded_the_error_says_how_to_load_it(conn):
     assert "shared_preload_libraries" in raised.value.diag.message_hint
 
 
-def test_a_job_scheduled_every_minute_fires_and_its_run_is_recorded(cron_conn):
+def wait_for_run(conn, after_run_id: int, timeout: float = 75):
+    """The first finished run after `after_run_id`, waiting up to `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = conn.execute("""
+SELECT run_id, trigger, status, sqlstate, message FROM trending.runs
+WHERE run_id > %s AND status NOT IN ('running', 'skipped') ORDER BY run_id LIMIT 1""", (after_run_id,)).fetchone()
+        if run is not None:
+            return run
+        time.sleep(1)
+    raise AssertionError(f"pg_cron did not finish a run within {timeout} s")
+
+
+def last_job_status(conn) -> tuple:
+    return conn.execute("""
+SELECT d.status, d.return_message FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+WHERE j.jobname = %s AND d.status IN ('succeeded', 'failed') ORDER BY d.runid DESC LIMIT 1""", (JOB,)).fetchone()
+
+
+def test_a_job_every_minute_fires_records_a_failure_then_a_success(cron_conn):
     if not cron_conn.execute("SELECT to_regnamespace('music') IS NOT NULL").fetchone()[0]:
         generate(cron_conn, "music", scale="tiny", seed=9, as_of=datetime.now(timezone.utc))
-    use_source_schema(cron_conn, "music")
     enable_strategies(cron_conn)
     cron_conn.execute("DELETE FROM trending.runs")
+
+    use_source_schema(cron_conn, "not_there")
     cron_conn.execute("SELECT trending.schedule('* * * * *')")
-    deadline = time.monotonic() + 75
-    run = None
-    while time.monotonic() < deadline and run is None:
-        time.sleep(1)
-        run = cron_conn.execute(
-            "SELECT trigger, status, sqlstate, message FROM trending.runs WHERE status <> 'running'").fetchone()
-    assert run is not None, "pg_cron did not run the job within 75 s"
-    assert run == ("scheduled", "ok", None, None)
-    detail = cron_conn.execute("""
-SELECT d.status FROM cron.job_run_details d JOIN cron.job j USING (jobid)
-WHERE j.jobname = %s ORDER BY d.runid DESC LIMIT 1""", (JOB,)).fetchone()
-    assert detail == ("succeeded",)
+    run_id, trigger, status, sqlstate, message = wait_for_run(cron_conn, 0)
+    assert (trigger, status, sqlstate) == ("scheduled", "failed", "3F000")
+    assert message == 'trending: source schema "not_there" does not exist'
+    job_status, job_message = last_job_status(cron_conn)
+    assert job_status == "failed" and "not_there" in job_message, "pg_cron marks the job failed too"
+
+    use_source_schema(cron_conn, "music")
+    assert wait_for_run(cron_conn, run_id)[1:] == ("scheduled", "ok", None, None)
+    assert last_job_status(cron_conn)[0] == "succeeded"
     assert cron_conn.execute("SELECT count(*) FROM trending.track_trending_scores").fetchone()[0] > 0
