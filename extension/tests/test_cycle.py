@@ -36,6 +36,8 @@ def plpy_for(fake_plpy, enabled, pause=None, superuser=True):
                                               "playlists_track_ids_not_array": 4,
                                               "playlist_karma_over_int4": 0}]),
         (r"WITH updated AS", [{"staged": 10, "updated": 3, "inserted": 2, "deleted": 1}]),
+        (r"AS staged, \(SELECT count", [{"staged": 30, "changed": 6}]),
+        (r"WITH joined AS MATERIALIZED", []),
         (r"WITH deleted AS", [{"n": 7}]),
         (r"current_setting\('trending.test_pause_after'", [{"value": pause}]),
         (r"rolsuper", [{"rolsuper": superuser}]),
@@ -80,14 +82,17 @@ def test_enabled_strategies_are_scored_and_disabled_ones_cleared(fake_plpy):
     plpy = plpy_for(fake_plpy, {("TRACKS", "pnagD")})
     plan = run_all(plpy)
 
-    assert [s["name"] for s in plan["steps"][:2]] == ["check_sources", "track_inputs"]
+    assert [s["name"] for s in plan["steps"][:3]] == ["check_sources", "track_inputs", "track_changes"]
     assert len(plpy.ran(r"CREATE TEMP TABLE trending_track_inputs")) == 1, "shared inputs staged once"
     assert plpy.ran(r"CREATE TEMP TABLE trending_playlist_inputs") == [], "no playlist strategy: no playlist inputs"
-    assert len(plpy.ran(r"CREATE TEMP TABLE trending_stage")) == 3, "one stage per enabled slice"
-    assert len(plpy.ran(r"WITH updated AS")) == 3
+    (diff,) = plpy.ran(r"WITH joined AS MATERIALIZED")
+    assert diff.count("UNION ALL") == 2, "the three enabled slices are scored in one statement"
+    assert "FULL JOIN" in diff and "('TRACKS', 'pnagD', 'allTime')" in diff
+    assert "AnlGe" not in diff, "disabled strategies are not scored"
+    assert len(plpy.ran(r"WITH updated AS")) == 3, "one write per enabled slice"
     cleared = plpy.ran(r"WITH deleted AS")
     assert len(cleared) == 6, "every range of the two disabled strategies is cleared"
-    assert any("t.type = 'PLAYLISTS'" in s and "t.time_range = 'year'" in s for s in cleared)
+    assert any("('PLAYLISTS', 'pnagD', 'year')" in s for s in cleared)
 
     summary = cycle.summary(plan, recorded(plpy), "2026-03-31 12:00:00")
     assert summary["status"] == "ok" and summary["run_id"] == 7 and summary["wal_bytes"] == 4096
@@ -100,7 +105,7 @@ def test_enabled_strategies_are_scored_and_disabled_ones_cleared(fake_plpy):
     assert summary["bad_rows"] == {"duplicate_current_tracks": 2, "null_play_counts": 1,
                                    "duplicate_current_playlists": None,
                                    "playlists_track_ids_not_array": None, "playlist_karma_over_int4": None}
-    assert {"check_sources", "track_inputs", "slices"} == set(summary["steps"])
+    assert {"check_sources", "track_inputs", "track_changes", "slices"} == set(summary["steps"])
 
 
 def test_every_step_runs_with_the_configured_work_mem_lock_timeout_and_schema(fake_plpy):
@@ -119,7 +124,7 @@ def test_each_step_reports_progress_and_the_last_drops_the_private_tables(fake_p
     assert len(plpy.notices) == len(plan["steps"])
     assert plpy.notices[0].startswith(f"trending: step 1/{len(plan['steps'])} check_sources done in")
     assert "skipped or adjusted rows: duplicate_current_tracks 2, null_play_counts 1" in plpy.notices[1]
-    assert "2 inserted, 3 updated, 1 deleted, 5 unchanged" in plpy.notices[2]
+    assert "2 inserted, 3 updated, 1 deleted, 5 unchanged" in plpy.notices[3]
     drops = [i for i, s in enumerate(plpy.statements) if "to_regclass('pg_temp.trending_track_inputs')" in s]
     assert len(drops) == 2, "private tables dropped before the first step and after the last"
 
@@ -137,9 +142,9 @@ def test_the_pause_hook_sleeps_after_the_named_step_only(fake_plpy):
     run_all(plpy)
     sleeps = [i for i, s in enumerate(plpy.statements) if "pg_sleep" in s]
     assert len(sleeps) == 1 and "pg_sleep(2.5)" in plpy.statements[sleeps[0]]
-    month_diff = max(i for i, s in enumerate(plpy.statements)
-                     if "CREATE TEMP TABLE trending_changes" in s and "t.time_range = 'month'" in s)
-    assert month_diff < sleeps[0] < month_diff + 8, "right after the month slice is written"
+    month_write = max(i for i, s in enumerate(plpy.statements)
+                      if "WITH updated AS" in s and "('TRACKS', 'pnagD', 'month')" in s)
+    assert month_write < sleeps[0] < month_write + 6, "right after the month slice is written"
 
 
 @pytest.mark.parametrize("value, sqlstate", [("TRACKS/pnagD/week", "22023"), ("x:-1", "22023")])

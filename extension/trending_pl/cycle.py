@@ -19,24 +19,32 @@ import time
 from . import config, hooks, inputs, runs, slices, sources
 from .config import Strategy
 
-CHECK_SOURCES, TRACK_INPUTS, PLAYLIST_INPUTS = "check_sources", "track_inputs", "playlist_inputs"
+CHECK_SOURCES = "check_sources"
+INPUTS = {"track": "track_inputs", "playlist": "playlist_inputs"}
+CHANGES = {"track": "track_changes", "playlist": "playlist_changes"}
+STAGE_STEPS = (CHECK_SOURCES, *INPUTS.values(), *CHANGES.values())
 
 
 def plan(plpy) -> dict:
-    """What this run will do, as JSON-able data."""
+    """What this run will do, as JSON-able data: per kind of item with an
+    enabled strategy, stage its inputs, then its changes, then apply each
+    slice; a disabled strategy's slices are cleared."""
     settings = config.read_settings(plpy)
     strategies = config.read_strategies(plpy)
-    kinds = {s.kind for s in strategies if s.enabled}
     steps = [{"name": CHECK_SOURCES}]
-    if "track" in kinds:
-        steps.append({"name": TRACK_INPUTS})
-    if "playlist" in kinds:
-        steps.append({"name": PLAYLIST_INPUTS})
-    for s in strategies:
-        for time_range in s.time_ranges:
-            steps.append({"name": f"{s.key}/{time_range}", "type": s.type, "version": s.version,
-                          "kind": s.kind, "range": time_range, "enabled": s.enabled})
+    for kind in ("track", "playlist"):
+        mine = [s for s in strategies if s.kind == kind]
+        if any(s.enabled for s in mine):
+            steps += [{"name": INPUTS[kind]}, {"name": CHANGES[kind]}]
+        for s in mine:
+            for time_range in s.time_ranges:
+                steps.append({"name": f"{s.key}/{time_range}", "type": s.type, "version": s.version,
+                              "kind": s.kind, "range": time_range, "enabled": s.enabled})
     return {"source_schema": settings["source_schema"], "settings": settings, "steps": steps}
+
+
+def _strategy(step: dict) -> Strategy:
+    return Strategy(step["type"], step["version"], step["kind"], (step["range"],), step["enabled"])
 
 
 def apply_session_settings(plpy, settings: dict) -> None:
@@ -59,17 +67,20 @@ def run_step(plpy, run: dict, index: int) -> None:
     if name == CHECK_SOURCES:
         inputs.drop_temp_tables(plpy)  # a failed run earlier in this session may have left them
         sources.check(plpy, source_schema)
-    elif name == TRACK_INPUTS:
+    elif name == INPUTS["track"]:
         bad_rows = inputs.stage_track_inputs(plpy, inputs.Cycle.start(plpy, run["now"], source_schema))
-    elif name == PLAYLIST_INPUTS:
+    elif name == INPUTS["playlist"]:
         bad_rows = inputs.stage_playlist_inputs(plpy, inputs.Cycle.start(plpy, run["now"], source_schema))
+    elif name in CHANGES.values():
+        kind = next(k for k, v in CHANGES.items() if v == name)
+        enabled = [(_strategy(s), s["range"]) for s in plan_["steps"]
+                   if s.get("kind") == kind and s["enabled"]]
+        slices.stage_changes(plpy, kind, enabled)
+    elif step["enabled"]:
+        slice_result = slices.apply(plpy, inputs.Cycle.start(plpy, run["now"], source_schema),
+                                    _strategy(step), step["range"])
     else:
-        strategy = Strategy(step["type"], step["version"], step["kind"], (step["range"],), step["enabled"])
-        if strategy.enabled:
-            cycle = inputs.Cycle.start(plpy, run["now"], source_schema)
-            slice_result = slices.refresh(plpy, cycle, strategy, step["range"])
-        else:
-            slice_result = slices.remove(plpy, strategy, step["range"])
+        slice_result = slices.remove(plpy, _strategy(step), step["range"])
 
     ms = round((time.monotonic() - started) * 1000, 1)
     runs.record_step(plpy, run["run_id"], name, ms, slice_key=None if slice_result is None else name,
@@ -106,7 +117,7 @@ def summary(plan_: dict, run_row: dict, now_text: str) -> dict:
         entry["ranges"][step["range"]] = slice_rows[step["name"]]
     counters = ("inserted", "updated", "deleted", "unchanged")
     totals = {k: sum(r[k] for s in strategies.values() for r in s["ranges"].values()) for k in counters}
-    steps = {k: v for k, v in step_ms.items() if k in (CHECK_SOURCES, TRACK_INPUTS, PLAYLIST_INPUTS)}
+    steps = {k: v for k, v in step_ms.items() if k in STAGE_STEPS}
     steps["slices"] = round(sum(v for k, v in step_ms.items() if k not in steps), 1)
     bad_rows = dict.fromkeys(inputs.TRACK_BAD_ROWS + inputs.PLAYLIST_BAD_ROWS)
     bad_rows.update(_json(run_row["bad_rows"]) or {})

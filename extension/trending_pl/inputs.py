@@ -55,9 +55,8 @@ PLAYLIST_BAD_ROWS = ("duplicate_current_playlists", "playlists_track_ids_not_arr
 
 # Kept across the scheduled procedure's commits (so not ON COMMIT DROP):
 # dropped by the last step, by a failure, and before a run stages anything.
-TEMP_TABLES = ("trending_track_candidates", "trending_track_inputs",
-               "trending_playlist_candidates", "trending_playlist_inputs", "trending_stage",
-               "trending_changes")
+TEMP_TABLES = tuple(f"trending_{kind}_{table}" for kind in ("track", "playlist")
+                    for table in ("candidates", "inputs", "staged", "changes"))
 
 
 def drop_temp_tables(plpy) -> None:

@@ -296,8 +296,8 @@ def test_each_step_sends_a_notice_and_the_run_is_recorded(conn):
     conn.add_notice_handler(lambda d: notices.append(d.message_primary))
     summary = recompute(conn, LATER)
     steps = [n for n in notices if n.startswith("trending: step ")]
-    assert len(steps) == 3 + 4 * 3, "sources, two inputs, twelve slices"
-    assert steps[-1].startswith("trending: step 15/15 PLAYLISTS/pnagD/year done in")
+    assert len(steps) == 5 + 4 * 3, "sources, inputs and changes of two kinds, twelve slices"
+    assert steps[-1].startswith("trending: step 17/17 PLAYLISTS/pnagD/year done in")
     row = conn.execute("""
 SELECT trigger, status, cycle_now, slice_rows -> 'TRACKS/pnagD/week', step_ms ? 'track_inputs', wal_bytes > 0
 FROM trending.runs WHERE run_id = %s""", (summary["run_id"],)).fetchone()
