@@ -1,57 +1,71 @@
-"""The `trending` command."""
+"""The `trending` command: install, schedule, run and watch the extension.
+
+Expected failures (a bad DSN, a refused connection, a missing privilege or
+prerequisite, the extension absent, a cycle already running) end with one
+line `trending <command>: <message>`, a `hint:` line and a non-zero exit
+status, never a traceback; --debug shows it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 
 import psycopg
 
 from . import __version__
 from .cluster import ClusterError
-from .demo import DemoError
+from .commands import MODULES
+from .errors import CliError, describe
 
+OWN_CLUSTER = ("demo", "bench")  # they start throwaway clusters: no --dsn
 
-def _demo(args) -> int:
-    from . import demo
-    from .sample_data import SCALES
-    if args.scale not in SCALES:
-        raise SystemExit(f"trending demo: unknown scale {args.scale!r} (valid: {', '.join(SCALES)})")
-    demo.run(scale=args.scale, seed=args.seed, keep=args.keep, as_json=args.json)
-    return 0
+EPILOG = """\
+Connection: --dsn (a libpq connection string or postgresql:// URI), else the
+PG* environment variables (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD).
+
+Exit status: 0 success; 1 an error, or a failed check of `doctor`; 2 bad
+usage; 3 `recompute` skipped because another cycle is running.
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="trending", description="Operate the trending PostgreSQL extension.")
+    parser = argparse.ArgumentParser(prog="trending", description="Operate the trending PostgreSQL extension.",
+                                     epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"trending {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    _common_options(parser, default_dsn="", default_debug=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    demo = commands.add_parser("demo", help="a throwaway local cluster with sample data: install, one cycle, the lists")
-    demo.add_argument("--scale", default="tiny", help="sample data scale: tiny (default), small, medium, large")
-    demo.add_argument("--seed", type=int, default=1, help="sample data seed (default 1)")
-    demo.add_argument("--keep", action="store_true", help="leave the cluster running and print how to connect")
-    demo.add_argument("--json", action="store_true", help="print the cycle's summary as JSON")
-    demo.set_defaults(handler=_demo)
+    for module in MODULES:
+        module.register(commands)
+    for name, subparser in commands.choices.items():
+        # also after the command (`trending status --dsn ...`), without
+        # overriding a value given before it
+        _common_options(subparser, default_dsn=argparse.SUPPRESS, default_debug=argparse.SUPPRESS,
+                        dsn=name not in OWN_CLUSTER)
     return parser
+
+
+def _common_options(parser, *, default_dsn, default_debug, dsn: bool = True) -> None:
+    if dsn:
+        parser.add_argument("--dsn", default=default_dsn, metavar="DSN",
+                            help="libpq connection string or URI (default: the PG* environment variables)")
+    parser.add_argument("--debug", action="store_true", default=default_debug, help="show the traceback of an error")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ClusterError, psycopg.Error) as error:
+    except KeyboardInterrupt:
+        print(f"trending {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (CliError, ClusterError, psycopg.Error) as error:
         if args.debug:
-            raise
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"trending {args.command}: {first_line}", file=sys.stderr)
-        print("hint: rerun with --debug for details", file=sys.stderr)
-        return 1
-    except DemoError as error:
-        if args.debug:
-            raise
-        print(f"trending {args.command}: {error}\nhint: {error.hint}", file=sys.stderr)
-        return 1
+            traceback.print_exc()
+        message, hint = describe(error)
+        print(f"trending {args.command}: {message}\nhint: {hint}", file=sys.stderr)
+        return error.exit_code if isinstance(error, CliError) else 1
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Plain-text tables for the terminal."""
+"""Plain-text tables for the terminal, and a cycle's summary as one."""
 
 from __future__ import annotations
 
@@ -27,3 +27,34 @@ def _cell(value) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
+
+
+RANGE_ORDER = ("week", "month", "year", "allTime")
+STEP_ORDER = ("check_sources", "track_inputs", "playlist_inputs", "slices")
+
+
+def _ordered(keys, order) -> list:
+    return sorted(keys, key=lambda k: (order.index(k) if k in order else len(order), k))
+
+
+def format_summary(summary: dict) -> str:
+    """The summary as a table per strategy and range, then steps and bad rows.
+    (jsonb sorts object keys by length; put them back in reading order.)"""
+    rows = []
+    strategies = summary["strategies"]
+    for key in sorted(strategies, key=lambda k: (not strategies[k]["enabled"], k)):
+        strategy = strategies[key]
+        for time_range in _ordered(strategy["ranges"], RANGE_ORDER):
+            c = strategy["ranges"][time_range]
+            rows.append([key if strategy["enabled"] else f"{key} (off)", time_range, c["inserted"], c["updated"],
+                         c["deleted"], c["unchanged"], f"{c['ms']:.1f}"])
+    lines = [table(["strategy", "range", "inserted", "updated", "deleted", "unchanged", "ms"], rows,
+                   align="llrrrrr")]
+    steps = summary["steps"]
+    lines.append("steps (ms): " + ", ".join(f"{k} {steps[k]:,.1f}" for k in _ordered(steps, STEP_ORDER))
+                 + f"; total {summary['ms']:,.1f}")
+    lines.append("bad rows: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["bad_rows"].items())
+                                          if v is not None))
+    lines.append(f"run {summary['run_id']}: now {summary['now']} UTC, source schema {summary['source_schema']}, "
+                 f"WAL {summary['wal_bytes']:,} bytes")
+    return "\n".join(lines)

@@ -1,6 +1,7 @@
 """`trending demo`, the embedded default, end to end: it starts its own
-cluster, loads sample data, installs the extension, runs a cycle and prints
-real lists; --keep leaves a cluster one can connect to."""
+cluster with pg_cron, loads sample data, installs and schedules the
+extension, runs a cycle and prints real lists; --keep leaves a cluster one
+can connect to, watch and stop as it says."""
 
 from __future__ import annotations
 
@@ -38,6 +39,10 @@ def test_demo_prints_the_lists_and_the_summary():
     result = run_cli("demo")
     assert result.returncode == 0, result.stderr
     out = result.stdout
+    assert "  extension: created trending 1.0 in database postgres\n" in out
+    assert "  source schema: set to music (was public)\n" in out
+    assert re.search(r"^  schedule: created pg_cron job \d+ in database postgres: '0 \* \* \* \*' runs "
+                     r"CALL trending.scheduled_recompute\(\) in database postgres$", out, re.M)
     assert "SELECT trending.recompute(): ok" in out
     top = section(out, "Top 10 tracks of the week")
     assert len(top) == 10, out
@@ -70,6 +75,13 @@ def test_demo_keep_leaves_a_cluster_to_connect_to():
         with psycopg.connect(conninfo) as conn:
             rows = conn.execute("SELECT count(*) FROM trending.top_tracks(lim => 1000)").fetchone()[0]
         assert rows == summary["strategies"]["TRACKS/pnagD"]["ranges"]["week"]["inserted"]
+        watch = re.search(r"^  trending (status --dsn .+)$", out, re.M).group(1)
+        status = run_cli(*shlex.split(watch))
+        assert status.returncode == 0, status.stderr
+        assert re.search(r"^schedule: '0 \* \* \* \*' \(GMT\), pg_cron job \d+ in database postgres, active$",
+                         status.stdout, re.M)
+        doctor = run_cli("doctor", "--dsn", conninfo)
+        assert doctor.returncode == 0 and doctor.stdout.endswith("trending doctor: all good\n"), doctor.stdout
     finally:
         subprocess.run(shlex.split(stop.group(1)), capture_output=True)
         subprocess.run(["rm", "-rf", stop.group(2)])

@@ -1,0 +1,221 @@
+"""`trending install`: everything a database needs to run trending, idempotently.
+
+1. The extension files: the package carries the built control file and SQL
+   scripts (bundle.py); when the server runs on this machine and its files
+   are missing or differ, they are copied into its extension directory.
+2. CREATE EXTENSION trending CASCADE, or ALTER EXTENSION trending UPDATE when
+   the files carry a newer version.
+3. The source schema setting, if given.
+4. The pg_cron job, in whichever database pg_cron lives (cron.py).
+
+Each step says what it changed; a second run changes nothing and says so.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from .. import bundle, cron
+from ..db import (available_version, connect, extension_version, is_superuser, missing_source_tables,
+                  source_schema)
+from ..errors import CliError
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+ROOT_HINT = "run as root (sudo trending install ...) or `sudo make install` in a trending checkout"
+
+
+def register(commands) -> None:
+    parser = commands.add_parser(
+        "install", help="install the extension files, create or update the extension, schedule it",
+        description="Install trending into the database (idempotent): copy the extension files into the "
+                    "server's extension directory when the server runs on this machine and they are missing "
+                    "or differ (needs write access there), CREATE EXTENSION trending CASCADE or ALTER "
+                    "EXTENSION trending UPDATE, set the source schema, and schedule the cycle with pg_cron "
+                    "in whichever database pg_cron lives. Without --schedule an existing job keeps its "
+                    f"schedule and a new one runs hourly ('{cron.DEFAULT_SCHEDULE}'); without pg_cron "
+                    "nothing is scheduled (a warning). Needs a superuser.")
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument("--schedule", metavar="CRON",
+                      help=f"pg_cron schedule, five fields in GMT (new jobs default to '{cron.DEFAULT_SCHEDULE}')")
+    when.add_argument("--no-schedule", action="store_true", help="leave pg_cron alone")
+    parser.add_argument("--source-schema", metavar="S", help="the schema holding the service's source tables")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    with connect(args.dsn) as conn:
+        changed = install(conn, args.dsn, schedule=args.schedule, no_schedule=args.no_schedule,
+                          source_schema=args.source_schema)
+    print("trending install: done" if changed else "trending install: nothing to change")
+    return 0
+
+
+def install(conn, dsn: str, *, schedule: str | None = None, no_schedule: bool = False,
+            source_schema: str | None = None, out=print) -> bool:
+    """Run the four steps; True if any changed something. The schedule's
+    prerequisites are checked before anything changes."""
+    if not is_superuser(conn):
+        raise CliError(f"role {conn.info.user} is not a superuser",
+                       "installing trending needs one (its functions are PL/Python, an untrusted language): "
+                       "connect as a superuser, e.g. --dsn \"user=postgres\"")
+    with ExitStack() as stack:
+        cron_conn, cron_warning = (None, None) if no_schedule else _cron(conn, dsn, schedule, stack)
+        changed = [_files(conn, out), _extension(conn, out), _source_schema(conn, source_schema, out)]
+        if cron_conn is not None:
+            changed.append(_schedule(conn, cron_conn, schedule, out))
+        elif cron_warning:
+            out(f"warning: not scheduled: {cron_warning}; meanwhile run cycles with `trending recompute`")
+    return any(changed)
+
+
+# -- 1. files ------------------------------------------------------------------
+def _files(conn, out) -> bool:
+    carried = bundle.files()
+    if not carried:
+        raise CliError("this trending package carries no extension files",
+                       "reinstall the CLI from a built checkout: make, then pip install .")
+    target = _extension_dir(conn)
+    differ = _differing(conn, target, carried)
+    if not differ:
+        out(f"extension files: up to date in {target}")
+        return False
+    if not _server_is_local(conn, target):
+        if "trending.control" in differ and _server_file(conn, target / "trending.control") is None:
+            raise CliError("the trending extension files are not installed on the server, which does not run "
+                           "on this machine",
+                           "install them on the database server: `sudo make install` in a checkout, or run "
+                           "`trending install` there")
+        out(f"warning: the server's extension files differ from this package's ({', '.join(differ)}); the server "
+            "does not run on this machine, so they stay as they are")
+        return False
+    for name in differ:
+        _write(target / name, carried[name])
+    if _differing(conn, target, carried):
+        raise CliError(f"copied the extension files into {target}, but the server reads other files there",
+                       "the server does not run on this machine: install the files on the database server "
+                       "(`sudo make install` in a checkout there)")
+    out(f"extension files: installed {', '.join(differ)} into {target}")
+    return True
+
+
+def _extension_dir(conn) -> Path:
+    """Where the server looks for extension files (its own pg_config, not ours)."""
+    (sharedir,) = conn.execute("SELECT setting FROM pg_catalog.pg_config WHERE name = 'SHAREDIR'").fetchone()
+    return Path(sharedir) / "extension"
+
+
+def _server_file(conn, path: Path) -> bytes | None:
+    """The file as the server reads it; None if missing. (PostgreSQL 15's
+    pg_read_binary_file has no missing_ok without offset and length.)"""
+    return conn.execute("SELECT CASE WHEN (pg_catalog.pg_stat_file(%(p)s, true)).size IS NOT NULL "
+                        "THEN pg_catalog.pg_read_binary_file(%(p)s) END", {"p": str(path)}).fetchone()[0]
+
+
+def _differing(conn, target: Path, carried: dict[str, bytes]) -> list[str]:
+    """The carried files the server does not have as they are (read by the server itself)."""
+    return [name for name, content in carried.items() if _server_file(conn, target / name) != content]
+
+
+def _server_is_local(conn, target: Path) -> bool:
+    host = conn.info.host
+    return (host.startswith("/") or host in LOCAL_HOSTS) and target.is_dir()
+
+
+def _write(path: Path, content: bytes) -> None:
+    """Replace `path` atomically (the server never reads half a script), mode 0644."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except PermissionError as error:
+        raise CliError(f"cannot write the extension files into {path.parent}: permission denied",
+                       ROOT_HINT) from error
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+# -- 2. the extension ----------------------------------------------------------
+def _extension(conn, out) -> bool:
+    installed, available = extension_version(conn), available_version(conn, "trending")
+    database = conn.info.dbname
+    if installed is None:
+        if available_version(conn, "plpython3u") is None:
+            raise CliError("PL/Python (plpython3u) is not installed on the server; trending needs it",
+                           "install it on the database server: apt-get install postgresql-plpython3-15 "
+                           "(Debian, Ubuntu) or postgresql15-plpython3 (RHEL)")
+        conn.execute("CREATE EXTENSION trending CASCADE")
+        out(f"extension: created trending {extension_version(conn)} in database {database}")
+        return True
+    if installed == available:
+        out(f"extension: trending {installed} already installed in database {database}")
+        return False
+    conn.execute("ALTER EXTENSION trending UPDATE")
+    out(f"extension: updated trending {installed} -> {extension_version(conn)} in database {database}")
+    return True
+
+
+# -- 3. the source schema ------------------------------------------------------
+def _source_schema(conn, wanted: str | None, out) -> bool:
+    current = source_schema(conn)
+    changed = wanted is not None and wanted != current
+    if changed:
+        conn.execute("UPDATE trending.settings SET value = %s WHERE name = 'source_schema'", (wanted,))
+        out(f"source schema: set to {wanted} (was {current})")
+    else:
+        out(f"source schema: {current} (unchanged)")
+    schema = wanted or current
+    missing = missing_source_tables(conn, schema)
+    if missing is None:
+        out(f"warning: schema {schema} does not exist yet: a cycle fails until it holds the source tables "
+            "(--source-schema names another)")
+    elif missing:
+        out(f"warning: schema {schema} lacks {', '.join(missing)}: a cycle fails until they exist")
+    return changed
+
+
+# -- 4. the schedule -----------------------------------------------------------
+def _cron(conn, dsn: str, requested: str | None, stack: ExitStack):
+    """(a connection to the cron database, None) when the job can be
+    scheduled (a requested schedule validated by pg_cron), else (None, why).
+    Without pg_cron an explicit --schedule is an error and the default only a
+    warning: trending works without it."""
+    def unavailable(message: str, hint: str):
+        if requested:
+            raise CliError(f"cannot schedule: {message}", hint)
+        return None, f"{message} ({hint})"
+
+    cron_db = cron.database(conn)
+    if cron_db is None:
+        return unavailable("pg_cron is not loaded in this server", cron.PRELOAD_HINT)
+    cron_conn = stack.enter_context(cron.connect_cron(conn, dsn, cron_db))
+    if not cron.installed(cron_conn):
+        return unavailable(f"pg_cron is loaded but not created in its database {cron_db}",
+                           f"CREATE EXTENSION pg_cron; in database {cron_db}, as a superuser")
+    if requested:
+        cron.validate(cron_conn, requested)
+    return cron_conn, None
+
+
+def _schedule(conn, cron_conn, requested: str | None, out) -> bool:
+    before = cron.find_job(cron_conn)
+    wanted = requested or (before.schedule if before else cron.DEFAULT_SCHEDULE)
+    after = cron.schedule(cron_conn, conn.info.dbname, wanted)
+    where = f"pg_cron job {after.jobid} in database {cron_conn.info.dbname}"
+    if before is None:
+        out(f"schedule: created {where}: '{after.schedule}' runs {after.command} in database {after.database}")
+        return True
+    changes = [f"{field} {getattr(before, field)!r} -> {getattr(after, field)!r}"
+               for field in ("schedule", "command", "database", "active")
+               if getattr(before, field) != getattr(after, field)]
+    if not changes:
+        out(f"schedule: '{after.schedule}' in database {after.database} ({where}, unchanged)")
+        return False
+    out(f"schedule: updated {where}: {', '.join(changes)}")
+    return True

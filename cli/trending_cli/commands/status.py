@@ -1,0 +1,124 @@
+"""`trending status`: is trending doing its job? The recent runs, the
+schedule, how fresh the scores are (with a warning once they are older than
+two schedule intervals: at least one scheduled run was missed or failed) and
+how big its tables are."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from .. import cron
+from ..db import connect, require_extension, source_schema
+from ..errors import CliError
+from ..output import table
+
+DEFAULT_INTERVAL = timedelta(hours=1)  # when there is no job, or its schedule is not a simple daily pattern
+
+
+def register(commands) -> None:
+    parser = commands.add_parser(
+        "status", help="recent runs, the schedule, score freshness, table sizes",
+        description="Show the recent runs (trending.runs), the pg_cron schedule, how old the scores are "
+                    "(trending.status) and the size of trending's tables. Prints a warning when the scores "
+                    "are older than two schedule intervals (two hours for '0 * * * *', and when the "
+                    "schedule is unknown) or when no cycle has succeeded yet.")
+    parser.add_argument("--runs", type=int, default=10, metavar="N", help="how many recent runs (default 10)")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    with connect(args.dsn) as conn:
+        version = require_extension(conn)
+        print(f"trending {version} in database {conn.info.dbname}, source schema {source_schema(conn)}\n")
+        _runs(conn, args.runs)
+        interval = _schedule(conn, args.dsn)
+        _freshness(conn, interval)
+        _sizes(conn)
+    return 0
+
+
+def _runs(conn, limit: int) -> None:
+    rows = conn.execute("""
+SELECT run_id, trigger, status, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+       round(EXTRACT(epoch FROM finished_at - started_at)::numeric, 1)::text,
+       (SELECT sum(COALESCE((v->>'inserted')::bigint, 0) + COALESCE((v->>'updated')::bigint, 0)
+                   + COALESCE((v->>'deleted')::bigint, 0))
+        FROM jsonb_each(slice_rows) AS s(k, v))::bigint,
+       pg_size_pretty(wal_bytes),
+       concat_ws(': ', sqlstate, message)
+FROM trending.runs ORDER BY run_id DESC LIMIT %s""", (limit,)).fetchall()
+    print("Recent runs")
+    print(table(["run", "trigger", "status", "started (UTC)", "seconds", "rows changed", "WAL", "message"],
+                [list(r) for r in rows], align="rlllrrrl") if rows else "(none yet)")
+    print()
+
+
+def _schedule(conn, dsn: str) -> timedelta:
+    """Print the schedule; return its interval (DEFAULT_INTERVAL when unknown)."""
+    cron_db = cron.database(conn)
+    if cron_db is None:
+        print("schedule: none (pg_cron is not loaded; `trending doctor` says how)")
+        return DEFAULT_INTERVAL
+    try:
+        with cron.connect_cron(conn, dsn, cron_db) as cron_conn:
+            job = cron.find_job(cron_conn) if cron.installed(cron_conn) else None
+            runs = cron.last_runs(cron_conn, job, 1) if job else []
+    except CliError as error:
+        print(f"schedule: unknown ({error})")
+        return DEFAULT_INTERVAL
+    if job is None or job.database != conn.info.dbname:
+        print(f"schedule: none (no pg_cron job {cron.JOB_NAME} for this database: trending install schedules it)")
+        return DEFAULT_INTERVAL
+    state = "active" if job.active else "INACTIVE"
+    print(f"schedule: '{job.schedule}' (GMT), pg_cron job {job.jobid} in database {cron_db}, {state}")
+    if runs:
+        status, start, _, message = runs[0]
+        print(f"last job run: {status} at {start:%Y-%m-%d %H:%M:%S %Z}"
+              + (f": {message.strip()}" if status == "failed" and message else ""))
+    return cron.interval(job.schedule) or DEFAULT_INTERVAL
+
+
+def _freshness(conn, interval: timedelta) -> None:
+    (as_of, age, seconds, failure_run, failure_status, failure_at, failure_state, failure_message,
+     running_pid, running_since) = conn.execute("""
+SELECT to_char(scores_as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), scores_age, last_success_seconds,
+       last_failure_run_id, last_failure_status, to_char(last_failure_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+       last_failure_sqlstate, last_failure_message,
+       running_pid, to_char(running_since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+FROM trending.status""").fetchone()
+    if as_of is None:
+        print("scores: none yet")
+    else:
+        print(f"scores: as of {as_of} UTC ({_duration(age)} ago), computed in {seconds} s")
+    if failure_run is not None:
+        print(f"last failure: run {failure_run} {failure_status} at {failure_at} UTC: "
+              + ": ".join(x for x in (failure_state, failure_message) if x))
+    if running_pid is not None:
+        print(f"running now: pid {running_pid} since {running_since} UTC")
+    if as_of is None:
+        print("warning: no cycle has succeeded yet: run `trending recompute`")
+    elif age > 2 * interval:
+        print(f"warning: the scores are {_duration(age)} old, more than two schedule intervals "
+              f"({_duration(2 * interval)}): check the job's last runs above and `trending doctor`")
+    print()
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h {minutes % 60:02d} min" if minutes % 60 else f"{minutes // 60} h"
+    return f"{minutes // 1440} days {minutes % 1440 // 60} h"
+
+
+def _sizes(conn) -> None:
+    rows = conn.execute("""
+SELECT c.relname, s.n_live_tup, pg_size_pretty(pg_total_relation_size(c.oid))
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+WHERE n.nspname = 'trending' AND c.relkind = 'r' AND c.relname NOT LIKE '\\_%'
+ORDER BY pg_total_relation_size(c.oid) DESC""").fetchall()
+    print("Tables")
+    print(table(["table", "live rows (est.)", "size with indexes"], [list(r) for r in rows], align="lrr"))

@@ -1,0 +1,42 @@
+"""`trending top`: the lists the service's API serves, from the score tables."""
+
+from __future__ import annotations
+
+from ..db import connect, require_extension
+from ..errors import CliError
+from ..output import table
+
+
+def register(commands) -> None:
+    parser = commands.add_parser(
+        "top", help="the trending tracks (or playlists) of a time range",
+        description="Print trending.top_tracks() or, with --playlists, trending.top_playlists(): rank, id, "
+                    "score (and genre), by score descending.")
+    parser.add_argument("--range", default="week", dest="time_range",
+                        help="week (default), month, allTime for tracks; week, month, year for playlists")
+    parser.add_argument("--genre", metavar="G", help="only this genre (tracks only)")
+    parser.add_argument("--limit", type=int, default=10, metavar="N", help="how many (1..1000, default 10)")
+    parser.add_argument("--offset", type=int, default=0, metavar="N", help="skip the first N (default 0)")
+    parser.add_argument("--playlists", action="store_true", help="trending playlists instead of tracks")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    if args.playlists and args.genre:
+        raise CliError("--genre applies to tracks only", "drop --genre, or --playlists")
+    with connect(args.dsn) as conn:
+        require_extension(conn)
+        if args.playlists:
+            headers = ["rank", "playlist_id", "score"]
+            rows = conn.execute("SELECT rank, playlist_id, score FROM trending.top_playlists(%s, %s, %s)",
+                                (args.time_range, args.limit, args.offset)).fetchall()
+        else:
+            headers = ["rank", "track_id", "score", "genre"]
+            rows = conn.execute("SELECT rank, track_id, score, genre FROM trending.top_tracks(%s, %s, %s, %s)",
+                                (args.time_range, args.genre, args.limit, args.offset)).fetchall()
+        if not rows:
+            ran = conn.execute("SELECT scores_as_of IS NOT NULL FROM trending.status").fetchone()[0]
+            print("(no rows)" if ran else "(no rows: no cycle has succeeded yet; run `trending recompute`)")
+            return 0
+    print(table(headers, [list(r) for r in rows]))
+    return 0

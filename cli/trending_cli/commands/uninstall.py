@@ -1,0 +1,82 @@
+"""`trending uninstall`: remove the job and the extension, all or nothing.
+
+Both go in one transaction of this database (when pg_cron lives in another,
+its own transaction commits just before ours), so pg_cron never runs a cycle
+against a dropped extension and a refused DROP leaves the schedule in place.
+A job that runs trending in another database is left alone. The source
+tables, plpython3u and the extension files stay."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+import psycopg
+from psycopg import sql
+
+from .. import cron
+from ..db import connect, extension_version
+from ..errors import CliError
+
+LOCK_TIMEOUT = "10s"  # DROP waits for readers and a running cycle; do not queue behind them forever
+
+
+def register(commands) -> None:
+    parser = commands.add_parser(
+        "uninstall", help="unschedule the job, then DROP EXTENSION trending",
+        description="Remove trending's pg_cron job (wherever pg_cron lives, if it runs this database), then "
+                    "DROP EXTENSION trending with the score tables and run history. Refuses when other "
+                    "objects depend on the extension (a view over the score tables, say) unless --cascade. "
+                    "Nothing to do is not an error.")
+    parser.add_argument("--cascade", action="store_true",
+                        help="also drop the objects that depend on the extension (DROP ... CASCADE)")
+    parser.set_defaults(handler=run)
+
+
+def run(args) -> int:
+    with connect(args.dsn) as conn, ExitStack() as stack:
+        version = extension_version(conn)
+        cron_conn, job = _job(conn, args.dsn, stack)
+        _drop(conn, version, cron_conn, job, args.cascade)
+        if version is None and job is None:
+            print(f"trending uninstall: trending is not installed in database {conn.info.dbname}: nothing to do")
+        else:
+            print("trending uninstall: done")
+    return 0
+
+
+def _job(conn, dsn: str, stack: ExitStack):
+    """(the cron database's connection, the job to remove), or Nones."""
+    cron_db = cron.database(conn)
+    if cron_db is None:
+        return None, None
+    cron_conn = stack.enter_context(cron.connect_cron(conn, dsn, cron_db))
+    job = cron.find_job(cron_conn) if cron.installed(cron_conn) else None
+    if job is not None and job.database != conn.info.dbname:
+        print(f"schedule: pg_cron job {job.jobid} runs trending in database {job.database}: left alone")
+        return cron_conn, None
+    return cron_conn, job
+
+
+def _drop(conn, version: str | None, cron_conn, job, cascade: bool) -> None:
+    try:
+        with conn.transaction():
+            if version is not None:
+                conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+                conn.execute(sql.SQL("DROP EXTENSION trending {}").format(
+                    sql.SQL("CASCADE" if cascade else "RESTRICT")))
+            if job is not None:
+                with cron_conn.transaction():
+                    cron_conn.execute("SELECT cron.unschedule(%s::bigint)", (job.jobid,))
+    except psycopg.errors.DependentObjectsStillExist as error:
+        detail = (error.diag.message_detail or "").splitlines()
+        raise CliError(error.diag.message_primary,
+                       (f"{detail[0]}{' (and more)' if len(detail) > 1 else ''}; " if detail else "")
+                       + "drop those first, or rerun with --cascade to drop them too") from error
+    except psycopg.errors.LockNotAvailable as error:
+        raise CliError(f"DROP EXTENSION waited {LOCK_TIMEOUT} for a lock on trending's tables",
+                       "a running cycle or an open transaction uses them: `trending status` shows a running "
+                       "cycle; retry when it has finished") from error
+    if job is not None:
+        print(f"schedule: removed pg_cron job {job.jobid} ('{job.schedule}', in database {cron_conn.info.dbname})")
+    if version is not None:
+        print(f"extension: dropped trending {version} from database {conn.info.dbname}")

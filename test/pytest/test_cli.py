@@ -1,0 +1,406 @@
+"""The `trending` command end to end: every subcommand run as a user runs it
+(a subprocess), against the session's throwaway clusters, for its success
+path and its expected errors (one line, a hint, a non-zero exit status and
+never a traceback).
+
+`cluster` has no pg_cron; `cron_cluster` preloads it for database postgres
+and has trending in postgres and in app. Its databases are never dropped
+(pg_cron 1.4.2 stalls DROP DATABASE), and test_schedule.py uses the job in
+postgres, so every test here leaves no job behind and trending installed in
+both databases.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from trending_cli import bundle, cron
+from trending_cli.commands import install
+from trending_cli.errors import CliError
+from trending_cli.sample_data import generate
+
+TRENDING = [sys.executable, "-m", "trending_cli"]
+CLI_DIR = Path(__file__).resolve().parents[2] / "cli"
+BASE_ENV = {"PYTHONPATH": str(CLI_DIR), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+AS_OF = datetime(2026, 3, 31, 12, tzinfo=timezone.utc)
+JOB = cron.JOB_NAME
+
+
+def trending(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*TRENDING, *args], capture_output=True, text=True, timeout=120,
+                          env={**BASE_ENV, **(env or {})})
+
+
+def ok(*args: str) -> str:
+    result = trending(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def expected_error(result: subprocess.CompletedProcess, command: str, *needles: str, status: int = 1) -> str:
+    """Exactly `trending <command>: ...` and `hint: ...` on stderr, exit `status`."""
+    lines = result.stderr.splitlines()
+    assert result.returncode == status, result.stdout + result.stderr
+    assert len(lines) == 2, result.stderr
+    assert lines[0].startswith(f"trending {command}: ") and lines[1].startswith("hint: "), result.stderr
+    for needle in needles:
+        assert needle in result.stderr
+    return result.stderr
+
+
+def load_music(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        generate(conn, "music", scale="tiny", seed=1, as_of=AS_OF)
+
+
+@pytest.fixture(scope="module")
+def music(make_db) -> str:
+    """trending with the tiny sample data in schema music, no cycle run yet."""
+    dsn = make_db("cli_music")
+    load_music(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("UPDATE trending.settings SET value = 'music' WHERE name = 'source_schema'")
+    return dsn
+
+
+@pytest.fixture(scope="module")
+def fresh_bundle():
+    """`trending install` copies the carried files into the server's extension
+    directory when they differ: they must be the checkout's."""
+    assert bundle.missing() == [], "link every built file into cli/trending_cli/extension_files/"
+
+
+# -- the bundled extension files ----------------------------------------------------
+def test_the_package_carries_the_built_extension_files():
+    assert bundle.missing() == [], "link every built file into cli/trending_cli/extension_files/"
+    assert set(bundle.files()) >= {"trending.control", "trending--1.0.sql"}
+
+
+def test_install_copies_missing_or_different_files_where_the_server_reads_them(cluster, monkeypatch, capsys):
+    target = Path(tempfile.mkdtemp(prefix="trending-ext-"))
+    target.chmod(0o755)  # the server (OS user postgres) reads what we wrote
+    monkeypatch.setattr(install, "_extension_dir", lambda conn: target)
+    lines = []
+    try:
+        with psycopg.connect(cluster.conninfo(), autocommit=True) as conn:
+            assert install._files(conn, lines.append) is True
+            assert lines[-1] == f"extension files: installed {', '.join(bundle.files())} into {target}"
+            assert install._files(conn, lines.append) is False
+            assert lines[-1] == f"extension files: up to date in {target}"
+            (target / "trending.control").write_text("# edited\n")
+            assert install._files(conn, lines.append) is True
+            assert lines[-1] == f"extension files: installed trending.control into {target}"
+            assert (target / "trending.control").read_bytes() == bundle.files()["trending.control"]
+            assert oct((target / "trending.control").stat().st_mode & 0o777) == "0o644"
+
+            (target / "trending.control").unlink()
+            monkeypatch.setattr(install, "_server_is_local", lambda conn, path: False)
+            with pytest.raises(CliError, match="not installed on the server"):
+                install._files(conn, lines.append)
+    finally:
+        for path in target.iterdir():
+            path.unlink()
+        target.rmdir()
+
+
+# -- install ----------------------------------------------------------------------------
+def test_install_creates_sets_the_schema_and_a_second_run_changes_nothing(make_db, fresh_bundle):
+    dsn = make_db("cli_install", extensions=())
+    load_music(dsn)
+
+    refused = trending("--dsn", dsn, "install", "--schedule", "0 * * * *")
+    expected_error(refused, "install", "cannot schedule: pg_cron is not loaded", "shared_preload_libraries")
+
+    first = ok("--dsn", dsn, "install", "--source-schema", "music")
+    assert "extension files: up to date in " in first
+    assert "extension: created trending 1.0 in database cli_install" in first
+    assert "source schema: set to music (was public)" in first
+    assert "warning: not scheduled: pg_cron is not loaded in this server" in first
+    assert first.endswith("trending install: done\n")
+
+    again = ok("--dsn", dsn, "install", "--source-schema", "music")
+    assert "extension: trending 1.0 already installed in database cli_install" in again
+    assert "source schema: music (unchanged)" in again
+    assert again.endswith("trending install: nothing to change\n")
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT value FROM trending.settings WHERE name = 'source_schema'").fetchone() == ("music",)
+
+
+def test_install_warns_about_a_source_schema_without_the_tables(make_db, fresh_bundle):
+    dsn = make_db("cli_install_empty", extensions=())
+    out = ok("--dsn", dsn, "install", "--no-schedule", "--source-schema", "nowhere")
+    assert "warning: schema nowhere does not exist yet" in out
+    assert "not scheduled" not in out
+
+
+# -- recompute, top, status ---------------------------------------------------------------
+def test_recompute_prints_each_step_live_then_the_summary(music):
+    result = trending("--dsn", music, "recompute", "--now", "2026-03-31 12:00+00")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    steps = [line for line in lines if re.match(r"trending: step \d+/\d+ ", line)]
+    assert steps and steps[0].startswith("trending: step 1/") and "check_sources" in steps[0]
+    table_header = next(i for i, line in enumerate(lines) if line.startswith("strategy "))
+    assert lines.index(steps[-1]) < table_header, "the steps come before the summary"
+    assert re.search(r"^TRACKS/pnagD\s+week\s+[1-9]", result.stdout, re.M)
+    assert re.search(r"^run \d+: now 2026-03-31 12:00:00 UTC, source schema music", result.stdout, re.M)
+
+    summary = json.loads(ok("--dsn", music, "recompute", "--now", "2026-03-31 12:00+00", "--json"))
+    assert summary["status"] == "ok" and summary["rows"]["inserted"] == 0 and summary["rows"]["unchanged"] > 0
+
+
+def test_recompute_with_a_bad_timestamp_is_one_line(music):
+    expected_error(trending("--dsn", music, "recompute", "--now", "last tuesday"), "recompute",
+                   "invalid input syntax for type timestamp with time zone", "--now takes a timestamp")
+
+
+def test_a_failing_cycle_is_one_line_with_the_servers_hint(make_db):
+    dsn = make_db("cli_no_sources")
+    expected_error(trending("--dsn", dsn, "recompute"), "recompute",
+                   'source schema "public" cannot feed a cycle: ', "trending.settings.source_schema")
+
+
+def test_a_cycle_already_running_skips_recompute_with_exit_status_3(music):
+    with psycopg.connect(music, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(1953654126, 1)")
+        pid = holder.info.backend_pid
+        result = trending("--dsn", music, "recompute")
+        status = ok("--dsn", music, "status")
+    expected_error(result, "recompute", f"skipped: another cycle is running (pid {pid})", "pg_cancel_backend",
+                   status=3)
+    assert f"running now: pid {pid} since " in status
+
+
+def test_top_lists_tracks_a_genre_and_playlists(music):
+    ok("--dsn", music, "recompute", "--now", "2026-03-31 12:00+00")
+    rows = ok("--dsn", music, "top", "--limit", "5").splitlines()
+    assert rows[0].split() == ["rank", "track_id", "score", "genre"] and len(rows) == 7
+    assert [int(r.split()[0]) for r in rows[2:]] == [1, 2, 3, 4, 5]
+    genre = rows[2][rows[0].index("genre"):].strip()
+    genre_rows = ok("--dsn", music, "top", "--genre", genre, "--range", "month").splitlines()[2:]
+    assert genre_rows and all(r.rstrip().endswith(genre) for r in genre_rows)
+    playlists = ok("--dsn", music, "top", "--playlists", "--range", "year", "--limit", "3").splitlines()
+    assert playlists[0].split() == ["rank", "playlist_id", "score"] and len(playlists) == 5
+
+    expected_error(trending("--dsn", music, "top", "--range", "day"), "top",
+                   "invalid time_range 'day': valid values are week, month, allTime")
+    expected_error(trending("--dsn", music, "top", "--playlists", "--genre", "Pop"), "top", "tracks only")
+
+
+def test_status_shows_runs_freshness_and_sizes(music):
+    ok("--dsn", music, "recompute")
+    out = ok("--dsn", music, "status", "--runs", "3")
+    assert out.startswith("trending 1.0 in database cli_music, source schema music\n")
+    runs = out[out.index("Recent runs\n"):].splitlines()
+    assert runs[1].split()[:3] == ["run", "trigger", "status"] and len(runs[3:runs.index("")]) == 3
+    assert re.search(r"^\s*\d+\s+recompute\s+ok\s", out, re.M)
+    assert "schedule: none (pg_cron is not loaded" in out
+    assert re.search(r"^scores: as of \S+ \S+ UTC \(0 min ago\), computed in [\d.]+ s$", out, re.M)
+    assert "warning" not in out
+    assert re.search(r"^track_trending_scores\s+[\d,]+\s+\d+ kB$", out, re.M)
+
+
+def test_status_warns_when_scores_are_older_than_two_intervals(make_db):
+    dsn = make_db("cli_stale")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        assert "warning: no cycle has succeeded yet" in ok("--dsn", dsn, "status")
+        conn.execute("""
+INSERT INTO trending.runs (trigger, status, started_at, finished_at, cycle_now)
+VALUES ('scheduled', 'ok', now() - interval '5 hours', now() - interval '5 hours' + interval '2 s',
+        now() - interval '5 hours')""")
+    out = ok("--dsn", dsn, "status")
+    assert "warning: the scores are 5 h old, more than two schedule intervals (2 h)" in out
+
+
+@pytest.mark.parametrize("schedule, interval", [
+    ("0 * * * *", timedelta(hours=1)), ("*/15 * * * *", timedelta(minutes=15)),
+    ("0,30 */2 * * *", timedelta(minutes=90)), ("17 3 * * *", timedelta(days=1)),
+    ("@daily", timedelta(days=1)), ("0 9-17 * * *", timedelta(hours=16)),
+    ("0 0 * * 1", None), ("nonsense", None),
+])
+def test_schedule_intervals(schedule, interval):
+    assert cron.interval(schedule) == interval
+
+
+# -- doctor ---------------------------------------------------------------------------------
+def test_doctor_without_pg_cron_fails_with_the_fix(music):
+    result = trending("--dsn", music, "doctor")
+    assert result.returncode == 1 and result.stderr == ""
+    out = result.stdout
+    for label in ("server: PostgreSQL 15", "role: postgres (superuser)", "plpython3u: available",
+                  "extension files: trending 1.0 available", "extension: trending 1.0 in database cli_music",
+                  "source tables: all present in schema music"):
+        assert re.search(rf"^ok    {re.escape(label)}", out, re.M), out
+    assert re.search(r"^FAIL  pg_cron: not in shared_preload_libraries.*\n      fix: add pg_cron to "
+                     r"shared_preload_libraries", out, re.M), out
+    assert out.endswith("trending doctor: 1 check failed\n")
+
+
+def test_doctor_lists_what_is_missing(make_db):
+    bare = make_db("cli_bare", extensions=())
+    out = trending("--dsn", bare, "doctor").stdout
+    assert "FAIL  extension: not created in database cli_bare\n      fix: trending install\n" in out
+    empty = make_db("cli_no_sources")
+    out = trending("--dsn", empty, "doctor").stdout
+    assert re.search(r"^FAIL  source tables: schema public lacks tracks, plays, .*\n      fix: trending install "
+                     r"--source-schema", out, re.M), out
+
+
+# -- uninstall --------------------------------------------------------------------------------
+def test_uninstall_refuses_dependent_objects_unless_cascade(make_db):
+    dsn = make_db("cli_uninstall")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE VIEW api_top AS SELECT track_id FROM trending.track_trending_scores")
+        refused = trending("--dsn", dsn, "uninstall")
+        expected_error(refused, "uninstall", "cannot drop extension trending because other objects depend on it",
+                       "view api_top depends on", "--cascade")
+        assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'trending'").fetchone() == (1,)
+
+        out = ok("--dsn", dsn, "uninstall", "--cascade")
+        assert "extension: dropped trending 1.0 from database cli_uninstall" in out
+        assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'trending'").fetchone() == (0,)
+        assert conn.execute("SELECT to_regclass('api_top')").fetchone() == (None,)
+    assert ok("--dsn", dsn, "uninstall") == \
+        "trending uninstall: trending is not installed in database cli_uninstall: nothing to do\n"
+
+
+# -- expected errors ---------------------------------------------------------------------------
+def test_a_bad_dsn_is_one_line(music):
+    expected_error(trending("--dsn", "garbage", "status"), "status", "invalid --dsn", "libpq connection string")
+
+
+def test_a_refused_connection_is_one_line():
+    expected_error(trending("--dsn", "host=/nonexistent/socket/dir", "doctor"), "doctor",
+                   "No such file or directory", "is the server running?")
+
+
+def test_a_missing_database_is_one_line(cluster):
+    expected_error(trending("--dsn", cluster.conninfo("no_such_db"), "status"), "status",
+                   'database "no_such_db" does not exist', "create the database")
+
+
+def test_an_unknown_role_is_one_line(cluster):
+    expected_error(trending("--dsn", f"{cluster.conninfo()} user=nobody", "install"), "install",
+                   'role "nobody" does not exist', "connect as an existing role")
+
+
+def test_a_non_superuser_cannot_install(cluster, make_db):
+    dsn = make_db("cli_roles", extensions=())
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP ROLE IF EXISTS cli_reader")
+        conn.execute("CREATE ROLE cli_reader LOGIN")
+    try:
+        expected_error(trending("--dsn", f"{dsn} user=cli_reader", "install"), "install",
+                       "role cli_reader is not a superuser", "connect as a superuser")
+    finally:
+        with psycopg.connect(cluster.conninfo(), autocommit=True) as conn:
+            conn.execute("DROP ROLE cli_reader")
+
+
+@pytest.mark.parametrize("command", [["status"], ["recompute"], ["top"]])
+def test_the_extension_absent_is_one_line(make_db, command):
+    dsn = make_db("cli_absent", extensions=())
+    expected_error(trending("--dsn", dsn, *command), command[0],
+                   "the trending extension is not installed in database cli_absent", "trending install")
+
+
+def test_the_pg_environment_variables_and_debug(cluster, music):
+    env = {"PGHOST": str(cluster.socket_dir), "PGPORT": "5432", "PGUSER": "postgres", "PGDATABASE": "cli_music"}
+    assert trending("top", "--limit", "1", env=env).returncode == 0
+    result = trending("top", "--range", "day", "--debug", env=env)
+    assert result.returncode == 1 and "Traceback" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-2].startswith("trending top: invalid time_range")
+
+
+# -- pg_cron in another database -----------------------------------------------------------------
+def cron_jobs(cron_cluster) -> list[tuple]:
+    with psycopg.connect(cron_cluster.conninfo()) as conn:
+        return conn.execute("SELECT jobid, schedule, command, database FROM cron.job WHERE jobname = %s",
+                            (JOB,)).fetchall()
+
+
+@pytest.fixture
+def no_job(cron_cluster, fresh_bundle):
+    """No trending job before and after (test_schedule.py counts on it)."""
+    def clear():
+        with psycopg.connect(cron_cluster.conninfo(), autocommit=True) as conn:
+            conn.execute("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = %s", (JOB,))
+    clear()
+    yield
+    clear()
+
+
+@pytest.fixture(scope="module")
+def app(cron_cluster) -> str:
+    dsn = cron_cluster.conninfo("app")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if not conn.execute("SELECT to_regnamespace('music') IS NOT NULL").fetchone()[0]:
+            generate(conn, "music", scale="tiny", seed=1, as_of=AS_OF)
+    return dsn
+
+
+def test_install_in_another_database_schedules_there_and_corrects_a_moved_job(cron_cluster, app, no_job):
+    first = ok("--dsn", app, "install", "--source-schema", "music", "--schedule", "17 3 * * *")
+    [(jobid, schedule, command, database)] = cron_jobs(cron_cluster)
+    assert (schedule, command, database) == ("17 3 * * *", "CALL trending.scheduled_recompute()", "app")
+    assert (f"schedule: created pg_cron job {jobid} in database postgres: '17 3 * * *' runs "
+            "CALL trending.scheduled_recompute() in database app") in first
+
+    assert ok("--dsn", app, "install").endswith("trending install: nothing to change\n")
+
+    doctor = ok("--dsn", app, "doctor")
+    assert "ok    cron.database_name: postgres\n" in doctor
+    assert f"ok    job: job {jobid}: '17 3 * * *' runs CALL trending.scheduled_recompute()\n" in doctor
+    assert doctor.endswith("trending doctor: all good\n")
+    assert f"schedule: '17 3 * * *' (GMT), pg_cron job {jobid} in database postgres, active" in \
+        ok("--dsn", app, "status")
+
+    with psycopg.connect(cron_cluster.conninfo(), autocommit=True) as conn:
+        conn.execute("SELECT cron.alter_job(%s, database => 'postgres')", (jobid,))
+    assert "FAIL  job: job" in trending("--dsn", app, "doctor").stdout
+    fixed = ok("--dsn", app, "install")
+    assert f"schedule: updated pg_cron job {jobid} in database postgres: database 'postgres' -> 'app'" in fixed
+    assert cron_jobs(cron_cluster) == [(jobid, "17 3 * * *", "CALL trending.scheduled_recompute()", "app")]
+
+
+def test_install_in_the_cron_database_itself(cron_cluster, no_job):
+    dsn = cron_cluster.conninfo()
+    expected_error(trending("--dsn", dsn, "install", "--schedule", "10 seconds"), "install",
+                   "pg_cron refused the schedule: invalid schedule: 10 seconds", "five cron fields")
+    assert cron_jobs(cron_cluster) == []
+    out = ok("--dsn", dsn, "install", "--schedule", "*/20 * * * *")
+    assert "extension: trending 1.0 already installed in database postgres" in out
+    assert [row[1:] for row in cron_jobs(cron_cluster)] == \
+        [("*/20 * * * *", "CALL trending.scheduled_recompute()", "postgres")]
+
+
+def test_uninstall_removes_the_job_in_the_cron_database_then_the_extension(cron_cluster, app, no_job):
+    ok("--dsn", app, "install", "--schedule", "17 3 * * *")
+    [(jobid, *_)] = cron_jobs(cron_cluster)
+    try:
+        out = ok("--dsn", app, "uninstall")
+        assert out == (f"schedule: removed pg_cron job {jobid} ('17 3 * * *', in database postgres)\n"
+                       "extension: dropped trending 1.0 from database app\ntrending uninstall: done\n")
+        assert cron_jobs(cron_cluster) == []
+        with psycopg.connect(app) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'trending'").fetchone() == (0,)
+    finally:
+        ok("--dsn", app, "install", "--no-schedule")
+
+
+# -- bench ----------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_bench_runs_the_benchmark(tmp_path):
+    out = ok("bench", "--scales", "tiny", "--contenders", "trending", "--hourly-cycles", "1",
+             "--hourly-scales", "tiny", "--idle-seconds", "0.2", "--out", str(tmp_path))
+    assert f"results: {tmp_path}/results.md" in out
+    assert json.loads((tmp_path / "results.json").read_text())["ok"] is True
