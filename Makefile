@@ -4,6 +4,7 @@
 #   make install      install the control file and the script into PostgreSQL
 #   make test         the whole suite (pytest + pgTAP) against throwaway clusters
 #   make demo         a throwaway cluster with sample data, one cycle, the top lists
+#   make bench        the benchmark against the upstream strategies (docs/bench)
 #
 # The version lives only in trending.control. The install script is generated
 # by tools/build_install_script.py from the parts below, in this order, and is
@@ -34,9 +35,12 @@ all: $(EXTENSION)--$(EXTVERSION).sql
 $(EXTENSION)--$(EXTVERSION).sql: tools/build_install_script.py $(SQL_PARTS) $(PY_PARTS) $(EXTENSION).control
 	$(PYTHON) tools/build_install_script.py --output $@ --python-package extension/trending_pl $(SQL_PARTS)
 
-.PHONY: test demo venv
+.PHONY: test demo bench
 test:
 	scripts/test.sh
 
 demo:
 	scripts/demo.sh
+
+bench:
+	scripts/bench.sh $(BENCH_ARGS)

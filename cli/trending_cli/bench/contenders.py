@@ -1,0 +1,124 @@
+"""What every benchmark contender is, and the extension as two of them.
+
+A contender owns a pair of score tables (SPEC, Outputs) in a schema of its
+own, and runs one cycle for a given `now`. The runner does everything else
+(checkpoint, WAL and row counts, the API reader, VACUUM, the score check), so
+a new contender is a subclass with `setup` and `cycle`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from psycopg import sql
+
+# SPEC's registered strategies: (type, version, kind, time ranges). The
+# benchmark switches all four on for every contender.
+STRATEGIES = (
+    ("TRACKS", "pnagD", "track", ("week", "month", "allTime")),
+    ("TRACKS", "AnlGe", "track", ("week", "month", "allTime")),
+    ("UNDERGROUND_TRACKS", "pnagD", "track", ("week", "month", "allTime")),
+    ("PLAYLISTS", "pnagD", "playlist", ("week", "month", "year")),
+)
+
+MAIN_DB = "bench"
+
+
+@dataclass
+class Outcome:
+    """What a contender reports about one cycle besides what the runner measures.
+
+    `flags` are shown next to the figures (e.g. B's timeout and retry);
+    `detail` is kept raw in results.json (e.g. the extension's summary)."""
+    flags: list = field(default_factory=list)
+    detail: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Options:
+    """Knobs a contender's cycle may need."""
+    b_timeout_s: float = 120.0      # B's statement_timeout before its nested-loop-off retry
+    b_retry_timeout_s: float | None = None  # the retry's (a guard, not a limit): 10x b_timeout_s by default
+    work_mem: str = "128MB"         # every contender's session work_mem (the extension's own setting)
+
+
+class Contender:
+    """Base class. Subclasses set the class attributes and implement setup/cycle."""
+
+    name = "?"
+    description = ""
+    schema = "public"
+    database = MAIN_DB
+    store_zeros = False            # rows with score 0 are stored (ignored by the score check)
+    reader_touch = None            # an sql.Identifier: another relation the API reader selects from (an input view)
+
+    def setup(self, conn, source_schema: str) -> None:
+        raise NotImplementedError
+
+    def cycle(self, conn, now: datetime, options: Options) -> Outcome:
+        raise NotImplementedError
+
+    # -- what the runner measures ------------------------------------------------
+    @property
+    def track_table(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, "track_trending_scores")
+
+    @property
+    def playlist_table(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, "playlist_trending_scores")
+
+    def score_tables(self) -> list:
+        return [self.track_table, self.playlist_table]
+
+    def vacuum_targets(self, conn) -> list:
+        """Every table and materialized view of the contender's schema: its score
+        tables, its input views, its own bookkeeping (all of it is its cost)."""
+        rows = conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relkind IN ('r', 'm') AND c.relpersistence = 'p'"
+            " ORDER BY c.relname", (self.schema,)).fetchall()
+        return [sql.Identifier(self.schema, name) for (name,) in rows]
+
+
+class Extension(Contender):
+    """trending: `SELECT trending.recompute(now)`, one transaction."""
+
+    name = "trending"
+    description = "the extension: SELECT trending.recompute(now)"
+    schema = "trending"
+
+    def setup(self, conn, source_schema: str) -> None:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS trending CASCADE")
+        conn.execute("UPDATE trending.settings SET value = %s WHERE name = 'source_schema'",
+                     (source_schema,))
+        conn.execute("UPDATE trending.strategies SET enabled = true WHERE NOT enabled")
+
+    def cycle(self, conn, now: datetime, options: Options) -> Outcome:
+        (summary,) = conn.execute("SELECT trending.recompute(now => %s)", (now,)).fetchone()
+        return Outcome(detail=summary if isinstance(summary, dict) else {"summary": summary})
+
+    def work_mem(self, conn) -> str | None:
+        """The extension's own cycle work_mem, which every contender then gets too."""
+        row = conn.execute("SELECT value FROM trending.settings WHERE name = 'work_mem'").fetchone()
+        return row[0] if row else None
+
+
+class ExtensionProcedure(Extension):
+    """trending through the committing procedure pg_cron calls. It needs its own
+    database (the extension's score tables exist once per database), which the
+    runner clones from the main one before any cycle and advances in step."""
+
+    name = "trending-proc"
+    description = "the extension: CALL trending.scheduled_recompute(now)"
+    database = "bench_proc"
+
+    def cycle(self, conn, now: datetime, options: Options) -> Outcome:
+        conn.execute("CALL trending.scheduled_recompute(now => %s)", (now,))
+        # each step is its own transaction: the longest step is the longest
+        # time a snapshot (and so the xmin horizon) is held
+        (step_ms,) = conn.execute(
+            "SELECT step_ms FROM trending.runs WHERE trigger = 'scheduled' ORDER BY run_id DESC LIMIT 1").fetchone()
+        longest = max(step_ms, key=step_ms.get)
+        return Outcome(detail={"step_ms": step_ms, "longest_step": longest, "longest_step_ms": step_ms[longest]})
+

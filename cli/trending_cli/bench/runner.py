@@ -1,0 +1,353 @@
+"""One benchmark run: a throwaway cluster per scale, the generator's data,
+every contender from the same state through the same phases.
+
+Protocol (issue 3, "The benchmark"):
+
+* one database, source data generated once per scale (schema `music`); the
+  upstream contenders each in a schema of their own, the extension in its
+  own. A contender that needs a database of its own (the extension's
+  committing procedure: the extension exists once per database) gets a clone
+  made right after generation, advanced in step with the same seed, so its
+  source rows are identical;
+* phases: cold (empty score tables, unpopulated views), steady (one
+  simulated hour later), day (23 more hours), then N hourly cycles in a row
+  (at tiny and small). Each phase advances the data once, then runs every
+  contender in turn at the same `now`;
+* before each measured cycle: the source heaps prewarmed into shared_buffers
+  (when they fit in half of it, so no contender inherits a colder cache than
+  another), then a CHECKPOINT (so every cycle pays the full-page images of the
+  pages it touches first);
+* around each cycle: wall time, WAL bytes, rows written (pg_stat_user_tables
+  deltas after pg_stat_force_next_flush()), dead tuples (pgstattuple_approx,
+  which does not prune, and the statistics' n_dead_tup) and the
+  score tables' size after it, and the API read looping on another connection;
+  then VACUUM (ANALYZE) of the contender's tables and views, timed, and the
+  idle read baseline;
+* after each phase: every contender's scores against the extension's.
+
+Server settings: real durability (fsync, full_page_writes) so WAL figures mean
+something; max_wal_size and checkpoint_timeout large enough that no checkpoint
+starts mid-cycle; autovacuum OFF, because the protocol VACUUMs explicitly
+between cycles and an autovacuum worker waking up mid-cycle would add its own
+WAL and reclaim dead tuples at random, making both figures unattributable.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+from psycopg import sql
+
+from ..cluster import Cluster
+from ..sample_data import SCALES, generate, simulate_activity
+from . import check, measure
+from .contenders import MAIN_DB, Contender, Extension, ExtensionProcedure, Options
+from .reader import ApiReader, measure_idle, rows_per_read_key
+from .upstream import UPSTREAM
+
+SOURCE_SCHEMA = "music"
+REFERENCE = "trending"
+# A month end, so that the calendar '1 mon' window differs from 30 days.
+AS_OF = datetime(2025, 3, 31, 6, 0, tzinfo=timezone.utc)
+
+SERVER_SETTINGS = {
+    "shared_buffers": "'1GB'",
+    "max_wal_size": "'32GB'",
+    "min_wal_size": "'1GB'",
+    "checkpoint_timeout": "'1h'",
+    "autovacuum": "off",
+    "track_io_timing": "on",
+    "maintenance_work_mem": "'512MB'",
+}
+
+CONTENDERS = {cls.name: cls for cls in (*UPSTREAM, Extension, ExtensionProcedure)}
+DEFAULT_CONTENDERS = ("A", "B", "C", "C0", "trending", "trending-proc")
+LARGE_CONTENDERS = ("C0", "trending", "trending-proc")
+B_TIMEOUT_S = {"tiny": 30, "small": 60, "medium": 120, "large": 300}
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    now: datetime
+    advance_from: datetime | None   # simulate (advance_from, now] first; None: the generated data as is
+
+
+def phases(as_of: datetime, hourly_cycles: int) -> list:
+    """cold, steady (+1 h), day (+24 h), then hourly cycles."""
+    day = as_of + timedelta(hours=24)
+    result = [Phase("cold", as_of, None), Phase("steady", as_of + timedelta(hours=1), as_of),
+              Phase("day", day, as_of + timedelta(hours=1))]
+    result += [Phase(f"hour{k:02d}", day + timedelta(hours=k), day + timedelta(hours=k - 1))
+               for k in range(1, hourly_cycles + 1)]
+    return result
+
+
+@dataclass(frozen=True)
+class ScaleConfig:
+    scale: str
+    contenders: tuple
+    hourly_cycles: int
+    options: Options
+    seed: int = 1
+    idle_seconds: float = 2.0
+    reader_pause_s: float = 0.002
+
+
+class ScaleRun:
+    """The benchmark at one scale, on one cluster."""
+
+    def __init__(self, cluster: Cluster, config: ScaleConfig, progress):
+        self.cluster = cluster
+        self.config = config
+        self.progress = progress
+        self.contenders: list = [CONTENDERS[name]() for name in config.contenders]
+        self.options = config.options
+        self.admin: dict = {}      # database -> autocommit superuser connection
+        self.genres: list = []
+        self.prewarm = False
+        self.result = {"scale": config.scale, "cycles": [], "checks": [], "data": {}, "advance": []}
+
+    # -- setup ---------------------------------------------------------------------
+    def prepare(self) -> None:
+        with psycopg.connect(self.cluster.conninfo(), autocommit=True) as postgres:
+            postgres.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(MAIN_DB)))
+        started = time.perf_counter()
+        with psycopg.connect(self.cluster.conninfo(MAIN_DB), autocommit=True) as conn:
+            self.result["data"] = generate(conn, SOURCE_SCHEMA, scale=self.config.scale,
+                                           seed=self.config.seed, as_of=AS_OF)
+        self.result["generate_s"] = round(time.perf_counter() - started, 1)
+        self.progress(f"[{self.config.scale}] data generated in {self.result['generate_s']} s: "
+                      + ", ".join(f"{v:,} {k}" for k, v in self.result["data"].items()))
+        with psycopg.connect(self.cluster.conninfo(), autocommit=True) as postgres:
+            for database in self.databases()[1:]:
+                postgres.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(database), sql.Identifier(MAIN_DB)))
+        for database in self.databases():
+            conn = psycopg.connect(self.cluster.conninfo(database), autocommit=True)
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+            self.admin[database] = conn
+        for contender in self.contenders:
+            contender.setup(self.admin[contender.database], SOURCE_SCHEMA)
+        self._settle_options()
+        main = self.admin[MAIN_DB]
+        self.genres = [g for (g,) in main.execute(sql.SQL(
+            "SELECT DISTINCT genre FROM {}.tracks WHERE genre <> '' ORDER BY 1").format(
+            sql.Identifier(SOURCE_SCHEMA))).fetchall()]
+        self.prewarm = 2 * measure.schema_heap_bytes(main, SOURCE_SCHEMA) <= measure.shared_buffers_bytes(main)
+        self.result["source_heap_bytes"] = measure.schema_heap_bytes(main, SOURCE_SCHEMA)
+        self.result["prewarmed"] = self.prewarm
+        self.result["contenders"] = {c.name: c.description for c in self.contenders}
+
+    def databases(self) -> list:
+        """The main database first, then any other a contender needs."""
+        return [MAIN_DB] + sorted({c.database for c in self.contenders} - {MAIN_DB})
+
+    def _settle_options(self) -> None:
+        """Every contender gets the extension's own cycle work_mem, for a fair fight."""
+        for contender in self.contenders:
+            if isinstance(contender, Extension):
+                work_mem = contender.work_mem(self.admin[contender.database])
+                if work_mem:
+                    self.options = Options(**{**asdict(self.options), "work_mem": work_mem})
+                break
+        self.result["options"] = asdict(self.options)
+
+    def close(self) -> None:
+        for conn in self.admin.values():
+            conn.close()
+
+    # -- phases --------------------------------------------------------------------
+    def run_phase(self, phase: Phase) -> None:
+        if phase.advance_from is not None:
+            self.advance(phase)
+        for contender in self.contenders:
+            self.result["cycles"].append(self.measure_cycle(contender, phase))
+        self.check_phase(phase)
+
+    def advance(self, phase: Phase) -> None:
+        """The same simulated events in every database, then VACUUM (ANALYZE) of
+        the source tables (as autovacuum would keep them in production)."""
+        started = time.perf_counter()
+        counts = {}
+        for database, conn in self.admin.items():
+            counts = simulate_activity(conn, SOURCE_SCHEMA, seed=self.config.seed,
+                                       start=phase.advance_from, end=phase.now)
+            for (name,) in conn.execute("SELECT relname FROM pg_class c JOIN pg_namespace n"
+                                        " ON n.oid = c.relnamespace WHERE n.nspname = %s AND relkind = 'r'",
+                                        (SOURCE_SCHEMA,)).fetchall():
+                conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(SOURCE_SCHEMA, name)))
+        self.result["advance"].append({"phase": phase.name, "rows": counts,
+                                       "s": round(time.perf_counter() - started, 2)})
+
+    def measure_cycle(self, contender: Contender, phase: Phase) -> dict:
+        admin = self.admin[contender.database]
+        conninfo = self.cluster.conninfo(contender.database)
+        tables = contender.score_tables()
+        record = {"phase": phase.name, "contender": contender.name, "now": phase.now.isoformat(),
+                  "status": "ok", "flags": [], "detail": {}}
+        reads_before = rows_per_read_key(admin, contender.track_table)
+        if self.prewarm:
+            measure.prewarm_schema(admin, SOURCE_SCHEMA)
+        admin.execute("CHECKPOINT")
+        counters, lsn = measure.row_counters(admin, tables), measure.wal_lsn(admin)
+        reader = ApiReader(conninfo, contender.track_table, self.genres, touch=contender.reader_touch,
+                           pause_s=self.config.reader_pause_s, seed=len(self.result["cycles"]))
+        reader.start()
+        reader.ready.wait()
+        started = time.perf_counter()
+        try:
+            self._run_contender(contender, conninfo, phase, record)
+        finally:
+            record["wall_s"] = round(time.perf_counter() - started, 3)
+            reader.stop()
+        record["wal_bytes"] = measure.wal_lsn(admin) - lsn
+        # before any read of ours: a scan would prune dead tuples away
+        record["dead_tuples"] = measure.dead_tuples(admin, tables)
+        record["size_bytes"] = measure.total_size(admin, tables)
+        record["rows"] = measure.rows_written(counters, measure.row_counters(admin, tables))
+        record["n_dead_tup"] = measure.n_dead_tup(admin, tables)
+        record["reader"] = reader.summary(reads_before, rows_per_read_key(admin, contender.track_table))
+        record.update(measure.vacuum_analyze(admin, contender.vacuum_targets(admin)))
+        record["idle"] = measure_idle(conninfo, contender.track_table, self.genres, touch=contender.reader_touch,
+                                      seconds=self.config.idle_seconds, pause_s=self.config.reader_pause_s,
+                                      seed=len(self.result["cycles"]))
+        self.progress(_progress_line(self.config.scale, record))
+        return record
+
+    def _run_contender(self, contender: Contender, conninfo: str, phase: Phase, record: dict) -> None:
+        """One cycle on a fresh connection (pg_cron too starts a backend per run);
+        a failure is recorded, never raised: the other contenders go on."""
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            try:
+                outcome = contender.cycle(conn, phase.now, self.options)
+                record["flags"], record["detail"] = outcome.flags, outcome.detail
+            except psycopg.Error as error:
+                record["status"] = "failed"
+                record["error"] = f"{error.sqlstate}: {str(error).strip().splitlines()[0]}"
+            if not conn.closed and not conn.broken:
+                conn.execute("SELECT pg_stat_force_next_flush()")
+
+    def check_phase(self, phase: Phase) -> None:
+        reference = next((c for c in self.contenders if c.name == REFERENCE), None)
+        failed = {r["contender"] for r in self.result["cycles"] if r["phase"] == phase.name and r["status"] != "ok"}
+        for contender in self.contenders:
+            if contender is reference:
+                continue
+            entry = {"phase": phase.name, "contender": contender.name}
+            if reference is None or REFERENCE in failed:
+                entry.update(ok=None, skipped="no reference scores (the extension did not run or failed)")
+            else:
+                entry.update(check.compare(self.admin[reference.database], reference,
+                                           self.admin[contender.database], contender))
+                if contender.name in failed:
+                    entry["note"] = "the contender's cycle failed"
+            self.result["checks"].append(entry)
+            if entry["ok"] is False:
+                self.progress(f"[{self.config.scale}] {phase.name}: !!! SCORE MISMATCH {contender.name} vs "
+                              f"{REFERENCE}: {entry['problems']} e.g. {entry['samples'][:2]}")
+        if reference is not None:
+            oks = [e["ok"] for e in self.result["checks"] if e["phase"] == phase.name]
+            if oks and all(oks):
+                self.progress(f"[{self.config.scale}] {phase.name}: scores agree "
+                              f"({', '.join(c.name for c in self.contenders if c is not reference)} = {REFERENCE})")
+
+
+def _progress_line(scale: str, r: dict) -> str:
+    rows = r.get("rows", {})
+    reader = r.get("reader", {})
+    text = (f"[{scale}] {r['phase']:<7} {r['contender']:<13} wall {r['wall_s']:8.2f} s"
+            f"  WAL {r['wal_bytes'] / 1e6:9.2f} MB"
+            f"  rows +{rows.get('inserted', 0):,} ~{rows.get('updated', 0):,} -{rows.get('deleted', 0):,}"
+            f"  dead {r['dead_tuples']:,}  read p99 {reader.get('p99_ms')} ms"
+            f" (idle {r['idle'].get('p99_ms')}) blocked {reader.get('blocked', 0)} empty {reader.get('empty', 0)}"
+            f"  vacuum {r['vacuum_s']:.2f} s")
+    if r["status"] != "ok":
+        text += f"  FAILED {r.get('error')}"
+    if r["flags"]:
+        text += "  [" + "; ".join(r["flags"]) + "]"
+    return text
+
+
+def contenders_for(scale: str, requested) -> tuple:
+    """The contenders of a scale: the requested ones, else A..C0 and trending
+    (only C0 and trending at large); the reference (trending) is always in."""
+    names = list(requested) if requested else list(LARGE_CONTENDERS if scale == "large" else DEFAULT_CONTENDERS)
+    unknown = [n for n in names if n not in CONTENDERS]
+    if unknown:
+        raise ValueError(f"unknown contender(s) {', '.join(unknown)}; choose from {', '.join(CONTENDERS)}")
+    if REFERENCE not in names:
+        names.append(REFERENCE)
+    return tuple(names)
+
+
+def _print_now(line: str) -> None:
+    """Progress as it happens, even into a pipe or a log file."""
+    print(line, flush=True)
+
+
+def run_scale(config: ScaleConfig, *, progress=_print_now, base_dir: str | None = None) -> dict:
+    """The whole benchmark at one scale on a fresh cluster; its results."""
+    with Cluster(settings=SERVER_SETTINGS, fast=False, name=f"trending-bench-{config.scale}",
+                 base_dir=base_dir) as cluster:
+        bench = ScaleRun(cluster, config, progress)
+        try:
+            bench.prepare()
+            for phase in phases(AS_OF, config.hourly_cycles):
+                bench.run_phase(phase)
+            bench.result["server"] = _server_facts(bench.admin[MAIN_DB])
+        finally:
+            bench.close()
+        return bench.result
+
+
+def _server_facts(conn) -> dict:
+    facts = {"server_version": conn.execute("SHOW server_version").fetchone()[0]}
+    row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'trending'").fetchone()
+    facts["trending_version"] = row[0] if row else None
+    facts["settings"] = dict(conn.execute(
+        "SELECT name, current_setting(name) FROM pg_settings WHERE name = ANY(%s) ORDER BY name",
+        (list(SERVER_SETTINGS) + ["work_mem", "full_page_writes", "fsync", "wal_compression"],)).fetchall())
+    return facts
+
+
+def machine_facts() -> dict:
+    return {"cpus": os.cpu_count(), "platform": platform.platform(),
+            "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30, 1)}
+
+
+def run(scales=("small",), out_dir="docs/bench", *, contenders=None, hourly_cycles: int = 24,
+        hourly_scales=("tiny", "small"), seed: int = 1, b_timeout_s: float | None = None,
+        idle_seconds: float = 2.0, reader_pause_s: float = 0.002, progress=None,
+        base_dir: str | None = None) -> dict:
+    """Run the benchmark at each scale and write results.json, results.md and
+    chart.png into out_dir. Returns the results (also on a score mismatch:
+    check results["ok"])."""
+    from . import report
+    progress = progress or _print_now
+    for scale in scales:
+        if scale not in SCALES:
+            raise ValueError(f"unknown scale {scale!r}; choose from {', '.join(SCALES)}")
+    results = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "as_of": AS_OF.isoformat(), "seed": seed, "machine": machine_facts(),
+               "server_settings": SERVER_SETTINGS, "scales": {}}
+    for scale in scales:
+        config = ScaleConfig(
+            scale=scale, contenders=contenders_for(scale, contenders), seed=seed,
+            hourly_cycles=hourly_cycles if scale in hourly_scales else 0,
+            options=Options(b_timeout_s=b_timeout_s or B_TIMEOUT_S[scale]),
+            idle_seconds=idle_seconds, reader_pause_s=reader_pause_s)
+        progress(f"[{scale}] contenders {', '.join(config.contenders)}; "
+                 f"phases cold, steady, day{f', {config.hourly_cycles} hourly' if config.hourly_cycles else ''}")
+        results["scales"][scale] = run_scale(config, progress=progress, base_dir=base_dir)
+        report.write_all(results, out_dir)   # after every scale: a long run keeps what it measured
+    results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    results["ok"] = report.all_checks_ok(results)
+    report.write_all(results, out_dir)
+    return results
