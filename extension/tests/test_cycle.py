@@ -124,6 +124,7 @@ def test_each_step_reports_progress_and_the_last_drops_the_private_tables(fake_p
     assert len(plpy.notices) == len(plan["steps"])
     assert plpy.notices[0].startswith(f"trending: step 1/{len(plan['steps'])} check_sources done in")
     assert "skipped or adjusted rows: duplicate_current_tracks 2, null_play_counts 1" in plpy.notices[1]
+    assert plpy.notices[2].endswith(": 6 of 30 scores to write")
     assert "2 inserted, 3 updated, 1 deleted, 5 unchanged" in plpy.notices[3]
     drops = [i for i, s in enumerate(plpy.statements) if "to_regclass('pg_temp.trending_track_inputs')" in s]
     assert len(drops) == 2, "private tables dropped before the first step and after the last"

@@ -3,9 +3,10 @@
 The plan is fixed when a run starts (settings, the strategies switched on,
 the steps) and kept in the run's row, so that the scheduled procedure can
 commit between steps and still run exactly what it planned: check the
-sources, stage the shared inputs (private temp tables, kept across the
-procedure's commits), then one step per slice. recompute() runs the same
-steps in one transaction.
+sources; then per kind of item (tracks, playlists) stage the shared inputs,
+then the changes (private temp tables, kept across the procedure's commits),
+then one step per slice that writes them. recompute() runs the same steps in
+one transaction.
 
 Each slice is written by one statement, so a reader sees a slice either
 before or after its step, never in between.
@@ -62,7 +63,7 @@ def run_step(plpy, run: dict, index: int) -> None:
     source_schema = plan_["source_schema"]
     started = time.monotonic()
     name = step["name"]
-    bad_rows = slice_result = None
+    bad_rows = slice_result = changes = None
 
     if name == CHECK_SOURCES:
         inputs.drop_temp_tables(plpy)  # a failed run earlier in this session may have left them
@@ -75,7 +76,7 @@ def run_step(plpy, run: dict, index: int) -> None:
         kind = next(k for k, v in CHANGES.items() if v == name)
         enabled = [(_strategy(s), s["range"]) for s in plan_["steps"]
                    if s.get("kind") == kind and s["enabled"]]
-        slices.stage_changes(plpy, kind, enabled)
+        changes = slices.stage_changes(plpy, kind, enabled)
     elif step["enabled"]:
         slice_result = slices.apply(plpy, inputs.Cycle.start(plpy, run["now"], source_schema),
                                     _strategy(step), step["range"])
@@ -85,15 +86,17 @@ def run_step(plpy, run: dict, index: int) -> None:
     ms = round((time.monotonic() - started) * 1000, 1)
     runs.record_step(plpy, run["run_id"], name, ms, slice_key=None if slice_result is None else name,
                      slice_result=slice_result, bad_rows=bad_rows)
-    plpy.notice(progress_line(index, len(plan_["steps"]), name, ms, slice_result, bad_rows))
+    plpy.notice(progress_line(index, len(plan_["steps"]), name, ms, slice_result, bad_rows, changes))
     if index == len(plan_["steps"]) - 1:
         inputs.drop_temp_tables(plpy)
     hooks.pause_after(plpy, name)
 
 
-def progress_line(index: int, total: int, name: str, ms: float, slice_result, bad_rows) -> str:
+def progress_line(index: int, total: int, name: str, ms: float, slice_result, bad_rows, changes=None) -> str:
     """The NOTICE a DBA sees in psql as each step finishes."""
     line = f"trending: step {index + 1}/{total} {name} done in {ms:.0f} ms"
+    if changes is not None:
+        line += f": {changes['changed']} of {changes['staged']} scores to write"
     if slice_result is not None:
         line += (f": {slice_result['inserted']} inserted, {slice_result['updated']} updated,"
                  f" {slice_result['deleted']} deleted, {slice_result['unchanged']} unchanged")
