@@ -301,6 +301,32 @@ trending_pl.__trending_digest__ = DIGEST
 return DIGEST
 $python$;
 
+-- source: sql/functions/_raise.sql
+-------------------------------------------------------------------------------
+-- _raise
+-- Raise an error with this message, SQLSTATE and, when not NULL or empty,
+-- DETAIL and HINT (RAISE would print an empty DETAIL or HINT label, and
+-- refuses a NULL one). recompute() and scheduled_recompute() re-raise the
+-- cycle's errors through it.
+CREATE FUNCTION trending._raise(p_message text, p_sqlstate text, p_detail text, p_hint text)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    IF p_detail <> '' AND p_hint <> '' THEN
+        RAISE EXCEPTION USING MESSAGE = p_message, ERRCODE = p_sqlstate, DETAIL = p_detail, HINT = p_hint;
+    ELSIF p_detail <> '' THEN
+        RAISE EXCEPTION USING MESSAGE = p_message, ERRCODE = p_sqlstate, DETAIL = p_detail;
+    ELSIF p_hint <> '' THEN
+        RAISE EXCEPTION USING MESSAGE = p_message, ERRCODE = p_sqlstate, HINT = p_hint;
+    END IF;
+    RAISE EXCEPTION USING MESSAGE = p_message, ERRCODE = p_sqlstate;
+END;
+$function$;
+
 -- source: sql/functions/_recompute.sql
 -------------------------------------------------------------------------------
 -- _recompute
@@ -616,16 +642,7 @@ EXCEPTION WHEN OTHERS THEN
     IF v_message NOT LIKE 'plpy.Error: %' THEN
         RAISE;
     END IF;
-    v_message := substr(v_message, length('plpy.Error: ') + 1);
-    -- an empty DETAIL or HINT would still print its label: leave it out
-    IF v_detail <> '' AND v_hint <> '' THEN
-        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, DETAIL = v_detail, HINT = v_hint;
-    ELSIF v_detail <> '' THEN
-        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, DETAIL = v_detail;
-    ELSIF v_hint <> '' THEN
-        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, HINT = v_hint;
-    END IF;
-    RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate;
+    PERFORM trending._raise(substr(v_message, length('plpy.Error: ') + 1), v_sqlstate, v_detail, v_hint);
 END;
 $function$;
 
@@ -693,10 +710,6 @@ DECLARE
     v_run_id bigint;
     v_step   integer := 0;
     v_result jsonb;
-    v_message  text;
-    v_sqlstate text;
-    v_detail   text;
-    v_hint     text;
 BEGIN
     IF pg_catalog.pg_is_in_recovery() THEN
         RETURN;
@@ -718,19 +731,11 @@ BEGIN
     IF v_result OPERATOR(pg_catalog.->>) 'state' OPERATOR(pg_catalog.<>) 'failed' THEN
         RETURN;
     END IF;
-    -- re-raise the recorded failure (an absent DETAIL or HINT is left out)
-    v_message  := v_result OPERATOR(pg_catalog.->>) 'message';
-    v_sqlstate := v_result OPERATOR(pg_catalog.->>) 'sqlstate';
-    v_detail   := v_result OPERATOR(pg_catalog.->>) 'detail';
-    v_hint     := v_result OPERATOR(pg_catalog.->>) 'hint';
-    IF v_detail IS NOT NULL AND v_hint IS NOT NULL THEN
-        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, DETAIL = v_detail, HINT = v_hint;
-    ELSIF v_detail IS NOT NULL THEN
-        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, DETAIL = v_detail;
-    ELSIF v_hint IS NOT NULL THEN
-        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, HINT = v_hint;
-    END IF;
-    RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate;
+    -- re-raise the recorded failure, now committed
+    PERFORM trending._raise(v_result OPERATOR(pg_catalog.->>) 'message',
+                            v_result OPERATOR(pg_catalog.->>) 'sqlstate',
+                            v_result OPERATOR(pg_catalog.->>) 'detail',
+                            v_result OPERATOR(pg_catalog.->>) 'hint');
 END;
 $procedure$;
 
@@ -938,6 +943,7 @@ GRANT EXECUTE ON FUNCTION
     trending.top_playlists(text, integer, integer),
     trending._validate_choice(text, text, text[]),
     trending._validate_page(integer, integer),
+    trending._raise(text, text, text, text),
     trending._python_init()
 TO PUBLIC;
 
@@ -998,3 +1004,4 @@ COMMENT ON FUNCTION trending.schedule(text) IS
 COMMENT ON FUNCTION trending.unschedule() IS
     'Remove the pg_cron job trending-recompute; true if it existed. Does not stop a run in progress.';
 COMMENT ON FUNCTION trending._require_local_pg_cron() IS 'Internal: raise with a hint unless pg_cron is loaded and installed in this database.';
+COMMENT ON FUNCTION trending._raise(text, text, text, text) IS 'Internal: raise with a message, SQLSTATE and optional DETAIL and HINT.';

@@ -54,3 +54,4 @@ COMMENT ON FUNCTION trending.schedule(text) IS
 COMMENT ON FUNCTION trending.unschedule() IS
     'Remove the pg_cron job trending-recompute; true if it existed. Does not stop a run in progress.';
 COMMENT ON FUNCTION trending._require_local_pg_cron() IS 'Internal: raise with a hint unless pg_cron is loaded and installed in this database.';
+COMMENT ON FUNCTION trending._raise(text, text, text, text) IS 'Internal: raise with a message, SQLSTATE and optional DETAIL and HINT.';

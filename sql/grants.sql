@@ -20,5 +20,6 @@ GRANT EXECUTE ON FUNCTION
     trending.top_playlists(text, integer, integer),
     trending._validate_choice(text, text, text[]),
     trending._validate_page(integer, integer),
+    trending._raise(text, text, text, text),
     trending._python_init()
 TO PUBLIC;

@@ -28,15 +28,6 @@ EXCEPTION WHEN OTHERS THEN
     IF v_message NOT LIKE 'plpy.Error: %' THEN
         RAISE;
     END IF;
-    v_message := substr(v_message, length('plpy.Error: ') + 1);
-    -- an empty DETAIL or HINT would still print its label: leave it out
-    IF v_detail <> '' AND v_hint <> '' THEN
-        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, DETAIL = v_detail, HINT = v_hint;
-    ELSIF v_detail <> '' THEN
-        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, DETAIL = v_detail;
-    ELSIF v_hint <> '' THEN
-        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, HINT = v_hint;
-    END IF;
-    RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate;
+    PERFORM trending._raise(substr(v_message, length('plpy.Error: ') + 1), v_sqlstate, v_detail, v_hint);
 END;
 $function$;

@@ -23,10 +23,6 @@ DECLARE
     v_run_id bigint;
     v_step   integer := 0;
     v_result jsonb;
-    v_message  text;
-    v_sqlstate text;
-    v_detail   text;
-    v_hint     text;
 BEGIN
     IF pg_catalog.pg_is_in_recovery() THEN
         RETURN;
@@ -48,18 +44,10 @@ BEGIN
     IF v_result OPERATOR(pg_catalog.->>) 'state' OPERATOR(pg_catalog.<>) 'failed' THEN
         RETURN;
     END IF;
-    -- re-raise the recorded failure (an absent DETAIL or HINT is left out)
-    v_message  := v_result OPERATOR(pg_catalog.->>) 'message';
-    v_sqlstate := v_result OPERATOR(pg_catalog.->>) 'sqlstate';
-    v_detail   := v_result OPERATOR(pg_catalog.->>) 'detail';
-    v_hint     := v_result OPERATOR(pg_catalog.->>) 'hint';
-    IF v_detail IS NOT NULL AND v_hint IS NOT NULL THEN
-        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, DETAIL = v_detail, HINT = v_hint;
-    ELSIF v_detail IS NOT NULL THEN
-        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, DETAIL = v_detail;
-    ELSIF v_hint IS NOT NULL THEN
-        RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate, HINT = v_hint;
-    END IF;
-    RAISE EXCEPTION USING MESSAGE = v_message, ERRCODE = v_sqlstate;
+    -- re-raise the recorded failure, now committed
+    PERFORM trending._raise(v_result OPERATOR(pg_catalog.->>) 'message',
+                            v_result OPERATOR(pg_catalog.->>) 'sqlstate',
+                            v_result OPERATOR(pg_catalog.->>) 'detail',
+                            v_result OPERATOR(pg_catalog.->>) 'hint');
 END;
 $procedure$;

@@ -24,7 +24,7 @@ SELECT functions_are('trending', ARRAY['recompute', '_recompute', '_python_init'
                                        '_validate_page', '_validate_setting', '_write_setting',
                                        '_write_strategy', '_scheduled_start', '_scheduled_step',
                                        'scheduled_recompute', 'schedule', 'unschedule',
-                                       '_require_local_pg_cron'],
+                                       '_require_local_pg_cron', '_raise'],
                      'the routines are exactly the public API and its private helpers');
 
 SELECT results_eq(
@@ -83,7 +83,8 @@ SELECT results_eq(
     $$SELECT p.proname::text COLLATE "default", p.provolatile::text, p.prosecdef, l.lanname::text COLLATE "default"
       FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
       WHERE p.pronamespace = 'trending'::regnamespace ORDER BY 1$$,
-    $$VALUES ('_python_init', 'v', false, 'plpython3u'), ('_recompute', 'v', false, 'plpython3u'),
+    $$VALUES ('_python_init', 'v', false, 'plpython3u'), ('_raise', 'v', false, 'plpgsql'),
+             ('_recompute', 'v', false, 'plpython3u'),
              ('_require_local_pg_cron', 's', false, 'plpgsql'),
              ('_scheduled_start', 'v', false, 'plpython3u'), ('_scheduled_step', 'v', false, 'plpython3u'),
              ('_validate_choice', 'i', false, 'plpgsql'), ('_validate_page', 'i', false, 'plpgsql'),
