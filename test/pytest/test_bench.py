@@ -108,3 +108,14 @@ def test_benchmark_smoke(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
     assert json.loads((tmp_path / "results.json").read_text())["ok"] is True
     assert "| steady | trending |" in (tmp_path / "results.md").read_text()
+
+
+def test_explain_breaks_a_steady_cycle_down_by_statement_and_wal(tmp_path):
+    from trending_cli.bench import explain
+    text = explain.run("tiny", str(tmp_path)).read_text()
+    assert "## WAL by relation and record type" in text
+    wal_rows = [line for line in text.splitlines() if line.startswith("| trending.track_trending_scores")]
+    assert wal_rows, "the score table's WAL is attributed to it"
+    assert "### " in text.split("## The statements that take the most time")[1]
+    assert "WAL: records=" in text.split("## The statements that write the most WAL")[1], \
+        "plans carry EXPLAIN's WAL figures"
