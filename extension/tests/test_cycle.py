@@ -15,7 +15,8 @@ STRATEGIES = [
     {"type": "PLAYLISTS", "version": "pnagD", "kind": "playlist", "time_ranges": ["week", "month", "year"]},
 ]
 SETTINGS = [{"name": "source_schema", "value": "music"}, {"name": "work_mem", "value": "64MB"},
-            {"name": "lock_timeout", "value": "2s"}, {"name": "run_retention", "value": "30 days"}]
+            {"name": "lock_timeout", "value": "2s"}, {"name": "run_retention", "value": "30 days"},
+            {"name": "parallel_workers", "value": "0"}]
 BOUNDS = {"now_utc": "2026-03-31 12:00:00", "track_week_start": "2026-03-24 12:00:00",
           "track_month_start": "2026-02-28 12:00:00", "playlist_week_start": "2026-03-24 12:00:00",
           "playlist_month_start": "2026-03-01 12:00:00", "playlist_year_start": "2025-03-31 12:00:00"}
@@ -108,11 +109,12 @@ def test_enabled_strategies_are_scored_and_disabled_ones_cleared(fake_plpy):
     assert {"check_sources", "track_inputs", "track_changes", "slices"} == set(summary["steps"])
 
 
-def test_every_step_runs_with_the_configured_work_mem_lock_timeout_and_schema(fake_plpy):
+def test_every_step_runs_with_the_configured_session_settings_and_schema(fake_plpy):
     plpy = plpy_for(fake_plpy, {("PLAYLISTS", "pnagD")})
     plan = run_all(plpy)
     assert len(plpy.ran(r"set_config\('work_mem', '64MB', true\)")) == len(plan["steps"])
     assert len(plpy.ran(r"set_config\('lock_timeout', '2s', true\)")) == len(plan["steps"])
+    assert len(plpy.ran(r"set_config\('max_parallel_workers_per_gather', '0', true\)")) == len(plan["steps"])
     inputs = plpy.ran(r"CREATE TEMP TABLE trending_playlist_inputs")
     assert len(inputs) == 1 and '"music".reposts' in inputs[0]
     assert plpy.ran(r'FROM "music".playlists p'), "candidates read the configured schema"

@@ -48,10 +48,15 @@ def _strategy(step: dict) -> Strategy:
     return Strategy(step["type"], step["version"], step["kind"], (step["range"],), step["enabled"])
 
 
+# trending.settings name -> the server parameter it sets for a cycle's transactions
+SESSION_SETTINGS = {"work_mem": "work_mem", "lock_timeout": "lock_timeout",
+                    "parallel_workers": "max_parallel_workers_per_gather"}
+
+
 def apply_session_settings(plpy, settings: dict) -> None:
-    """work_mem and lock_timeout for the rest of this transaction."""
-    for name in ("work_mem", "lock_timeout"):
-        plpy.execute(f"SELECT pg_catalog.set_config({plpy.quote_literal(name)}, "
+    """work_mem, lock_timeout and parallelism for the rest of this transaction."""
+    for name, parameter in SESSION_SETTINGS.items():
+        plpy.execute(f"SELECT pg_catalog.set_config({plpy.quote_literal(parameter)}, "
                      f"{plpy.quote_literal(settings[name])}, true)")
 
 

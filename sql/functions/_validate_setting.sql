@@ -28,6 +28,11 @@ BEGIN
             RAISE EXCEPTION 'invalid lock_timeout %: a positive duration in ms, s or min, e.g. ''5s''',
                   quote_literal(p_value) USING ERRCODE = 'invalid_parameter_value';
         END IF;
+    WHEN 'parallel_workers' THEN
+        IF p_value !~ '^[0-9]{1,4}$' OR p_value::integer > 1024 THEN
+            RAISE EXCEPTION 'invalid parallel_workers %: a whole number from 0 to 1024',
+                  quote_literal(p_value) USING ERRCODE = 'invalid_parameter_value';
+        END IF;
     WHEN 'run_retention' THEN
         IF p_value !~ '^[0-9]+ ?(hours?|days?|weeks?|mons?|months?|years?)$' OR p_value ~ '^0+ ' THEN
             RAISE EXCEPTION 'invalid run_retention %: a positive interval in hours, days, weeks, months or years, e.g. ''30 days''',

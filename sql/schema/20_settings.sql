@@ -15,6 +15,8 @@ INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
      'work_mem for the duration of a cycle (hash aggregates over plays and engagements).'),
     ('lock_timeout', '5s',
      'Longest wait for any lock a cycle needs; past it the cycle fails cleanly (55P03) and the previous scores stay.'),
+    ('parallel_workers', '2',
+     'max_parallel_workers_per_gather for a cycle: more makes the inputs step faster, fewer leaves CPUs to the API''s reads (0: none).'),
     ('run_retention', '30 days',
      'How long trending.runs keeps finished runs; older ones are deleted when a run starts.');
 

@@ -5,7 +5,7 @@
 \pset tuples_only on
 \pset format unaligned
 BEGIN;
-SELECT plan(24);
+SELECT plan(26);
 
 SELECT results_eq(
     $$SELECT type, version, enabled, time_ranges FROM trending.strategies ORDER BY type, version$$,
@@ -40,7 +40,7 @@ SELECT throws_ok($$DELETE FROM trending.strategies WHERE type = 'TRACKS'$$,
                  '0A000', NULL, 'strategies cannot be deleted (they are switched off instead)');
 
 SELECT results_eq($$SELECT name, value, is_default FROM trending.settings ORDER BY name$$,
-                  $$VALUES ('lock_timeout', '5s', true), ('run_retention', '30 days', true),
+                  $$VALUES ('lock_timeout', '5s', true), ('parallel_workers', '2', true), ('run_retention', '30 days', true),
                            ('source_schema', 'public', true), ('work_mem', '128MB', true)$$,
                   'settings start at their defaults: source schema public');
 UPDATE trending.settings SET value = 'music' WHERE name = 'source_schema';
@@ -62,6 +62,10 @@ SELECT throws_ok($$UPDATE trending.settings SET value = '0s' WHERE name = 'lock_
                  '22023', NULL, 'a zero lock_timeout (wait forever) is refused');
 SELECT throws_ok($$UPDATE trending.settings SET value = 'soon' WHERE name = 'lock_timeout'$$,
                  '22023', NULL, 'a malformed lock_timeout is refused');
+UPDATE trending.settings SET value = '0' WHERE name = 'parallel_workers';
+SELECT is((SELECT value FROM trending.settings WHERE name = 'parallel_workers'), '0', 'parallel_workers accepts 0');
+SELECT throws_ok($$UPDATE trending.settings SET value = '-1' WHERE name = 'parallel_workers'$$,
+                 '22023', NULL, 'a negative parallel_workers is refused');
 UPDATE trending.settings SET value = '7 days' WHERE name = 'run_retention';
 SELECT is((SELECT value FROM trending.settings WHERE name = 'run_retention'), '7 days', 'run_retention accepts an interval');
 SELECT throws_ok($$UPDATE trending.settings SET value = 'forever' WHERE name = 'run_retention'$$,
