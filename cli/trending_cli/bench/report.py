@@ -258,7 +258,7 @@ def chart(results: dict, path, phase: str = "steady") -> None:
     for col, scale in enumerate(scales):
         records = [r for r in results["scales"][scale]["cycles"] if r["phase"] == phase]
         names = [r["contender"] for r in records]
-        colors = ["#d62728" if n == REFERENCE else "#7f7f7f" for n in names]
+        colors = ["#d62728" if n.startswith(REFERENCE) else "#7f7f7f" for n in names]
         for row, (label, get) in enumerate(_CHART_METRICS):
             ax = axes[row][col]
             values = [get(r) for r in records]
@@ -270,6 +270,7 @@ def chart(results: dict, path, phase: str = "steady") -> None:
             for bar, value in zip(bars, values):
                 ax.annotate(_short(value), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                             ha="center", va="bottom", fontsize=8)
+            ax.tick_params(axis="x", labelrotation=30, labelsize=8)
             if col == 0:
                 ax.set_ylabel(label)
             if row == 0:
