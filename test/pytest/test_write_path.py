@@ -27,6 +27,8 @@ SELECT track_id FROM trending.track_trending_scores
 WHERE type = 'TRACKS' AND version = 'pnagD' AND time_range = %s
   AND (%s = '' OR genre = %s)
 ORDER BY score DESC, track_id DESC LIMIT %s OFFSET %s"""
+ENTRY_POINTS = {"recompute": "SELECT trending.recompute(%s)",
+                "scheduled": "CALL trending.scheduled_recompute(%s)"}
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +126,7 @@ def api_reads(dsn: str, seconds: float) -> tuple[list[list[int]], list[Exception
 
 @pytest.mark.parametrize("entry", ["recompute", "scheduled"])
 def test_a_reader_never_waits_nor_sees_an_empty_list_during_a_paused_cycle(dsn, conn, entry):
-    statement = ("SELECT trending.recompute(%s)" if entry == "recompute"
-                 else "CALL trending.scheduled_recompute(%s)")
+    statement = ENTRY_POINTS[entry]
     before = snapshot(conn)
     with Background(dsn, statement, (LATER,), pause="TRACKS/pnagD/week:4") as cycle:
         cycle.wait_until_paused(conn)
@@ -267,8 +268,7 @@ def test_a_terminated_scheduled_run_is_marked_aborted_by_the_next_run(dsn, conn)
 
 @pytest.mark.parametrize("entry", ["recompute", "scheduled"])
 def test_a_cycle_killed_mid_way_leaves_the_previous_scores_and_the_next_succeeds(dsn, conn, entry):
-    statement = ("SELECT trending.recompute(%s)" if entry == "recompute"
-                 else "CALL trending.scheduled_recompute(%s)")
+    statement = ENTRY_POINTS[entry]
     before = snapshot(conn)
     with Background(dsn, statement, (LATER,), pause="TRACKS/pnagD/month:30") as cycle:
         cycle.wait_until_paused(conn)
