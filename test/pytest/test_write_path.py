@@ -354,3 +354,22 @@ def test_only_a_superuser_can_switch_the_pause_hook_on(conn):
         conn.execute("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA trending FROM trending_pauser")
         conn.execute("DROP ROLE trending_pauser")
 
+
+
+def test_the_procedure_ignores_functions_planted_on_the_callers_search_path(conn):
+    """A committing procedure cannot pin its search_path: every name in it is
+    schema-qualified, so look-alikes earlier on the caller's path change nothing."""
+    conn.execute("CREATE SCHEMA IF NOT EXISTS planted")
+    conn.execute("CREATE OR REPLACE FUNCTION planted.now() RETURNS timestamptz "
+                 "LANGUAGE sql AS $$SELECT '2000-01-01 00:00+00'::timestamptz$$")
+    conn.execute("CREATE OR REPLACE FUNCTION planted.pg_is_in_recovery() RETURNS boolean "
+                 "LANGUAGE sql AS $$SELECT true$$")
+    try:
+        conn.execute("SET search_path = planted, pg_catalog")
+        conn.execute("CALL trending.scheduled_recompute()")
+    finally:
+        conn.execute("RESET search_path")
+        conn.execute("DROP SCHEMA planted CASCADE")
+    row = conn.execute("SELECT trigger, status, cycle_now > now() - interval '1 hour' FROM trending.runs "
+                       "ORDER BY run_id DESC LIMIT 1").fetchone()
+    assert row == ("scheduled", "ok", True), "the run happened, at the real now()"
