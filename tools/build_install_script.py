@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""Assemble trending--<version>.sql from the sql/ parts and the Python package.
+"""Assemble an install or upgrade script from the sql/ parts and the Python package.
 
 The parts are concatenated in the order given (the Makefile sorts them), each
-preceded by a "-- source:" line. The marker line "#@TRENDING_PL_SOURCES@" in a
+preceded by a "-- source:" line. With --or-replace (upgrade scripts), the
+routines' "CREATE FUNCTION" / "CREATE PROCEDURE" become "CREATE OR REPLACE
+...": an upgrade redefines the routines it already has, in place, so their
+grants and extension membership stay; a fresh install keeps plain CREATE, so
+it fails rather than adopt a routine someone created beforehand. The marker line "#@TRENDING_PL_SOURCES@" in a
 part is replaced by the package's modules as Python string literals plus a
 digest of them (see sql/functions/_python_init.sql). The output depends only
 on the inputs' bytes: building twice gives the same file.
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -47,11 +52,16 @@ def embedded_sources(modules: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def assemble(parts: list[Path], modules: dict[str, str]) -> str:
+CREATE_ROUTINE = re.compile(r"^CREATE (FUNCTION|PROCEDURE) ", re.M)
+
+
+def assemble(parts: list[Path], modules: dict[str, str], or_replace: bool = False) -> str:
     chunks = []
     markers = 0
     for part in parts:
         text = part.read_text(encoding="utf-8")
+        if or_replace:
+            text = CREATE_ROUTINE.sub(r"CREATE OR REPLACE \1 ", text)
         if MARKER in text:
             markers += text.count(MARKER)
             text = text.replace(MARKER, embedded_sources(modules))
@@ -65,10 +75,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", required=True, type=Path)
     parser.add_argument("--python-package", required=True, type=Path)
+    parser.add_argument("--or-replace", action="store_true",
+                        help="CREATE OR REPLACE the routines (for upgrade scripts)")
     parser.add_argument("parts", nargs="+", type=Path)
     args = parser.parse_args(argv)
 
-    script = assemble(args.parts, package_modules(args.python_package))
+    script = assemble(args.parts, package_modules(args.python_package), args.or_replace)
     tmp = args.output.with_name(args.output.name + ".tmp")
     tmp.write_text(script, encoding="utf-8", newline="\n")
     os.replace(tmp, args.output)

@@ -1,9 +1,11 @@
-"""The committed install script is what the build makes, and the build is
+"""The committed scripts are what the build makes, and the build is
 reproducible: `make` in a clean copy of the tracked files, twice, gives the
-committed trending--<version>.sql byte for byte."""
+committed trending--<version>.sql and trending--1.0--<version>.sql byte for
+byte. The released trending--1.0.sql is frozen: its bytes never change."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import subprocess
@@ -33,31 +35,47 @@ def tracked_copy(dest: Path) -> Path:
     return dest
 
 
-def build(tree: Path) -> bytes:
-    script = tree / f"trending--{default_version()}.sql"
-    result = subprocess.run(["make", "-B", "--no-print-directory", script.name], cwd=tree,
+# sha256 of the released 1.0 install script, as shipped.
+FROZEN_1_0_SHA256 = "5e1f77849e71892c65f2887cd0e0bb60321ceca9b0702be219c6c290fd2db6e0"
+
+
+def built_scripts() -> list[str]:
+    version = default_version()
+    return [f"trending--{version}.sql", f"trending--1.0--{version}.sql"]
+
+
+def build(tree: Path) -> dict[str, bytes]:
+    result = subprocess.run(["make", "-B", "--no-print-directory", *built_scripts()], cwd=tree,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    return script.read_bytes()
+    return {name: (tree / name).read_bytes() for name in built_scripts()}
 
 
-def test_committed_script_is_up_to_date_and_builds_reproducibly(tmp_path):
+def test_committed_scripts_are_up_to_date_and_build_reproducibly(tmp_path):
     tree = tracked_copy(tmp_path)
-    committed = (tree / f"trending--{default_version()}.sql").read_bytes()
+    committed = {name: (tree / name).read_bytes() for name in built_scripts()}
     first = build(tree)
     second = build(tree)
     assert first == second, "two builds of the same sources differ"
-    assert first == committed, ("trending--1.0.sql is stale: run `make` and commit it "
-                                "(it is generated from sql/ and extension/)")
+    for name in built_scripts():
+        assert first[name] == committed[name], (f"{name} is stale: run `make` and commit it "
+                                                "(it is generated from sql/ and extension/)")
+
+
+def test_released_1_0_script_is_frozen():
+    digest = hashlib.sha256((ROOT / "trending--1.0.sql").read_bytes()).hexdigest()
+    assert digest == FROZEN_1_0_SHA256, ("trending--1.0.sql is released and must not change: "
+                                         "changes to the installed objects go into 1.1")
 
 
 def test_python_package_version_matches_the_control_file():
     assert trending_pl.__version__ == default_version()
 
 
-def test_script_embeds_every_module_of_the_package():
-    script = (ROOT / f"trending--{default_version()}.sql").read_text()
+@pytest.mark.parametrize("script_name", built_scripts())
+def test_script_embeds_every_module_of_the_package(script_name):
+    script = (ROOT / script_name).read_text()
     modules = sorted(p.stem for p in (ROOT / "extension" / "trending_pl").glob("*.py"))
     for stem in modules:
         name = "trending_pl" if stem == "__init__" else f"trending_pl.{stem}"
-        assert f"'{name}': " in script, f"{name} is not embedded in the install script"
+        assert f"'{name}': " in script, f"{name} is not embedded in {script_name}"
