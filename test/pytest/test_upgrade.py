@@ -1,0 +1,187 @@
+"""Upgrading from the released 1.0 gives exactly a fresh 1.1, and keeps what a
+user has: scores, settings, strategy switches, run history and the grants a
+DBA gave.
+
+1.0 is installed from the committed, frozen trending--1.0.sql (make install
+ships it next to trending--1.1.sql and trending--1.0--1.1.sql), runs a cycle,
+then `ALTER EXTENSION trending UPDATE`. Its catalog is then compared with a
+fresh `CREATE EXTENSION trending` (1.1) in another database: every member
+object's definition, privileges and comment, and the config-dump
+registrations. Any difference fails the test with the object's name.
+"""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from oracle import ALL_STRATEGIES, expected_scores, fetch_source, score_mismatches
+from support.harness import enable_strategies, playlist_scores, recompute, track_scores, use_source_schema
+from support.random_datasets import load_dataset, random_dataset
+
+DBA_ROLE = "upgrade_test_dba"
+
+# One row per member object of the extension: (kind, identity, definition).
+# OIDs differ between databases, so everything is described by name.
+MEMBERS = """
+WITH members AS (
+    SELECT d.classid, d.objid
+    FROM pg_depend d
+    JOIN pg_extension e ON e.oid = d.refobjid AND d.refclassid = 'pg_extension'::regclass
+    WHERE e.extname = 'trending' AND d.deptype = 'e'
+)
+SELECT 'routine' AS kind, p.oid::regprocedure::text AS identity,
+       pg_get_functiondef(p.oid) || E'\\nacl: ' || COALESCE(p.proacl::text, '(default)')
+       || E'\\nowner: ' || pg_get_userbyid(p.proowner)
+       || E'\\ncomment: ' || COALESCE(obj_description(p.oid, 'pg_proc'), '(none)') AS definition
+FROM members m JOIN pg_proc p ON m.classid = 'pg_proc'::regclass AND p.oid = m.objid
+UNION ALL
+SELECT 'relation', c.oid::regclass::text,
+       concat_ws(E'\\n',
+           'kind: ' || c.relkind::text, 'options: ' || COALESCE(c.reloptions::text, '(none)'),
+           'acl: ' || COALESCE(c.relacl::text, '(default)'),
+           'comment: ' || COALESCE(obj_description(c.oid, 'pg_class'), '(none)'),
+           'view: ' || pg_get_viewdef(c.oid) ,
+           (SELECT string_agg(format('column %s %s %s default %s comment %s', a.attname,
+                                     format_type(a.atttypid, a.atttypmod),
+                                     CASE WHEN a.attnotnull THEN 'not null' ELSE 'null' END,
+                                     COALESCE(pg_get_expr(ad.adbin, ad.adrelid), '-'),
+                                     COALESCE(col_description(c.oid, a.attnum), '-')), E'\\n' ORDER BY a.attnum)
+            FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+            WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+           (SELECT string_agg(pg_get_indexdef(i.indexrelid), E'\\n' ORDER BY 1)
+            FROM pg_index i WHERE i.indrelid = c.oid),
+           (SELECT string_agg(format('constraint %s %s', k.conname, pg_get_constraintdef(k.oid)), E'\\n' ORDER BY 1)
+            FROM pg_constraint k WHERE k.conrelid = c.oid),
+           (SELECT string_agg(pg_get_triggerdef(t.oid), E'\\n' ORDER BY 1)
+            FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal))
+FROM members m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid
+UNION ALL
+SELECT 'type', t.oid::regtype::text,
+       concat_ws(E'\\n', 'typtype: ' || t.typtype::text, 'acl: ' || COALESCE(t.typacl::text, '(default)'),
+                 'comment: ' || COALESCE(obj_description(t.oid, 'pg_type'), '(none)'),
+                 (SELECT string_agg(format('attribute %s %s', a.attname, format_type(a.atttypid, a.atttypmod)),
+                                    E'\\n' ORDER BY a.attnum)
+                  FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped),
+                 (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid))
+FROM members m JOIN pg_type t ON m.classid = 'pg_type'::regclass AND t.oid = m.objid
+UNION ALL
+SELECT 'other', pg_describe_object(m.classid, m.objid, 0), ''
+FROM members m
+WHERE m.classid NOT IN ('pg_proc'::regclass, 'pg_class'::regclass, 'pg_type'::regclass)
+UNION ALL
+SELECT 'schema', n.nspname::text,
+       'acl: ' || COALESCE(n.nspacl::text, '(default)') || E'\\ncomment: '
+       || COALESCE(obj_description(n.oid, 'pg_namespace'), '(none)')
+FROM pg_namespace n WHERE n.nspname = 'trending'
+UNION ALL
+SELECT 'extension', e.extname::text,
+       concat_ws(E'\\n', 'version: ' || e.extversion,
+                 'config: ' || COALESCE((SELECT string_agg(format('%s %L', c::regclass, cond), ', ' ORDER BY c::regclass::text)
+                                         FROM unnest(e.extconfig, e.extcondition) AS x(c, cond)), '(none)'))
+FROM pg_extension e WHERE e.extname = 'trending'
+"""
+
+
+def catalog(conn) -> dict[tuple[str, str], str]:
+    return {(kind, identity): definition for kind, identity, definition in conn.execute(MEMBERS).fetchall()}
+
+
+def _ensure_role(conn, role: str) -> None:
+    if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+        conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
+
+
+def _dba_grants(conn) -> None:
+    """What a DBA may have granted on 1.0 (functions that exist in both versions)."""
+    conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION trending.recompute(timestamptz) TO {}")
+                 .format(sql.Identifier(DBA_ROLE)))
+    conn.execute(sql.SQL("GRANT EXECUTE ON PROCEDURE trending.scheduled_recompute(timestamptz) TO {}")
+                 .format(sql.Identifier(DBA_ROLE)))
+
+
+@pytest.fixture(scope="module")
+def upgraded_and_fresh(make_db):
+    dataset = random_dataset(1701)
+    upgraded_dsn = make_db("upgrade_from_1_0", extensions=())
+    fresh_dsn = make_db("upgrade_fresh_1_1", extensions=())
+    with psycopg.connect(upgraded_dsn, autocommit=True) as conn:
+        _ensure_role(conn, DBA_ROLE)
+        conn.execute("CREATE EXTENSION trending VERSION '1.0' CASCADE")
+        assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'trending'").fetchone()[0] == "1.0"
+        _dba_grants(conn)
+        load_dataset(conn, "music", dataset)
+        use_source_schema(conn, "music")
+        enable_strategies(conn, ALL_STRATEGIES)
+        conn.execute("UPDATE trending.settings SET value = '64MB' WHERE name = 'work_mem'")
+        first = recompute(conn, dataset.now)
+        assert first["status"] == "ok"
+        before = {
+            "tracks": track_scores(conn),
+            "playlists": playlist_scores(conn),
+            "settings": conn.execute("SELECT name, value FROM trending.settings ORDER BY 1").fetchall(),
+            "strategies": conn.execute("SELECT type, version, enabled FROM trending.strategies ORDER BY 1, 2").fetchall(),
+            "runs": conn.execute("SELECT run_id, trigger, status, cycle_now FROM trending.runs ORDER BY 1").fetchall(),
+        }
+        conn.execute("ALTER EXTENSION trending UPDATE")
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION trending CASCADE")
+        _dba_grants(conn)
+    return dataset, upgraded_dsn, fresh_dsn, before
+
+
+def test_update_reaches_the_default_version(upgraded_and_fresh):
+    _, upgraded_dsn, fresh_dsn, _ = upgraded_and_fresh
+    with psycopg.connect(upgraded_dsn) as up, psycopg.connect(fresh_dsn) as fresh:
+        version = "SELECT extversion FROM pg_extension WHERE extname = 'trending'"
+        assert up.execute(version).fetchone() == fresh.execute(version).fetchone() == ("1.1",)
+
+
+def test_upgraded_catalog_equals_a_fresh_install(upgraded_and_fresh):
+    _, upgraded_dsn, fresh_dsn, _ = upgraded_and_fresh
+    with psycopg.connect(upgraded_dsn) as up, psycopg.connect(fresh_dsn) as fresh:
+        got, want = catalog(up), catalog(fresh)
+    assert len(want) > 20, "the fresh install should have its objects"
+    only_upgraded = sorted(set(got) - set(want))
+    only_fresh = sorted(set(want) - set(got))
+    assert not only_upgraded, f"objects only after the upgrade: {only_upgraded}"
+    assert not only_fresh, f"objects missing after the upgrade: {only_fresh}"
+    differ = [key for key in sorted(want) if got[key] != want[key]]
+    assert not differ, "definitions differ after the upgrade:\n" + "\n\n".join(
+        f"{kind} {name}\n--- upgraded\n{got[(kind, name)]}\n--- fresh\n{want[(kind, name)]}"
+        for kind, name in differ[:3])
+
+
+def test_dba_grants_survive_the_upgrade(upgraded_and_fresh):
+    _, upgraded_dsn, _, _ = upgraded_and_fresh
+    with psycopg.connect(upgraded_dsn) as conn:
+        for routine in ("trending.recompute(timestamptz)", "trending.scheduled_recompute(timestamptz)"):
+            granted = conn.execute("SELECT has_function_privilege(%s, %s, 'EXECUTE')",
+                                   (DBA_ROLE, routine)).fetchone()[0]
+            assert granted, f"{DBA_ROLE} lost EXECUTE on {routine}"
+
+
+def test_scores_settings_and_history_survive_and_the_next_cycle_succeeds(upgraded_and_fresh):
+    dataset, upgraded_dsn, _, before = upgraded_and_fresh
+    with psycopg.connect(upgraded_dsn, autocommit=True) as conn:
+        assert track_scores(conn) == before["tracks"]
+        assert playlist_scores(conn) == before["playlists"]
+        assert conn.execute("SELECT name, value FROM trending.settings ORDER BY 1").fetchall() == before["settings"]
+        assert conn.execute("SELECT type, version, enabled FROM trending.strategies ORDER BY 1, 2").fetchall() \
+            == before["strategies"]
+        runs = conn.execute("SELECT run_id, trigger, status, cycle_now FROM trending.runs ORDER BY 1").fetchall()
+        assert runs[:len(before["runs"])] == before["runs"]
+
+        summary = recompute(conn, dataset.now)
+        assert summary["status"] == "ok"
+        assert summary["rows"]["inserted"] == summary["rows"]["updated"] == summary["rows"]["deleted"] == 0, \
+            "1.1's first cycle at the same now finds 1.0's scores already right"
+        conn.execute("CALL trending.scheduled_recompute(%s)", (dataset.now,))
+        source = fetch_source(conn, "music")
+        want_tracks, want_playlists = expected_scores(source, dataset.now, ALL_STRATEGIES)
+        problems = score_mismatches(want_tracks, track_scores(conn), with_genre=True)
+        problems += score_mismatches(want_playlists, playlist_scores(conn), with_genre=False)
+        assert not problems, problems[:10]
+        statuses = conn.execute("SELECT status FROM trending.runs ORDER BY run_id").fetchall()
+        assert statuses[-2:] == [("ok",), ("ok",)]
