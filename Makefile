@@ -12,8 +12,9 @@
 # committed; test/pytest/test_build.py checks that they are up to date.
 # trending--1.0.sql is released and frozen: it is installed as it is, never
 # rebuilt. An upgrade script is the hand-written delta sql/updates/A--B.sql,
-# then every routine (as CREATE OR REPLACE), the grants, the comments and
-# sql/updates/A--B-finish.sql.
+# then the views of sql/schema/ that hold only views (as CREATE OR REPLACE:
+# new columns go last), every routine (as CREATE OR REPLACE), the grants, the
+# comments and sql/updates/A--B-finish.sql.
 
 EXTENSION  = trending
 EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
@@ -28,7 +29,9 @@ SQL_PARTS = sql/header.sql \
             sql/comments.sql
 PY_PARTS  = $(sort $(wildcard extension/trending_pl/*.py))
 FROZEN    = 1.0
+VIEW_PARTS = sql/schema/60_status.sql sql/schema/70_metrics.sql
 UPGRADE_PARTS = sql/updates/$(FROZEN)--$(EXTVERSION).sql \
+            $(VIEW_PARTS) \
             $(sort $(wildcard sql/functions/*.sql)) \
             sql/grants.sql \
             sql/comments.sql \

@@ -2,9 +2,9 @@
 """Assemble an install or upgrade script from the sql/ parts and the Python package.
 
 The parts are concatenated in the order given (the Makefile sorts them), each
-preceded by a "-- source:" line. With --or-replace (upgrade scripts), the
-routines' "CREATE FUNCTION" / "CREATE PROCEDURE" become "CREATE OR REPLACE
-...": an upgrade redefines the routines it already has, in place, so their
+preceded by a "-- source:" line. With --or-replace (upgrade scripts),
+"CREATE FUNCTION" / "PROCEDURE" / "VIEW" become "CREATE OR REPLACE ...": an
+upgrade redefines the routines and views it already has, in place, so their
 grants and extension membership stay; a fresh install keeps plain CREATE, so
 it fails rather than adopt a routine someone created beforehand. The marker line "#@TRENDING_PL_SOURCES@" in a
 part is replaced by the package's modules as Python string literals plus a
@@ -52,7 +52,7 @@ def embedded_sources(modules: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-CREATE_ROUTINE = re.compile(r"^CREATE (FUNCTION|PROCEDURE) ", re.M)
+CREATE_ROUTINE = re.compile(r"^CREATE (FUNCTION|PROCEDURE|VIEW) ", re.M)
 
 
 def assemble(parts: list[Path], modules: dict[str, str], or_replace: bool = False) -> str:

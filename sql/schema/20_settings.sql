@@ -18,7 +18,9 @@ INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
     ('parallel_workers', '2',
      'max_parallel_workers_per_gather for a cycle: more makes the inputs step faster, fewer leaves CPUs to the API''s reads (0: none).'),
     ('run_retention', '30 days',
-     'How long trending.runs keeps finished runs; older ones are deleted when a run starts.');
+     'How long trending.runs keeps finished runs; older ones are deleted when a run starts.'),
+    ('stale_after', '2 hours',
+     'trending.status reports the scores stale (and not healthy) when no cycle has succeeded for this long.');
 
 CREATE TABLE trending._setting_overrides (
     name       text        PRIMARY KEY REFERENCES trending._setting_defaults (name) ON DELETE CASCADE,

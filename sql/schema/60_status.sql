@@ -2,6 +2,11 @@
 -- running now?". A running cycle is found by its advisory lock (see
 -- extension/trending_pl/runs.py), since recompute()'s run row is invisible to
 -- other sessions until it commits.
+--
+-- stale: no run has succeeded within the stale_after setting (or none ever).
+-- healthy: not stale, and the last run that finished neither failed nor was
+-- aborted. A running or skipped run changes neither: a skip is not a fault,
+-- and a run in progress has not finished yet.
 CREATE VIEW trending.status AS
 WITH last_ok AS (
     SELECT r.run_id, r.finished_at, r.cycle_now, r.trigger,
@@ -10,6 +15,11 @@ WITH last_ok AS (
 ), last_failure AS (
     SELECT r.run_id, r.status, r.finished_at, r.sqlstate, r.message
     FROM trending.runs r WHERE r.status IN ('failed', 'aborted') ORDER BY r.run_id DESC LIMIT 1
+), last_finished AS (
+    SELECT r.status
+    FROM trending.runs r WHERE r.status IN ('ok', 'failed', 'aborted') ORDER BY r.run_id DESC LIMIT 1
+), stale_after AS (
+    SELECT s.value::interval AS value FROM trending.settings s WHERE s.name = 'stale_after'
 ), running AS (
     -- a scheduled run's committed row knows when it started; recompute()'s
     -- start is its transaction's
@@ -24,6 +34,9 @@ WITH last_ok AS (
       AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
                         WHERE d.datname = pg_catalog.current_database())
     LIMIT 1
+), freshness AS (
+    SELECT COALESCE(last_ok.finished_at < pg_catalog.now() - stale_after.value, true) AS stale
+    FROM stale_after LEFT JOIN last_ok ON true
 )
 SELECT last_ok.finished_at                         AS last_success_at,
        last_ok.run_id                              AS last_success_run_id,
@@ -36,8 +49,14 @@ SELECT last_ok.finished_at                         AS last_success_at,
        last_failure.sqlstate                       AS last_failure_sqlstate,
        last_failure.message                        AS last_failure_message,
        running.pid                                 AS running_pid,
-       running.since                               AS running_since
+       running.since                               AS running_since,
+       freshness.stale                             AS stale,
+       NOT freshness.stale AND COALESCE(last_finished.status = 'ok', false) AS healthy,
+       stale_after.value                           AS stale_after
 FROM (SELECT) AS one_row
 LEFT JOIN last_ok ON true
 LEFT JOIN last_failure ON true
+LEFT JOIN last_finished ON true
+LEFT JOIN stale_after ON true
+LEFT JOIN freshness ON true
 LEFT JOIN running ON true;

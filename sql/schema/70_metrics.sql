@@ -1,0 +1,59 @@
+-- One row per figure a monitoring system scrapes, with labels, so that an
+-- exporter can expose the view as it is (docs/monitoring/queries.yaml for
+-- prometheus-postgres-exporter). Figures describe the last successful run
+-- unless their name says otherwise; labels are '' where they do not apply
+-- (exporters turn NULL labels into errors or empty strings inconsistently).
+CREATE VIEW trending.metrics AS
+WITH last_ok AS (
+    SELECT r.run_id, r.started_at, r.finished_at, r.slice_rows, r.bad_rows, r.wal_bytes
+    FROM trending.runs r WHERE r.status = 'ok' ORDER BY r.run_id DESC LIMIT 1
+), status AS (
+    SELECT s.* FROM trending.status s
+), slice_rows AS (
+    -- slice names are TYPE/version/range; the strategy says which kind of item
+    SELECT d.kind, c.key AS action, sum(c.value::numeric) AS n
+    FROM last_ok,
+         pg_catalog.jsonb_each(last_ok.slice_rows) AS s(slice, result),
+         pg_catalog.jsonb_each_text(s.result) AS c(key, value)
+    JOIN trending._strategy_defaults d ON true
+    WHERE d.type = pg_catalog.split_part(s.slice, '/', 1) AND d.version = pg_catalog.split_part(s.slice, '/', 2)
+      AND c.key IN ('inserted', 'updated', 'deleted', 'unchanged')
+    GROUP BY d.kind, c.key
+)
+SELECT 'scores_age_seconds'::text AS metric, ''::text AS kind, ''::text AS counter,
+       EXTRACT(epoch FROM status.scores_age)::float8 AS value,
+       'Seconds since the now of the stored scores (NULL: no successful run yet).'::text AS help
+FROM status
+UNION ALL
+SELECT 'last_success_age_seconds', '', '', EXTRACT(epoch FROM pg_catalog.now() - status.last_success_at)::float8,
+       'Seconds since the last successful run finished.'
+FROM status
+UNION ALL
+SELECT 'last_run_seconds', '', '', EXTRACT(epoch FROM last_ok.finished_at - last_ok.started_at)::float8,
+       'Duration of the last successful run.'
+FROM last_ok
+UNION ALL
+SELECT 'last_run_wal_bytes', '', '', last_ok.wal_bytes::float8,
+       'WAL written in the cluster during the last successful run.'
+FROM last_ok
+UNION ALL
+SELECT 'last_run_rows', slice_rows.kind, slice_rows.action, slice_rows.n::float8,
+       'Score rows of the last successful run, per kind (track, playlist) and action (counter label).'
+FROM slice_rows
+UNION ALL
+SELECT 'last_run_bad_rows', '', b.key, b.value::float8,
+       'Source rows the last successful run skipped or adjusted, per counter.'
+FROM last_ok, pg_catalog.jsonb_each_text(last_ok.bad_rows) AS b(key, value)
+WHERE b.value IS NOT NULL
+UNION ALL
+SELECT 'run_in_progress', '', '', (status.running_pid IS NOT NULL)::integer::float8,
+       '1 while a cycle holds the cycle lock.'
+FROM status
+UNION ALL
+SELECT 'stale', '', '', status.stale::integer::float8,
+       '1 when no run has succeeded within the stale_after setting.'
+FROM status
+UNION ALL
+SELECT 'healthy', '', '', status.healthy::integer::float8,
+       '1 when not stale and the last finished run succeeded.'
+FROM status;
