@@ -15,6 +15,7 @@ SET LOCAL search_path = pg_catalog, pg_temp;
 CREATE OR REPLACE FUNCTION pg_temp.trending_drop_keeping_grants(p_routines regprocedure[])
 RETURNS void
 LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
     v_kept jsonb := COALESCE(NULLIF(current_setting('trending.upgrade_grants', true), ''), '[]')::jsonb;
@@ -33,6 +34,1813 @@ BEGIN
         EXECUTE format('DROP ROUTINE %s', v_routine);
     END LOOP;
     PERFORM set_config('trending.upgrade_grants', v_kept::text, true);
+END;
+$function$;
+
+-- New settings (sql/schema/20_settings.sql).
+INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
+    ('stale_after', '2 hours',
+     'trending.status reports the scores stale (and not healthy) when no cycle has succeeded for this long.');
+
+-- Issue 8: no role but the extension's owner may write trending.runs or the
+-- score tables; cycles write them through the checked SECURITY DEFINER
+-- functions (see docs/security.md). 1.0's README granted the job role
+-- INSERT, UPDATE and DELETE on them: take those back (a role that runs
+-- cycles gets what it needs from trending.grant_cycle, and the finish part
+-- gives the roles that ran cycles on 1.0 the new routines).
+DO $do$
+DECLARE
+    v_grant record;
+BEGIN
+    FOR v_grant IN
+        SELECT c.oid::regclass AS rel,
+               CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END AS grantee,
+               string_agg(DISTINCT a.privilege_type, ', ') AS privileges
+        FROM pg_class c
+        CROSS JOIN LATERAL aclexplode(c.relacl) AS a
+        LEFT JOIN pg_roles r ON r.oid = a.grantee
+        WHERE c.oid IN ('trending.runs'::regclass, 'trending.track_trending_scores'::regclass,
+                        'trending.playlist_trending_scores'::regclass)
+          AND a.grantee <> c.relowner AND a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')
+        GROUP BY 1, 2
+    LOOP
+        EXECUTE format('REVOKE %s ON %s FROM %s', v_grant.privileges, v_grant.rel, v_grant.grantee);
+        RAISE NOTICE 'trending: revoked % on % from % (cycles write through checked functions now)',
+                     v_grant.privileges, v_grant.rel, v_grant.grantee;
+    END LOOP;
+END;
+$do$;
+
+-- Change capture (issue 9): the tables, sequence and views of
+-- sql/schema/80_capture.sql, the same DDL (test_upgrade.py compares an upgraded
+-- catalog with a fresh one). The triggers on the source tables come only from
+-- trending.install_capture(); the DROP EXTENSION guard is created by
+-- sql/updates/1.0--1.1-finish.sql, after its function.
+CREATE UNLOGGED SEQUENCE trending._capture_seq AS bigint CACHE 1;
+
+-- What install_capture() set up and what the last full cycle verified, per
+-- table. Dumped (pg_extension_config_dump): after a restore the relation
+-- OIDs differ, so capture_status asks for a full cycle, which re-arms the
+-- capture when the restored triggers are intact (no DBA step).
+CREATE TABLE trending._capture_installed (
+    source          smallint    PRIMARY KEY,  -- the code of the table (see trending._capture_catalog)
+    source_schema   text        NOT NULL,
+    relid           oid         NOT NULL,  -- the relation the triggers were put on
+    installed_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    installed_by    name        NOT NULL DEFAULT CURRENT_USER,
+    -- set by _capture_arm: the relation, its storage and its triggers as a
+    -- full cycle verified them; any difference later means a change may
+    -- have escaped the triggers
+    armed_relid     oid,
+    armed_filenode  oid,
+    armed_triggers  text
+);
+SELECT pg_catalog.pg_extension_config_dump('trending._capture_installed', '');
+
+-- One row while the capture is armed: every change numbered <= since is
+-- reflected in the state of the last cycle that committed. Written only by
+-- _capture_arm (a full cycle) and _capture_advance (an incremental one).
+CREATE UNLOGGED TABLE trending._capture_armed (
+    one         boolean     PRIMARY KEY DEFAULT true CHECK (one),
+    since       bigint      NOT NULL,
+    fingerprint text        NOT NULL,
+    armed_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    advanced_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+-- Delta tables: append-only for the writers (INSERT only), integers and
+-- timestamps only, no index (a cycle reads them whole and prunes them).
+-- One row per trigger firing, numbered by seq (drawn after the INSERT's
+-- lock), with the ids as parallel arrays: one row costs the writer far less
+-- than one row per id. The arrays are stored uncompressed (EXTERNAL; and
+-- inline up to a page, toast_tuple_target): compressing an array of ids
+-- costs more than the whole rest of the trigger.
+
+-- Every source but plays: per statement, the rows inserted, deleted, or
+-- updated (old and new versions), as the item (item_ids), its kind (kinds:
+-- 1 track, 2 playlist; NULL when the source has one kind) and/or the user
+-- (user_ids) each row names. Candidates: a cycle compares them with its
+-- state. trending._capture_changed has them one per row.
+CREATE UNLOGGED TABLE trending._capture_changes (
+    seq      bigint     NOT NULL,
+    source   smallint   NOT NULL,
+    kinds    smallint[],
+    item_ids bigint[],
+    user_ids bigint[]
+) WITH (toast_tuple_target = 8160);
+ALTER TABLE trending._capture_changes
+    ALTER COLUMN kinds SET STORAGE EXTERNAL,
+    ALTER COLUMN item_ids SET STORAGE EXTERNAL,
+    ALTER COLUMN user_ids SET STORAGE EXTERNAL;
+
+-- plays: per statement, the play_item_id and created_at of the rows added
+-- (n = 1) or removed (n = -1); an UPDATE appends both, or nothing when it
+-- changed neither column. Late plays keep their own created_at.
+-- trending._capture_play_hours buckets them by hour.
+CREATE UNLOGGED TABLE trending._capture_plays (
+    seq         bigint      NOT NULL,
+    n           smallint    NOT NULL CHECK (n IN (1, -1)),
+    item_ids    bigint[]    NOT NULL,
+    created_ats timestamp[] NOT NULL
+) WITH (toast_tuple_target = 8160);
+ALTER TABLE trending._capture_plays
+    ALTER COLUMN item_ids SET STORAGE EXTERNAL,
+    ALTER COLUMN created_ats SET STORAGE EXTERNAL;
+
+-- TRUNCATE of a source table: the next cycle must run full.
+CREATE UNLOGGED TABLE trending._capture_truncates (
+    seq         bigint      NOT NULL,
+    source      smallint    NOT NULL,
+    truncated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+-- The delta rows one id per row, for a cycle: WHERE seq > since AND seq <= upto.
+-- kind: 1 track, 2 playlist (from the source when it has one kind).
+CREATE OR REPLACE VIEW trending._capture_changed AS
+SELECT c.seq, c.source,
+       COALESCE(u.kind, CASE WHEN c.source IN (1, 7, 8) THEN 1 WHEN c.source IN (9, 10) THEN 2 END)::smallint AS kind,
+       u.item_id, u.user_id
+FROM trending._capture_changes c
+CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(c.kinds), pg_catalog.unnest(c.item_ids), pg_catalog.unnest(c.user_ids))
+    AS u (kind, item_id, user_id);
+
+-- plays per (statement, item, hour of created_at), net of removals
+CREATE OR REPLACE VIEW trending._capture_play_hours AS
+SELECT p.seq, u.item_id, pg_catalog.date_trunc('hour', u.created_at) AS hour, pg_catalog.sum(p.n)::bigint AS n
+FROM trending._capture_plays p
+CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(p.item_ids), pg_catalog.unnest(p.created_ats))
+    AS u (item_id, created_at)
+GROUP BY p.seq, u.item_id, pg_catalog.date_trunc('hour', u.created_at);
+
+-- Per source table: what the catalog says now, next to what was installed
+-- and armed, and the first reason (if any) the capture cannot be trusted.
+-- The capture triggers are the ones calling trending._capture_<table>().
+CREATE OR REPLACE VIEW trending._capture_catalog AS
+WITH setting AS (
+    SELECT s.value AS source_schema FROM trending.settings s WHERE s.name = 'source_schema'
+), sources (source, table_name) AS (
+    -- the code stored in the delta tables for each source table
+    -- (extension/trending_pl/capture.py SOURCES); VALUES, so that the
+    -- planner knows there are ten (a misestimate here made it JIT-compile
+    -- this small catalog query for seconds)
+    VALUES (1::smallint, 'tracks'), (2::smallint, 'plays'), (3::smallint, 'saves'), (4::smallint, 'reposts'),
+           (5::smallint, 'users'), (6::smallint, 'aggregate_user'), (7::smallint, 'aggregate_track'),
+           (8::smallint, 'aggregate_plays'), (9::smallint, 'aggregate_playlist'), (10::smallint, 'playlists')
+), t AS (
+    SELECT src.source, src.table_name, st.source_schema,
+           pg_catalog.to_regclass(pg_catalog.format('%I.%I', st.source_schema, src.table_name))::oid AS relid,
+           (SELECT p.oid FROM pg_catalog.pg_proc p
+            WHERE p.pronamespace = 'trending'::pg_catalog.regnamespace
+              AND p.proname = '_capture_' || src.table_name AND p.pronargs = 0) AS funcid,
+           i.source IS NOT NULL AS installed, i.source_schema AS installed_schema, i.relid AS installed_relid,
+           i.installed_at, i.armed_relid, i.armed_filenode, i.armed_triggers
+    FROM sources src
+    CROSS JOIN setting st
+    LEFT JOIN trending._capture_installed i ON i.source = src.source
+), expected (tgname, tgtype, oldtable, newtable) AS (
+    VALUES ('trending_capture_insert', 4::smallint, NULL, 'capture_new'),
+           ('trending_capture_update', 16::smallint, 'capture_old', 'capture_new'),
+           ('trending_capture_delete', 8::smallint, 'capture_old', NULL),
+           ('trending_capture_truncate', 32::smallint, NULL, NULL)
+), trig AS (
+    -- every expected trigger, with what the catalog has under its name
+    SELECT t.source, e.tgname, g.oid AS tgoid, g.xmin::text AS tgxmin, g.tgenabled,
+           g.oid IS NOT NULL AS present,
+           g.tgfoid = t.funcid AND g.tgtype = e.tgtype AND g.tgnargs = 0
+               AND g.tgqual IS NULL AND COALESCE(pg_catalog.cardinality(g.tgattr::smallint[]), 0) = 0
+               AND g.tgoldtable IS NOT DISTINCT FROM e.oldtable
+               AND g.tgnewtable IS NOT DISTINCT FROM e.newtable AS shaped
+    FROM t CROSS JOIN expected e
+    LEFT JOIN pg_catalog.pg_trigger g ON g.tgrelid = t.relid AND g.tgname = e.tgname
+), trig_agg AS (
+    SELECT tr.source,
+           pg_catalog.string_agg(pg_catalog.format('%s:%s:%s:%s', tr.tgname, tr.tgoid, tr.tgxmin, tr.tgenabled),
+                                 ',' ORDER BY tr.tgname) FILTER (WHERE tr.present) AS triggers,
+           pg_catalog.string_agg(tr.tgname, ', ' ORDER BY tr.tgname) FILTER (WHERE NOT tr.present) AS missing,
+           pg_catalog.string_agg(tr.tgname, ', ' ORDER BY tr.tgname)
+               FILTER (WHERE tr.present AND NOT tr.shaped) AS misshaped,
+           pg_catalog.string_agg(tr.tgname, ', ' ORDER BY tr.tgname)
+               FILTER (WHERE tr.present AND tr.shaped AND tr.tgenabled <> 'A') AS disabled
+    FROM trig tr
+    GROUP BY tr.source
+), facts AS (
+    SELECT t.*, c.relkind, c.relfilenode,
+           EXISTS (SELECT FROM pg_catalog.pg_inherits h WHERE h.inhparent = t.relid) AS has_children,
+           a.triggers, a.missing, a.misshaped, a.disabled,
+           -- capture triggers on other relations (a renamed table keeps them)
+           (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger g
+            WHERE g.tgfoid = t.funcid AND g.tgrelid IS DISTINCT FROM t.relid) AS elsewhere
+    FROM t
+    JOIN trig_agg a ON a.source = t.source
+    LEFT JOIN pg_catalog.pg_class c ON c.oid = t.relid
+)
+SELECT f.source, f.table_name, f.source_schema, f.relid, f.relfilenode, f.triggers,
+       f.installed, f.installed_at, f.armed_relid,
+       CASE
+           WHEN NOT f.installed THEN
+               pg_catalog.format('the capture is not installed on %I.%I', f.source_schema, f.table_name)
+           WHEN f.installed_schema <> f.source_schema THEN
+               pg_catalog.format('source_schema is %I but the capture was installed on schema %I',
+                                 f.source_schema, f.installed_schema)
+           WHEN f.relid IS NULL THEN
+               pg_catalog.format('table %I.%I does not exist', f.source_schema, f.table_name)
+           WHEN f.relkind <> 'r' THEN
+               pg_catalog.format('%I.%I is not a plain table', f.source_schema, f.table_name)
+           WHEN f.has_children THEN
+               pg_catalog.format('%I.%I has partitions or inheritance children: writes to them bypass the capture',
+                                 f.source_schema, f.table_name)
+           WHEN f.missing IS NOT NULL THEN
+               pg_catalog.format('capture trigger(s) %s missing on %I.%I', f.missing, f.source_schema, f.table_name)
+           WHEN f.misshaped IS NOT NULL THEN
+               pg_catalog.format('capture trigger(s) %s on %I.%I were replaced by others of the same name',
+                                 f.misshaped, f.source_schema, f.table_name)
+           WHEN f.disabled IS NOT NULL THEN
+               pg_catalog.format('capture trigger(s) %s on %I.%I are disabled (they must be ENABLE ALWAYS)',
+                                 f.disabled, f.source_schema, f.table_name)
+       END AS problem,
+       -- reasons for a full cycle that a full cycle itself clears (_capture_arm
+       -- re-arms when the triggers are intact, e.g. after a restore; a table
+       -- swapped by its owner has no capture triggers: a problem above)
+       CASE
+           WHEN NOT f.installed THEN NULL
+           WHEN f.relid IS DISTINCT FROM COALESCE(f.armed_relid, f.installed_relid) THEN
+               pg_catalog.format('%I.%I was replaced since the capture was %s (relation OID changed)',
+                                 f.source_schema, f.table_name,
+                                 CASE WHEN f.armed_relid IS NULL THEN 'installed' ELSE 'last armed by a full cycle' END)
+           WHEN f.armed_relid IS NULL THEN NULL  -- never armed: said by capture_status
+           WHEN f.relfilenode IS DISTINCT FROM f.armed_filenode THEN
+               pg_catalog.format('%I.%I was rewritten since the last full cycle (TRUNCATE, VACUUM FULL, CLUSTER or ALTER TABLE: rows can change without firing triggers)',
+                                 f.source_schema, f.table_name)
+           WHEN f.triggers IS DISTINCT FROM f.armed_triggers THEN
+               pg_catalog.format('capture triggers on %I.%I were altered since the last full cycle (disabled, dropped or re-created)',
+                                 f.source_schema, f.table_name)
+       END AS drift,
+       f.elsewhere
+FROM facts f;
+
+-- One row: is the capture installed and armed, may the next cycle be
+-- incremental, and if not why; how much is waiting to be consumed.
+CREATE OR REPLACE VIEW trending.capture_status AS
+WITH cat AS (
+    SELECT * FROM trending._capture_catalog
+), armed AS (
+    SELECT a.since, a.fingerprint, a.armed_at, a.advanced_at FROM trending._capture_armed a
+), fp AS (
+    SELECT pg_catalog.md5(pg_catalog.string_agg(
+               pg_catalog.format('%s=%s/%s/%s', c.source, c.relid, c.relfilenode, c.triggers), ';' ORDER BY c.source))
+           AS fingerprint
+    FROM cat c
+), truncated AS (
+    SELECT pg_catalog.string_agg(DISTINCT pg_catalog.format('%I.%I', c.source_schema, c.table_name), ', ') AS tables
+    FROM trending._capture_truncates x
+    JOIN cat c ON c.source = x.source
+    WHERE x.seq > COALESCE((SELECT armed.since FROM armed), 0)
+), pending AS (
+    SELECT (SELECT COALESCE(pg_catalog.sum(pg_catalog.cardinality(COALESCE(d.item_ids, d.user_ids))), 0)
+            FROM trending._capture_changes d
+            WHERE d.seq > COALESCE((SELECT armed.since FROM armed), 0)) AS changes,
+           (SELECT COALESCE(pg_catalog.sum(pg_catalog.cardinality(d.item_ids)), 0)
+            FROM trending._capture_plays d
+            WHERE d.seq > COALESCE((SELECT armed.since FROM armed), 0)) AS plays
+), reasons AS (
+    SELECT pg_catalog.array_agg(r ORDER BY o) AS list
+    FROM (
+        SELECT 1 AS o, 'the capture is not installed: a superuser runs SELECT trending.install_capture()' AS r
+        WHERE NOT EXISTS (SELECT FROM cat WHERE cat.installed)
+        UNION ALL
+        SELECT 2, c.problem FROM cat c
+        WHERE c.problem IS NOT NULL AND EXISTS (SELECT FROM cat WHERE cat.installed)
+        UNION ALL
+        SELECT 3, c.drift FROM cat c WHERE c.drift IS NOT NULL
+        UNION ALL
+        SELECT 4, 'a source table was truncated since the last cycle: ' || truncated.tables
+        FROM truncated WHERE truncated.tables IS NOT NULL
+        UNION ALL
+        SELECT 5, 'the capture is not armed: no full cycle since it was installed, or its unlogged state was lost (crash restart, failover or restore)'
+        WHERE NOT EXISTS (SELECT FROM armed) AND EXISTS (SELECT FROM cat WHERE cat.installed)
+        UNION ALL
+        SELECT 6, 'the capture''s catalog fingerprint changed since the last cycle'
+        WHERE EXISTS (SELECT FROM armed) AND (SELECT armed.fingerprint FROM armed) <> (SELECT fp.fingerprint FROM fp)
+          AND NOT EXISTS (SELECT FROM cat c WHERE c.problem IS NOT NULL OR c.drift IS NOT NULL)
+    ) x (o, r)
+)
+SELECT EXISTS (SELECT FROM cat WHERE cat.installed)            AS installed,
+       (SELECT pg_catalog.min(c.installed_at) FROM cat c)       AS installed_at,
+       (SELECT pg_catalog.min(c.source_schema) FROM cat c)      AS source_schema,
+       EXISTS (SELECT FROM armed)                               AS armed,
+       reasons.list IS NULL                                     AS incremental_ok,
+       reasons.list[1]                                          AS full_cycle_reason,
+       COALESCE(reasons.list, '{}')                             AS full_cycle_reasons,
+       (SELECT armed.since FROM armed)                          AS consumed_upto,
+       (SELECT CASE WHEN q.is_called THEN q.last_value ELSE 0 END FROM trending._capture_seq q) AS captured_upto,
+       pending.changes                                          AS pending_changes,
+       pending.plays                                            AS pending_plays,
+       (SELECT armed.armed_at FROM armed)                       AS armed_at,
+       (SELECT armed.advanced_at FROM armed)                    AS advanced_at,
+       (SELECT pg_catalog.count(*) FROM cat c WHERE c.triggers IS NOT NULL) AS tables_with_triggers,
+       fp.fingerprint                                           AS fingerprint
+FROM fp, pending, reasons;
+
+-- source: sql/schema/60_status.sql
+-- One row that answers "are the scores fresh, did anything fail, is a cycle
+-- running now?". A running cycle is found by its advisory lock (see
+-- extension/trending_pl/runs.py), since recompute()'s run row is invisible to
+-- other sessions until it commits.
+--
+-- stale: no run has succeeded within the stale_after setting (or none ever).
+-- healthy: not stale, and the last run that finished neither failed nor was
+-- aborted. A running or skipped run changes neither: a skip is not a fault,
+-- and a run in progress has not finished yet.
+CREATE OR REPLACE VIEW trending.status AS
+WITH last_ok AS (
+    SELECT r.run_id, r.finished_at, r.cycle_now, r.trigger,
+           pg_catalog.round(EXTRACT(epoch FROM r.finished_at - r.started_at)::numeric, 1) AS seconds
+    FROM trending.runs r WHERE r.status = 'ok' ORDER BY r.run_id DESC LIMIT 1
+), last_failure AS (
+    SELECT r.run_id, r.status, r.finished_at, r.sqlstate, r.message
+    FROM trending.runs r WHERE r.status IN ('failed', 'aborted') ORDER BY r.run_id DESC LIMIT 1
+), last_finished AS (
+    SELECT r.status
+    FROM trending.runs r WHERE r.status IN ('ok', 'failed', 'aborted') ORDER BY r.run_id DESC LIMIT 1
+), stale_after AS (
+    SELECT s.value::interval AS value FROM trending.settings s WHERE s.name = 'stale_after'
+), running AS (
+    -- a scheduled run's committed row knows when it started; recompute()'s
+    -- start is its transaction's
+    SELECT l.pid,
+           COALESCE((SELECT r.started_at FROM trending.runs r
+                     WHERE r.status = 'running' AND r.pid = l.pid
+                     ORDER BY r.run_id DESC LIMIT 1), a.xact_start) AS since
+    FROM pg_catalog.pg_locks l
+    LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.granted
+      AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
+      AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                        WHERE d.datname = pg_catalog.current_database())
+    LIMIT 1
+), freshness AS (
+    SELECT COALESCE(last_ok.finished_at < pg_catalog.now() - stale_after.value, true) AS stale
+    FROM stale_after LEFT JOIN last_ok ON true
+)
+SELECT last_ok.finished_at                         AS last_success_at,
+       last_ok.run_id                              AS last_success_run_id,
+       last_ok.seconds                             AS last_success_seconds,
+       last_ok.cycle_now                           AS scores_as_of,
+       pg_catalog.now() - last_ok.cycle_now        AS scores_age,
+       last_failure.finished_at                    AS last_failure_at,
+       last_failure.run_id                         AS last_failure_run_id,
+       last_failure.status                         AS last_failure_status,
+       last_failure.sqlstate                       AS last_failure_sqlstate,
+       last_failure.message                        AS last_failure_message,
+       running.pid                                 AS running_pid,
+       running.since                               AS running_since,
+       freshness.stale                             AS stale,
+       NOT freshness.stale AND COALESCE(last_finished.status = 'ok', false) AS healthy,
+       stale_after.value                           AS stale_after
+FROM (SELECT) AS one_row
+LEFT JOIN last_ok ON true
+LEFT JOIN last_failure ON true
+LEFT JOIN last_finished ON true
+LEFT JOIN stale_after ON true
+LEFT JOIN freshness ON true
+LEFT JOIN running ON true;
+
+-- source: sql/schema/70_metrics.sql
+-- One row per figure a monitoring system scrapes, with labels, so that an
+-- exporter can expose the view as it is (docs/monitoring/queries.yaml for
+-- prometheus-postgres-exporter). Figures describe the last successful run
+-- unless their name says otherwise; labels are '' where they do not apply
+-- (exporters turn NULL labels into errors or empty strings inconsistently).
+CREATE OR REPLACE VIEW trending.metrics AS
+WITH last_ok AS (
+    SELECT r.run_id, r.started_at, r.finished_at, r.slice_rows, r.bad_rows, r.wal_bytes
+    FROM trending.runs r WHERE r.status = 'ok' ORDER BY r.run_id DESC LIMIT 1
+), status AS (
+    SELECT s.* FROM trending.status s
+), slice_rows AS (
+    -- slice names are TYPE/version/range; the strategy says which kind of item
+    SELECT d.kind, c.key AS action, sum(c.value::numeric) AS n
+    FROM last_ok,
+         pg_catalog.jsonb_each(last_ok.slice_rows) AS s(slice, result),
+         pg_catalog.jsonb_each_text(s.result) AS c(key, value)
+    JOIN trending._strategy_defaults d ON true
+    WHERE d.type = pg_catalog.split_part(s.slice, '/', 1) AND d.version = pg_catalog.split_part(s.slice, '/', 2)
+      AND c.key IN ('inserted', 'updated', 'deleted', 'unchanged')
+    GROUP BY d.kind, c.key
+)
+SELECT 'scores_age_seconds'::text AS metric, ''::text AS kind, ''::text AS counter,
+       EXTRACT(epoch FROM status.scores_age)::float8 AS value,
+       'Seconds since the now of the stored scores (NULL: no successful run yet).'::text AS help
+FROM status
+UNION ALL
+SELECT 'last_success_age_seconds', '', '', EXTRACT(epoch FROM pg_catalog.now() - status.last_success_at)::float8,
+       'Seconds since the last successful run finished.'
+FROM status
+UNION ALL
+SELECT 'last_run_seconds', '', '', EXTRACT(epoch FROM last_ok.finished_at - last_ok.started_at)::float8,
+       'Duration of the last successful run.'
+FROM last_ok
+UNION ALL
+SELECT 'last_run_wal_bytes', '', '', last_ok.wal_bytes::float8,
+       'WAL written in the cluster during the last successful run.'
+FROM last_ok
+UNION ALL
+SELECT 'last_run_rows', slice_rows.kind, slice_rows.action, slice_rows.n::float8,
+       'Score rows of the last successful run, per kind (track, playlist) and action (counter label).'
+FROM slice_rows
+UNION ALL
+SELECT 'last_run_bad_rows', '', b.key, b.value::float8,
+       'Source rows the last successful run skipped or adjusted, per counter.'
+FROM last_ok, pg_catalog.jsonb_each_text(last_ok.bad_rows) AS b(key, value)
+WHERE b.value IS NOT NULL
+UNION ALL
+SELECT 'run_in_progress', '', '', (status.running_pid IS NOT NULL)::integer::float8,
+       '1 while a cycle holds the cycle lock.'
+FROM status
+UNION ALL
+SELECT 'stale', '', '', status.stale::integer::float8,
+       '1 when no run has succeeded within the stale_after setting.'
+FROM status
+UNION ALL
+SELECT 'healthy', '', '', status.healthy::integer::float8,
+       '1 when not stale and the last finished run succeeded.'
+FROM status;
+
+-- source: sql/functions/_apply_slice.sql
+-------------------------------------------------------------------------------
+-- _apply_slice
+-- Write one slice's staged changes (pg_temp.trending_<kind>_changes, see
+-- extension/trending_pl/slices.py) for the caller's own running run, in one
+-- statement: updates and deletes of the stored rows by ctid, inserts of new
+-- rows in score order. SECURITY DEFINER, so that roles that run cycles need
+-- no write privilege on the score tables; it reads the caller's temp table
+-- only once _safe_temp_table has found it plain.
+--
+-- Never writes a row it did not mean: a stored row is updated or deleted only
+-- if the row at the staged ctid still has the staged key (id, type, version,
+-- time_range). If the score table was rewritten since the changes were
+-- staged (VACUUM FULL, CLUSTER, pg_repack give it a new filenode), nothing is
+-- written and {"restage": true} asks the caller to stage again. Otherwise
+-- {"updated", "inserted", "deleted", "missed"}: missed counts staged updates
+-- and deletes whose row was no longer at its ctid (the caller re-stages).
+CREATE OR REPLACE FUNCTION trending._apply_slice(p_run_id bigint, p_kind text, p_type text, p_version text,
+                                      p_time_range text, p_now timestamp, p_filenode oid)
+RETURNS jsonb
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_table regclass;
+    v_id text;
+    v_changes regclass;
+    v_columns text[] := ARRAY['stored_tid', 'stored_id', 'type', 'version', 'time_range', 'id', 'score'];
+    v_types regtype[] := ARRAY['pg_catalog.tid', 'pg_catalog.int4', 'pg_catalog.text', 'pg_catalog.text',
+                               'pg_catalog.text', 'pg_catalog.int4', 'pg_catalog.float8']::pg_catalog.regtype[];
+    v_set_genre text := '';
+    v_genre_col text := '';
+    v_genre_val text := '';
+    v_updated bigint;
+    v_inserted bigint;
+    v_deleted bigint;
+    v_expected bigint;
+BEGIN
+    PERFORM trending._own_run(p_run_id);
+    IF p_kind = 'track' THEN
+        v_table := 'trending.track_trending_scores';
+        v_id := 'track_id';
+        v_columns := v_columns || 'genre'::text;
+        v_types := v_types || 'pg_catalog.varchar'::pg_catalog.regtype;
+        v_set_genre := ', genre = c.genre';
+        v_genre_col := ', genre';
+        v_genre_val := ', c.genre';
+    ELSIF p_kind = 'playlist' THEN
+        v_table := 'trending.playlist_trending_scores';
+        v_id := 'playlist_id';
+    ELSE
+        RAISE EXCEPTION 'trending: unknown kind %', p_kind USING ERRCODE = '22023';
+    END IF;
+    EXECUTE pg_catalog.format('LOCK TABLE %s IN ROW EXCLUSIVE MODE', v_table);
+    IF pg_catalog.pg_relation_filenode(v_table) IS DISTINCT FROM p_filenode THEN
+        RETURN '{"restage": true}'::jsonb;  -- rewritten since staged: the staged ctids mean nothing now
+    END IF;
+    v_changes := trending._safe_temp_table('trending_' || p_kind || '_changes', v_columns, v_types);
+    -- The ctids to touch come from the slice's rows of the changes table;
+    -- the join to the changes table is by ctid alone (each stored ctid is
+    -- staged once), as in 1.0, so the planner keeps its shape: a TID scan of
+    -- exactly those rows, the changes hashed or probed by ctid, never a scan
+    -- per row. The key comparison is a join filter.
+    EXECUTE pg_catalog.format($sql$
+WITH updated AS (
+    UPDATE %1$s t
+    SET score = c.score%3$s, created_at = $4
+    FROM %2$s c
+    WHERE t.ctid = ANY (ARRAY(SELECT u.stored_tid FROM %2$s u
+                              WHERE u.type = $1 AND u.version = $2 AND u.time_range = $3
+                                AND u.stored_tid IS NOT NULL AND u.id IS NOT NULL))
+      AND t.ctid = c.stored_tid
+      AND t.%4$I = c.stored_id AND t.type = c.type AND t.version = c.version AND t.time_range = c.time_range
+    RETURNING t.type, t.version, t.time_range
+), deleted AS (
+    DELETE FROM %1$s t USING %2$s c
+    WHERE t.ctid = ANY (ARRAY(SELECT u.stored_tid FROM %2$s u
+                              WHERE u.type = $1 AND u.version = $2 AND u.time_range = $3 AND u.id IS NULL))
+      AND t.ctid = c.stored_tid
+      AND t.%4$I = c.stored_id AND t.type = c.type AND t.version = c.version AND t.time_range = c.time_range
+    RETURNING t.type, t.version, t.time_range
+), inserted AS (
+    INSERT INTO %1$s (%4$I, type, version, time_range, score, created_at%5$s)
+    SELECT c.id, c.type, c.version, c.time_range, c.score, $4%6$s
+    FROM %2$s c
+    WHERE c.type = $1 AND c.version = $2 AND c.time_range = $3 AND c.stored_tid IS NULL
+    ORDER BY c.score DESC
+    RETURNING 1
+)
+SELECT (SELECT pg_catalog.count(*) FROM updated u WHERE u.type = $1 AND u.version = $2 AND u.time_range = $3),
+       (SELECT pg_catalog.count(*) FROM inserted),
+       (SELECT pg_catalog.count(*) FROM deleted d WHERE d.type = $1 AND d.version = $2 AND d.time_range = $3),
+       (SELECT pg_catalog.count(*) FROM %2$s c
+        WHERE c.type = $1 AND c.version = $2 AND c.time_range = $3 AND c.stored_tid IS NOT NULL)$sql$,
+        v_table, v_changes, v_set_genre, v_id, v_genre_col, v_genre_val)
+    INTO v_updated, v_inserted, v_deleted, v_expected
+    USING p_type, p_version, p_time_range, p_now;
+    RETURN pg_catalog.jsonb_build_object('updated', v_updated, 'inserted', v_inserted, 'deleted', v_deleted,
+                                         'missed', v_expected - v_updated - v_deleted);
+END;
+$function$;
+
+-- source: sql/functions/_capture_advance.sql
+-------------------------------------------------------------------------------
+-- _capture_advance
+-- Called by an incremental cycle, in the transaction that commits the state
+-- it computed from the delta rows numbered (since, p_upto]: moves the
+-- watermark to p_upto (a settled upto of _capture_settle) and prunes those
+-- rows. If anything makes the capture untrustworthy now (a trigger
+-- disabled or dropped, a table truncated, replaced or rewritten since the
+-- capture was armed, during this cycle included), the capture is disarmed
+-- instead, so the next cycle runs full; returns that reason (NULL: advanced).
+-- SECURITY DEFINER, cycle lock required: see _capture_arm.
+CREATE OR REPLACE FUNCTION trending._capture_advance(p_upto bigint)
+RETURNS text
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_since bigint;
+    v_last bigint;
+    v_reason text;
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_catalog.pg_locks l
+        WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
+          AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
+          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                            WHERE d.datname = pg_catalog.current_database())) THEN
+        RAISE EXCEPTION 'trending: the capture watermark can only move while the session holds the cycle lock'
+            USING ERRCODE = '55000', HINT = 'An incremental cycle moves it: trending.recompute() or trending.scheduled_recompute().';
+    END IF;
+    SELECT a.since INTO v_since FROM trending._capture_armed a FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN 'the capture is not armed: no full cycle since it was installed, or its unlogged state was lost (crash restart, failover or restore)';
+    END IF;
+    SELECT CASE WHEN q.is_called THEN q.last_value ELSE 0 END INTO v_last FROM trending._capture_seq q;
+    IF p_upto IS NULL OR p_upto < v_since OR p_upto > v_last THEN
+        RAISE EXCEPTION 'trending: capture watermark % is outside [%, %]', p_upto, v_since, v_last
+            USING ERRCODE = '22023', HINT = 'Pass the upto of trending._capture_settle().';
+    END IF;
+    SELECT s.full_cycle_reason INTO v_reason FROM trending.capture_status s;
+    IF v_reason IS NOT NULL THEN
+        DELETE FROM trending._capture_armed;
+        RETURN v_reason;
+    END IF;
+    UPDATE trending._capture_armed SET since = p_upto, advanced_at = pg_catalog.now();
+    DELETE FROM trending._capture_changes WHERE seq <= p_upto;
+    DELETE FROM trending._capture_plays WHERE seq <= p_upto;
+    RETURN NULL;
+END;
+$function$;
+
+-- source: sql/functions/_capture_aggregate_playlist.sql
+-------------------------------------------------------------------------------
+-- _capture_aggregate_playlist
+-- Capture trigger of the source table aggregate_playlist (installed by
+-- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- one row per statement to trending._capture_changes (source 9):
+-- the playlist
+-- of every row inserted, deleted, or updated, as arrays (see
+-- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
+-- new versions; when they are the same arrays (the usual case: an UPDATE
+-- keeps the ids, and PostgreSQL stores old and new rows in the same order)
+-- they are stored once. Candidates, not a diff: a cycle compares them with
+-- its state, so the writer pays for no comparison.
+-- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
+-- tables and USAGE on their sequence (install_capture grants them), so no
+-- code of the table's owner or writers ever runs as another role. One
+-- INSERT of integers, no cast of a column, nothing that can fail on the data.
+CREATE OR REPLACE FUNCTION trending._capture_aggregate_playlist()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 9, d.kinds, d.item_ids, d.user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                        NULL::bigint[] AS user_ids
+                 FROM capture_new r
+                 HAVING pg_catalog.count(*) > 0) d;
+    ELSIF TG_OP = 'UPDATE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
+        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                         NULL::bigint[] AS user_ids
+                  FROM capture_new r),
+        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                         NULL::bigint[] AS user_ids
+                  FROM capture_old r)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 9,
+               CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
+               CASE WHEN same THEN n.item_ids ELSE n.item_ids || o.item_ids END,
+               CASE WHEN same THEN n.user_ids ELSE n.user_ids || o.user_ids END
+        FROM s, n, o,
+             LATERAL (SELECT n.kinds IS NOT DISTINCT FROM o.kinds AND n.item_ids IS NOT DISTINCT FROM o.item_ids
+                             AND n.user_ids IS NOT DISTINCT FROM o.user_ids AS same) x
+        WHERE COALESCE(n.item_ids, n.user_ids, o.item_ids, o.user_ids) IS NOT NULL;
+    ELSIF TG_OP = 'DELETE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 9, d.kinds, d.item_ids, d.user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                        NULL::bigint[] AS user_ids
+                 FROM capture_old r
+                 HAVING pg_catalog.count(*) > 0) d;
+    ELSE
+        INSERT INTO trending._capture_truncates (seq, source)
+        VALUES (pg_catalog.nextval('trending._capture_seq'), 9);
+    END IF;
+    RETURN NULL;
+END;
+$function$;
+
+-- source: sql/functions/_capture_aggregate_plays.sql
+-------------------------------------------------------------------------------
+-- _capture_aggregate_plays
+-- Capture trigger of the source table aggregate_plays (installed by
+-- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- one row per statement to trending._capture_changes (source 8):
+-- the track
+-- of every row inserted, deleted, or updated, as arrays (see
+-- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
+-- new versions; when they are the same arrays (the usual case: an UPDATE
+-- keeps the ids, and PostgreSQL stores old and new rows in the same order)
+-- they are stored once. Candidates, not a diff: a cycle compares them with
+-- its state, so the writer pays for no comparison.
+-- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
+-- tables and USAGE on their sequence (install_capture grants them), so no
+-- code of the table's owner or writers ever runs as another role. One
+-- INSERT of integers, no cast of a column, nothing that can fail on the data.
+CREATE OR REPLACE FUNCTION trending._capture_aggregate_plays()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 8, d.kinds, d.item_ids, d.user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids,
+                        NULL::bigint[] AS user_ids
+                 FROM capture_new r
+                 HAVING pg_catalog.count(*) > 0) d;
+    ELSIF TG_OP = 'UPDATE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
+        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids,
+                         NULL::bigint[] AS user_ids
+                  FROM capture_new r),
+        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids,
+                         NULL::bigint[] AS user_ids
+                  FROM capture_old r)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 8,
+               CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
+               CASE WHEN same THEN n.item_ids ELSE n.item_ids || o.item_ids END,
+               CASE WHEN same THEN n.user_ids ELSE n.user_ids || o.user_ids END
+        FROM s, n, o,
+             LATERAL (SELECT n.kinds IS NOT DISTINCT FROM o.kinds AND n.item_ids IS NOT DISTINCT FROM o.item_ids
+                             AND n.user_ids IS NOT DISTINCT FROM o.user_ids AS same) x
+        WHERE COALESCE(n.item_ids, n.user_ids, o.item_ids, o.user_ids) IS NOT NULL;
+    ELSIF TG_OP = 'DELETE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 8, d.kinds, d.item_ids, d.user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids,
+                        NULL::bigint[] AS user_ids
+                 FROM capture_old r
+                 HAVING pg_catalog.count(*) > 0) d;
+    ELSE
+        INSERT INTO trending._capture_truncates (seq, source)
+        VALUES (pg_catalog.nextval('trending._capture_seq'), 8);
+    END IF;
+    RETURN NULL;
+END;
+$function$;
+
+-- source: sql/functions/_capture_aggregate_track.sql
+-------------------------------------------------------------------------------
+-- _capture_aggregate_track
+-- Capture trigger of the source table aggregate_track (installed by
+-- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- one row per statement to trending._capture_changes (source 7):
+-- the track
+-- of every row inserted, deleted, or updated, as arrays (see
+-- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
+-- new versions; when they are the same arrays (the usual case: an UPDATE
+-- keeps the ids, and PostgreSQL stores old and new rows in the same order)
+-- they are stored once. Candidates, not a diff: a cycle compares them with
+-- its state, so the writer pays for no comparison.
+-- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
+-- tables and USAGE on their sequence (install_capture grants them), so no
+-- code of the table's owner or writers ever runs as another role. One
+-- INSERT of integers, no cast of a column, nothing that can fail on the data.
+CREATE OR REPLACE FUNCTION trending._capture_aggregate_track()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 7, d.kinds, d.item_ids, d.user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                        NULL::bigint[] AS user_ids
+                 FROM capture_new r
+                 HAVING pg_catalog.count(*) > 0) d;
+    ELSIF TG_OP = 'UPDATE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
+        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                         NULL::bigint[] AS user_ids
+                  FROM capture_new r),
+        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                         NULL::bigint[] AS user_ids
+                  FROM capture_old r)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 7,
+               CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
+               CASE WHEN same THEN n.item_ids ELSE n.item_ids || o.item_ids END,
+               CASE WHEN same THEN n.user_ids ELSE n.user_ids || o.user_ids END
+        FROM s, n, o,
+             LATERAL (SELECT n.kinds IS NOT DISTINCT FROM o.kinds AND n.item_ids IS NOT DISTINCT FROM o.item_ids
+                             AND n.user_ids IS NOT DISTINCT FROM o.user_ids AS same) x
+        WHERE COALESCE(n.item_ids, n.user_ids, o.item_ids, o.user_ids) IS NOT NULL;
+    ELSIF TG_OP = 'DELETE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 7, d.kinds, d.item_ids, d.user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                        NULL::bigint[] AS user_ids
+                 FROM capture_old r
+                 HAVING pg_catalog.count(*) > 0) d;
+    ELSE
+        INSERT INTO trending._capture_truncates (seq, source)
+        VALUES (pg_catalog.nextval('trending._capture_seq'), 7);
+    END IF;
+    RETURN NULL;
+END;
+$function$;
+
+-- source: sql/functions/_capture_aggregate_user.sql
+-------------------------------------------------------------------------------
+-- _capture_aggregate_user
+-- Capture trigger of the source table aggregate_user (installed by
+-- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- one row per statement to trending._capture_changes (source 6):
+-- the user (follower_count is what a cycle reads)
+-- of every row inserted, deleted, or updated, as arrays (see
+-- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
+-- new versions; when they are the same arrays (the usual case: an UPDATE
+-- keeps the ids, and PostgreSQL stores old and new rows in the same order)
+-- they are stored once. Candidates, not a diff: a cycle compares them with
+-- its state, so the writer pays for no comparison.
+-- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
+-- tables and USAGE on their sequence (install_capture grants them), so no
+-- code of the table's owner or writers ever runs as another role. One
+-- INSERT of integers, no cast of a column, nothing that can fail on the data.
+CREATE OR REPLACE FUNCTION trending._capture_aggregate_user()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 6, d.kinds, d.item_ids, d.user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
+                 FROM capture_new r
+                 HAVING pg_catalog.count(*) > 0) d;
+    ELSIF TG_OP = 'UPDATE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
+        n AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                         pg_catalog.array_agg(r.user_id) AS user_ids
+                  FROM capture_new r),
+        o AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                         pg_catalog.array_agg(r.user_id) AS user_ids
+                  FROM capture_old r)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 6,
+               CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
+               CASE WHEN same THEN n.item_ids ELSE n.item_ids || o.item_ids END,
+               CASE WHEN same THEN n.user_ids ELSE n.user_ids || o.user_ids END
+        FROM s, n, o,
+             LATERAL (SELECT n.kinds IS NOT DISTINCT FROM o.kinds AND n.item_ids IS NOT DISTINCT FROM o.item_ids
+                             AND n.user_ids IS NOT DISTINCT FROM o.user_ids AS same) x
+        WHERE COALESCE(n.item_ids, n.user_ids, o.item_ids, o.user_ids) IS NOT NULL;
+    ELSIF TG_OP = 'DELETE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 6, d.kinds, d.item_ids, d.user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
+                 FROM capture_old r
+                 HAVING pg_catalog.count(*) > 0) d;
+    ELSE
+        INSERT INTO trending._capture_truncates (seq, source)
+        VALUES (pg_catalog.nextval('trending._capture_seq'), 6);
+    END IF;
+    RETURN NULL;
+END;
+$function$;
+
+-- source: sql/functions/_capture_arm.sql
+-------------------------------------------------------------------------------
+-- _capture_arm
+-- Called by a full cycle, in the transaction that commits its state: from
+-- now on the capture covers every change numbered above p_upto. p_upto must
+-- be _capture_settle's (settled) upto taken BEFORE the cycle read the
+-- sources, and p_fingerprint trending.capture_status.fingerprint taken
+-- before that: if a capture trigger or a source table changed meanwhile (a
+-- change may have escaped), nothing is armed and the next cycle runs full
+-- again. Records the relations, their storage and their triggers as
+-- verified (a restored database re-arms here), prunes the delta rows the
+-- full cycle covered. Returns NULL when armed, else the reason it did not.
+-- SECURITY DEFINER: cycle roles write the capture state only through this
+-- function and _capture_advance, and only while holding the cycle lock.
+CREATE OR REPLACE FUNCTION trending._capture_arm(p_upto bigint, p_fingerprint text)
+RETURNS text
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_reason text;
+    v_fingerprint text;
+    v_last bigint;
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_catalog.pg_locks l
+        WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
+          AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
+          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                            WHERE d.datname = pg_catalog.current_database())) THEN
+        RAISE EXCEPTION 'trending: the capture can only be armed while the session holds the cycle lock'
+            USING ERRCODE = '55000', HINT = 'A full cycle arms it: trending.recompute() or trending.scheduled_recompute().';
+    END IF;
+    SELECT CASE WHEN q.is_called THEN q.last_value ELSE 0 END INTO v_last FROM trending._capture_seq q;
+    IF p_upto IS NULL OR p_upto < 0 OR p_upto > v_last THEN
+        RAISE EXCEPTION 'trending: % is not a capture number drawn so far (last: %)', p_upto, v_last
+            USING ERRCODE = '22023', HINT = 'Pass the upto of trending._capture_settle().';
+    END IF;
+    SELECT pg_catalog.string_agg(c.problem, '; ' ORDER BY c.source) INTO v_reason
+    FROM trending._capture_catalog c WHERE c.problem IS NOT NULL;
+    SELECT s.fingerprint INTO v_fingerprint FROM trending.capture_status s;
+    IF v_reason IS NULL AND v_fingerprint IS DISTINCT FROM p_fingerprint THEN
+        v_reason := 'a capture trigger or a source table changed during the full cycle';
+    END IF;
+    IF v_reason IS NOT NULL THEN
+        DELETE FROM trending._capture_armed;
+        RETURN v_reason;
+    END IF;
+
+    UPDATE trending._capture_installed i
+    SET relid = c.relid, armed_relid = c.relid, armed_filenode = c.relfilenode, armed_triggers = c.triggers
+    FROM trending._capture_catalog c
+    WHERE c.source = i.source;
+    DELETE FROM trending._capture_changes WHERE seq <= p_upto;
+    DELETE FROM trending._capture_plays WHERE seq <= p_upto;
+    DELETE FROM trending._capture_truncates WHERE seq <= p_upto;
+    INSERT INTO trending._capture_armed AS a (since, fingerprint) VALUES (p_upto, p_fingerprint)
+    ON CONFLICT (one) DO UPDATE
+    SET since = excluded.since, fingerprint = excluded.fingerprint,
+        armed_at = pg_catalog.now(), advanced_at = pg_catalog.now();
+    RETURN NULL;
+END;
+$function$;
+
+-- source: sql/functions/_capture_guard_drop.sql
+-------------------------------------------------------------------------------
+-- _capture_guard_drop
+-- Event trigger (ddl_command_start, DROP EXTENSION; see sql/triggers.sql):
+-- a bare DROP EXTENSION trending while capture triggers are on the source
+-- tables fails here with a hint naming trending.uninstall_capture(), rather
+-- than with PostgreSQL's generic dependency error. With CASCADE the drop
+-- goes ahead and removes the triggers (they depend on the capture
+-- functions). The command is recognised in current_query(); a DROP run
+-- from inside a function is not, and gets the dependency error instead
+-- (which also names the capture triggers). Nothing is dropped either way.
+CREATE OR REPLACE FUNCTION trending._capture_guard_drop()
+RETURNS event_trigger
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_names text;
+    v_tables text;
+BEGIN
+    SELECT pg_catalog.string_agg(DISTINCT g.tgrelid::pg_catalog.regclass::text, ', ') INTO v_tables
+    FROM pg_catalog.pg_trigger g
+    JOIN pg_catalog.pg_proc p ON p.oid = g.tgfoid
+    WHERE p.pronamespace = 'trending'::pg_catalog.regnamespace AND p.proname LIKE '\_capture\_%';
+    IF v_tables IS NULL THEN
+        RETURN;
+    END IF;
+    FOR v_names IN
+        SELECT m[1] FROM pg_catalog.regexp_matches(pg_catalog.current_query(),
+                                                   'drop\s+extension\s+(?:if\s+exists\s+)?([^;]*)', 'gi') AS m
+    LOOP
+        CONTINUE WHEN v_names ~* '\mcascade\M';
+        IF EXISTS (SELECT FROM pg_catalog.regexp_split_to_table(v_names, ',') AS n(name)
+                   WHERE pg_catalog.btrim(pg_catalog.regexp_replace(n.name, '\s+restrict\s*$', '', 'i'),
+                                          E' \t\r\n"') = 'trending') THEN
+            RAISE EXCEPTION 'trending: cannot drop extension trending while its change capture is installed'
+                USING ERRCODE = '2BP01',
+                      DETAIL = 'Capture triggers are on ' || v_tables || '.',
+                      HINT = 'Run SELECT trending.uninstall_capture(); first: it removes them and leaves the tables as they were '
+                             '(or DROP EXTENSION trending CASCADE drops them with the extension).';
+        END IF;
+    END LOOP;
+END;
+$function$;
+
+-- source: sql/functions/_capture_playlists.sql
+-------------------------------------------------------------------------------
+-- _capture_playlists
+-- Capture trigger of the source table playlists (installed by
+-- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- one row per statement to trending._capture_changes (source 10):
+-- the playlist and its owner (kind: playlist)
+-- of every row inserted, deleted, or updated, as arrays (see
+-- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
+-- new versions; when they are the same arrays (the usual case: an UPDATE
+-- keeps the ids, and PostgreSQL stores old and new rows in the same order)
+-- they are stored once. Candidates, not a diff: a cycle compares them with
+-- its state, so the writer pays for no comparison.
+-- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
+-- tables and USAGE on their sequence (install_capture grants them), so no
+-- code of the table's owner or writers ever runs as another role. One
+-- INSERT of integers, no cast of a column, nothing that can fail on the data.
+CREATE OR REPLACE FUNCTION trending._capture_playlists()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 10, d.kinds, d.item_ids, d.user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                        pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
+                 FROM capture_new r
+                 HAVING pg_catalog.count(*) > 0) d;
+    ELSIF TG_OP = 'UPDATE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
+        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                         pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
+                  FROM capture_new r),
+        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                         pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
+                  FROM capture_old r)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 10,
+               CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
+               CASE WHEN same THEN n.item_ids ELSE n.item_ids || o.item_ids END,
+               CASE WHEN same THEN n.user_ids ELSE n.user_ids || o.user_ids END
+        FROM s, n, o,
+             LATERAL (SELECT n.kinds IS NOT DISTINCT FROM o.kinds AND n.item_ids IS NOT DISTINCT FROM o.item_ids
+                             AND n.user_ids IS NOT DISTINCT FROM o.user_ids AS same) x
+        WHERE COALESCE(n.item_ids, n.user_ids, o.item_ids, o.user_ids) IS NOT NULL;
+    ELSIF TG_OP = 'DELETE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 10, d.kinds, d.item_ids, d.user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                        pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
+                 FROM capture_old r
+                 HAVING pg_catalog.count(*) > 0) d;
+    ELSE
+        INSERT INTO trending._capture_truncates (seq, source)
+        VALUES (pg_catalog.nextval('trending._capture_seq'), 10);
+    END IF;
+    RETURN NULL;
+END;
+$function$;
+
+-- source: sql/functions/_capture_plays.sql
+-------------------------------------------------------------------------------
+-- _capture_plays
+-- Capture trigger of the source table plays (installed by
+-- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- per statement the play_item_id and created_at of every row added (n = 1)
+-- and of every row removed (n = -1) to trending._capture_plays, as two
+-- arrays: a late play (created_at hours or days old) keeps its own time, and
+-- a cycle buckets them (trending._capture_play_hours). An UPDATE appends
+-- its new rows (+1) and old rows (-1), or nothing when it changed neither
+-- column of any row (the usual case: PostgreSQL stores old and new rows in
+-- the same order). Bucketing here measured three times the cost of copying.
+-- SECURITY INVOKER: it runs as the writer (see _capture_tracks). No cast of
+-- a column, nothing that can fail on the data.
+CREATE OR REPLACE FUNCTION trending._capture_plays()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_plays (seq, n, item_ids, created_ats)
+        SELECT s.seq, 1, d.item_ids, d.created_ats
+        FROM s, (SELECT pg_catalog.array_agg(r.play_item_id) AS item_ids, pg_catalog.array_agg(r.created_at) AS created_ats
+                 FROM capture_new r HAVING pg_catalog.count(*) > 0) d;
+    ELSIF TG_OP = 'UPDATE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
+        n AS (SELECT pg_catalog.array_agg(r.play_item_id) AS item_ids, pg_catalog.array_agg(r.created_at) AS created_ats
+              FROM capture_new r),
+        o AS (SELECT pg_catalog.array_agg(r.play_item_id) AS item_ids, pg_catalog.array_agg(r.created_at) AS created_ats
+              FROM capture_old r)
+        INSERT INTO trending._capture_plays (seq, n, item_ids, created_ats)
+        SELECT s.seq, d.n, d.item_ids, d.created_ats
+        FROM s, n, o,
+             LATERAL (VALUES (1, n.item_ids, n.created_ats), (-1, o.item_ids, o.created_ats)) AS d (n, item_ids, created_ats)
+        WHERE d.item_ids IS NOT NULL
+          AND (n.item_ids IS DISTINCT FROM o.item_ids OR n.created_ats IS DISTINCT FROM o.created_ats);
+    ELSIF TG_OP = 'DELETE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_plays (seq, n, item_ids, created_ats)
+        SELECT s.seq, -1, d.item_ids, d.created_ats
+        FROM s, (SELECT pg_catalog.array_agg(r.play_item_id) AS item_ids, pg_catalog.array_agg(r.created_at) AS created_ats
+                 FROM capture_old r HAVING pg_catalog.count(*) > 0) d;
+    ELSE
+        INSERT INTO trending._capture_truncates (seq, source)
+        VALUES (pg_catalog.nextval('trending._capture_seq'), 2);
+    END IF;
+    RETURN NULL;
+END;
+$function$;
+
+-- source: sql/functions/_capture_reposts.sql
+-------------------------------------------------------------------------------
+-- _capture_reposts
+-- Capture trigger of the source table reposts (installed by
+-- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- one row per statement to trending._capture_changes (source 4):
+-- the reposted item, its kind (1 track, 2 playlist; 'album' reposts are not read) and the reposting user
+-- of every row inserted, deleted, or updated, as arrays (see
+-- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
+-- new versions; when they are the same arrays (the usual case: an UPDATE
+-- keeps the ids, and PostgreSQL stores old and new rows in the same order)
+-- they are stored once. Candidates, not a diff: a cycle compares them with
+-- its state, so the writer pays for no comparison.
+-- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
+-- tables and USAGE on their sequence (install_capture grants them), so no
+-- code of the table's owner or writers ever runs as another role. One
+-- INSERT of integers, no cast of a column, nothing that can fail on the data.
+CREATE OR REPLACE FUNCTION trending._capture_reposts()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 4, d.kinds, d.item_ids, d.user_ids
+        FROM s, (SELECT pg_catalog.array_agg(CASE WHEN r.repost_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.repost_item_id) AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
+                 FROM capture_new r WHERE r.repost_type IN ('track', 'playlist')
+                 HAVING pg_catalog.count(*) > 0) d;
+    ELSIF TG_OP = 'UPDATE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
+        n AS (SELECT pg_catalog.array_agg(CASE WHEN r.repost_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.repost_item_id) AS item_ids,
+                         pg_catalog.array_agg(r.user_id) AS user_ids
+                  FROM capture_new r WHERE r.repost_type IN ('track', 'playlist')),
+        o AS (SELECT pg_catalog.array_agg(CASE WHEN r.repost_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.repost_item_id) AS item_ids,
+                         pg_catalog.array_agg(r.user_id) AS user_ids
+                  FROM capture_old r WHERE r.repost_type IN ('track', 'playlist'))
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 4,
+               CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
+               CASE WHEN same THEN n.item_ids ELSE n.item_ids || o.item_ids END,
+               CASE WHEN same THEN n.user_ids ELSE n.user_ids || o.user_ids END
+        FROM s, n, o,
+             LATERAL (SELECT n.kinds IS NOT DISTINCT FROM o.kinds AND n.item_ids IS NOT DISTINCT FROM o.item_ids
+                             AND n.user_ids IS NOT DISTINCT FROM o.user_ids AS same) x
+        WHERE COALESCE(n.item_ids, n.user_ids, o.item_ids, o.user_ids) IS NOT NULL;
+    ELSIF TG_OP = 'DELETE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 4, d.kinds, d.item_ids, d.user_ids
+        FROM s, (SELECT pg_catalog.array_agg(CASE WHEN r.repost_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.repost_item_id) AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
+                 FROM capture_old r WHERE r.repost_type IN ('track', 'playlist')
+                 HAVING pg_catalog.count(*) > 0) d;
+    ELSE
+        INSERT INTO trending._capture_truncates (seq, source)
+        VALUES (pg_catalog.nextval('trending._capture_seq'), 4);
+    END IF;
+    RETURN NULL;
+END;
+$function$;
+
+-- source: sql/functions/_capture_saves.sql
+-------------------------------------------------------------------------------
+-- _capture_saves
+-- Capture trigger of the source table saves (installed by
+-- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- one row per statement to trending._capture_changes (source 3):
+-- the saved item, its kind (1 track, 2 playlist; 'album' saves are not read) and the saving user
+-- of every row inserted, deleted, or updated, as arrays (see
+-- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
+-- new versions; when they are the same arrays (the usual case: an UPDATE
+-- keeps the ids, and PostgreSQL stores old and new rows in the same order)
+-- they are stored once. Candidates, not a diff: a cycle compares them with
+-- its state, so the writer pays for no comparison.
+-- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
+-- tables and USAGE on their sequence (install_capture grants them), so no
+-- code of the table's owner or writers ever runs as another role. One
+-- INSERT of integers, no cast of a column, nothing that can fail on the data.
+CREATE OR REPLACE FUNCTION trending._capture_saves()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 3, d.kinds, d.item_ids, d.user_ids
+        FROM s, (SELECT pg_catalog.array_agg(CASE WHEN r.save_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.save_item_id) AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
+                 FROM capture_new r WHERE r.save_type IN ('track', 'playlist')
+                 HAVING pg_catalog.count(*) > 0) d;
+    ELSIF TG_OP = 'UPDATE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
+        n AS (SELECT pg_catalog.array_agg(CASE WHEN r.save_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.save_item_id) AS item_ids,
+                         pg_catalog.array_agg(r.user_id) AS user_ids
+                  FROM capture_new r WHERE r.save_type IN ('track', 'playlist')),
+        o AS (SELECT pg_catalog.array_agg(CASE WHEN r.save_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.save_item_id) AS item_ids,
+                         pg_catalog.array_agg(r.user_id) AS user_ids
+                  FROM capture_old r WHERE r.save_type IN ('track', 'playlist'))
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 3,
+               CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
+               CASE WHEN same THEN n.item_ids ELSE n.item_ids || o.item_ids END,
+               CASE WHEN same THEN n.user_ids ELSE n.user_ids || o.user_ids END
+        FROM s, n, o,
+             LATERAL (SELECT n.kinds IS NOT DISTINCT FROM o.kinds AND n.item_ids IS NOT DISTINCT FROM o.item_ids
+                             AND n.user_ids IS NOT DISTINCT FROM o.user_ids AS same) x
+        WHERE COALESCE(n.item_ids, n.user_ids, o.item_ids, o.user_ids) IS NOT NULL;
+    ELSIF TG_OP = 'DELETE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 3, d.kinds, d.item_ids, d.user_ids
+        FROM s, (SELECT pg_catalog.array_agg(CASE WHEN r.save_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.save_item_id) AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
+                 FROM capture_old r WHERE r.save_type IN ('track', 'playlist')
+                 HAVING pg_catalog.count(*) > 0) d;
+    ELSE
+        INSERT INTO trending._capture_truncates (seq, source)
+        VALUES (pg_catalog.nextval('trending._capture_seq'), 3);
+    END IF;
+    RETURN NULL;
+END;
+$function$;
+
+-- source: sql/functions/_capture_settle.sql
+-------------------------------------------------------------------------------
+-- _capture_settle
+-- The consumer's watermark (pg_incremental's method, applied to our own
+-- delta tables): read the highest capture number drawn so far, then wait
+-- until every transaction that held a RowExclusiveLock on a delta table at
+-- that moment has ended. A trigger draws its number after its INSERT has
+-- taken that lock (one sequence, CACHE 1), so once they have ended every
+-- change numbered <= upto is committed or rolled back: reading the delta
+-- tables up to upto misses nothing, whatever order the writers commit in.
+-- Returns settled = false when p_timeout passed first (a writer's
+-- transaction stays open): rows <= upto may still appear, so the caller
+-- may use what it sees but must not advance the watermark to upto.
+-- SECURITY DEFINER: it reads the unlogged sequence and pg_locks only.
+CREATE OR REPLACE FUNCTION trending._capture_settle(p_timeout interval)
+RETURNS TABLE (upto bigint, settled boolean)
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_upto bigint;
+    v_holders text[];
+    v_deadline timestamptz := pg_catalog.clock_timestamp() + COALESCE(p_timeout, '0'::pg_catalog.interval);
+    v_database oid := (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database());
+    v_tables oid[] := ARRAY['trending._capture_changes'::pg_catalog.regclass,
+                            'trending._capture_plays'::pg_catalog.regclass,
+                            'trending._capture_truncates'::pg_catalog.regclass]::oid[];
+BEGIN
+    SELECT CASE WHEN q.is_called THEN q.last_value ELSE 0 END INTO v_upto FROM trending._capture_seq q;
+    LOOP
+        SELECT pg_catalog.array_agg(DISTINCT l.virtualtransaction) INTO v_holders
+        FROM pg_catalog.pg_locks l
+        WHERE l.locktype = 'relation' AND l.granted AND l.mode = 'RowExclusiveLock'
+          AND l.database = v_database AND l.relation = ANY (v_tables)
+          AND l.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()   -- prepared transactions have no pid
+          AND (v_holders IS NULL OR l.virtualtransaction = ANY (v_holders));
+        IF v_holders IS NULL THEN
+            RETURN QUERY SELECT v_upto, true;
+            RETURN;
+        END IF;
+        IF pg_catalog.clock_timestamp() >= v_deadline THEN
+            RETURN QUERY SELECT v_upto, false;
+            RETURN;
+        END IF;
+        PERFORM pg_catalog.pg_sleep(0.005);
+    END LOOP;
+END;
+$function$;
+
+-- source: sql/functions/_capture_tracks.sql
+-------------------------------------------------------------------------------
+-- _capture_tracks
+-- Capture trigger of the source table tracks (installed by
+-- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- one row per statement to trending._capture_changes (source 1):
+-- the track and its owner (kind: track)
+-- of every row inserted, deleted, or updated, as arrays (see
+-- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
+-- new versions; when they are the same arrays (the usual case: an UPDATE
+-- keeps the ids, and PostgreSQL stores old and new rows in the same order)
+-- they are stored once. Candidates, not a diff: a cycle compares them with
+-- its state, so the writer pays for no comparison.
+-- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
+-- tables and USAGE on their sequence (install_capture grants them), so no
+-- code of the table's owner or writers ever runs as another role. One
+-- INSERT of integers, no cast of a column, nothing that can fail on the data.
+CREATE OR REPLACE FUNCTION trending._capture_tracks()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 1, d.kinds, d.item_ids, d.user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                        pg_catalog.array_agg(r.owner_id) AS user_ids
+                 FROM capture_new r
+                 HAVING pg_catalog.count(*) > 0) d;
+    ELSIF TG_OP = 'UPDATE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
+        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                         pg_catalog.array_agg(r.owner_id) AS user_ids
+                  FROM capture_new r),
+        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                         pg_catalog.array_agg(r.owner_id) AS user_ids
+                  FROM capture_old r)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 1,
+               CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
+               CASE WHEN same THEN n.item_ids ELSE n.item_ids || o.item_ids END,
+               CASE WHEN same THEN n.user_ids ELSE n.user_ids || o.user_ids END
+        FROM s, n, o,
+             LATERAL (SELECT n.kinds IS NOT DISTINCT FROM o.kinds AND n.item_ids IS NOT DISTINCT FROM o.item_ids
+                             AND n.user_ids IS NOT DISTINCT FROM o.user_ids AS same) x
+        WHERE COALESCE(n.item_ids, n.user_ids, o.item_ids, o.user_ids) IS NOT NULL;
+    ELSIF TG_OP = 'DELETE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 1, d.kinds, d.item_ids, d.user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                        pg_catalog.array_agg(r.owner_id) AS user_ids
+                 FROM capture_old r
+                 HAVING pg_catalog.count(*) > 0) d;
+    ELSE
+        INSERT INTO trending._capture_truncates (seq, source)
+        VALUES (pg_catalog.nextval('trending._capture_seq'), 1);
+    END IF;
+    RETURN NULL;
+END;
+$function$;
+
+-- source: sql/functions/_capture_users.sql
+-------------------------------------------------------------------------------
+-- _capture_users
+-- Capture trigger of the source table users (installed by
+-- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- one row per statement to trending._capture_changes (source 5):
+-- the user (the profile columns decide karma eligibility)
+-- of every row inserted, deleted, or updated, as arrays (see
+-- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
+-- new versions; when they are the same arrays (the usual case: an UPDATE
+-- keeps the ids, and PostgreSQL stores old and new rows in the same order)
+-- they are stored once. Candidates, not a diff: a cycle compares them with
+-- its state, so the writer pays for no comparison.
+-- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
+-- tables and USAGE on their sequence (install_capture grants them), so no
+-- code of the table's owner or writers ever runs as another role. One
+-- INSERT of integers, no cast of a column, nothing that can fail on the data.
+CREATE OR REPLACE FUNCTION trending._capture_users()
+RETURNS trigger
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 5, d.kinds, d.item_ids, d.user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
+                 FROM capture_new r
+                 HAVING pg_catalog.count(*) > 0) d;
+    ELSIF TG_OP = 'UPDATE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
+        n AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                         pg_catalog.array_agg(r.user_id) AS user_ids
+                  FROM capture_new r),
+        o AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                         pg_catalog.array_agg(r.user_id) AS user_ids
+                  FROM capture_old r)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 5,
+               CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
+               CASE WHEN same THEN n.item_ids ELSE n.item_ids || o.item_ids END,
+               CASE WHEN same THEN n.user_ids ELSE n.user_ids || o.user_ids END
+        FROM s, n, o,
+             LATERAL (SELECT n.kinds IS NOT DISTINCT FROM o.kinds AND n.item_ids IS NOT DISTINCT FROM o.item_ids
+                             AND n.user_ids IS NOT DISTINCT FROM o.user_ids AS same) x
+        WHERE COALESCE(n.item_ids, n.user_ids, o.item_ids, o.user_ids) IS NOT NULL;
+    ELSIF TG_OP = 'DELETE' THEN
+        WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
+        INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
+        SELECT s.seq, 5, d.kinds, d.item_ids, d.user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
+                 FROM capture_old r
+                 HAVING pg_catalog.count(*) > 0) d;
+    ELSE
+        INSERT INTO trending._capture_truncates (seq, source)
+        VALUES (pg_catalog.nextval('trending._capture_seq'), 5);
+    END IF;
+    RETURN NULL;
+END;
+$function$;
+
+-- source: sql/functions/_check_sources.sql
+-------------------------------------------------------------------------------
+-- _check_sources
+-- Lock the source tables a read is about to scan, then say in one catalog
+-- query everything that makes them unfit or untrusted to read. Returns one
+-- row per problem (none: fit), in the order of p_columns, with the
+-- problem's SQLSTATE and a severity (lower: more fundamental; the caller
+-- raises the SQLSTATE of the lowest).
+--
+-- The source tables belong to another role. Whatever that role owns must
+-- never run as the reader (a cycle may run as a superuser), so a source and
+-- every descendant a read scans must be a plain or partitioned table without
+-- row-level security, each read column must have a listed built-in type (or
+-- be an enum with the labels compared), and no index, constraint, extended
+-- statistics object or partition key of them may depend on a function,
+-- operator or non-enum type owned by a non-superuser: the planner evaluates
+-- those expressions, calling IMMUTABLE functions at plan time.
+--
+-- p_columns: [{"table": t, "column": c, "types": [pg_catalog type names]}
+--             or {..., "enum": [labels]}, ...]
+-- The ACCESS SHARE lock (the read's lock, held to the end of the
+-- transaction) is taken BEFORE the catalog query, and the transaction must be
+-- READ COMMITTED, so the check sees the relations the reads will see: a
+-- renamed, dropped or altered relation needs a lock that conflicts with it.
+-- VOLATILE because of the LOCK (a STABLE caller may still call it).
+CREATE OR REPLACE FUNCTION trending._check_sources(p_schema text, p_columns jsonb)
+RETURNS TABLE (sqlstate text, problem text, severity integer)
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan  -- a catalog query: plan it once per session, not per call
+AS $function$
+DECLARE
+    v_isolation text := pg_catalog.current_setting('transaction_isolation');
+    v_namespace oid;
+    v_lock text;
+BEGIN
+    -- Under REPEATABLE READ the catalog query would use a snapshot older than
+    -- the lock: a swap committed in between would pass unseen.
+    IF v_isolation <> 'read committed' THEN
+        RETURN QUERY SELECT '25000'::text,
+            pg_catalog.format('the transaction is %s; reading the source tables needs READ COMMITTED',
+                              pg_catalog.upper(v_isolation)),
+            0;
+        RETURN;
+    END IF;
+    SELECT n.oid INTO v_namespace FROM pg_catalog.pg_namespace n WHERE n.nspname = p_schema;
+    IF v_namespace IS NULL THEN
+        RETURN QUERY SELECT '3F000'::text, pg_catalog.format('source schema "%s" does not exist', p_schema), 1;
+        RETURN;
+    END IF;
+
+    -- The lock the read takes (LOCK recurses to the current descendants).
+    -- Only readable tables: LOCK on anything else would fail with a less
+    -- complete message than the query below.
+    SELECT pg_catalog.string_agg(pg_catalog.format('%I.%I', p_schema, c.relname), ', ' ORDER BY c.relname)
+      INTO v_lock
+      FROM pg_catalog.pg_class c
+     WHERE c.relnamespace = v_namespace
+       AND c.relname IN (SELECT DISTINCT e ->> 'table' FROM pg_catalog.jsonb_array_elements(p_columns) e)
+       AND c.relkind IN ('r', 'p')
+       AND pg_catalog.has_table_privilege(c.oid, 'SELECT');
+    IF v_lock IS NOT NULL THEN
+        EXECUTE 'LOCK TABLE ' || v_lock || ' IN ACCESS SHARE MODE';
+    END IF;
+
+    RETURN QUERY
+    WITH RECURSIVE spec AS (
+        SELECT e ->> 'table' AS table_name, e ->> 'column' AS column_name, e -> 'types' AS types,
+               e -> 'enum' AS labels, o.ord
+        FROM pg_catalog.jsonb_array_elements(p_columns) WITH ORDINALITY AS o(e, ord)
+    ),
+    tabs AS (
+        SELECT s.table_name, pg_catalog.min(s.ord) AS ord, c.oid AS relid, c.relkind,
+               c.relrowsecurity OR c.relforcerowsecurity AS rls,
+               CASE WHEN c.oid IS NOT NULL THEN pg_catalog.has_table_privilege(c.oid, 'SELECT') END AS readable
+        FROM spec s
+        LEFT JOIN pg_catalog.pg_class c  -- name-typed comparisons, so the catalogs' indexes serve them
+               ON c.relnamespace = v_namespace AND c.relname = s.table_name::pg_catalog.name
+        GROUP BY s.table_name, c.oid, c.relkind, c.relrowsecurity, c.relforcerowsecurity
+    ),
+    -- every relation a read of a source scans: the source, its partitions and
+    -- inheritance children, recursively
+    tree AS (
+        SELECT t.table_name, t.ord, t.relid, 0 AS depth FROM tabs t WHERE t.relid IS NOT NULL
+        UNION
+        SELECT tr.table_name, tr.ord, i.inhrelid, tr.depth + 1
+        FROM tree tr JOIN pg_catalog.pg_inherits i ON i.inhparent = tr.relid
+    ),
+    members AS (
+        SELECT tr.table_name, tr.ord, tr.relid, tr.depth, c.relkind,
+               c.relrowsecurity OR c.relforcerowsecurity AS rls,
+               pg_catalog.format('%I.%I', n.nspname, c.relname)
+                   || CASE WHEN tr.depth > 0
+                           THEN pg_catalog.format(' (a %s of %I.%I)',
+                                    CASE WHEN c.relispartition THEN 'partition' ELSE 'child' END,
+                                    p_schema, tr.table_name)
+                           ELSE '' END AS label
+        FROM tree tr
+        CROSS JOIN LATERAL (SELECT c.* FROM pg_catalog.pg_class c WHERE c.oid = tr.relid) c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    ),
+    -- a source that is itself a partition: its ancestors' partition keys make
+    -- its partition constraint, which constraint_exclusion = on evaluates
+    ancestors AS (
+        SELECT t.table_name, t.ord, i.inhparent AS relid FROM tabs t
+        JOIN pg_catalog.pg_inherits i ON i.inhrelid = t.relid
+        UNION
+        SELECT a.table_name, a.ord, i.inhparent FROM ancestors a
+        JOIN pg_catalog.pg_inherits i ON i.inhrelid = a.relid
+    ),
+    -- objects whose expressions a read (its planning included) may evaluate:
+    -- the relation itself (partition key), its indexes, constraints and
+    -- extended statistics
+    objs AS (
+        SELECT m.ord, m.label, 'pg_catalog.pg_class'::pg_catalog.regclass AS classid, m.relid AS objid,
+               true AS is_self
+        FROM members m
+        UNION ALL
+        SELECT a.ord, pg_catalog.format('the partition key of %s (an ancestor of %I.%I)',
+                                        a.relid::pg_catalog.regclass, p_schema, a.table_name),
+               'pg_catalog.pg_class'::pg_catalog.regclass, a.relid, true
+        FROM ancestors a
+        UNION ALL
+        SELECT m.ord, m.label, 'pg_catalog.pg_class'::pg_catalog.regclass, x.indexrelid, false
+        FROM members m JOIN pg_catalog.pg_index x ON x.indrelid = m.relid
+        UNION ALL
+        SELECT m.ord, m.label, 'pg_catalog.pg_constraint'::pg_catalog.regclass, k.oid, false
+        FROM members m JOIN pg_catalog.pg_constraint k ON k.conrelid = m.relid
+        UNION ALL
+        SELECT m.ord, m.label, 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass, x.oid, false
+        FROM members m JOIN pg_catalog.pg_statistic_ext x ON x.stxrelid = m.relid
+    ),
+    untrusted AS (
+        SELECT DISTINCT o.ord, o.label, o.is_self, o.classid, o.objid, d.refclassid, d.refobjid, r.rolname
+        FROM objs o
+        CROSS JOIN LATERAL (SELECT d.* FROM pg_catalog.pg_depend d
+                            WHERE d.classid = o.classid AND d.objid = o.objid AND d.objsubid = 0) d
+        LEFT JOIN pg_catalog.pg_proc f
+               ON d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND f.oid = d.refobjid
+        LEFT JOIN pg_catalog.pg_operator op
+               ON d.refclassid = 'pg_catalog.pg_operator'::pg_catalog.regclass AND op.oid = d.refobjid
+        LEFT JOIN pg_catalog.pg_type ty
+               ON d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass AND ty.oid = d.refobjid
+              AND ty.typtype <> 'e'
+        JOIN pg_catalog.pg_roles r ON r.oid = COALESCE(f.proowner, op.oprowner, ty.typowner)
+        WHERE NOT r.rolsuper
+    ),
+    -- the accepted types' OIDs: built-in types, by name in pg_catalog only
+    kinds AS (
+        SELECT s.ord, pg_catalog.array_agg(b.oid) AS accepted
+        FROM spec s
+        CROSS JOIN LATERAL pg_catalog.jsonb_array_elements_text(s.types) AS n(name)
+        JOIN pg_catalog.pg_type b
+          ON b.typname = n.name::pg_catalog.name AND b.typnamespace = 'pg_catalog'::pg_catalog.regnamespace
+        GROUP BY s.ord
+    ),
+    cols AS (
+        SELECT s.*, t.relid, a.atttypid, ty.typtype,
+               k.accepted
+        FROM spec s
+        LEFT JOIN kinds k ON k.ord = s.ord
+        JOIN tabs t ON t.table_name = s.table_name AND t.relid IS NOT NULL
+        LEFT JOIN LATERAL (SELECT a.atttypid FROM pg_catalog.pg_attribute a
+                           WHERE a.attrelid = t.relid AND a.attname = s.column_name::pg_catalog.name
+                             AND a.attnum > 0 AND NOT a.attisdropped) a ON true
+        LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+    ),
+    problems AS (
+        SELECT t.ord, 0 AS sub, '42P01' AS sqlstate, 2 AS severity,
+               pg_catalog.format('table %s.%s does not exist', p_schema, t.table_name) AS problem
+        FROM tabs t WHERE t.relid IS NULL
+        UNION ALL
+        SELECT m.ord, 1 + m.depth, '42809', 3,
+               pg_catalog.format('%s is %s, not a plain or partitioned table', m.label,
+                   CASE m.relkind WHEN 'v' THEN 'a view' WHEN 'm' THEN 'a materialized view'
+                                  WHEN 'f' THEN 'a foreign table' WHEN 'S' THEN 'a sequence'
+                                  WHEN 'i' THEN 'an index' WHEN 'I' THEN 'an index'
+                                  WHEN 'c' THEN 'a composite type'
+                                  ELSE 'of relkind ' || m.relkind::text END)
+        FROM members m WHERE m.relkind NOT IN ('r', 'p')
+        UNION ALL
+        SELECT c.ord, 100, '42703', 4,
+               pg_catalog.format('column %s.%s does not exist', c.table_name, c.column_name)
+        FROM cols c WHERE c.atttypid IS NULL
+        UNION ALL
+        SELECT c.ord, 100, '42804', 5,
+               pg_catalog.format('column %s.%s is %s, expected %s', c.table_name, c.column_name,
+                   pg_catalog.format_type(c.atttypid, NULL),
+                   CASE WHEN c.labels IS NOT NULL THEN 'an enum type'
+                        ELSE (SELECT pg_catalog.string_agg(pg_catalog.format_type(x, NULL), ' or '
+                                                           ORDER BY pg_catalog.format_type(x, NULL))
+                              FROM pg_catalog.unnest(c.accepted) x) END)
+        FROM cols c
+        WHERE c.atttypid IS NOT NULL
+          AND CASE WHEN c.labels IS NOT NULL THEN c.typtype <> 'e'
+                   ELSE c.atttypid <> ALL (COALESCE(c.accepted, '{}')) END
+        UNION ALL
+        SELECT c.ord, 101, '42804',  5,
+               pg_catalog.format('column %s.%s: enum type %s has no label %L', c.table_name, c.column_name,
+                                 pg_catalog.format_type(c.atttypid, NULL), l.label)
+        FROM cols c
+        CROSS JOIN LATERAL pg_catalog.jsonb_array_elements_text(c.labels) AS l(label)
+        WHERE c.labels IS NOT NULL AND c.typtype = 'e'
+          AND NOT EXISTS (SELECT FROM pg_catalog.pg_enum e
+                          WHERE e.enumtypid = c.atttypid AND e.enumlabel = l.label)
+        UNION ALL
+        SELECT t.ord, 200, '42501', 6, pg_catalog.format('no SELECT privilege on %s.%s', p_schema, t.table_name)
+        FROM tabs t WHERE t.relid IS NOT NULL AND NOT t.readable
+        UNION ALL
+        SELECT m.ord, 201 + m.depth, '42501', 6,
+               pg_catalog.format('row-level security is enabled on %s', m.label)
+        FROM members m WHERE m.rls
+        UNION ALL
+        SELECT u.ord, 300, '42501', 6,
+               pg_catalog.format('%s depends on %s, owned by %I, who is not a superuser',
+                   CASE WHEN u.is_self THEN u.label
+                        WHEN u.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass  -- names its table
+                        THEN pg_catalog.pg_describe_object(u.classid, u.objid, 0)
+                        ELSE pg_catalog.pg_describe_object(u.classid, u.objid, 0) || ' of ' || u.label END,
+                   pg_catalog.pg_describe_object(u.refclassid, u.refobjid, 0), u.rolname)
+        FROM untrusted u
+    )
+    SELECT p.sqlstate, p.problem, p.severity FROM problems p ORDER BY p.ord, p.sub, p.problem;
+END;
+$function$;
+
+-- source: sql/functions/_own_run.sql
+-------------------------------------------------------------------------------
+-- _own_run
+-- Raise unless run p_run_id is this backend's own running run: its row says
+-- pid = pg_backend_pid() and status 'running', and this backend holds the
+-- cycle lock (so the row cannot be a dead backend's whose pid was reused:
+-- the next run to take the lock marks those aborted). Every function that
+-- writes for a run checks this first, so a role that may run cycles can
+-- write only through its own run, never another session's.
+CREATE OR REPLACE FUNCTION trending._own_run(p_run_id bigint)
+RETURNS void
+LANGUAGE plpgsql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_pid integer;
+    v_status text;
+BEGIN
+    SELECT r.pid, r.status INTO v_pid, v_status FROM trending.runs r WHERE r.run_id = p_run_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'trending: run % does not exist', p_run_id USING ERRCODE = '22023';
+    END IF;
+    IF v_pid <> pg_catalog.pg_backend_pid() THEN
+        RAISE EXCEPTION 'trending: run % belongs to another session (pid %)', p_run_id, v_pid
+            USING ERRCODE = '42501',
+                  HINT = 'A session can only continue or write for the run it started itself.';
+    END IF;
+    IF v_status <> 'running' THEN
+        RAISE EXCEPTION 'trending: run % is %, not running', p_run_id, v_status USING ERRCODE = '55000';
+    END IF;
+    IF NOT EXISTS (
+        SELECT FROM pg_catalog.pg_locks l
+        WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
+          AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
+          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                            WHERE d.datname = pg_catalog.current_database())) THEN
+        RAISE EXCEPTION 'trending: this session does not hold the cycle lock of run %', p_run_id
+            USING ERRCODE = '55000';
+    END IF;
+END;
+$function$;
+
+-- source: sql/functions/_privileges.sql
+-------------------------------------------------------------------------------
+-- _privileges
+-- Grant (p_grant) or revoke one set of privileges for role p_role; the body
+-- of grant_cycle, grant_read, grant_configure and their revoke_ twins.
+--
+--   cycle:     run cycles through recompute() and scheduled_recompute(): the
+--              entry points and the routines they call as the invoker
+--              (including the plpython3u ones: PL/Python checks EXECUTE on
+--              them as the caller, see docs/security.md), the SECURITY
+--              DEFINER writers, USAGE on the configured source schema and
+--              SELECT on exactly the source tables a cycle reads, TEMP on
+--              this database. No write privilege on any table.
+--   read:      the status and metrics views and the read functions.
+--   configure: UPDATE and DELETE on trending.settings and trending.strategies.
+--   cycle_routines: only the cycle's routines (for the upgrade from 1.0).
+-- Every set also grants USAGE on schema trending and SELECT on the score
+-- tables, settings and strategies (PUBLIC's by default); revoke_* leaves
+-- those, since another set may need them.
+--
+-- The source tables are those of extension/trending_pl/sources.py
+-- REQUIRED_COLUMNS (test_trust_cycle.py checks the two lists agree). They
+-- must exist when granting: a cycle reads them all. Idempotent.
+CREATE OR REPLACE FUNCTION trending._privileges(p_set text, p_role name, p_grant boolean)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_verb text := CASE WHEN p_grant THEN 'GRANT' ELSE 'REVOKE' END;
+    v_to text := CASE WHEN p_grant THEN 'TO' ELSE 'FROM' END;
+    v_sources text[] := ARRAY['tracks', 'plays', 'saves', 'reposts', 'users', 'aggregate_user',
+                              'aggregate_track', 'aggregate_plays', 'aggregate_playlist', 'playlists'];
+    v_cycle_routines text[] := ARRAY[
+        'trending.recompute(timestamptz)', 'trending._recompute(timestamptz)',
+        'trending.scheduled_recompute(timestamptz)', 'trending._scheduled_start(timestamptz)',
+        'trending._scheduled_step(bigint, integer)', 'trending._python_init()',
+        'trending._raise(text, text, text, text)', 'trending._validate_setting(text, text)',
+        'trending._check_sources(text, jsonb)',
+        'trending._own_run(bigint)', 'trending._run_begin(text, timestamptz, name, jsonb)',
+        'trending._run_skipped(text, timestamptz, name)',
+        'trending._run_step_done(bigint, text, double precision, jsonb, jsonb)',
+        'trending._run_finish(bigint)', 'trending._run_fail(bigint, text, text, text, text)',
+        'trending._apply_slice(bigint, text, text, text, text, timestamp, oid)',
+        'trending._remove_slice(bigint, text, text, text, text)'];
+    v_read_routines text[] := ARRAY[
+        'trending.top_tracks(text, text, integer, integer, text)',
+        'trending.underground_tracks(text, text, integer, integer)',
+        'trending.top_playlists(text, integer, integer)',
+        'trending._validate_choice(text, text, text[])', 'trending._validate_page(integer, integer)',
+        'trending._check_sources(text, jsonb)'];  -- underground_tracks checks the sources it reads
+    v_routine text;
+    v_schema text;
+    v_missing text[];
+BEGIN
+    IF p_role IS NULL OR NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = p_role) THEN
+        RAISE EXCEPTION 'trending: role "%" does not exist', p_role
+            USING ERRCODE = '42704', HINT = 'CREATE ROLE it first (for a pg_cron job: WITH LOGIN).';
+    END IF;
+    -- GRANT without the grant option only warns; say clearly who may do this
+    IF NOT pg_catalog.pg_has_role(CURRENT_USER,
+                                  (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname = 'trending'),
+                                  'USAGE') THEN
+        RAISE EXCEPTION 'trending: only the extension''s owner or a superuser may grant or revoke its privileges'
+            USING ERRCODE = '42501';
+    END IF;
+
+    IF p_grant THEN
+        EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA trending TO %I', p_role);
+        EXECUTE pg_catalog.format('GRANT SELECT ON trending.settings, trending.strategies, '
+                                  'trending.track_trending_scores, trending.playlist_trending_scores TO %I', p_role);
+    END IF;
+
+    IF p_set IN ('cycle', 'cycle_routines') THEN
+        FOREACH v_routine IN ARRAY v_cycle_routines LOOP
+            IF pg_catalog.to_regprocedure(v_routine) IS NOT NULL THEN
+                EXECUTE pg_catalog.format('%s EXECUTE ON ROUTINE %s %s %I', v_verb, v_routine, v_to, p_role);
+            END IF;
+        END LOOP;
+        IF p_set = 'cycle_routines' THEN  -- the upgrade from 1.0 gives cycle roles the new routines
+            RETURN;
+        END IF;
+        EXECUTE pg_catalog.format('%s TEMPORARY ON DATABASE %I %s %I', v_verb,
+                                  pg_catalog.current_database(), v_to, p_role);
+        SELECT s.value INTO v_schema FROM trending.settings s WHERE s.name = 'source_schema';
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_namespace n WHERE n.nspname = v_schema) THEN
+            IF p_grant THEN
+                RAISE EXCEPTION 'trending: source schema "%" does not exist', v_schema
+                    USING ERRCODE = '3F000',
+                          HINT = 'Set trending.settings.source_schema, create the source tables, then grant again.';
+            END IF;
+            RETURN;
+        END IF;
+        SELECT pg_catalog.array_agg(t ORDER BY o) INTO v_missing
+        FROM pg_catalog.unnest(v_sources) WITH ORDINALITY AS u(t, o)
+        WHERE pg_catalog.to_regclass(pg_catalog.format('%I.%I', v_schema, t)) IS NULL;
+        IF v_missing IS NOT NULL AND p_grant THEN
+            RAISE EXCEPTION 'trending: source table(s) % missing in schema "%"',
+                            pg_catalog.array_to_string(v_missing, ', '), v_schema
+                USING ERRCODE = '42P01',
+                      HINT = 'A cycle reads every source table: create them (or set source_schema), then grant again.';
+        END IF;
+        EXECUTE pg_catalog.format('%s USAGE ON SCHEMA %I %s %I', v_verb, v_schema, v_to, p_role);
+        EXECUTE pg_catalog.format('%s SELECT ON %s %s %I', v_verb,
+            (SELECT pg_catalog.string_agg(pg_catalog.format('%I.%I', v_schema, t), ', ')
+             FROM pg_catalog.unnest(v_sources) AS t
+             WHERE pg_catalog.to_regclass(pg_catalog.format('%I.%I', v_schema, t)) IS NOT NULL),
+            v_to, p_role);
+    ELSIF p_set = 'read' THEN
+        EXECUTE pg_catalog.format('%s SELECT ON trending.status %s %I', v_verb, v_to, p_role);
+        IF pg_catalog.to_regclass('trending.metrics') IS NOT NULL THEN
+            EXECUTE pg_catalog.format('%s SELECT ON trending.metrics %s %I', v_verb, v_to, p_role);
+        END IF;
+        FOREACH v_routine IN ARRAY v_read_routines LOOP
+            EXECUTE pg_catalog.format('%s EXECUTE ON FUNCTION %s %s %I', v_verb, v_routine, v_to, p_role);
+        END LOOP;
+    ELSIF p_set = 'configure' THEN
+        EXECUTE pg_catalog.format('%s UPDATE, DELETE ON trending.settings, trending.strategies %s %I',
+                                  v_verb, v_to, p_role);
+    ELSE
+        RAISE EXCEPTION 'trending: unknown privilege set %', p_set USING ERRCODE = '22023';
+    END IF;
 END;
 $function$;
 
@@ -60,17 +1868,19 @@ import sys
 
 SOURCES = {
     'trending_pl': '"""trending_pl: the Python half of the trending extension.\n\nIt runs inside PostgreSQL (PL/Python, the server\'s own Python, stdlib only).\nThe install script embeds these modules (see sql/functions/_python_init.sql);\nnothing here imports ``plpy`` at module level: functions that talk to the\ndatabase take it as their first argument, so every module also imports\noutside the server, where the unit tests pass a fake.\n"""\n\n__version__ = "1.1"  # must equal default_version in trending.control\n',
+    'trending_pl.capture': '"""Change capture: what changed in the source tables since the last cycle.\n\nStatement-level AFTER triggers (sql/functions/_capture_<table>.sql) append\nthe ids of changed rows to UNLOGGED delta tables in schema trending, in the\nwriter\'s transaction; see docs/incremental.md for the design and its cost.\nThis module installs and removes the triggers and answers the one question\na cycle asks first: may I run incrementally, and if not, why?\n\nProtocol for a cycle (the cycle lock held throughout):\n\n    st = capture.state(plpy)                 # before reading any source\n    upto, settled = capture.settle(plpy, timeout)\n    if st["incremental"] and settled:\n        read the delta rows with st["since"] < seq <= upto, rescore what they name,\n        then, in the transaction that commits that state:\n        reason = capture.advance(plpy, upto) # None, or why the next cycle must be full\n    else:                                    # full cycle, reason st["reason"]\n        recompute everything, then in the transaction that commits it:\n        reason = capture.arm(plpy, upto, st["fingerprint"]) if settled else "..."\n\nExactness: a delta row commits in the same transaction as the change it\nnames, so it is visible exactly when the change is. `settle` returns a\nnumber below which every delta row is committed or rolled back (it waits\nfor the writers in flight), so a watermark never skips a row that commits\nout of order. Reading the sources after `settle` sees at least every change\nnumbered <= upto; a change numbered above may be seen too and is then\nprocessed again by the next cycle, which must therefore be idempotent\n(rescore the items named, recount the play hours named).\n\nNothing here imports plpy: functions take it as their first argument.\n"""\n\nfrom __future__ import annotations\n\nimport json\n\nfrom trending_pl import sources\n\n# Source code (as stored in the delta tables) -> table, as in sql/schema/80_capture.sql.\nSOURCES = {1: "tracks", 2: "plays", 3: "saves", 4: "reposts", 5: "users", 6: "aggregate_user",\n           7: "aggregate_track", 8: "aggregate_plays", 9: "aggregate_playlist", 10: "playlists"}\nTABLES = tuple(SOURCES[code] for code in sorted(SOURCES))\n\n# name -> (event, transition tables clause); tgtype and names are checked by trending._capture_catalog\nTRIGGERS = {\n    "trending_capture_insert": ("INSERT", "REFERENCING NEW TABLE AS capture_new"),\n    "trending_capture_update": ("UPDATE", "REFERENCING OLD TABLE AS capture_old NEW TABLE AS capture_new"),\n    "trending_capture_delete": ("DELETE", "REFERENCING OLD TABLE AS capture_old"),\n    "trending_capture_truncate": ("TRUNCATE", ""),\n}\nDELTA_TABLES = ("trending._capture_changes", "trending._capture_plays", "trending._capture_truncates")\nSEQUENCE = "trending._capture_seq"\nWRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")\nCAPTURE_FUNCTIONS_SQL = ("SELECT p.oid FROM pg_catalog.pg_proc p "\n                         "WHERE p.pronamespace = \'trending\'::pg_catalog.regnamespace "\n                         "AND p.proname = ANY (ARRAY[{}]) AND p.pronargs = 0")\n\n\ndef state(plpy, schema: str | None = None) -> dict:\n    """May the next cycle be incremental? {"incremental": bool, "reason": str | None\n    (the first reason a full cycle is needed), "reasons": [...], "since": the\n    watermark (None when not armed), "fingerprint": pass it to arm(), ...}.\n    `schema`: the source schema the cycle reads (default: the setting\'s).\n    Read-only; call it before reading the sources."""\n    row = plpy.execute("SELECT s.installed, s.armed, s.incremental_ok, s.full_cycle_reason, "\n                       "s.full_cycle_reasons, s.consumed_upto, s.captured_upto, s.pending_changes, "\n                       "s.pending_plays, s.fingerprint, s.source_schema FROM trending.capture_status s")[0]\n    reasons = list(row["full_cycle_reasons"] or [])\n    if schema is not None and schema != row["source_schema"]:\n        reasons.insert(0, f\'the cycle reads schema "{schema}", the capture follows "{row["source_schema"]}"\')\n    return {"incremental": not reasons, "reason": reasons[0] if reasons else None,\n            "reasons": reasons, "installed": bool(row["installed"]),\n            "armed": bool(row["armed"]), "since": row["consumed_upto"], "captured_upto": row["captured_upto"],\n            "pending_changes": row["pending_changes"], "pending_plays": row["pending_plays"],\n            "fingerprint": row["fingerprint"]}\n\n\ncapture_state = state\n\n\ndef settle(plpy, timeout: str = "5s") -> tuple[int, bool]:\n    """(upto, settled): every delta row numbered <= upto is committed or rolled\n    back when settled is true (see trending._capture_settle)."""\n    row = plpy.execute("SELECT s.upto, s.settled FROM trending._capture_settle("\n                       f"{plpy.quote_literal(timeout)}::pg_catalog.interval) s")[0]\n    return int(row["upto"]), bool(row["settled"])\n\n\ndef arm(plpy, upto: int, fingerprint: str) -> str | None:\n    """After a full cycle: cover every change above upto from now on. None, or why not."""\n    return plpy.execute(f"SELECT trending._capture_arm({int(upto)}, "\n                        f"{plpy.quote_literal(fingerprint)}) AS reason")[0]["reason"]\n\n\ndef advance(plpy, upto: int) -> str | None:\n    """After an incremental cycle: move the watermark to upto. None, or why the next cycle must be full."""\n    return plpy.execute(f"SELECT trending._capture_advance({int(upto)}) AS reason")[0]["reason"]\n\n\n# --------------------------------------------------------------------------\n# install / uninstall (superuser)\n# --------------------------------------------------------------------------\ndef _require_superuser(plpy, what: str) -> None:\n    row = plpy.execute("SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER")\n    if not (row and row[0]["rolsuper"]):\n        plpy.error(f"trending: {what} puts triggers on the service\'s tables and needs a superuser",\n                   sqlstate="42501",\n                   hint="Ask a superuser to run it: it locks the service\'s tables briefly and grants their "\n                        "writers INSERT on trending\'s delta tables.")\n\n\ndef _setting(plpy, name: str) -> str:\n    return plpy.execute("SELECT s.value FROM trending.settings s WHERE s.name = "\n                        + plpy.quote_literal(name))[0]["value"]\n\n\ndef _capture_functions(plpy) -> list[int]:\n    names = ", ".join(plpy.quote_literal("_capture_" + t) for t in TABLES)\n    return [r["oid"] for r in plpy.execute(CAPTURE_FUNCTIONS_SQL.format(names))]\n\n\ndef _intact(plpy, relid: int, table: str) -> bool:\n    """Are the four capture triggers of `table` on relid, as install creates them?"""\n    names = ", ".join(plpy.quote_literal(n) for n in TRIGGERS)\n    trig = plpy.execute(\n        "SELECT pg_catalog.count(*) AS n FROM pg_catalog.pg_trigger g "\n        f"WHERE g.tgrelid = {int(relid)} AND g.tgname IN ({names}) AND g.tgenabled = \'A\' "\n        "AND g.tgfoid = " + plpy.quote_literal(f"trending._capture_{table}()") + "::pg_catalog.regprocedure "\n        "AND g.tgnargs = 0 AND g.tgqual IS NULL "\n        "AND g.tgtype = CASE g.tgname WHEN \'trending_capture_insert\' THEN 4 WHEN \'trending_capture_update\' THEN 16 "\n        "WHEN \'trending_capture_delete\' THEN 8 ELSE 32 END "\n        "AND g.tgoldtable IS NOT DISTINCT FROM CASE WHEN g.tgname IN (\'trending_capture_update\', "\n        "\'trending_capture_delete\') THEN \'capture_old\' END "\n        "AND g.tgnewtable IS NOT DISTINCT FROM CASE WHEN g.tgname IN (\'trending_capture_insert\', "\n        "\'trending_capture_update\') THEN \'capture_new\' END")\n    return trig[0]["n"] == len(TRIGGERS)\n\n\ndef install(plpy) -> str:\n    """Body of trending.install_capture(): see sql/functions/install_capture.sql."""\n    _require_superuser(plpy, "install_capture()")\n    schema = _setting(plpy, "source_schema")\n    # the tables must be the service\'s plain tables, of the types a cycle reads\n    sources.lock_and_check(plpy, schema)\n    plpy.execute("SELECT pg_catalog.set_config(\'lock_timeout\', "\n                 + plpy.quote_literal(_setting(plpy, "lock_timeout")) + ", true)")\n    result = {"source_schema": schema, "tables": {}, "removed": [], "writers": []}\n    relids = {}\n    for table in TABLES:\n        row = plpy.execute(\n            "SELECT c.oid, c.relkind, EXISTS (SELECT FROM pg_catalog.pg_inherits h WHERE h.inhparent = c.oid) "\n            "AS has_children FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass("\n            + plpy.quote_literal(_qualified(plpy, schema, table)) + ")")[0]\n        if row["relkind"] != "r" or row["has_children"]:\n            plpy.error(f"trending: cannot capture changes of {schema}.{table}: it is partitioned or has "\n                       "inheritance children, and writes to those would bypass statement triggers on it",\n                       sqlstate="0A000",\n                       hint="Capture needs plain tables; without it every cycle runs full.")\n        relids[table] = row["oid"]\n\n    functions = _capture_functions(plpy)\n    if len(functions) != len(TABLES):\n        plpy.error("trending: the capture functions are missing", sqlstate="XX000",\n                   hint="ALTER EXTENSION trending UPDATE, or reinstall the extension.")\n    # capture triggers on other relations: an old source schema, a table renamed away\n    stray = plpy.execute(\n        "SELECT g.tgname, g.tgrelid::pg_catalog.regclass::text AS rel FROM pg_catalog.pg_trigger g "\n        f"WHERE g.tgfoid = ANY (ARRAY[{\', \'.join(str(f) for f in functions)}]::oid[]) "\n        f"AND g.tgrelid <> ALL (ARRAY[{\', \'.join(str(r) for r in relids.values())}]::oid[]) "\n        "ORDER BY 2, 1")\n    for trigger in stray:\n        plpy.notice(f"trending: removing capture trigger {trigger[\'tgname\']} from {trigger[\'rel\']}, "\n                    "which is no longer a source table; this briefly locks it (ACCESS EXCLUSIVE)")\n        plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger[\'tgname\'])} ON {trigger[\'rel\']}")\n        result["removed"].append(f"{trigger[\'rel\']}.{trigger[\'tgname\']}")\n\n    for table in TABLES:\n        qualified = _qualified(plpy, schema, table)\n        if _intact(plpy, relids[table], table):\n            result["tables"][table] = "kept"\n            continue\n        plpy.notice(f"trending: installing capture triggers on {qualified}; this briefly locks the table "\n                    "(SHARE ROW EXCLUSIVE: its writers wait, its readers do not)")\n        existing = plpy.execute(\n            "SELECT g.tgname FROM pg_catalog.pg_trigger g "\n            f"WHERE g.tgrelid = {int(relids[table])} AND (g.tgname LIKE \'trending\\\\_capture\\\\_%\' "\n            f"OR g.tgfoid = ANY (ARRAY[{\', \'.join(str(f) for f in functions)}]::oid[])) ORDER BY 1")\n        for trigger in existing:\n            plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger[\'tgname\'])} ON {qualified}")\n        for name, (event, referencing) in TRIGGERS.items():\n            plpy.execute(f"CREATE TRIGGER {name} AFTER {event} ON {qualified} {referencing} "\n                         f"FOR EACH STATEMENT EXECUTE FUNCTION trending._capture_{table}()")\n        # ALWAYS: fire in session_replication_role = replica too (a logical\n        # replication subscriber applying the service\'s changes)\n        plpy.execute(f"ALTER TABLE {qualified} "\n                     + ", ".join(f"ENABLE ALWAYS TRIGGER {name}" for name in TRIGGERS))\n        result["tables"][table] = "replaced" if existing else "installed"\n\n    # the triggers run as the writer: the owner and every role that may write\n    # a source table needs INSERT on the delta tables\n    writers = plpy.execute(\n        "SELECT DISTINCT CASE WHEN w.grantee = 0 THEN \'PUBLIC\' ELSE pg_catalog.quote_ident(r.rolname) END AS role "\n        "FROM (SELECT c.relowner AS grantee FROM pg_catalog.pg_class c "\n        f"      WHERE c.oid = ANY (ARRAY[{\', \'.join(str(r) for r in relids.values())}]::oid[]) "\n        "      UNION "\n        "      SELECT a.grantee FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "\n        f"      WHERE c.oid = ANY (ARRAY[{\', \'.join(str(r) for r in relids.values())}]::oid[]) "\n        f"        AND a.privilege_type IN ({\', \'.join(plpy.quote_literal(p) for p in WRITE_PRIVILEGES)})) w "\n        "LEFT JOIN pg_catalog.pg_roles r ON r.oid = w.grantee "\n        "WHERE w.grantee = 0 OR NOT r.rolsuper ORDER BY 1")\n    roles = [w["role"] for w in writers]\n    if roles:\n        plpy.execute(f"GRANT INSERT ON TABLE {\', \'.join(DELTA_TABLES)} TO {\', \'.join(roles)}")\n        plpy.execute(f"GRANT USAGE ON SEQUENCE {SEQUENCE} TO {\', \'.join(roles)}")\n    result["writers"] = roles\n\n    for code, table in sorted(SOURCES.items()):\n        plpy.execute(\n            "INSERT INTO trending._capture_installed (source, source_schema, relid) VALUES "\n            f"({code}, {plpy.quote_literal(schema)}, {int(relids[table])}) "\n            "ON CONFLICT (source) DO UPDATE SET source_schema = excluded.source_schema, relid = excluded.relid, "\n            "installed_at = CASE WHEN trending._capture_installed.relid = excluded.relid "\n            "  AND trending._capture_installed.source_schema = excluded.source_schema "\n            "  THEN trending._capture_installed.installed_at ELSE excluded.installed_at END, "\n            "installed_by = excluded.installed_by")\n    if any(v != "kept" for v in result["tables"].values()) or result["removed"]:\n        plpy.notice("trending: change capture installed; the next cycle runs full and arms it "\n                    "(SELECT * FROM trending.capture_status)")\n    return json.dumps(result)\n\n\ndef uninstall(plpy) -> str:\n    """Body of trending.uninstall_capture(): see sql/functions/uninstall_capture.sql."""\n    _require_superuser(plpy, "uninstall_capture()")\n    plpy.execute("SELECT pg_catalog.set_config(\'lock_timeout\', "\n                 + plpy.quote_literal(_setting(plpy, "lock_timeout")) + ", true)")\n    functions = _capture_functions(plpy)\n    result = {"removed": [], "revoked": []}\n    if functions:\n        triggers = plpy.execute(\n            "SELECT g.tgname, g.tgrelid::pg_catalog.regclass::text AS rel FROM pg_catalog.pg_trigger g "\n            f"WHERE g.tgfoid = ANY (ARRAY[{\', \'.join(str(f) for f in functions)}]::oid[]) ORDER BY 2, 1")\n        for rel in sorted({t["rel"] for t in triggers}):\n            plpy.notice(f"trending: removing capture triggers from {rel}; this briefly locks the table "\n                        "(ACCESS EXCLUSIVE)")\n        for trigger in triggers:\n            plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger[\'tgname\'])} ON {trigger[\'rel\']}")\n            result["removed"].append(f"{trigger[\'rel\']}.{trigger[\'tgname\']}")\n    # the writers\' grants install gave (INSERT, USAGE); other grants stay\n    grants = plpy.execute(\n        "SELECT DISTINCT CASE WHEN a.grantee = 0 THEN \'PUBLIC\' ELSE pg_catalog.quote_ident(r.rolname) END AS role "\n        "FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "\n        "LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee "\n        f"WHERE c.oid = ANY (ARRAY[{\', \'.join(plpy.quote_literal(t) for t in DELTA_TABLES + (SEQUENCE,))}]"\n        "::pg_catalog.regclass[]::oid[]) AND a.grantee <> c.relowner "\n        "AND a.privilege_type IN (\'INSERT\', \'USAGE\') ORDER BY 1")\n    roles = [g["role"] for g in grants]\n    if roles:\n        plpy.execute(f"REVOKE INSERT ON TABLE {\', \'.join(DELTA_TABLES)} FROM {\', \'.join(roles)}")\n        plpy.execute(f"REVOKE USAGE ON SEQUENCE {SEQUENCE} FROM {\', \'.join(roles)}")\n    result["revoked"] = roles\n    for table in ("trending._capture_armed", "trending._capture_installed") + DELTA_TABLES:\n        plpy.execute(f"DELETE FROM {table}")\n    return json.dumps(result)\n\n\ndef _qualified(plpy, schema: str, table: str) -> str:\n    return f"{plpy.quote_ident(schema)}.{plpy.quote_ident(table)}"\n',
     'trending_pl.config': '"""Read the extension\'s configuration: trending.settings and trending.strategies."""\n\nfrom __future__ import annotations\n\nfrom dataclasses import dataclass\n\n\n@dataclass(frozen=True)\nclass Strategy:\n    type: str\n    version: str\n    kind: str  # \'track\' or \'playlist\': which score table it writes\n    time_ranges: tuple[str, ...]\n    enabled: bool\n\n    @property\n    def key(self) -> str:\n        return f"{self.type}/{self.version}"\n\n\ndef read_settings(plpy) -> dict[str, str]:\n    rows = plpy.execute("SELECT name, value FROM trending.settings")\n    return {row["name"]: row["value"] for row in rows}\n\n\ndef read_strategies(plpy) -> list[Strategy]:\n    rows = plpy.execute(\n        "SELECT type, version, kind, time_ranges, enabled FROM trending.strategies"\n        " ORDER BY kind DESC, type, version")\n    return [Strategy(r["type"], r["version"], r["kind"], tuple(r["time_ranges"]), bool(r["enabled"]))\n            for r in rows]\n',
-    'trending_pl.cycle': '"""A cycle as a list of steps, each small enough to be its own transaction.\n\nThe plan is fixed when a run starts (settings, the strategies switched on,\nthe steps) and kept in the run\'s row, so that the scheduled procedure can\ncommit between steps and still run exactly what it planned: check the\nsources; then per kind of item (tracks, playlists) stage the shared inputs,\nthen the changes (private temp tables, kept across the procedure\'s commits),\nthen one step per slice that writes them. recompute() runs the same steps in\none transaction.\n\nEach slice is written by one statement, so a reader sees a slice either\nbefore or after its step, never in between.\n"""\n\nfrom __future__ import annotations\n\nimport json\nimport time\n\nfrom . import config, hooks, inputs, runs, slices, sources\nfrom .config import Strategy\n\nCHECK_SOURCES = "check_sources"\nINPUTS = {"track": "track_inputs", "playlist": "playlist_inputs"}\nCHANGES = {"track": "track_changes", "playlist": "playlist_changes"}\nSTAGE_STEPS = (CHECK_SOURCES, *INPUTS.values(), *CHANGES.values())\n\n\ndef plan(plpy) -> dict:\n    """What this run will do, as JSON-able data: per kind of item with an\n    enabled strategy, stage its inputs, then its changes, then apply each\n    slice; a disabled strategy\'s slices are cleared."""\n    settings = config.read_settings(plpy)\n    strategies = config.read_strategies(plpy)\n    steps = [{"name": CHECK_SOURCES}]\n    for kind in ("track", "playlist"):\n        mine = [s for s in strategies if s.kind == kind]\n        if any(s.enabled for s in mine):\n            steps += [{"name": INPUTS[kind]}, {"name": CHANGES[kind]}]\n        for s in mine:\n            for time_range in s.time_ranges:\n                steps.append({"name": f"{s.key}/{time_range}", "type": s.type, "version": s.version,\n                              "kind": s.kind, "range": time_range, "enabled": s.enabled})\n    return {"source_schema": settings["source_schema"], "settings": settings, "steps": steps}\n\n\ndef _strategy(step: dict) -> Strategy:\n    return Strategy(step["type"], step["version"], step["kind"], (step["range"],), step["enabled"])\n\n\n# trending.settings name -> the server parameter it sets for a cycle\'s transactions\nSESSION_SETTINGS = {"work_mem": "work_mem", "lock_timeout": "lock_timeout",\n                    "parallel_workers": "max_parallel_workers_per_gather"}\n\n\ndef apply_session_settings(plpy, settings: dict) -> None:\n    """work_mem, lock_timeout and parallelism for the rest of this transaction."""\n    for name, parameter in SESSION_SETTINGS.items():\n        plpy.execute(f"SELECT pg_catalog.set_config({plpy.quote_literal(parameter)}, "\n                     f"{plpy.quote_literal(settings[name])}, true)")\n\n\ndef run_step(plpy, run: dict, index: int) -> None:\n    """Run step `index` of the run\'s plan and record it in the run\'s row."""\n    plan_ = run["plan"]\n    step = plan_["steps"][index]\n    apply_session_settings(plpy, plan_["settings"])\n    source_schema = plan_["source_schema"]\n    started = time.monotonic()\n    name = step["name"]\n    bad_rows = slice_result = changes = None\n\n    if name == CHECK_SOURCES:\n        inputs.drop_temp_tables(plpy)  # a failed run earlier in this session may have left them\n        sources.check(plpy, source_schema)\n    elif name == INPUTS["track"]:\n        bad_rows = inputs.stage_track_inputs(plpy, inputs.Cycle.start(plpy, run["now"], source_schema))\n    elif name == INPUTS["playlist"]:\n        bad_rows = inputs.stage_playlist_inputs(plpy, inputs.Cycle.start(plpy, run["now"], source_schema))\n    elif name in CHANGES.values():\n        kind = next(k for k, v in CHANGES.items() if v == name)\n        enabled = [(_strategy(s), s["range"]) for s in plan_["steps"]\n                   if s.get("kind") == kind and s["enabled"]]\n        changes = slices.stage_changes(plpy, kind, enabled)\n    elif step["enabled"]:\n        slice_result = slices.apply(plpy, inputs.Cycle.start(plpy, run["now"], source_schema),\n                                    _strategy(step), step["range"])\n    else:\n        slice_result = slices.remove(plpy, _strategy(step), step["range"])\n\n    ms = round((time.monotonic() - started) * 1000, 1)\n    runs.record_step(plpy, run["run_id"], name, ms, slice_key=None if slice_result is None else name,\n                     slice_result=slice_result, bad_rows=bad_rows)\n    plpy.notice(progress_line(index, len(plan_["steps"]), name, ms, slice_result, bad_rows, changes))\n    if index == len(plan_["steps"]) - 1:\n        inputs.drop_temp_tables(plpy)\n    hooks.pause_after(plpy, name)\n\n\ndef progress_line(index: int, total: int, name: str, ms: float, slice_result, bad_rows, changes=None) -> str:\n    """The NOTICE a DBA sees in psql as each step finishes."""\n    line = f"trending: step {index + 1}/{total} {name} done in {ms:.0f} ms"\n    if changes is not None:\n        line += f": {changes[\'changed\']} of {changes[\'staged\']} scores to write"\n    if slice_result is not None:\n        line += (f": {slice_result[\'inserted\']} inserted, {slice_result[\'updated\']} updated,"\n                 f" {slice_result[\'deleted\']} deleted, {slice_result[\'unchanged\']} unchanged")\n    if bad_rows:\n        found = {k: v for k, v in bad_rows.items() if v}\n        if found:\n            line += "; skipped or adjusted rows: " + ", ".join(f"{k} {v}" for k, v in found.items())\n    return line\n\n\ndef summary(plan_: dict, run_row: dict, now_text: str) -> dict:\n    """The jsonb recompute() returns, from the run\'s finished row."""\n    step_ms = _json(run_row["step_ms"])\n    slice_rows = _json(run_row["slice_rows"])\n    strategies: dict = {}\n    for step in plan_["steps"]:\n        if "range" not in step:\n            continue\n        entry = strategies.setdefault(f"{step[\'type\']}/{step[\'version\']}",\n                                      {"enabled": step["enabled"], "ranges": {}})\n        entry["ranges"][step["range"]] = slice_rows[step["name"]]\n    counters = ("inserted", "updated", "deleted", "unchanged")\n    totals = {k: sum(r[k] for s in strategies.values() for r in s["ranges"].values()) for k in counters}\n    steps = {k: v for k, v in step_ms.items() if k in STAGE_STEPS}\n    steps["slices"] = round(sum(v for k, v in step_ms.items() if k not in steps), 1)\n    bad_rows = dict.fromkeys(inputs.TRACK_BAD_ROWS + inputs.PLAYLIST_BAD_ROWS)\n    bad_rows.update(_json(run_row["bad_rows"]) or {})\n    return {"status": "ok", "run_id": int(run_row["run_id"]), "now": now_text,\n            "source_schema": plan_["source_schema"], "ms": float(run_row["ms"]),\n            "wal_bytes": int(run_row["wal_bytes"]), "rows": totals, "steps": steps,\n            "strategies": strategies, "bad_rows": bad_rows}\n\n\ndef _json(value):\n    """jsonb arrives in PL/Python as text."""\n    return json.loads(value) if isinstance(value, str) else value\n',
-    'trending_pl.formulas': '"""SPEC.md\'s score formulas, as SQL expressions over the staged inputs.\n\nThe constants live here and only here. Each builder returns SQL text that the\nslice step evaluates for every input row in one INSERT ... SELECT; Python never\ntouches a row. Arithmetic is double precision throughout, in SPEC\'s order\n(decay * S * K).\n"""\n\nfrom __future__ import annotations\n\nN = 1        # weight of a listen\nF = 50       # weight of a windowed repost\nO = 1        # weight of a windowed save\nR = 0.25     # weight of a total repost\nI = 0.01     # weight of a total save\nQ = 100000   # decay base\nY = 3        # minimum owner followers\n\n# Window lengths in days, for the decay (and for the playlist windows).\nWINDOW_DAYS = {"week": 7, "month": 30, "year": 365}\n\n# Track windows for counting listens, reposts and saves are calendar based\n# (\'1 mon\' is a calendar month: Mar 31 - 1 mon = Feb 28).\nTRACK_COUNT_WINDOWS = {"week": "7 days", "month": "1 mon"}\n# Playlist windows count days, year included.\nPLAYLIST_WINDOWS = {"week": "7 days", "month": "30 days", "year": "365 days"}\n\nTRACK_VERSIONS = ("pnagD", "AnlGe")\n\n\ndef _num(value) -> str:\n    """A double precision SQL literal that parses back to exactly `value`."""\n    return f"{float(value)!r}::float8"\n\n\ndef decay(age_days: str, window_days: int) -> str:\n    """1 within the window, then Q^(1 - age/w) floored at 1/Q (exponent floored at -10)."""\n    return (f"CASE WHEN {age_days} <= {window_days} THEN {_num(1)} "\n            f"ELSE greatest({_num(1)} / {_num(Q)}, "\n            f"power({_num(Q)}, greatest({_num(-10)}, {_num(1)} - {age_days}::float8 / {_num(window_days)}))) END")\n\n\ndef karma_factor(version: str, karma: str) -> str:\n    """K: the karma itself (pnagD) or 1 + log10(1 + karma) (AnlGe)."""\n    if version == "pnagD":\n        return f"{karma}::float8"\n    if version == "AnlGe":\n        return f"({_num(1)} + log({_num(1)} + {karma}::float8))"\n    raise ValueError(f"unknown track strategy version {version!r}")\n\n\ndef _gate(owner_followers: str, score: str) -> str:\n    """Owners with fewer than Y followers score 0 (a NULL count is not < Y)."""\n    return f"CASE WHEN {owner_followers} < {Y} THEN {_num(0)} ELSE {score} END"\n\n\ndef track_score(version: str, time_range: str, row: str = "i") -> tuple[str, str]:\n    """(score expression, row filter) for one track slice over trending_track_inputs."""\n    k = karma_factor(version, f"{row}.karma")\n    totals = f"{_num(R)} * {row}.repost_total + {_num(I)} * {row}.save_total"\n    if time_range == "allTime":\n        s = f"({_num(N)} * {row}.play_total + {totals})"\n        return _gate(f"{row}.owner_followers", f"{s} * {k}"), f"{row}.play_total IS NOT NULL"\n    if time_range not in TRACK_COUNT_WINDOWS:\n        raise ValueError(f"unknown track time range {time_range!r}")\n    s = (f"({_num(N)} * {row}.listens_{time_range} + {_num(F)} * {row}.reposts_{time_range}"\n         f" + {_num(O)} * {row}.saves_{time_range} + {totals})")\n    d = decay(f"{row}.age_days", WINDOW_DAYS[time_range])\n    return _gate(f"{row}.owner_followers", f"({d}) * {s} * {k}"), "true"\n\n\ndef playlist_score(time_range: str, row: str = "i") -> tuple[str, str]:\n    """(score expression, row filter) for one playlist slice over trending_playlist_inputs."""\n    if time_range not in PLAYLIST_WINDOWS:\n        raise ValueError(f"unknown playlist time range {time_range!r}")\n    s = (f"({_num(N)} * 1 + {_num(F)} * {row}.reposts_{time_range}"\n         f" + {_num(O)} * {row}.saves_{time_range}"\n         f" + {_num(R)} * {row}.repost_total + {_num(I)} * {row}.save_total)")\n    d = decay(f"{row}.age_days", WINDOW_DAYS[time_range])\n    k = f"COALESCE({row}.karma_{time_range}::float8, {_num(1)})"\n    return _gate(f"{row}.owner_followers", f"({d}) * {s} * {k}"), "true"\n',
+    'trending_pl.cycle': '"""A cycle as a list of steps, each small enough to be its own transaction.\n\nThe plan is fixed when a run starts (settings, the strategies switched on,\nthe steps) and kept in the session\'s memory (runs.py; the run\'s row keeps a\ncopy for the record, never read back), so that the scheduled procedure can\ncommit between steps and still run exactly what it planned: check the\nsources; then per kind of item (tracks, playlists) stage the shared inputs,\nthen the changes (private temp tables, kept across the procedure\'s commits),\nthen one step per slice that writes them. recompute() runs the same steps in\none transaction.\n\nEach slice is written by one statement, so a reader sees a slice either\nbefore or after its step, never in between.\n"""\n\nfrom __future__ import annotations\n\nimport json\nimport time\n\nfrom . import config, hooks, inputs, runs, slices, sources\nfrom .config import Strategy\n\nCHECK_SOURCES = "check_sources"\nINPUTS = {"track": "track_inputs", "playlist": "playlist_inputs"}\nCHANGES = {"track": "track_changes", "playlist": "playlist_changes"}\nSTAGE_STEPS = (CHECK_SOURCES, *INPUTS.values(), *CHANGES.values())\n\n\ndef plan(plpy) -> dict:\n    """What this run will do, as JSON-able data: per kind of item with an\n    enabled strategy, stage its inputs, then its changes, then apply each\n    slice; a disabled strategy\'s slices are cleared."""\n    settings = config.read_settings(plpy)\n    strategies = config.read_strategies(plpy)\n    steps = [{"name": CHECK_SOURCES}]\n    for kind in ("track", "playlist"):\n        mine = [s for s in strategies if s.kind == kind]\n        if any(s.enabled for s in mine):\n            steps += [{"name": INPUTS[kind]}, {"name": CHANGES[kind]}]\n        for s in mine:\n            for time_range in s.time_ranges:\n                steps.append({"name": f"{s.key}/{time_range}", "type": s.type, "version": s.version,\n                              "kind": s.kind, "range": time_range, "enabled": s.enabled})\n    return {"source_schema": settings["source_schema"], "settings": settings, "steps": steps}\n\n\ndef _strategy(step: dict) -> Strategy:\n    return Strategy(step["type"], step["version"], step["kind"], (step["range"],), step["enabled"])\n\n\n# trending.settings name -> the server parameter it sets for a cycle\'s transactions\nSESSION_SETTINGS = {"work_mem": "work_mem", "lock_timeout": "lock_timeout",\n                    "parallel_workers": "max_parallel_workers_per_gather"}\n\n\ndef apply_session_settings(plpy, settings: dict) -> None:\n    """work_mem, lock_timeout and parallelism for the rest of this transaction."""\n    for name, parameter in SESSION_SETTINGS.items():\n        plpy.execute(f"SELECT pg_catalog.set_config({plpy.quote_literal(parameter)}, "\n                     f"{plpy.quote_literal(settings[name])}, true)")\n\n\ndef _stage_changes(plpy, run: dict, kind: str) -> dict:\n    """Stage every enabled slice of `kind`\'s changes; remember the score\n    table\'s filenode they were staged against (see slices.apply)."""\n    enabled = [(_strategy(s), s["range"]) for s in run["plan"]["steps"]\n               if s.get("kind") == kind and s["enabled"]]\n    changes = slices.stage_changes(plpy, kind, enabled)\n    run.setdefault("filenodes", {})[kind] = changes["filenode"]\n    return changes\n\n\ndef run_step(plpy, run: dict, index: int) -> None:\n    """Run step `index` of the run\'s plan and record it in the run\'s row."""\n    plan_ = run["plan"]\n    step = plan_["steps"][index]\n    apply_session_settings(plpy, plan_["settings"])\n    source_schema = plan_["source_schema"]\n    started = time.monotonic()\n    name = step["name"]\n    bad_rows = slice_result = changes = None\n\n    if name == CHECK_SOURCES:\n        inputs.drop_temp_tables(plpy)  # a failed run earlier in this session may have left them\n        sources.lock_and_check(plpy, source_schema)\n    elif name in INPUTS.values():\n        # Every transaction that reads the sources checks them after taking\n        # the read\'s lock (the procedure commits between steps, and the owner\n        # may swap a table in between), and again before each statement that\n        # reads them and after the last: DDL that the read\'s lock does not\n        # conflict with (CREATE INDEX, CREATE STATISTICS, ATTACH PARTITION)\n        # could add what the check refuses. A change found after the last\n        # read fails the step, and its transaction\'s effects with it.\n        def guard(point: str) -> None:\n            hooks.pause_after(plpy, f"{name}/{point}")  # tests put DDL here\n            sources.lock_and_check(plpy, source_schema, name)\n\n        stage = inputs.stage_track_inputs if name == INPUTS["track"] else inputs.stage_playlist_inputs\n        bad_rows = stage(plpy, inputs.Cycle.start(plpy, run["now"], source_schema), guard)\n        guard("end")\n    elif name in CHANGES.values():\n        changes = _stage_changes(plpy, run, next(k for k, v in CHANGES.items() if v == name))\n    elif step["enabled"]:\n        kind = step["kind"]\n        slice_result = slices.apply(plpy, run["run_id"], inputs.Cycle.start(plpy, run["now"], source_schema),\n                                    _strategy(step), step["range"], run.get("filenodes", {}).get(kind),\n                                    restage=lambda: _stage_changes(plpy, run, kind)["filenode"])\n    else:\n        slice_result = slices.remove(plpy, run["run_id"], _strategy(step), step["range"])\n\n    ms = round((time.monotonic() - started) * 1000, 1)\n    runs.record_step(plpy, run["run_id"], name, ms, slice_key=None if slice_result is None else name,\n                     slice_result=slice_result, bad_rows=bad_rows)\n    plpy.notice(progress_line(index, len(plan_["steps"]), name, ms, slice_result, bad_rows, changes))\n    if index == len(plan_["steps"]) - 1:\n        inputs.drop_temp_tables(plpy)\n    hooks.pause_after(plpy, name)\n\n\ndef progress_line(index: int, total: int, name: str, ms: float, slice_result, bad_rows, changes=None) -> str:\n    """The NOTICE a DBA sees in psql as each step finishes."""\n    line = f"trending: step {index + 1}/{total} {name} done in {ms:.0f} ms"\n    if changes is not None:\n        line += f": {changes[\'changed\']} of {changes[\'staged\']} scores to write"\n    if slice_result is not None:\n        line += (f": {slice_result[\'inserted\']} inserted, {slice_result[\'updated\']} updated,"\n                 f" {slice_result[\'deleted\']} deleted, {slice_result[\'unchanged\']} unchanged")\n    if bad_rows:\n        found = {k: v for k, v in bad_rows.items() if v}\n        if found:\n            line += "; skipped or adjusted rows: " + ", ".join(f"{k} {v}" for k, v in found.items())\n    return line\n\n\ndef summary(plan_: dict, run_row: dict, now_text: str) -> dict:\n    """The jsonb recompute() returns, from the run\'s finished row."""\n    step_ms = _json(run_row["step_ms"])\n    slice_rows = _json(run_row["slice_rows"])\n    strategies: dict = {}\n    for step in plan_["steps"]:\n        if "range" not in step:\n            continue\n        entry = strategies.setdefault(f"{step[\'type\']}/{step[\'version\']}",\n                                      {"enabled": step["enabled"], "ranges": {}})\n        entry["ranges"][step["range"]] = slice_rows[step["name"]]\n    counters = ("inserted", "updated", "deleted", "unchanged")\n    totals = {k: sum(r[k] for s in strategies.values() for r in s["ranges"].values()) for k in counters}\n    steps = {k: v for k, v in step_ms.items() if k in STAGE_STEPS}\n    steps["slices"] = round(sum(v for k, v in step_ms.items() if k not in steps), 1)\n    bad_rows = dict.fromkeys(inputs.TRACK_BAD_ROWS + inputs.PLAYLIST_BAD_ROWS)\n    bad_rows.update(_json(run_row["bad_rows"]) or {})\n    return {"status": "ok", "run_id": int(run_row["run_id"]), "now": now_text,\n            "source_schema": plan_["source_schema"], "ms": float(run_row["ms"]),\n            "wal_bytes": int(run_row["wal_bytes"]), "rows": totals, "steps": steps,\n            "strategies": strategies, "bad_rows": bad_rows}\n\n\ndef _json(value):\n    """jsonb arrives in PL/Python as text."""\n    return json.loads(value) if isinstance(value, str) else value\n',
+    'trending_pl.formulas': '"""The score formulas of docs/reference.md, as SQL expressions over the staged inputs.\n\nThe constants live here and only here. Each builder returns SQL text that the\nslice step evaluates for every input row in one INSERT ... SELECT; Python never\ntouches a row. Arithmetic is double precision throughout, in SPEC\'s order\n(decay * S * K).\n"""\n\nfrom __future__ import annotations\n\nN = 1        # weight of a listen\nF = 50       # weight of a windowed repost\nO = 1        # weight of a windowed save\nR = 0.25     # weight of a total repost\nI = 0.01     # weight of a total save\nQ = 100000   # decay base\nY = 3        # minimum owner followers\n\n# Window lengths in days, for the decay (and for the playlist windows).\nWINDOW_DAYS = {"week": 7, "month": 30, "year": 365}\n\n# Track windows for counting listens, reposts and saves are calendar based\n# (\'1 mon\' is a calendar month: Mar 31 - 1 mon = Feb 28).\nTRACK_COUNT_WINDOWS = {"week": "7 days", "month": "1 mon"}\n# Playlist windows count days, year included.\nPLAYLIST_WINDOWS = {"week": "7 days", "month": "30 days", "year": "365 days"}\n\nTRACK_VERSIONS = ("pnagD", "AnlGe")\n\n# SPEC "Absurd rows": a genre longer than this many bytes (octet_length) is\n# stored as NULL; the score tables\' genre index could not hold it.\nGENRE_MAX_BYTES = 1000\n\n# The base date is clamped into [now - AGE_CLAMP_DAYS, now] before `now - base`,\n# so that no finite date (4713 BC .. 294276 AD) can overflow the interval. The\n# decay is unchanged: an age <= 0 gives 1 as any age <= w does, and at\n# AGE_CLAMP_DAYS = 11 * the widest window every window\'s exponent is already\n# at its floor -10 (1 - 11*365/w <= -10), as it is for any older base.\nAGE_CLAMP_DAYS = 11 * max(WINDOW_DAYS.values())\n\n\ndef _num(value) -> str:\n    """A double precision SQL literal that parses back to exactly `value`."""\n    return f"{float(value)!r}::float8"\n\n\ndef decay(age_days: str, window_days: int) -> str:\n    """1 within the window, then Q^(1 - age/w) floored at 1/Q (exponent floored at -10)."""\n    return (f"CASE WHEN {age_days} <= {window_days} THEN {_num(1)} "\n            f"ELSE greatest({_num(1)} / {_num(Q)}, "\n            f"power({_num(Q)}, greatest({_num(-10)}, {_num(1)} - {age_days}::float8 / {_num(window_days)}))) END")\n\n\ndef karma_factor(version: str, karma: str) -> str:\n    """K: the karma itself (pnagD) or 1 + log10(1 + karma) (AnlGe)."""\n    if version == "pnagD":\n        return f"{karma}::float8"\n    if version == "AnlGe":\n        return f"({_num(1)} + log({_num(1)} + {karma}::float8))"\n    raise ValueError(f"unknown track strategy version {version!r}")\n\n\ndef _gate(owner_followers: str, score: str) -> str:\n    """Owners with fewer than Y followers score 0 (a NULL count is not < Y)."""\n    return f"CASE WHEN {owner_followers} < {Y} THEN {_num(0)} ELSE {score} END"\n\n\ndef track_score(version: str, time_range: str, row: str = "i") -> tuple[str, str]:\n    """(score expression, row filter) for one track slice over trending_track_inputs."""\n    k = karma_factor(version, f"{row}.karma")\n    totals = f"{_num(R)} * {row}.repost_total + {_num(I)} * {row}.save_total"\n    if time_range == "allTime":\n        s = f"({_num(N)} * {row}.play_total + {totals})"\n        return _gate(f"{row}.owner_followers", f"{s} * {k}"), f"{row}.play_total IS NOT NULL"\n    if time_range not in TRACK_COUNT_WINDOWS:\n        raise ValueError(f"unknown track time range {time_range!r}")\n    s = (f"({_num(N)} * {row}.listens_{time_range} + {_num(F)} * {row}.reposts_{time_range}"\n         f" + {_num(O)} * {row}.saves_{time_range} + {totals})")\n    d = decay(f"{row}.age_days", WINDOW_DAYS[time_range])\n    return _gate(f"{row}.owner_followers", f"({d}) * {s} * {k}"), "true"\n\n\ndef playlist_score(time_range: str, row: str = "i") -> tuple[str, str]:\n    """(score expression, row filter) for one playlist slice over trending_playlist_inputs."""\n    if time_range not in PLAYLIST_WINDOWS:\n        raise ValueError(f"unknown playlist time range {time_range!r}")\n    s = (f"({_num(N)} * 1 + {_num(F)} * {row}.reposts_{time_range}"\n         f" + {_num(O)} * {row}.saves_{time_range}"\n         f" + {_num(R)} * {row}.repost_total + {_num(I)} * {row}.save_total)")\n    d = decay(f"{row}.age_days", WINDOW_DAYS[time_range])\n    k = f"COALESCE({row}.karma_{time_range}::float8, {_num(1)})"\n    return _gate(f"{row}.owner_followers", f"({d}) * {s} * {k}"), "true"\n',
     'trending_pl.hooks': '"""A test-only pause inside a cycle, so tests can look at a cycle mid-way.\n\n`SET trending.test_pause_after = \'STEP:SECONDS\'` (e.g.\n\'TRACKS/pnagD/week:5\') makes a cycle sleep that long after that step\'s\nwork, before its commit, with its locks held (in the scheduled procedure the\nsteps before it are committed). Off unless set; only a superuser may use it:\nanyone can set a custom parameter, so a non-superuser\'s cycle refuses to run\nwith it set rather than let any role stretch a cycle\'s locks.\n"""\n\nfrom __future__ import annotations\n\nPAUSE_SETTING = "trending.test_pause_after"\n\n\ndef pause_after(plpy, step_name: str) -> None:\n    value = plpy.execute(f"SELECT pg_catalog.current_setting(\'{PAUSE_SETTING}\', true) AS value")[0]["value"]\n    if not value:\n        return\n    target, _, seconds = value.rpartition(":")\n    if not target or not _is_number(seconds):\n        plpy.error(f"trending: invalid {PAUSE_SETTING} {value!r}", sqlstate="22023",\n                   hint="Use \'STEP:SECONDS\', e.g. \'TRACKS/pnagD/week:5\', or RESET it.")\n    superuser = plpy.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")\n    if not (superuser and superuser[0]["rolsuper"]):\n        plpy.error(f"trending: {PAUSE_SETTING} is a test hook that only a superuser may set",\n                   sqlstate="42501", hint=f"RESET {PAUSE_SETTING};")\n    if target == step_name:\n        plpy.execute(f"SELECT pg_catalog.pg_sleep({float(seconds)})")\n\n\ndef _is_number(text: str) -> bool:\n    try:\n        return float(text) >= 0\n    except ValueError:\n        return False\n',
-    'trending_pl.inputs': '"""Stage the inputs every strategy shares, once per cycle, as private temp tables.\n\nOne row per eligible track (pg_temp.trending_track_inputs) and per eligible\nplaylist (pg_temp.trending_playlist_inputs) holds everything SPEC\'s formulas\nneed for every strategy and range: windowed counts, totals, karma, age, owner\nfollowers. Each source table is scanned once per kind; the windows are\nFILTER clauses of the same aggregate. No source row is ever visited from\nPython.\n"""\n\nfrom __future__ import annotations\n\nfrom dataclasses import dataclass\n\nfrom . import formulas\n\n\n@dataclass(frozen=True)\nclass Cycle:\n    """What every statement of one cycle needs: where to read and when `now` is."""\n    source: str       # the source schema, quoted as an identifier\n    now_text: str     # now in UTC, ISO text, for the summary\n    now_utc: str      # SQL literals of type timestamp (UTC)\n    track_week_start: str\n    track_month_start: str\n    playlist_starts: dict  # time range -> SQL literal\n\n    @classmethod\n    def start(cls, plpy, now: str, source_schema: str) -> "Cycle":\n        """Window bounds in UTC, with PostgreSQL\'s calendar arithmetic (\'1 mon\')."""\n        bounds = {"now_utc": "interval \'0\'",\n                  "track_week_start": f"interval \'{formulas.TRACK_COUNT_WINDOWS[\'week\']}\'",\n                  "track_month_start": f"interval \'{formulas.TRACK_COUNT_WINDOWS[\'month\']}\'"}\n        bounds.update({f"playlist_{r}_start": f"interval \'{w}\'"\n                       for r, w in formulas.PLAYLIST_WINDOWS.items()})\n        select = ", ".join(f"(n - {interval})::text AS {name}" for name, interval in bounds.items())\n        row = plpy.execute(f"SELECT {select} FROM (SELECT {plpy.quote_literal(now)}::timestamptz"\n                           f" AT TIME ZONE \'UTC\' AS n) AS cycle_now")[0]\n\n        def lit(name: str) -> str:\n            return f"{plpy.quote_literal(row[name])}::timestamp"\n\n        return cls(source=plpy.quote_ident(source_schema), now_text=row["now_utc"],\n                   now_utc=lit("now_utc"),\n                   track_week_start=lit("track_week_start"),\n                   track_month_start=lit("track_month_start"),\n                   playlist_starts={r: lit(f"playlist_{r}_start") for r in formulas.PLAYLIST_WINDOWS})\n\n\n# Traps counted per cycle (SPEC.md, "Known traps"); None in a summary when the\n# kind of strategy that would find them is switched off.\nTRACK_BAD_ROWS = ("duplicate_current_tracks", "null_play_counts")\nPLAYLIST_BAD_ROWS = ("duplicate_current_playlists", "playlists_track_ids_not_array",\n                     "playlist_karma_over_int4")\n\n# Kept across the scheduled procedure\'s commits (so not ON COMMIT DROP):\n# dropped by the last step, by a failure, and before a run stages anything.\nTEMP_TABLES = tuple(f"trending_{kind}_{table}" for kind in ("track", "playlist")\n                    for table in ("candidates", "inputs", "staged", "changes"))\n\n\ndef drop_temp_tables(plpy) -> None:\n    """Drop this cycle\'s private tables."""\n    for name in TEMP_TABLES:\n        if plpy.execute(f"SELECT pg_catalog.to_regclass(\'pg_temp.{name}\') IS NOT NULL AS present")[0]["present"]:\n            plpy.execute(f"DROP TABLE pg_temp.{name}")\n\n\ndef _age_days(c: Cycle, row: str) -> str:\n    """Whole days of now - base (the interval\'s days field, truncated toward zero).\n    base: created_at if release_date is after now, else the later of the two\n    (greatest() ignores a NULL release_date)."""\n    return (f"EXTRACT(day FROM {c.now_utc} - CASE WHEN {row}.release_date > {c.now_utc} "\n            f"THEN {row}.created_at ELSE greatest({row}.release_date, {row}.created_at) END)::integer")\n\n\n_COMPLETE_PROFILE = """(u.cover_photo IS NOT NULL OR u.cover_photo_sizes IS NOT NULL)\n          AND (u.profile_picture IS NOT NULL OR u.profile_picture_sizes IS NOT NULL)\n          AND u.bio IS NOT NULL"""\n\n# An id with more than one current row is skipped (and counted): upstream\n# failed on it because the score tables\' key would collide. Grouping the\n# current rows gives both the single row\'s values and the duplicates.\n_TRACK_CANDIDATES = """\nCREATE TEMP TABLE trending_track_candidates AS\nSELECT t.track_id,\n       count(*)            AS current_rows,\n       min(t.owner_id)     AS owner_id,\n       min(t.genre)        AS genre,\n       min(t.created_at)   AS created_at,\n       min(t.release_date) AS release_date,\n       bool_and(t.is_delete IS FALSE AND t.is_unlisted IS FALSE AND t.stem_of IS NULL) AS listed\nFROM {src}.tracks t\nWHERE t.is_current IS TRUE\nGROUP BY t.track_id\n"""\n\n_TRACK_INPUTS = """\nCREATE TEMP TABLE trending_track_inputs AS\nWITH eligible AS (\n    SELECT c.* FROM pg_temp.trending_track_candidates c\n    WHERE c.current_rows = 1 AND c.listed\n),\nlistens AS (\n    SELECT p.play_item_id                                        AS track_id,\n           count(*) FILTER (WHERE p.created_at > {week_start})   AS listens_week,\n           count(*)                                              AS listens_month\n    FROM {src}.plays p\n    WHERE p.created_at > {month_start}\n    GROUP BY p.play_item_id\n),\n-- karma weight of a user: follower_count once per users row (current or not,\n-- as upstream) with a complete profile\nprofile_weights AS (\n    SELECT u.user_id, sum(au.follower_count) AS weight\n    FROM {src}.users u\n    JOIN {src}.aggregate_user au ON au.user_id = u.user_id\n    WHERE {complete_profile}\n    GROUP BY u.user_id\n),\nengagements AS (\n    SELECT r.repost_item_id AS track_id, true AS is_repost, r.user_id, r.created_at\n    FROM {src}.reposts r\n    WHERE r.repost_type = \'track\' AND r.is_current IS TRUE AND r.is_delete IS FALSE\n    UNION ALL\n    SELECT s.save_item_id, false, s.user_id, s.created_at\n    FROM {src}.saves s\n    WHERE s.save_type = \'track\' AND s.is_current IS TRUE AND s.is_delete IS FALSE\n),\nengagement_counts AS (\n    SELECT e.track_id,\n           count(*) FILTER (WHERE e.is_repost AND e.created_at > {week_start})      AS reposts_week,\n           count(*) FILTER (WHERE e.is_repost AND e.created_at > {month_start})     AS reposts_month,\n           count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {week_start})  AS saves_week,\n           count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {month_start}) AS saves_month,\n           sum(w.weight)                                                           AS karma\n    FROM engagements e\n    LEFT JOIN profile_weights w ON w.user_id = e.user_id\n    GROUP BY e.track_id\n)\nSELECT e.track_id,\n       e.genre,\n       au.follower_count                     AS owner_followers,\n       {age_days}                            AS age_days,\n       COALESCE(l.listens_week, 0)           AS listens_week,\n       COALESCE(l.listens_month, 0)          AS listens_month,\n       COALESCE(g.reposts_week, 0)           AS reposts_week,\n       COALESCE(g.reposts_month, 0)          AS reposts_month,\n       COALESCE(g.saves_week, 0)             AS saves_week,\n       COALESCE(g.saves_month, 0)            AS saves_month,\n       COALESCE(at.repost_count, 0)          AS repost_total,\n       COALESCE(at.save_count, 0)            AS save_total,\n       ap.count                              AS play_total,\n       ap.play_item_id IS NOT NULL AND ap.count IS NULL AS null_play_count,\n       COALESCE(g.karma, 0)                  AS karma\nFROM eligible e\nLEFT JOIN {src}.aggregate_user au     ON au.user_id = e.owner_id\nLEFT JOIN listens l                   ON l.track_id = e.track_id\nLEFT JOIN engagement_counts g         ON g.track_id = e.track_id\nLEFT JOIN {src}.aggregate_track at    ON at.track_id = e.track_id\nLEFT JOIN {src}.aggregate_plays ap    ON ap.play_item_id = e.track_id\n"""\n\n_PLAYLIST_CANDIDATES = """\nCREATE TEMP TABLE trending_playlist_candidates AS\nSELECT p.playlist_id,\n       count(*)                 AS current_rows,\n       min(p.playlist_owner_id) AS owner_id,\n       min(p.created_at)        AS created_at,\n       min(p.release_date)      AS release_date,\n       bool_and(p.is_delete IS FALSE AND p.is_private IS FALSE) AS listed,\n       bool_and(pg_catalog.jsonb_typeof(p.playlist_contents -> \'track_ids\') IS NOT DISTINCT FROM \'array\')\n                                AS track_ids_is_array,\n       min(CASE WHEN pg_catalog.jsonb_typeof(p.playlist_contents -> \'track_ids\') = \'array\'\n                THEN pg_catalog.jsonb_array_length(p.playlist_contents -> \'track_ids\') END)\n                                AS track_count\nFROM {src}.playlists p\nWHERE p.is_current IS TRUE\nGROUP BY p.playlist_id\n"""\n\n_PLAYLIST_INPUTS = """\nCREATE TEMP TABLE trending_playlist_inputs AS\nWITH eligible AS (\n    SELECT c.*, au.follower_count AS owner_followers\n    FROM pg_temp.trending_playlist_candidates c\n    JOIN {src}.aggregate_user au ON au.user_id = c.owner_id\n    WHERE c.current_rows = 1 AND c.listed AND c.track_ids_is_array AND c.track_count >= 3\n),\n-- karma weight of a user: follower_count once per CURRENT users row with a\n-- complete profile (upstream filters is_current here, unlike for tracks)\nprofile_weights AS (\n    SELECT u.user_id, sum(au.follower_count) AS weight\n    FROM {src}.users u\n    JOIN {src}.aggregate_user au ON au.user_id = u.user_id\n    WHERE u.is_current IS TRUE AND {complete_profile}\n    GROUP BY u.user_id\n),\nengagements AS (\n    SELECT r.repost_item_id AS playlist_id, true AS is_repost, r.user_id, r.created_at\n    FROM {src}.reposts r\n    WHERE r.repost_type = \'playlist\' AND r.is_current IS TRUE AND r.is_delete IS FALSE\n      AND r.created_at >= {year_start}\n    UNION ALL\n    SELECT s.save_item_id, false, s.user_id, s.created_at\n    FROM {src}.saves s\n    WHERE s.save_type = \'playlist\' AND s.is_current IS TRUE AND s.is_delete IS FALSE\n      AND s.created_at >= {year_start}\n),\n-- counts take created_at > start, karma created_at >= start (as upstream)\nengagement_counts AS (\n    SELECT e.playlist_id,\n           {window_columns}\n    FROM engagements e\n    LEFT JOIN profile_weights w ON w.user_id = e.user_id\n    GROUP BY e.playlist_id\n)\nSELECT e.playlist_id,\n       e.owner_followers,\n       {age_days}                            AS age_days,\n       {window_outputs},\n       COALESCE(ap.repost_count, 0)          AS repost_total,\n       COALESCE(ap.save_count, 0)            AS save_total\nFROM eligible e\nLEFT JOIN engagement_counts g         ON g.playlist_id = e.playlist_id\nLEFT JOIN {src}.aggregate_playlist ap ON ap.playlist_id = e.playlist_id\n"""\n\n_TRACK_BAD_ROWS = """\nSELECT (SELECT count(*) FROM pg_temp.trending_track_candidates WHERE current_rows > 1) AS duplicate_current_tracks,\n       (SELECT count(*) FROM pg_temp.trending_track_inputs WHERE null_play_count)      AS null_play_counts\n"""\n\n_PLAYLIST_BAD_ROWS = """\nSELECT (SELECT count(*) FROM pg_temp.trending_playlist_candidates WHERE current_rows > 1)\n           AS duplicate_current_playlists,\n       (SELECT count(*) FROM pg_temp.trending_playlist_candidates\n         WHERE current_rows = 1 AND listed AND NOT track_ids_is_array)\n           AS playlists_track_ids_not_array,\n       (SELECT count(*) FROM pg_temp.trending_playlist_inputs\n         WHERE greatest({karmas}) > 2147483647)\n           AS playlist_karma_over_int4\n"""\n\n\ndef stage_track_inputs(plpy, c: Cycle) -> dict[str, int]:\n    """Build trending_track_inputs; return the track traps found (SPEC, Known traps)."""\n    plpy.execute(_TRACK_CANDIDATES.format(src=c.source))\n    plpy.execute("ANALYZE pg_temp.trending_track_candidates")\n    plpy.execute(_TRACK_INPUTS.format(src=c.source, week_start=c.track_week_start,\n                                      month_start=c.track_month_start,\n                                      complete_profile=_COMPLETE_PROFILE,\n                                      age_days=_age_days(c, "e")))\n    plpy.execute("ANALYZE pg_temp.trending_track_inputs")\n    row = plpy.execute(_TRACK_BAD_ROWS)[0]\n    return {key: int(row[key]) for key in TRACK_BAD_ROWS}\n\n\ndef stage_playlist_inputs(plpy, c: Cycle) -> dict[str, int]:\n    """Build trending_playlist_inputs; return the playlist traps found."""\n    ranges = list(formulas.PLAYLIST_WINDOWS)\n    starts = c.playlist_starts\n    window_columns = ",\\n           ".join(\n        [f"count(*) FILTER (WHERE e.is_repost AND e.created_at > {starts[r]}) AS reposts_{r}" for r in ranges]\n        + [f"count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {starts[r]}) AS saves_{r}" for r in ranges]\n        + [f"sum(w.weight) FILTER (WHERE e.created_at >= {starts[r]}) AS karma_{r}" for r in ranges])\n    window_outputs = ",\\n       ".join(\n        [f"COALESCE(g.reposts_{r}, 0) AS reposts_{r}" for r in ranges]\n        + [f"COALESCE(g.saves_{r}, 0) AS saves_{r}" for r in ranges]\n        + [f"g.karma_{r} AS karma_{r}" for r in ranges])\n    # the widest window bounds the scan; all windows are nested\n    year_start = starts[max(ranges, key=lambda r: formulas.WINDOW_DAYS[r])]\n    plpy.execute(_PLAYLIST_CANDIDATES.format(src=c.source))\n    plpy.execute("ANALYZE pg_temp.trending_playlist_candidates")\n    plpy.execute(_PLAYLIST_INPUTS.format(src=c.source, year_start=year_start,\n                                         complete_profile=_COMPLETE_PROFILE,\n                                         window_columns=window_columns,\n                                         window_outputs=window_outputs,\n                                         age_days=_age_days(c, "e")))\n    plpy.execute("ANALYZE pg_temp.trending_playlist_inputs")\n    karmas = ", ".join(f"karma_{r}" for r in ranges)\n    row = plpy.execute(_PLAYLIST_BAD_ROWS.format(karmas=karmas))[0]\n    return {key: int(row[key]) for key in PLAYLIST_BAD_ROWS}\n',
-    'trending_pl.recompute': '"""The two ways to run a cycle.\n\n- run(): `SELECT trending.recompute()`, one transaction. The caller sees\n  every error; nothing of a failed cycle stays, not even its run row.\n- start() / step(): `CALL trending.scheduled_recompute()`, the procedure\n  pg_cron runs, which commits after each step so that no snapshot or lock is\n  held for a whole cycle. Its \'running\' row is committed first; a failure is\n  recorded in the row (with SQLSTATE and message) before the procedure\n  re-raises it, so pg_cron marks the job failed too.\n\nBoth plan the cycle the same way and run the same steps (cycle.py).\n"""\n\nfrom __future__ import annotations\n\nimport json\n\nfrom . import cycle, inputs, runs\n\n\ndef _require_primary(plpy) -> None:\n    if plpy.execute("SELECT pg_catalog.pg_is_in_recovery() AS standby")[0]["standby"]:\n        plpy.error("trending: cannot run a cycle on a hot standby", sqlstate="25006",\n                   hint="Run it on the primary; the scheduled procedure returns quietly on a standby.")\n\n\ndef _now_text(plpy, now: str) -> str:\n    return plpy.execute(f"SELECT pg_catalog.to_char({plpy.quote_literal(now)}::timestamptz AT TIME ZONE \'UTC\',"\n                        " \'YYYY-MM-DD HH24:MI:SS.US\') AS t")[0]["t"].removesuffix(".000000")\n\n\ndef _skip(plpy, trigger: str, now: str) -> dict:\n    result = runs.skipped(plpy, trigger, now, runs.running_pid(plpy))\n    plpy.notice(f"trending: skipped: {result[\'message\']}")\n    return result\n\n\ndef run(plpy, now: str) -> str:\n    """One whole cycle in the caller\'s transaction; the summary as JSON text."""\n    _require_primary(plpy)\n    if not runs.try_lock(plpy, session=False):\n        return json.dumps(_skip(plpy, "recompute", now))\n    plan = cycle.plan(plpy)\n    run_id = runs.start(plpy, "recompute", now, plan, plan["settings"]["run_retention"])\n    state = runs.load(plpy, run_id)\n    for index in range(len(plan["steps"])):\n        cycle.run_step(plpy, state, index)\n    return json.dumps(cycle.summary(plan, runs.finish(plpy, run_id), _now_text(plpy, now)))\n\n\ndef start(plpy, now: str):\n    """First transaction of a scheduled run: the run id, or None when another\n    cycle is running (recorded as skipped)."""\n    if not runs.try_lock(plpy, session=True):\n        _skip(plpy, "scheduled", now)\n        return None\n    try:\n        plan = cycle.plan(plpy)\n        run_id = runs.start(plpy, "scheduled", now, plan, plan["settings"]["run_retention"])\n    except Exception:\n        runs.unlock(plpy)\n        raise\n    plpy.notice(f"trending: run {run_id} started: {len(plan[\'steps\'])} steps")\n    return run_id\n\n\ndef step(plpy, run_id: int, index: int) -> str:\n    """Step `index` of a scheduled run, as one subtransaction of the\n    procedure\'s current transaction. Returns JSON: {"state": "more"} while\n    steps remain, {"state": "ok", "summary": ...} after the last one, or\n    {"state": "failed", "sqlstate", "message", "detail", "hint"} after\n    recording the failure (the step\'s own work is rolled back)."""\n    try:\n        state = runs.load(plpy, run_id)\n        with plpy.subtransaction():\n            cycle.run_step(plpy, state, index)\n        if index < len(state["plan"]["steps"]) - 1:\n            return json.dumps({"state": "more"})\n        summary = cycle.summary(state["plan"], runs.finish(plpy, run_id), _now_text(plpy, state["now"]))\n        runs.unlock(plpy)\n        plpy.notice(f"trending: run {run_id} ok in {summary[\'ms\']:.0f} ms: "\n                    + ", ".join(f"{v} {k}" for k, v in summary["rows"].items()))\n        return json.dumps({"state": "ok", "summary": summary})\n    except Exception as error:  # every failure ends the run: record it, free the lock\n        runs.fail(plpy, run_id, error)\n        inputs.drop_temp_tables(plpy)\n        runs.unlock(plpy)\n        return json.dumps({"state": "failed", "sqlstate": getattr(error, "sqlstate", None) or "XX000",\n                           "message": runs.error_message(error), "detail": getattr(error, "detail", None),\n                           "hint": getattr(error, "hint", None)})\n',
-    'trending_pl.runs': '"""Run history (trending.runs) and the lock that keeps cycles from overlapping.\n\nEvery cycle is one row of trending.runs: \'running\' while it works, then \'ok\',\n\'failed\' (with SQLSTATE and message) or, when its backend died, \'aborted\'\n(set by the next run). A call that finds another cycle running records a\n\'skipped\' row and returns at once.\n\nBoth entry points take the same advisory lock: recompute() a transaction\nlock (released at its commit or rollback), the scheduled procedure a session\nlock (it commits between steps), released when it finishes or fails and, if\nits backend dies, by the server.\n"""\n\nfrom __future__ import annotations\n\nimport json\n\n# pg_try_advisory_*lock(int4, int4) key: \'tren\' as an int4, then 1 for\n# "recompute". pg_locks shows it as classid = 1953654126, objid = 1,\n# objsubid = 2 (the trending.status view looks for exactly that).\nLOCK_KEY = "1953654126, 1"\n\n\ndef try_lock(plpy, *, session: bool) -> bool:\n    function = "pg_try_advisory_lock" if session else "pg_try_advisory_xact_lock"\n    return bool(plpy.execute(f"SELECT pg_catalog.{function}({LOCK_KEY}) AS locked")[0]["locked"])\n\n\ndef unlock(plpy) -> None:\n    """Release the session lock of a scheduled run (quietly if not held)."""\n    plpy.execute(f"""\nSELECT pg_catalog.pg_advisory_unlock({LOCK_KEY})\nFROM pg_catalog.pg_locks\nWHERE locktype = \'advisory\' AND pid = pg_catalog.pg_backend_pid() AND granted\n  AND classid = 1953654126 AND objid = 1 AND objsubid = 2\n  AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())""")\n\n\ndef running_pid(plpy):\n    """The backend that holds the cycle lock in this database, if any."""\n    rows = plpy.execute("""\nSELECT pid FROM pg_catalog.pg_locks\nWHERE locktype = \'advisory\' AND granted AND classid = 1953654126 AND objid = 1 AND objsubid = 2\n  AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())""")\n    return rows[0]["pid"] if rows else None\n\n\ndef start(plpy, trigger: str, now: str, plan: dict, retention: str) -> int:\n    """Begin a run (the caller holds the lock): mark the runs of dead backends\n    aborted, forget runs older than the retention, insert the \'running\' row."""\n    # Holding the lock means no other cycle is alive: a \'running\' row left\n    # now belongs to a backend that died (terminated, crashed) mid-cycle.\n    plpy.execute("""\nUPDATE trending.runs\nSET status = \'aborted\', finished_at = pg_catalog.clock_timestamp(),\n    message = pg_catalog.format(\'the run\'\'s backend (pid %s) ended before the run finished\', pid)\nWHERE status = \'running\'""")\n    plpy.execute(f"""\nDELETE FROM trending.runs\nWHERE started_at < pg_catalog.now() - {plpy.quote_literal(retention)}::interval AND status <> \'running\'""")\n    row = plpy.execute(f"""\nINSERT INTO trending.runs (trigger, status, cycle_now, source_schema, plan, wal_start_lsn)\nVALUES ({plpy.quote_literal(trigger)}, \'running\', {plpy.quote_literal(now)}::timestamptz,\n        {plpy.quote_literal(plan[\'source_schema\'])}, {plpy.quote_literal(json.dumps(plan))}::jsonb,\n        pg_catalog.pg_current_wal_insert_lsn())\nRETURNING run_id""")[0]\n    return int(row["run_id"])\n\n\ndef skipped(plpy, trigger: str, now: str, holder) -> dict:\n    """Record a call that found a cycle running; the summary it returns."""\n    message = f"another cycle is running (pid {holder})" if holder else "another cycle is running"\n    row = plpy.execute(f"""\nINSERT INTO trending.runs (trigger, status, finished_at, cycle_now, message)\nVALUES ({plpy.quote_literal(trigger)}, \'skipped\', pg_catalog.clock_timestamp(),\n        {plpy.quote_literal(now)}::timestamptz, {plpy.quote_literal(message)})\nRETURNING run_id""")[0]\n    return {"status": "skipped", "run_id": int(row["run_id"]), "message": message}\n\n\ndef load(plpy, run_id: int) -> dict:\n    row = plpy.execute(f"""\nSELECT run_id, status, plan, pg_catalog.to_char(cycle_now AT TIME ZONE \'UTC\', \'YYYY-MM-DD HH24:MI:SS.US+00\') AS now\nFROM trending.runs WHERE run_id = {int(run_id)}""")\n    if not row:\n        plpy.error(f"trending: run {run_id} does not exist", sqlstate="22023")\n    run = dict(row[0])\n    run["plan"] = json.loads(run["plan"])\n    return run\n\n\ndef record_step(plpy, run_id: int, name: str, ms: float, *, slice_key: str | None = None,\n                slice_result: dict | None = None, bad_rows: dict | None = None) -> None:\n    """Add one finished step to the run\'s row: its milliseconds and, for a\n    slice, its row counts; for an input step, the bad rows it counted."""\n    sets = [f"step_ms = step_ms || pg_catalog.jsonb_build_object({plpy.quote_literal(name)}, {float(ms)})"]\n    if slice_key is not None:\n        sets.append(f"slice_rows = slice_rows || pg_catalog.jsonb_build_object({plpy.quote_literal(slice_key)}, "\n                    f"{plpy.quote_literal(json.dumps(slice_result))}::jsonb)")\n    if bad_rows:\n        sets.append(f"bad_rows = bad_rows || {plpy.quote_literal(json.dumps(bad_rows))}::jsonb")\n    plpy.execute(f"UPDATE trending.runs SET {\', \'.join(sets)} WHERE run_id = {int(run_id)}")\n\n\ndef finish(plpy, run_id: int) -> dict:\n    """Mark the run ok; return its row (with the WAL the cycle wrote)."""\n    return dict(plpy.execute(f"""\nUPDATE trending.runs\nSET status = \'ok\', finished_at = pg_catalog.clock_timestamp(),\n    wal_bytes = pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_insert_lsn(), wal_start_lsn)\nWHERE run_id = {int(run_id)}\nRETURNING run_id, step_ms, slice_rows, bad_rows, wal_bytes,\n          pg_catalog.round(EXTRACT(epoch FROM finished_at - started_at) * 1000, 1) AS ms""")[0])\n\n\ndef fail(plpy, run_id: int, error) -> None:\n    """Record a failed run with the error\'s SQLSTATE, message, detail and hint."""\n    fields = {"sqlstate": getattr(error, "sqlstate", None) or "XX000",\n              "message": error_message(error),\n              "detail": getattr(error, "detail", None),\n              "hint": getattr(error, "hint", None)}\n    values = ", ".join(f"{name} = {\'NULL\' if value is None else plpy.quote_literal(str(value))}"\n                       for name, value in fields.items())\n    plpy.execute(f"""\nUPDATE trending.runs\nSET status = \'failed\', finished_at = pg_catalog.clock_timestamp(), {values},\n    wal_bytes = pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_insert_lsn(), wal_start_lsn)\nWHERE run_id = {int(run_id)}""")\n\n\ndef error_message(error) -> str:\n    text = str(error.args[0]) if getattr(error, "args", None) else str(error)\n    return text or type(error).__name__\n',
-    'trending_pl.slices': '"""Score the slices (strategy x time range) and bring their rows up to date.\n\nPer kind of item (tracks, playlists), once per cycle, the `changes` step:\nevery enabled slice\'s new scores are computed as one set and compared with\nthe stored rows in one FULL JOIN (hash or merge: a full join cannot be a\nnested loop, so no estimate makes it quadratic). What differs is kept, with the stored rows\' ctids, in\npg_temp.trending_<kind>_changes: rows whose score or genre changed, new rows,\nand rows of items that left the eligible set.\n\nThen one step per slice applies that slice\'s changes in one statement (a\nreader sees the slice before or after, never in between): updates and deletes\nby ctid (a TID scan of exactly the rows that change), inserts of new rows in\nscore order. Unchanged rows are not touched and keep their created_at.\n\nThe changes table outlives the scheduled procedure\'s commits between steps;\nits ctids stay valid because only a cycle writes the score tables and cycles\nhold the cycle lock.\n"""\n\nfrom __future__ import annotations\n\nimport time\n\nfrom . import formulas\nfrom .config import Strategy\nfrom .inputs import Cycle\n\n# How each kind of strategy is stored: its score table, id column, inputs,\n# and whether rows carry a genre.\nTABLES = {\n    "track": {"table": "trending.track_trending_scores", "id": "track_id",\n              "inputs": "pg_temp.trending_track_inputs", "genre": True},\n    "playlist": {"table": "trending.playlist_trending_scores", "id": "playlist_id",\n                 "inputs": "pg_temp.trending_playlist_inputs", "genre": False},\n}\n\n\ndef changes_table(kind: str) -> str:\n    return f"pg_temp.trending_{kind}_changes"\n\n\ndef staged_counts_table(kind: str) -> str:\n    return f"pg_temp.trending_{kind}_staged"\n\n\ndef score_expression(strategy: Strategy, time_range: str) -> tuple[str, str]:\n    if strategy.kind == "track":\n        return formulas.track_score(strategy.version, time_range)\n    return formulas.playlist_score(time_range)\n\n\ndef _slice_key(plpy, strategy: Strategy, time_range: str) -> str:\n    """The slice\'s (type, version, time_range) as a SQL row literal."""\n    return (f"({plpy.quote_literal(strategy.type)}, {plpy.quote_literal(strategy.version)},"\n            f" {plpy.quote_literal(time_range)})")\n\n\ndef _in_slice(plpy, strategy: Strategy, time_range: str, alias: str) -> str:\n    return f"({alias}.type, {alias}.version, {alias}.time_range) = {_slice_key(plpy, strategy, time_range)}"\n\n\ndef stage_changes(plpy, kind: str, slices: list[tuple[Strategy, str]]) -> dict[str, int]:\n    """Score every enabled slice of `kind` and keep what differs from the stored\n    rows in the kind\'s changes table, and each slice\'s number of non-zero\n    scores in its staged-counts table. One statement: the new scores are\n    computed, joined and counted in flight, never written out whole.\n    Returns {"staged", "changed"}."""\n    spec = TABLES[kind]\n    table, id_col = spec["table"], spec["id"]\n    changes, counts = changes_table(kind), staged_counts_table(kind)\n    genre, genre_def = (", i.genre", ", genre varchar") if spec["genre"] else ("", "")\n    selects = []\n    for strategy, time_range in slices:\n        expression, row_filter = score_expression(strategy, time_range)\n        selects.append(\n            f"SELECT i.{id_col} AS id, {plpy.quote_literal(strategy.type)}::text AS type,"\n            f" {plpy.quote_literal(strategy.version)}::text AS version,"\n            f" {plpy.quote_literal(time_range)}::text AS time_range{genre}, {expression} AS score"\n            f" FROM {spec[\'inputs\']} i WHERE {row_filter}")\n    union = "\\n        UNION ALL\\n        ".join(selects)\n    keys = ", ".join(_slice_key(plpy, s, r) for s, r in slices)\n    differs = "t.score IS DISTINCT FROM s.score"\n    stage_genre = kept_genre = ""\n    if spec["genre"]:\n        differs += " OR t.genre IS DISTINCT FROM s.genre"\n        stage_genre, kept_genre = ", s.genre", ", genre"\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_changes (stored_tid tid, type text, version text,"\n                 f" time_range text, id integer, score float8{genre_def})")\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_staged (type text, version text, time_range text, n bigint)")\n    plpy.execute(f"""\nWITH joined AS MATERIALIZED (\n    SELECT t.ctid AS stored_tid,\n           COALESCE(s.type, t.type::text) AS type, COALESCE(s.version, t.version::text) AS version,\n           COALESCE(s.time_range, t.time_range::text) AS time_range,\n           s.id, s.score{stage_genre},\n           t.{id_col} IS NULL OR s.id IS NULL OR {differs} AS differs\n    FROM (\n        SELECT scored.* FROM (\n        {union}\n        ) AS scored\n        WHERE scored.score <> 0\n    ) AS s\n    FULL JOIN (SELECT t.ctid, t.* FROM {table} t WHERE (t.type, t.version, t.time_range) IN ({keys})) AS t\n           ON t.{id_col} = s.id AND t.type = s.type AND t.version = s.version AND t.time_range = s.time_range\n), kept AS (\n    INSERT INTO {changes}\n    SELECT stored_tid, type, version, time_range, id, score{kept_genre} FROM joined WHERE differs\n)\nINSERT INTO {counts}\nSELECT type, version, time_range, count(id) FROM joined GROUP BY type, version, time_range""")\n    plpy.execute(f"ANALYZE {changes}")\n    row = plpy.execute(f"SELECT (SELECT sum(n) FROM {counts}) AS staged, (SELECT count(*) FROM {changes}) AS changed")[0]\n    return {"staged": int(row["staged"] or 0), "changed": int(row["changed"])}\n\n\ndef apply(plpy, c: Cycle, strategy: Strategy, time_range: str) -> dict[str, int]:\n    """Write one slice\'s staged changes in one statement; its counts and ms."""\n    started = time.monotonic()\n    spec = TABLES[strategy.kind]\n    table, id_col = spec["table"], spec["id"]\n    changes, counts = changes_table(strategy.kind), staged_counts_table(strategy.kind)\n    mine = _in_slice(plpy, strategy, time_range, "c")\n    set_genre = insert_genre_col = insert_genre_val = ""\n    if spec["genre"]:\n        set_genre = ", genre = c.genre"\n        insert_genre_col, insert_genre_val = ", genre", ", c.genre"\n    row = plpy.execute(f"""\nWITH updated AS (\n    UPDATE {table} t\n    SET score = c.score{set_genre}, created_at = {c.now_utc}\n    FROM {changes} c\n    WHERE t.ctid = ANY (ARRAY(SELECT c.stored_tid FROM {changes} c\n                              WHERE {mine} AND c.stored_tid IS NOT NULL AND c.id IS NOT NULL))\n      AND t.ctid = c.stored_tid\n    RETURNING 1\n), deleted AS (\n    DELETE FROM {table} t\n    WHERE t.ctid = ANY (ARRAY(SELECT c.stored_tid FROM {changes} c WHERE {mine} AND c.id IS NULL))\n    RETURNING 1\n), inserted AS (\n    INSERT INTO {table} ({id_col}, type, version, time_range, score, created_at{insert_genre_col})\n    SELECT c.id, c.type, c.version, c.time_range, c.score, {c.now_utc}{insert_genre_val}\n    FROM {changes} c\n    WHERE {mine} AND c.stored_tid IS NULL\n    ORDER BY c.score DESC\n    RETURNING 1\n)\nSELECT (SELECT COALESCE(sum(n), 0) FROM {counts} c WHERE {mine}) AS staged,\n       (SELECT count(*) FROM updated)  AS updated,\n       (SELECT count(*) FROM inserted) AS inserted,\n       (SELECT count(*) FROM deleted)  AS deleted""")[0]\n    updated, inserted = int(row["updated"]), int(row["inserted"])\n    return {"inserted": inserted, "updated": updated, "deleted": int(row["deleted"]),\n            "unchanged": int(row["staged"]) - inserted - updated,\n            "ms": round((time.monotonic() - started) * 1000, 1)}\n\n\ndef remove(plpy, strategy: Strategy, time_range: str) -> dict[str, int]:\n    """A disabled strategy\'s slice: delete its rows."""\n    started = time.monotonic()\n    table = TABLES[strategy.kind]["table"]\n    row = plpy.execute(f"""\nWITH deleted AS (\n    DELETE FROM {table} t WHERE {_in_slice(plpy, strategy, time_range, "t")} RETURNING 1\n)\nSELECT count(*) AS n FROM deleted""")[0]\n    return {"inserted": 0, "updated": 0, "deleted": int(row["n"]), "unchanged": 0,\n            "ms": round((time.monotonic() - started) * 1000, 1)}\n',
-    'trending_pl.sources': '"""Check the source tables before a cycle reads them.\n\nCREATE EXTENSION must not need the source tables (pg_restore creates\nextensions before tables), so the first moment we can check them is a cycle.\nA missing table or column, an unexpected type or an unreadable table stops the\ncycle with one error that names every problem, before any work is done.\n"""\n\nfrom __future__ import annotations\n\nINTEGER = frozenset({"integer", "bigint", "smallint"})\nTEXT = frozenset({"character varying", "text", "character"})\nTIMESTAMP = frozenset({"timestamp without time zone"})\nBOOLEAN = frozenset({"boolean"})\nJSONB = frozenset({"jsonb"})\nANY = frozenset()  # enums (savetype, reposttype) and text both work\n\n# Every column a cycle reads, by table, with the types it accepts. Timestamps\n# must be `timestamp without time zone` holding UTC (SPEC.md): a timestamptz\n# column would silently shift windows by the session\'s offset.\nREQUIRED_COLUMNS: dict[str, dict[str, frozenset]] = {\n    "tracks": {"track_id": INTEGER, "owner_id": INTEGER, "genre": TEXT, "created_at": TIMESTAMP,\n               "release_date": TIMESTAMP, "is_current": BOOLEAN, "is_delete": BOOLEAN,\n               "is_unlisted": BOOLEAN, "stem_of": JSONB},\n    "plays": {"play_item_id": INTEGER, "created_at": TIMESTAMP},\n    "saves": {"user_id": INTEGER, "save_item_id": INTEGER, "save_type": ANY, "is_current": BOOLEAN,\n              "is_delete": BOOLEAN, "created_at": TIMESTAMP},\n    "reposts": {"user_id": INTEGER, "repost_item_id": INTEGER, "repost_type": ANY,\n                "is_current": BOOLEAN, "is_delete": BOOLEAN, "created_at": TIMESTAMP},\n    "users": {"user_id": INTEGER, "is_current": BOOLEAN, "cover_photo": ANY, "cover_photo_sizes": ANY,\n              "profile_picture": ANY, "profile_picture_sizes": ANY, "bio": ANY},\n    "aggregate_user": {"user_id": INTEGER, "follower_count": INTEGER, "following_count": INTEGER},\n    "aggregate_track": {"track_id": INTEGER, "repost_count": INTEGER, "save_count": INTEGER},\n    "aggregate_plays": {"play_item_id": INTEGER, "count": INTEGER},\n    "aggregate_playlist": {"playlist_id": INTEGER, "repost_count": INTEGER, "save_count": INTEGER},\n    "playlists": {"playlist_id": INTEGER, "playlist_owner_id": INTEGER, "is_current": BOOLEAN,\n                  "is_delete": BOOLEAN, "is_private": BOOLEAN, "playlist_contents": JSONB,\n                  "created_at": TIMESTAMP, "release_date": TIMESTAMP},\n}\n\n# SQLSTATEs, most fundamental first: the error carries the first that applies.\nUNDEFINED_TABLE = "42P01"\nUNDEFINED_COLUMN = "42703"\nDATATYPE_MISMATCH = "42804"\nINSUFFICIENT_PRIVILEGE = "42501"\nINVALID_SCHEMA_NAME = "3F000"\n\n_CATALOG_QUERY = """\nSELECT c.relname::text AS table_name,\n       a.attname::text AS column_name,\n       pg_catalog.format_type(a.atttypid, NULL) AS column_type,\n       pg_catalog.has_table_privilege(c.oid, \'SELECT\') AS readable\nFROM pg_catalog.pg_class c\nJOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\nJOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped\nWHERE n.nspname = {schema}\n  AND c.relname = ANY ({tables}::text[])\n  AND c.relkind IN (\'r\', \'p\', \'v\', \'m\', \'f\')\n"""\n\n\ndef find_problems(schema: str, catalog_rows) -> list[tuple[str, str]]:\n    """(sqlstate, description) for every way `catalog_rows` falls short of REQUIRED_COLUMNS.\n\n    `catalog_rows` are mappings with table_name, column_name, column_type, readable.\n    """\n    found: dict[str, dict[str, str]] = {}\n    readable: dict[str, bool] = {}\n    for row in catalog_rows:\n        found.setdefault(row["table_name"], {})[row["column_name"]] = row["column_type"]\n        readable[row["table_name"]] = bool(row["readable"])\n\n    problems = []\n    for table, columns in REQUIRED_COLUMNS.items():\n        if table not in found:\n            problems.append((UNDEFINED_TABLE, f"table {schema}.{table} does not exist"))\n            continue\n        if not readable[table]:\n            problems.append((INSUFFICIENT_PRIVILEGE, f"no SELECT privilege on {schema}.{table}"))\n        for column, accepted in columns.items():\n            actual = found[table].get(column)\n            if actual is None:\n                problems.append((UNDEFINED_COLUMN, f"column {table}.{column} does not exist"))\n            elif accepted and actual not in accepted:\n                expected = " or ".join(sorted(accepted))\n                problems.append((DATATYPE_MISMATCH,\n                                 f"column {table}.{column} is {actual}, expected {expected}"))\n    return problems\n\n\ndef check(plpy, schema: str) -> None:\n    """Raise one clear error if the source schema cannot feed a cycle."""\n    exists = plpy.execute("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = "\n                          + plpy.quote_literal(schema))\n    if len(exists) == 0:\n        plpy.error(f\'trending: source schema "{schema}" does not exist\',\n                   hint="Set trending.settings.source_schema to the schema holding tracks, plays, ...: "\n                        "UPDATE trending.settings SET value = \'<schema>\' WHERE name = \'source_schema\';",\n                   sqlstate=INVALID_SCHEMA_NAME)\n    tables = "{" + ",".join(REQUIRED_COLUMNS) + "}"\n    rows = plpy.execute(_CATALOG_QUERY.format(schema=plpy.quote_literal(schema),\n                                              tables=plpy.quote_literal(tables)))\n    problems = find_problems(schema, rows)\n    if problems:\n        plpy.error(f\'trending: source schema "{schema}" cannot feed a cycle: \'\n                   + "; ".join(text for _, text in problems),\n                   detail="trending reads these columns: " + describe_requirements(),\n                   hint="Point trending.settings.source_schema at the service\'s schema, "\n                        "or create the missing objects.",\n                   sqlstate=min(problems, key=lambda p: _SEVERITY.index(p[0]))[0])\n\n\n_SEVERITY = [INVALID_SCHEMA_NAME, UNDEFINED_TABLE, UNDEFINED_COLUMN, DATATYPE_MISMATCH,\n             INSUFFICIENT_PRIVILEGE]\n\n\ndef describe_requirements() -> str:\n    return "; ".join(f"{table}({\', \'.join(columns)})" for table, columns in REQUIRED_COLUMNS.items())\n',
+    'trending_pl.inputs': '"""Stage the inputs every strategy shares, once per cycle, as private temp tables.\n\nOne row per eligible track (pg_temp.trending_track_inputs) and per eligible\nplaylist (pg_temp.trending_playlist_inputs) holds everything SPEC\'s formulas\nneed for every strategy and range: windowed counts, totals, karma, age, owner\nfollowers. Each source table is scanned once per kind; the windows are\nFILTER clauses of the same aggregate. No source row is ever visited from\nPython.\n"""\n\nfrom __future__ import annotations\n\nfrom dataclasses import dataclass\n\nfrom . import formulas\n\n\n@dataclass(frozen=True)\nclass Cycle:\n    """What every statement of one cycle needs: where to read and when `now` is."""\n    source: str       # the source schema, quoted as an identifier\n    now_text: str     # now in UTC, ISO text, for the summary\n    now_utc: str      # SQL literals of type timestamp (UTC)\n    track_week_start: str\n    track_month_start: str\n    playlist_starts: dict  # time range -> SQL literal\n\n    @classmethod\n    def start(cls, plpy, now: str, source_schema: str) -> "Cycle":\n        """Window bounds in UTC, with PostgreSQL\'s calendar arithmetic (\'1 mon\')."""\n        bounds = {"now_utc": "interval \'0\'",\n                  "track_week_start": f"interval \'{formulas.TRACK_COUNT_WINDOWS[\'week\']}\'",\n                  "track_month_start": f"interval \'{formulas.TRACK_COUNT_WINDOWS[\'month\']}\'"}\n        bounds.update({f"playlist_{r}_start": f"interval \'{w}\'"\n                       for r, w in formulas.PLAYLIST_WINDOWS.items()})\n        select = ", ".join(f"(n - {interval})::text AS {name}" for name, interval in bounds.items())\n        row = plpy.execute(f"SELECT {select} FROM (SELECT {plpy.quote_literal(now)}::timestamptz"\n                           f" AT TIME ZONE \'UTC\' AS n) AS cycle_now")[0]\n\n        def lit(name: str) -> str:\n            return f"{plpy.quote_literal(row[name])}::timestamp"\n\n        return cls(source=plpy.quote_ident(source_schema), now_text=row["now_utc"],\n                   now_utc=lit("now_utc"),\n                   track_week_start=lit("track_week_start"),\n                   track_month_start=lit("track_month_start"),\n                   playlist_starts={r: lit(f"playlist_{r}_start") for r in formulas.PLAYLIST_WINDOWS})\n\n\n# Traps and absurd rows counted per cycle (docs/reference.md, "Traps", and the "Absurd\n# rows"; docs/reference-absurd-rows.md says what each counts); None in a\n# summary when the kind of strategy that would find them is switched off.\nTRACK_BAD_ROWS = ("duplicate_current_tracks", "null_play_counts",\n                  "tracks_created_at_infinite", "tracks_release_date_infinite",\n                  "track_events_created_at_infinite", "track_genres_over_1000_bytes",\n                  "track_users_negative_followers", "track_karma_over_int8")\nPLAYLIST_BAD_ROWS = ("duplicate_current_playlists", "playlists_track_ids_not_array",\n                     "playlist_karma_over_int4",\n                     "playlists_created_at_infinite", "playlists_release_date_infinite",\n                     "playlist_events_created_at_infinite",\n                     "playlist_users_negative_followers", "playlist_karma_over_int8")\n\n# Kept across the scheduled procedure\'s commits (so not ON COMMIT DROP):\n# dropped by the last step, by a failure, and before a run stages anything.\nTEMP_TABLES = tuple(f"trending_{kind}_{table}" for kind in ("track", "playlist")\n                    for table in ("candidates", "inputs", "staged", "changes"))\n\n\ndef drop_temp_tables(plpy) -> None:\n    """Drop this cycle\'s private tables."""\n    for name in TEMP_TABLES:\n        if plpy.execute(f"SELECT pg_catalog.to_regclass(\'pg_temp.{name}\') IS NOT NULL AS present")[0]["present"]:\n            plpy.execute(f"DROP TABLE pg_temp.{name}")\n\n\ndef _age_days(c: Cycle, row: str) -> str:\n    """Whole days of now - base (the interval\'s days field, truncated toward zero).\n    base: created_at if release_date is after now, else the later of the two\n    (greatest() ignores a NULL release_date; an infinite release_date needs no\n    case of its own: +infinity is after now, -infinity loses to created_at).\n    created_at is finite (an infinite one makes the item not eligible). The\n    base is clamped into [now - AGE_CLAMP_DAYS, now] so that `now - base`\n    cannot overflow; the decay is the same (formulas.AGE_CLAMP_DAYS)."""\n    base = (f"CASE WHEN {row}.release_date > {c.now_utc} "\n            f"THEN {row}.created_at ELSE greatest({row}.release_date, {row}.created_at) END")\n    oldest = f"{c.now_utc} - interval \'{formulas.AGE_CLAMP_DAYS} days\'"\n    return f"EXTRACT(day FROM {c.now_utc} - greatest(least({base}, {c.now_utc}), {oldest}))::integer"\n\n\nINT8_MAX = 9223372036854775807\n_INFINITE = "\'-infinity\'::timestamp"   # the one created_at below every window bound\n\n\n_COMPLETE_PROFILE = """(u.cover_photo IS NOT NULL OR u.cover_photo_sizes IS NOT NULL)\n          AND (u.profile_picture IS NOT NULL OR u.profile_picture_sizes IS NOT NULL)\n          AND u.bio IS NOT NULL"""\n\n# An id with more than one current row is skipped (and counted): upstream\n# failed on it because the score tables\' key would collide. Grouping the\n# current rows gives both the single row\'s values and the duplicates.\n_TRACK_CANDIDATES = """\nCREATE TEMP TABLE trending_track_candidates AS\nSELECT t.track_id,\n       count(*)            AS current_rows,\n       min(t.owner_id)     AS owner_id,\n       min(t.genre)        AS genre,\n       min(t.created_at)   AS created_at,\n       min(t.release_date) AS release_date,\n       bool_and(t.is_delete IS FALSE AND t.is_unlisted IS FALSE AND t.stem_of IS NULL) AS listed\nFROM {src}.tracks t\nWHERE t.is_current IS TRUE\nGROUP BY t.track_id\n"""\n\n_TRACK_INPUTS = """\nCREATE TEMP TABLE trending_track_inputs AS\nWITH eligible AS (\n    -- an infinite created_at makes a track not eligible (counted)\n    SELECT c.* FROM pg_temp.trending_track_candidates c\n    WHERE c.current_rows = 1 AND c.listed AND pg_catalog.isfinite(c.created_at)\n),\n-- plays dated -infinity are in no window but are read, to be counted\nlistens AS (\n    SELECT p.play_item_id                                        AS track_id,\n           count(*) FILTER (WHERE p.created_at > {week_start})   AS listens_week,\n           count(*) FILTER (WHERE p.created_at > {month_start})  AS listens_month,\n           count(*) FILTER (WHERE NOT pg_catalog.isfinite(p.created_at)) AS infinite_plays\n    FROM {src}.plays p\n    WHERE p.created_at > {month_start} OR p.created_at = {infinite}\n    GROUP BY p.play_item_id\n),\n-- karma weight of a user: follower_count once per users row (current or not,\n-- as upstream) with a complete profile. A negative follower_count adds\n-- nothing, as if the user had no aggregate_user row (SPEC, Absurd rows).\nprofile_weights AS (\n    SELECT u.user_id, sum(au.follower_count) FILTER (WHERE au.follower_count >= 0) AS weight,\n           bool_or(au.follower_count < 0) AS negative\n    FROM {src}.users u\n    JOIN {src}.aggregate_user au ON au.user_id = u.user_id\n    WHERE {complete_profile}\n    GROUP BY u.user_id\n),\nengagements AS (\n    SELECT r.repost_item_id AS track_id, true AS is_repost, r.user_id, r.created_at\n    FROM {src}.reposts r\n    WHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), \'track\')  -- by label, no cast (docs/security.md)\n      AND r.is_current IS TRUE AND r.is_delete IS FALSE\n    UNION ALL\n    SELECT s.save_item_id, false, s.user_id, s.created_at\n    FROM {src}.saves s\n    WHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), \'track\')  -- by label, no cast (docs/security.md)\n      AND s.is_current IS TRUE AND s.is_delete IS FALSE\n),\nengagement_counts AS (\n    SELECT e.track_id,\n           count(*) FILTER (WHERE e.is_repost AND e.created_at > {week_start})      AS reposts_week,\n           count(*) FILTER (WHERE e.is_repost AND e.created_at > {month_start})     AS reposts_month,\n           count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {week_start})  AS saves_week,\n           count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {month_start}) AS saves_month,\n           sum(w.weight)                                                           AS karma,\n           count(*) FILTER (WHERE NOT pg_catalog.isfinite(e.created_at))           AS infinite_actions,\n           array_agg(e.user_id) FILTER (WHERE w.negative)                          AS negative_contributors\n    FROM engagements e\n    LEFT JOIN profile_weights w ON w.user_id = e.user_id\n    GROUP BY e.track_id\n)\nSELECT e.track_id,\n       -- too long for the genre index: stored as NULL (counted)\n       CASE WHEN pg_catalog.octet_length(e.genre) > {genre_max_bytes} THEN NULL ELSE e.genre END AS genre,\n       COALESCE(pg_catalog.octet_length(e.genre) > {genre_max_bytes}, false) AS genre_too_long,\n       e.owner_id,\n       au.follower_count                     AS owner_followers,\n       {age_days}                            AS age_days,\n       NOT COALESCE(pg_catalog.isfinite(e.release_date), true) AS release_date_infinite,\n       COALESCE(l.infinite_plays, 0) + COALESCE(g.infinite_actions, 0) AS infinite_events,\n       g.negative_contributors,\n       COALESCE(l.listens_week, 0)           AS listens_week,\n       COALESCE(l.listens_month, 0)          AS listens_month,\n       COALESCE(g.reposts_week, 0)           AS reposts_week,\n       COALESCE(g.reposts_month, 0)          AS reposts_month,\n       COALESCE(g.saves_week, 0)             AS saves_week,\n       COALESCE(g.saves_month, 0)            AS saves_month,\n       COALESCE(at.repost_count, 0)          AS repost_total,\n       COALESCE(at.save_count, 0)            AS save_total,\n       ap.count                              AS play_total,\n       ap.play_item_id IS NOT NULL AND ap.count IS NULL AS null_play_count,\n       COALESCE(g.karma, 0)                  AS karma\nFROM eligible e\nLEFT JOIN {src}.aggregate_user au     ON au.user_id = e.owner_id\nLEFT JOIN listens l                   ON l.track_id = e.track_id\nLEFT JOIN engagement_counts g         ON g.track_id = e.track_id\nLEFT JOIN {src}.aggregate_track at    ON at.track_id = e.track_id\nLEFT JOIN {src}.aggregate_plays ap    ON ap.play_item_id = e.track_id\n"""\n\n_PLAYLIST_CANDIDATES = """\nCREATE TEMP TABLE trending_playlist_candidates AS\nSELECT p.playlist_id,\n       count(*)                 AS current_rows,\n       min(p.playlist_owner_id) AS owner_id,\n       min(p.created_at)        AS created_at,\n       min(p.release_date)      AS release_date,\n       bool_and(p.is_delete IS FALSE AND p.is_private IS FALSE) AS listed,\n       bool_and(pg_catalog.jsonb_typeof(p.playlist_contents -> \'track_ids\') IS NOT DISTINCT FROM \'array\')\n                                AS track_ids_is_array,\n       min(CASE WHEN pg_catalog.jsonb_typeof(p.playlist_contents -> \'track_ids\') = \'array\'\n                THEN pg_catalog.jsonb_array_length(p.playlist_contents -> \'track_ids\') END)\n                                AS track_count\nFROM {src}.playlists p\nWHERE p.is_current IS TRUE\nGROUP BY p.playlist_id\n"""\n\n_PLAYLIST_INPUTS = """\nCREATE TEMP TABLE trending_playlist_inputs AS\nWITH eligible AS (\n    SELECT c.*, au.follower_count AS owner_followers\n    FROM pg_temp.trending_playlist_candidates c\n    JOIN {src}.aggregate_user au ON au.user_id = c.owner_id\n    WHERE c.current_rows = 1 AND c.listed AND c.track_ids_is_array AND c.track_count >= 3\n      AND pg_catalog.isfinite(c.created_at)\n),\n-- karma weight of a user: follower_count once per CURRENT users row with a\n-- complete profile (upstream filters is_current here, unlike for tracks);\n-- a negative follower_count adds nothing (SPEC, Absurd rows)\nprofile_weights AS (\n    SELECT u.user_id, sum(au.follower_count) FILTER (WHERE au.follower_count >= 0) AS weight,\n           bool_or(au.follower_count < 0) AS negative\n    FROM {src}.users u\n    JOIN {src}.aggregate_user au ON au.user_id = u.user_id\n    WHERE u.is_current IS TRUE AND {complete_profile}\n    GROUP BY u.user_id\n),\nengagements AS (\n    SELECT r.repost_item_id AS playlist_id, true AS is_repost, r.user_id, r.created_at\n    FROM {src}.reposts r\n    WHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), \'playlist\')  -- by label, no cast (docs/security.md)\n      AND r.is_current IS TRUE AND r.is_delete IS FALSE\n      AND (r.created_at >= {year_start} OR r.created_at = {infinite})\n    UNION ALL\n    SELECT s.save_item_id, false, s.user_id, s.created_at\n    FROM {src}.saves s\n    WHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), \'playlist\')  -- by label, no cast (docs/security.md)\n      AND s.is_current IS TRUE AND s.is_delete IS FALSE\n      AND (s.created_at >= {year_start} OR s.created_at = {infinite})\n),\n-- counts take created_at > start, karma created_at >= start (as upstream)\nengagement_counts AS (\n    SELECT e.playlist_id,\n           {window_columns}\n    FROM engagements e\n    LEFT JOIN profile_weights w ON w.user_id = e.user_id\n    GROUP BY e.playlist_id\n)\nSELECT e.playlist_id,\n       e.owner_id,\n       e.owner_followers,\n       {age_days}                            AS age_days,\n       NOT COALESCE(pg_catalog.isfinite(e.release_date), true) AS release_date_infinite,\n       COALESCE(g.infinite_events, 0)        AS infinite_events,\n       g.negative_contributors,\n       {window_outputs},\n       COALESCE(ap.repost_count, 0)          AS repost_total,\n       COALESCE(ap.save_count, 0)            AS save_total\nFROM eligible e\nLEFT JOIN engagement_counts g         ON g.playlist_id = e.playlist_id\nLEFT JOIN {src}.aggregate_playlist ap ON ap.playlist_id = e.playlist_id\n"""\n\n# A user with a negative follower_count is counted once per kind of item,\n# when met as the owner of an eligible item or as one of its karma\n# contributors (whose follower_count the karma would have summed).\n_NEGATIVE_FOLLOWER_USERS = """(SELECT count(DISTINCT n.user_id) FROM (\n           SELECT i.owner_id AS user_id FROM {inputs} i WHERE i.owner_followers < 0\n           UNION ALL\n           SELECT pg_catalog.unnest(i.negative_contributors) FROM {inputs} i\n           WHERE i.negative_contributors IS NOT NULL) AS n)"""\n\n_TRACK_BAD_ROWS = f"""\nSELECT (SELECT count(*) FROM pg_temp.trending_track_candidates WHERE current_rows > 1) AS duplicate_current_tracks,\n       (SELECT count(*) FROM pg_temp.trending_track_inputs WHERE null_play_count)      AS null_play_counts,\n       (SELECT count(*) FROM pg_temp.trending_track_candidates\n         WHERE current_rows = 1 AND listed AND NOT pg_catalog.isfinite(created_at))   AS tracks_created_at_infinite,\n       (SELECT count(*) FROM pg_temp.trending_track_inputs WHERE release_date_infinite)\n           AS tracks_release_date_infinite,\n       (SELECT COALESCE(sum(infinite_events), 0) FROM pg_temp.trending_track_inputs)\n           AS track_events_created_at_infinite,\n       (SELECT count(*) FROM pg_temp.trending_track_inputs WHERE genre_too_long)\n           AS track_genres_over_1000_bytes,\n       {_NEGATIVE_FOLLOWER_USERS.format(inputs="pg_temp.trending_track_inputs")}\n           AS track_users_negative_followers,\n       (SELECT count(*) FROM pg_temp.trending_track_inputs WHERE karma > {INT8_MAX})\n           AS track_karma_over_int8\n"""\n\n_PLAYLIST_BAD_ROWS = """\nSELECT (SELECT count(*) FROM pg_temp.trending_playlist_candidates WHERE current_rows > 1)\n           AS duplicate_current_playlists,\n       (SELECT count(*) FROM pg_temp.trending_playlist_candidates\n         WHERE current_rows = 1 AND listed AND NOT track_ids_is_array)\n           AS playlists_track_ids_not_array,\n       (SELECT count(*) FROM pg_temp.trending_playlist_inputs\n         WHERE greatest({karmas}) > 2147483647)\n           AS playlist_karma_over_int4,\n       (SELECT count(*) FROM pg_temp.trending_playlist_candidates\n         WHERE current_rows = 1 AND listed AND NOT pg_catalog.isfinite(created_at))\n           AS playlists_created_at_infinite,\n       (SELECT count(*) FROM pg_temp.trending_playlist_inputs WHERE release_date_infinite)\n           AS playlists_release_date_infinite,\n       (SELECT COALESCE(sum(infinite_events), 0) FROM pg_temp.trending_playlist_inputs)\n           AS playlist_events_created_at_infinite,\n       {negative_users}\n           AS playlist_users_negative_followers,\n       (SELECT count(*) FROM pg_temp.trending_playlist_inputs\n         WHERE greatest({karmas}) > {int8_max})\n           AS playlist_karma_over_int8\n"""\n\n\ndef _no_guard(point: str) -> None:\n    pass\n\n\ndef stage_track_inputs(plpy, c: Cycle, guard=_no_guard) -> dict[str, int]:\n    """Build trending_track_inputs; return the track traps found. guard(point)\n    runs before each statement that reads the sources ("candidates", "inputs")."""\n    guard("candidates")\n    plpy.execute(_TRACK_CANDIDATES.format(src=c.source))\n    plpy.execute("ANALYZE pg_temp.trending_track_candidates")\n    guard("inputs")\n    plpy.execute(_TRACK_INPUTS.format(src=c.source, week_start=c.track_week_start,\n                                      month_start=c.track_month_start,\n                                      complete_profile=_COMPLETE_PROFILE,\n                                      infinite=_INFINITE, genre_max_bytes=formulas.GENRE_MAX_BYTES,\n                                      age_days=_age_days(c, "e")))\n    plpy.execute("ANALYZE pg_temp.trending_track_inputs")\n    row = plpy.execute(_TRACK_BAD_ROWS)[0]\n    return {key: int(row[key]) for key in TRACK_BAD_ROWS}\n\n\ndef stage_playlist_inputs(plpy, c: Cycle, guard=_no_guard) -> dict[str, int]:\n    """Build trending_playlist_inputs; return the playlist traps found."""\n    ranges = list(formulas.PLAYLIST_WINDOWS)\n    starts = c.playlist_starts\n    widest = max(ranges, key=lambda r: formulas.WINDOW_DAYS[r])\n    window_columns = ",\\n           ".join(\n        [f"count(*) FILTER (WHERE e.is_repost AND e.created_at > {starts[r]}) AS reposts_{r}" for r in ranges]\n        + [f"count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {starts[r]}) AS saves_{r}" for r in ranges]\n        + [f"sum(w.weight) FILTER (WHERE e.created_at >= {starts[r]}) AS karma_{r}" for r in ranges]\n        + ["count(*) FILTER (WHERE NOT pg_catalog.isfinite(e.created_at)) AS infinite_events",\n           # contributors to some window\'s karma (the widest window holds them all)\n           f"array_agg(e.user_id) FILTER (WHERE w.negative AND e.created_at >= {starts[widest]})"\n           " AS negative_contributors"])\n    window_outputs = ",\\n       ".join(\n        [f"COALESCE(g.reposts_{r}, 0) AS reposts_{r}" for r in ranges]\n        + [f"COALESCE(g.saves_{r}, 0) AS saves_{r}" for r in ranges]\n        + [f"g.karma_{r} AS karma_{r}" for r in ranges])\n    # the widest window bounds the scan (all windows are nested), but for the\n    # rows dated -infinity, read only to be counted\n    year_start = starts[widest]\n    guard("candidates")\n    plpy.execute(_PLAYLIST_CANDIDATES.format(src=c.source))\n    plpy.execute("ANALYZE pg_temp.trending_playlist_candidates")\n    guard("inputs")\n    plpy.execute(_PLAYLIST_INPUTS.format(src=c.source, year_start=year_start, infinite=_INFINITE,\n                                         complete_profile=_COMPLETE_PROFILE,\n                                         window_columns=window_columns,\n                                         window_outputs=window_outputs,\n                                         age_days=_age_days(c, "e")))\n    plpy.execute("ANALYZE pg_temp.trending_playlist_inputs")\n    karmas = ", ".join(f"karma_{r}" for r in ranges)\n    row = plpy.execute(_PLAYLIST_BAD_ROWS.format(\n        karmas=karmas, int8_max=INT8_MAX,\n        negative_users=_NEGATIVE_FOLLOWER_USERS.format(inputs="pg_temp.trending_playlist_inputs")))[0]\n    return {key: int(row[key]) for key in PLAYLIST_BAD_ROWS}\n',
+    'trending_pl.recompute': '"""The two ways to run a cycle.\n\n- run(): `SELECT trending.recompute()`, one transaction. The caller sees\n  every error; nothing of a failed cycle stays, not even its run row.\n- start() / step(): `CALL trending.scheduled_recompute()`, the procedure\n  pg_cron runs, which commits after each step so that no snapshot or lock is\n  held for a whole cycle. Its \'running\' row is committed first; a failure is\n  recorded in the row (with SQLSTATE and message) before the procedure\n  re-raises it, so pg_cron marks the job failed too.\n\nBoth plan the cycle the same way and run the same steps (cycle.py).\n"""\n\nfrom __future__ import annotations\n\nimport json\n\nfrom . import cycle, inputs, runs\nfrom . import validate\n\n\ndef _require_primary(plpy) -> None:\n    if plpy.execute("SELECT pg_catalog.pg_is_in_recovery() AS standby")[0]["standby"]:\n        plpy.error("trending: cannot run a cycle on a hot standby", sqlstate="25006",\n                   hint="Run it on the primary; the scheduled procedure returns quietly on a standby.")\n\n\ndef _now_text(plpy, now: str) -> str:\n    return plpy.execute(f"SELECT pg_catalog.to_char({plpy.quote_literal(now)}::timestamptz AT TIME ZONE \'UTC\',"\n                        " \'YYYY-MM-DD HH24:MI:SS.US\') AS t")[0]["t"].removesuffix(".000000")\n\n\ndef _skip(plpy, trigger: str, now: str) -> dict:\n    result = runs.skipped(plpy, trigger, now)\n    plpy.notice(f"trending: skipped: {result[\'message\']}")\n    return result\n\n\ndef run(plpy, now: str) -> str:\n    """One whole cycle in the caller\'s transaction; the summary as JSON text."""\n    validate.cycle_inputs(plpy, now)\n    _require_primary(plpy)\n    runs.release_leftover(plpy)\n    if not runs.try_lock(plpy, session=False):\n        return json.dumps(_skip(plpy, "recompute", now))\n    runs.warn_if_before_current_scores(plpy, now)\n    plan = cycle.plan(plpy)\n    run = runs.start(plpy, "recompute", now, plan)\n    try:\n        for index in range(len(plan["steps"])):\n            cycle.run_step(plpy, run, index)\n        return json.dumps(cycle.summary(plan, runs.finish(plpy, run["run_id"]), _now_text(plpy, now)))\n    finally:\n        runs.forget(run["run_id"])\n\n\ndef start(plpy, now: str):\n    """First transaction of a scheduled run: the run id, or None when another\n    cycle is running (recorded as skipped)."""\n    validate.cycle_inputs(plpy, now)\n    runs.release_leftover(plpy)\n    if not runs.try_lock(plpy, session=True):\n        _skip(plpy, "scheduled", now)\n        return None\n    try:\n        runs.warn_if_before_current_scores(plpy, now)\n        plan = cycle.plan(plpy)\n        run_id = runs.start(plpy, "scheduled", now, plan)["run_id"]\n    except Exception:\n        runs.unlock(plpy)\n        raise\n    plpy.notice(f"trending: run {run_id} started: {len(plan[\'steps\'])} steps")\n    return run_id\n\n\ndef step(plpy, run_id: int, index: int) -> str:\n    """Step `index` of a scheduled run, as one subtransaction of the\n    procedure\'s current transaction. Returns JSON: {"state": "more"} while\n    steps remain, {"state": "ok", "summary": ...} after the last one, or\n    {"state": "failed", "sqlstate", "message", "detail", "hint"} after\n    recording the failure (the step\'s own work is rolled back).\n\n    Only the session that started the run continues it (runs.mine): another\n    session\'s run, or one this session does not hold, raises at once and is\n    left as it is."""\n    try:\n        with plpy.subtransaction():\n            state = runs.mine(plpy, run_id, index)\n    except Exception as error:\n        if _failed_own_row(plpy, run_id, error):\n            return _failed(error)\n        raise\n    try:\n        with plpy.subtransaction():\n            cycle.run_step(plpy, state, index)\n        state["next"] = index + 1\n        if index < len(state["plan"]["steps"]) - 1:\n            return json.dumps({"state": "more"})\n        summary = cycle.summary(state["plan"], runs.finish(plpy, run_id), _now_text(plpy, state["now"]))\n        runs.unlock(plpy)\n        plpy.notice(f"trending: run {run_id} ok in {summary[\'ms\']:.0f} ms: "\n                    + ", ".join(f"{v} {k}" for k, v in summary["rows"].items()))\n        return json.dumps({"state": "ok", "summary": summary})\n    except Exception as error:  # every failure ends the run: record it, free the lock\n        runs.fail(plpy, run_id, error)\n        inputs.drop_temp_tables(plpy)\n        runs.unlock(plpy)\n        return _failed(error)\n\n\ndef _failed(error) -> str:\n    return json.dumps({"state": "failed", "sqlstate": getattr(error, "sqlstate", None) or "XX000",\n                       "message": runs.error_message(error), "detail": getattr(error, "detail", None),\n                       "hint": getattr(error, "hint", None)})\n\n\ndef _failed_own_row(plpy, run_id: int, error) -> bool:\n    """A run whose row is this backend\'s own, running, but which this session\n    cannot continue (its plan is no longer in memory: the module was\n    reloaded by ALTER EXTENSION ... UPDATE; or a step out of order): record\n    it failed and free the lock, so later cycles do not skip; True. Whatever\n    the error (a cancel while checking counts too), any other session\'s run\n    is not touched (trending._run_fail refuses it): False."""\n    try:\n        with plpy.subtransaction():\n            runs.fail(plpy, run_id, error)\n    except Exception:\n        return False\n    inputs.drop_temp_tables(plpy)\n    runs.unlock(plpy)\n    return True\n',
+    'trending_pl.runs': '"""Run history (trending.runs) and the lock that keeps cycles from overlapping.\n\nEvery cycle is one row of trending.runs: \'running\' while it works, then \'ok\',\n\'failed\' (with SQLSTATE and message) or, when its backend died, \'aborted\'\n(set by the next run). A call that finds another cycle running records a\n\'skipped\' row and returns at once.\n\nBoth entry points take the same advisory lock: recompute() a transaction\nlock (released at its commit or rollback), the scheduled procedure a session\nlock (it commits between steps), released when it finishes or fails and, if\nits backend dies, by the server.\n\nA role that runs cycles has no write privilege on trending.runs: every\nwrite goes through a SECURITY DEFINER function (trending._run_*) that checks\nthe run is the caller\'s own (sql/functions/_own_run.sql).\n"""\n\nfrom __future__ import annotations\n\nimport json\n\n# pg_try_advisory_*lock(int4, int4) key: \'tren\' as an int4, then 1 for\n# "recompute". pg_locks shows it as classid = 1953654126, objid = 1,\n# objsubid = 2 (the trending.status view looks for exactly that).\nLOCK_KEY = "1953654126, 1"\n\n\ndef try_lock(plpy, *, session: bool) -> bool:\n    function = "pg_try_advisory_lock" if session else "pg_try_advisory_xact_lock"\n    return bool(plpy.execute(f"SELECT pg_catalog.{function}({LOCK_KEY}) AS locked")[0]["locked"])\n\n\ndef unlock(plpy) -> None:\n    """Release the session lock of a scheduled run (quietly if not held)."""\n    plpy.execute(f"""\nSELECT pg_catalog.pg_advisory_unlock({LOCK_KEY})\nFROM pg_catalog.pg_locks\nWHERE locktype = \'advisory\' AND pid = pg_catalog.pg_backend_pid() AND granted\n  AND classid = 1953654126 AND objid = 1 AND objsubid = 2\n  AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())""")\n\n\ndef release_leftover(plpy) -> None:\n    """Before a new run: a scheduled run interrupted between two steps (a\n    cancel landing in the procedure\'s own COMMIT) leaves this session holding\n    the cycle lock, and advisory locks are re-entrant, so a new run\'s single\n    unlock would leave it held and every other session\'s cycle skipped. Drop\n    every hold this session has and forget its runs; the new run marks the\n    leftover \'running\' row aborted. (An unfinished run in this session\'s\n    memory is the sign: a finished or failed one is forgotten.)"""\n    if not _RUNS:\n        return\n    _RUNS.clear()\n    for _ in range(1000):  # one hold per interrupted call at most; bounded anyway\n        held = plpy.execute(f"""\nSELECT pg_catalog.pg_advisory_unlock({LOCK_KEY}) AS released\nFROM pg_catalog.pg_locks\nWHERE locktype = \'advisory\' AND pid = pg_catalog.pg_backend_pid() AND granted AND mode = \'ExclusiveLock\'\n  AND classid = 1953654126 AND objid = 1 AND objsubid = 2\n  AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())""")\n        if not held or not held[0]["released"]:\n            return\n\n\ndef warn_if_before_current_scores(plpy, now: str) -> None:\n    """A cycle at a now earlier than the stored scores\' runs (a DBA may mean\n    it), but rewrites the live lists as of that earlier time, counting every\n    later event: say so. (trending.status, not trending.runs: a role that\n    runs cycles may not read the history table itself.)"""\n    row = plpy.execute(plpy.prepare("""\nSELECT pg_catalog.to_char(s.scores_as_of AT TIME ZONE \'UTC\', \'YYYY-MM-DD HH24:MI:SS\') AS scores_as_of,\n       s.scores_as_of > $1 AS later\nFROM trending.status s""", ["timestamptz"]), [now])\n    if row and row[0]["later"]:\n        plpy.warning(f"trending: this cycle\'s now is earlier than the current scores\' "\n                     f"({row[0][\'scores_as_of\']} UTC): the live score tables go back in time",\n                     hint="Run trending.recompute() with no argument to compute the scores as of now.")\n\n\ndef running_pid(plpy):\n    """The backend that holds the cycle lock in this database, if any."""\n    rows = plpy.execute("""\nSELECT pid FROM pg_catalog.pg_locks\nWHERE locktype = \'advisory\' AND granted AND classid = 1953654126 AND objid = 1 AND objsubid = 2\n  AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())""")\n    return rows[0]["pid"] if rows else None\n\n\n# The runs this session is running, by run id: the plan fixed when the run\n# started, `now`, the next step to run and what the steps left for later\n# ones. A run\'s plan is never re-read from trending.runs (whose plan column\n# is a record only): the scheduled procedure\'s steps are transactions of the\n# same session, so they find it here, and a session that did not start a\n# run cannot continue it.\n_RUNS: dict[int, dict] = {}\n\n\ndef _one(plpy, query: str, types: list[str], args: list):\n    return plpy.execute(plpy.prepare(query, types), args)[0]\n\n\ndef _current_user(plpy) -> str:\n    return plpy.execute("SELECT CURRENT_USER::text AS u")[0]["u"]\n\n\ndef start(plpy, trigger: str, now: str, plan: dict) -> dict:\n    """Begin a run (the caller holds the lock): trending._run_begin marks the\n    runs of dead backends aborted, forgets runs older than the retention and\n    inserts the \'running\' row. The run\'s state, kept in this session."""\n    row = _one(plpy, "SELECT trending._run_begin($1, $2, $3, $4) AS run_id",\n               ["text", "timestamptz", "name", "jsonb"], [trigger, now, _current_user(plpy), json.dumps(plan)])\n    run = {"run_id": int(row["run_id"]), "now": now, "plan": plan, "next": 0, "filenodes": {}}\n    _RUNS[run["run_id"]] = run\n    return run\n\n\ndef mine(plpy, run_id: int, index: int) -> dict:\n    """The state of run `run_id` for its step `index`, if this session\n    started the run and the run\'s row agrees (pid = this backend, status\n    \'running\', the cycle lock held: trending._own_run). Raises 42501 for\n    another session\'s run; 55000 for a run not running, or one this\n    session\'s memory does not hold, or a step out of order."""\n    _one(plpy, "SELECT trending._own_run($1) AS ok", ["bigint"], [run_id])\n    run = _RUNS.get(run_id)\n    if run is None:\n        plpy.error(f"trending: run {run_id} was not started by this session", sqlstate="55000",\n                   hint="Only the session that started a scheduled run continues it.")\n    if index != run["next"]:\n        plpy.error(f"trending: run {run_id} is at step {run[\'next\']}, not {index}", sqlstate="55000")\n    return run\n\n\ndef forget(run_id: int) -> None:\n    _RUNS.pop(run_id, None)\n\n\ndef skipped(plpy, trigger: str, now: str) -> dict:\n    """Record a call that found a cycle running; the summary it returns."""\n    row = json.loads(_one(plpy, "SELECT trending._run_skipped($1, $2, $3) AS r", ["text", "timestamptz", "name"],\n                          [trigger, now, _current_user(plpy)])["r"])\n    return {"status": "skipped", "run_id": int(row["run_id"]), "message": row["message"]}\n\n\ndef record_step(plpy, run_id: int, name: str, ms: float, *, slice_key: str | None = None,\n                slice_result: dict | None = None, bad_rows: dict | None = None) -> None:\n    """Add one finished step to the run\'s row: its milliseconds and, for a\n    slice, its row counts; for an input step, the bad rows it counted."""\n    plpy.execute(plpy.prepare("SELECT trending._run_step_done($1, $2, $3, $4, $5)",\n                              ["bigint", "text", "float8", "jsonb", "jsonb"]),\n                 [run_id, name, float(ms), None if slice_key is None else json.dumps(slice_result),\n                  json.dumps(bad_rows) if bad_rows else None])\n\n\ndef finish(plpy, run_id: int) -> dict:\n    """Mark the run ok; return its row (with the WAL the cycle wrote)."""\n    row = json.loads(_one(plpy, "SELECT trending._run_finish($1) AS r", ["bigint"], [run_id])["r"])\n    forget(run_id)\n    return row\n\n\ndef fail(plpy, run_id: int, error) -> None:\n    """Record a failed run with the error\'s SQLSTATE, message, detail and hint."""\n    forget(run_id)\n    plpy.execute(plpy.prepare("SELECT trending._run_fail($1, $2, $3, $4, $5)",\n                              ["bigint", "text", "text", "text", "text"]),\n                 [run_id, getattr(error, "sqlstate", None) or "XX000", error_message(error),\n                  _text(getattr(error, "detail", None)), _text(getattr(error, "hint", None))])\n\n\ndef _text(value):\n    return None if value is None else str(value)\n\n\ndef error_message(error) -> str:\n    text = str(error.args[0]) if getattr(error, "args", None) else str(error)\n    return text or type(error).__name__\n',
+    'trending_pl.slices': '"""Score the slices (strategy x time range) and bring their rows up to date.\n\nPer kind of item (tracks, playlists), once per cycle, the `changes` step:\nevery enabled slice\'s new scores are computed as one set and compared with\nthe stored rows in one FULL JOIN (hash or merge: a full join cannot be a\nnested loop, so no estimate makes it quadratic). What differs is kept, with the stored rows\' ctids, in\npg_temp.trending_<kind>_changes: rows whose score or genre changed, new rows,\nand rows of items that left the eligible set.\n\nThen one step per slice applies that slice\'s changes in one statement (a\nreader sees the slice before or after, never in between): updates and deletes\nby ctid (a TID scan of exactly the rows that change), inserts of new rows in\nscore order. Unchanged rows are not touched and keep their created_at. The\nwrite is trending._apply_slice, a SECURITY DEFINER function (roles that run\ncycles have no write privilege on the score tables) that checks the run is\nthe caller\'s own and that the changes table is a plain temp table.\n\nThe changes table outlives the scheduled procedure\'s commits between steps.\nIts ctids are trusted only with care: the stored row\'s key is kept with its\nctid and an update or delete happens only where both still match, and a\nrewrite of the score table (VACUUM FULL, CLUSTER, pg_repack: a new filenode)\nsince the changes were staged makes the step stage them again first.\n"""\n\nfrom __future__ import annotations\n\nimport json\nimport time\n\nfrom . import formulas\nfrom .config import Strategy\nfrom .inputs import Cycle\n\n# How each kind of strategy is stored: its score table, id column, inputs,\n# and whether rows carry a genre.\nTABLES = {\n    "track": {"table": "trending.track_trending_scores", "id": "track_id",\n              "inputs": "pg_temp.trending_track_inputs", "genre": True},\n    "playlist": {"table": "trending.playlist_trending_scores", "id": "playlist_id",\n                 "inputs": "pg_temp.trending_playlist_inputs", "genre": False},\n}\n\n\ndef changes_table(kind: str) -> str:\n    return f"pg_temp.trending_{kind}_changes"\n\n\ndef staged_counts_table(kind: str) -> str:\n    return f"pg_temp.trending_{kind}_staged"\n\n\ndef score_expression(strategy: Strategy, time_range: str) -> tuple[str, str]:\n    if strategy.kind == "track":\n        return formulas.track_score(strategy.version, time_range)\n    return formulas.playlist_score(time_range)\n\n\ndef _slice_key(plpy, strategy: Strategy, time_range: str) -> str:\n    """The slice\'s (type, version, time_range) as a SQL row literal."""\n    return (f"({plpy.quote_literal(strategy.type)}, {plpy.quote_literal(strategy.version)},"\n            f" {plpy.quote_literal(time_range)})")\n\n\ndef _in_slice(plpy, strategy: Strategy, time_range: str, alias: str) -> str:\n    return f"({alias}.type, {alias}.version, {alias}.time_range) = {_slice_key(plpy, strategy, time_range)}"\n\n\ndef stage_changes(plpy, kind: str, slices: list[tuple[Strategy, str]]) -> dict[str, int]:\n    """Score every enabled slice of `kind` and keep what differs from the stored\n    rows in the kind\'s changes table, and each slice\'s number of non-zero\n    scores in its staged-counts table. One statement: the new scores are\n    computed, joined and counted in flight, never written out whole.\n    Returns {"staged", "changed"}."""\n    spec = TABLES[kind]\n    table, id_col = spec["table"], spec["id"]\n    changes, counts = changes_table(kind), staged_counts_table(kind)\n    genre, genre_def = (", i.genre", ", genre varchar") if spec["genre"] else ("", "")\n    selects = []\n    for strategy, time_range in slices:\n        expression, row_filter = score_expression(strategy, time_range)\n        selects.append(\n            f"SELECT i.{id_col} AS id, {plpy.quote_literal(strategy.type)}::text AS type,"\n            f" {plpy.quote_literal(strategy.version)}::text AS version,"\n            f" {plpy.quote_literal(time_range)}::text AS time_range{genre}, {expression} AS score"\n            f" FROM {spec[\'inputs\']} i WHERE {row_filter}")\n    union = "\\n        UNION ALL\\n        ".join(selects)\n    keys = ", ".join(_slice_key(plpy, s, r) for s, r in slices)\n    differs = "t.score IS DISTINCT FROM s.score"\n    stage_genre = kept_genre = ""\n    if spec["genre"]:\n        differs += " OR t.genre IS DISTINCT FROM s.genre"\n        stage_genre, kept_genre = ", s.genre", ", genre"\n    # the write checks these exact columns and types (sql/functions/_apply_slice.sql)\n    plpy.execute(f"DROP TABLE IF EXISTS {changes}, {counts}")\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_changes (stored_tid tid, stored_id integer, type text,"\n                 f" version text, time_range text, id integer, score float8{genre_def})")\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_staged (type text, version text, time_range text, n bigint)")\n    plpy.execute(f"""\nWITH joined AS MATERIALIZED (\n    SELECT t.ctid AS stored_tid, t.{id_col} AS stored_id,\n           COALESCE(s.type, t.type::text) AS type, COALESCE(s.version, t.version::text) AS version,\n           COALESCE(s.time_range, t.time_range::text) AS time_range,\n           s.id, s.score{stage_genre},\n           t.{id_col} IS NULL OR s.id IS NULL OR {differs} AS differs\n    FROM (\n        SELECT scored.* FROM (\n        {union}\n        ) AS scored\n        WHERE scored.score <> 0\n    ) AS s\n    FULL JOIN (SELECT t.ctid, t.* FROM {table} t WHERE (t.type, t.version, t.time_range) IN ({keys})) AS t\n           ON t.{id_col} = s.id AND t.type = s.type AND t.version = s.version AND t.time_range = s.time_range\n), kept AS (\n    INSERT INTO {changes}\n    SELECT stored_tid, stored_id, type, version, time_range, id, score{kept_genre} FROM joined WHERE differs\n)\nINSERT INTO {counts}\nSELECT type, version, time_range, count(id) FROM joined GROUP BY type, version, time_range""")\n    plpy.execute(f"ANALYZE {changes}")\n    # read under the lock the diff\'s scan of the score table took, kept to\n    # the end of this transaction: the file the staged ctids point into\n    row = plpy.execute(f"SELECT (SELECT sum(n) FROM {counts}) AS staged, (SELECT count(*) FROM {changes}) AS changed,"\n                       f" pg_catalog.pg_relation_filenode({plpy.quote_literal(table)}::pg_catalog.regclass)"\n                       f"::pg_catalog.int8 AS filenode")[0]\n    return {"staged": int(row["staged"] or 0), "changed": int(row["changed"]),\n            "filenode": None if row["filenode"] is None else int(row["filenode"])}\n\n\ndef apply(plpy, run_id: int, c: Cycle, strategy: Strategy, time_range: str, filenode, restage) -> dict[str, int]:\n    """Write one slice\'s staged changes in one statement (trending._apply_slice);\n    its counts and ms. `filenode` is the score table\'s when the changes were\n    staged; `restage()` stages the kind\'s changes again and returns the new\n    one. The write refuses stale ctids: after a rewrite it writes nothing and\n    asks for a re-stage; rows no longer at their staged ctid are left alone,\n    counted as missed, and re-staged (the second write finds them)."""\n    started = time.monotonic()\n    counts = staged_counts_table(strategy.kind)\n    done = {"inserted": 0, "updated": 0, "deleted": 0}\n    plan = plpy.prepare("SELECT trending._apply_slice($1, $2, $3, $4, $5, $6, $7) AS r",\n                        ["bigint", "text", "text", "text", "text", "timestamp", "oid"])\n    for _attempt in range(3):\n        result = json.loads(plpy.execute(plan, [run_id, strategy.kind, strategy.type, strategy.version,\n                                                time_range, c.now_text, filenode])[0]["r"])\n        if not result.get("restage"):\n            for k in done:\n                done[k] += int(result[k])\n            if int(result["missed"]) == 0:\n                break\n        filenode = restage()\n    else:\n        plpy.error(f"trending: the rows of {strategy.key}/{time_range} kept moving while the cycle wrote them",\n                   sqlstate="40001", hint="Something other than a cycle is rewriting the score tables; run again.")\n    staged = plpy.execute(f"SELECT COALESCE(sum(n), 0) AS staged FROM {counts} c"\n                          f" WHERE {_in_slice(plpy, strategy, time_range, \'c\')}")[0]["staged"]\n    return {"inserted": done["inserted"], "updated": done["updated"], "deleted": done["deleted"],\n            "unchanged": int(staged) - done["inserted"] - done["updated"],\n            "ms": round((time.monotonic() - started) * 1000, 1)}\n\n\ndef remove(plpy, run_id: int, strategy: Strategy, time_range: str) -> dict[str, int]:\n    """A disabled strategy\'s slice: delete its rows (trending._remove_slice)."""\n    started = time.monotonic()\n    row = plpy.execute(plpy.prepare("SELECT trending._remove_slice($1, $2, $3, $4, $5) AS n",\n                                    ["bigint", "text", "text", "text", "text"]),\n                       [run_id, strategy.kind, strategy.type, strategy.version, time_range])[0]\n    return {"inserted": 0, "updated": 0, "deleted": int(row["n"]), "unchanged": 0,\n            "ms": round((time.monotonic() - started) * 1000, 1)}\n',
+    'trending_pl.sources': '"""Check the source tables in every transaction that reads them.\n\nCREATE EXTENSION must not need the source tables (pg_restore creates\nextensions before tables), so the first moment we can check them is a cycle.\n\nThe source tables belong to another role (the service\'s indexer) and a cycle\nmay run as a superuser: nothing that role owns may run as the cycle. So a\nsource, and every partition or inheritance child a read scans, must be a plain\nor partitioned table without row-level security; every column a cycle reads\nmust have one of the built-in types listed below (by type OID: a domain or a\nlook-alike type is refused; an enum column must be an enum, compared without a\ncast); and no index, constraint, extended statistics object or partition key\nof them may use a function, operator or type owned by a non-superuser (the\nplanner evaluates those). trending._check_sources does it all in one catalog\nquery, AFTER taking the lock the reads take, so the check sees what the reads\nwill see; the scheduled procedure commits between steps, so every step that\nreads the sources calls lock_and_check first. A problem stops the cycle with\none error that names every problem, before any source row is read.\n"""\n\nfrom __future__ import annotations\n\nimport json\n\n# Accepted types per column: pg_catalog type names, compared by OID.\nINTEGER = ("int2", "int4", "int8")\nTEXT = ("text", "varchar", "bpchar")\nTIMESTAMP = ("timestamp",)  # without time zone, holding UTC (docs/reference.md): timestamptz would shift windows\nBOOLEAN = ("bool",)\nJSONB = ("jsonb",)\n\n\nclass Enum(tuple):\n    """An enum column: any enum type having these labels (compared by label, never cast)."""\n\n\nITEM_TYPE = Enum(("track", "playlist"))\n\n# Every column a cycle reads, by table, with the types it accepts.\nREQUIRED_COLUMNS: dict[str, dict[str, tuple]] = {\n    "tracks": {"track_id": INTEGER, "owner_id": INTEGER, "genre": TEXT, "created_at": TIMESTAMP,\n               "release_date": TIMESTAMP, "is_current": BOOLEAN, "is_delete": BOOLEAN,\n               "is_unlisted": BOOLEAN, "stem_of": JSONB},\n    "plays": {"play_item_id": INTEGER, "created_at": TIMESTAMP},\n    "saves": {"user_id": INTEGER, "save_item_id": INTEGER, "save_type": ITEM_TYPE, "is_current": BOOLEAN,\n              "is_delete": BOOLEAN, "created_at": TIMESTAMP},\n    "reposts": {"user_id": INTEGER, "repost_item_id": INTEGER, "repost_type": ITEM_TYPE,\n                "is_current": BOOLEAN, "is_delete": BOOLEAN, "created_at": TIMESTAMP},\n    "users": {"user_id": INTEGER, "is_current": BOOLEAN, "cover_photo": TEXT, "cover_photo_sizes": TEXT,\n              "profile_picture": TEXT, "profile_picture_sizes": TEXT, "bio": TEXT},\n    "aggregate_user": {"user_id": INTEGER, "follower_count": INTEGER, "following_count": INTEGER},\n    "aggregate_track": {"track_id": INTEGER, "repost_count": INTEGER, "save_count": INTEGER},\n    "aggregate_plays": {"play_item_id": INTEGER, "count": INTEGER},\n    "aggregate_playlist": {"playlist_id": INTEGER, "repost_count": INTEGER, "save_count": INTEGER},\n    "playlists": {"playlist_id": INTEGER, "playlist_owner_id": INTEGER, "is_current": BOOLEAN,\n                  "is_delete": BOOLEAN, "is_private": BOOLEAN, "playlist_contents": JSONB,\n                  "created_at": TIMESTAMP, "release_date": TIMESTAMP},\n}\n\n# The tables each reading step reads (inputs.py); the check_sources step checks them all.\nTABLES_READ = {\n    "track_inputs": ("tracks", "plays", "users", "aggregate_user", "reposts", "saves",\n                     "aggregate_track", "aggregate_plays"),\n    "playlist_inputs": ("playlists", "aggregate_user", "users", "reposts", "saves", "aggregate_playlist"),\n}\n\nINVALID_SCHEMA_NAME = "3F000"\nNOT_READ_COMMITTED = "25000"\n\n\ndef column_spec(tables=None) -> str:\n    """REQUIRED_COLUMNS (of `tables`, default all) as the jsonb trending._check_sources takes, in order."""\n    spec = []\n    for table, columns in REQUIRED_COLUMNS.items():\n        if tables is not None and table not in tables:\n            continue\n        for column, accepted in columns.items():\n            key = "enum" if isinstance(accepted, Enum) else "types"\n            spec.append({"table": table, "column": column, key: list(accepted)})\n    return json.dumps(spec)\n\n\ndef lock_and_check(plpy, schema: str, step: str | None = None) -> None:\n    """Lock the sources `step` reads (default: all) as its reads will, then\n    raise one clear error if they cannot feed a cycle or are not to be\n    trusted. Call it first in every transaction that reads the sources."""\n    spec = column_spec(TABLES_READ.get(step) if step else None)\n    rows = plpy.execute("SELECT c.sqlstate, c.problem, c.severity FROM trending._check_sources("\n                        f"{plpy.quote_literal(schema)}, {plpy.quote_literal(spec)}::pg_catalog.jsonb) c")\n    raise_problems(plpy, schema, list(rows))\n\n\ncheck = lock_and_check\n\n\ndef raise_problems(plpy, schema: str, problems) -> None:\n    """One error naming every problem, with the SQLSTATE of the most fundamental."""\n    if not problems:\n        return\n    first = min(problems, key=lambda p: p["severity"])\n    sqlstate = first["sqlstate"]\n    if sqlstate == NOT_READ_COMMITTED:\n        plpy.error(f"trending: {first[\'problem\']}", sqlstate=sqlstate,\n                   detail="Under REPEATABLE READ or SERIALIZABLE the check of the source tables would "\n                          "use a snapshot older than their lock, and could miss a change.",\n                   hint="Run the cycle in a READ COMMITTED transaction (the default): "\n                        "SET TRANSACTION ISOLATION LEVEL READ COMMITTED, or check default_transaction_isolation.")\n    if sqlstate == INVALID_SCHEMA_NAME:\n        plpy.error(f\'trending: source schema "{schema}" does not exist\',\n                   hint="Set trending.settings.source_schema to the schema holding tracks, plays, ...: "\n                        "UPDATE trending.settings SET value = \'<schema>\' WHERE name = \'source_schema\';",\n                   sqlstate=sqlstate)\n    plpy.error(f\'trending: source schema "{schema}" cannot feed a cycle: \'\n               + "; ".join(p["problem"] for p in problems),\n               detail="trending reads these columns: " + describe_requirements()\n                      + ". See \\"What a cycle trusts and what it refuses\\" in docs/security.md.",\n               hint="Point trending.settings.source_schema at the service\'s schema of plain tables, "\n                    "or fix the objects named (a source table\'s owner must not be able to run code "\n                    "as the cycle\'s role).",\n               sqlstate=sqlstate)\n\n\ndef describe_requirements() -> str:\n    return "; ".join(f"{table}({\', \'.join(columns)})" for table, columns in REQUIRED_COLUMNS.items())\n',
+    'trending_pl.validate': '"""What a cycle checks before it plans anything: its `now` and its settings.\n\nBoth entry points call cycle_inputs() first, so a bad value fails at once\nwith 22023 and a message that says what is accepted, instead of a Python\nTypeError, an overflow in the middle of a step, or a silently different\ncycle. The checks are SQL, on the value the server parsed: `now` arrives\nhere as text (None for NULL) and is never parsed in Python.\n"""\n\nfrom __future__ import annotations\n\n# The cycle\'s `now`, in UTC. The lower bound keeps every window start AD\n# (the longest window is 365 days: 0002-01-01 - 365 days = 0001-01-01; a BC\n# `now` or window start would lose its era in the run\'s row and summary);\n# the upper one keeps four-digit years everywhere a timestamp is written as\n# text.\nNOW_MIN = "0002-01-01 00:00:00"\nNOW_MAX = "9999-12-31 23:59:59.999999"\nNOW_ACCEPTED = (f"now must be a finite timestamptz from {NOW_MIN}+00 to {NOW_MAX}+00 (UTC):"\n                " AD, and a year before it still AD")\n\n\ndef now(plpy, value) -> None:\n    """Raise 22023 unless `value` (the text of a timestamptz, or None) is a\n    `now` a cycle can compute with."""\n    if value is None:\n        plpy.error("trending: invalid now NULL: " + NOW_ACCEPTED, sqlstate="22023",\n                   hint="Omit it (or pass NULL to scheduled_recompute) for the current time.")\n    row = plpy.execute(f"""\nSELECT pg_catalog.isfinite(n) AND n AT TIME ZONE \'UTC\'\n           BETWEEN {plpy.quote_literal(NOW_MIN)}::timestamp AND {plpy.quote_literal(NOW_MAX)}::timestamp AS ok,\n       pg_catalog.to_char(n AT TIME ZONE \'UTC\', \'YYYY-MM-DD HH24:MI:SS.US+00 AD\') AS utc\nFROM (SELECT {plpy.quote_literal(value)}::timestamptz AS n) AS given""")[0]\n    if not row["ok"]:\n        shown = row["utc"] or value  # infinity has no to_char\n        plpy.error(f"trending: invalid now {plpy.quote_literal(shown)}: {NOW_ACCEPTED}", sqlstate="22023",\n                   hint="Omit it for the current time.")\n\n\ndef settings(plpy) -> None:\n    """Raise 22023 unless every setting is one a cycle can use: the values\n    stored under an older version, or loaded by pg_restore, never went\n    through today\'s checks."""\n    try:\n        plpy.execute("SELECT trending._validate_setting(s.name, s.value) FROM trending.settings s ORDER BY s.name")\n    except plpy.SPIError as error:\n        # spidata: (sqlerrcode, detail, hint, ...); pass only what is set\n        spidata = getattr(error, "spidata", None) or ()\n        extra = {k: v for k, v in zip(("detail", "hint"), spidata[1:3]) if v}\n        plpy.error(f"trending: {error.args[0] if error.args else error}",\n                   sqlstate=getattr(error, "sqlstate", None) or "22023", **extra)\n\n\ndef cycle_inputs(plpy, now_value) -> None:\n    """Everything a cycle is given: its `now` and the settings."""\n    now(plpy, now_value)\n    settings(plpy)\n',
 }
-DIGEST = 'f4dd2bfcaacf1774345a55020da9b8dc0970a09d635488ca080ce75a1bdd21cf'
+DIGEST = '0a78b99e09ce5ac09a852ab03c46ad709fbacd4e58f881f5d9ed210a4a2b5d86'
 PACKAGE = "trending_pl"
 
 loaded = sys.modules.get(PACKAGE)
@@ -141,6 +1951,12 @@ $function$;
 --
 -- TimeZone and DateStyle are pinned so that nothing depends on the session:
 -- source timestamps are UTC and `now` is converted to UTC explicitly.
+--
+-- work_mem, lock_timeout and max_parallel_workers_per_gather are set per
+-- step from trending.settings (set_config(..., true)). Naming them in SET
+-- clauses (the shipped defaults; each step overrides them) makes PostgreSQL
+-- restore the caller's values when this function returns, so they do not
+-- stay in force for the rest of the caller's transaction.
 CREATE OR REPLACE FUNCTION trending._recompute(now timestamptz)
 RETURNS jsonb
 LANGUAGE plpython3u
@@ -149,11 +1965,45 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 SET TimeZone = 'UTC'
 SET DateStyle = 'ISO, YMD'
+SET work_mem = '128MB'
+SET lock_timeout = '5s'
+SET max_parallel_workers_per_gather = 2
 AS $python$
 plpy.execute("SELECT trending._python_init()")
 from trending_pl import recompute
 return recompute.run(plpy, now)
 $python$;
+
+-- source: sql/functions/_remove_slice.sql
+-------------------------------------------------------------------------------
+-- _remove_slice
+-- A disabled strategy's slice: delete its rows, for the caller's own running
+-- run; the number deleted. SECURITY DEFINER like _apply_slice.
+CREATE OR REPLACE FUNCTION trending._remove_slice(p_run_id bigint, p_kind text, p_type text, p_version text,
+                                       p_time_range text)
+RETURNS bigint
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_deleted bigint;
+BEGIN
+    PERFORM trending._own_run(p_run_id);
+    IF p_kind = 'track' THEN
+        DELETE FROM trending.track_trending_scores t
+        WHERE t.type = p_type AND t.version = p_version AND t.time_range = p_time_range;
+    ELSIF p_kind = 'playlist' THEN
+        DELETE FROM trending.playlist_trending_scores t
+        WHERE t.type = p_type AND t.version = p_version AND t.time_range = p_time_range;
+    ELSE
+        RAISE EXCEPTION 'trending: unknown kind %', p_kind USING ERRCODE = '22023';
+    END IF;
+    GET DIAGNOSTICS v_deleted = ROW_COUNT;
+    RETURN v_deleted;
+END;
+$function$;
 
 -- source: sql/functions/_require_local_pg_cron.sql
 -------------------------------------------------------------------------------
@@ -198,6 +2048,229 @@ BEGIN
 END;
 $function$;
 
+-- source: sql/functions/_run_begin.sql
+-------------------------------------------------------------------------------
+-- _run_begin
+-- Begin a run for the caller, who holds the cycle lock: mark the runs of dead
+-- backends aborted (holding the lock means no other cycle is alive), forget
+-- runs older than the run_retention setting, insert the 'running' row.
+-- SECURITY DEFINER: roles that run cycles write trending.runs only through
+-- these functions (see docs/security.md). The plan is stored for the record
+-- only: a run's steps follow the plan the session keeps in memory, never
+-- this row. p_run_by must be a role the session's user is a member of.
+CREATE OR REPLACE FUNCTION trending._run_begin(p_trigger text, p_now timestamptz, p_run_by name, p_plan jsonb)
+RETURNS bigint
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_run_id bigint;
+BEGIN
+    IF NOT EXISTS (
+        SELECT FROM pg_catalog.pg_locks l
+        WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
+          AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
+          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                            WHERE d.datname = pg_catalog.current_database())) THEN
+        RAISE EXCEPTION 'trending: a run can only begin while its session holds the cycle lock'
+            USING ERRCODE = '55000', HINT = 'Run a cycle with trending.recompute() or trending.scheduled_recompute().';
+    END IF;
+    IF p_run_by IS NULL OR NOT pg_catalog.pg_has_role(SESSION_USER, p_run_by, 'MEMBER') THEN
+        RAISE EXCEPTION 'trending: a run can only be recorded as run by the session''s own role'
+            USING ERRCODE = '42501';
+    END IF;
+    UPDATE trending.runs
+    SET status = 'aborted', finished_at = pg_catalog.clock_timestamp(),
+        message = pg_catalog.format('the run''s backend (pid %s) ended before the run finished', pid)
+    WHERE status = 'running';
+    DELETE FROM trending.runs
+    WHERE started_at < pg_catalog.now() - (SELECT s.value FROM trending.settings s
+                                           WHERE s.name = 'run_retention')::pg_catalog.interval
+      AND status <> 'running';
+    INSERT INTO trending.runs (trigger, status, cycle_now, run_by, source_schema, plan, wal_start_lsn)
+    VALUES (p_trigger, 'running', p_now, p_run_by, p_plan OPERATOR(pg_catalog.->>) 'source_schema', p_plan,
+            pg_catalog.pg_current_wal_insert_lsn())
+    RETURNING run_id INTO v_run_id;
+    RETURN v_run_id;
+END;
+$function$;
+
+-- source: sql/functions/_run_fail.sql
+-------------------------------------------------------------------------------
+-- _run_fail
+-- Record the caller's own running run as failed, with the error's SQLSTATE,
+-- message, detail and hint.
+CREATE OR REPLACE FUNCTION trending._run_fail(p_run_id bigint, p_sqlstate text, p_message text, p_detail text, p_hint text)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    PERFORM trending._own_run(p_run_id);
+    UPDATE trending.runs
+    SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
+        sqlstate = p_sqlstate, message = p_message, detail = p_detail, hint = p_hint,
+        wal_bytes = pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_insert_lsn(), wal_start_lsn)
+    WHERE run_id = p_run_id;
+END;
+$function$;
+
+-- source: sql/functions/_run_finish.sql
+-------------------------------------------------------------------------------
+-- _run_finish
+-- Mark the caller's own running run ok; its row as jsonb (run_id, step_ms,
+-- slice_rows, bad_rows, wal_bytes, ms) for the summary.
+CREATE OR REPLACE FUNCTION trending._run_finish(p_run_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_row jsonb;
+BEGIN
+    PERFORM trending._own_run(p_run_id);
+    UPDATE trending.runs
+    SET status = 'ok', finished_at = pg_catalog.clock_timestamp(),
+        wal_bytes = pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_insert_lsn(), wal_start_lsn)
+    WHERE run_id = p_run_id
+    RETURNING pg_catalog.jsonb_build_object(
+        'run_id', run_id, 'step_ms', step_ms, 'slice_rows', slice_rows, 'bad_rows', bad_rows,
+        'wal_bytes', wal_bytes,
+        'ms', pg_catalog.round(EXTRACT(epoch FROM finished_at - started_at) * 1000, 1))
+    INTO v_row;
+    RETURN v_row;
+END;
+$function$;
+
+-- source: sql/functions/_run_skipped.sql
+-------------------------------------------------------------------------------
+-- _run_skipped
+-- Record a call that found another cycle running (named by the backend that
+-- holds the cycle lock, if it is still there): {"run_id", "message"} of its
+-- 'skipped' row.
+CREATE OR REPLACE FUNCTION trending._run_skipped(p_trigger text, p_now timestamptz, p_run_by name)
+RETURNS jsonb
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_holder integer;
+    v_message text;
+    v_run_id bigint;
+BEGIN
+    IF p_run_by IS NULL OR NOT pg_catalog.pg_has_role(SESSION_USER, p_run_by, 'MEMBER') THEN
+        RAISE EXCEPTION 'trending: a run can only be recorded as run by the session''s own role'
+            USING ERRCODE = '42501';
+    END IF;
+    SELECT l.pid INTO v_holder FROM pg_catalog.pg_locks l
+    WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
+      AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+    LIMIT 1;
+    v_message := CASE WHEN v_holder IS NULL THEN 'another cycle is running'
+                      ELSE pg_catalog.format('another cycle is running (pid %s)', v_holder) END;
+    INSERT INTO trending.runs (trigger, status, finished_at, cycle_now, run_by, message)
+    VALUES (p_trigger, 'skipped', pg_catalog.clock_timestamp(), p_now, p_run_by, v_message)
+    RETURNING run_id INTO v_run_id;
+    RETURN pg_catalog.jsonb_build_object('run_id', v_run_id, 'message', v_message);
+END;
+$function$;
+
+-- source: sql/functions/_run_step_done.sql
+-------------------------------------------------------------------------------
+-- _run_step_done
+-- Add one finished step to the caller's own running run: its milliseconds,
+-- for a slice its row counts, for an input step the bad rows it counted.
+CREATE OR REPLACE FUNCTION trending._run_step_done(p_run_id bigint, p_step text, p_ms double precision,
+                                        p_slice_rows jsonb, p_bad_rows jsonb)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    PERFORM trending._own_run(p_run_id);
+    UPDATE trending.runs
+    SET step_ms = step_ms || pg_catalog.jsonb_build_object(p_step, p_ms),
+        slice_rows = CASE WHEN p_slice_rows IS NULL THEN slice_rows
+                          ELSE slice_rows || pg_catalog.jsonb_build_object(p_step, p_slice_rows) END,
+        bad_rows = bad_rows || COALESCE(p_bad_rows, '{}')
+    WHERE run_id = p_run_id;
+END;
+$function$;
+
+-- source: sql/functions/_safe_temp_table.sql
+-------------------------------------------------------------------------------
+-- _safe_temp_table
+-- The session's own temp table pg_temp.<p_name>, once it is known to be safe
+-- for a SECURITY DEFINER function to read: a plain heap table in this
+-- session's temp schema with exactly the columns p_columns of the built-in
+-- types p_types (default collation, none generated), and nothing that could
+-- make the definer run code its creator chose: no index (an index predicate
+-- or expression runs in the reader's planner), rule, trigger, policy,
+-- inheritance parent or child, or extended statistics. Raises 55000
+-- otherwise. Called only by the writer functions (as their owner); no grant.
+CREATE OR REPLACE FUNCTION trending._safe_temp_table(p_name text, p_columns text[], p_types regtype[])
+RETURNS regclass
+LANGUAGE plpgsql
+STABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_oid oid;
+    v_problem text;
+BEGIN
+    SELECT c.oid INTO v_oid FROM pg_catalog.pg_class c
+    WHERE c.relname = p_name AND c.relnamespace = pg_catalog.pg_my_temp_schema();
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'trending: pg_temp.% does not exist in this session', p_name
+            USING ERRCODE = '55000', HINT = 'A slice is written by the run that staged its changes.';
+    END IF;
+    SELECT CASE
+        WHEN c.relkind <> 'r' OR c.relpersistence <> 't' THEN 'it is not a plain temporary table'
+        WHEN c.relam IS DISTINCT FROM (SELECT a.oid FROM pg_catalog.pg_am a WHERE a.amname = 'heap')
+            THEN 'it is not a heap table'
+        WHEN c.reloftype <> 0 OR c.relispartition THEN 'it is typed or a partition'
+        WHEN c.relrowsecurity OR c.relforcerowsecurity
+             OR EXISTS (SELECT FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid) THEN 'it has row-level security'
+        WHEN EXISTS (SELECT FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid) THEN 'it has an index'
+        WHEN EXISTS (SELECT FROM pg_catalog.pg_rewrite r WHERE r.ev_class = c.oid) THEN 'it has a rule'
+        WHEN EXISTS (SELECT FROM pg_catalog.pg_trigger t WHERE t.tgrelid = c.oid) THEN 'it has a trigger'
+        WHEN EXISTS (SELECT FROM pg_catalog.pg_inherits h WHERE h.inhrelid = c.oid OR h.inhparent = c.oid)
+            THEN 'it has an inheritance parent or child'
+        WHEN EXISTS (SELECT FROM pg_catalog.pg_statistic_ext s WHERE s.stxrelid = c.oid)
+            THEN 'it has extended statistics'
+        WHEN (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) IS DISTINCT FROM p_columns
+          OR (SELECT pg_catalog.array_agg(a.atttypid ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
+             IS DISTINCT FROM p_types::oid[]
+          OR EXISTS (SELECT FROM pg_catalog.pg_attribute a
+                     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                       AND (a.attgenerated <> '' OR a.attcollation NOT IN (0, 100)))
+            THEN 'its columns are not the expected ones'
+        END
+    INTO v_problem
+    FROM pg_catalog.pg_class c WHERE c.oid = v_oid;
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION 'trending: refusing to read pg_temp.%: %', p_name, v_problem
+            USING ERRCODE = '55000',
+                  DETAIL = 'A cycle''s writer functions read only the plain temp tables the cycle itself creates.',
+                  HINT = 'Drop the table and run the cycle again.';
+    END IF;
+    RETURN v_oid::pg_catalog.regclass;
+END;
+$function$;
+
 -- source: sql/functions/_scheduled_start.sql
 -------------------------------------------------------------------------------
 -- _scheduled_start
@@ -226,6 +2299,10 @@ $python$;
 -- "failed", "sqlstate", "message", "detail", "hint"} once the failure is
 -- recorded in trending.runs and the lock released. Never raises for a
 -- failed step, so the procedure can commit the failure before re-raising it.
+-- Continues only a run this session started: the plan is in this session's
+-- memory, and the run's row must say pid = this backend, status 'running'.
+-- Another session's run raises 42501 and is left alone (see
+-- extension/trending_pl/runs.py).
 CREATE OR REPLACE FUNCTION trending._scheduled_step(run_id bigint, step integer)
 RETURNS jsonb
 LANGUAGE plpython3u
@@ -292,45 +2369,111 @@ $function$;
 -- Raise 22023 unless p_value is acceptable for setting p_name. The source
 -- schema is only checked for shape here: it may legitimately not exist yet
 -- (pg_restore loads settings before the service's tables); a cycle checks it.
+--
+-- Each value is checked by doing what a cycle does with it, so the two
+-- cannot disagree: the server parameters are applied with set_config() (as
+-- cycle.apply_session_settings does), inside a block that is always rolled
+-- back; run_retention is subtracted from now() (as runs.start does). A cycle
+-- calls this again for every setting when it starts (validate.py), which
+-- also covers overrides loaded by pg_restore, which bypass the trigger.
+--
+-- Numbers may not have leading zeros: the server reads an integer parameter
+-- with strtol(..., 0), so '010' would mean 8 and '0999' is an error.
 CREATE OR REPLACE FUNCTION trending._validate_setting(p_name text, p_value text)
 RETURNS void
 LANGUAGE plpgsql
-IMMUTABLE
+VOLATILE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $function$
+DECLARE
+    v_parameter text;
+    v_accepted  text;
+    v_problem   text;
+    v_interval  interval;
+    v_minimum   interval;
 BEGIN
     CASE p_name
     WHEN 'source_schema' THEN
-        IF p_value = '' OR length(p_value) > 63 THEN
-            RAISE EXCEPTION 'invalid source_schema %: a schema name of 1 to 63 characters',
-                  quote_literal(p_value) USING ERRCODE = 'invalid_parameter_value';
+        -- octet_length: a longer name would be truncated to another schema's
+        IF p_value IS NULL OR p_value = '' OR pg_catalog.octet_length(p_value) > 63 THEN
+            RAISE EXCEPTION 'invalid source_schema %: a schema name of 1 to 63 bytes',
+                  pg_catalog.quote_nullable(p_value) USING ERRCODE = 'invalid_parameter_value';
         END IF;
+        RETURN;
     WHEN 'work_mem' THEN
-        IF p_value !~ '^[0-9]+ ?(kB|MB|GB)$'
-           OR pg_size_bytes(p_value) NOT BETWEEN 64 * 1024 AND pg_size_bytes('64GB') THEN
-            RAISE EXCEPTION 'invalid work_mem %: a size from 64kB to 64GB, e.g. ''256MB''',
-                  quote_literal(p_value) USING ERRCODE = 'invalid_parameter_value';
+        v_parameter := 'work_mem';
+        v_accepted := 'a size from 64kB to 64GB in kB, MB or GB, without leading zeros, e.g. ''256MB''';
+        IF p_value !~ '^[1-9][0-9]{0,7} ?(kB|MB|GB)$'
+           OR pg_catalog.pg_size_bytes(p_value) < 64 * 1024
+           OR pg_catalog.pg_size_bytes(p_value) > pg_catalog.pg_size_bytes('64GB') THEN
+            v_problem := 'out of range or malformed';
         END IF;
     WHEN 'lock_timeout' THEN
-        IF p_value !~ '^[0-9]+ ?(ms|s|min)$' OR p_value ~ '^0+ ?[a-z]+$' THEN
-            RAISE EXCEPTION 'invalid lock_timeout %: a positive duration in ms, s or min, e.g. ''5s''',
-                  quote_literal(p_value) USING ERRCODE = 'invalid_parameter_value';
+        v_parameter := 'lock_timeout';
+        -- the server's limit is INT_MAX ms: 2147483647ms = 2147483s = 35791min
+        v_accepted := 'a positive duration in ms, s or min up to 2147483647ms (35791min), without leading zeros, e.g. ''5s''';
+        IF p_value !~ '^[1-9][0-9]{0,9} ?(ms|s|min)$' THEN
+            v_problem := 'out of range or malformed';
         END IF;
     WHEN 'parallel_workers' THEN
-        IF p_value !~ '^[0-9]{1,4}$' OR p_value::integer > 1024 THEN
-            RAISE EXCEPTION 'invalid parallel_workers %: a whole number from 0 to 1024',
-                  quote_literal(p_value) USING ERRCODE = 'invalid_parameter_value';
+        v_parameter := 'max_parallel_workers_per_gather';
+        v_accepted := 'a whole number from 0 to 1024, without leading zeros';
+        IF p_value !~ '^(0|[1-9][0-9]{0,3})$' THEN
+            v_problem := 'out of range or malformed';
         END IF;
-    WHEN 'run_retention' THEN
-        IF p_value !~ '^[0-9]+ ?(hours?|days?|weeks?|mons?|months?|years?)$' OR p_value ~ '^0+ ' THEN
-            RAISE EXCEPTION 'invalid run_retention %: a positive interval in hours, days, weeks, months or years, e.g. ''30 days''',
-                  quote_literal(p_value) USING ERRCODE = 'invalid_parameter_value';
+    WHEN 'run_retention', 'stale_after' THEN
+        -- run_retention: at least a day, so that a cycle never deletes the
+        -- run history it was just asked about. stale_after: at least a
+        -- minute (pg_cron's finest schedule). At most 100 years, so that
+        -- now() - value (runs.start, trending.status) stays far inside the
+        -- timestamp range.
+        v_minimum := CASE p_name WHEN 'run_retention' THEN interval '1 day' ELSE interval '1 minute' END;
+        v_accepted := pg_catalog.format('an interval from %s to 100 years in minutes, hours, days, weeks, months or years, e.g. %L',
+                          CASE p_name WHEN 'run_retention' THEN '1 day' ELSE '1 minute' END,
+                          CASE p_name WHEN 'run_retention' THEN '30 days' ELSE '2 hours' END);
+        IF p_value !~ '^[0-9]{1,9} ?(mins?|minutes?|hours?|days?|weeks?|mons?|months?|years?)$' THEN
+            v_problem := 'malformed';
+        ELSE
+            BEGIN
+                v_interval := p_value::interval;
+                PERFORM pg_catalog.now() - v_interval;
+            EXCEPTION WHEN datetime_field_overflow OR invalid_datetime_format THEN
+                v_problem := 'out of range';
+            END;
+            IF v_problem IS NULL
+               AND (v_interval < v_minimum OR v_interval > interval '100 years') THEN
+                v_problem := 'out of range';
+            END IF;
         END IF;
     ELSE
-        RAISE EXCEPTION 'unknown setting %', quote_literal(p_name)
-              USING ERRCODE = 'invalid_parameter_value';
+        RAISE EXCEPTION 'unknown setting %', pg_catalog.quote_nullable(p_name)
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'The settings are listed in trending.settings.';
     END CASE;
+
+    IF p_value IS NULL THEN
+        v_problem := 'NULL';
+    ELSIF v_problem IS NULL AND v_parameter IS NOT NULL THEN
+        -- Apply it as a cycle will; the sentinel error rolls the setting back.
+        BEGIN
+            PERFORM pg_catalog.set_config(v_parameter, p_value, true);
+            RAISE EXCEPTION USING ERRCODE = 'TRVOK', MESSAGE = 'accepted';
+        EXCEPTION
+            WHEN SQLSTATE 'TRVOK' THEN
+                NULL;
+            WHEN invalid_parameter_value THEN
+                v_problem := SQLERRM;
+        END;
+    END IF;
+
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION 'invalid % %: %', p_name, pg_catalog.quote_nullable(p_value), v_accepted
+              USING ERRCODE = 'invalid_parameter_value',
+                    DETAIL = v_problem,
+                    HINT = pg_catalog.format('Set it with UPDATE trending.settings SET value = ... WHERE name = %L;'
+                                             ' DELETE restores the default.', p_name);
+    END IF;
 END;
 $function$;
 
@@ -421,6 +2564,267 @@ BEGIN
 END;
 $function$;
 
+-- source: sql/functions/compare_scores.sql
+-------------------------------------------------------------------------------
+-- compare_scores
+-- The evidence before a switch-over: a legacy score table (the service's
+-- own, or any relation with its columns) against trending's, per slice
+-- (type, version, time_range): rows on one side only, scores differing
+-- beyond a relative tolerance, genres differing, and how the top N of each
+-- side overlap (the API's order: score DESC, id DESC).
+--
+-- Zero scores: trending stores none (they are never trending), the upstream
+-- stored them until its latest version. A legacy zero-score row is therefore
+-- counted apart (legacy_zero_rows) and left out of every other figure.
+--
+-- SECURITY INVOKER: the caller reads the legacy relation with its own
+-- privileges (and runs whatever that relation runs: name a table you trust).
+-- The relation is a parameter, so the query is dynamic; every name in it
+-- is quoted or schema-qualified, and it is one set-based statement.
+CREATE OR REPLACE FUNCTION trending.compare_scores(
+    legacy    regclass,
+    kind      text             DEFAULT 'track',
+    tolerance double precision DEFAULT 1e-9,
+    top_n     integer          DEFAULT 100)
+RETURNS TABLE (
+    type              text,
+    version           text,
+    time_range        text,
+    trending_enabled  boolean,
+    legacy_rows       bigint,
+    trending_rows     bigint,
+    legacy_zero_rows  bigint,
+    only_legacy       bigint,
+    only_trending     bigint,
+    score_differs     bigint,
+    max_relative_diff double precision,
+    genre_differs     bigint,
+    top_compared      bigint,
+    top_overlap       bigint,
+    top_same_order    boolean)
+LANGUAGE plpgsql
+STABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_id       text;
+    v_mine     regclass;
+    v_genre    boolean;
+    v_missing  text[];
+BEGIN
+    PERFORM trending._validate_choice('kind', compare_scores.kind, ARRAY['track', 'playlist']);
+    IF compare_scores.legacy IS NULL THEN
+        RAISE EXCEPTION 'legacy must name a relation'
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'For example trending.compare_scores(''public.track_trending_scores'').';
+    END IF;
+    IF compare_scores.tolerance IS NULL OR NOT (compare_scores.tolerance >= 0 AND compare_scores.tolerance < 1) THEN
+        RAISE EXCEPTION 'invalid tolerance %: a relative difference in [0, 1)',
+              COALESCE(compare_scores.tolerance::text, 'NULL')
+              USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF compare_scores.top_n IS NULL OR compare_scores.top_n < 1 THEN
+        RAISE EXCEPTION 'invalid top_n %: at least 1', COALESCE(compare_scores.top_n::text, 'NULL')
+              USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    IF compare_scores.kind = 'track' THEN
+        v_id := 'track_id';
+        v_mine := 'trending.track_trending_scores'::regclass;
+    ELSE
+        v_id := 'playlist_id';
+        v_mine := 'trending.playlist_trending_scores'::regclass;
+    END IF;
+    IF compare_scores.legacy = v_mine THEN
+        RAISE EXCEPTION 'legacy is trending''s own score table %', v_mine
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'Name the service''s old table, e.g. public.'
+                           || pg_catalog.split_part(v_mine::text, '.', 2) || '.';
+    END IF;
+
+    SELECT pg_catalog.array_agg(w.col ORDER BY w.ord)
+      INTO v_missing
+      FROM pg_catalog.unnest(ARRAY[v_id, 'type', 'version', 'time_range', 'score']) WITH ORDINALITY AS w(col, ord)
+     WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                       WHERE a.attrelid = compare_scores.legacy AND a.attname = w.col
+                         AND a.attnum > 0 AND NOT a.attisdropped);
+    IF v_missing IS NOT NULL THEN
+        RAISE EXCEPTION 'relation % lacks the column(s) % of a % score table', compare_scores.legacy,
+              pg_catalog.array_to_string(v_missing, ', '), compare_scores.kind
+              USING ERRCODE = 'undefined_column',
+                    HINT = 'The legacy relation needs ' || v_id || ', type, version, time_range and score '
+                           '(genre optional); for the other kind pass kind => '
+                           || CASE WHEN compare_scores.kind = 'track' THEN '''playlist''' ELSE '''track''' END || '.';
+    END IF;
+    v_genre := compare_scores.kind = 'track' AND EXISTS (
+        SELECT 1 FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = compare_scores.legacy AND a.attname = 'genre' AND a.attnum > 0 AND NOT a.attisdropped);
+
+    -- One statement: both sides normalized to (slice, id, score, genre), a
+    -- FULL JOIN on the key for the row figures, and the top N of each side
+    -- FULL JOINed on the id for the overlap.
+    RETURN QUERY EXECUTE pg_catalog.format($q$
+WITH legacy_all AS (
+    SELECT x.%1$I::pg_catalog.int8 AS id, x.type::pg_catalog.text AS type, x.version::pg_catalog.text AS version,
+           x.time_range::pg_catalog.text AS time_range, x.score::pg_catalog.float8 AS score,
+           %3$s AS genre
+    FROM %2$s x),
+legacy AS (
+    SELECT * FROM legacy_all l WHERE l.score IS DISTINCT FROM 0::pg_catalog.float8),
+mine AS (
+    SELECT s.%1$I::pg_catalog.int8 AS id, s.type::pg_catalog.text AS type, s.version::pg_catalog.text AS version,
+           s.time_range::pg_catalog.text AS time_range, s.score AS score, %4$s AS genre
+    FROM %5$s s),
+joined AS (
+    SELECT COALESCE(l.type, m.type) AS type, COALESCE(l.version, m.version) AS version,
+           COALESCE(l.time_range, m.time_range) AS time_range,
+           l.id AS l_id, m.id AS m_id, l.score AS l_score, m.score AS m_score, l.genre AS l_genre, m.genre AS m_genre,
+           pg_catalog.abs(l.score - m.score)
+               / NULLIF(GREATEST(pg_catalog.abs(l.score), pg_catalog.abs(m.score)), 0::pg_catalog.float8) AS rel
+    FROM legacy l
+    FULL JOIN mine m ON m.id = l.id AND m.type = l.type AND m.version = l.version AND m.time_range = l.time_range),
+per_slice AS (
+    SELECT j.type, j.version, j.time_range,
+           pg_catalog.count(j.l_id) AS legacy_rows,
+           pg_catalog.count(j.m_id) AS trending_rows,
+           pg_catalog.count(*) FILTER (WHERE j.m_id IS NULL) AS only_legacy,
+           pg_catalog.count(*) FILTER (WHERE j.l_id IS NULL) AS only_trending,
+           pg_catalog.count(*) FILTER (WHERE j.l_id IS NOT NULL AND j.m_id IS NOT NULL
+                                         AND j.l_score IS DISTINCT FROM j.m_score
+                                         AND NOT COALESCE(j.rel <= $1, false)) AS score_differs,
+           pg_catalog.max(COALESCE(j.rel, 0::pg_catalog.float8))
+               FILTER (WHERE j.l_id IS NOT NULL AND j.m_id IS NOT NULL) AS max_relative_diff,
+           CASE WHEN %6$s THEN pg_catalog.count(*) FILTER (WHERE j.l_id IS NOT NULL AND j.m_id IS NOT NULL
+                                                        AND j.l_genre IS DISTINCT FROM j.m_genre) END AS genre_differs
+    FROM joined j
+    GROUP BY j.type, j.version, j.time_range),
+zeros AS (
+    SELECT z.type, z.version, z.time_range, pg_catalog.count(*) AS legacy_zero_rows
+    FROM legacy_all z WHERE z.score = 0::pg_catalog.float8
+    GROUP BY z.type, z.version, z.time_range),
+legacy_top AS (
+    SELECT r.* FROM (SELECT l.type, l.version, l.time_range, l.id,
+                            pg_catalog.row_number() OVER (PARTITION BY l.type, l.version, l.time_range
+                                                          ORDER BY l.score DESC NULLS LAST, l.id DESC) AS rank
+                     FROM legacy l) r
+    WHERE r.rank <= $2),
+mine_top AS (
+    SELECT r.* FROM (SELECT m.type, m.version, m.time_range, m.id,
+                            pg_catalog.row_number() OVER (PARTITION BY m.type, m.version, m.time_range
+                                                          ORDER BY m.score DESC, m.id DESC) AS rank
+                     FROM mine m) r
+    WHERE r.rank <= $2),
+tops AS (
+    SELECT COALESCE(a.type, b.type) AS type, COALESCE(a.version, b.version) AS version,
+           COALESCE(a.time_range, b.time_range) AS time_range,
+           GREATEST(pg_catalog.count(a.id), pg_catalog.count(b.id)) AS top_compared,
+           pg_catalog.count(*) FILTER (WHERE a.id IS NOT NULL AND b.id IS NOT NULL) AS top_overlap,
+           pg_catalog.bool_and(a.rank IS NOT DISTINCT FROM b.rank) AS top_same_order
+    FROM legacy_top a
+    FULL JOIN mine_top b ON b.type = a.type AND b.version = a.version AND b.time_range = a.time_range AND b.id = a.id
+    GROUP BY 1, 2, 3),
+slices AS (
+    SELECT r.type, r.version, r.time_range FROM per_slice r
+    UNION
+    SELECT z.type, z.version, z.time_range FROM zeros z)
+SELECT s.type, s.version, s.time_range,
+       COALESCE((SELECT st.enabled AND s.time_range = ANY (st.time_ranges)
+                 FROM trending.strategies st
+                 WHERE st.type = s.type AND st.version = s.version AND st.kind = %7$L), false),
+       COALESCE(r.legacy_rows, 0), COALESCE(r.trending_rows, 0), COALESCE(z.legacy_zero_rows, 0),
+       COALESCE(r.only_legacy, 0), COALESCE(r.only_trending, 0), COALESCE(r.score_differs, 0),
+       r.max_relative_diff, CASE WHEN %6$s THEN COALESCE(r.genre_differs, 0) END,
+       COALESCE(t.top_compared, 0), COALESCE(t.top_overlap, 0), COALESCE(t.top_same_order, true)
+FROM slices s
+LEFT JOIN per_slice r ON r.type = s.type AND r.version = s.version AND r.time_range = s.time_range
+LEFT JOIN zeros z ON z.type = s.type AND z.version = s.version AND z.time_range = s.time_range
+LEFT JOIN tops t ON t.type = s.type AND t.version = s.version AND t.time_range = s.time_range
+ORDER BY s.type, s.version, s.time_range
+$q$,
+        v_id,                                                        -- %1$I the id column
+        compare_scores.legacy,                                       -- %2$s the legacy relation
+        CASE WHEN v_genre THEN 'x.genre::pg_catalog.text' ELSE 'NULL::pg_catalog.text' END,   -- %3$s
+        CASE WHEN compare_scores.kind = 'track' THEN 's.genre::pg_catalog.text'
+             ELSE 'NULL::pg_catalog.text' END,                       -- %4$s
+        v_mine,                                                      -- %5$s trending's table
+        v_genre::pg_catalog.text,                                    -- %6$s
+        compare_scores.kind)                                         -- %7$L
+    USING compare_scores.tolerance, compare_scores.top_n::pg_catalog.int8;
+END;
+$function$;
+
+-- source: sql/functions/grant_configure.sql
+-------------------------------------------------------------------------------
+-- grant_configure
+-- Let role_name change trending.settings and switch trending.strategies (UPDATE, DELETE on the views).
+-- Idempotent; raises 42704 for a role that does not exist.
+CREATE OR REPLACE FUNCTION trending.grant_configure(role_name name)
+RETURNS void
+LANGUAGE sql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+SELECT trending._privileges('configure', grant_configure.role_name, true);
+$function$;
+
+-- source: sql/functions/grant_cycle.sql
+-------------------------------------------------------------------------------
+-- grant_cycle
+-- Let role_name run cycles (trending.recompute() and CALL trending.scheduled_recompute()) and nothing more: see trending._privileges and docs/security.md. Call again after changing source_schema.
+-- Idempotent; raises 42704 for a role that does not exist.
+CREATE OR REPLACE FUNCTION trending.grant_cycle(role_name name)
+RETURNS void
+LANGUAGE sql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+SELECT trending._privileges('cycle', grant_cycle.role_name, true);
+$function$;
+
+-- source: sql/functions/grant_read.sql
+-------------------------------------------------------------------------------
+-- grant_read
+-- Let role_name read the scores: the score tables, status, metrics and the read functions.
+-- Idempotent; raises 42704 for a role that does not exist.
+CREATE OR REPLACE FUNCTION trending.grant_read(role_name name)
+RETURNS void
+LANGUAGE sql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+SELECT trending._privileges('read', grant_read.role_name, true);
+$function$;
+
+-- source: sql/functions/install_capture.sql
+-------------------------------------------------------------------------------
+-- install_capture
+-- Put the change-capture triggers on the source tables of the source_schema
+-- setting (superuser only; docs/incremental.md). Takes a SHARE ROW
+-- EXCLUSIVE lock on each table in turn (writers wait, readers do not; at
+-- most the lock_timeout setting), and says so. Idempotent: intact triggers
+-- are kept; missing, disabled or altered ones are replaced; capture
+-- triggers left on other relations (a renamed table, an old schema) are
+-- removed. Grants INSERT on the delta tables and USAGE on their sequence to
+-- each table's owner and every role that may write it (run it again after
+-- granting a new writer role). Returns what it did as jsonb. The next
+-- cycle runs full and arms the capture.
+CREATE OR REPLACE FUNCTION trending.install_capture()
+RETURNS jsonb
+LANGUAGE plpython3u
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '5s'
+AS $python$
+plpy.execute("SELECT trending._python_init()")
+from trending_pl import capture
+return capture.install(plpy)
+$python$;
+
 -- source: sql/functions/recompute.sql
 -------------------------------------------------------------------------------
 -- recompute
@@ -456,12 +2860,60 @@ EXCEPTION WHEN OTHERS THEN
 END;
 $function$;
 
+-- source: sql/functions/revoke_configure.sql
+-------------------------------------------------------------------------------
+-- revoke_configure
+-- Take back UPDATE and DELETE on trending.settings and trending.strategies.
+-- Idempotent; raises 42704 for a role that does not exist.
+CREATE OR REPLACE FUNCTION trending.revoke_configure(role_name name)
+RETURNS void
+LANGUAGE sql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+SELECT trending._privileges('configure', revoke_configure.role_name, false);
+$function$;
+
+-- source: sql/functions/revoke_cycle.sql
+-------------------------------------------------------------------------------
+-- revoke_cycle
+-- Take back what grant_cycle gave (not USAGE on schema trending nor SELECT on its score tables, settings and strategies, which other sets share).
+-- Idempotent; raises 42704 for a role that does not exist.
+CREATE OR REPLACE FUNCTION trending.revoke_cycle(role_name name)
+RETURNS void
+LANGUAGE sql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+SELECT trending._privileges('cycle', revoke_cycle.role_name, false);
+$function$;
+
+-- source: sql/functions/revoke_read.sql
+-------------------------------------------------------------------------------
+-- revoke_read
+-- Take back what grant_read gave on status, metrics and the read functions.
+-- Idempotent; raises 42704 for a role that does not exist.
+CREATE OR REPLACE FUNCTION trending.revoke_read(role_name name)
+RETURNS void
+LANGUAGE sql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+SELECT trending._privileges('read', revoke_read.role_name, false);
+$function$;
+
 -- source: sql/functions/schedule.sql
 -------------------------------------------------------------------------------
 -- schedule
 -- Run trending.scheduled_recompute() on a cron schedule with pg_cron, as the
 -- job 'trending-recompute' (scheduling again replaces the schedule: one job,
--- whatever the number of calls). Returns the job id.
+-- whatever the number of calls). Returns the job id. If this database's job
+-- already runs as another role (`trending install --schedule` makes it run
+-- as trending_job), it is re-timed in place and keeps its role (pg_cron
+-- lets only its owner or a superuser do that).
 --
 -- pg_cron 1.4 knows minutes, not seconds, and runs schedules in GMT; a
 -- malformed schedule is refused here with the accepted forms. For pg_cron
@@ -487,6 +2939,13 @@ BEGIN
                            'Intervals in seconds need pg_cron 1.5 or later.';
     END IF;
     PERFORM trending._require_local_pg_cron();
+    EXECUTE 'SELECT j.jobid FROM cron.job j WHERE j.jobname = $1 AND j.database = pg_catalog.current_database()
+             AND j.username <> CURRENT_USER ORDER BY j.jobid LIMIT 1'
+       INTO v_job_id USING 'trending-recompute';
+    IF v_job_id IS NOT NULL THEN
+        EXECUTE 'SELECT cron.alter_job(job_id => $1, schedule => $2)' USING v_job_id, btrim(cron);
+        RETURN v_job_id;
+    END IF;
     EXECUTE 'SELECT cron.schedule($1, $2, $3)'
        INTO v_job_id
       USING 'trending-recompute', btrim(cron), 'CALL trending.scheduled_recompute()';
@@ -511,15 +2970,21 @@ $function$;
 --
 -- A procedure that commits may not have a SET clause nor be SECURITY
 -- DEFINER, and must be called at top level (not inside BEGIN): it therefore
--- schema-qualifies every name and does its work in functions that pin their
--- search_path.
+-- schema-qualifies every name, type and operator (a variable declared as
+-- plain `jsonb` would be resolved on the caller's search_path, where a
+-- look-alike type with an assignment cast could run code) and does its work
+-- in functions that pin their search_path.
 CREATE OR REPLACE PROCEDURE trending.scheduled_recompute(now timestamptz DEFAULT NULL)
 LANGUAGE plpgsql
 AS $procedure$
 DECLARE
-    v_run_id bigint;
-    v_step   integer := 0;
-    v_result jsonb;
+    v_run_id pg_catalog.int8;
+    v_step   pg_catalog.int4 := 0;
+    v_result pg_catalog.jsonb;
+    v_message pg_catalog.text;
+    v_sqlstate pg_catalog.text;
+    v_detail pg_catalog.text;
+    v_hint pg_catalog.text;
 BEGIN
     IF pg_catalog.pg_is_in_recovery() THEN
         RETURN;
@@ -527,7 +2992,19 @@ BEGIN
     -- Inside BEGIN ... or a function this fails at once (2D000), before a
     -- session lock is taken that would outlive the aborted call.
     COMMIT;
-    v_run_id := trending._scheduled_start(COALESCE(scheduled_recompute.now, pg_catalog.now()));
+    -- A refusal before the run starts (a bad now or setting) reads as the
+    -- plain message, as from trending.recompute(). The handler's block ends before
+    -- the next COMMIT (a COMMIT inside it would be refused).
+    BEGIN
+        v_run_id := trending._scheduled_start(COALESCE(scheduled_recompute.now, pg_catalog.now()));
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS v_message = MESSAGE_TEXT, v_sqlstate = RETURNED_SQLSTATE,
+                                v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT;
+        IF pg_catalog.starts_with(v_message, 'plpy.Error: ') IS NOT TRUE THEN
+            RAISE;
+        END IF;
+        PERFORM trending._raise(pg_catalog.substr(v_message, 13), v_sqlstate, v_detail, v_hint);
+    END;
     IF v_run_id IS NULL THEN
         RETURN;
     END IF;
@@ -633,14 +3110,15 @@ $function$;
 -- source: sql/functions/underground_tracks.sql
 -------------------------------------------------------------------------------
 -- underground_tracks
--- "Underground" trending (SPEC.md): the TRACKS/pnagD list of a range/genre
+-- "Underground" trending (docs/reference.md): the TRACKS/pnagD list of a range/genre
 -- without its overall top 20, keeping tracks whose owner has an
 -- aggregate_user row with fewer than 1500 followers and 1500 followings.
 --
 -- First find the 20th entry (a top-20 index scan), then read on from just
 -- after it: one query level with the LIMIT in sight, so the planner walks the
 -- ranking index in order and stops, whatever the owner filter's selectivity.
--- The owners live in the source schema (a setting), hence dynamic SQL.
+-- The owners live in the source schema (a setting), hence dynamic SQL; that
+-- schema's tables are checked first, as a cycle checks them (_check_sources).
 CREATE OR REPLACE FUNCTION trending.underground_tracks(
     time_range text    DEFAULT 'week',
     genre      text    DEFAULT NULL,
@@ -658,6 +3136,8 @@ DECLARE
     v_genre     text := NULLIF(underground_tracks.genre, '');
     v_cut_score double precision;
     v_cut_id    integer;
+    v_problems  text;
+    v_sqlstate  text;
 BEGIN
     PERFORM trending._validate_choice('time_range', underground_tracks.time_range,
         (SELECT d.time_ranges FROM trending.strategies d
@@ -675,6 +3155,30 @@ BEGIN
     END IF;
 
     SELECT s.value INTO v_source FROM trending.settings s WHERE s.name = 'source_schema';
+    -- The two source tables belong to another role and this runs as the
+    -- caller: lock and check them as a cycle does (docs/security.md). The
+    -- columns are those the query below reads, with sources.py's types.
+    SELECT pg_catalog.string_agg(c.problem, '; '),
+           (pg_catalog.array_agg(c.sqlstate ORDER BY c.severity))[1]
+      INTO v_problems, v_sqlstate
+      FROM trending._check_sources(v_source, $spec$[
+          {"table": "tracks", "column": "track_id", "types": ["int2", "int4", "int8"]},
+          {"table": "tracks", "column": "owner_id", "types": ["int2", "int4", "int8"]},
+          {"table": "tracks", "column": "is_current", "types": ["bool"]},
+          {"table": "aggregate_user", "column": "user_id", "types": ["int2", "int4", "int8"]},
+          {"table": "aggregate_user", "column": "follower_count", "types": ["int2", "int4", "int8"]},
+          {"table": "aggregate_user", "column": "following_count", "types": ["int2", "int4", "int8"]}
+          ]$spec$::pg_catalog.jsonb) c;
+    IF v_problems IS NOT NULL THEN
+        PERFORM trending._raise(
+            pg_catalog.format('trending: source schema "%s" cannot serve underground_tracks: %s',
+                              v_source, v_problems),
+            v_sqlstate, NULL,
+            CASE WHEN v_sqlstate = '25000'
+                 THEN 'Call underground_tracks() in a READ COMMITTED transaction (the default).'
+                 ELSE 'Point trending.settings.source_schema at the service''s schema of plain tables, '
+                      'or fix the objects named (docs/security.md).' END);
+    END IF;
     RETURN QUERY EXECUTE format($query$
         SELECT row_number() OVER (ORDER BY s.score DESC, s.track_id DESC), s.track_id, s.score, s.genre
         FROM trending.track_trending_scores s
@@ -693,11 +3197,34 @@ BEGIN
 END;
 $function$;
 
+-- source: sql/functions/uninstall_capture.sql
+-------------------------------------------------------------------------------
+-- uninstall_capture
+-- Remove every change-capture trigger (wherever it is), the writers'
+-- grants on the delta tables and the capture's state: the service's tables
+-- are left as they were before install_capture() (superuser only; DROP
+-- TRIGGER takes an ACCESS EXCLUSIVE lock on each table for a moment, and
+-- says so). Idempotent. Returns what it did as jsonb.
+CREATE OR REPLACE FUNCTION trending.uninstall_capture()
+RETURNS jsonb
+LANGUAGE plpython3u
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '5s'
+AS $python$
+plpy.execute("SELECT trending._python_init()")
+from trending_pl import capture
+return capture.uninstall(plpy)
+$python$;
+
 -- source: sql/functions/unschedule.sql
 -------------------------------------------------------------------------------
 -- unschedule
--- Remove the job 'trending-recompute'; true if there was one. (pg_cron
--- 1.4's cron.unschedule raises on a missing name, so look first.) A run in
+-- Remove this database's job 'trending-recompute', whichever role it runs
+-- as (`trending install --schedule` makes it trending_job; pg_cron lets only
+-- its owner or a superuser remove it); true if there was one. (pg_cron 1.4's
+-- cron.unschedule raises on a missing name, so look first.) A run in
 -- progress is not stopped: cancel it with pg_cancel_backend(running_pid)
 -- from trending.status.
 CREATE OR REPLACE FUNCTION trending.unschedule()
@@ -708,28 +3235,31 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
-    v_found boolean;
+    v_jobs bigint[];
+    v_job_id bigint;
 BEGIN
     PERFORM trending._require_local_pg_cron();
-    EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1 AND username = current_user)'
-       INTO v_found USING 'trending-recompute';
-    IF v_found THEN
-        EXECUTE 'SELECT cron.unschedule($1)' USING 'trending-recompute';
-    END IF;
-    RETURN v_found;
+    EXECUTE 'SELECT array_agg(j.jobid ORDER BY j.jobid) FROM cron.job j
+             WHERE j.jobname = $1 AND j.database = pg_catalog.current_database()'
+       INTO v_jobs USING 'trending-recompute';
+    FOREACH v_job_id IN ARRAY COALESCE(v_jobs, '{}') LOOP
+        EXECUTE 'SELECT cron.unschedule($1)' USING v_job_id;
+    END LOOP;
+    RETURN v_jobs IS NOT NULL;
 END;
 $function$;
 
 -- source: sql/grants.sql
 -- Privileges, all explicit. PUBLIC may read the scores and the configuration
--- and call the read functions. Running a cycle and changing the configuration
--- are for superusers and the roles a DBA grants:
---   GRANT EXECUTE ON FUNCTION trending.recompute(timestamptz), trending._recompute(timestamptz)
---       TO trending_job;   -- plus SELECT on the source tables, writes on the score tables and runs
---   GRANT EXECUTE ON PROCEDURE trending.scheduled_recompute(timestamptz) TO trending_job;
---   GRANT EXECUTE ON FUNCTION trending._scheduled_start(timestamptz),
---       trending._scheduled_step(bigint, integer) TO trending_job;
---   GRANT UPDATE ON trending.settings, trending.strategies TO dba;
+-- and call the read functions; nothing written in an untrusted language
+-- (plpython3u) is granted to PUBLIC. Running a cycle and changing the
+-- configuration are for superusers and the roles a DBA grants them to with
+-- trending.grant_cycle(role), trending.grant_configure(role) (and
+-- trending.grant_read(role) for readers when PUBLIC's grants are revoked):
+-- see sql/functions/_privileges.sql and docs/security.md. No role but the
+-- extension's owner may write trending.runs or the score tables: a cycle
+-- writes them through the SECURITY DEFINER functions _run_* and _apply_slice,
+-- which check that the run is the caller's own.
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA trending FROM PUBLIC;
 REVOKE ALL ON ALL PROCEDURES IN SCHEMA trending FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA trending FROM PUBLIC;
@@ -742,17 +3272,34 @@ GRANT EXECUTE ON FUNCTION
     trending.underground_tracks(text, text, integer, integer),
     trending.top_playlists(text, integer, integer),
     trending._validate_choice(text, text, text[]),
-    trending._validate_page(integer, integer),
-    trending._raise(text, text, text, text),
-    trending._python_init()
+    trending._validate_page(integer, integer)
 TO PUBLIC;
+
+-- compare_scores: a read, SECURITY INVOKER (the caller needs SELECT on the legacy relation).
+GRANT EXECUTE ON FUNCTION trending.compare_scores(regclass, text, double precision, integer) TO PUBLIC;
+
+-- Monitoring: anyone who may read the status may scrape its figures.
+GRANT SELECT ON trending.metrics TO PUBLIC;
+
+-- _check_sources (issue 8): plpgsql, SECURITY INVOKER, reads the catalog and
+-- takes ACCESS SHARE locks with the caller's own SELECT privilege; every
+-- reader of the sources calls it (cycles, underground_tracks).
+GRANT EXECUTE ON FUNCTION trending._check_sources(text, jsonb) TO PUBLIC;
+
+-- Change capture (issue 9, docs/incremental.md). capture_status: like
+-- status, anyone may see whether the capture works. The trigger functions,
+-- install/uninstall and the watermark routines stay revoked from PUBLIC:
+-- install_capture() grants INSERT on the delta tables and USAGE on their
+-- sequence to the source tables' writers; cycles call _capture_settle,
+-- _capture_arm and _capture_advance (SECURITY DEFINER, cycle lock required).
+GRANT SELECT ON trending.capture_status TO PUBLIC;
 
 -- source: sql/comments.sql
 -- Every public object documents itself in \d+ and \df+.
 COMMENT ON TABLE trending.track_trending_scores IS
     'Trending scores of tracks, one row per (track, strategy type, version, time range) with a non-zero score. Written by trending.recompute(); read by the API and trending.top_tracks().';
 COMMENT ON COLUMN trending.track_trending_scores.genre IS 'The track''s genre when its score was written (NULL when it has none).';
-COMMENT ON COLUMN trending.track_trending_scores.score IS 'SPEC.md''s score for the slice; never 0 (zero scores are not stored).';
+COMMENT ON COLUMN trending.track_trending_scores.score IS 'The slice''s score (docs/reference.md); never 0 (zero scores are not stored).';
 COMMENT ON COLUMN trending.track_trending_scores.created_at IS 'The cycle''s now (UTC) when this row''s current score or genre was written; unchanged rows keep it.';
 COMMENT ON TABLE trending.playlist_trending_scores IS
     'Trending scores of playlists, one row per (playlist, strategy type, version, time range) with a non-zero score. Written by trending.recompute(); read by trending.top_playlists().';
@@ -798,13 +3345,80 @@ COMMENT ON VIEW trending.status IS
 COMMENT ON PROCEDURE trending.scheduled_recompute(timestamptz) IS
     'The cycle pg_cron runs (CALL trending.scheduled_recompute()): commits after each step, records failures in trending.runs and re-raises them, returns quietly on a standby or when a cycle is running. Call at top level, not inside BEGIN.';
 COMMENT ON FUNCTION trending._scheduled_start(timestamptz) IS 'Internal: first step of trending.scheduled_recompute().';
-COMMENT ON FUNCTION trending._scheduled_step(bigint, integer) IS 'Internal: one step of trending.scheduled_recompute().';
+COMMENT ON FUNCTION trending._scheduled_step(bigint, integer) IS 'Internal: one step of trending.scheduled_recompute(); continues only a run this session started (else 42501 or 55000).';
 COMMENT ON FUNCTION trending.schedule(text) IS
     'Schedule CALL trending.scheduled_recompute() with pg_cron as job trending-recompute (default hourly, ''0 * * * *'', GMT); idempotent; returns the job id. Needs pg_cron in this database; otherwise use the trending CLI.';
 COMMENT ON FUNCTION trending.unschedule() IS
     'Remove the pg_cron job trending-recompute; true if it existed. Does not stop a run in progress.';
 COMMENT ON FUNCTION trending._require_local_pg_cron() IS 'Internal: raise with a hint unless pg_cron is loaded and installed in this database.';
 COMMENT ON FUNCTION trending._raise(text, text, text, text) IS 'Internal: raise with a message, SQLSTATE and optional DETAIL and HINT.';
+COMMENT ON FUNCTION trending.compare_scores(regclass, text, double precision, integer) IS
+    'Compare a legacy score table (any relation with track_id or playlist_id, type, version, time_range, score; genre optional) with trending''s, per slice: compare_scores(legacy => ''public.track_trending_scores'', kind => track|playlist, tolerance => 1e-9 relative, top_n => 100). Returns per (type, version, time_range): whether trending computes it, rows on each side, legacy zero-score rows (left out: trending stores none), rows on one side only, scores differing beyond the tolerance and the largest relative difference, genres differing (NULL without a legacy genre column), and the overlap of each side''s top N (score DESC, id DESC) and whether its order is the same. SECURITY INVOKER: the caller reads the legacy relation.';
+
+COMMENT ON VIEW trending.metrics IS
+    'One row per monitoring figure (metric, labels kind and counter, value, help): scores age, last run duration, WAL, rows per kind and action, bad rows per counter, run in progress, stale, healthy. docs/monitoring/queries.yaml exposes it to prometheus-postgres-exporter.';
+COMMENT ON COLUMN trending.status.stale IS 'true when no run has succeeded within the stale_after setting (or none ever has).';
+COMMENT ON COLUMN trending.status.healthy IS 'true when not stale and the last finished run (ok, failed or aborted) succeeded; running and skipped runs change neither.';
+COMMENT ON FUNCTION trending._check_sources(text, jsonb) IS
+    'Internal: lock the source tables as a read would, then list every reason not to read them (missing, not a plain table, row-level security, a column type not listed, code owned by a non-superuser); docs/security.md.';
+
+-- Issue 8: who may do what (docs/security.md).
+COMMENT ON FUNCTION trending.grant_cycle(name) IS
+    'Let a role run cycles (recompute(), CALL scheduled_recompute()) and nothing more: EXECUTE on the entry points, the routines they call and the checked writer functions; USAGE on the configured source schema and SELECT on exactly its source tables; TEMP on this database. No write privilege on any table. Idempotent; call again after changing source_schema.';
+COMMENT ON FUNCTION trending.revoke_cycle(name) IS
+    'Take back what grant_cycle gave (USAGE on schema trending and SELECT on the score tables, settings and strategies stay: other sets share them).';
+COMMENT ON FUNCTION trending.grant_read(name) IS
+    'Let a role read the scores: SELECT on the score tables, status, metrics, settings and strategies, EXECUTE on top_tracks, underground_tracks and top_playlists. Idempotent.';
+COMMENT ON FUNCTION trending.revoke_read(name) IS 'Take back what grant_read gave on status, metrics and the read functions.';
+COMMENT ON FUNCTION trending.grant_configure(name) IS
+    'Let a role change trending.settings and switch trending.strategies (UPDATE, DELETE on the two views; the writes are validated). It cannot run cycles nor touch the run history. Idempotent.';
+COMMENT ON FUNCTION trending.revoke_configure(name) IS 'Take back UPDATE and DELETE on trending.settings and trending.strategies.';
+COMMENT ON FUNCTION trending._privileges(text, name, boolean) IS 'Internal: the body of grant_* and revoke_* (sets cycle, read, configure, cycle_routines).';
+COMMENT ON FUNCTION trending._own_run(bigint) IS
+    'Internal: raise unless the run is this backend''s own running run (pid, status, cycle lock held): 42501 for another session''s run, 55000 for one not running.';
+COMMENT ON FUNCTION trending._run_begin(text, timestamptz, name, jsonb) IS
+    'Internal, SECURITY DEFINER: begin a run while holding the cycle lock (mark dead runs aborted, prune by run_retention, insert the running row).';
+COMMENT ON FUNCTION trending._run_skipped(text, timestamptz, name) IS 'Internal, SECURITY DEFINER: record a skipped call.';
+COMMENT ON FUNCTION trending._run_step_done(bigint, text, double precision, jsonb, jsonb) IS
+    'Internal, SECURITY DEFINER: record a finished step of the caller''s own run.';
+COMMENT ON FUNCTION trending._run_finish(bigint) IS 'Internal, SECURITY DEFINER: mark the caller''s own run ok; its row as jsonb.';
+COMMENT ON FUNCTION trending._run_fail(bigint, text, text, text, text) IS 'Internal, SECURITY DEFINER: record the caller''s own run failed.';
+COMMENT ON FUNCTION trending._apply_slice(bigint, text, text, text, text, timestamp, oid) IS
+    'Internal, SECURITY DEFINER: write one slice''s staged changes for the caller''s own run; checks the changes table is plain, the stored key at each ctid, and asks for a re-stage after a table rewrite.';
+COMMENT ON FUNCTION trending._remove_slice(bigint, text, text, text, text) IS
+    'Internal, SECURITY DEFINER: delete a disabled slice''s rows for the caller''s own run.';
+COMMENT ON FUNCTION trending._safe_temp_table(text, text[], regtype[]) IS
+    'Internal: the session''s temp table, once found safe for a definer to read (plain heap, expected columns and built-in types, no index, rule, trigger, policy, inheritance or extended statistics).';
+
+-- Change capture (issue 9, docs/incremental.md)
+COMMENT ON VIEW trending.capture_status IS
+    'One row: is the change capture installed (trending.install_capture()) and armed (by a full cycle), may the next cycle be incremental (incremental_ok) and if not why (full_cycle_reason), and how many captured changes wait to be consumed.';
+COMMENT ON FUNCTION trending.install_capture() IS
+    'Superuser: put the change-capture triggers (statement-level, AFTER INSERT/UPDATE/DELETE/TRUNCATE) on the source tables of source_schema; briefly locks each table (SHARE ROW EXCLUSIVE). Idempotent; grants the writers INSERT on the delta tables. See docs/incremental.md.';
+COMMENT ON FUNCTION trending.uninstall_capture() IS
+    'Superuser: remove every change-capture trigger and the writers'' grants, leaving the source tables as they were; briefly locks each table. Idempotent.';
+COMMENT ON FUNCTION trending._capture_settle(interval) IS 'Internal: the capture watermark below which every delta row has committed or rolled back (waits for writers in flight, at most the timeout).';
+COMMENT ON FUNCTION trending._capture_arm(bigint, text) IS 'Internal: a full cycle arms the capture from a settled watermark; returns why not, or NULL.';
+COMMENT ON FUNCTION trending._capture_advance(bigint) IS 'Internal: an incremental cycle moves the capture watermark, or disarms it and returns why.';
+COMMENT ON FUNCTION trending._capture_guard_drop() IS 'Internal: event trigger; a bare DROP EXTENSION trending with capture installed fails naming uninstall_capture().';
+COMMENT ON FUNCTION trending._capture_tracks() IS 'Internal: capture trigger of tracks (see install_capture).';
+COMMENT ON FUNCTION trending._capture_plays() IS 'Internal: capture trigger of plays (see install_capture).';
+COMMENT ON FUNCTION trending._capture_saves() IS 'Internal: capture trigger of saves (see install_capture).';
+COMMENT ON FUNCTION trending._capture_reposts() IS 'Internal: capture trigger of reposts (see install_capture).';
+COMMENT ON FUNCTION trending._capture_users() IS 'Internal: capture trigger of users (see install_capture).';
+COMMENT ON FUNCTION trending._capture_aggregate_user() IS 'Internal: capture trigger of aggregate_user (see install_capture).';
+COMMENT ON FUNCTION trending._capture_aggregate_track() IS 'Internal: capture trigger of aggregate_track (see install_capture).';
+COMMENT ON FUNCTION trending._capture_aggregate_plays() IS 'Internal: capture trigger of aggregate_plays (see install_capture).';
+COMMENT ON FUNCTION trending._capture_aggregate_playlist() IS 'Internal: capture trigger of aggregate_playlist (see install_capture).';
+COMMENT ON FUNCTION trending._capture_playlists() IS 'Internal: capture trigger of playlists (see install_capture).';
+COMMENT ON TABLE trending._capture_changes IS 'Internal, UNLOGGED: delta rows (source, item kind, item id, user id) appended by the capture triggers.';
+COMMENT ON TABLE trending._capture_plays IS 'Internal, UNLOGGED: net plays added per (item, hour of created_at), appended by the plays capture trigger.';
+COMMENT ON TABLE trending._capture_truncates IS 'Internal, UNLOGGED: TRUNCATEs of source tables (the next cycle runs full).';
+COMMENT ON TABLE trending._capture_armed IS 'Internal, UNLOGGED: the capture watermark while armed; lost with a crash, a failover or a restore, which makes the next cycle full.';
+COMMENT ON TABLE trending._capture_installed IS 'Internal: the source tables install_capture() put triggers on, and what the last full cycle verified (dumped).';
+COMMENT ON VIEW trending._capture_catalog IS 'Internal: per source table, the catalog now against what install and the last full cycle recorded; the first problem or drift.';
+COMMENT ON VIEW trending._capture_changed IS 'Internal: trending._capture_changes one id per row (seq, source, kind, item_id, user_id), for a cycle.';
+COMMENT ON VIEW trending._capture_play_hours IS 'Internal: trending._capture_plays one (item, hour, net count) per row, for a cycle.';
 
 -- source: sql/updates/1.0--1.1-finish.sql
 -- Give back the EXECUTE grants kept by pg_temp.trending_drop_keeping_grants
@@ -827,3 +3441,31 @@ BEGIN
 END;
 $do$;
 DROP FUNCTION pg_temp.trending_drop_keeping_grants(regprocedure[]);
+
+-- Issue 8: the roles that ran cycles on 1.0 (EXECUTE on trending._recompute
+-- or trending._scheduled_step) keep running them: give them the routines a
+-- cycle now calls (the checked writers; _python_init and _raise, no longer
+-- PUBLIC's). Their source-table grants are theirs already.
+DO $do$
+DECLARE
+    v_role name;
+BEGIN
+    FOR v_role IN
+        SELECT DISTINCT r.rolname
+        FROM pg_proc p
+        CROSS JOIN LATERAL aclexplode(p.proacl) AS a
+        JOIN pg_roles r ON r.oid = a.grantee
+        WHERE p.oid IN ('trending._recompute(timestamptz)'::regprocedure,
+                        'trending._scheduled_step(bigint, integer)'::regprocedure)
+          AND a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner
+    LOOP
+        PERFORM trending._privileges('cycle_routines', v_role, true);
+    END LOOP;
+END;
+$do$;
+
+-- Change capture (issue 9): the DROP EXTENSION guard of sql/triggers.sql
+-- (its function exists only now, after sql/functions/).
+CREATE EVENT TRIGGER trending_capture_guard_drop ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION')
+    EXECUTE FUNCTION trending._capture_guard_drop();

@@ -2,7 +2,7 @@
 COMMENT ON TABLE trending.track_trending_scores IS
     'Trending scores of tracks, one row per (track, strategy type, version, time range) with a non-zero score. Written by trending.recompute(); read by the API and trending.top_tracks().';
 COMMENT ON COLUMN trending.track_trending_scores.genre IS 'The track''s genre when its score was written (NULL when it has none).';
-COMMENT ON COLUMN trending.track_trending_scores.score IS 'SPEC.md''s score for the slice; never 0 (zero scores are not stored).';
+COMMENT ON COLUMN trending.track_trending_scores.score IS 'The slice''s score (docs/reference.md); never 0 (zero scores are not stored).';
 COMMENT ON COLUMN trending.track_trending_scores.created_at IS 'The cycle''s now (UTC) when this row''s current score or genre was written; unchanged rows keep it.';
 COMMENT ON TABLE trending.playlist_trending_scores IS
     'Trending scores of playlists, one row per (playlist, strategy type, version, time range) with a non-zero score. Written by trending.recompute(); read by trending.top_playlists().';
@@ -48,10 +48,77 @@ COMMENT ON VIEW trending.status IS
 COMMENT ON PROCEDURE trending.scheduled_recompute(timestamptz) IS
     'The cycle pg_cron runs (CALL trending.scheduled_recompute()): commits after each step, records failures in trending.runs and re-raises them, returns quietly on a standby or when a cycle is running. Call at top level, not inside BEGIN.';
 COMMENT ON FUNCTION trending._scheduled_start(timestamptz) IS 'Internal: first step of trending.scheduled_recompute().';
-COMMENT ON FUNCTION trending._scheduled_step(bigint, integer) IS 'Internal: one step of trending.scheduled_recompute().';
+COMMENT ON FUNCTION trending._scheduled_step(bigint, integer) IS 'Internal: one step of trending.scheduled_recompute(); continues only a run this session started (else 42501 or 55000).';
 COMMENT ON FUNCTION trending.schedule(text) IS
     'Schedule CALL trending.scheduled_recompute() with pg_cron as job trending-recompute (default hourly, ''0 * * * *'', GMT); idempotent; returns the job id. Needs pg_cron in this database; otherwise use the trending CLI.';
 COMMENT ON FUNCTION trending.unschedule() IS
     'Remove the pg_cron job trending-recompute; true if it existed. Does not stop a run in progress.';
 COMMENT ON FUNCTION trending._require_local_pg_cron() IS 'Internal: raise with a hint unless pg_cron is loaded and installed in this database.';
 COMMENT ON FUNCTION trending._raise(text, text, text, text) IS 'Internal: raise with a message, SQLSTATE and optional DETAIL and HINT.';
+COMMENT ON FUNCTION trending.compare_scores(regclass, text, double precision, integer) IS
+    'Compare a legacy score table (any relation with track_id or playlist_id, type, version, time_range, score; genre optional) with trending''s, per slice: compare_scores(legacy => ''public.track_trending_scores'', kind => track|playlist, tolerance => 1e-9 relative, top_n => 100). Returns per (type, version, time_range): whether trending computes it, rows on each side, legacy zero-score rows (left out: trending stores none), rows on one side only, scores differing beyond the tolerance and the largest relative difference, genres differing (NULL without a legacy genre column), and the overlap of each side''s top N (score DESC, id DESC) and whether its order is the same. SECURITY INVOKER: the caller reads the legacy relation.';
+
+COMMENT ON VIEW trending.metrics IS
+    'One row per monitoring figure (metric, labels kind and counter, value, help): scores age, last run duration, WAL, rows per kind and action, bad rows per counter, run in progress, stale, healthy. docs/monitoring/queries.yaml exposes it to prometheus-postgres-exporter.';
+COMMENT ON COLUMN trending.status.stale IS 'true when no run has succeeded within the stale_after setting (or none ever has).';
+COMMENT ON COLUMN trending.status.healthy IS 'true when not stale and the last finished run (ok, failed or aborted) succeeded; running and skipped runs change neither.';
+COMMENT ON FUNCTION trending._check_sources(text, jsonb) IS
+    'Internal: lock the source tables as a read would, then list every reason not to read them (missing, not a plain table, row-level security, a column type not listed, code owned by a non-superuser); docs/security.md.';
+
+-- Issue 8: who may do what (docs/security.md).
+COMMENT ON FUNCTION trending.grant_cycle(name) IS
+    'Let a role run cycles (recompute(), CALL scheduled_recompute()) and nothing more: EXECUTE on the entry points, the routines they call and the checked writer functions; USAGE on the configured source schema and SELECT on exactly its source tables; TEMP on this database. No write privilege on any table. Idempotent; call again after changing source_schema.';
+COMMENT ON FUNCTION trending.revoke_cycle(name) IS
+    'Take back what grant_cycle gave (USAGE on schema trending and SELECT on the score tables, settings and strategies stay: other sets share them).';
+COMMENT ON FUNCTION trending.grant_read(name) IS
+    'Let a role read the scores: SELECT on the score tables, status, metrics, settings and strategies, EXECUTE on top_tracks, underground_tracks and top_playlists. Idempotent.';
+COMMENT ON FUNCTION trending.revoke_read(name) IS 'Take back what grant_read gave on status, metrics and the read functions.';
+COMMENT ON FUNCTION trending.grant_configure(name) IS
+    'Let a role change trending.settings and switch trending.strategies (UPDATE, DELETE on the two views; the writes are validated). It cannot run cycles nor touch the run history. Idempotent.';
+COMMENT ON FUNCTION trending.revoke_configure(name) IS 'Take back UPDATE and DELETE on trending.settings and trending.strategies.';
+COMMENT ON FUNCTION trending._privileges(text, name, boolean) IS 'Internal: the body of grant_* and revoke_* (sets cycle, read, configure, cycle_routines).';
+COMMENT ON FUNCTION trending._own_run(bigint) IS
+    'Internal: raise unless the run is this backend''s own running run (pid, status, cycle lock held): 42501 for another session''s run, 55000 for one not running.';
+COMMENT ON FUNCTION trending._run_begin(text, timestamptz, name, jsonb) IS
+    'Internal, SECURITY DEFINER: begin a run while holding the cycle lock (mark dead runs aborted, prune by run_retention, insert the running row).';
+COMMENT ON FUNCTION trending._run_skipped(text, timestamptz, name) IS 'Internal, SECURITY DEFINER: record a skipped call.';
+COMMENT ON FUNCTION trending._run_step_done(bigint, text, double precision, jsonb, jsonb) IS
+    'Internal, SECURITY DEFINER: record a finished step of the caller''s own run.';
+COMMENT ON FUNCTION trending._run_finish(bigint) IS 'Internal, SECURITY DEFINER: mark the caller''s own run ok; its row as jsonb.';
+COMMENT ON FUNCTION trending._run_fail(bigint, text, text, text, text) IS 'Internal, SECURITY DEFINER: record the caller''s own run failed.';
+COMMENT ON FUNCTION trending._apply_slice(bigint, text, text, text, text, timestamp, oid) IS
+    'Internal, SECURITY DEFINER: write one slice''s staged changes for the caller''s own run; checks the changes table is plain, the stored key at each ctid, and asks for a re-stage after a table rewrite.';
+COMMENT ON FUNCTION trending._remove_slice(bigint, text, text, text, text) IS
+    'Internal, SECURITY DEFINER: delete a disabled slice''s rows for the caller''s own run.';
+COMMENT ON FUNCTION trending._safe_temp_table(text, text[], regtype[]) IS
+    'Internal: the session''s temp table, once found safe for a definer to read (plain heap, expected columns and built-in types, no index, rule, trigger, policy, inheritance or extended statistics).';
+
+-- Change capture (issue 9, docs/incremental.md)
+COMMENT ON VIEW trending.capture_status IS
+    'One row: is the change capture installed (trending.install_capture()) and armed (by a full cycle), may the next cycle be incremental (incremental_ok) and if not why (full_cycle_reason), and how many captured changes wait to be consumed.';
+COMMENT ON FUNCTION trending.install_capture() IS
+    'Superuser: put the change-capture triggers (statement-level, AFTER INSERT/UPDATE/DELETE/TRUNCATE) on the source tables of source_schema; briefly locks each table (SHARE ROW EXCLUSIVE). Idempotent; grants the writers INSERT on the delta tables. See docs/incremental.md.';
+COMMENT ON FUNCTION trending.uninstall_capture() IS
+    'Superuser: remove every change-capture trigger and the writers'' grants, leaving the source tables as they were; briefly locks each table. Idempotent.';
+COMMENT ON FUNCTION trending._capture_settle(interval) IS 'Internal: the capture watermark below which every delta row has committed or rolled back (waits for writers in flight, at most the timeout).';
+COMMENT ON FUNCTION trending._capture_arm(bigint, text) IS 'Internal: a full cycle arms the capture from a settled watermark; returns why not, or NULL.';
+COMMENT ON FUNCTION trending._capture_advance(bigint) IS 'Internal: an incremental cycle moves the capture watermark, or disarms it and returns why.';
+COMMENT ON FUNCTION trending._capture_guard_drop() IS 'Internal: event trigger; a bare DROP EXTENSION trending with capture installed fails naming uninstall_capture().';
+COMMENT ON FUNCTION trending._capture_tracks() IS 'Internal: capture trigger of tracks (see install_capture).';
+COMMENT ON FUNCTION trending._capture_plays() IS 'Internal: capture trigger of plays (see install_capture).';
+COMMENT ON FUNCTION trending._capture_saves() IS 'Internal: capture trigger of saves (see install_capture).';
+COMMENT ON FUNCTION trending._capture_reposts() IS 'Internal: capture trigger of reposts (see install_capture).';
+COMMENT ON FUNCTION trending._capture_users() IS 'Internal: capture trigger of users (see install_capture).';
+COMMENT ON FUNCTION trending._capture_aggregate_user() IS 'Internal: capture trigger of aggregate_user (see install_capture).';
+COMMENT ON FUNCTION trending._capture_aggregate_track() IS 'Internal: capture trigger of aggregate_track (see install_capture).';
+COMMENT ON FUNCTION trending._capture_aggregate_plays() IS 'Internal: capture trigger of aggregate_plays (see install_capture).';
+COMMENT ON FUNCTION trending._capture_aggregate_playlist() IS 'Internal: capture trigger of aggregate_playlist (see install_capture).';
+COMMENT ON FUNCTION trending._capture_playlists() IS 'Internal: capture trigger of playlists (see install_capture).';
+COMMENT ON TABLE trending._capture_changes IS 'Internal, UNLOGGED: delta rows (source, item kind, item id, user id) appended by the capture triggers.';
+COMMENT ON TABLE trending._capture_plays IS 'Internal, UNLOGGED: net plays added per (item, hour of created_at), appended by the plays capture trigger.';
+COMMENT ON TABLE trending._capture_truncates IS 'Internal, UNLOGGED: TRUNCATEs of source tables (the next cycle runs full).';
+COMMENT ON TABLE trending._capture_armed IS 'Internal, UNLOGGED: the capture watermark while armed; lost with a crash, a failover or a restore, which makes the next cycle full.';
+COMMENT ON TABLE trending._capture_installed IS 'Internal: the source tables install_capture() put triggers on, and what the last full cycle verified (dumped).';
+COMMENT ON VIEW trending._capture_catalog IS 'Internal: per source table, the catalog now against what install and the last full cycle recorded; the first problem or drift.';
+COMMENT ON VIEW trending._capture_changed IS 'Internal: trending._capture_changes one id per row (seq, source, kind, item_id, user_id), for a cycle.';
+COMMENT ON VIEW trending._capture_play_hours IS 'Internal: trending._capture_plays one (item, hour, net count) per row, for a cycle.';

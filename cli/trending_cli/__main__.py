@@ -9,6 +9,7 @@ status, never a traceback; --debug shows it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 
@@ -25,8 +26,9 @@ EPILOG = """\
 Connection: --dsn (a libpq connection string or postgresql:// URI), else the
 PG* environment variables (PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD).
 
-Exit status: 0 success; 1 an error, or a failed check of `doctor`; 2 bad
-usage; 3 `recompute` skipped because another cycle is running.
+Exit status: 0 success; 1 an error, a failed check of `doctor` or a difference
+found by `compare`; 2 bad usage; 3 `recompute` skipped because another cycle
+is running.
 """
 
 
@@ -56,14 +58,21 @@ def _common_options(parser, *, default_dsn, default_debug, dsn: bool = True) -> 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.handler(args)
+        status = args.handler(args)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # the reader went away (`trending status | head -1`): stop quietly, as
+        # other tools do; point stdout at /dev/null so the final flush succeeds
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE
     except KeyboardInterrupt:
         print(f"trending {args.command}: interrupted", file=sys.stderr)
         return 130
     except (CliError, ClusterError, psycopg.Error) as error:
         if args.debug:
             traceback.print_exc()
-        message, hint = describe(error)
+        message, hint = describe(error, debug=args.debug)
         print(f"trending {args.command}: {message}\nhint: {hint}", file=sys.stderr)
         return error.exit_code if isinstance(error, CliError) else 1
 

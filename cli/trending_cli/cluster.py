@@ -50,7 +50,10 @@ class Cluster:
     """
 
     def __init__(self, *, settings: dict[str, str] | None = None, fast: bool = True,
-                 base_dir: str | None = None, name: str = "trending", pg_cron: bool = False):
+                 base_dir: str | None = None, name: str = "trending", pg_cron: bool = False,
+                 hba: list[str] | None = None, ident: list[str] | None = None):
+        self.hba = list(hba) if hba is not None else None
+        self.ident = list(ident) if ident is not None else None
         self.settings = dict(settings or {})
         self.pg_cron = pg_cron
         self.fast = fast
@@ -98,10 +101,30 @@ class Cluster:
                              "-U", SERVER_USER, "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"])
         with open(self.data_dir / "postgresql.conf", "a", encoding="utf-8") as conf:
             conf.write(self._config_text())
+        self._write_hba()
         self._run_as_server([str(pg_bindir() / "pg_ctl"), "-D", str(self.data_dir), "-l",
                              str(self.log_file), "-w", "-t", "60", "start"])
         self.running = True
         return self
+
+    # -- authentication and restarts (tests of a non-trust pg_hba.conf) ----
+    def _write_hba(self) -> None:
+        """``hba``, when given, replaces initdb's trust-everyone pg_hba.conf
+        (the harness itself connects as postgres: give it a trust line), and
+        ``ident`` pg_ident.conf (user name maps for peer lines)."""
+        for lines, name in ((self.hba, "pg_hba.conf"), (self.ident, "pg_ident.conf")):
+            if lines is None:
+                continue
+            path = self.data_dir / name
+            path.write_text("# trending throwaway cluster\n" + "\n".join(lines) + "\n", encoding="utf-8")
+            if os.geteuid() == 0:
+                entry = pwd.getpwnam(SERVER_USER)
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def restart(self) -> None:
+        """pg_ctl restart: postmaster settings (ALTER SYSTEM) take effect."""
+        self._run_as_server([str(pg_bindir() / "pg_ctl"), "-D", str(self.data_dir), "-l",
+                             str(self.log_file), "-m", "fast", "-w", "-t", "60", "restart"])
 
     def stop(self, *, remove: bool = True) -> None:
         if self.dir is None:

@@ -3,17 +3,23 @@ trending's cycle for a database, and how often it fires.
 
 pg_cron lives in one database per cluster (cron.database_name). The job is
 named 'trending-recompute' (trending.schedule() uses the same name), per
-pg_cron's rule one per name and role. For a database other than the cron
-database it is created there with cron.schedule_in_database; an existing
-job's database is corrected with cron.alter_job, since pg_cron 1.4's
-schedule functions update a job's schedule and command but not its database.
+pg_cron's rule one per name and role. `trending install` creates it with
+cron.schedule_in_database to run in the target database as the job role (a
+non-superuser with LOGIN, one per cluster); an existing job's database and
+role are corrected with cron.alter_job, since pg_cron 1.4's schedule
+functions update a job's schedule and command but not its database.
+
+How the job connects: with cron.use_background_workers = on a job is a
+background worker, which needs no connection and so no pg_hba.conf line;
+otherwise pg_cron connects through libpq to cron.host as the job's role, and
+pg_hba.conf must admit that role without a password (Debian's default, peer
+on the socket, refuses a role that is no OS user).
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Iterator
 
 import psycopg
@@ -24,6 +30,11 @@ from .errors import CliError
 JOB_NAME = "trending-recompute"
 COMMAND = "CALL trending.scheduled_recompute()"
 DEFAULT_SCHEDULE = "0 * * * *"
+DEFAULT_ROLE = "trending_job"
+BGW_HINT = ("set cron.use_background_workers = on in postgresql.conf and restart the server (jobs then run as "
+            "background workers: no connection, no pg_hba.conf line); or admit the job role without a password "
+            "for OS user postgres only: in pg_ident.conf `trending postgres {role}`, before the other local lines "
+            "of pg_hba.conf `local all {role} peer map=trending`, and cron.host = the socket directory")
 PRELOAD_HINT = ("add pg_cron to shared_preload_libraries in postgresql.conf (and cron.database_name = "
                 "'<database>' if not postgres), restart the server, then CREATE EXTENSION pg_cron in that database")
 
@@ -35,6 +46,7 @@ class Job:
     command: str
     database: str
     active: bool
+    username: str = ""
 
 
 def database(conn) -> str | None:
@@ -71,17 +83,78 @@ def installed(cron_conn) -> bool:
     return cron_conn.execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron'").fetchone() is not None
 
 
-def find_job(cron_conn) -> Job | None:
-    """This role's trending job (pg_cron names are unique per role)."""
-    row = cron_conn.execute("SELECT jobid, schedule, command, database, active FROM cron.job "
-                            "WHERE jobname = %s AND username = current_user", (JOB_NAME,)).fetchone()
-    return Job(*row) if row else None
+def find_jobs(cron_conn) -> list[Job]:
+    """Every job named trending-recompute, whatever its role (a superuser sees
+    them all; pg_cron's row security shows others only their own)."""
+    return [Job(*row) for row in cron_conn.execute(
+        "SELECT jobid, schedule, command, database, active, username FROM cron.job WHERE jobname = %s "
+        "ORDER BY jobid", (JOB_NAME,)).fetchall()]
+
+
+def find_job(cron_conn, database: str | None = None) -> Job | None:
+    """The trending job, followed by name: the one running in `database` if
+    any, else the newest (its id changes when it is dropped and recreated)."""
+    jobs = find_jobs(cron_conn)
+    mine = [job for job in jobs if job.database == database]
+    return (mine or jobs or [None])[-1]
 
 
 def last_runs(cron_conn, job: Job, limit: int = 3) -> list[tuple]:
-    """(status, start_time, end_time, return_message) of the job's latest runs, newest first."""
+    """(status, start_time, end_time, return_message) of the latest runs of
+    trending's cycle in the job's database, newest first: those of this job
+    and of its predecessors (an unscheduled and recreated job has a new id,
+    the same command and database)."""
     return cron_conn.execute("SELECT status, start_time, end_time, return_message FROM cron.job_run_details "
-                             "WHERE jobid = %s ORDER BY runid DESC LIMIT %s", (job.jobid, limit)).fetchall()
+                             "WHERE jobid = %s OR (command = %s AND database = %s) "
+                             "ORDER BY start_time DESC NULLS LAST, runid DESC LIMIT %s",
+                             (job.jobid, job.command, job.database, limit)).fetchall()
+
+
+def background_workers(conn) -> bool:
+    return conn.execute("SELECT current_setting('cron.use_background_workers', true)").fetchone()[0] == "on"
+
+
+def login_problem(conn, role: str, database: str) -> str | None:
+    """Why pg_cron's libpq connection as `role` would fail, or None. With
+    background workers there is no connection. Otherwise the first
+    pg_hba.conf line that matches the connection pg_cron makes (a socket when
+    cron.host is a directory, else TCP; addresses are not matched) must admit
+    a role without a password: trust, or peer with a map."""
+    if background_workers(conn):
+        return None
+    host = conn.execute("SELECT current_setting('cron.host', true)").fetchone()[0] or "localhost"
+    kinds = ["local"] if host.startswith("/") else ["host", "hostnossl", "hostssl"]
+    rules = conn.execute("""
+SELECT line_number, type, database, user_name, auth_method, options
+FROM pg_catalog.pg_hba_file_rules
+WHERE error IS NULL AND type = ANY (%(kinds)s)
+  AND (database && ARRAY['all', %(db)s::text]
+       OR (database && ARRAY['sameuser', 'samerole'] AND %(db)s::text = %(role)s::text))
+  AND (user_name && ARRAY['all', %(role)s::text]
+       OR EXISTS (SELECT 1 FROM unnest(user_name) u
+                  WHERE u LIKE '+%%'
+                    AND CASE WHEN EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = %(role)s::name)
+                              AND EXISTS (SELECT 1 FROM pg_roles g WHERE g.rolname = substr(u, 2))
+                             THEN pg_has_role(%(role)s::name, substr(u, 2)::name, 'MEMBER') ELSE false END))
+ORDER BY line_number LIMIT 1""", {"kinds": kinds, "db": database, "role": role}).fetchone()
+    if rules is None:
+        return f"no pg_hba.conf line admits role {role} to database {database} (pg_cron connects to {host})"
+    line, kind, _, _, method, options = rules
+    if method == "trust" or (method == "peer" and any(o.startswith("map=") for o in options or [])):
+        return None
+    return (f"pg_cron connects to {host} as role {role}, and pg_hba.conf line {line} asks it for {method} "
+            f"authentication, which a job role without a password cannot pass")
+
+
+def ensure_installed(conn, cron_conn, out) -> bool:
+    """CREATE EXTENSION pg_cron in its database when it is preloaded but not
+    created there (what a DBA does first); True if it was created."""
+    if installed(cron_conn):
+        return False
+    cron_conn.execute("CREATE EXTENSION pg_cron")
+    out(f"pg_cron: created the extension in database {cron_conn.info.dbname} (cron.database_name; it was "
+        "preloaded but not created)")
+    return True
 
 
 def validate(cron_conn, cron_schedule: str) -> None:
@@ -96,58 +169,23 @@ def validate(cron_conn, cron_schedule: str) -> None:
                        "e.g. '0 * * * *' (hourly) or '*/15 * * * *'") from error
 
 
-def schedule(cron_conn, target_db: str, cron_schedule: str) -> Job:
-    """Make the job run trending's cycle in `target_db` on `cron_schedule`.
-    In the cron database itself trending.schedule() does it, unless an
-    existing job must move there or be re-activated."""
-    job = find_job(cron_conn)
-    if cron_conn.info.dbname == target_db and (job is None or (job.database, job.active) == (target_db, True)):
-        cron_conn.execute("SELECT trending.schedule(%s)", (cron_schedule,))
-    elif job is None:
-        cron_conn.execute("SELECT cron.schedule_in_database(%s, %s, %s, %s)",
-                          (JOB_NAME, cron_schedule, COMMAND, target_db))
-    elif (job.schedule, job.command, job.database, job.active) != (cron_schedule, COMMAND, target_db, True):
-        cron_conn.execute("SELECT cron.alter_job(%s, %s, %s, %s, active => true)",
-                          (job.jobid, cron_schedule, COMMAND, target_db))
-    return find_job(cron_conn)
-
-
-# -- how often a schedule fires -----------------------------------------------
-_MACROS = {"@hourly": timedelta(hours=1), "@daily": timedelta(days=1), "@weekly": timedelta(weeks=1),
-           "@monthly": timedelta(days=31), "@yearly": timedelta(days=366), "@annually": timedelta(days=366)}
-
-
-def _field(text: str, low: int, high: int) -> set[int] | None:
-    """The values of one cron field (*, N, A-B, with /STEP, comma lists); None if not understood."""
-    values: set[int] = set()
-    for part in text.split(","):
-        base, _, step = part.partition("/")
-        if base == "*":
-            first, last = low, high
-        elif base.isdigit():
-            first = last = int(base)
-        elif "-" in base and all(x.isdigit() for x in base.split("-", 1)):
-            first, last = map(int, base.split("-", 1))
-        else:
-            return None
-        if step and not step.isdigit() or step == "0":
-            return None
-        values.update(range(first, (high if step and first == last else last) + 1, int(step or 1)))
-    return values if values and min(values) >= low and max(values) <= high else None
-
-
-def interval(cron_schedule: str) -> timedelta | None:
-    """The longest gap between two firings of a daily-repeating schedule
-    (minute and hour fields; day, month and weekday '*'); None otherwise."""
-    text = cron_schedule.strip()
-    if text in _MACROS:
-        return _MACROS[text]
-    fields = text.split()
-    if len(fields) != 5 or fields[2:] != ["*", "*", "*"]:
-        return None
-    minutes, hours = _field(fields[0], 0, 59), _field(fields[1], 0, 23)
-    if not minutes or not hours:
-        return None
-    times = sorted(h * 60 + m for h in hours for m in minutes)
-    gaps = [b - a for a, b in zip(times, times[1:])] + [times[0] + 1440 - times[-1]]
-    return timedelta(minutes=max(gaps))
+def schedule(cron_conn, target_db: str, cron_schedule: str, username: str) -> tuple[Job, list[Job]]:
+    """Make the job run trending's cycle in `target_db` on `cron_schedule` as
+    `username`: (the job, the other jobs of that name it replaced). An
+    existing job is corrected in place (its id and run history stay);
+    another of the same name would run the cycle a second time, so it goes."""
+    jobs = find_jobs(cron_conn)
+    keep = next((j for j in jobs if j.username == username and j.database == target_db), None) or \
+        next((j for j in jobs if j.username == username), None) or \
+        next((j for j in jobs if j.database == target_db), None) or (jobs[-1] if jobs else None)
+    removed = [j for j in jobs if j is not keep]
+    for job in removed:
+        cron_conn.execute("SELECT cron.unschedule(%s::bigint)", (job.jobid,))
+    if keep is None:
+        cron_conn.execute("SELECT cron.schedule_in_database(%s, %s, %s, %s, %s, true)",
+                          (JOB_NAME, cron_schedule, COMMAND, target_db, username))
+    elif (keep.schedule, keep.command, keep.database, keep.username, keep.active) != \
+            (cron_schedule, COMMAND, target_db, username, True):
+        cron_conn.execute("SELECT cron.alter_job(%s, %s, %s, %s, %s, true)",
+                          (keep.jobid, cron_schedule, COMMAND, target_db, username))
+    return find_job(cron_conn, target_db), removed

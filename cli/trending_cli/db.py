@@ -65,11 +65,26 @@ def source_schema(conn) -> str:
     return conn.execute("SELECT value FROM trending.settings WHERE name = 'source_schema'").fetchone()[0]
 
 
+DEFAULT_SOURCE_SCHEMA = "public"  # trending.settings' shipped value
+
+
 def missing_source_tables(conn, schema: str) -> list[str] | None:
-    """The source tables `schema` lacks; None if the schema does not exist."""
+    """The source tables `schema` lacks (a cycle reads plain or partitioned
+    tables only: a view, say, counts as missing); None if the schema does
+    not exist."""
     if conn.execute("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s", (schema,)).fetchone() is None:
         return None
     present = {r[0] for r in conn.execute(
         "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f')", (schema,))}
+        "WHERE n.nspname = %s AND c.relkind IN ('r', 'p')", (schema,))}
     return [t for t in SOURCE_TABLES if t not in present]
+
+
+def source_tables_problem(conn, schema: str) -> str | None:
+    """What keeps `schema` from feeding a cycle, in a phrase; None if nothing."""
+    missing = missing_source_tables(conn, schema)
+    if missing is None:
+        return f"source schema {schema} does not exist"
+    if missing:
+        return f"source schema {schema} lacks the table{'s' * (len(missing) > 1)} {', '.join(missing)}"
+    return None

@@ -64,18 +64,60 @@ def _one_line(text: str) -> str:
     return lines[0] if lines else ""
 
 
-def describe(error: BaseException) -> tuple[str, str]:
-    """(message, hint) for an error; a hint to rerun with --debug when we know no better."""
+DEBUG_SHOWN = "the traceback above has the details"
+
+
+def _unprefixed(message: str) -> str:
+    """The server's "trending: ..." without the prefix: the CLI prints its own
+    ("trending recompute: ...")."""
+    return message[len("trending: "):] if message.startswith("trending: ") else message
+
+
+def describe(error: BaseException, *, debug: bool = False) -> tuple[str, str]:
+    """(message, hint) for an error; a hint to rerun with --debug when we know
+    no better (and, under --debug, a pointer to the traceback instead)."""
+    message, hint = _describe(error)
+    return message, (DEBUG_SHOWN if debug and hint == DEBUG_HINT else hint)
+
+
+def _describe(error: BaseException) -> tuple[str, str]:
     if isinstance(error, CliError):
-        return str(error), error.hint
+        return _unprefixed(str(error)), error.hint
     if isinstance(error, psycopg.Error) and error.sqlstate and error.diag.message_primary:
         hint = error.diag.message_hint or _SQLSTATE_HINTS.get(error.sqlstate, DEBUG_HINT)
-        return _one_line(error.diag.message_primary), _one_line(hint)
+        return _unprefixed(_one_line(error.diag.message_primary)), _one_line(hint)
     text = str(error)
     if isinstance(error, psycopg.OperationalError):
         message = re.sub(r"^connection (failed|is bad): ", "", _one_line(text)).replace("FATAL:  ", "")
+        where = _where(text)
+        if where and ("No such file or directory" in text or "Connection refused" in text):
+            return message, (f"is the server running and listening on {where}? that is what --dsn (or PGHOST, "
+                             "PGPORT) gave: check the host or socket directory and the port")
         for needles, hint in _CONNECTION_HINTS:
             if all(needle in text for needle in needles):
                 return message, hint
         return message, DEBUG_HINT
     return _one_line(text) or type(error).__name__, DEBUG_HINT
+
+
+def _where(text: str) -> str | None:
+    """Where libpq tried to connect, as its message says: the socket directory
+    and port, or the host and port (what the user typed, not the defaults)."""
+    socket = re.search(r'on socket "(?P<dir>.*)/\.s\.PGSQL\.(?P<port>\d+)"', text)
+    if socket:
+        return f"socket directory {socket['dir']}, port {socket['port']}"
+    tcp = re.search(r'at "(?P<host>[^"]+)"(?: \([^)]*\))?, port (?P<port>\d+)', text)
+    if tcp:
+        return f"host {tcp['host']}, port {tcp['port']}"
+    return None
+
+
+def server_message(text: str | None) -> str:
+    """A server error as pg_cron records it ("ERROR:  msg\nDETAIL: ...\nCONTEXT: ...")
+    as its message and hint only: the CONTEXT is internal."""
+    lines = [line.strip() for line in (text or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return ""
+    message = _unprefixed(re.sub(r"^(ERROR|FATAL|PANIC):\s+", "", lines[0]))
+    hint = next((line[len("HINT:"):].strip() for line in lines if line.startswith("HINT:")), None)
+    return f"{message} (hint: {hint})" if hint else message

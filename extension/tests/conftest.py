@@ -7,6 +7,7 @@ SELECT fails the test (so a new query cannot slip by unnoticed).
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
@@ -23,6 +24,20 @@ class PlpyError(Exception):
         self.sqlstate = kwargs.get("sqlstate")
 
 
+class PreparedPlan:
+    """What plpy.prepare returns; executed, it is recorded as its query with
+    $n replaced by the quoted arguments (NULL for None)."""
+
+    def __init__(self, query: str):
+        self.query = query
+
+    def bind(self, args) -> str:
+        def literal(match):
+            value = args[int(match.group(1)) - 1]
+            return "NULL" if value is None else "'" + str(value).replace("'", "''") + "'"
+        return re.sub(r"\$(\d+)", literal, self.query)
+
+
 class FakePlpy:
     Error = PlpyError
 
@@ -32,6 +47,8 @@ class FakePlpy:
         self.notices: list[str] = []
 
     def execute(self, query, *args):
+        if isinstance(query, PreparedPlan):  # recorded with its arguments in place
+            query = query.bind(args[0] if args else [])
         self.statements.append(query)
         for pattern, rows in self.rules:
             if pattern.search(query):
@@ -47,6 +64,13 @@ class FakePlpy:
     @staticmethod
     def quote_ident(value):
         return '"' + str(value).replace('"', '""') + '"'
+
+    @staticmethod
+    def prepare(query, types=None):
+        return PreparedPlan(query)
+
+    def subtransaction(self):
+        return contextlib.nullcontext()
 
     def error(self, message, **kwargs):
         raise PlpyError(message, **kwargs)

@@ -4,10 +4,10 @@ which slices it writes or clears, what it records and reports."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
-from test_sources import catalog
-from trending_pl import cycle, hooks
+from trending_pl import cycle, hooks, inputs
 
 STRATEGIES = [
     {"type": "TRACKS", "version": "pnagD", "kind": "track", "time_ranges": ["week", "month", "allTime"]},
@@ -28,18 +28,19 @@ def plpy_for(fake_plpy, enabled, pause=None, superuser=True):
         (r"FROM trending.settings", SETTINGS),
         (r"set_config\(", [{}]),
         (r"FROM trending.strategies", strategies),
-        (r"pg_namespace WHERE nspname", [{"?column?": 1}]),
-        (r"pg_attribute", catalog()),
+        (r"trending\._check_sources\(", []),  # fit sources: no problems (sources.lock_and_check)
         (r"AS cycle_now", [BOUNDS]),
         (r"to_regclass", [{"present": False}]),
-        (r"AS duplicate_current_tracks", [{"duplicate_current_tracks": 2, "null_play_counts": 1}]),
-        (r"AS duplicate_current_playlists", [{"duplicate_current_playlists": 0,
-                                              "playlists_track_ids_not_array": 4,
-                                              "playlist_karma_over_int4": 0}]),
-        (r"WITH updated AS", [{"staged": 10, "updated": 3, "inserted": 2, "deleted": 1}]),
-        (r"AS staged, \(SELECT count", [{"staged": 30, "changed": 6}]),
+        (r"AS duplicate_current_tracks", [dict(dict.fromkeys(inputs.TRACK_BAD_ROWS, 0),
+                                               duplicate_current_tracks=2, null_play_counts=1)]),
+        (r"AS duplicate_current_playlists", [dict(dict.fromkeys(inputs.PLAYLIST_BAD_ROWS, 0),
+                                                  playlists_track_ids_not_array=4)]),
+        (r"trending._apply_slice\(", [{"r": json.dumps({"updated": 3, "inserted": 2, "deleted": 1, "missed": 0})}]),
+        (r"AS staged FROM pg_temp.trending_\w+_staged", [{"staged": 10}]),
+        (r"AS staged, \(SELECT count", [{"staged": 30, "changed": 6, "filenode": 16400}]),
         (r"WITH joined AS MATERIALIZED", []),
-        (r"WITH deleted AS", [{"n": 7}]),
+        (r"trending._remove_slice\(", [{"n": 7}]),
+        (r"trending._run_step_done\(", [{}]),
         (r"current_setting\('trending.test_pause_after'", [{"value": pause}]),
         (r"rolsuper", [{"rolsuper": superuser}]),
         (r"pg_sleep", [{}]),
@@ -56,27 +57,17 @@ def run_all(plpy) -> dict:
 
 
 def recorded(plpy) -> dict:
-    """Fold the run-row UPDATEs the steps issued back into step_ms/slice_rows/bad_rows."""
+    """Fold the steps' trending._run_step_done calls back into step_ms/slice_rows/bad_rows."""
     row = {"run_id": 7, "ms": 12.5, "wal_bytes": 4096, "step_ms": {}, "slice_rows": {}, "bad_rows": {}}
-    for statement in plpy.ran(r"UPDATE trending.runs SET"):
-        for column in ("step_ms", "slice_rows"):
-            for key, value in _built_objects(statement, column):
-                row[column][key] = value
-        if "bad_rows = bad_rows ||" in statement:
-            row["bad_rows"].update(json.loads(statement.split("bad_rows || '")[1].split("'::jsonb")[0]))
+    for statement in plpy.ran(r"trending._run_step_done\("):
+        args = re.findall(r"NULL|'((?:[^']|'')*)'", statement.split("_run_step_done(", 1)[1])
+        run_id, name, ms, slice_rows, bad_rows = [a.replace("''", "'") if a else None for a in args]
+        row["step_ms"][name] = float(ms)
+        if slice_rows:
+            row["slice_rows"][name] = json.loads(slice_rows)
+        if bad_rows:
+            row["bad_rows"].update(json.loads(bad_rows))
     return row
-
-
-def _built_objects(statement: str, column: str):
-    marker = f"{column} = {column} || pg_catalog.jsonb_build_object("
-    if marker not in statement:
-        return []
-    args = statement.split(marker)[1]
-    key, _, rest = args.partition(", ")
-    key = key.strip("'")
-    if column == "step_ms":
-        return [(key, float(rest.split(")")[0]))]
-    return [(key, json.loads(rest.split("'")[1]))]
 
 
 def test_enabled_strategies_are_scored_and_disabled_ones_cleared(fake_plpy):
@@ -90,10 +81,10 @@ def test_enabled_strategies_are_scored_and_disabled_ones_cleared(fake_plpy):
     assert diff.count("UNION ALL") == 2, "the three enabled slices are scored in one statement"
     assert "FULL JOIN" in diff and "('TRACKS', 'pnagD', 'allTime')" in diff
     assert "AnlGe" not in diff, "disabled strategies are not scored"
-    assert len(plpy.ran(r"WITH updated AS")) == 3, "one write per enabled slice"
-    cleared = plpy.ran(r"WITH deleted AS")
+    assert len(plpy.ran(r"trending._apply_slice\(")) == 3, "one write per enabled slice"
+    cleared = plpy.ran(r"trending._remove_slice\(")
     assert len(cleared) == 6, "every range of the two disabled strategies is cleared"
-    assert any("('PLAYLISTS', 'pnagD', 'year')" in s for s in cleared)
+    assert any("'PLAYLISTS', 'pnagD', 'year'" in s for s in cleared)
 
     summary = cycle.summary(plan, recorded(plpy), "2026-03-31 12:00:00")
     assert summary["status"] == "ok" and summary["run_id"] == 7 and summary["wal_bytes"] == 4096
@@ -103,9 +94,9 @@ def test_enabled_strategies_are_scored_and_disabled_ones_cleared(fake_plpy):
         {"inserted": 2, "updated": 3, "deleted": 1, "unchanged": 5, "ms": pytest.approx(0, abs=1000)}
     assert summary["strategies"]["PLAYLISTS/pnagD"]["ranges"]["year"]["deleted"] == 7
     assert summary["rows"] == {"inserted": 6, "updated": 9, "deleted": 3 + 6 * 7, "unchanged": 15}
-    assert summary["bad_rows"] == {"duplicate_current_tracks": 2, "null_play_counts": 1,
-                                   "duplicate_current_playlists": None,
-                                   "playlists_track_ids_not_array": None, "playlist_karma_over_int4": None}
+    assert summary["bad_rows"] == {**dict.fromkeys(inputs.TRACK_BAD_ROWS, 0),
+                                   "duplicate_current_tracks": 2, "null_play_counts": 1,
+                                   **dict.fromkeys(inputs.PLAYLIST_BAD_ROWS)}
     assert {"check_sources", "track_inputs", "track_changes", "slices"} == set(summary["steps"])
 
 
@@ -146,7 +137,7 @@ def test_the_pause_hook_sleeps_after_the_named_step_only(fake_plpy):
     sleeps = [i for i, s in enumerate(plpy.statements) if "pg_sleep" in s]
     assert len(sleeps) == 1 and "pg_sleep(2.5)" in plpy.statements[sleeps[0]]
     month_write = max(i for i, s in enumerate(plpy.statements)
-                      if "WITH updated AS" in s and "('TRACKS', 'pnagD', 'month')" in s)
+                      if "_apply_slice(" in s and "'TRACKS', 'pnagD', 'month'" in s)
     assert month_write < sleeps[0] < month_write + 6, "right after the month slice is written"
 
 

@@ -56,3 +56,22 @@ def test_playlist_karma_defaults_to_one():
 def test_unknown_versions_and_ranges_are_refused(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_the_age_clamp_leaves_every_decay_unchanged():
+    # Bases older than AGE_CLAMP_DAYS are clamped to it: every window's exponent
+    # 1 - age/w must already be at its floor -10 there (so the decay is 1/Q,
+    # as for any older base); bases after now are clamped to age 0 (decay 1,
+    # as for any age <= w).
+    for w in formulas.WINDOW_DAYS.values():
+        assert 1 - formulas.AGE_CLAMP_DAYS / w <= -10
+    assert formulas.GENRE_MAX_BYTES == 1000
+
+
+def test_age_days_clamps_the_base_before_subtracting():
+    from trending_pl import inputs
+    c = inputs.Cycle(source='"s"', now_text="2026-03-31 12:00:00", now_utc="'2026-03-31 12:00:00'::timestamp",
+                     track_week_start="", track_month_start="", playlist_starts={})
+    expression = inputs._age_days(c, "e")
+    assert expression.startswith("EXTRACT(day FROM '2026-03-31 12:00:00'::timestamp - greatest(least(")
+    assert f"interval '{formulas.AGE_CLAMP_DAYS} days'" in expression

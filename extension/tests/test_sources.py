@@ -1,80 +1,90 @@
-"""sources.find_problems / sources.check: one clear error naming every problem."""
+"""sources: the column types a cycle accepts, the spec sent to trending._check_sources,
+and the one clear error built from its problems. (The catalog query itself runs
+in a real cluster: test/pytest/test_trust_sources.py, test/sql/06-recompute-cycle.sql.)"""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from trending_pl import sources
 
+BUILT_IN = {"int2", "int4", "int8", "text", "varchar", "bpchar", "timestamp", "bool", "jsonb"}
 
-def catalog(overrides=None, drop_tables=(), drop_columns=(), unreadable=()):
-    """Catalog rows for a source schema that meets REQUIRED_COLUMNS, then altered."""
-    types = {sources.INTEGER: "integer", sources.TEXT: "character varying",
-             sources.TIMESTAMP: "timestamp without time zone", sources.BOOLEAN: "boolean",
-             sources.JSONB: "jsonb", sources.ANY: "text"}
-    rows = []
+
+def test_every_read_column_accepts_only_listed_built_in_types_or_an_enum():
     for table, columns in sources.REQUIRED_COLUMNS.items():
-        if table in drop_tables:
-            continue
         for column, accepted in columns.items():
-            if (table, column) in drop_columns:
-                continue
-            column_type = (overrides or {}).get((table, column), types[accepted])
-            rows.append({"table_name": table, "column_name": column, "column_type": column_type,
-                         "readable": table not in unreadable})
-        rows.append({"table_name": table, "column_name": "extra", "column_type": "text",
-                     "readable": table not in unreadable})
-    return rows
+            if isinstance(accepted, sources.Enum):
+                assert set(accepted) == {"track", "playlist"}, (table, column)
+                assert column in ("save_type", "repost_type")
+            else:
+                assert accepted and set(accepted) <= BUILT_IN, (table, column)
+    assert sources.TIMESTAMP == ("timestamp",), "never timestamptz: it would shift the windows"
+    assert "ANY" not in vars(sources), "no column accepts any type any more"
 
 
-def test_a_complete_schema_has_no_problems():
-    assert sources.find_problems("music", catalog()) == []
+def test_the_spec_lists_every_column_in_order_with_its_types():
+    spec = json.loads(sources.column_spec())
+    assert spec[0] == {"table": "tracks", "column": "track_id", "types": ["int2", "int4", "int8"]}
+    assert {"table": "reposts", "column": "repost_type", "enum": ["track", "playlist"]} in spec
+    assert [(e["table"], e["column"]) for e in spec] == [
+        (t, c) for t, columns in sources.REQUIRED_COLUMNS.items() for c in columns]
 
 
-def test_every_problem_is_named():
-    rows = catalog(drop_tables={"plays"}, drop_columns={("tracks", "stem_of")},
-                   overrides={("saves", "created_at"): "timestamp with time zone",
-                              ("aggregate_plays", "count"): "numeric"},
-                   unreadable={"users"})
-    problems = sources.find_problems("music", rows)
-    assert problems == [
-        ("42703", "column tracks.stem_of does not exist"),
-        ("42P01", "table music.plays does not exist"),
-        ("42804", "column saves.created_at is timestamp with time zone, expected timestamp without time zone"),
-        ("42501", "no SELECT privilege on music.users"),
-        ("42804", "column aggregate_plays.count is numeric, expected bigint or integer or smallint"),
-    ]
+def test_each_reading_step_checks_the_tables_it_reads():
+    spec = json.loads(sources.column_spec(sources.TABLES_READ["playlist_inputs"]))
+    assert {e["table"] for e in spec} == {"playlists", "aggregate_user", "users", "reposts", "saves",
+                                          "aggregate_playlist"}
+    for tables in sources.TABLES_READ.values():
+        assert set(tables) <= set(sources.REQUIRED_COLUMNS)
+    assert set().union(*sources.TABLES_READ.values()) == set(sources.REQUIRED_COLUMNS)
 
 
-def test_enum_columns_accept_any_type():
-    rows = catalog(overrides={("saves", "save_type"): "savetype", ("reposts", "repost_type"): "text"})
-    assert sources.find_problems("music", rows) == []
+def _answer(problems):
+    return [(r"trending\._check_sources", [{"sqlstate": s, "problem": p, "severity": v} for s, p, v in problems])]
 
 
-def test_check_raises_the_most_fundamental_sqlstate_with_detail_and_hint(fake_plpy):
-    plpy = fake_plpy([(r"pg_namespace WHERE nspname", [{"?column?": 1}]),
-                      (r"pg_attribute", catalog(drop_tables={"plays"}, drop_columns={("tracks", "genre")}))])
+def test_lock_and_check_raises_the_most_fundamental_sqlstate_naming_every_problem(fake_plpy):
+    plpy = fake_plpy(_answer([("42501", "row-level security is enabled on music.plays", 6),
+                              ("42809", "music.aggregate_track is a view, not a plain or partitioned table", 3),
+                              ("42703", "column tracks.genre does not exist", 4)]))
     with pytest.raises(plpy.Error) as failure:
-        sources.check(plpy, "music")
+        sources.lock_and_check(plpy, "music")
     error = failure.value
-    assert error.sqlstate == "42P01"
-    assert error.message.startswith('trending: source schema "music" cannot feed a cycle: ')
-    assert "table music.plays does not exist" in error.message
-    assert "column tracks.genre does not exist" in error.message
+    assert error.sqlstate == "42809"
+    assert error.message == ('trending: source schema "music" cannot feed a cycle: '
+                             "row-level security is enabled on music.plays; "
+                             "music.aggregate_track is a view, not a plain or partitioned table; "
+                             "column tracks.genre does not exist")
     assert "plays(play_item_id, created_at)" in error.detail
-    assert error.hint
+    assert "source_schema" in error.hint
 
 
-def test_check_names_a_missing_schema(fake_plpy):
-    plpy = fake_plpy([(r"pg_namespace WHERE nspname", [])])
+def test_lock_and_check_names_a_missing_schema(fake_plpy):
+    plpy = fake_plpy(_answer([("3F000", 'source schema "nowhere" does not exist', 1)]))
     with pytest.raises(plpy.Error) as failure:
-        sources.check(plpy, "nowhere")
+        sources.lock_and_check(plpy, "nowhere")
     assert failure.value.sqlstate == "3F000"
     assert failure.value.message == 'trending: source schema "nowhere" does not exist'
     assert "source_schema" in failure.value.hint
 
 
-def test_check_passes_quietly_on_a_good_schema(fake_plpy):
-    plpy = fake_plpy([(r"pg_namespace WHERE nspname", [{"?column?": 1}]), (r"pg_attribute", catalog())])
-    sources.check(plpy, "o'brien")
-    assert "'o''brien'" in plpy.statements[0], "the schema name is quoted as a literal"
+def test_lock_and_check_refuses_repeatable_read_with_a_hint(fake_plpy):
+    plpy = fake_plpy(_answer([("25000", "the transaction is REPEATABLE READ; reading the source "
+                                        "tables needs READ COMMITTED", 0)]))
+    with pytest.raises(plpy.Error) as failure:
+        sources.lock_and_check(plpy, "music")
+    assert failure.value.sqlstate == "25000"
+    assert "REPEATABLE READ" in failure.value.message
+    assert "READ COMMITTED" in failure.value.hint
+
+
+def test_lock_and_check_passes_quietly_and_quotes_its_arguments(fake_plpy):
+    plpy = fake_plpy(_answer([]))
+    sources.lock_and_check(plpy, "o'brien", "track_inputs")
+    (statement,) = plpy.statements
+    assert "trending._check_sources('o''brien', " in statement, "the schema name is quoted as a literal"
+    assert '"table": "playlists"' not in statement, "only the tables the step reads"
+    assert '"table": "aggregate_plays"' in statement

@@ -1,7 +1,8 @@
 """A cycle as a list of steps, each small enough to be its own transaction.
 
 The plan is fixed when a run starts (settings, the strategies switched on,
-the steps) and kept in the run's row, so that the scheduled procedure can
+the steps) and kept in the session's memory (runs.py; the run's row keeps a
+copy for the record, never read back), so that the scheduled procedure can
 commit between steps and still run exactly what it planned: check the
 sources; then per kind of item (tracks, playlists) stage the shared inputs,
 then the changes (private temp tables, kept across the procedure's commits),
@@ -60,6 +61,16 @@ def apply_session_settings(plpy, settings: dict) -> None:
                      f"{plpy.quote_literal(settings[name])}, true)")
 
 
+def _stage_changes(plpy, run: dict, kind: str) -> dict:
+    """Stage every enabled slice of `kind`'s changes; remember the score
+    table's filenode they were staged against (see slices.apply)."""
+    enabled = [(_strategy(s), s["range"]) for s in run["plan"]["steps"]
+               if s.get("kind") == kind and s["enabled"]]
+    changes = slices.stage_changes(plpy, kind, enabled)
+    run.setdefault("filenodes", {})[kind] = changes["filenode"]
+    return changes
+
+
 def run_step(plpy, run: dict, index: int) -> None:
     """Run step `index` of the run's plan and record it in the run's row."""
     plan_ = run["plan"]
@@ -72,21 +83,31 @@ def run_step(plpy, run: dict, index: int) -> None:
 
     if name == CHECK_SOURCES:
         inputs.drop_temp_tables(plpy)  # a failed run earlier in this session may have left them
-        sources.check(plpy, source_schema)
-    elif name == INPUTS["track"]:
-        bad_rows = inputs.stage_track_inputs(plpy, inputs.Cycle.start(plpy, run["now"], source_schema))
-    elif name == INPUTS["playlist"]:
-        bad_rows = inputs.stage_playlist_inputs(plpy, inputs.Cycle.start(plpy, run["now"], source_schema))
+        sources.lock_and_check(plpy, source_schema)
+    elif name in INPUTS.values():
+        # Every transaction that reads the sources checks them after taking
+        # the read's lock (the procedure commits between steps, and the owner
+        # may swap a table in between), and again before each statement that
+        # reads them and after the last: DDL that the read's lock does not
+        # conflict with (CREATE INDEX, CREATE STATISTICS, ATTACH PARTITION)
+        # could add what the check refuses. A change found after the last
+        # read fails the step, and its transaction's effects with it.
+        def guard(point: str) -> None:
+            hooks.pause_after(plpy, f"{name}/{point}")  # tests put DDL here
+            sources.lock_and_check(plpy, source_schema, name)
+
+        stage = inputs.stage_track_inputs if name == INPUTS["track"] else inputs.stage_playlist_inputs
+        bad_rows = stage(plpy, inputs.Cycle.start(plpy, run["now"], source_schema), guard)
+        guard("end")
     elif name in CHANGES.values():
-        kind = next(k for k, v in CHANGES.items() if v == name)
-        enabled = [(_strategy(s), s["range"]) for s in plan_["steps"]
-                   if s.get("kind") == kind and s["enabled"]]
-        changes = slices.stage_changes(plpy, kind, enabled)
+        changes = _stage_changes(plpy, run, next(k for k, v in CHANGES.items() if v == name))
     elif step["enabled"]:
-        slice_result = slices.apply(plpy, inputs.Cycle.start(plpy, run["now"], source_schema),
-                                    _strategy(step), step["range"])
+        kind = step["kind"]
+        slice_result = slices.apply(plpy, run["run_id"], inputs.Cycle.start(plpy, run["now"], source_schema),
+                                    _strategy(step), step["range"], run.get("filenodes", {}).get(kind),
+                                    restage=lambda: _stage_changes(plpy, run, kind)["filenode"])
     else:
-        slice_result = slices.remove(plpy, _strategy(step), step["range"])
+        slice_result = slices.remove(plpy, run["run_id"], _strategy(step), step["range"])
 
     ms = round((time.monotonic() - started) * 1000, 1)
     runs.record_step(plpy, run["run_id"], name, ms, slice_key=None if slice_result is None else name,

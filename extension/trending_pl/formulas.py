@@ -1,4 +1,4 @@
-"""SPEC.md's score formulas, as SQL expressions over the staged inputs.
+"""The score formulas of docs/reference.md, as SQL expressions over the staged inputs.
 
 The constants live here and only here. Each builder returns SQL text that the
 slice step evaluates for every input row in one INSERT ... SELECT; Python never
@@ -26,6 +26,17 @@ TRACK_COUNT_WINDOWS = {"week": "7 days", "month": "1 mon"}
 PLAYLIST_WINDOWS = {"week": "7 days", "month": "30 days", "year": "365 days"}
 
 TRACK_VERSIONS = ("pnagD", "AnlGe")
+
+# SPEC "Absurd rows": a genre longer than this many bytes (octet_length) is
+# stored as NULL; the score tables' genre index could not hold it.
+GENRE_MAX_BYTES = 1000
+
+# The base date is clamped into [now - AGE_CLAMP_DAYS, now] before `now - base`,
+# so that no finite date (4713 BC .. 294276 AD) can overflow the interval. The
+# decay is unchanged: an age <= 0 gives 1 as any age <= w does, and at
+# AGE_CLAMP_DAYS = 11 * the widest window every window's exponent is already
+# at its floor -10 (1 - 11*365/w <= -10), as it is for any older base.
+AGE_CLAMP_DAYS = 11 * max(WINDOW_DAYS.values())
 
 
 def _num(value) -> str:

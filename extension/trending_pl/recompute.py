@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 
 from . import cycle, inputs, runs
+from . import validate
 
 
 def _require_primary(plpy) -> None:
@@ -30,33 +31,41 @@ def _now_text(plpy, now: str) -> str:
 
 
 def _skip(plpy, trigger: str, now: str) -> dict:
-    result = runs.skipped(plpy, trigger, now, runs.running_pid(plpy))
+    result = runs.skipped(plpy, trigger, now)
     plpy.notice(f"trending: skipped: {result['message']}")
     return result
 
 
 def run(plpy, now: str) -> str:
     """One whole cycle in the caller's transaction; the summary as JSON text."""
+    validate.cycle_inputs(plpy, now)
     _require_primary(plpy)
+    runs.release_leftover(plpy)
     if not runs.try_lock(plpy, session=False):
         return json.dumps(_skip(plpy, "recompute", now))
+    runs.warn_if_before_current_scores(plpy, now)
     plan = cycle.plan(plpy)
-    run_id = runs.start(plpy, "recompute", now, plan, plan["settings"]["run_retention"])
-    state = runs.load(plpy, run_id)
-    for index in range(len(plan["steps"])):
-        cycle.run_step(plpy, state, index)
-    return json.dumps(cycle.summary(plan, runs.finish(plpy, run_id), _now_text(plpy, now)))
+    run = runs.start(plpy, "recompute", now, plan)
+    try:
+        for index in range(len(plan["steps"])):
+            cycle.run_step(plpy, run, index)
+        return json.dumps(cycle.summary(plan, runs.finish(plpy, run["run_id"]), _now_text(plpy, now)))
+    finally:
+        runs.forget(run["run_id"])
 
 
 def start(plpy, now: str):
     """First transaction of a scheduled run: the run id, or None when another
     cycle is running (recorded as skipped)."""
+    validate.cycle_inputs(plpy, now)
+    runs.release_leftover(plpy)
     if not runs.try_lock(plpy, session=True):
         _skip(plpy, "scheduled", now)
         return None
     try:
+        runs.warn_if_before_current_scores(plpy, now)
         plan = cycle.plan(plpy)
-        run_id = runs.start(plpy, "scheduled", now, plan, plan["settings"]["run_retention"])
+        run_id = runs.start(plpy, "scheduled", now, plan)["run_id"]
     except Exception:
         runs.unlock(plpy)
         raise
@@ -69,11 +78,22 @@ def step(plpy, run_id: int, index: int) -> str:
     procedure's current transaction. Returns JSON: {"state": "more"} while
     steps remain, {"state": "ok", "summary": ...} after the last one, or
     {"state": "failed", "sqlstate", "message", "detail", "hint"} after
-    recording the failure (the step's own work is rolled back)."""
+    recording the failure (the step's own work is rolled back).
+
+    Only the session that started the run continues it (runs.mine): another
+    session's run, or one this session does not hold, raises at once and is
+    left as it is."""
     try:
-        state = runs.load(plpy, run_id)
+        with plpy.subtransaction():
+            state = runs.mine(plpy, run_id, index)
+    except Exception as error:
+        if _failed_own_row(plpy, run_id, error):
+            return _failed(error)
+        raise
+    try:
         with plpy.subtransaction():
             cycle.run_step(plpy, state, index)
+        state["next"] = index + 1
         if index < len(state["plan"]["steps"]) - 1:
             return json.dumps({"state": "more"})
         summary = cycle.summary(state["plan"], runs.finish(plpy, run_id), _now_text(plpy, state["now"]))
@@ -85,6 +105,27 @@ def step(plpy, run_id: int, index: int) -> str:
         runs.fail(plpy, run_id, error)
         inputs.drop_temp_tables(plpy)
         runs.unlock(plpy)
-        return json.dumps({"state": "failed", "sqlstate": getattr(error, "sqlstate", None) or "XX000",
-                           "message": runs.error_message(error), "detail": getattr(error, "detail", None),
-                           "hint": getattr(error, "hint", None)})
+        return _failed(error)
+
+
+def _failed(error) -> str:
+    return json.dumps({"state": "failed", "sqlstate": getattr(error, "sqlstate", None) or "XX000",
+                       "message": runs.error_message(error), "detail": getattr(error, "detail", None),
+                       "hint": getattr(error, "hint", None)})
+
+
+def _failed_own_row(plpy, run_id: int, error) -> bool:
+    """A run whose row is this backend's own, running, but which this session
+    cannot continue (its plan is no longer in memory: the module was
+    reloaded by ALTER EXTENSION ... UPDATE; or a step out of order): record
+    it failed and free the lock, so later cycles do not skip; True. Whatever
+    the error (a cancel while checking counts too), any other session's run
+    is not touched (trending._run_fail refuses it): False."""
+    try:
+        with plpy.subtransaction():
+            runs.fail(plpy, run_id, error)
+    except Exception:
+        return False
+    inputs.drop_temp_tables(plpy)
+    runs.unlock(plpy)
+    return True

@@ -9,6 +9,10 @@ Both entry points take the same advisory lock: recompute() a transaction
 lock (released at its commit or rollback), the scheduled procedure a session
 lock (it commits between steps), released when it finishes or fails and, if
 its backend dies, by the server.
+
+A role that runs cycles has no write privilege on trending.runs: every
+write goes through a SECURITY DEFINER function (trending._run_*) that checks
+the run is the caller's own (sql/functions/_own_run.sql).
 """
 
 from __future__ import annotations
@@ -36,6 +40,43 @@ WHERE locktype = 'advisory' AND pid = pg_catalog.pg_backend_pid() AND granted
   AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())""")
 
 
+def release_leftover(plpy) -> None:
+    """Before a new run: a scheduled run interrupted between two steps (a
+    cancel landing in the procedure's own COMMIT) leaves this session holding
+    the cycle lock, and advisory locks are re-entrant, so a new run's single
+    unlock would leave it held and every other session's cycle skipped. Drop
+    every hold this session has and forget its runs; the new run marks the
+    leftover 'running' row aborted. (An unfinished run in this session's
+    memory is the sign: a finished or failed one is forgotten.)"""
+    if not _RUNS:
+        return
+    _RUNS.clear()
+    for _ in range(1000):  # one hold per interrupted call at most; bounded anyway
+        held = plpy.execute(f"""
+SELECT pg_catalog.pg_advisory_unlock({LOCK_KEY}) AS released
+FROM pg_catalog.pg_locks
+WHERE locktype = 'advisory' AND pid = pg_catalog.pg_backend_pid() AND granted AND mode = 'ExclusiveLock'
+  AND classid = 1953654126 AND objid = 1 AND objsubid = 2
+  AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())""")
+        if not held or not held[0]["released"]:
+            return
+
+
+def warn_if_before_current_scores(plpy, now: str) -> None:
+    """A cycle at a now earlier than the stored scores' runs (a DBA may mean
+    it), but rewrites the live lists as of that earlier time, counting every
+    later event: say so. (trending.status, not trending.runs: a role that
+    runs cycles may not read the history table itself.)"""
+    row = plpy.execute(plpy.prepare("""
+SELECT pg_catalog.to_char(s.scores_as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS scores_as_of,
+       s.scores_as_of > $1 AS later
+FROM trending.status s""", ["timestamptz"]), [now])
+    if row and row[0]["later"]:
+        plpy.warning(f"trending: this cycle's now is earlier than the current scores' "
+                     f"({row[0]['scores_as_of']} UTC): the live score tables go back in time",
+                     hint="Run trending.recompute() with no argument to compute the scores as of now.")
+
+
 def running_pid(plpy):
     """The backend that holds the cycle lock in this database, if any."""
     rows = plpy.execute("""
@@ -45,87 +86,89 @@ WHERE locktype = 'advisory' AND granted AND classid = 1953654126 AND objid = 1 A
     return rows[0]["pid"] if rows else None
 
 
-def start(plpy, trigger: str, now: str, plan: dict, retention: str) -> int:
-    """Begin a run (the caller holds the lock): mark the runs of dead backends
-    aborted, forget runs older than the retention, insert the 'running' row."""
-    # Holding the lock means no other cycle is alive: a 'running' row left
-    # now belongs to a backend that died (terminated, crashed) mid-cycle.
-    plpy.execute("""
-UPDATE trending.runs
-SET status = 'aborted', finished_at = pg_catalog.clock_timestamp(),
-    message = pg_catalog.format('the run''s backend (pid %s) ended before the run finished', pid)
-WHERE status = 'running'""")
-    plpy.execute(f"""
-DELETE FROM trending.runs
-WHERE started_at < pg_catalog.now() - {plpy.quote_literal(retention)}::interval AND status <> 'running'""")
-    row = plpy.execute(f"""
-INSERT INTO trending.runs (trigger, status, cycle_now, source_schema, plan, wal_start_lsn)
-VALUES ({plpy.quote_literal(trigger)}, 'running', {plpy.quote_literal(now)}::timestamptz,
-        {plpy.quote_literal(plan['source_schema'])}, {plpy.quote_literal(json.dumps(plan))}::jsonb,
-        pg_catalog.pg_current_wal_insert_lsn())
-RETURNING run_id""")[0]
-    return int(row["run_id"])
+# The runs this session is running, by run id: the plan fixed when the run
+# started, `now`, the next step to run and what the steps left for later
+# ones. A run's plan is never re-read from trending.runs (whose plan column
+# is a record only): the scheduled procedure's steps are transactions of the
+# same session, so they find it here, and a session that did not start a
+# run cannot continue it.
+_RUNS: dict[int, dict] = {}
 
 
-def skipped(plpy, trigger: str, now: str, holder) -> dict:
-    """Record a call that found a cycle running; the summary it returns."""
-    message = f"another cycle is running (pid {holder})" if holder else "another cycle is running"
-    row = plpy.execute(f"""
-INSERT INTO trending.runs (trigger, status, finished_at, cycle_now, message)
-VALUES ({plpy.quote_literal(trigger)}, 'skipped', pg_catalog.clock_timestamp(),
-        {plpy.quote_literal(now)}::timestamptz, {plpy.quote_literal(message)})
-RETURNING run_id""")[0]
-    return {"status": "skipped", "run_id": int(row["run_id"]), "message": message}
+def _one(plpy, query: str, types: list[str], args: list):
+    return plpy.execute(plpy.prepare(query, types), args)[0]
 
 
-def load(plpy, run_id: int) -> dict:
-    row = plpy.execute(f"""
-SELECT run_id, status, plan, pg_catalog.to_char(cycle_now AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US+00') AS now
-FROM trending.runs WHERE run_id = {int(run_id)}""")
-    if not row:
-        plpy.error(f"trending: run {run_id} does not exist", sqlstate="22023")
-    run = dict(row[0])
-    run["plan"] = json.loads(run["plan"])
+def _current_user(plpy) -> str:
+    return plpy.execute("SELECT CURRENT_USER::text AS u")[0]["u"]
+
+
+def start(plpy, trigger: str, now: str, plan: dict) -> dict:
+    """Begin a run (the caller holds the lock): trending._run_begin marks the
+    runs of dead backends aborted, forgets runs older than the retention and
+    inserts the 'running' row. The run's state, kept in this session."""
+    row = _one(plpy, "SELECT trending._run_begin($1, $2, $3, $4) AS run_id",
+               ["text", "timestamptz", "name", "jsonb"], [trigger, now, _current_user(plpy), json.dumps(plan)])
+    run = {"run_id": int(row["run_id"]), "now": now, "plan": plan, "next": 0, "filenodes": {}}
+    _RUNS[run["run_id"]] = run
     return run
+
+
+def mine(plpy, run_id: int, index: int) -> dict:
+    """The state of run `run_id` for its step `index`, if this session
+    started the run and the run's row agrees (pid = this backend, status
+    'running', the cycle lock held: trending._own_run). Raises 42501 for
+    another session's run; 55000 for a run not running, or one this
+    session's memory does not hold, or a step out of order."""
+    _one(plpy, "SELECT trending._own_run($1) AS ok", ["bigint"], [run_id])
+    run = _RUNS.get(run_id)
+    if run is None:
+        plpy.error(f"trending: run {run_id} was not started by this session", sqlstate="55000",
+                   hint="Only the session that started a scheduled run continues it.")
+    if index != run["next"]:
+        plpy.error(f"trending: run {run_id} is at step {run['next']}, not {index}", sqlstate="55000")
+    return run
+
+
+def forget(run_id: int) -> None:
+    _RUNS.pop(run_id, None)
+
+
+def skipped(plpy, trigger: str, now: str) -> dict:
+    """Record a call that found a cycle running; the summary it returns."""
+    row = json.loads(_one(plpy, "SELECT trending._run_skipped($1, $2, $3) AS r", ["text", "timestamptz", "name"],
+                          [trigger, now, _current_user(plpy)])["r"])
+    return {"status": "skipped", "run_id": int(row["run_id"]), "message": row["message"]}
 
 
 def record_step(plpy, run_id: int, name: str, ms: float, *, slice_key: str | None = None,
                 slice_result: dict | None = None, bad_rows: dict | None = None) -> None:
     """Add one finished step to the run's row: its milliseconds and, for a
     slice, its row counts; for an input step, the bad rows it counted."""
-    sets = [f"step_ms = step_ms || pg_catalog.jsonb_build_object({plpy.quote_literal(name)}, {float(ms)})"]
-    if slice_key is not None:
-        sets.append(f"slice_rows = slice_rows || pg_catalog.jsonb_build_object({plpy.quote_literal(slice_key)}, "
-                    f"{plpy.quote_literal(json.dumps(slice_result))}::jsonb)")
-    if bad_rows:
-        sets.append(f"bad_rows = bad_rows || {plpy.quote_literal(json.dumps(bad_rows))}::jsonb")
-    plpy.execute(f"UPDATE trending.runs SET {', '.join(sets)} WHERE run_id = {int(run_id)}")
+    plpy.execute(plpy.prepare("SELECT trending._run_step_done($1, $2, $3, $4, $5)",
+                              ["bigint", "text", "float8", "jsonb", "jsonb"]),
+                 [run_id, name, float(ms), None if slice_key is None else json.dumps(slice_result),
+                  json.dumps(bad_rows) if bad_rows else None])
 
 
 def finish(plpy, run_id: int) -> dict:
     """Mark the run ok; return its row (with the WAL the cycle wrote)."""
-    return dict(plpy.execute(f"""
-UPDATE trending.runs
-SET status = 'ok', finished_at = pg_catalog.clock_timestamp(),
-    wal_bytes = pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_insert_lsn(), wal_start_lsn)
-WHERE run_id = {int(run_id)}
-RETURNING run_id, step_ms, slice_rows, bad_rows, wal_bytes,
-          pg_catalog.round(EXTRACT(epoch FROM finished_at - started_at) * 1000, 1) AS ms""")[0])
+    row = json.loads(_one(plpy, "SELECT trending._run_finish($1) AS r", ["bigint"], [run_id])["r"])
+    forget(run_id)
+    return row
 
 
 def fail(plpy, run_id: int, error) -> None:
     """Record a failed run with the error's SQLSTATE, message, detail and hint."""
-    fields = {"sqlstate": getattr(error, "sqlstate", None) or "XX000",
-              "message": error_message(error),
-              "detail": getattr(error, "detail", None),
-              "hint": getattr(error, "hint", None)}
-    values = ", ".join(f"{name} = {'NULL' if value is None else plpy.quote_literal(str(value))}"
-                       for name, value in fields.items())
-    plpy.execute(f"""
-UPDATE trending.runs
-SET status = 'failed', finished_at = pg_catalog.clock_timestamp(), {values},
-    wal_bytes = pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_insert_lsn(), wal_start_lsn)
-WHERE run_id = {int(run_id)}""")
+    forget(run_id)
+    plpy.execute(plpy.prepare("SELECT trending._run_fail($1, $2, $3, $4, $5)",
+                              ["bigint", "text", "text", "text", "text"]),
+                 [run_id, getattr(error, "sqlstate", None) or "XX000", error_message(error),
+                  _text(getattr(error, "detail", None)), _text(getattr(error, "hint", None))])
+
+
+def _text(value):
+    return None if value is None else str(value)
 
 
 def error_message(error) -> str:

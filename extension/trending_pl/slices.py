@@ -10,15 +10,21 @@ and rows of items that left the eligible set.
 Then one step per slice applies that slice's changes in one statement (a
 reader sees the slice before or after, never in between): updates and deletes
 by ctid (a TID scan of exactly the rows that change), inserts of new rows in
-score order. Unchanged rows are not touched and keep their created_at.
+score order. Unchanged rows are not touched and keep their created_at. The
+write is trending._apply_slice, a SECURITY DEFINER function (roles that run
+cycles have no write privilege on the score tables) that checks the run is
+the caller's own and that the changes table is a plain temp table.
 
-The changes table outlives the scheduled procedure's commits between steps;
-its ctids stay valid because only a cycle writes the score tables and cycles
-hold the cycle lock.
+The changes table outlives the scheduled procedure's commits between steps.
+Its ctids are trusted only with care: the stored row's key is kept with its
+ctid and an update or delete happens only where both still match, and a
+rewrite of the score table (VACUUM FULL, CLUSTER, pg_repack: a new filenode)
+since the changes were staged makes the step stage them again first.
 """
 
 from __future__ import annotations
 
+import json
 import time
 
 from . import formulas
@@ -84,12 +90,14 @@ def stage_changes(plpy, kind: str, slices: list[tuple[Strategy, str]]) -> dict[s
     if spec["genre"]:
         differs += " OR t.genre IS DISTINCT FROM s.genre"
         stage_genre, kept_genre = ", s.genre", ", genre"
-    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_changes (stored_tid tid, type text, version text,"
-                 f" time_range text, id integer, score float8{genre_def})")
+    # the write checks these exact columns and types (sql/functions/_apply_slice.sql)
+    plpy.execute(f"DROP TABLE IF EXISTS {changes}, {counts}")
+    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_changes (stored_tid tid, stored_id integer, type text,"
+                 f" version text, time_range text, id integer, score float8{genre_def})")
     plpy.execute(f"CREATE TEMP TABLE trending_{kind}_staged (type text, version text, time_range text, n bigint)")
     plpy.execute(f"""
 WITH joined AS MATERIALIZED (
-    SELECT t.ctid AS stored_tid,
+    SELECT t.ctid AS stored_tid, t.{id_col} AS stored_id,
            COALESCE(s.type, t.type::text) AS type, COALESCE(s.version, t.version::text) AS version,
            COALESCE(s.time_range, t.time_range::text) AS time_range,
            s.id, s.score{stage_genre},
@@ -104,65 +112,56 @@ WITH joined AS MATERIALIZED (
            ON t.{id_col} = s.id AND t.type = s.type AND t.version = s.version AND t.time_range = s.time_range
 ), kept AS (
     INSERT INTO {changes}
-    SELECT stored_tid, type, version, time_range, id, score{kept_genre} FROM joined WHERE differs
+    SELECT stored_tid, stored_id, type, version, time_range, id, score{kept_genre} FROM joined WHERE differs
 )
 INSERT INTO {counts}
 SELECT type, version, time_range, count(id) FROM joined GROUP BY type, version, time_range""")
     plpy.execute(f"ANALYZE {changes}")
-    row = plpy.execute(f"SELECT (SELECT sum(n) FROM {counts}) AS staged, (SELECT count(*) FROM {changes}) AS changed")[0]
-    return {"staged": int(row["staged"] or 0), "changed": int(row["changed"])}
+    # read under the lock the diff's scan of the score table took, kept to
+    # the end of this transaction: the file the staged ctids point into
+    row = plpy.execute(f"SELECT (SELECT sum(n) FROM {counts}) AS staged, (SELECT count(*) FROM {changes}) AS changed,"
+                       f" pg_catalog.pg_relation_filenode({plpy.quote_literal(table)}::pg_catalog.regclass)"
+                       f"::pg_catalog.int8 AS filenode")[0]
+    return {"staged": int(row["staged"] or 0), "changed": int(row["changed"]),
+            "filenode": None if row["filenode"] is None else int(row["filenode"])}
 
 
-def apply(plpy, c: Cycle, strategy: Strategy, time_range: str) -> dict[str, int]:
-    """Write one slice's staged changes in one statement; its counts and ms."""
+def apply(plpy, run_id: int, c: Cycle, strategy: Strategy, time_range: str, filenode, restage) -> dict[str, int]:
+    """Write one slice's staged changes in one statement (trending._apply_slice);
+    its counts and ms. `filenode` is the score table's when the changes were
+    staged; `restage()` stages the kind's changes again and returns the new
+    one. The write refuses stale ctids: after a rewrite it writes nothing and
+    asks for a re-stage; rows no longer at their staged ctid are left alone,
+    counted as missed, and re-staged (the second write finds them)."""
     started = time.monotonic()
-    spec = TABLES[strategy.kind]
-    table, id_col = spec["table"], spec["id"]
-    changes, counts = changes_table(strategy.kind), staged_counts_table(strategy.kind)
-    mine = _in_slice(plpy, strategy, time_range, "c")
-    set_genre = insert_genre_col = insert_genre_val = ""
-    if spec["genre"]:
-        set_genre = ", genre = c.genre"
-        insert_genre_col, insert_genre_val = ", genre", ", c.genre"
-    row = plpy.execute(f"""
-WITH updated AS (
-    UPDATE {table} t
-    SET score = c.score{set_genre}, created_at = {c.now_utc}
-    FROM {changes} c
-    WHERE t.ctid = ANY (ARRAY(SELECT c.stored_tid FROM {changes} c
-                              WHERE {mine} AND c.stored_tid IS NOT NULL AND c.id IS NOT NULL))
-      AND t.ctid = c.stored_tid
-    RETURNING 1
-), deleted AS (
-    DELETE FROM {table} t
-    WHERE t.ctid = ANY (ARRAY(SELECT c.stored_tid FROM {changes} c WHERE {mine} AND c.id IS NULL))
-    RETURNING 1
-), inserted AS (
-    INSERT INTO {table} ({id_col}, type, version, time_range, score, created_at{insert_genre_col})
-    SELECT c.id, c.type, c.version, c.time_range, c.score, {c.now_utc}{insert_genre_val}
-    FROM {changes} c
-    WHERE {mine} AND c.stored_tid IS NULL
-    ORDER BY c.score DESC
-    RETURNING 1
-)
-SELECT (SELECT COALESCE(sum(n), 0) FROM {counts} c WHERE {mine}) AS staged,
-       (SELECT count(*) FROM updated)  AS updated,
-       (SELECT count(*) FROM inserted) AS inserted,
-       (SELECT count(*) FROM deleted)  AS deleted""")[0]
-    updated, inserted = int(row["updated"]), int(row["inserted"])
-    return {"inserted": inserted, "updated": updated, "deleted": int(row["deleted"]),
-            "unchanged": int(row["staged"]) - inserted - updated,
+    counts = staged_counts_table(strategy.kind)
+    done = {"inserted": 0, "updated": 0, "deleted": 0}
+    plan = plpy.prepare("SELECT trending._apply_slice($1, $2, $3, $4, $5, $6, $7) AS r",
+                        ["bigint", "text", "text", "text", "text", "timestamp", "oid"])
+    for _attempt in range(3):
+        result = json.loads(plpy.execute(plan, [run_id, strategy.kind, strategy.type, strategy.version,
+                                                time_range, c.now_text, filenode])[0]["r"])
+        if not result.get("restage"):
+            for k in done:
+                done[k] += int(result[k])
+            if int(result["missed"]) == 0:
+                break
+        filenode = restage()
+    else:
+        plpy.error(f"trending: the rows of {strategy.key}/{time_range} kept moving while the cycle wrote them",
+                   sqlstate="40001", hint="Something other than a cycle is rewriting the score tables; run again.")
+    staged = plpy.execute(f"SELECT COALESCE(sum(n), 0) AS staged FROM {counts} c"
+                          f" WHERE {_in_slice(plpy, strategy, time_range, 'c')}")[0]["staged"]
+    return {"inserted": done["inserted"], "updated": done["updated"], "deleted": done["deleted"],
+            "unchanged": int(staged) - done["inserted"] - done["updated"],
             "ms": round((time.monotonic() - started) * 1000, 1)}
 
 
-def remove(plpy, strategy: Strategy, time_range: str) -> dict[str, int]:
-    """A disabled strategy's slice: delete its rows."""
+def remove(plpy, run_id: int, strategy: Strategy, time_range: str) -> dict[str, int]:
+    """A disabled strategy's slice: delete its rows (trending._remove_slice)."""
     started = time.monotonic()
-    table = TABLES[strategy.kind]["table"]
-    row = plpy.execute(f"""
-WITH deleted AS (
-    DELETE FROM {table} t WHERE {_in_slice(plpy, strategy, time_range, "t")} RETURNING 1
-)
-SELECT count(*) AS n FROM deleted""")[0]
+    row = plpy.execute(plpy.prepare("SELECT trending._remove_slice($1, $2, $3, $4, $5) AS n",
+                                    ["bigint", "text", "text", "text", "text"]),
+                       [run_id, strategy.kind, strategy.type, strategy.version, time_range])[0]
     return {"inserted": 0, "updated": 0, "deleted": int(row["n"]), "unchanged": 0,
             "ms": round((time.monotonic() - started) * 1000, 1)}

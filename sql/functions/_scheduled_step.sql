@@ -5,6 +5,10 @@
 -- "failed", "sqlstate", "message", "detail", "hint"} once the failure is
 -- recorded in trending.runs and the lock released. Never raises for a
 -- failed step, so the procedure can commit the failure before re-raising it.
+-- Continues only a run this session started: the plan is in this session's
+-- memory, and the run's row must say pid = this backend, status 'running'.
+-- Another session's run raises 42501 and is left alone (see
+-- extension/trending_pl/runs.py).
 CREATE FUNCTION trending._scheduled_step(run_id bigint, step integer)
 RETURNS jsonb
 LANGUAGE plpython3u

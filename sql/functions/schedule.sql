@@ -2,7 +2,10 @@
 -- schedule
 -- Run trending.scheduled_recompute() on a cron schedule with pg_cron, as the
 -- job 'trending-recompute' (scheduling again replaces the schedule: one job,
--- whatever the number of calls). Returns the job id.
+-- whatever the number of calls). Returns the job id. If this database's job
+-- already runs as another role (`trending install --schedule` makes it run
+-- as trending_job), it is re-timed in place and keeps its role (pg_cron
+-- lets only its owner or a superuser do that).
 --
 -- pg_cron 1.4 knows minutes, not seconds, and runs schedules in GMT; a
 -- malformed schedule is refused here with the accepted forms. For pg_cron
@@ -28,6 +31,13 @@ BEGIN
                            'Intervals in seconds need pg_cron 1.5 or later.';
     END IF;
     PERFORM trending._require_local_pg_cron();
+    EXECUTE 'SELECT j.jobid FROM cron.job j WHERE j.jobname = $1 AND j.database = pg_catalog.current_database()
+             AND j.username <> CURRENT_USER ORDER BY j.jobid LIMIT 1'
+       INTO v_job_id USING 'trending-recompute';
+    IF v_job_id IS NOT NULL THEN
+        EXECUTE 'SELECT cron.alter_job(job_id => $1, schedule => $2)' USING v_job_id, btrim(cron);
+        RETURN v_job_id;
+    END IF;
     EXECUTE 'SELECT cron.schedule($1, $2, $3)'
        INTO v_job_id
       USING 'trending-recompute', btrim(cron), 'CALL trending.scheduled_recompute()';

@@ -14,15 +14,21 @@
 --
 -- A procedure that commits may not have a SET clause nor be SECURITY
 -- DEFINER, and must be called at top level (not inside BEGIN): it therefore
--- schema-qualifies every name and does its work in functions that pin their
--- search_path.
+-- schema-qualifies every name, type and operator (a variable declared as
+-- plain `jsonb` would be resolved on the caller's search_path, where a
+-- look-alike type with an assignment cast could run code) and does its work
+-- in functions that pin their search_path.
 CREATE PROCEDURE trending.scheduled_recompute(now timestamptz DEFAULT NULL)
 LANGUAGE plpgsql
 AS $procedure$
 DECLARE
-    v_run_id bigint;
-    v_step   integer := 0;
-    v_result jsonb;
+    v_run_id pg_catalog.int8;
+    v_step   pg_catalog.int4 := 0;
+    v_result pg_catalog.jsonb;
+    v_message pg_catalog.text;
+    v_sqlstate pg_catalog.text;
+    v_detail pg_catalog.text;
+    v_hint pg_catalog.text;
 BEGIN
     IF pg_catalog.pg_is_in_recovery() THEN
         RETURN;
@@ -30,7 +36,19 @@ BEGIN
     -- Inside BEGIN ... or a function this fails at once (2D000), before a
     -- session lock is taken that would outlive the aborted call.
     COMMIT;
-    v_run_id := trending._scheduled_start(COALESCE(scheduled_recompute.now, pg_catalog.now()));
+    -- A refusal before the run starts (a bad now or setting) reads as the
+    -- plain message, as from trending.recompute(). The handler's block ends before
+    -- the next COMMIT (a COMMIT inside it would be refused).
+    BEGIN
+        v_run_id := trending._scheduled_start(COALESCE(scheduled_recompute.now, pg_catalog.now()));
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS v_message = MESSAGE_TEXT, v_sqlstate = RETURNED_SQLSTATE,
+                                v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT;
+        IF pg_catalog.starts_with(v_message, 'plpy.Error: ') IS NOT TRUE THEN
+            RAISE;
+        END IF;
+        PERFORM trending._raise(pg_catalog.substr(v_message, 13), v_sqlstate, v_detail, v_hint);
+    END;
     IF v_run_id IS NULL THEN
         RETURN;
     END IF;

@@ -1,13 +1,14 @@
 -------------------------------------------------------------------------------
 -- underground_tracks
--- "Underground" trending (SPEC.md): the TRACKS/pnagD list of a range/genre
+-- "Underground" trending (docs/reference.md): the TRACKS/pnagD list of a range/genre
 -- without its overall top 20, keeping tracks whose owner has an
 -- aggregate_user row with fewer than 1500 followers and 1500 followings.
 --
 -- First find the 20th entry (a top-20 index scan), then read on from just
 -- after it: one query level with the LIMIT in sight, so the planner walks the
 -- ranking index in order and stops, whatever the owner filter's selectivity.
--- The owners live in the source schema (a setting), hence dynamic SQL.
+-- The owners live in the source schema (a setting), hence dynamic SQL; that
+-- schema's tables are checked first, as a cycle checks them (_check_sources).
 CREATE FUNCTION trending.underground_tracks(
     time_range text    DEFAULT 'week',
     genre      text    DEFAULT NULL,
@@ -25,6 +26,8 @@ DECLARE
     v_genre     text := NULLIF(underground_tracks.genre, '');
     v_cut_score double precision;
     v_cut_id    integer;
+    v_problems  text;
+    v_sqlstate  text;
 BEGIN
     PERFORM trending._validate_choice('time_range', underground_tracks.time_range,
         (SELECT d.time_ranges FROM trending.strategies d
@@ -42,6 +45,30 @@ BEGIN
     END IF;
 
     SELECT s.value INTO v_source FROM trending.settings s WHERE s.name = 'source_schema';
+    -- The two source tables belong to another role and this runs as the
+    -- caller: lock and check them as a cycle does (docs/security.md). The
+    -- columns are those the query below reads, with sources.py's types.
+    SELECT pg_catalog.string_agg(c.problem, '; '),
+           (pg_catalog.array_agg(c.sqlstate ORDER BY c.severity))[1]
+      INTO v_problems, v_sqlstate
+      FROM trending._check_sources(v_source, $spec$[
+          {"table": "tracks", "column": "track_id", "types": ["int2", "int4", "int8"]},
+          {"table": "tracks", "column": "owner_id", "types": ["int2", "int4", "int8"]},
+          {"table": "tracks", "column": "is_current", "types": ["bool"]},
+          {"table": "aggregate_user", "column": "user_id", "types": ["int2", "int4", "int8"]},
+          {"table": "aggregate_user", "column": "follower_count", "types": ["int2", "int4", "int8"]},
+          {"table": "aggregate_user", "column": "following_count", "types": ["int2", "int4", "int8"]}
+          ]$spec$::pg_catalog.jsonb) c;
+    IF v_problems IS NOT NULL THEN
+        PERFORM trending._raise(
+            pg_catalog.format('trending: source schema "%s" cannot serve underground_tracks: %s',
+                              v_source, v_problems),
+            v_sqlstate, NULL,
+            CASE WHEN v_sqlstate = '25000'
+                 THEN 'Call underground_tracks() in a READ COMMITTED transaction (the default).'
+                 ELSE 'Point trending.settings.source_schema at the service''s schema of plain tables, '
+                      'or fix the objects named (docs/security.md).' END);
+    END IF;
     RETURN QUERY EXECUTE format($query$
         SELECT row_number() OVER (ORDER BY s.score DESC, s.track_id DESC), s.track_id, s.score, s.genre
         FROM trending.track_trending_scores s

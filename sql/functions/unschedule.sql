@@ -1,7 +1,9 @@
 -------------------------------------------------------------------------------
 -- unschedule
--- Remove the job 'trending-recompute'; true if there was one. (pg_cron
--- 1.4's cron.unschedule raises on a missing name, so look first.) A run in
+-- Remove this database's job 'trending-recompute', whichever role it runs
+-- as (`trending install --schedule` makes it trending_job; pg_cron lets only
+-- its owner or a superuser remove it); true if there was one. (pg_cron 1.4's
+-- cron.unschedule raises on a missing name, so look first.) A run in
 -- progress is not stopped: cancel it with pg_cancel_backend(running_pid)
 -- from trending.status.
 CREATE FUNCTION trending.unschedule()
@@ -12,14 +14,16 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
-    v_found boolean;
+    v_jobs bigint[];
+    v_job_id bigint;
 BEGIN
     PERFORM trending._require_local_pg_cron();
-    EXECUTE 'SELECT EXISTS (SELECT 1 FROM cron.job WHERE jobname = $1 AND username = current_user)'
-       INTO v_found USING 'trending-recompute';
-    IF v_found THEN
-        EXECUTE 'SELECT cron.unschedule($1)' USING 'trending-recompute';
-    END IF;
-    RETURN v_found;
+    EXECUTE 'SELECT array_agg(j.jobid ORDER BY j.jobid) FROM cron.job j
+             WHERE j.jobname = $1 AND j.database = pg_catalog.current_database()'
+       INTO v_jobs USING 'trending-recompute';
+    FOREACH v_job_id IN ARRAY COALESCE(v_jobs, '{}') LOOP
+        EXECUTE 'SELECT cron.unschedule($1)' USING v_job_id;
+    END LOOP;
+    RETURN v_jobs IS NOT NULL;
 END;
 $function$;

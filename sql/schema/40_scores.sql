@@ -1,5 +1,5 @@
 -- The score tables the service's API reads, in the shape it already reads
--- (SPEC.md, Outputs). Rows are derived data: pg_dump does not keep them; the
+-- (docs/reference.md, "Strategies and the score tables"). Rows are derived data: pg_dump does not keep them; the
 -- first cycle after a restore rebuilds them.
 --
 -- Indexes: the key, plus one ranking index per read so that the API's

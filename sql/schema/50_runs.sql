@@ -22,7 +22,12 @@ CREATE TABLE trending.runs (
     sqlstate      text,
     message       text,
     detail        text,
-    hint          text
+    hint          text,
+    -- which kind of cycle ran and why (set by its check_sources step; NULL
+    -- for a skipped call): every cycle is 'full' until incremental cycles
+    -- exist, and the reason says what kept it from being incremental
+    cycle_kind    text        CHECK (cycle_kind IN ('full', 'incremental')),
+    cycle_reason  text
 );
 
 CREATE INDEX runs_started_at_idx ON trending.runs (started_at);

@@ -18,3 +18,31 @@ BEGIN
 END;
 $do$;
 DROP FUNCTION pg_temp.trending_drop_keeping_grants(regprocedure[]);
+
+-- Issue 8: the roles that ran cycles on 1.0 (EXECUTE on trending._recompute
+-- or trending._scheduled_step) keep running them: give them the routines a
+-- cycle now calls (the checked writers; _python_init and _raise, no longer
+-- PUBLIC's). Their source-table grants are theirs already.
+DO $do$
+DECLARE
+    v_role name;
+BEGIN
+    FOR v_role IN
+        SELECT DISTINCT r.rolname
+        FROM pg_proc p
+        CROSS JOIN LATERAL aclexplode(p.proacl) AS a
+        JOIN pg_roles r ON r.oid = a.grantee
+        WHERE p.oid IN ('trending._recompute(timestamptz)'::regprocedure,
+                        'trending._scheduled_step(bigint, integer)'::regprocedure)
+          AND a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner
+    LOOP
+        PERFORM trending._privileges('cycle_routines', v_role, true);
+    END LOOP;
+END;
+$do$;
+
+-- Change capture (issue 9): the DROP EXTENSION guard of sql/triggers.sql
+-- (its function exists only now, after sql/functions/).
+CREATE EVENT TRIGGER trending_capture_guard_drop ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION')
+    EXECUTE FUNCTION trending._capture_guard_drop();

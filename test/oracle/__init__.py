@@ -1,4 +1,4 @@
-"""An independent reference evaluation of SPEC.md's trending scores (plain Python)."""
+"""An independent reference evaluation of the trending scores of docs/reference.md (plain Python)."""
 
 from .calendar import (add_months, minus_interval, subtract, whole_days, to_utc_naive,
                        days_in_month, is_leap)

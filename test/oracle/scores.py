@@ -1,4 +1,4 @@
-"""A reference evaluation of SPEC.md's trending formulas, in plain Python.
+"""A reference evaluation of the trending formulas of docs/reference.md, in plain Python.
 
 Independent of the extension: it reads the source tables with plain SELECTs
 (``fetch_source``) and evaluates every formula row by row with dicts and
@@ -26,6 +26,16 @@ Readings of SPEC used here (agreed for the project):
 10. allTime: no row without a non-NULL aggregate_plays.count; missing
     aggregate_track / aggregate_playlist counts are 0;
 11. only non-zero scores are stored; tracks carry their genre.
+
+SPEC's "Absurd rows" (docs/reference-absurd-rows.md), read here as:
+12. timestamps are read as text and kept as integer microseconds since
+    1970-01-01 or +/-inf (``calendar.parse_pg_timestamp``), so the whole of
+    PostgreSQL's range works; a track or playlist with an infinite created_at
+    is not eligible; an infinite release_date and infinite event dates follow
+    the rules as written (comparisons with +/-inf); ages are not clamped here;
+13. a negative follower_count: a contributor adds nothing (as if it had no
+    aggregate_user row); an owner is < Y;
+14. a genre over 1,000 bytes (UTF-8) is stored as NULL; karma is an exact int.
 """
 
 from __future__ import annotations
@@ -37,9 +47,10 @@ from datetime import datetime
 from typing import Any, Optional
 
 from psycopg import sql
+from psycopg.adapt import Loader
 from psycopg.rows import namedtuple_row
 
-from .calendar import subtract, to_utc_naive, whole_days
+from .calendar import is_finite, parse_pg_timestamp, subtract, to_utc_naive, usecs, whole_days
 
 # SPEC's constants.
 N, F, O, R, I, Q, Y = 1, 50, 1, 0.25, 0.01, 100000, 3
@@ -52,6 +63,8 @@ PLAYLIST_STRATEGIES = [("PLAYLISTS", "pnagD")]
 ALL_STRATEGIES = TRACK_STRATEGIES + PLAYLIST_STRATEGIES
 
 INT4_MAX = 2_147_483_647
+INT8_MAX = 9_223_372_036_854_775_807
+GENRE_MAX_BYTES = 1000
 
 
 # ---------------------------------------------------------------------------
@@ -62,8 +75,8 @@ class TrackRow:
     track_id: int
     owner_id: int
     genre: Optional[str]
-    created_at: datetime
-    release_date: Optional[datetime]
+    created_at: Any                 # calendar.usecs value (or a naive datetime)
+    release_date: Any               # the same, or None
     is_current: Optional[bool]
     is_delete: Optional[bool]
     is_unlisted: Optional[bool]
@@ -75,7 +88,7 @@ class TrackRow:
 class PlayRow:
     id: int
     play_item_id: int
-    created_at: datetime
+    created_at: Any                 # calendar.usecs value (or a naive datetime)
     user_id: Optional[int]
 
 
@@ -88,7 +101,7 @@ class ActionRow:
     item_type: str
     is_current: Optional[bool]
     is_delete: Optional[bool]
-    created_at: datetime
+    created_at: Any                 # calendar.usecs value (or a naive datetime)
 
 
 @dataclass(frozen=True)
@@ -111,8 +124,8 @@ class PlaylistRow:
     is_current: Optional[bool]
     is_delete: Optional[bool]
     playlist_contents: Any          # the jsonb value as Python (None for SQL NULL or JSON null)
-    created_at: datetime
-    release_date: Optional[datetime]
+    created_at: Any                 # calendar.usecs value (or a naive datetime)
+    release_date: Any               # the same, or None
 
 
 @dataclass
@@ -129,13 +142,28 @@ class Source:
     playlists: list[PlaylistRow] = field(default_factory=list)
 
 
+class _TimestampLoader(Loader):
+    """timestamp text -> microseconds since 1970 or +/-inf (any year, infinities)."""
+
+    def load(self, data):
+        return parse_pg_timestamp(bytes(data).decode())
+
+
 def fetch_source(conn, schema: str) -> Source:
-    """Read SPEC's columns of every source table of `schema` (plain SELECTs)."""
+    """Read the columns a cycle reads (docs/reference.md) of every source table of `schema` (plain SELECTs).
+    Timestamps come back as ``calendar.usecs`` values, not datetimes."""
 
     def rows(query: str):
         stmt = sql.SQL(query).format(s=sql.Identifier(schema))
-        with conn.cursor(row_factory=namedtuple_row) as cur:
-            return cur.execute(stmt).fetchall()
+        # the loader parses ISO output, whatever the session's DateStyle
+        (previous,) = conn.execute("SELECT pg_catalog.current_setting('DateStyle')").fetchone()
+        conn.execute("SELECT pg_catalog.set_config('DateStyle', 'ISO, YMD', false)")
+        try:
+            with conn.cursor(row_factory=namedtuple_row) as cur:
+                cur.adapters.register_loader("timestamp", _TimestampLoader)
+                return cur.execute(stmt).fetchall()
+        finally:
+            conn.execute("SELECT pg_catalog.set_config('DateStyle', %s, false)", (previous,))
 
     src = Source()
     src.tracks = [TrackRow(r.track_id, r.owner_id, r.genre, r.created_at, r.release_date,
@@ -195,9 +223,14 @@ def single_current_rows(rows, key) -> dict[int, Any]:
     return {i: current[0] for i, current in _current_rows(rows, key).items() if len(current) == 1}
 
 
-def eligible_tracks(src: Source) -> dict[int, TrackRow]:
+def listed_tracks(src: Source) -> dict[int, TrackRow]:
+    """Single current rows that pass every flag of eligibility."""
     return {tid: t for tid, t in single_current_rows(src.tracks, lambda r: r.track_id).items()
             if t.is_delete is False and t.is_unlisted is False and t.stem_of_is_null}
+
+
+def eligible_tracks(src: Source) -> dict[int, TrackRow]:
+    return {tid: t for tid, t in listed_tracks(src).items() if is_finite(t.created_at)}
 
 
 def track_ids_array(contents) -> Optional[list]:
@@ -222,6 +255,8 @@ def eligible_playlists(src: Source) -> dict[int, PlaylistRow]:
             continue
         if p.playlist_owner_id not in src.aggregate_user:
             continue
+        if not is_finite(p.created_at):
+            continue
         out[pid] = p
     return out
 
@@ -238,16 +273,40 @@ def live_actions(rows: list[ActionRow], item_type: str) -> list[ActionRow]:
 
 
 def follower_count(src: Source, user_id: int) -> Optional[int]:
+    """An owner's follower_count (a negative one is < Y like any other)."""
     agg = src.aggregate_user.get(user_id)
     return None if agg is None else agg[0]
 
 
-def age_days(now_utc: datetime, created_at: datetime, release_date: Optional[datetime]) -> int:
-    if release_date is None or release_date > now_utc:
-        base = created_at
+def contributor_followers(src: Source, user_id: int) -> Optional[int]:
+    """A karma contributor's follower_count; a negative one adds nothing, as if
+    the user had no aggregate_user row."""
+    count = follower_count(src, user_id)
+    return None if count is None or count < 0 else count
+
+
+def negative_followers(src: Source, user_id: int) -> bool:
+    count = follower_count(src, user_id)
+    return count is not None and count < 0
+
+
+def age_days(now_utc, created_at, release_date) -> int:
+    """Whole days of now - base; every argument a datetime or ``usecs`` value,
+    created_at finite. Unbounded (Python ints): no clamping needed here."""
+    now, created = usecs(now_utc), usecs(created_at)
+    release = None if release_date is None else usecs(release_date)
+    if release is None or release > now:
+        base = created
     else:
-        base = max(release_date, created_at)
-    return whole_days(now_utc, base)
+        base = max(release, created)
+    return whole_days(now, base)
+
+
+def stored_genre(genre: Optional[str]) -> Optional[str]:
+    """What a track's rows store as genre: NULL when it is over 1,000 bytes."""
+    if genre is not None and len(genre.encode("utf-8")) > GENRE_MAX_BYTES:
+        return None
+    return genre
 
 
 def decay(age: int, window: int) -> float:
@@ -276,12 +335,13 @@ def track_karma(src: Source) -> dict[int, int]:
     values = defaultdict(list)
     for action in live_actions(src.reposts, "track") + live_actions(src.saves, "track"):
         for _ in range(profile_rows[action.user_id]):
-            values[action.item_id].append(follower_count(src, action.user_id))
+            values[action.item_id].append(contributor_followers(src, action.user_id))
     return {tid: (_sql_sum(v) or 0) for tid, v in values.items()}
 
 
 def _count_after(rows, key_of, bound: datetime) -> Counter:
-    return Counter(key_of(r) for r in rows if r.created_at > bound)
+    bound = usecs(bound)
+    return Counter(key_of(r) for r in rows if usecs(r.created_at) > bound)
 
 
 def expected_track_scores(src: Source, now: datetime,
@@ -322,7 +382,7 @@ def expected_track_scores(src: Source, now: datetime,
             for rng, (d, s) in raw.items():
                 score = d * s * k
                 if score != 0:
-                    out[(tid, typ, version, rng)] = (score, t.genre)
+                    out[(tid, typ, version, rng)] = (score, stored_genre(t.genre))
     return out
 
 
@@ -343,13 +403,13 @@ def expected_playlist_scores(src: Source, now: datetime,
 
 
 def playlist_karma(src: Source, now_utc: datetime, pid: int, window: int) -> Optional[int]:
-    bound = subtract(now_utc, f"{window} days")
+    bound = usecs(subtract(now_utc, f"{window} days"))
     current_profiles = Counter(u.user_id for u in src.users if u.is_current is True and has_profile(u))
     values = []
     for action in live_actions(src.reposts, "playlist") + live_actions(src.saves, "playlist"):
-        if action.item_id == pid and action.created_at >= bound:
+        if action.item_id == pid and usecs(action.created_at) >= bound:
             for _ in range(current_profiles[action.user_id]):
-                values.append(follower_count(src, action.user_id))
+                values.append(contributor_followers(src, action.user_id))
     return _sql_sum(values)
 
 
@@ -361,11 +421,11 @@ def _playlist_range_scores(src: Source, now_utc: datetime, p: PlaylistRow) -> di
     age = age_days(now_utc, p.created_at, p.release_date)
     out = {}
     for rng, w in PLAYLIST_RANGES.items():
-        bound = subtract(now_utc, f"{w} days")
+        bound = usecs(subtract(now_utc, f"{w} days"))
         reposts_w = sum(1 for a in live_actions(src.reposts, "playlist")
-                        if a.item_id == pid and a.created_at > bound)
+                        if a.item_id == pid and usecs(a.created_at) > bound)
         saves_w = sum(1 for a in live_actions(src.saves, "playlist")
-                      if a.item_id == pid and a.created_at > bound)
+                      if a.item_id == pid and usecs(a.created_at) > bound)
         karma = playlist_karma(src, now_utc, pid, w)
         s = N * 1 + F * reposts_w + O * saves_w + R * agg_reposts + I * agg_saves
         k = 1.0 if karma is None else float(karma)
@@ -385,8 +445,57 @@ def expected_scores(source: Source, now: datetime, strategies=ALL_STRATEGIES):
     return tracks, playlists
 
 
+def _absurd_track_rows(src: Source, now_utc: datetime) -> dict:
+    """SPEC's "Absurd rows" counters for tracks (docs/reference-absurd-rows.md)."""
+    tracks = eligible_tracks(src)
+    live = live_actions(src.reposts, "track") + live_actions(src.saves, "track")
+    profiles = {u.user_id for u in src.users if has_profile(u)}            # any users row
+    negative = {t.owner_id for t in tracks.values() if negative_followers(src, t.owner_id)}
+    negative |= {a.user_id for a in live if a.item_id in tracks and a.user_id in profiles
+                 and negative_followers(src, a.user_id)}
+    karma = track_karma(src)
+    return {
+        "tracks_created_at_infinite": sum(1 for t in listed_tracks(src).values() if not is_finite(t.created_at)),
+        "tracks_release_date_infinite": sum(1 for t in tracks.values()
+                                            if t.release_date is not None and not is_finite(t.release_date)),
+        "track_events_created_at_infinite":
+            sum(1 for p in src.plays if p.play_item_id in tracks and not is_finite(p.created_at))
+            + sum(1 for a in live if a.item_id in tracks and not is_finite(a.created_at)),
+        "track_genres_over_1000_bytes": sum(1 for t in tracks.values()
+                                            if t.genre is not None and stored_genre(t.genre) is None),
+        "track_users_negative_followers": len(negative),
+        "track_karma_over_int8": sum(1 for tid in tracks if karma.get(tid, 0) > INT8_MAX),
+    }
+
+
+def _absurd_playlist_rows(src: Source, now_utc: datetime) -> dict:
+    """SPEC's "Absurd rows" counters for playlists."""
+    playlists = eligible_playlists(src)
+    live = live_actions(src.reposts, "playlist") + live_actions(src.saves, "playlist")
+    year_bound = usecs(subtract(now_utc, f"{max(PLAYLIST_RANGES.values())} days"))
+    current_profiles = {u.user_id for u in src.users if u.is_current is True and has_profile(u)}
+    negative = {p.playlist_owner_id for p in playlists.values()
+                if negative_followers(src, p.playlist_owner_id)}
+    negative |= {a.user_id for a in live if a.item_id in playlists and a.user_id in current_profiles
+                 and usecs(a.created_at) >= year_bound and negative_followers(src, a.user_id)}
+    over_int8 = 0
+    for pid in playlists:
+        karmas = [playlist_karma(src, now_utc, pid, w) for w in PLAYLIST_RANGES.values()]
+        over_int8 += any(k is not None and k > INT8_MAX for k in karmas)
+    return {
+        "playlists_created_at_infinite": sum(1 for p in _visible_playlists(src).values()
+                                             if not is_finite(p.created_at)),
+        "playlists_release_date_infinite": sum(1 for p in playlists.values()
+                                               if p.release_date is not None and not is_finite(p.release_date)),
+        "playlist_events_created_at_infinite": sum(1 for a in live
+                                                   if a.item_id in playlists and not is_finite(a.created_at)),
+        "playlist_users_negative_followers": len(negative),
+        "playlist_karma_over_int8": over_int8,
+    }
+
+
 def expected_bad_rows(source: Source, now: datetime) -> dict:
-    """The summary's bad_rows counters (agreed reading 12)."""
+    """The summary's bad_rows counters: SPEC's known traps and absurd rows."""
     now_utc = to_utc_naive(now)
     tracks = eligible_tracks(source)
     not_array = sum(1 for p in _visible_playlists(source).values()
@@ -404,6 +513,8 @@ def expected_bad_rows(source: Source, now: datetime) -> dict:
         "playlists_track_ids_not_array": not_array,
         "null_play_counts": null_plays,
         "playlist_karma_over_int4": over_int4,
+        **_absurd_track_rows(source, now_utc),
+        **_absurd_playlist_rows(source, now_utc),
     }
 
 

@@ -42,7 +42,9 @@ def test_demo_prints_the_lists_and_the_summary():
     assert "  extension: created trending 1.1 in database postgres\n" in out
     assert "  source schema: set to music (was public)\n" in out
     assert re.search(r"^  schedule: created pg_cron job \d+ in database postgres: '0 \* \* \* \*' runs "
-                     r"CALL trending.scheduled_recompute\(\) in database postgres$", out, re.M)
+                     r"CALL trending.scheduled_recompute\(\) in database postgres as role trending_job$", out, re.M)
+    assert "  pg_cron: created the extension in database postgres" in out, "install creates pg_cron itself"
+    assert "  job role: created role trending_job (LOGIN, no password, not a superuser;" in out
     assert "SELECT trending.recompute(): ok" in out
     top = section(out, "Top 10 tracks of the week")
     assert len(top) == 10, out
@@ -78,8 +80,8 @@ def test_demo_keep_leaves_a_cluster_to_connect_to():
         watch = re.search(r"^  trending (status --dsn .+)$", out, re.M).group(1)
         status = run_cli(*shlex.split(watch))
         assert status.returncode == 0, status.stderr
-        assert re.search(r"^schedule: '0 \* \* \* \*' \(GMT\), pg_cron job \d+ in database postgres, active$",
-                         status.stdout, re.M)
+        assert re.search(r"^schedule: '0 \* \* \* \*' \(GMT\), pg_cron job \d+ in database postgres, "
+                         r"as role trending_job, active$", status.stdout, re.M)
         doctor = run_cli("doctor", "--dsn", conninfo)
         assert doctor.returncode == 0 and doctor.stdout.endswith("trending doctor: all good\n"), doctor.stdout
     finally:

@@ -35,6 +35,10 @@ def cycle_plans(conn, now: datetime) -> tuple[dict, list[dict]]:
 def repeated_data_scans(plans: list[dict]) -> list[str]:
     found = []
     for plan in plans:
+        relations = [n for n in nodes(plan["Plan"]) if "Relation Name" in n]
+        if relations and all(n.get("Schema") == "pg_catalog" or str(n["Relation Name"]).startswith("pg_")
+                             for n in relations):
+            continue  # a catalog query (trending._check_sources), not a scan of data
         for node in nodes(plan["Plan"]):
             one_tuple_fetch = node["Node Type"] == "Tid Scan" and node.get("Actual Rows", 0) <= 1
             if node.get("Actual Loops", 1) > 1 and node.get("Schema") != "pg_catalog" \

@@ -1,4 +1,4 @@
-"""One named test per edge case of SPEC.md. Each builds a minimal dataset, runs
+"""One named test per edge case of docs/reference.md. Each builds a minimal dataset, runs
 one cycle, compares everything with the oracle, and then asserts the specific
 behaviour directly (a row's presence/absence, or a value worked out by hand in
 a comment), so it fails on a wrong behaviour even where the oracle agreed.

@@ -78,17 +78,9 @@ def test_a_granted_role_runs_cycles_and_others_cannot(make_db):
         for role in ("trending_job", "someone"):
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
             conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
-        # the grants the README gives for a role that runs cycles
-        conn.execute("GRANT EXECUTE ON FUNCTION trending.recompute(timestamptz), "
-                     "trending._recompute(timestamptz) TO trending_job")
-        conn.execute("GRANT USAGE ON SCHEMA music TO trending_job")
-        conn.execute("GRANT SELECT ON ALL TABLES IN SCHEMA music TO trending_job")
-        conn.execute("GRANT INSERT, UPDATE, DELETE ON trending.track_trending_scores, "
-                     "trending.playlist_trending_scores TO trending_job")
-        conn.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON trending.runs TO trending_job")
-        conn.execute("GRANT EXECUTE ON PROCEDURE trending.scheduled_recompute(timestamptz) TO trending_job")
-        conn.execute("GRANT EXECUTE ON FUNCTION trending._scheduled_start(timestamptz), "
-                     "trending._scheduled_step(bigint, integer) TO trending_job")
+        # what the README says: one call gives a role what running cycles needs
+        conn.execute("SELECT trending.grant_cycle('trending_job')")
+        conn.execute("SELECT trending.grant_cycle('trending_job')")  # idempotent
 
         conn.execute("SET ROLE someone")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):

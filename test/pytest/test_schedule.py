@@ -42,6 +42,21 @@ def test_unschedule_removes_the_job_and_is_quiet_when_there_is_none(cron_conn):
     assert cron_conn.execute("SELECT trending.unschedule()").fetchone()[0] is False
 
 
+def test_a_job_that_runs_as_another_role_is_retimed_in_place_and_unscheduled(cron_conn):
+    """`trending install --schedule` makes the job run as trending_job: a
+    superuser's schedule() re-times that job (no second job as postgres), and
+    unschedule() removes it."""
+    cron_conn.execute("DO $$ BEGIN CREATE ROLE sched_job LOGIN; EXCEPTION WHEN duplicate_object THEN END $$")
+    (job_id,) = cron_conn.execute(
+        "SELECT cron.schedule_in_database(%s, '0 * * * *', 'CALL trending.scheduled_recompute()', "
+        "'postgres', 'sched_job', true)", (JOB,)).fetchone()
+    assert cron_conn.execute("SELECT trending.schedule('*/30 * * * *')").fetchone()[0] == job_id
+    assert cron_conn.execute("SELECT jobname, schedule, username FROM cron.job").fetchall() == \
+        [(JOB, "*/30 * * * *", "sched_job")]
+    assert cron_conn.execute("SELECT trending.unschedule()").fetchone()[0] is True
+    assert jobs(cron_conn) == []
+
+
 @pytest.mark.parametrize("schedule", ["10 seconds", "* * * *", "every hour", "0 * * * * *", "", None])
 def test_a_schedule_pg_cron_1_4_cannot_run_is_refused_with_the_accepted_forms(cron_conn, schedule):
     with pytest.raises(psycopg.errors.InvalidParameterValue) as raised:

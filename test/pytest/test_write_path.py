@@ -9,12 +9,12 @@ A cycle is paused mid-way with the superuser-only test hook
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
+from support.cycles import ENTRY_POINTS, Background, snapshot
 from support.harness import enable_strategies, recompute, use_source_schema
 
 from trending_cli.sample_data import generate
@@ -27,8 +27,6 @@ SELECT track_id FROM trending.track_trending_scores
 WHERE type = 'TRACKS' AND version = 'pnagD' AND time_range = %s
   AND (%s = '' OR genre = %s)
 ORDER BY score DESC, track_id DESC LIMIT %s OFFSET %s"""
-ENTRY_POINTS = {"recompute": "SELECT trending.recompute(%s)",
-                "scheduled": "CALL trending.scheduled_recompute(%s)"}
 
 
 @pytest.fixture(scope="module")
@@ -51,62 +49,6 @@ def conn(dsn):
         recompute(connection, AS_OF)
         connection.execute("DELETE FROM trending.runs")
         yield connection
-
-
-def snapshot(conn) -> list[tuple]:
-    return conn.execute("""
-SELECT 't', track_id, type, version, time_range, score, genre, created_at FROM trending.track_trending_scores
-UNION ALL
-SELECT 'p', playlist_id, type, version, time_range, score, NULL, created_at FROM trending.playlist_trending_scores
-ORDER BY 1, 2, 3, 4, 5""").fetchall()
-
-
-class Background:
-    """A cycle run on its own connection in a thread; keeps its result or error."""
-
-    def __init__(self, dsn: str, statement: str, params=(), pause: str | None = None):
-        self.dsn, self.statement, self.params, self.pause = dsn, statement, params, pause
-        self.pid = None
-        self.result = self.error = None
-        self.notices: list[str] = []
-        self.started = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        try:
-            with psycopg.connect(self.dsn, autocommit=True) as conn:
-                conn.add_notice_handler(lambda d: self.notices.append(d.message_primary))
-                if self.pause:
-                    conn.execute("SELECT set_config('trending.test_pause_after', %s, false)", (self.pause,))
-                self.pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-                self.started.set()
-                row = conn.execute(self.statement, self.params).fetchone() if \
-                    self.statement.lstrip().upper().startswith("SELECT") else conn.execute(self.statement, self.params)
-                self.result = row[0] if isinstance(row, tuple) else None
-        except psycopg.Error as error:
-            self.error = error
-        finally:
-            self.started.set()
-
-    def __enter__(self):
-        self.thread.start()
-        assert self.started.wait(30)
-        return self
-
-    def __exit__(self, *exc):
-        self.thread.join(120)
-
-    def wait_until_paused(self, conn, timeout: float = 60) -> None:
-        """Until the cycle's backend sleeps in the pause hook."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.error is not None:
-                raise AssertionError(f"the cycle failed before pausing: {self.error}")
-            row = conn.execute("SELECT wait_event FROM pg_stat_activity WHERE pid = %s", (self.pid,)).fetchone()
-            if row and row[0] == "PgSleep":
-                return
-            time.sleep(0.05)
-        raise AssertionError("the cycle never reached its pause")
 
 
 def api_reads(dsn: str, seconds: float) -> tuple[list[list[int]], list[Exception]]:
@@ -331,12 +273,7 @@ def test_the_procedure_inside_a_transaction_block_fails_before_taking_the_lock(d
 def test_only_a_superuser_can_switch_the_pause_hook_on(conn):
     conn.execute("DROP ROLE IF EXISTS trending_pauser")
     conn.execute("CREATE ROLE trending_pauser")
-    conn.execute("GRANT EXECUTE ON FUNCTION trending.recompute(timestamptz), trending._recompute(timestamptz) "
-                 "TO trending_pauser")
-    conn.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON trending.runs, trending.track_trending_scores, "
-                 "trending.playlist_trending_scores TO trending_pauser")
-    conn.execute(f"GRANT USAGE ON SCHEMA {SOURCE} TO trending_pauser")
-    conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {SOURCE} TO trending_pauser")
+    conn.execute("SELECT trending.grant_cycle('trending_pauser')")
     try:
         conn.execute("SET ROLE trending_pauser")
         conn.execute("SET trending.test_pause_after = 'check_sources:30'")
@@ -348,10 +285,7 @@ def test_only_a_superuser_can_switch_the_pause_hook_on(conn):
         assert recompute(conn, LATER)["status"] == "ok", "the same role runs cycles without the hook"
     finally:
         conn.execute("RESET ROLE")
-        conn.execute("REVOKE ALL ON ALL TABLES IN SCHEMA trending FROM trending_pauser")
-        conn.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA {SOURCE} FROM trending_pauser")
-        conn.execute(f"REVOKE ALL ON SCHEMA {SOURCE} FROM trending_pauser")
-        conn.execute("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA trending FROM trending_pauser")
+        conn.execute("DROP OWNED BY trending_pauser")  # its grants, in this database
         conn.execute("DROP ROLE trending_pauser")
 
 

@@ -5,7 +5,7 @@
 \pset tuples_only on
 \pset format unaligned
 BEGIN;
-SELECT plan(31);
+SELECT plan(36);
 
 SELECT has_extension('trending', 'the trending extension is installed');
 SELECT is((SELECT requires FROM pg_available_extension_versions WHERE name = 'trending' AND version = '1.1'),
@@ -16,15 +16,30 @@ SELECT is((SELECT e.extversion || ':' || n.nspname || ':' || e.extrelocatable
 
 SELECT tables_are('trending', ARRAY['track_trending_scores', 'playlist_trending_scores',
                                     '_setting_defaults', '_setting_overrides',
-                                    '_strategy_defaults', '_strategy_overrides', 'runs'],
+                                    '_strategy_defaults', '_strategy_overrides', 'runs',
+                                    -- change capture (issue 9)
+                                    '_capture_armed', '_capture_changes', '_capture_installed', '_capture_plays',
+                                    '_capture_truncates'],
                   'the schema holds the two score tables, the configuration tables and the run history');
-SELECT views_are('trending', ARRAY['settings', 'strategies', 'status'], 'settings, strategies and status are views');
+SELECT views_are('trending', ARRAY['settings', 'strategies', 'status', 'metrics', 'capture_status',
+                                   '_capture_catalog', '_capture_changed', '_capture_play_hours'],
+                 'settings, strategies, status, metrics and the change capture''s views are views');
 SELECT functions_are('trending', ARRAY['recompute', '_recompute', '_python_init', 'top_tracks',
                                        'underground_tracks', 'top_playlists', '_validate_choice',
                                        '_validate_page', '_validate_setting', '_write_setting',
                                        '_write_strategy', '_scheduled_start', '_scheduled_step',
                                        'scheduled_recompute', 'schedule', 'unschedule',
-                                       '_require_local_pg_cron', '_raise'],
+                                       '_require_local_pg_cron', '_raise', '_check_sources', 'compare_scores',
+                                       '_own_run', '_run_begin', '_run_skipped', '_run_step_done',
+                                       '_run_finish', '_run_fail', '_apply_slice', '_remove_slice',
+                                       '_safe_temp_table', '_privileges', 'grant_cycle', 'revoke_cycle',
+                                       'grant_read', 'revoke_read', 'grant_configure', 'revoke_configure',
+                                       -- change capture (issue 9)
+                                       '_capture_advance', '_capture_aggregate_playlist', '_capture_aggregate_plays',
+                                       '_capture_aggregate_track', '_capture_aggregate_user', '_capture_arm',
+                                       '_capture_guard_drop', '_capture_playlists', '_capture_plays',
+                                       '_capture_reposts', '_capture_saves', '_capture_settle', '_capture_tracks',
+                                       '_capture_users', 'install_capture', 'uninstall_capture'],
                      'the routines are exactly the public API and its private helpers');
 
 SELECT results_eq(
@@ -83,17 +98,46 @@ SELECT results_eq(
     $$SELECT p.proname::text COLLATE "default", p.provolatile::text, p.prosecdef, l.lanname::text COLLATE "default"
       FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
       WHERE p.pronamespace = 'trending'::regnamespace ORDER BY 1$$,
-    $$VALUES ('_python_init', 'v', false, 'plpython3u'), ('_raise', 'v', false, 'plpgsql'),
-             ('_recompute', 'v', false, 'plpython3u'),
+    $$VALUES ('_apply_slice', 'v', true, 'plpgsql'),
+             ('_capture_advance', 'v', true, 'plpgsql'), ('_capture_aggregate_playlist', 'v', false, 'plpgsql'),
+             ('_capture_aggregate_plays', 'v', false, 'plpgsql'), ('_capture_aggregate_track', 'v', false, 'plpgsql'),
+             ('_capture_aggregate_user', 'v', false, 'plpgsql'), ('_capture_arm', 'v', true, 'plpgsql'),
+             ('_capture_guard_drop', 'v', false, 'plpgsql'), ('_capture_playlists', 'v', false, 'plpgsql'),
+             ('_capture_plays', 'v', false, 'plpgsql'), ('_capture_reposts', 'v', false, 'plpgsql'),
+             ('_capture_saves', 'v', false, 'plpgsql'), ('_capture_settle', 'v', true, 'plpgsql'),
+             ('_capture_tracks', 'v', false, 'plpgsql'), ('_capture_users', 'v', false, 'plpgsql'),
+             ('_check_sources', 'v', false, 'plpgsql'),
+             ('_own_run', 's', true, 'plpgsql'), ('_privileges', 'v', false, 'plpgsql'),
+             ('_python_init', 'v', false, 'plpython3u'), ('_raise', 'v', false, 'plpgsql'),
+             ('_recompute', 'v', false, 'plpython3u'), ('_remove_slice', 'v', true, 'plpgsql'),
              ('_require_local_pg_cron', 's', false, 'plpgsql'),
+             ('_run_begin', 'v', true, 'plpgsql'), ('_run_fail', 'v', true, 'plpgsql'),
+             ('_run_finish', 'v', true, 'plpgsql'), ('_run_skipped', 'v', true, 'plpgsql'),
+             ('_run_step_done', 'v', true, 'plpgsql'), ('_safe_temp_table', 's', false, 'plpgsql'),
              ('_scheduled_start', 'v', false, 'plpython3u'), ('_scheduled_step', 'v', false, 'plpython3u'),
              ('_validate_choice', 'i', false, 'plpgsql'), ('_validate_page', 'i', false, 'plpgsql'),
-             ('_validate_setting', 'i', false, 'plpgsql'), ('_write_setting', 'v', true, 'plpgsql'),
-             ('_write_strategy', 'v', true, 'plpgsql'), ('recompute', 'v', false, 'plpgsql'),
+             ('_validate_setting', 'v', false, 'plpgsql'), ('_write_setting', 'v', true, 'plpgsql'),
+             ('_write_strategy', 'v', true, 'plpgsql'), ('compare_scores', 's', false, 'plpgsql'),
+             ('grant_configure', 'v', false, 'sql'), ('grant_cycle', 'v', false, 'sql'),
+             ('grant_read', 'v', false, 'sql'), ('install_capture', 'v', false, 'plpython3u'),
+             ('recompute', 'v', false, 'plpgsql'),
+             ('revoke_configure', 'v', false, 'sql'), ('revoke_cycle', 'v', false, 'sql'),
+             ('revoke_read', 'v', false, 'sql'),
              ('schedule', 'v', false, 'plpgsql'), ('scheduled_recompute', 'v', false, 'plpgsql'),
              ('top_playlists', 's', false, 'plpgsql'), ('top_tracks', 's', false, 'plpgsql'),
-             ('underground_tracks', 's', false, 'plpgsql'), ('unschedule', 'v', false, 'plpgsql')$$,
-    'volatility, security and language of every function are deliberate (only the view triggers are definers)');
+             ('underground_tracks', 's', false, 'plpgsql'), ('uninstall_capture', 'v', false, 'plpython3u'),
+             ('unschedule', 'v', false, 'plpgsql')$$,
+    'volatility, security and language of every function are deliberate (definers: the view triggers and the cycle''s writers)');
+SELECT is_empty(
+    $$SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+      WHERE p.pronamespace = 'trending'::regnamespace AND p.prosecdef AND l.lanname NOT IN ('plpgsql', 'sql')$$,
+    'no SECURITY DEFINER routine is written in anything but plpgsql or SQL (no untrusted code runs as the owner)');
+SELECT is_empty(
+    $$SELECT d.v[1] FROM pg_proc p,
+             regexp_matches(substring(p.prosrc from 'DECLARE(.*?)BEGIN'), '\m(v_[a-z_]+)\s+([^;]*);', 'g') AS d(v)
+      WHERE p.oid = 'trending.scheduled_recompute(timestamptz)'::regprocedure
+        AND d.v[2] !~ '^pg_catalog\.'$$,
+    'every variable of the procedure has a pg_catalog-qualified type (the caller''s search_path cannot retype it)');
 SELECT ok((SELECT proconfig @> ARRAY['TimeZone=UTC'] FROM pg_proc WHERE oid = 'trending._recompute(timestamptz)'::regprocedure),
           'the cycle runs with TimeZone pinned to UTC, whatever the session says');
 
@@ -124,11 +168,32 @@ SELECT table_privs_are('trending', 'status', 'trending_tap_nobody', ARRAY['SELEC
                        'PUBLIC may read the status view');
 SELECT table_privs_are('trending', '_setting_overrides', 'trending_tap_nobody', ARRAY[]::text[],
                        'PUBLIC has no access to the configuration tables themselves');
+SELECT is_empty(
+    $$SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang,
+             aclexplode(COALESCE(p.proacl, acldefault('f', p.proowner))) AS a
+      WHERE p.pronamespace = 'trending'::regnamespace AND NOT l.lanpltrusted
+        AND a.grantee = 0 AND a.privilege_type = 'EXECUTE'$$,
+    'PUBLIC may execute nothing of schema trending written in an untrusted language');
+SELECT is_empty(
+    $$SELECT c.relname || ': ' || a.grantee::regrole::text || ' ' || a.privilege_type
+      FROM pg_class c, aclexplode(COALESCE(c.relacl, acldefault('r', c.relowner))) AS a
+      WHERE c.relnamespace = 'trending'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+        AND a.grantee <> c.relowner AND a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')
+        AND NOT (c.relname IN ('settings', 'strategies') AND a.privilege_type IN ('UPDATE', 'DELETE'))$$,
+    'no role but the owner may write a table of trending (cycles write through the checked definer functions)');
+SELECT is_empty(
+    $$SELECT p.oid::regprocedure::text FROM pg_proc p, aclexplode(COALESCE(p.proacl, acldefault('f', p.proowner))) AS a
+      WHERE p.pronamespace = 'trending'::regnamespace AND a.grantee = 0 AND a.privilege_type = 'EXECUTE'
+        AND p.proname IN ('_raise', '_python_init', '_own_run', '_run_begin', '_run_skipped', '_run_step_done',
+                          '_run_finish', '_run_fail', '_apply_slice', '_remove_slice', '_safe_temp_table',
+                          '_privileges', 'grant_cycle', 'revoke_cycle', 'grant_read', 'revoke_read',
+                          'grant_configure', 'revoke_configure')$$,
+    'PUBLIC may not call the cycle''s internals, its writers or the grant functions');
 
 SELECT results_eq(
     $$SELECT c::regclass::text FROM pg_extension e, unnest(e.extconfig) AS c WHERE e.extname = 'trending' ORDER BY 1$$,
-    $$VALUES ('trending._setting_overrides'), ('trending._strategy_overrides')$$,
-    'pg_dump keeps the user''s settings and strategy switches, and only those');
+    $$VALUES ('trending._capture_installed'), ('trending._setting_overrides'), ('trending._strategy_overrides')$$,
+    'pg_dump keeps the user''s settings and strategy switches (and which sources capture changes), and only those');
 SELECT trigger_is('trending', 'strategies', 'strategies_write', 'trending', '_write_strategy',
                   'UPDATE on trending.strategies goes through its INSTEAD OF trigger');
 SELECT trigger_is('trending', 'settings', 'settings_write', 'trending', '_write_setting',

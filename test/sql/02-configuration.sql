@@ -5,7 +5,7 @@
 \pset tuples_only on
 \pset format unaligned
 BEGIN;
-SELECT plan(26);
+SELECT plan(37);
 
 SELECT results_eq(
     $$SELECT type, version, enabled, time_ranges FROM trending.strategies ORDER BY type, version$$,
@@ -41,7 +41,8 @@ SELECT throws_ok($$DELETE FROM trending.strategies WHERE type = 'TRACKS'$$,
 
 SELECT results_eq($$SELECT name, value, is_default FROM trending.settings ORDER BY name$$,
                   $$VALUES ('lock_timeout', '5s', true), ('parallel_workers', '2', true), ('run_retention', '30 days', true),
-                           ('source_schema', 'public', true), ('work_mem', '128MB', true)$$,
+                           ('source_schema', 'public', true), ('stale_after', '2 hours', true),
+                           ('work_mem', '128MB', true)$$,
                   'settings start at their defaults: source schema public');
 UPDATE trending.settings SET value = 'music' WHERE name = 'source_schema';
 SELECT results_eq($$SELECT value, is_default FROM trending.settings WHERE name = 'source_schema'$$,
@@ -70,6 +71,29 @@ UPDATE trending.settings SET value = '7 days' WHERE name = 'run_retention';
 SELECT is((SELECT value FROM trending.settings WHERE name = 'run_retention'), '7 days', 'run_retention accepts an interval');
 SELECT throws_ok($$UPDATE trending.settings SET value = 'forever' WHERE name = 'run_retention'$$,
                  '22023', NULL, 'a malformed run_retention is refused');
+-- Each value is checked by what a cycle does with it (set_config, now() - interval):
+SELECT throws_ok($$UPDATE trending.settings SET value = '99999999min' WHERE name = 'lock_timeout'$$,
+                 '22023', NULL, 'a lock_timeout past the server''s INT_MAX ms is refused');
+SELECT lives_ok($$UPDATE trending.settings SET value = '35791min' WHERE name = 'lock_timeout'$$,
+                'the longest lock_timeout the server takes is accepted');
+SELECT throws_ok($$UPDATE trending.settings SET value = '0999' WHERE name = 'parallel_workers'$$,
+                 '22023', NULL, 'a parallel_workers with a leading zero (octal to the server) is refused');
+SELECT lives_ok($$UPDATE trending.settings SET value = '1024' WHERE name = 'parallel_workers'$$,
+                'the server''s largest max_parallel_workers_per_gather is accepted');
+SELECT throws_ok($$UPDATE trending.settings SET value = '999999999 years' WHERE name = 'run_retention'$$,
+                 '22023', NULL, 'a run_retention now() - retention cannot compute is refused');
+SELECT throws_ok($$UPDATE trending.settings SET value = '0days' WHERE name = 'run_retention'$$,
+                 '22023', NULL, 'a run_retention that would delete the whole history is refused');
+SELECT lives_ok($$UPDATE trending.settings SET value = '1 day' WHERE name = 'run_retention'$$,
+                'the shortest run_retention, 1 day, is accepted');
+SELECT throws_ok($$UPDATE trending.settings SET value = '0128MB' WHERE name = 'work_mem'$$,
+                 '22023', NULL, 'a work_mem with a leading zero (octal to the server) is refused');
+SELECT lives_ok($$UPDATE trending.settings SET value = '64kB' WHERE name = 'work_mem'$$,
+                'the server''s smallest work_mem is accepted');
+SELECT throws_ok($$UPDATE trending.settings SET value = '0min' WHERE name = 'stale_after'$$,
+                 '22023', NULL, 'a zero stale_after is refused');
+SELECT lives_ok($$UPDATE trending.settings SET value = '1 min' WHERE name = 'stale_after'$$,
+                'stale_after accepts a minute');
 SELECT throws_ok($$UPDATE trending.settings SET value = '' WHERE name = 'source_schema'$$,
                  '22023', NULL, 'an empty source schema is refused');
 SELECT throws_ok($$INSERT INTO trending.settings (name, value) VALUES ('nope', 'x')$$,

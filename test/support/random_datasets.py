@@ -4,6 +4,8 @@ random generator, plus loading into a schema of their own.
 A `Dataset` holds rows per source table (dicts of column -> value) and the
 `now` (an aware datetime) its cycle should run at. JSON columns hold JSON
 *text* (or None for SQL NULL), so a jsonb 'null' can be told from SQL NULL.
+A timestamp column holds a naive UTC datetime or PostgreSQL's text for what
+datetime cannot hold ('infinity', '-infinity', '4713-01-01 00:00:00 BC').
 """
 
 from __future__ import annotations
@@ -481,14 +483,44 @@ class CycleResult:
                                  + "\n  ".join(problems[:15]))
 
 
+ENTRY_POINTS = ("recompute", "scheduled")
+
+
+def scheduled_summary(conn, now: datetime) -> dict:
+    """CALL trending.scheduled_recompute(now) and its run's row as a summary-like
+    dict: status, message and bad_rows (every counter, None when not counted,
+    as recompute()'s summary has them)."""
+    from oracle import expected_bad_rows, Source
+
+    (before,) = conn.execute("SELECT COALESCE(max(run_id), 0) FROM trending.runs").fetchone()
+    error = None
+    try:
+        conn.execute("CALL trending.scheduled_recompute(%s)", (now,))
+    except Exception as exc:        # the run row says what failed; report both
+        error = exc
+    row = conn.execute("SELECT run_id, status, message, bad_rows FROM trending.runs "
+                       "WHERE run_id > %s AND trigger = 'scheduled' ORDER BY run_id DESC LIMIT 1",
+                       (before,)).fetchone()
+    if row is None:
+        raise AssertionError(f"scheduled_recompute left no run row (error: {error!r})")
+    run_id, status, message, recorded = row
+    bad_rows = dict.fromkeys(expected_bad_rows(Source(), now))
+    bad_rows.update(recorded if isinstance(recorded, dict) else json.loads(recorded or "{}"))
+    return {"status": status, "run_id": run_id, "message": message, "error": error, "bad_rows": bad_rows}
+
+
 def run_cycle(conn, schema: str, dataset: Dataset, strategies=None, *, load: bool = True,
-              keep_schema: bool = False) -> CycleResult:
-    """Load `dataset` into `schema`, run trending.recompute at dataset.now with
-    `strategies` enabled (all by default), and return stored rows and the oracle's."""
+              keep_schema: bool = False, entry: str = "recompute") -> CycleResult:
+    """Load `dataset` into `schema`, run a cycle at dataset.now with `strategies`
+    enabled (all by default) through `entry` ("recompute": SELECT
+    trending.recompute(); "scheduled": CALL trending.scheduled_recompute()),
+    and return stored rows and the oracle's. A cycle that fails raises."""
     from oracle import ALL_STRATEGIES, expected_bad_rows, expected_scores, fetch_source
     from support.harness import (enable_strategies, playlist_scores, recompute, track_scores,
                                  use_source_schema)
 
+    if entry not in ENTRY_POINTS:
+        raise ValueError(f"entry must be one of {ENTRY_POINTS}")
     strategies = list(ALL_STRATEGIES if strategies is None else strategies)
     if load:
         load_dataset(conn, schema, dataset)
@@ -496,7 +528,13 @@ def run_cycle(conn, schema: str, dataset: Dataset, strategies=None, *, load: boo
         source = fetch_source(conn, schema)
         use_source_schema(conn, schema)
         enable_strategies(conn, strategies)
-        summary = recompute(conn, dataset.now)
+        if entry == "recompute":
+            summary = recompute(conn, dataset.now)
+        else:
+            summary = scheduled_summary(conn, dataset.now)
+            if summary["status"] != "ok":
+                raise AssertionError(f"{dataset.summary()}: scheduled run {summary['status']}: "
+                                     f"{summary['message']} ({summary['error']!r})")
         got_tracks, got_playlists = track_scores(conn), playlist_scores(conn)
     finally:
         if not keep_schema:

@@ -1,9 +1,9 @@
 """`trending demo`: the embedded default.
 
 A throwaway local cluster with pg_cron preloaded, sample data from the
-generator, then what a DBA would do: CREATE EXTENSION pg_cron and `trending
-install` (with the source schema and an hourly schedule, into the database
-pg_cron lives in), one cycle, the top lists and the cycle's summary. Nothing
+generator, then what a DBA would do: `trending install` (with the source
+schema and an hourly schedule, into the database pg_cron lives in; it
+creates pg_cron there and the job role), one cycle, the top lists and the cycle's summary. Nothing
 outside the temp directory is touched; the cluster is removed at the end
 unless --keep is given.
 """
@@ -68,8 +68,6 @@ def _demo(cluster: Cluster, scale: str, seed: int, as_json: bool) -> None:
               + ", ".join(f"{counts[t]:,} {t}" for t in ("tracks", "users", "plays", "saves", "reposts", "playlists")
                           if t in counts)
               + f" ({time.monotonic() - started:.1f} s)")
-        conn.execute("CREATE EXTENSION pg_cron")
-        print(f"CREATE EXTENSION pg_cron: in database {DEMO_DB} (cron.database_name)")
         print(f"trending install --source-schema {SOURCE_SCHEMA}:")
         install.install(conn, dsn, source_schema=SOURCE_SCHEMA, out=lambda line: print(f"  {line}"))
 

@@ -1,17 +1,24 @@
 """`trending doctor`: is everything in place for trending to run, and run on
 schedule? One line per check, ok / warn / FAIL, with the fix under each
-failure; exit status 1 when anything FAILs. Checks that depend on a failed
-one are not run (their fix would repeat it).
+warning and failure. It works before an install too (it then says what
+`trending install` will do and what would stop it). FAIL only for what
+blocks an install or makes a cycle fail; a step not done yet (the
+extension, pg_cron, the job) is a warning. Exit status 1 when anything
+FAILs. Checks that depend on a failed one are not run (their fix would
+repeat it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import psycopg
+
 from .. import bundle, cron
-from ..db import (available_version, connect, extension_version, is_superuser, missing_source_tables,
-                  source_schema)
-from ..errors import CliError
+from . import status
+from ..db import (DEFAULT_SOURCE_SCHEMA, available_version, connect, extension_version, is_superuser,
+                  source_schema, source_tables_problem)
+from ..errors import CliError, server_message
 
 
 @dataclass
@@ -27,8 +34,8 @@ def register(commands) -> None:
         "doctor", help="check the prerequisites and the schedule, with the fix for each failure",
         description="Check the server version, PL/Python, the extension files and the extension, the source "
                     "tables, pg_cron (preloaded, its database, the extension there), the job and its last "
-                    "runs. Prints ok/warn/FAIL per check and the fix for each failure; exit status 1 when "
-                    "any check FAILs.")
+                    "runs. Works before an install too. Prints ok/warn/FAIL per check and the fix for each; "
+                    "FAIL only for what blocks an install or makes a cycle fail, with exit status 1.")
     parser.set_defaults(handler=run)
 
 
@@ -40,7 +47,13 @@ def run(args) -> int:
         if check.fix:
             print(f"      fix: {check.fix}")
     failed = sum(check.status == "FAIL" for check in checks)
-    print(f"trending doctor: {failed} check{'s' * (failed != 1)} failed" if failed else "trending doctor: all good")
+    warned = sum(check.status == "warn" for check in checks)
+    if failed:
+        print(f"trending doctor: {failed} check{'s' * (failed != 1)} failed")
+    elif warned:
+        print(f"trending doctor: nothing blocks trending; {warned} warning{'s' * (warned != 1)}")
+    else:
+        print("trending doctor: all good")
     return 1 if failed else 0
 
 
@@ -60,10 +73,10 @@ def _server(conn):
     available = available_version(conn, "trending")
     carried = bundle.default_version(bundle.files().get("trending.control", b""))
     if available is None:
-        yield Check("FAIL", "extension files", "trending is not in pg_available_extensions",
-                    "trending install (on the server's machine, as root), or `sudo make install` in a checkout")
-        return
-    if carried and carried != available:
+        yield Check("warn", "extension files", "trending is not in pg_available_extensions",
+                    "trending install (on the server's machine, as root) copies them, or `sudo make install` "
+                    "in a checkout")
+    elif carried and carried != available:
         yield Check("warn", "extension files", f"the server has trending {available}, this CLI carries {carried}",
                     "trending install (as root, on the server's machine) installs this CLI's files")
     else:
@@ -71,59 +84,86 @@ def _server(conn):
     installed = extension_version(conn)
     database = conn.info.dbname
     if installed is None:
-        yield Check("FAIL", "extension", f"not created in database {database}", "trending install")
-        return
-    if installed != available:
+        yield Check("warn", "extension", f"not created in database {database} yet", "trending install")
+    elif installed != available:
         yield Check("warn", "extension", f"trending {installed} in database {database}, files have {available}",
                     "trending install (runs ALTER EXTENSION trending UPDATE)")
     else:
         yield Check("ok", "extension", f"trending {installed} in database {database}")
-    schema = source_schema(conn)
-    missing = missing_source_tables(conn, schema)
-    fix = "trending install --source-schema SCHEMA (the schema holding the service's tables)"
-    if missing is None:
-        yield Check("FAIL", "source tables", f"schema {schema} does not exist", fix)
-    elif missing:
-        yield Check("FAIL", "source tables", f"schema {schema} lacks {', '.join(missing)}", fix)
+    if installed:
+        # not healthy blocks nothing (a warning): status --check is the probe that fails on it
+        healthy, line = status.health(conn)
+        yield (Check("ok", "health", line) if healthy else
+               Check("warn", "health", line, "trending status shows the runs; trending recompute runs a cycle now"))
+    # before an install: the schema trending install would use by default
+    schema = source_schema(conn) if installed else DEFAULT_SOURCE_SCHEMA
+    label = "source tables" if installed else "source tables (before install: the default schema)"
+    problem = source_tables_problem(conn, schema)
+    if problem:
+        yield Check("FAIL", label, problem,
+                    "trending install --source-schema SCHEMA (the schema holding the service's tables)")
     else:
-        yield Check("ok", "source tables", f"all present in schema {schema}")
+        yield Check("ok", label, f"all present in schema {schema}")
 
 
 def _schedule(conn, dsn: str):
     cron_db = cron.database(conn)
     if cron_db is None:
-        yield Check("FAIL", "pg_cron", "not in shared_preload_libraries: nothing runs the cycle on a schedule",
-                    cron.PRELOAD_HINT)
+        yield Check("warn", "pg_cron", "not in shared_preload_libraries: nothing runs the cycle on a schedule "
+                    "(`trending recompute` runs one)", cron.PRELOAD_HINT)
         return
-    yield Check("ok", "pg_cron", "preloaded")
+    yield Check("ok", "pg_cron", "preloaded" + (", jobs run as background workers (no pg_hba.conf line needed)"
+                                                if cron.background_workers(conn) else ""))
     yield Check("ok", "cron.database_name", cron_db)
     try:
         with cron.connect_cron(conn, dsn, cron_db) as cron_conn:
-            yield from _job(cron_conn, cron_db, conn.info.dbname)
+            yield from _job(conn, cron_conn, cron_db, conn.info.dbname)
     except CliError as error:
         yield Check("FAIL", "pg_cron database", str(error), error.hint)
 
 
-def _job(cron_conn, cron_db: str, database: str):
+def _job(conn, cron_conn, cron_db: str, database: str):
+    schedule_fix = f"trending install --schedule '{cron.DEFAULT_SCHEDULE}'"
     if not cron.installed(cron_conn):
-        yield Check("FAIL", "pg_cron extension", f"not created in database {cron_db}",
-                    f"CREATE EXTENSION pg_cron; in database {cron_db}, as a superuser")
+        yield Check("warn", "pg_cron extension", f"not created in database {cron_db}",
+                    f"{schedule_fix} creates it (or CREATE EXTENSION pg_cron; in database {cron_db})")
         return
     version = cron_conn.execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pg_cron'").fetchone()
     yield Check("ok", "pg_cron extension", f"{version[0]} in database {cron_db}")
-    schedule_fix = f"trending install --schedule '{cron.DEFAULT_SCHEDULE}'"
-    job = cron.find_job(cron_conn)
+    job = cron.find_job(cron_conn, database)
     if job is None:
-        yield Check("FAIL", "job", f"no pg_cron job {cron.JOB_NAME} for this role", schedule_fix)
+        yield Check("warn", "job", f"no pg_cron job {cron.JOB_NAME}", schedule_fix)
         return
     if job.database != database:
-        yield Check("FAIL", "job", f"job {job.jobid} runs in database {job.database}, not {database}",
-                    "trending install (moves the job to this database)")
+        yield Check("warn", "job", f"job {job.jobid} runs trending in database {job.database}, not {database} "
+                    "(one job per cluster)", "trending install (moves the job to this database)")
         return
+    others = [j for j in cron.find_jobs(cron_conn) if j.jobid != job.jobid]
+    if others:
+        yield Check("warn", "job", f"more jobs named {cron.JOB_NAME}: "
+                    + ", ".join(f"{j.jobid} (role {j.username}, database {j.database})" for j in others),
+                    "trending install keeps one")
     if not job.active:
         yield Check("warn", "job", f"job {job.jobid} ('{job.schedule}') is inactive", schedule_fix)
     else:
-        yield Check("ok", "job", f"job {job.jobid}: '{job.schedule}' runs {job.command}")
+        yield Check("ok", "job", f"job {job.jobid}: '{job.schedule}' runs {job.command} as role {job.username}")
+    role = conn.execute("SELECT rolsuper, rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = %s",
+                        (job.username,)).fetchone()
+    if role is None or not role[1]:
+        yield Check("FAIL", "job role", f"role {job.username} {'does not exist' if role is None else 'cannot log in'}: "
+                    "pg_cron 1.4.2 runs jobs only as roles with LOGIN", "trending install --schedule ...")
+        return
+    if role[0]:
+        yield Check("warn", "job role", f"the job runs as superuser {job.username}",
+                    f"trending install moves it to the non-superuser role {cron.DEFAULT_ROLE} (--job-role)")
+    try:
+        problem = cron.login_problem(conn, job.username, job.database)
+    except psycopg.errors.InsufficientPrivilege:
+        yield Check("warn", "job login", "cannot read pg_hba.conf's rules as a non-superuser",
+                    "run doctor as a superuser to check that pg_cron can log in as the job role")
+        problem = None
+    if problem:
+        yield Check("FAIL", "job login", problem, cron.BGW_HINT.format(role=job.username))
     runs = cron.last_runs(cron_conn, job)
     if not runs:
         yield Check("ok", "last runs", "none yet")
@@ -131,7 +171,7 @@ def _job(cron_conn, cron_db: str, database: str):
     text = "; ".join(f"{status} at {start:%Y-%m-%d %H:%M:%S%z}" if start else status for status, start, _, _ in runs)
     status, _, _, message = runs[0]
     if status == "failed":
-        yield Check("FAIL", "last runs", f"{text}; the last one: {(message or '').strip()}",
+        yield Check("FAIL", "last runs", f"{text}; the last one: {server_message(message)}",
                     "see `trending status` (the failed run's SQLSTATE and message) and fix its cause")
     else:
         yield Check("ok", "last runs", text)

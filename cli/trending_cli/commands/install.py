@@ -6,8 +6,17 @@
 2. CREATE EXTENSION trending CASCADE, or ALTER EXTENSION trending UPDATE when
    the files carry a newer version.
 3. The source schema setting, if given.
-4. The pg_cron job, in whichever database pg_cron lives (cron.py).
+4. The job role (default trending_job; a role is cluster-wide, so one per
+   cluster serves every database): a non-superuser with LOGIN (pg_cron 1.4.2
+   runs jobs only as such roles) and no password, granted what a cycle needs
+   with trending.grant_cycle().
+5. The pg_cron job, in whichever database pg_cron lives (cron.py), run as
+   the job role; pg_cron itself is created there first when it is preloaded
+   but not created.
 
+What would make the result fail is checked before anything changes: source
+tables missing (unless --force), pg_cron unusable for an explicit
+--schedule, a job role pg_cron could not log in as (unless --force).
 Each step says what it changed; a second run changes nothing and says so.
 """
 
@@ -18,9 +27,12 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
+
 from .. import bundle, cron
-from ..db import (available_version, connect, extension_version, is_superuser, missing_source_tables,
-                  source_schema)
+from ..db import (DEFAULT_SOURCE_SCHEMA, available_version, connect, extension_version, is_superuser,
+                  source_schema, source_tables_problem)
 from ..errors import CliError
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
@@ -34,41 +46,75 @@ def register(commands) -> None:
                     "server's extension directory when the server runs on this machine and they are missing "
                     "or differ (needs write access there), CREATE EXTENSION trending CASCADE or ALTER "
                     "EXTENSION trending UPDATE, set the source schema, and schedule the cycle with pg_cron "
-                    "in whichever database pg_cron lives. Without --schedule an existing job keeps its "
+                    "in whichever database pg_cron lives (creating pg_cron there when it is preloaded but not "
+                    f"created), run as the job role (--job-role, default {cron.DEFAULT_ROLE}: a non-superuser "
+                    "with LOGIN and no password, created when missing and granted with "
+                    "trending.grant_cycle(); one per cluster). Without --schedule an existing job keeps its "
                     f"schedule and a new one runs hourly ('{cron.DEFAULT_SCHEDULE}'); without pg_cron "
-                    "nothing is scheduled (a warning). Needs a superuser.")
+                    "nothing is scheduled (a warning). Refuses, before changing anything, a source schema "
+                    "that lacks the tables and a job pg_cron could not log in as (pg_hba.conf; "
+                    "cron.use_background_workers = on needs none), unless --force. Needs a superuser.")
     when = parser.add_mutually_exclusive_group()
     when.add_argument("--schedule", metavar="CRON",
                       help=f"pg_cron schedule, five fields in GMT (new jobs default to '{cron.DEFAULT_SCHEDULE}')")
     when.add_argument("--no-schedule", action="store_true", help="leave pg_cron alone")
     parser.add_argument("--source-schema", metavar="S", help="the schema holding the service's source tables")
+    parser.add_argument("--job-role", metavar="ROLE", default=cron.DEFAULT_ROLE,
+                        help=f"the role the pg_cron job runs as (default {cron.DEFAULT_ROLE}): created when missing "
+                             "as a non-superuser with LOGIN and no password, granted with trending.grant_cycle(); "
+                             "roles are cluster-wide, so one job role serves every database of the cluster")
+    parser.add_argument("--force", action="store_true",
+                        help="install even when the source tables are missing or pg_cron could not log in as the "
+                             "job role (cycles fail until that is fixed)")
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
     with connect(args.dsn) as conn:
         changed = install(conn, args.dsn, schedule=args.schedule, no_schedule=args.no_schedule,
-                          source_schema=args.source_schema)
+                          source_schema=args.source_schema, job_role=args.job_role, force=args.force)
     print("trending install: done" if changed else "trending install: nothing to change")
     return 0
 
 
 def install(conn, dsn: str, *, schedule: str | None = None, no_schedule: bool = False,
-            source_schema: str | None = None, out=print) -> bool:
-    """Run the four steps; True if any changed something. The schedule's
-    prerequisites are checked before anything changes."""
+            source_schema: str | None = None, job_role: str = cron.DEFAULT_ROLE, force: bool = False,
+            out=print) -> bool:
+    """Run the steps; True if any changed something. What would make the
+    result fail is checked before anything changes."""
     if not is_superuser(conn):
         raise CliError(f"role {conn.info.user} is not a superuser",
                        "installing trending needs one (its functions are PL/Python, an untrusted language): "
                        "connect as a superuser, e.g. --dsn \"user=postgres\"")
+    _check_sources(conn, source_schema, force, out)
     with ExitStack() as stack:
         cron_conn, cron_warning = (None, None) if no_schedule else _cron(conn, dsn, schedule, stack)
+        if cron_conn is not None:
+            _check_login(conn, job_role, force, out)
         changed = [_files(conn, out), _extension(conn, out), _source_schema(conn, source_schema, out)]
         if cron_conn is not None:
-            changed.append(_schedule(conn, cron_conn, schedule, out))
+            changed.append(cron.ensure_installed(conn, cron_conn, out))
+            if schedule:
+                cron.validate(cron_conn, schedule)
+            changed.append(_job_role(conn, job_role, force, out))
+            changed.append(_schedule(conn, cron_conn, schedule, job_role, out))
         elif cron_warning:
             out(f"warning: not scheduled: {cron_warning}; meanwhile run cycles with `trending recompute`")
     return any(changed)
+
+
+def _check_sources(conn, wanted: str | None, force: bool, out) -> None:
+    """Refuse (unless --force) a source schema that does not exist or lacks
+    tables: the job would fail every time it runs."""
+    schema = wanted or (source_schema(conn) if extension_version(conn) else DEFAULT_SOURCE_SCHEMA)
+    problem = source_tables_problem(conn, schema)
+    if problem is None:
+        return
+    if not force:
+        raise CliError(f"{problem}: a cycle cannot run",
+                       "name the schema that holds the service's tables with --source-schema SCHEMA "
+                       "(`trending doctor` lists what is missing), or --force to install anyway")
+    out(f"warning: {problem}: cycles fail until it holds the source tables (--force)")
 
 
 # -- 1. files ------------------------------------------------------------------
@@ -170,13 +216,6 @@ def _source_schema(conn, wanted: str | None, out) -> bool:
         out(f"source schema: set to {wanted} (was {current})")
     else:
         out(f"source schema: {current} (unchanged)")
-    schema = wanted or current
-    missing = missing_source_tables(conn, schema)
-    if missing is None:
-        out(f"warning: schema {schema} does not exist yet: a cycle fails until it holds the source tables "
-            "(--source-schema names another)")
-    elif missing:
-        out(f"warning: schema {schema} lacks {', '.join(missing)}: a cycle fails until they exist")
     return changed
 
 
@@ -195,27 +234,81 @@ def _cron(conn, dsn: str, requested: str | None, stack: ExitStack):
     if cron_db is None:
         return unavailable("pg_cron is not loaded in this server", cron.PRELOAD_HINT)
     cron_conn = stack.enter_context(cron.connect_cron(conn, dsn, cron_db))
-    if not cron.installed(cron_conn):
-        return unavailable(f"pg_cron is loaded but not created in its database {cron_db}",
-                           f"CREATE EXTENSION pg_cron; in database {cron_db}, as a superuser")
-    if requested:
-        cron.validate(cron_conn, requested)
+    if requested and cron.installed(cron_conn):
+        cron.validate(cron_conn, requested)  # else validated once pg_cron is created
     return cron_conn, None
 
 
-def _schedule(conn, cron_conn, requested: str | None, out) -> bool:
-    before = cron.find_job(cron_conn)
+def _check_login(conn, role: str, force: bool, out) -> None:
+    """Refuse (unless --force) a schedule whose job could not log in."""
+    problem = cron.login_problem(conn, role, conn.info.dbname)
+    if problem is None:
+        return
+    if not force:
+        raise CliError(f"cannot schedule: {problem}", cron.BGW_HINT.format(role=role) + "; or --force")
+    out(f"warning: {problem}: the job fails until it can (--force); {cron.BGW_HINT.format(role=role)}")
+
+
+# -- 4. the job role -------------------------------------------------------------
+def _job_role(conn, role: str, force: bool, out) -> bool:
+    """Create the job role when missing (LOGIN: pg_cron 1.4.2 runs jobs only as
+    such roles; no password: it never authenticates by one), give it LOGIN
+    when it lacks it, refuse a superuser, then trending.grant_cycle()."""
+    row = conn.execute("SELECT rolsuper, rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = %s",
+                       (role,)).fetchone()
+    ident = sql.Identifier(role)
+    changed = False
+    if row is None:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE").format(ident))
+        out(f"job role: created role {role} (LOGIN, no password, not a superuser; roles are cluster-wide: one "
+            "job role serves every database of this cluster)")
+        changed = True
+    elif row[0]:
+        raise CliError(f"the job role {role} is a superuser",
+                       "a cycle should not run as one: name another role with --job-role, or "
+                       f"ALTER ROLE {role} NOSUPERUSER")
+    elif not row[1]:
+        conn.execute(sql.SQL("ALTER ROLE {} LOGIN").format(ident))
+        out(f"job role: gave role {role} LOGIN (pg_cron 1.4.2 runs jobs only as roles that can log in)")
+        changed = True
+    else:
+        out(f"job role: {role} (exists; one per cluster)")
+    try:
+        conn.execute("SELECT trending.grant_cycle(%s)", (role,))
+    except psycopg.errors.UndefinedFunction as error:
+        raise CliError("this trending version has no trending.grant_cycle()",
+                       "update the extension files: trending install from a current checkout") from error
+    except (psycopg.errors.InvalidSchemaName, psycopg.errors.UndefinedTable) as error:
+        if not force:
+            raise
+        out(f"warning: not granted to {role}: {error.diag.message_primary}; once the source tables exist: "
+            f"SELECT trending.grant_cycle('{role}');")
+        return changed
+    out(f"job role: granted {role} what a cycle in database {conn.info.dbname} needs (trending.grant_cycle)")
+    return changed
+
+
+# -- 5. the schedule -----------------------------------------------------------
+def _schedule(conn, cron_conn, requested: str | None, role: str, out) -> bool:
+    database = conn.info.dbname
+    before = cron.find_job(cron_conn, database)
     wanted = requested or (before.schedule if before else cron.DEFAULT_SCHEDULE)
-    after = cron.schedule(cron_conn, conn.info.dbname, wanted)
+    after, removed = cron.schedule(cron_conn, database, wanted, role)
+    for job in removed:
+        out(f"schedule: removed pg_cron job {job.jobid} (also named {cron.JOB_NAME}, as role {job.username}, "
+            f"database {job.database}): one job runs the cycle")
+    before = before if before is not None and before.jobid == after.jobid else None
     where = f"pg_cron job {after.jobid} in database {cron_conn.info.dbname}"
     if before is None:
-        out(f"schedule: created {where}: '{after.schedule}' runs {after.command} in database {after.database}")
+        out(f"schedule: created {where}: '{after.schedule}' runs {after.command} in database {after.database} "
+            f"as role {after.username}")
         return True
     changes = [f"{field} {getattr(before, field)!r} -> {getattr(after, field)!r}"
-               for field in ("schedule", "command", "database", "active")
+               for field in ("schedule", "command", "database", "username", "active")
                if getattr(before, field) != getattr(after, field)]
     if not changes:
-        out(f"schedule: '{after.schedule}' in database {after.database} ({where}, unchanged)")
-        return False
+        out(f"schedule: '{after.schedule}' in database {after.database} as role {after.username} "
+            f"({where}, unchanged)")
+        return bool(removed)
     out(f"schedule: updated {where}: {', '.join(changes)}")
     return True

@@ -1,7 +1,8 @@
 """`trending status`: is trending doing its job? The recent runs, the
-schedule, how fresh the scores are (with a warning once they are older than
-two schedule intervals: at least one scheduled run was missed or failed) and
-how big its tables are."""
+schedule, how fresh the scores are (with a warning once they are stale or
+unhealthy, by trending.status's rule) and how big its tables are.
+`trending status --check` is a monitoring probe: one line, exit 0 when
+healthy, 1 when not."""
 
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ from datetime import timedelta
 
 from .. import cron
 from ..db import connect, require_extension, source_schema
-from ..errors import CliError
+from ..errors import CliError, server_message
 from ..output import table
-
-DEFAULT_INTERVAL = timedelta(hours=1)  # when there is no job, or its schedule is not a simple daily pattern
 
 
 def register(commands) -> None:
@@ -20,21 +19,48 @@ def register(commands) -> None:
         "status", help="recent runs, the schedule, score freshness, table sizes",
         description="Show the recent runs (trending.runs), the pg_cron schedule, how old the scores are "
                     "(trending.status) and the size of trending's tables. Prints a warning when the scores "
-                    "are older than two schedule intervals (two hours for '0 * * * *', and when the "
-                    "schedule is unknown) or when no cycle has succeeded yet.")
+                    "are stale (no cycle succeeded within the stale_after setting, 2 hours by default) or "
+                    "the last finished run failed. With --check: only the health, one line, exit status "
+                    "0 when healthy and 1 when not (a monitoring probe).")
     parser.add_argument("--runs", type=int, default=10, metavar="N", help="how many recent runs (default 10)")
+    parser.add_argument("--check", action="store_true",
+                        help="print only the health and exit 0 when healthy, 1 when not")
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
     with connect(args.dsn) as conn:
         version = require_extension(conn)
+        if args.check:
+            healthy, line = health(conn)
+            print(line)
+            return 0 if healthy else 1
         print(f"trending {version} in database {conn.info.dbname}, source schema {source_schema(conn)}\n")
         _runs(conn, args.runs)
-        interval = _schedule(conn, args.dsn)
-        _freshness(conn, interval)
+        _schedule(conn, args.dsn)
+        _freshness(conn)
         _sizes(conn)
     return 0
+
+
+def health(conn) -> tuple[bool, str]:
+    """trending.status's healthy, and one line saying why (shared with doctor)."""
+    (healthy, stale, stale_after, as_of, failure_status, failure_run, failure_message, last_finished) = \
+        conn.execute("""
+SELECT s.healthy, s.stale, s.stale_after::text,
+       to_char(s.scores_as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+       s.last_failure_status, s.last_failure_run_id, s.last_failure_message,
+       s.last_failure_run_id IS NOT NULL AND s.last_failure_run_id > COALESCE(s.last_success_run_id, 0)
+FROM trending.status s""").fetchone()
+    if healthy:
+        return True, f"healthy: scores as of {as_of} UTC"
+    reasons = []
+    if stale:
+        reasons.append(f"stale: no cycle has succeeded within stale_after ({stale_after})" if as_of else
+                       "stale: no cycle has succeeded yet")
+    if last_finished:
+        reasons.append(f"the last finished run ({failure_run}) {failure_status}: {server_message(failure_message or '')}")
+    return False, "not healthy: " + "; ".join(reasons)
 
 
 def _runs(conn, limit: int) -> None:
@@ -53,32 +79,32 @@ FROM trending.runs ORDER BY run_id DESC LIMIT %s""", (limit,)).fetchall()
     print()
 
 
-def _schedule(conn, dsn: str) -> timedelta:
-    """Print the schedule; return its interval (DEFAULT_INTERVAL when unknown)."""
+def _schedule(conn, dsn: str) -> None:
+    """Print the schedule and the job's last run."""
     cron_db = cron.database(conn)
     if cron_db is None:
         print("schedule: none (pg_cron is not loaded; `trending doctor` says how)")
-        return DEFAULT_INTERVAL
+        return
     try:
         with cron.connect_cron(conn, dsn, cron_db) as cron_conn:
-            job = cron.find_job(cron_conn) if cron.installed(cron_conn) else None
+            job = cron.find_job(cron_conn, conn.info.dbname) if cron.installed(cron_conn) else None
             runs = cron.last_runs(cron_conn, job, 1) if job else []
     except CliError as error:
         print(f"schedule: unknown ({error})")
-        return DEFAULT_INTERVAL
+        return
     if job is None or job.database != conn.info.dbname:
         print(f"schedule: none (no pg_cron job {cron.JOB_NAME} for this database: trending install schedules it)")
-        return DEFAULT_INTERVAL
+        return
     state = "active" if job.active else "INACTIVE"
-    print(f"schedule: '{job.schedule}' (GMT), pg_cron job {job.jobid} in database {cron_db}, {state}")
+    print(f"schedule: '{job.schedule}' (GMT), pg_cron job {job.jobid} in database {cron_db}, as role "
+          f"{job.username}, {state}")
     if runs:
         status, start, _, message = runs[0]
-        print(f"last job run: {status} at {start:%Y-%m-%d %H:%M:%S %Z}"
-              + (f": {message.strip()}" if status == "failed" and message else ""))
-    return cron.interval(job.schedule) or DEFAULT_INTERVAL
+        print(f"last job run: {status}" + (f" at {start:%Y-%m-%d %H:%M:%S %Z}" if start else "")
+              + (f": {server_message(message)}" if status == "failed" and message else ""))
 
 
-def _freshness(conn, interval: timedelta) -> None:
+def _freshness(conn) -> None:
     (as_of, age, seconds, failure_run, failure_status, failure_at, failure_state, failure_message,
      running_pid, running_since) = conn.execute("""
 SELECT to_char(scores_as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), scores_age, last_success_seconds,
@@ -95,11 +121,11 @@ FROM trending.status""").fetchone()
               + ": ".join(x for x in (failure_state, failure_message) if x))
     if running_pid is not None:
         print(f"running now: pid {running_pid} since {running_since} UTC")
+    healthy, line = health(conn)
     if as_of is None:
         print("warning: no cycle has succeeded yet: run `trending recompute`")
-    elif age > 2 * interval:
-        print(f"warning: the scores are {_duration(age)} old, more than two schedule intervals "
-              f"({_duration(2 * interval)}): check the job's last runs above and `trending doctor`")
+    elif not healthy:
+        print(f"warning: {line}: check the job's last runs above and `trending doctor`")
     print()
 
 

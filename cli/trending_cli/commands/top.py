@@ -34,9 +34,30 @@ def run(args) -> int:
             headers = ["rank", "track_id", "score", "genre"]
             rows = conn.execute("SELECT rank, track_id, score, genre FROM trending.top_tracks(%s, %s, %s, %s)",
                                 (args.time_range, args.genre, args.limit, args.offset)).fetchall()
+        if not rows and args.genre and not args.offset:
+            _unknown_genre(conn, args.genre, args.time_range)
         if not rows:
             ran = conn.execute("SELECT scores_as_of IS NOT NULL FROM trending.status").fetchone()[0]
             print("(no rows)" if ran else "(no rows: no cycle has succeeded yet; run `trending recompute`)")
             return 0
     print(table(headers, [list(r) for r in rows]))
     return 0
+
+
+def _unknown_genre(conn, genre: str, time_range: str) -> None:
+    """No rows for a genre: say which genres there are (genres match exactly,
+    so 'electronic' finds nothing when the tracks say 'Electronic')."""
+    genres = [r[0] for r in conn.execute("""
+SELECT genre FROM trending.track_trending_scores
+WHERE type = 'TRACKS' AND version = 'pnagD' AND time_range = %s AND genre IS NOT NULL AND genre <> ''
+GROUP BY genre ORDER BY count(*) DESC, genre""", (time_range,)).fetchall()]
+    if not genres:
+        return  # no scores at all: the caller says so
+    same = [g for g in genres if g.casefold() == genre.casefold()]
+    if same:
+        raise CliError(f"no {time_range} tracks in genre {genre!r}; genres match exactly",
+                       f"did you mean {' or '.join(repr(g) for g in same)}? --genre {same[0]!r}")
+    shown = genres[:20]
+    raise CliError(f"no {time_range} tracks in genre {genre!r}",
+                   f"the genres with {time_range} scores ({len(genres)}, most tracks first): {', '.join(shown)}"
+                   + (", ..." if len(genres) > len(shown) else ""))

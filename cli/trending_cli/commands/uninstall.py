@@ -29,12 +29,16 @@ def register(commands) -> None:
                     "Nothing to do is not an error.")
     parser.add_argument("--cascade", action="store_true",
                         help="also drop the objects that depend on the extension (DROP ... CASCADE)")
+    parser.add_argument("--force", action="store_true",
+                        help="uninstall even though a same-named score table exists in another schema")
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
     with connect(args.dsn) as conn, ExitStack() as stack:
         version = extension_version(conn)
+        if version is not None:
+            _check_shadowed(conn, args.force)
         cron_conn, job = _job(conn, args.dsn, stack)
         _drop(conn, version, cron_conn, job, args.cascade)
         if version is None and job is None:
@@ -50,7 +54,7 @@ def _job(conn, dsn: str, stack: ExitStack):
     if cron_db is None:
         return None, None
     cron_conn = stack.enter_context(cron.connect_cron(conn, dsn, cron_db))
-    job = cron.find_job(cron_conn) if cron.installed(cron_conn) else None
+    job = cron.find_job(cron_conn, conn.info.dbname) if cron.installed(cron_conn) else None
     if job is not None and job.database != conn.info.dbname:
         print(f"schedule: pg_cron job {job.jobid} runs trending in database {job.database}: left alone")
         return cron_conn, None
@@ -80,3 +84,36 @@ def _drop(conn, version: str | None, cron_conn, job, cascade: bool) -> None:
         print(f"schedule: removed pg_cron job {job.jobid} ('{job.schedule}', in database {cron_conn.info.dbname})")
     if version is not None:
         print(f"extension: dropped trending {version} from database {conn.info.dbname}")
+
+
+# -- same-named tables in other schemas (the switch-over's rollback trap) --------
+# An API that finds trending's tables through its search_path (trending, public)
+# would, once they are dropped, silently resolve the same names to the old
+# tables further down its path and serve their stale scores without an error.
+
+SCORE_TABLES = ("track_trending_scores", "playlist_trending_scores")
+
+
+def _check_shadowed(conn, force: bool) -> None:
+    others = [r[0] for r in conn.execute(
+        "SELECT format('%%I.%%I', n.nspname, c.relname) FROM pg_catalog.pg_class c "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relname = ANY (%s) AND n.nspname <> 'trending' AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+        "ORDER BY 1", (list(SCORE_TABLES),))]
+    if not others:
+        return
+    readers = [r[0] for r in conn.execute(
+        "SELECT coalesce(r.rolname, 'every role') FROM pg_catalog.pg_db_role_setting s "
+        "LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.setrole "
+        "WHERE s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())) "
+        "AND EXISTS (SELECT FROM unnest(s.setconfig) AS c(setting) WHERE c.setting ~* '^search_path=.*trending') "
+        "ORDER BY 1")]
+    problem = (f"{' and '.join(others)} also exist{'s' * (len(others) == 1)}: a client that reads "
+               f"trending's score tables through its search_path would silently read "
+               f"{'that table' if len(others) == 1 else 'those tables'} after the uninstall")
+    if readers:
+        problem += f" (roles whose search_path names trending: {', '.join(readers)})"
+    if not force:
+        raise CliError(problem, "point the API back at the old tables first (docs/switch-over.md: rollback), "
+                                "then rerun with --force")
+    print(f"warning: {problem}; going on (--force)")

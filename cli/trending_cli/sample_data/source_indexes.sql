@@ -1,4 +1,4 @@
--- The secondary indexes the production database has (SPEC.md), created after
+-- The secondary indexes the production database has (docs/reference.md), created after
 -- the bulk load. Unqualified: run with search_path set to the source schema.
 -- There is deliberately no index on plays(play_item_id) and none on
 -- saves(created_at): trending must not need them.

@@ -1,4 +1,4 @@
--- The upstream service's source tables, as SPEC.md describes them, for
+-- The upstream service's source tables, as docs/reference.md describes them, for
 -- development, tests, the demo and the benchmark.
 --
 -- Unqualified on purpose: run it with search_path set to the target schema

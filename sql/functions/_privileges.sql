@@ -1,0 +1,125 @@
+-------------------------------------------------------------------------------
+-- _privileges
+-- Grant (p_grant) or revoke one set of privileges for role p_role; the body
+-- of grant_cycle, grant_read, grant_configure and their revoke_ twins.
+--
+--   cycle:     run cycles through recompute() and scheduled_recompute(): the
+--              entry points and the routines they call as the invoker
+--              (including the plpython3u ones: PL/Python checks EXECUTE on
+--              them as the caller, see docs/security.md), the SECURITY
+--              DEFINER writers, USAGE on the configured source schema and
+--              SELECT on exactly the source tables a cycle reads, TEMP on
+--              this database. No write privilege on any table.
+--   read:      the status and metrics views and the read functions.
+--   configure: UPDATE and DELETE on trending.settings and trending.strategies.
+--   cycle_routines: only the cycle's routines (for the upgrade from 1.0).
+-- Every set also grants USAGE on schema trending and SELECT on the score
+-- tables, settings and strategies (PUBLIC's by default); revoke_* leaves
+-- those, since another set may need them.
+--
+-- The source tables are those of extension/trending_pl/sources.py
+-- REQUIRED_COLUMNS (test_trust_cycle.py checks the two lists agree). They
+-- must exist when granting: a cycle reads them all. Idempotent.
+CREATE FUNCTION trending._privileges(p_set text, p_role name, p_grant boolean)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_verb text := CASE WHEN p_grant THEN 'GRANT' ELSE 'REVOKE' END;
+    v_to text := CASE WHEN p_grant THEN 'TO' ELSE 'FROM' END;
+    v_sources text[] := ARRAY['tracks', 'plays', 'saves', 'reposts', 'users', 'aggregate_user',
+                              'aggregate_track', 'aggregate_plays', 'aggregate_playlist', 'playlists'];
+    v_cycle_routines text[] := ARRAY[
+        'trending.recompute(timestamptz)', 'trending._recompute(timestamptz)',
+        'trending.scheduled_recompute(timestamptz)', 'trending._scheduled_start(timestamptz)',
+        'trending._scheduled_step(bigint, integer)', 'trending._python_init()',
+        'trending._raise(text, text, text, text)', 'trending._validate_setting(text, text)',
+        'trending._check_sources(text, jsonb)',
+        'trending._own_run(bigint)', 'trending._run_begin(text, timestamptz, name, jsonb)',
+        'trending._run_skipped(text, timestamptz, name)',
+        'trending._run_step_done(bigint, text, double precision, jsonb, jsonb)',
+        'trending._run_finish(bigint)', 'trending._run_fail(bigint, text, text, text, text)',
+        'trending._apply_slice(bigint, text, text, text, text, timestamp, oid)',
+        'trending._remove_slice(bigint, text, text, text, text)'];
+    v_read_routines text[] := ARRAY[
+        'trending.top_tracks(text, text, integer, integer, text)',
+        'trending.underground_tracks(text, text, integer, integer)',
+        'trending.top_playlists(text, integer, integer)',
+        'trending._validate_choice(text, text, text[])', 'trending._validate_page(integer, integer)',
+        'trending._check_sources(text, jsonb)'];  -- underground_tracks checks the sources it reads
+    v_routine text;
+    v_schema text;
+    v_missing text[];
+BEGIN
+    IF p_role IS NULL OR NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = p_role) THEN
+        RAISE EXCEPTION 'trending: role "%" does not exist', p_role
+            USING ERRCODE = '42704', HINT = 'CREATE ROLE it first (for a pg_cron job: WITH LOGIN).';
+    END IF;
+    -- GRANT without the grant option only warns; say clearly who may do this
+    IF NOT pg_catalog.pg_has_role(CURRENT_USER,
+                                  (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname = 'trending'),
+                                  'USAGE') THEN
+        RAISE EXCEPTION 'trending: only the extension''s owner or a superuser may grant or revoke its privileges'
+            USING ERRCODE = '42501';
+    END IF;
+
+    IF p_grant THEN
+        EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA trending TO %I', p_role);
+        EXECUTE pg_catalog.format('GRANT SELECT ON trending.settings, trending.strategies, '
+                                  'trending.track_trending_scores, trending.playlist_trending_scores TO %I', p_role);
+    END IF;
+
+    IF p_set IN ('cycle', 'cycle_routines') THEN
+        FOREACH v_routine IN ARRAY v_cycle_routines LOOP
+            IF pg_catalog.to_regprocedure(v_routine) IS NOT NULL THEN
+                EXECUTE pg_catalog.format('%s EXECUTE ON ROUTINE %s %s %I', v_verb, v_routine, v_to, p_role);
+            END IF;
+        END LOOP;
+        IF p_set = 'cycle_routines' THEN  -- the upgrade from 1.0 gives cycle roles the new routines
+            RETURN;
+        END IF;
+        EXECUTE pg_catalog.format('%s TEMPORARY ON DATABASE %I %s %I', v_verb,
+                                  pg_catalog.current_database(), v_to, p_role);
+        SELECT s.value INTO v_schema FROM trending.settings s WHERE s.name = 'source_schema';
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_namespace n WHERE n.nspname = v_schema) THEN
+            IF p_grant THEN
+                RAISE EXCEPTION 'trending: source schema "%" does not exist', v_schema
+                    USING ERRCODE = '3F000',
+                          HINT = 'Set trending.settings.source_schema, create the source tables, then grant again.';
+            END IF;
+            RETURN;
+        END IF;
+        SELECT pg_catalog.array_agg(t ORDER BY o) INTO v_missing
+        FROM pg_catalog.unnest(v_sources) WITH ORDINALITY AS u(t, o)
+        WHERE pg_catalog.to_regclass(pg_catalog.format('%I.%I', v_schema, t)) IS NULL;
+        IF v_missing IS NOT NULL AND p_grant THEN
+            RAISE EXCEPTION 'trending: source table(s) % missing in schema "%"',
+                            pg_catalog.array_to_string(v_missing, ', '), v_schema
+                USING ERRCODE = '42P01',
+                      HINT = 'A cycle reads every source table: create them (or set source_schema), then grant again.';
+        END IF;
+        EXECUTE pg_catalog.format('%s USAGE ON SCHEMA %I %s %I', v_verb, v_schema, v_to, p_role);
+        EXECUTE pg_catalog.format('%s SELECT ON %s %s %I', v_verb,
+            (SELECT pg_catalog.string_agg(pg_catalog.format('%I.%I', v_schema, t), ', ')
+             FROM pg_catalog.unnest(v_sources) AS t
+             WHERE pg_catalog.to_regclass(pg_catalog.format('%I.%I', v_schema, t)) IS NOT NULL),
+            v_to, p_role);
+    ELSIF p_set = 'read' THEN
+        EXECUTE pg_catalog.format('%s SELECT ON trending.status %s %I', v_verb, v_to, p_role);
+        IF pg_catalog.to_regclass('trending.metrics') IS NOT NULL THEN
+            EXECUTE pg_catalog.format('%s SELECT ON trending.metrics %s %I', v_verb, v_to, p_role);
+        END IF;
+        FOREACH v_routine IN ARRAY v_read_routines LOOP
+            EXECUTE pg_catalog.format('%s EXECUTE ON FUNCTION %s %s %I', v_verb, v_routine, v_to, p_role);
+        END LOOP;
+    ELSIF p_set = 'configure' THEN
+        EXECUTE pg_catalog.format('%s UPDATE, DELETE ON trending.settings, trending.strategies %s %I',
+                                  v_verb, v_to, p_role);
+    ELSE
+        RAISE EXCEPTION 'trending: unknown privilege set %', p_set USING ERRCODE = '22023';
+    END IF;
+END;
+$function$;

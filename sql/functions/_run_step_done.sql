@@ -1,0 +1,22 @@
+-------------------------------------------------------------------------------
+-- _run_step_done
+-- Add one finished step to the caller's own running run: its milliseconds,
+-- for a slice its row counts, for an input step the bad rows it counted.
+CREATE FUNCTION trending._run_step_done(p_run_id bigint, p_step text, p_ms double precision,
+                                        p_slice_rows jsonb, p_bad_rows jsonb)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    PERFORM trending._own_run(p_run_id);
+    UPDATE trending.runs
+    SET step_ms = step_ms || pg_catalog.jsonb_build_object(p_step, p_ms),
+        slice_rows = CASE WHEN p_slice_rows IS NULL THEN slice_rows
+                          ELSE slice_rows || pg_catalog.jsonb_build_object(p_step, p_slice_rows) END,
+        bad_rows = bad_rows || COALESCE(p_bad_rows, '{}')
+    WHERE run_id = p_run_id;
+END;
+$function$;
