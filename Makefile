@@ -11,10 +11,11 @@
 # tools/build_install_script.py from the parts below, in this order, and are
 # committed; test/pytest/test_build.py checks that they are up to date.
 # trending--1.0.sql is released and frozen: it is installed as it is, never
-# rebuilt. An upgrade script is the hand-written delta sql/updates/A--B.sql,
-# then the views of sql/schema/ that hold only views (as CREATE OR REPLACE:
-# new columns go last), every routine (as CREATE OR REPLACE), the grants, the
-# comments and sql/updates/A--B-finish.sql.
+# rebuilt. An upgrade script is the hand-written delta sql/updates/A--B.sql
+# (changes to objects 1.0 had), then the schema parts that are new in B
+# whole (NEW_PARTS), the views of sql/schema/ that hold only views (as CREATE
+# OR REPLACE: new columns go last), every routine (as CREATE OR REPLACE), the
+# grants, the comments and sql/updates/A--B-finish.sql.
 
 EXTENSION  = trending
 EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
@@ -29,8 +30,10 @@ SQL_PARTS = sql/header.sql \
             sql/comments.sql
 PY_PARTS  = $(sort $(wildcard extension/trending_pl/*.py))
 FROZEN    = 1.0
+NEW_PARTS  = sql/schema/80_capture.sql
 VIEW_PARTS = sql/schema/60_status.sql sql/schema/70_metrics.sql
 UPGRADE_PARTS = sql/updates/$(FROZEN)--$(EXTVERSION).sql \
+            $(NEW_PARTS) \
             $(VIEW_PARTS) \
             $(sort $(wildcard sql/functions/*.sql)) \
             sql/grants.sql \

@@ -43,6 +43,8 @@ COMMENT ON COLUMN trending.runs.cycle_now IS 'The now the scores were computed f
 COMMENT ON COLUMN trending.runs.step_ms IS 'Milliseconds of each finished step: check_sources, track_inputs, playlist_inputs, then one per slice (TYPE/version/range).';
 COMMENT ON COLUMN trending.runs.slice_rows IS 'Per slice: rows inserted, updated, deleted and left unchanged.';
 COMMENT ON COLUMN trending.runs.wal_bytes IS 'WAL written in the cluster between the run''s start and end (includes other sessions'' writes).';
+COMMENT ON COLUMN trending.runs.cycle_kind IS 'full (every score recomputed) or incremental; NULL for a skipped call. Every cycle is full until incremental cycles exist.';
+COMMENT ON COLUMN trending.runs.cycle_reason IS 'Why the cycle was of its kind: for a full one, the first reason the change capture gave (trending.capture_status), e.g. not installed or not armed.';
 COMMENT ON VIEW trending.status IS
     'One row: last successful run and the age of the scores, last failed or aborted run with its SQLSTATE and message, and the backend running a cycle now, if any.';
 COMMENT ON PROCEDURE trending.scheduled_recompute(timestamptz) IS
@@ -62,6 +64,8 @@ COMMENT ON VIEW trending.metrics IS
     'One row per monitoring figure (metric, labels kind and counter, value, help): scores age, last run duration, WAL, rows per kind and action, bad rows per counter, run in progress, stale, healthy. docs/monitoring/queries.yaml exposes it to prometheus-postgres-exporter.';
 COMMENT ON COLUMN trending.status.stale IS 'true when no run has succeeded within the stale_after setting (or none ever has).';
 COMMENT ON COLUMN trending.status.healthy IS 'true when not stale and the last finished run (ok, failed or aborted) succeeded; running and skipped runs change neither.';
+COMMENT ON COLUMN trending.status.last_cycle_kind IS 'Kind of the last successful run: full or incremental.';
+COMMENT ON COLUMN trending.status.last_cycle_reason IS 'Why the last successful run was of its kind (trending.runs.cycle_reason).';
 COMMENT ON FUNCTION trending._check_sources(text, jsonb) IS
     'Internal: lock the source tables as a read would, then list every reason not to read them (missing, not a plain table, row-level security, a column type not listed, code owned by a non-superuser); docs/security.md.';
 
@@ -82,7 +86,7 @@ COMMENT ON FUNCTION trending._own_run(bigint) IS
 COMMENT ON FUNCTION trending._run_begin(text, timestamptz, name, jsonb) IS
     'Internal, SECURITY DEFINER: begin a run while holding the cycle lock (mark dead runs aborted, prune by run_retention, insert the running row).';
 COMMENT ON FUNCTION trending._run_skipped(text, timestamptz, name) IS 'Internal, SECURITY DEFINER: record a skipped call.';
-COMMENT ON FUNCTION trending._run_step_done(bigint, text, double precision, jsonb, jsonb) IS
+COMMENT ON FUNCTION trending._run_step_done(bigint, text, double precision, jsonb, jsonb, text, text) IS
     'Internal, SECURITY DEFINER: record a finished step of the caller''s own run.';
 COMMENT ON FUNCTION trending._run_finish(bigint) IS 'Internal, SECURITY DEFINER: mark the caller''s own run ok; its row as jsonb.';
 COMMENT ON FUNCTION trending._run_fail(bigint, text, text, text, text) IS 'Internal, SECURITY DEFINER: record the caller''s own run failed.';
@@ -122,3 +126,13 @@ COMMENT ON TABLE trending._capture_installed IS 'Internal: the source tables ins
 COMMENT ON VIEW trending._capture_catalog IS 'Internal: per source table, the catalog now against what install and the last full cycle recorded; the first problem or drift.';
 COMMENT ON VIEW trending._capture_changed IS 'Internal: trending._capture_changes one id per row (seq, source, kind, item_id, user_id), for a cycle.';
 COMMENT ON VIEW trending._capture_play_hours IS 'Internal: trending._capture_plays one (item, hour, net count) per row, for a cycle.';
+
+-- Issue 11: insight.
+COMMENT ON FUNCTION trending.preview(timestamptz) IS
+    'A dry run: the rows a cycle at now (default: the transaction''s start) would insert, update and delete, per slice (kind, type, version, time_range) and id, with old and new score, old and new rank (score DESC, id DESC within the slice, as the API orders) and, for tracks, old and new genre. Writes nothing, records no run, takes no lock a cycle or a reader waits on (ACCESS SHARE on the sources and score tables). Needs what a cycle needs (trending.grant_cycle).';
+COMMENT ON FUNCTION trending._preview(timestamptz) IS 'Internal: stages a cycle at now into pg_temp.trending_preview; call trending.preview().';
+COMMENT ON FUNCTION trending.explain_track(integer, text, text, timestamptz) IS
+    'Explain one track''s TRACKS/<version> score of a time range as jsonb: every input (windowed counts, totals, karma with its biggest contributors, age in days, owner followers), each term of the formula, decay, K, the computed score, the stored score with its created_at, and whether they agree (relative 1e-12); for an item not eligible, the rule or bad-row counter that excludes it. A NULL now is trending.status.scores_as_of. Reads the sources (trending.grant_cycle).';
+COMMENT ON FUNCTION trending.explain_playlist(integer, text, timestamptz) IS
+    'Explain one playlist''s PLAYLISTS/pnagD score of a time range (week, month, year) as jsonb, as explain_track does for tracks. A NULL now is trending.status.scores_as_of. Reads the sources (trending.grant_cycle).';
+COMMENT ON FUNCTION trending._explain(text, integer, text, text, timestamptz) IS 'Internal: the document of explain_track() and explain_playlist().';

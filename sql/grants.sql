@@ -41,3 +41,8 @@ GRANT EXECUTE ON FUNCTION trending._check_sources(text, jsonb) TO PUBLIC;
 -- sequence to the source tables' writers; cycles call _capture_settle,
 -- _capture_arm and _capture_advance (SECURITY DEFINER, cycle lock required).
 GRANT SELECT ON trending.capture_status TO PUBLIC;
+
+-- Insight (issue 11): preview() and explain_track()/explain_playlist() read
+-- the source tables as the caller and run plpython3u: not for PUBLIC.
+-- Superusers, and the roles given trending.grant_cycle() (they read what a
+-- cycle reads), may call them.

@@ -22,9 +22,18 @@ BOUNDS = {"now_utc": "2026-03-31 12:00:00", "track_week_start": "2026-03-24 12:0
           "playlist_month_start": "2026-03-01 12:00:00", "playlist_year_start": "2025-03-31 12:00:00"}
 
 
-def plpy_for(fake_plpy, enabled, pause=None, superuser=True):
+NOT_INSTALLED = {"installed": False, "armed": False, "incremental_ok": False,
+                 "full_cycle_reason": "the capture is not installed", "full_cycle_reasons": ["the capture is not installed"],
+                 "consumed_upto": None, "captured_upto": 0, "pending_changes": 0, "pending_plays": 0,
+                 "fingerprint": "f0", "source_schema": "music"}
+
+
+def plpy_for(fake_plpy, enabled, pause=None, superuser=True, capture=NOT_INSTALLED, settled=True):
     strategies = [dict(s, enabled=(s["type"], s["version"]) in enabled) for s in STRATEGIES]
     return fake_plpy([
+        (r"FROM trending.capture_status", [capture]),
+        (r"trending._capture_settle\(", [{"upto": 42, "settled": settled}]),
+        (r"trending._capture_arm\(", [{"reason": None}]),
         (r"FROM trending.settings", SETTINGS),
         (r"set_config\(", [{}]),
         (r"FROM trending.strategies", strategies),
@@ -61,7 +70,7 @@ def recorded(plpy) -> dict:
     row = {"run_id": 7, "ms": 12.5, "wal_bytes": 4096, "step_ms": {}, "slice_rows": {}, "bad_rows": {}}
     for statement in plpy.ran(r"trending._run_step_done\("):
         args = re.findall(r"NULL|'((?:[^']|'')*)'", statement.split("_run_step_done(", 1)[1])
-        run_id, name, ms, slice_rows, bad_rows = [a.replace("''", "'") if a else None for a in args]
+        run_id, name, ms, slice_rows, bad_rows = [a.replace("''", "'") if a else None for a in args[:5]]
         row["step_ms"][name] = float(ms)
         if slice_rows:
             row["slice_rows"][name] = json.loads(slice_rows)
@@ -155,3 +164,46 @@ def test_only_a_superuser_may_use_the_pause_hook(fake_plpy):
         hooks.pause_after(plpy, "check_sources")
     assert raised.value.sqlstate == "42501" and "only a superuser" in raised.value.message
     assert plpy.ran(r"pg_sleep") == []
+
+
+def test_a_full_cycle_settles_the_capture_first_and_arms_it_in_its_last_step(fake_plpy):
+    installed = dict(NOT_INSTALLED, installed=True, armed=True, incremental_ok=True, full_cycle_reason=None,
+                     full_cycle_reasons=[], consumed_upto=7, captured_upto=42)
+    plpy = plpy_for(fake_plpy, {("TRACKS", "pnagD")}, capture=installed)
+    plan = cycle.plan(plpy)
+    run = {"run_id": 7, "now": "2026-03-31 12:00:00+00", "plan": json.loads(json.dumps(plan))}
+    cycle.run_step(plpy, run, 0)
+    ran = plpy.statements
+    settle = next(i for i, q in enumerate(ran) if "_capture_settle(" in q)
+    assert settle < next(i for i, q in enumerate(ran) if "_check_sources(" in q), "settled before the sources"
+    assert "'1000 milliseconds'" in ran[settle], "lock_timeout 2s, capped at 1s"
+    assert run["capture"] == {"installed": True, "fingerprint": "f0", "upto": 42, "settled": True,
+                              "armed": False, "not_armed": None}
+    (done,) = plpy.ran(r"trending._run_step_done\(")
+    assert done.endswith("'full', 'incremental cycles are not implemented yet: every cycle is full')")
+    assert plpy.ran(r"trending._capture_arm\(") == []
+    for index in range(1, len(plan["steps"])):
+        cycle.run_step(plpy, run, index)
+        assert bool(plpy.ran(r"trending._capture_arm\(")) == (index == len(plan["steps"]) - 1)
+    (arm,) = plpy.ran(r"trending._capture_arm\(")
+    assert "_capture_arm(42, 'f0')" in arm and run["capture"]["armed"] is True
+    summary = cycle.summary(plan, dict(recorded(plpy), cycle_kind="full", cycle_reason="r"), "x", run["capture"])
+    assert summary["cycle"] == {"kind": "full", "reason": "r", "capture": {
+        "installed": True, "upto": 42, "settled": True, "armed": True, "not_armed": None}}
+
+
+def test_an_unsettled_capture_is_not_armed_and_says_why(fake_plpy):
+    installed = dict(NOT_INSTALLED, installed=True, full_cycle_reason=None, full_cycle_reasons=[])
+    plpy = plpy_for(fake_plpy, {("TRACKS", "pnagD")}, capture=installed, settled=False)
+    run_all(plpy)
+    assert plpy.ran(r"trending._capture_arm\(") == []
+    (first, *_) = plpy.ran(r"trending._run_step_done\(")
+    assert "'the capture did not settle within 1s: a write to a source table was still in flight" in first
+
+
+def test_without_the_capture_the_cycle_is_full_and_says_so(fake_plpy):
+    plpy = plpy_for(fake_plpy, {("TRACKS", "pnagD")})
+    run_all(plpy)
+    assert plpy.ran(r"trending._capture_settle\(") == [] and plpy.ran(r"trending._capture_arm\(") == []
+    (first, *_) = plpy.ran(r"trending._run_step_done\(")
+    assert first.endswith("'full', 'the capture is not installed')")

@@ -1,4 +1,4 @@
-"""formulas: SQL expression builders carrying SPEC's constants."""
+"""formulas: SQL expression builders carrying the reference's constants."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 
-from . import config, hooks, inputs, runs, slices, sources
+from . import capture, config, hooks, inputs, runs, slices, sources
 from .config import Strategy
 
 CHECK_SOURCES = "check_sources"
@@ -81,8 +81,12 @@ def run_step(plpy, run: dict, index: int) -> None:
     name = step["name"]
     bad_rows = slice_result = changes = None
 
+    cycle_ = None
     if name == CHECK_SOURCES:
         inputs.drop_temp_tables(plpy)  # a failed run earlier in this session may have left them
+        # before any source is read; before their locks too, so that the
+        # settle wait never holds a lock a writer in flight may be queued on
+        cycle_ = begin_capture(plpy, run, source_schema, plan_["settings"])
         sources.lock_and_check(plpy, source_schema)
     elif name in INPUTS.values():
         # Every transaction that reads the sources checks them after taking
@@ -109,13 +113,73 @@ def run_step(plpy, run: dict, index: int) -> None:
     else:
         slice_result = slices.remove(plpy, run["run_id"], _strategy(step), step["range"])
 
+    if index == len(plan_["steps"]) - 1:
+        finish_capture(plpy, run)  # in the transaction that commits the cycle's last state
+
     ms = round((time.monotonic() - started) * 1000, 1)
     runs.record_step(plpy, run["run_id"], name, ms, slice_key=None if slice_result is None else name,
-                     slice_result=slice_result, bad_rows=bad_rows)
+                     slice_result=slice_result, bad_rows=bad_rows, cycle=cycle_)
     plpy.notice(progress_line(index, len(plan_["steps"]), name, ms, slice_result, bad_rows, changes))
     if index == len(plan_["steps"]) - 1:
         inputs.drop_temp_tables(plpy)
     hooks.pause_after(plpy, name)
+
+
+# A full cycle does not need the capture settled to be right: an unsettled
+# one only leaves the delta rows to the next cycle. So it waits for the
+# writers in flight (normally milliseconds) at most this long, and never
+# longer than the lock_timeout setting, the bound on any wait of a cycle.
+SETTLE_MAX_MS = 1000
+_DURATION_MS = {"ms": 1, "s": 1000, "min": 60_000}
+
+
+def settle_timeout_ms(lock_timeout: str) -> int:
+    """min(lock_timeout setting, SETTLE_MAX_MS), in ms (the setting is validated: '5s', '200 ms', '2min')."""
+    number = "".join(ch for ch in lock_timeout if ch.isdigit())
+    unit = lock_timeout[len(number):].strip()
+    return min(int(number) * _DURATION_MS[unit], SETTLE_MAX_MS)
+
+
+def _ms_text(ms: int) -> str:
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
+def begin_capture(plpy, run: dict, source_schema: str, settings: dict) -> dict:
+    """The change capture's part of the first step: its state and, when it
+    is installed, a settled watermark, kept in the run's memory (never
+    re-read from a table another role can write) for finish_capture. Returns
+    the kind of cycle and why, for the run's row."""
+    st = capture.state(plpy, source_schema)
+    info = {"installed": st["installed"], "fingerprint": st["fingerprint"], "upto": None, "settled": False,
+            "armed": False, "not_armed": None}
+    reason = st["reason"]
+    if st["installed"]:
+        timeout_ms = settle_timeout_ms(settings["lock_timeout"])
+        info["upto"], info["settled"] = capture.settle(plpy, f"{timeout_ms} milliseconds")
+        if not info["settled"]:
+            info["not_armed"] = (f"the capture did not settle within {_ms_text(timeout_ms)}: a write to a source "
+                                 "table was still in flight; its changes are kept for the next cycle")
+            reason = reason or info["not_armed"]
+    # incremental cycles do not exist yet: a capture ready for one still runs full
+    reason = reason or "incremental cycles are not implemented yet: every cycle is full"
+    run["capture"] = info
+    run["cycle"] = {"kind": "full", "reason": reason}
+    return run["cycle"]
+
+
+def finish_capture(plpy, run: dict) -> None:
+    """In the transaction of the last step: arm the capture from the
+    watermark settled before any source was read (this prunes the delta rows
+    the cycle covered). A failed run never gets here: nothing is armed and
+    the next cycle reads again."""
+    info = run.get("capture")
+    if not info or not info["installed"] or not info["settled"]:
+        return
+    info["not_armed"] = capture.arm(plpy, info["upto"], info["fingerprint"])
+    info["armed"] = info["not_armed"] is None
+    if info["not_armed"]:
+        plpy.warning(f"trending: the change capture was not armed: {info['not_armed']}",
+                     hint="The next cycle runs full again; SELECT * FROM trending.capture_status.")
 
 
 def progress_line(index: int, total: int, name: str, ms: float, slice_result, bad_rows, changes=None) -> str:
@@ -133,8 +197,9 @@ def progress_line(index: int, total: int, name: str, ms: float, slice_result, ba
     return line
 
 
-def summary(plan_: dict, run_row: dict, now_text: str) -> dict:
-    """The jsonb recompute() returns, from the run's finished row."""
+def summary(plan_: dict, run_row: dict, now_text: str, capture_info: dict | None = None) -> dict:
+    """The jsonb recompute() returns, from the run's finished row (and the
+    capture's part of the run's memory)."""
     step_ms = _json(run_row["step_ms"])
     slice_rows = _json(run_row["slice_rows"])
     strategies: dict = {}
@@ -153,7 +218,10 @@ def summary(plan_: dict, run_row: dict, now_text: str) -> dict:
     return {"status": "ok", "run_id": int(run_row["run_id"]), "now": now_text,
             "source_schema": plan_["source_schema"], "ms": float(run_row["ms"]),
             "wal_bytes": int(run_row["wal_bytes"]), "rows": totals, "steps": steps,
-            "strategies": strategies, "bad_rows": bad_rows}
+            "strategies": strategies, "bad_rows": bad_rows,
+            "cycle": {"kind": run_row.get("cycle_kind"), "reason": run_row.get("cycle_reason"),
+                      "capture": None if capture_info is None else
+                      {k: capture_info[k] for k in ("installed", "upto", "settled", "armed", "not_armed")}}}
 
 
 def _json(value):

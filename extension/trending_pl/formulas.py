@@ -2,7 +2,7 @@
 
 The constants live here and only here. Each builder returns SQL text that the
 slice step evaluates for every input row in one INSERT ... SELECT; Python never
-touches a row. Arithmetic is double precision throughout, in SPEC's order
+touches a row. Arithmetic is double precision throughout, in the reference's order
 (decay * S * K).
 """
 
@@ -27,7 +27,7 @@ PLAYLIST_WINDOWS = {"week": "7 days", "month": "30 days", "year": "365 days"}
 
 TRACK_VERSIONS = ("pnagD", "AnlGe")
 
-# SPEC "Absurd rows": a genre longer than this many bytes (octet_length) is
+# docs/reference.md, "Absurd rows": a genre longer than this many bytes (octet_length) is
 # stored as NULL; the score tables' genre index could not hold it.
 GENRE_MAX_BYTES = 1000
 

@@ -1,7 +1,7 @@
 """Stage the inputs every strategy shares, once per cycle, as private temp tables.
 
 One row per eligible track (pg_temp.trending_track_inputs) and per eligible
-playlist (pg_temp.trending_playlist_inputs) holds everything SPEC's formulas
+playlist (pg_temp.trending_playlist_inputs) holds everything the reference's formulas
 need for every strategy and range: windowed counts, totals, karma, age, owner
 followers. Each source table is scanned once per kind; the windows are
 FILTER clauses of the same aggregate. No source row is ever visited from
@@ -131,7 +131,7 @@ listens AS (
 ),
 -- karma weight of a user: follower_count once per users row (current or not,
 -- as upstream) with a complete profile. A negative follower_count adds
--- nothing, as if the user had no aggregate_user row (SPEC, Absurd rows).
+-- nothing, as if the user had no aggregate_user row (docs/reference.md, Absurd rows).
 profile_weights AS (
     SELECT u.user_id, sum(au.follower_count) FILTER (WHERE au.follower_count >= 0) AS weight,
            bool_or(au.follower_count < 0) AS negative
@@ -222,7 +222,7 @@ WITH eligible AS (
 ),
 -- karma weight of a user: follower_count once per CURRENT users row with a
 -- complete profile (upstream filters is_current here, unlike for tracks);
--- a negative follower_count adds nothing (SPEC, Absurd rows)
+-- a negative follower_count adds nothing (docs/reference.md, Absurd rows)
 profile_weights AS (
     SELECT u.user_id, sum(au.follower_count) FILTER (WHERE au.follower_count >= 0) AS weight,
            bool_or(au.follower_count < 0) AS negative

@@ -49,7 +49,8 @@ def run(plpy, now: str) -> str:
     try:
         for index in range(len(plan["steps"])):
             cycle.run_step(plpy, run, index)
-        return json.dumps(cycle.summary(plan, runs.finish(plpy, run["run_id"]), _now_text(plpy, now)))
+        return json.dumps(cycle.summary(plan, runs.finish(plpy, run["run_id"]), _now_text(plpy, now),
+                                        run.get("capture")))
     finally:
         runs.forget(run["run_id"])
 
@@ -91,12 +92,16 @@ def step(plpy, run_id: int, index: int) -> str:
             return _failed(error)
         raise
     try:
+        last = index == len(state["plan"]["steps"]) - 1
         with plpy.subtransaction():
             cycle.run_step(plpy, state, index)
+            # the last step arms the change capture: marking the run ok goes
+            # with it, so that a run recorded failed has armed nothing
+            finished = runs.finish(plpy, run_id) if last else None
         state["next"] = index + 1
-        if index < len(state["plan"]["steps"]) - 1:
+        if not last:
             return json.dumps({"state": "more"})
-        summary = cycle.summary(state["plan"], runs.finish(plpy, run_id), _now_text(plpy, state["now"]))
+        summary = cycle.summary(state["plan"], finished, _now_text(plpy, state["now"]), state.get("capture"))
         runs.unlock(plpy)
         plpy.notice(f"trending: run {run_id} ok in {summary['ms']:.0f} ms: "
                     + ", ".join(f"{v} {k}" for k, v in summary["rows"].items()))

@@ -74,7 +74,8 @@ FROM trending.status s""", ["timestamptz"]), [now])
     if row and row[0]["later"]:
         plpy.warning(f"trending: this cycle's now is earlier than the current scores' "
                      f"({row[0]['scores_as_of']} UTC): the live score tables go back in time",
-                     hint="Run trending.recompute() with no argument to compute the scores as of now.")
+                     hint="trending.preview(now) shows what a cycle at another time would write, "
+                          "without writing it; trending.recompute() with no argument computes as of now.")
 
 
 def running_pid(plpy):
@@ -88,7 +89,9 @@ WHERE locktype = 'advisory' AND granted AND classid = 1953654126 AND objid = 1 A
 
 # The runs this session is running, by run id: the plan fixed when the run
 # started, `now`, the next step to run and what the steps left for later
-# ones. A run's plan is never re-read from trending.runs (whose plan column
+# ones (the score tables' filenodes; the change capture's watermark, its
+# fingerprint and whether it settled, taken by the first step and used by
+# the last: cycle.begin_capture, cycle.finish_capture). A run's plan is never re-read from trending.runs (whose plan column
 # is a record only): the scheduled procedure's steps are transactions of the
 # same session, so they find it here, and a session that did not start a
 # run cannot continue it.
@@ -142,13 +145,16 @@ def skipped(plpy, trigger: str, now: str) -> dict:
 
 
 def record_step(plpy, run_id: int, name: str, ms: float, *, slice_key: str | None = None,
-                slice_result: dict | None = None, bad_rows: dict | None = None) -> None:
+                slice_result: dict | None = None, bad_rows: dict | None = None,
+                cycle: dict | None = None) -> None:
     """Add one finished step to the run's row: its milliseconds and, for a
-    slice, its row counts; for an input step, the bad rows it counted."""
-    plpy.execute(plpy.prepare("SELECT trending._run_step_done($1, $2, $3, $4, $5)",
-                              ["bigint", "text", "float8", "jsonb", "jsonb"]),
+    slice, its row counts; for an input step, the bad rows it counted; for
+    the step that decides it, the kind of cycle and why ({"kind", "reason"})."""
+    plpy.execute(plpy.prepare("SELECT trending._run_step_done($1, $2, $3, $4, $5, $6, $7)",
+                              ["bigint", "text", "float8", "jsonb", "jsonb", "text", "text"]),
                  [run_id, name, float(ms), None if slice_key is None else json.dumps(slice_result),
-                  json.dumps(bad_rows) if bad_rows else None])
+                  json.dumps(bad_rows) if bad_rows else None,
+                  None if cycle is None else cycle["kind"], None if cycle is None else cycle["reason"]])
 
 
 def finish(plpy, run_id: int) -> dict:

@@ -7,8 +7,9 @@
 -- before that: if a capture trigger or a source table changed meanwhile (a
 -- change may have escaped), nothing is armed and the next cycle runs full
 -- again. Records the relations, their storage and their triggers as
--- verified (a restored database re-arms here), prunes the delta rows the
--- full cycle covered. Returns NULL when armed, else the reason it did not.
+-- verified (a restored database re-arms here). Prunes the delta rows the
+-- full cycle covered (<= p_upto), also when it refuses to arm. Returns NULL
+-- when armed, else the reason it did not.
 -- SECURITY DEFINER: cycle roles write the capture state only through this
 -- function and _capture_advance, and only while holding the cycle lock.
 CREATE FUNCTION trending._capture_arm(p_upto bigint, p_fingerprint text)
@@ -43,6 +44,13 @@ BEGIN
     IF v_reason IS NULL AND v_fingerprint IS DISTINCT FROM p_fingerprint THEN
         v_reason := 'a capture trigger or a source table changed during the full cycle';
     END IF;
+    -- The full cycle read every change numbered <= p_upto (settled before
+    -- its reads): those rows are of no use to anyone, armed or not (a later
+    -- arm starts above its own upto), so they go even when arming is
+    -- refused; otherwise a broken capture would grow with every write.
+    DELETE FROM trending._capture_changes WHERE seq <= p_upto;
+    DELETE FROM trending._capture_plays WHERE seq <= p_upto;
+    DELETE FROM trending._capture_truncates WHERE seq <= p_upto;
     IF v_reason IS NOT NULL THEN
         DELETE FROM trending._capture_armed;
         RETURN v_reason;
@@ -52,9 +60,6 @@ BEGIN
     SET relid = c.relid, armed_relid = c.relid, armed_filenode = c.relfilenode, armed_triggers = c.triggers
     FROM trending._capture_catalog c
     WHERE c.source = i.source;
-    DELETE FROM trending._capture_changes WHERE seq <= p_upto;
-    DELETE FROM trending._capture_plays WHERE seq <= p_upto;
-    DELETE FROM trending._capture_truncates WHERE seq <= p_upto;
     INSERT INTO trending._capture_armed AS a (since, fingerprint) VALUES (p_upto, p_fingerprint)
     ON CONFLICT (one) DO UPDATE
     SET since = excluded.since, fingerprint = excluded.fingerprint,

@@ -3,19 +3,22 @@
 -- Grant (p_grant) or revoke one set of privileges for role p_role; the body
 -- of grant_cycle, grant_read, grant_configure and their revoke_ twins.
 --
---   cycle:     run cycles through recompute() and scheduled_recompute(): the
+--   cycle:     run cycles through recompute() and scheduled_recompute()
+--              (and preview() and explain_*(): they read what a cycle reads): the
 --              entry points and the routines they call as the invoker
 --              (including the plpython3u ones: PL/Python checks EXECUTE on
 --              them as the caller, see docs/security.md), the SECURITY
---              DEFINER writers, USAGE on the configured source schema and
+--              DEFINER writers (and _capture_settle and _capture_arm), USAGE on
+--              the configured source schema and
 --              SELECT on exactly the source tables a cycle reads, TEMP on
 --              this database. No write privilege on any table.
 --   read:      the status and metrics views and the read functions.
 --   configure: UPDATE and DELETE on trending.settings and trending.strategies.
 --   cycle_routines: only the cycle's routines (for the upgrade from 1.0).
 -- Every set also grants USAGE on schema trending and SELECT on the score
--- tables, settings and strategies (PUBLIC's by default); revoke_* leaves
--- those, since another set may need them.
+-- tables, settings and strategies (PUBLIC's by default), cycle and read
+-- also SELECT on trending.capture_status; revoke_* leaves those, since
+-- another set may need them.
 --
 -- The source tables are those of extension/trending_pl/sources.py
 -- REQUIRED_COLUMNS (test_trust_cycle.py checks the two lists agree). They
@@ -40,16 +43,25 @@ DECLARE
         'trending._check_sources(text, jsonb)',
         'trending._own_run(bigint)', 'trending._run_begin(text, timestamptz, name, jsonb)',
         'trending._run_skipped(text, timestamptz, name)',
-        'trending._run_step_done(bigint, text, double precision, jsonb, jsonb)',
+        'trending._run_step_done(bigint, text, double precision, jsonb, jsonb, text, text)',
         'trending._run_finish(bigint)', 'trending._run_fail(bigint, text, text, text, text)',
         'trending._apply_slice(bigint, text, text, text, text, timestamp, oid)',
-        'trending._remove_slice(bigint, text, text, text, text)'];
+        'trending._remove_slice(bigint, text, text, text, text)',
+        -- a full cycle settles and arms the change capture (both check the cycle lock)
+        'trending._capture_settle(interval)', 'trending._capture_arm(bigint, text)'];
     v_read_routines text[] := ARRAY[
         'trending.top_tracks(text, text, integer, integer, text)',
         'trending.underground_tracks(text, text, integer, integer)',
         'trending.top_playlists(text, integer, integer)',
         'trending._validate_choice(text, text, text[])', 'trending._validate_page(integer, integer)',
         'trending._check_sources(text, jsonb)'];  -- underground_tracks checks the sources it reads
+    -- issue 11: a preview stages a cycle as the caller and an explanation reads
+    -- the sources for one item: part of the cycle set, they need what it needs
+    v_insight_routines text[] := ARRAY[
+        'trending.preview(timestamptz)', 'trending._preview(timestamptz)',
+        'trending.explain_track(integer, text, text, timestamptz)',
+        'trending.explain_playlist(integer, text, timestamptz)',
+        'trending._explain(text, integer, text, text, timestamptz)'];
     v_routine text;
     v_schema text;
     v_missing text[];
@@ -70,10 +82,15 @@ BEGIN
         EXECUTE pg_catalog.format('GRANT USAGE ON SCHEMA trending TO %I', p_role);
         EXECUTE pg_catalog.format('GRANT SELECT ON trending.settings, trending.strategies, '
                                   'trending.track_trending_scores, trending.playlist_trending_scores TO %I', p_role);
+        -- a cycle asks the capture's state first; readers see it next to the
+        -- status (PUBLIC's by default, like the above)
+        IF p_set IN ('cycle', 'cycle_routines', 'read') AND pg_catalog.to_regclass('trending.capture_status') IS NOT NULL THEN
+            EXECUTE pg_catalog.format('GRANT SELECT ON trending.capture_status TO %I', p_role);
+        END IF;
     END IF;
 
     IF p_set IN ('cycle', 'cycle_routines') THEN
-        FOREACH v_routine IN ARRAY v_cycle_routines LOOP
+        FOREACH v_routine IN ARRAY v_cycle_routines || v_insight_routines LOOP
             IF pg_catalog.to_regprocedure(v_routine) IS NOT NULL THEN
                 EXECUTE pg_catalog.format('%s EXECUTE ON ROUTINE %s %s %I', v_verb, v_routine, v_to, p_role);
             END IF;

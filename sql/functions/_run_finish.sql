@@ -1,7 +1,7 @@
 -------------------------------------------------------------------------------
 -- _run_finish
 -- Mark the caller's own running run ok; its row as jsonb (run_id, step_ms,
--- slice_rows, bad_rows, wal_bytes, ms) for the summary.
+-- slice_rows, bad_rows, wal_bytes, ms, cycle_kind, cycle_reason) for the summary.
 CREATE FUNCTION trending._run_finish(p_run_id bigint)
 RETURNS jsonb
 LANGUAGE plpgsql
@@ -19,7 +19,7 @@ BEGIN
     WHERE run_id = p_run_id
     RETURNING pg_catalog.jsonb_build_object(
         'run_id', run_id, 'step_ms', step_ms, 'slice_rows', slice_rows, 'bad_rows', bad_rows,
-        'wal_bytes', wal_bytes,
+        'wal_bytes', wal_bytes, 'cycle_kind', cycle_kind, 'cycle_reason', cycle_reason,
         'ms', pg_catalog.round(EXTRACT(epoch FROM finished_at - started_at) * 1000, 1))
     INTO v_row;
     RETURN v_row;

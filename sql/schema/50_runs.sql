@@ -26,9 +26,11 @@ CREATE TABLE trending.runs (
     -- which kind of cycle ran and why (set by its check_sources step; NULL
     -- for a skipped call): every cycle is 'full' until incremental cycles
     -- exist, and the reason says what kept it from being incremental
-    cycle_kind    text        CHECK (cycle_kind IN ('full', 'incremental')),
+    cycle_kind    text,
     cycle_reason  text
 );
+-- added after the primary key, as the upgrade from 1.0 adds it (same catalog)
+ALTER TABLE trending.runs ADD CONSTRAINT runs_cycle_kind_check CHECK (cycle_kind IN ('full', 'incremental'));
 
 CREATE INDEX runs_started_at_idx ON trending.runs (started_at);
 CREATE INDEX runs_status_idx ON trending.runs (status, run_id);

@@ -7,9 +7,12 @@
 -- healthy: not stale, and the last run that finished neither failed nor was
 -- aborted. A running or skipped run changes neither: a skip is not a fault,
 -- and a run in progress has not finished yet.
+-- last_cycle_kind, last_cycle_reason: of the last successful run (full or
+-- incremental, and why). The change capture's own state is
+-- trending.capture_status (created after this view in a fresh install).
 CREATE VIEW trending.status AS
 WITH last_ok AS (
-    SELECT r.run_id, r.finished_at, r.cycle_now, r.trigger,
+    SELECT r.run_id, r.finished_at, r.cycle_now, r.trigger, r.cycle_kind, r.cycle_reason,
            pg_catalog.round(EXTRACT(epoch FROM r.finished_at - r.started_at)::numeric, 1) AS seconds
     FROM trending.runs r WHERE r.status = 'ok' ORDER BY r.run_id DESC LIMIT 1
 ), last_failure AS (
@@ -52,7 +55,9 @@ SELECT last_ok.finished_at                         AS last_success_at,
        running.since                               AS running_since,
        freshness.stale                             AS stale,
        NOT freshness.stale AND COALESCE(last_finished.status = 'ok', false) AS healthy,
-       stale_after.value                           AS stale_after
+       stale_after.value                           AS stale_after,
+       last_ok.cycle_kind                          AS last_cycle_kind,
+       last_ok.cycle_reason                        AS last_cycle_reason
 FROM (SELECT) AS one_row
 LEFT JOIN last_ok ON true
 LEFT JOIN last_failure ON true

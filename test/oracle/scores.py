@@ -5,7 +5,7 @@ Independent of the extension: it reads the source tables with plain SELECTs
 loops (``expected_scores``, ``expected_bad_rows``). Datasets are small, so
 clarity wins over speed.
 
-Readings of SPEC used here (agreed for the project):
+Readings of the reference (docs/reference.md) used here (agreed for the project):
 1. an id with more than one ``is_current IS TRUE`` row (tracks, playlists) is
    skipped;
 2. NULL flags make a row ineligible (IS TRUE / IS FALSE semantics);
@@ -27,7 +27,7 @@ Readings of SPEC used here (agreed for the project):
     aggregate_track / aggregate_playlist counts are 0;
 11. only non-zero scores are stored; tracks carry their genre.
 
-SPEC's "Absurd rows" (docs/reference-absurd-rows.md), read here as:
+the reference's "Absurd rows" (docs/reference-absurd-rows.md), read here as:
 12. timestamps are read as text and kept as integer microseconds since
     1970-01-01 or +/-inf (``calendar.parse_pg_timestamp``), so the whole of
     PostgreSQL's range works; a track or playlist with an infinite created_at
@@ -52,7 +52,7 @@ from psycopg.rows import namedtuple_row
 
 from .calendar import is_finite, parse_pg_timestamp, subtract, to_utc_naive, usecs, whole_days
 
-# SPEC's constants.
+# the reference's constants.
 N, F, O, R, I, Q, Y = 1, 50, 1, 0.25, 0.01, 100000, 3
 
 TRACK_RANGES = {"week": ("7 days", 7), "month": ("1 mon", 30)}          # count window, decay w
@@ -68,7 +68,7 @@ GENRE_MAX_BYTES = 1000
 
 
 # ---------------------------------------------------------------------------
-# Source rows (only the columns SPEC says are read)
+# Source rows (only the columns docs/reference.md says are read)
 # ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TrackRow:
@@ -446,7 +446,7 @@ def expected_scores(source: Source, now: datetime, strategies=ALL_STRATEGIES):
 
 
 def _absurd_track_rows(src: Source, now_utc: datetime) -> dict:
-    """SPEC's "Absurd rows" counters for tracks (docs/reference-absurd-rows.md)."""
+    """the reference's "Absurd rows" counters for tracks (docs/reference-absurd-rows.md)."""
     tracks = eligible_tracks(src)
     live = live_actions(src.reposts, "track") + live_actions(src.saves, "track")
     profiles = {u.user_id for u in src.users if has_profile(u)}            # any users row
@@ -469,7 +469,7 @@ def _absurd_track_rows(src: Source, now_utc: datetime) -> dict:
 
 
 def _absurd_playlist_rows(src: Source, now_utc: datetime) -> dict:
-    """SPEC's "Absurd rows" counters for playlists."""
+    """the reference's "Absurd rows" counters for playlists."""
     playlists = eligible_playlists(src)
     live = live_actions(src.reposts, "playlist") + live_actions(src.saves, "playlist")
     year_bound = usecs(subtract(now_utc, f"{max(PLAYLIST_RANGES.values())} days"))
@@ -495,7 +495,7 @@ def _absurd_playlist_rows(src: Source, now_utc: datetime) -> dict:
 
 
 def expected_bad_rows(source: Source, now: datetime) -> dict:
-    """The summary's bad_rows counters: SPEC's known traps and absurd rows."""
+    """The summary's bad_rows counters: the reference's known traps and absurd rows."""
     now_utc = to_utc_naive(now)
     tracks = eligible_tracks(source)
     not_array = sum(1 for p in _visible_playlists(source).values()
@@ -543,4 +543,57 @@ def score_mismatches(expected: dict, got: dict, *, rel: float = 1e-9, with_genre
                 out.append(f"score {key}: expected {e_score!r}, got {g_score!r}")
             if with_genre and e[1] != g[1]:
                 out.append(f"genre {key}: expected {e[1]!r}, got {g[1]!r}")
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Per-item inputs (issue 11: trending.explain_track/explain_playlist are
+# checked against these). Built from the same building blocks as the scores
+# above; nothing above uses them, so the oracle's results do not change.
+# ---------------------------------------------------------------------------
+def expected_track_inputs(src: Source, now: datetime) -> dict[int, dict]:
+    """{track_id: inputs} for every eligible track, with the names the
+    explanation uses."""
+    now_utc = to_utc_naive(now)
+    karma = track_karma(src)
+    reposts = live_actions(src.reposts, "track")
+    saves = live_actions(src.saves, "track")
+    counts = {}
+    for rng, (interval, _w) in TRACK_RANGES.items():
+        bound = subtract(now_utc, interval)
+        counts[rng] = (_count_after(src.plays, lambda p: p.play_item_id, bound),
+                       _count_after(reposts, lambda a: a.item_id, bound),
+                       _count_after(saves, lambda a: a.item_id, bound))
+    out = {}
+    for tid, t in eligible_tracks(src).items():
+        repost_total, save_total = src.aggregate_track.get(tid, (0, 0))
+        row = {"owner_id": t.owner_id, "owner_followers": follower_count(src, t.owner_id),
+               "genre": stored_genre(t.genre), "age_days": age_days(now_utc, t.created_at, t.release_date),
+               "repost_total": repost_total, "save_total": save_total,
+               "play_total": src.aggregate_plays.get(tid), "karma": karma.get(tid, 0)}
+        for rng in TRACK_RANGES:
+            listens, reposts_r, saves_r = (c[tid] for c in counts[rng])
+            row.update({f"listens_{rng}": listens, f"reposts_{rng}": reposts_r, f"saves_{rng}": saves_r})
+        out[tid] = row
+    return out
+
+
+def expected_playlist_inputs(src: Source, now: datetime) -> dict[int, dict]:
+    """{playlist_id: inputs} for every eligible playlist (karma_<range> None
+    when no contributor: factor 1)."""
+    now_utc = to_utc_naive(now)
+    out = {}
+    for pid, p in eligible_playlists(src).items():
+        repost_total, save_total = src.aggregate_playlist.get(pid, (0, 0))
+        row = {"owner_id": p.playlist_owner_id, "owner_followers": follower_count(src, p.playlist_owner_id),
+               "age_days": age_days(now_utc, p.created_at, p.release_date),
+               "repost_total": repost_total, "save_total": save_total}
+        for rng, w in PLAYLIST_RANGES.items():
+            bound = usecs(subtract(now_utc, f"{w} days"))
+            row[f"reposts_{rng}"] = sum(1 for a in live_actions(src.reposts, "playlist")
+                                        if a.item_id == pid and usecs(a.created_at) > bound)
+            row[f"saves_{rng}"] = sum(1 for a in live_actions(src.saves, "playlist")
+                                      if a.item_id == pid and usecs(a.created_at) > bound)
+            row[f"karma_{rng}"] = playlist_karma(src, now_utc, pid, w)
+        out[pid] = row
     return out

@@ -1,5 +1,5 @@
 """docs/reference-absurd-rows.md's "Absurd rows" (issue 8, items 4, 7 and 8): rows a real indexer may
-still write never stop a cycle; each is handled as SPEC says, counted in the
+still write never stop a cycle; each is handled as docs/reference.md says, counted in the
 summary's bad_rows (docs/reference-absurd-rows.md), and every score still
 equals the independent oracle's. Each case runs through both entry points:
 SELECT trending.recompute() and CALL trending.scheduled_recompute().

@@ -267,7 +267,7 @@ def test_hand_bad_rows(hand):
         "playlists_track_ids_not_array": 1,       # playlist 23
         "null_play_counts": 1,                    # track 7
         "playlist_karma_over_int4": 1,            # playlist 26
-        # SPEC's "Absurd rows": none in the hand-worked dataset
+        # the reference's "Absurd rows": none in the hand-worked dataset
         **dict.fromkeys(("tracks_created_at_infinite", "tracks_release_date_infinite",
                          "track_events_created_at_infinite", "track_genres_over_1000_bytes",
                          "track_users_negative_followers", "track_karma_over_int8",

@@ -85,7 +85,7 @@ def test_playlist_read_is_a_top_n_index_scan(plans_conn):
 
 
 def test_the_apis_own_read_is_an_index_scan_too(plans_conn):
-    """SPEC's hot read as the API sends it (prepared, genre '' meaning all)."""
+    """the reference's hot read as the API sends it (prepared, genre '' meaning all)."""
     query = """EXPLAIN (FORMAT JSON) SELECT track_id FROM trending.track_trending_scores
                WHERE type = 'TRACKS' AND version = 'pnagD' AND time_range = %s AND (%s = '' OR genre = %s)
                ORDER BY score DESC, track_id DESC LIMIT %s OFFSET %s"""

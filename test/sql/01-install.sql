@@ -39,7 +39,9 @@ SELECT functions_are('trending', ARRAY['recompute', '_recompute', '_python_init'
                                        '_capture_aggregate_track', '_capture_aggregate_user', '_capture_arm',
                                        '_capture_guard_drop', '_capture_playlists', '_capture_plays',
                                        '_capture_reposts', '_capture_saves', '_capture_settle', '_capture_tracks',
-                                       '_capture_users', 'install_capture', 'uninstall_capture'],
+                                       '_capture_users', 'install_capture', 'uninstall_capture',
+                                       -- insight (issue 11)
+                                       'preview', '_preview', 'explain_track', 'explain_playlist', '_explain'],
                      'the routines are exactly the public API and its private helpers');
 
 SELECT results_eq(
@@ -49,14 +51,14 @@ SELECT results_eq(
              ('genre', 'character varying', 'YES'), ('version', 'character varying', 'NO'),
              ('time_range', 'character varying', 'NO'), ('score', 'double precision', 'NO'),
              ('created_at', 'timestamp without time zone', 'NO')$$,
-    'track_trending_scores has the columns the API reads, in SPEC order');
+    'track_trending_scores has the columns the API reads, in the documented order');
 SELECT results_eq(
     $$SELECT column_name::text COLLATE "default", data_type::text COLLATE "default", is_nullable::text COLLATE "default" FROM information_schema.columns
       WHERE table_schema = 'trending' AND table_name = 'playlist_trending_scores' ORDER BY ordinal_position$$,
     $$VALUES ('playlist_id', 'integer', 'NO'), ('type', 'character varying', 'NO'),
              ('version', 'character varying', 'NO'), ('time_range', 'character varying', 'NO'),
              ('score', 'double precision', 'NO'), ('created_at', 'timestamp without time zone', 'NO')$$,
-    'playlist_trending_scores has the columns the API reads, in SPEC order');
+    'playlist_trending_scores has the columns the API reads, in the documented order');
 SELECT col_is_pk('trending', 'track_trending_scores', ARRAY['track_id', 'type', 'version', 'time_range'],
                  'track scores are keyed (track_id, type, version, time_range)');
 SELECT col_is_pk('trending', 'playlist_trending_scores', ARRAY['playlist_id', 'type', 'version', 'time_range'],
@@ -107,7 +109,9 @@ SELECT results_eq(
              ('_capture_saves', 'v', false, 'plpgsql'), ('_capture_settle', 'v', true, 'plpgsql'),
              ('_capture_tracks', 'v', false, 'plpgsql'), ('_capture_users', 'v', false, 'plpgsql'),
              ('_check_sources', 'v', false, 'plpgsql'),
-             ('_own_run', 's', true, 'plpgsql'), ('_privileges', 'v', false, 'plpgsql'),
+             ('_explain', 'v', false, 'plpython3u'),
+             ('_own_run', 's', true, 'plpgsql'), ('_preview', 'v', false, 'plpython3u'),
+             ('_privileges', 'v', false, 'plpgsql'),
              ('_python_init', 'v', false, 'plpython3u'), ('_raise', 'v', false, 'plpgsql'),
              ('_recompute', 'v', false, 'plpython3u'), ('_remove_slice', 'v', true, 'plpgsql'),
              ('_require_local_pg_cron', 's', false, 'plpgsql'),
@@ -118,9 +122,10 @@ SELECT results_eq(
              ('_validate_choice', 'i', false, 'plpgsql'), ('_validate_page', 'i', false, 'plpgsql'),
              ('_validate_setting', 'v', false, 'plpgsql'), ('_write_setting', 'v', true, 'plpgsql'),
              ('_write_strategy', 'v', true, 'plpgsql'), ('compare_scores', 's', false, 'plpgsql'),
+             ('explain_playlist', 'v', false, 'plpgsql'), ('explain_track', 'v', false, 'plpgsql'),
              ('grant_configure', 'v', false, 'sql'), ('grant_cycle', 'v', false, 'sql'),
              ('grant_read', 'v', false, 'sql'), ('install_capture', 'v', false, 'plpython3u'),
-             ('recompute', 'v', false, 'plpgsql'),
+             ('preview', 'v', false, 'plpgsql'), ('recompute', 'v', false, 'plpgsql'),
              ('revoke_configure', 'v', false, 'sql'), ('revoke_cycle', 'v', false, 'sql'),
              ('revoke_read', 'v', false, 'sql'),
              ('schedule', 'v', false, 'plpgsql'), ('scheduled_recompute', 'v', false, 'plpgsql'),

@@ -1,4 +1,4 @@
--- The read functions on hand-written score rows: SPEC's order, ties, paging,
+-- The read functions on hand-written score rows: the reference's order, ties, paging,
 -- genre filter, underground rules, and 22023 for every bad argument.
 \set ON_ERROR_STOP 1
 \set QUIET 1

@@ -6,7 +6,7 @@
 \pset tuples_only on
 \pset format unaligned
 BEGIN;
-SELECT plan(20);
+SELECT plan(21);
 \ir ../fixtures/hand_worked.sql
 UPDATE trending.strategies SET enabled = false WHERE type = 'PLAYLISTS';
 CREATE TEMP TABLE cycles (n int, s jsonb);
@@ -17,6 +17,12 @@ CREATE FUNCTION pg_temp.slice(n int, r text) RETURNS text LANGUAGE sql AS $$
 INSERT INTO cycles SELECT 1, trending.recompute('2026-03-31 12:00:00+00');
 SELECT is(pg_temp.slice(1, 'week') || ' ' || pg_temp.slice(1, 'month') || ' ' || pg_temp.slice(1, 'allTime'),
           '5/0/0/0 5/0/0/0 3/0/0/0', 'a first cycle inserts every slice (inserted/updated/deleted/unchanged)');
+SELECT is(ARRAY[(SELECT s->'cycle'->>'kind' || ': ' || (s->'cycle'->>'reason') FROM cycles WHERE n = 1),
+                (SELECT r.cycle_kind || ': ' || r.cycle_reason FROM trending.runs r
+                 WHERE r.status = 'ok' ORDER BY r.run_id DESC LIMIT 1)],
+          array_fill('full: the capture is not installed: a superuser runs SELECT trending.install_capture()'::text,
+                     ARRAY[2]),
+          'the summary and the run say which kind of cycle ran and why');
 
 INSERT INTO cycles SELECT 2, trending.recompute('2026-03-31 12:01:00+00');
 SELECT is((SELECT s->'rows' FROM cycles WHERE n = 2), '{"inserted": 0, "updated": 0, "deleted": 0, "unchanged": 13}'::jsonb,

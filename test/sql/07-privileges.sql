@@ -33,8 +33,8 @@ SELECT ok(has_function_privilege('trending_tap_job', 'trending.recompute(timesta
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
                 WHERE p.pronamespace = 'trending'::regnamespace AND NOT l.lanpltrusted
                   AND has_function_privilege('trending_tap_job', p.oid, 'EXECUTE') ORDER BY 1),
-          ARRAY['_python_init', '_recompute', '_scheduled_start', '_scheduled_step'],
-          'grant_cycle: of the plpython3u routines, only those the entry points call as the invoker');
+          ARRAY['_explain', '_preview', '_python_init', '_recompute', '_scheduled_start', '_scheduled_step'],
+          'grant_cycle: of the plpython3u routines, only those the entry points (and preview, explain_*) call as the invoker');
 SELECT is_empty(
     $$SELECT c.relname || ' ' || p FROM pg_class c, unnest(ARRAY['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE']) AS p
       WHERE c.relnamespace = 'trending'::regnamespace AND c.relkind IN ('r', 'v')

@@ -1,5 +1,5 @@
 """The benchmark of issue 3: the extension against the upstream job's three
-write strategies (A, B, C and C0, reimplemented from SPEC in upstream.py), on
+write strategies (A, B, C and C0, reimplemented from docs/reference.md in upstream.py), on
 the generator's data, in a throwaway cluster with real durability.
 
 `run()` is the entry point (the CLI's `bench` calls it); `python -m

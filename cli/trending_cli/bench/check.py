@@ -3,7 +3,7 @@
 Compared per score table with one FULL JOIN on the key in the reference's
 database: rows missing or extra, scores outside a relative 1e-9, genres that
 differ. Zero-score rows of a contender that stores zeros (A, B, C) are
-ignored; a zero-score row anywhere else is an error (SPEC: zeros are not
+ignored; a zero-score row anywhere else is an error (docs/reference.md: zeros are not
 stored). A contender in another database is first copied into temp tables.
 """
 

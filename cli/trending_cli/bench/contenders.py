@@ -1,6 +1,6 @@
 """What every benchmark contender is, and the extension as two of them.
 
-A contender owns a pair of score tables (SPEC, Outputs) in a schema of its
+A contender owns a pair of score tables (docs/reference.md, Outputs) in a schema of its
 own, and runs one cycle for a given `now`. The runner does everything else
 (checkpoint, WAL and row counts, the API reader, VACUUM, the score check), so
 a new contender is a subclass with `setup` and `cycle`.
@@ -13,7 +13,7 @@ from datetime import datetime
 
 from psycopg import sql
 
-# SPEC's registered strategies: (type, version, kind, time ranges). The
+# the reference's registered strategies: (type, version, kind, time ranges). The
 # benchmark switches all four on for every contender.
 STRATEGIES = (
     ("TRACKS", "pnagD", "track", ("week", "month", "allTime")),

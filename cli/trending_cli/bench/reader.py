@@ -1,4 +1,4 @@
-"""The service's API, simulated: a thread looping SPEC's hot read on its own
+"""The service's API, simulated: a thread looping the reference's hot read on its own
 connection, while a cycle runs (or while nothing runs, for the idle baseline).
 
 The reader sets lock_timeout = '50ms': a read that would wait on a lock fails

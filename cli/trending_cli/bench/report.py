@@ -59,7 +59,7 @@ def markdown(results: dict) -> str:
              "pgstattuple_approx right after the cycle (exact for dead tuples, and it does not prune pages as "
              "pgstattuple() does: pruning by later reads turns dead tuples into dead line pointers, which "
              "n_dead_tup, the statistics' figure, still counts); size = both score tables with indexes after the cycle; "
-             "reads = SPEC's hot read (TRACKS/pnagD, random range and genre, LIMIT 100 OFFSET 0..200) looping "
+             "reads = the reference's hot read (TRACKS/pnagD, random range and genre, LIMIT 100 OFFSET 0..200) looping "
              "on another connection with lock_timeout 50ms; blocked = reads that failed on the lock timeout "
              "(for A..C0 the reader also reads the input view); empty = reads that returned no rows where the "
              "table had rows before and after the cycle; scores = agreement with the extension's scores.", ""]

@@ -1,4 +1,4 @@
-"""The upstream job's three write strategies, reimplemented from SPEC.
+"""The upstream job's three write strategies, reimplemented from docs/reference.md.
 
 Each contender lives in a schema of its own with:
 
@@ -14,12 +14,12 @@ Each contender lives in a schema of its own with:
   planner's estimates) and never evaluates it per row.
 
 The views are written the upstream's way, one grouped subquery per source
-table and window (SPEC: it also computed yearly repost and save counts that no
+table and window (docs/reference.md: it also computed yearly repost and save counts that no
 formula uses). The scores are computed in SQL from the views, one slice
 (strategy and range) at a time: the upstream computed them in an application
 process, so this flatters the upstream a little (no round trip of the rows).
 
-Contenders (SPEC, "The job in one paragraph"):
+Contenders (docs/reference.md, "The job in one paragraph"):
 
 * A:  plain REFRESH of both views; per slice DELETE then INSERT, each slice its
       own transaction; zero scores stored.
@@ -44,7 +44,7 @@ from psycopg import errors, sql
 
 from .contenders import STRATEGIES, Contender, Options, Outcome
 
-# SPEC's constants.
+# the reference's constants.
 N, F, O, R, I, Q, Y = 1, 50, 1, 0.25, 0.01, 100000, 3
 WINDOW_DAYS = {"week": 7, "month": 30, "year": 365}
 TRACK_WINDOWS = {"week": "7 days", "month": "1 mon", "year": "1 year"}      # calendar month
@@ -105,7 +105,7 @@ _COMPLETE_PROFILE = """(u.cover_photo IS NOT NULL OR u.cover_photo_sizes IS NOT 
 
 
 def _age_days(row: str) -> str:
-    """SPEC's age: the days field of now - base, base = created_at when the
+    """the reference's age: the days field of now - base, base = created_at when the
     release is in the future, else the later of release_date and created_at
     (greatest() ignores a NULL)."""
     return (f"EXTRACT(day FROM {{s}}.cycle_now() - CASE WHEN {row}.release_date > {{s}}.cycle_now()"

@@ -95,6 +95,12 @@ def _server(conn):
         healthy, line = status.health(conn)
         yield (Check("ok", "health", line) if healthy else
                Check("warn", "health", line, "trending status shows the runs; trending recompute runs a cycle now"))
+    captured = status.capture(conn) if installed else None
+    if captured:
+        line = captured[1].removeprefix("capture: ")
+        yield (Check("ok", "capture", line) if captured[0] else
+               Check("warn", "capture", line, "a full cycle re-arms it (trending recompute); a missing, disabled "
+                     "or replaced trigger needs trending install --capture again"))
     # before an install: the schema trending install would use by default
     schema = source_schema(conn) if installed else DEFAULT_SOURCE_SCHEMA
     label = "source tables" if installed else "source tables (before install: the default schema)"

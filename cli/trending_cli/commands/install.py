@@ -13,6 +13,8 @@
 5. The pg_cron job, in whichever database pg_cron lives (cron.py), run as
    the job role; pg_cron itself is created there first when it is preloaded
    but not created.
+6. With --capture: the change capture (trending.install_capture(), see
+   docs/incremental.md), which briefly locks each source table.
 
 What would make the result fail is checked before anything changes: source
 tables missing (unless --force), pg_cron unusable for an explicit
@@ -63,6 +65,10 @@ def register(commands) -> None:
                         help=f"the role the pg_cron job runs as (default {cron.DEFAULT_ROLE}): created when missing "
                              "as a non-superuser with LOGIN and no password, granted with trending.grant_cycle(); "
                              "roles are cluster-wide, so one job role serves every database of the cluster")
+    parser.add_argument("--capture", action="store_true",
+                        help="also install the change capture: triggers on the source tables that record what "
+                             "changed (trending.install_capture(); briefly locks each table, its writers wait); "
+                             "each full cycle then keeps it armed and prunes it. Idempotent")
     parser.add_argument("--force", action="store_true",
                         help="install even when the source tables are missing or pg_cron could not log in as the "
                              "job role (cycles fail until that is fixed)")
@@ -72,14 +78,15 @@ def register(commands) -> None:
 def run(args) -> int:
     with connect(args.dsn) as conn:
         changed = install(conn, args.dsn, schedule=args.schedule, no_schedule=args.no_schedule,
-                          source_schema=args.source_schema, job_role=args.job_role, force=args.force)
+                          source_schema=args.source_schema, job_role=args.job_role, force=args.force,
+                          capture=args.capture)
     print("trending install: done" if changed else "trending install: nothing to change")
     return 0
 
 
 def install(conn, dsn: str, *, schedule: str | None = None, no_schedule: bool = False,
             source_schema: str | None = None, job_role: str = cron.DEFAULT_ROLE, force: bool = False,
-            out=print) -> bool:
+            capture: bool = False, out=print) -> bool:
     """Run the steps; True if any changed something. What would make the
     result fail is checked before anything changes."""
     if not is_superuser(conn):
@@ -92,6 +99,8 @@ def install(conn, dsn: str, *, schedule: str | None = None, no_schedule: bool = 
         if cron_conn is not None:
             _check_login(conn, job_role, force, out)
         changed = [_files(conn, out), _extension(conn, out), _source_schema(conn, source_schema, out)]
+        if capture:
+            changed.append(_capture(conn, out))
         if cron_conn is not None:
             changed.append(cron.ensure_installed(conn, cron_conn, out))
             if schedule:
@@ -217,6 +226,29 @@ def _source_schema(conn, wanted: str | None, out) -> bool:
     else:
         out(f"source schema: {current} (unchanged)")
     return changed
+
+
+# -- 3b. the change capture ----------------------------------------------------
+def _capture(conn, out) -> bool:
+    """trending.install_capture() (idempotent: intact triggers are kept)."""
+    if conn.execute("SELECT pg_catalog.to_regprocedure('trending.install_capture()') IS NULL").fetchone()[0]:
+        raise CliError("this trending version has no change capture",
+                       "update the extension files: trending install from a current checkout")
+    out("capture: installing the triggers on the source tables; this briefly locks each table in turn "
+        "(SHARE ROW EXCLUSIVE: its writers wait, its readers do not)")
+    with conn.transaction():
+        conn.execute("SET LOCAL client_min_messages = warning")  # one line per table otherwise
+        (result,) = conn.execute("SELECT trending.install_capture()").fetchone()
+    tables = result["tables"]
+    fresh = sorted(t for t, how in tables.items() if how != "kept")
+    if not fresh and not result["removed"]:
+        out(f"capture: installed on schema {result['source_schema']} (unchanged)")
+        return False
+    out(f"capture: installed on schema {result['source_schema']}: triggers "
+        + ", ".join(f"{tables[t]} on {t}" for t in fresh)
+        + (f"; removed {len(result['removed'])} stale trigger(s)" if result["removed"] else "")
+        + "; the next cycle runs full and arms it")
+    return True
 
 
 # -- 4. the schedule -----------------------------------------------------------

@@ -1,6 +1,7 @@
 """`trending status`: is trending doing its job? The recent runs, the
 schedule, how fresh the scores are (with a warning once they are stale or
-unhealthy, by trending.status's rule) and how big its tables are.
+unhealthy, by trending.status's rule), the change capture's state and how
+big its tables are.
 `trending status --check` is a monitoring probe: one line, exit 0 when
 healthy, 1 when not."""
 
@@ -39,6 +40,9 @@ def run(args) -> int:
         _runs(conn, args.runs)
         _schedule(conn, args.dsn)
         _freshness(conn)
+        captured = capture(conn)
+        if captured:
+            print(f"{captured[1]}\n")
         _sizes(conn)
     return 0
 
@@ -61,6 +65,25 @@ FROM trending.status s""").fetchone()
     if last_finished:
         reasons.append(f"the last finished run ({failure_run}) {failure_status}: {server_message(failure_message or '')}")
     return False, "not healthy: " + "; ".join(reasons)
+
+
+def capture(conn) -> tuple[bool, str] | None:
+    """The change capture's state in one line (trending.capture_status), and
+    whether it is as it should be (not installed is fine: cycles run full).
+    None for a version without the capture. Shared with doctor."""
+    if conn.execute("SELECT pg_catalog.to_regclass('trending.capture_status') IS NULL").fetchone()[0]:
+        return None
+    (installed, schema, armed, incremental_ok, reason, consumed, changes, plays, kind, why) = conn.execute("""
+SELECT c.installed, c.source_schema, c.armed, c.incremental_ok, c.full_cycle_reason, c.consumed_upto,
+       c.pending_changes, c.pending_plays, s.last_cycle_kind, s.last_cycle_reason
+FROM trending.capture_status c, trending.status s""").fetchone()
+    last = f"; last cycle {kind}" + (f" ({why})" if why and installed else "") if kind else ""
+    if not installed:
+        return True, f"capture: not installed (every cycle reads everything; trending install --capture){last}"
+    pending = f"{changes} changed ids and {plays} plays pending"
+    if armed and incremental_ok:
+        return True, f"capture: installed on schema {schema}, armed up to {consumed}, {pending}{last}"
+    return False, f"capture: installed on schema {schema}, not ready: {reason}; {pending}{last}"
 
 
 def _runs(conn, limit: int) -> None:

@@ -1,4 +1,6 @@
 """`trending uninstall`: remove the job and the extension, all or nothing.
+The change capture's triggers, when installed, are removed first, in the
+same transaction (trending.uninstall_capture()).
 
 Both go in one transaction of this database (when pg_cron lives in another,
 its own transaction commits just before ours), so pg_cron never runs a cycle
@@ -62,10 +64,12 @@ def _job(conn, dsn: str, stack: ExitStack):
 
 
 def _drop(conn, version: str | None, cron_conn, job, cascade: bool) -> None:
+    removed = None
     try:
         with conn.transaction():
             if version is not None:
                 conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+                removed = _uninstall_capture(conn)
                 conn.execute(sql.SQL("DROP EXTENSION trending {}").format(
                     sql.SQL("CASCADE" if cascade else "RESTRICT")))
             if job is not None:
@@ -82,8 +86,27 @@ def _drop(conn, version: str | None, cron_conn, job, cascade: bool) -> None:
                        "cycle; retry when it has finished") from error
     if job is not None:
         print(f"schedule: removed pg_cron job {job.jobid} ('{job.schedule}', in database {cron_conn.info.dbname})")
+    if removed is not None:
+        print(f"capture: removed {len(removed)} trigger(s) from the source tables, which are as they were before")
     if version is not None:
         print(f"extension: dropped trending {version} from database {conn.info.dbname}")
+
+
+def _uninstall_capture(conn):
+    """In the DROP's transaction, when the change capture is installed:
+    trending.uninstall_capture() (DROP EXTENSION refuses while its triggers
+    are on the service's tables). The triggers it removed, or None."""
+    if conn.execute("SELECT pg_catalog.to_regprocedure('trending.uninstall_capture()') IS NULL").fetchone()[0]:
+        return None  # a version without the capture
+    installed = conn.execute("""
+SELECT EXISTS (SELECT FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_proc p ON p.oid = g.tgfoid
+               WHERE p.pronamespace = 'trending'::pg_catalog.regnamespace AND p.proname LIKE '\\_capture\\_%')
+       OR (SELECT s.installed FROM trending.capture_status s)""").fetchone()[0]
+    if not installed:
+        return None
+    conn.execute("SET LOCAL client_min_messages = warning")  # a NOTICE per table otherwise
+    (result,) = conn.execute("SELECT trending.uninstall_capture()").fetchone()
+    return result["removed"]
 
 
 # -- same-named tables in other schemas (the switch-over's rollback trap) --------

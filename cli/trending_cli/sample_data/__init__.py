@@ -1,6 +1,6 @@
 """The upstream's source tables and a synthetic data generator.
 
-``create_source_schema`` creates SPEC's source tables in a schema of their
+``create_source_schema`` creates the reference's source tables in a schema of their
 own (many datasets can live side by side in one database); ``generate`` fills
 them with deterministic synthetic data.
 """
@@ -28,7 +28,7 @@ def _run_in_schema(conn, schema: str, *files: str) -> None:
 
 
 def create_source_schema(conn, schema: str, *, indexes: bool = True) -> None:
-    """Create `schema` (dropping any previous one) with SPEC's source tables."""
+    """Create `schema` (dropping any previous one) with the reference's source tables."""
     with conn.transaction():
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))

@@ -1,4 +1,4 @@
-"""A deterministic, seedable synthetic dataset for SPEC's source tables.
+"""A deterministic, seedable synthetic dataset for the reference's source tables.
 
 The demo, the tests and the benchmark all load their data with ``generate``
 and move time forward with ``simulate_activity``. Everything is set-based
@@ -112,7 +112,7 @@ AGGREGATE_TABLES = ("aggregate_track", "aggregate_playlist", "aggregate_plays", 
 # --------------------------------------------------------------------------
 def generate(conn, schema: str, *, scale: str = "tiny", seed: int = 1,
              as_of: datetime) -> Dict[str, int]:
-    """(Re)create `schema` with SPEC's source tables and fill them.
+    """(Re)create `schema` with the reference's source tables and fill them.
 
     `as_of` (an aware datetime) is the data's present: every event is at or
     before it, stored as UTC. The load runs in one transaction (a savepoint

@@ -84,7 +84,7 @@ FROM (
            pg_temp.u(g.i, {rseed}, 35) < 0.10 AS has_history,
            pg_temp.u(g.i, {rseed}, 36) < 0.0002 OR g.i = {forced_dup} AS is_duplicate,
            pg_temp.u(g.i, {rseed}, 37) < 0.03 AS is_delete,
-           -- about 1 in 2,000 NULL flags: SPEC says the row is then not eligible
+           -- about 1 in 2,000 NULL flags: docs/reference.md says the row is then not eligible
            CASE WHEN pg_temp.u(g.i, {rseed}, 38) < 0.0005 THEN NULL
                 ELSE pg_temp.u(g.i, {rseed}, 39) < 0.03 END AS is_unlisted,
            CASE WHEN pg_temp.u(g.i, {rseed}, 40) < 0.02 AND g.i > 1

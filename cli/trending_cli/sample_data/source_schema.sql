@@ -4,7 +4,7 @@
 -- Unqualified on purpose: run it with search_path set to the target schema
 -- (trending_cli.sample_data.create_source_schema does exactly that).
 -- Only the columns trending reads matter; a few others are here so that
--- nothing depends on column positions. Boolean flags are nullable: SPEC says a
+-- nothing depends on column positions. Boolean flags are nullable: docs/reference.md says a
 -- NULL flag makes a row ineligible, and the tests need to store one.
 
 CREATE TYPE savetype AS ENUM ('track', 'playlist', 'album');

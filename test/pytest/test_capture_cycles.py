@@ -1,0 +1,291 @@
+"""Full cycles and the change capture (docs/incremental.md, "What full cycles
+do with the capture"): with the capture installed, every full cycle settles
+it before reading a source and arms it in the transaction of its last step,
+which prunes the delta rows it covered; a failed cycle arms nothing; every
+run records its kind and why. Through both entry points, as a superuser and
+as a role given only trending.grant_cycle. Scores are checked against the
+independent oracle (test/oracle).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from oracle import ALL_STRATEGIES
+from support.cycles import ENTRY_POINTS, Background
+from support.faults import oracle_mismatches
+from support.harness import enable_strategies, use_source_schema
+from support.random_datasets import load_dataset, random_dataset, run_cycle
+
+SOURCE = "music"
+DATASET = random_dataset(9101)
+JOB = "capcyc_job"
+DELTA_TABLES = ("trending._capture_changes", "trending._capture_plays", "trending._capture_truncates")
+NOT_INSTALLED = "the capture is not installed"
+NOT_ARMED = "the capture is not armed"
+NO_INCREMENTAL = "incremental cycles are not implemented yet: every cycle is full"
+
+
+def load(conn) -> None:
+    load_dataset(conn, SOURCE, DATASET)
+    # the dataset's plays carry their ids: new plays take the next ones
+    conn.execute(f"SELECT setval(pg_get_serial_sequence('{SOURCE}.plays', 'id'), "
+                 f"(SELECT COALESCE(max(id), 0) + 1 FROM {SOURCE}.plays))")
+
+
+@pytest.fixture(scope="module")
+def dsn(make_db):
+    dsn = make_db("capture_cycles")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET client_min_messages = warning")
+        load(conn)
+        use_source_schema(conn, SOURCE)
+        enable_strategies(conn)
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(JOB)))
+        conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(JOB)))
+        conn.execute("SELECT trending.grant_cycle(%s)", (JOB,))
+    return dsn
+
+
+@pytest.fixture
+def conn(dsn):
+    """A superuser connection; the capture installed anew (not armed), no runs."""
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("SET client_min_messages = warning")
+        connection.execute("SELECT trending.uninstall_capture()")
+        connection.execute("TRUNCATE trending.runs")
+        connection.execute("SELECT trending.install_capture()")
+        yield connection
+        connection.execute("RESET ROLE")
+
+
+def capture(conn) -> dict:
+    cur = conn.execute("SELECT * FROM trending.capture_status")
+    return dict(zip([d.name for d in cur.description], cur.fetchone()))
+
+
+def delta_seqs(conn) -> list[int]:
+    """Every sequence number in the delta tables."""
+    return [r[0] for r in conn.execute(" UNION ALL ".join(f"SELECT seq FROM {t}" for t in DELTA_TABLES)
+                                       + " ORDER BY 1").fetchall()]
+
+
+def last_run(conn) -> tuple:
+    return conn.execute("SELECT status, cycle_kind, cycle_reason FROM trending.runs "
+                        "WHERE status <> 'skipped' ORDER BY run_id DESC LIMIT 1").fetchone()
+
+
+def write(conn, n: int = 1) -> None:
+    """What the service's indexer does between cycles: a play, a follower count, a save."""
+    for _ in range(n):
+        conn.execute(f"INSERT INTO {SOURCE}.plays (play_item_id, created_at) "
+                     f"SELECT t.track_id, (%s::timestamptz AT TIME ZONE 'UTC') - interval '90 minutes' "
+                     f"FROM {SOURCE}.tracks t ORDER BY t.track_id LIMIT 3", (DATASET.now,))
+        conn.execute(f"UPDATE {SOURCE}.aggregate_user SET follower_count = COALESCE(follower_count, 0) + 7 "
+                     f"WHERE user_id = (SELECT min(user_id) FROM {SOURCE}.aggregate_user)")
+
+
+def cycle(conn, entry: str):
+    """A cycle that must match the oracle on what the sources hold now; its summary."""
+    result = run_cycle(conn, SOURCE, DATASET, load=False, keep_schema=True, entry=entry)
+    result.assert_matches_oracle()
+    return result.summary
+
+
+@pytest.mark.parametrize("entry", ["recompute", "scheduled"])
+def test_repeated_full_cycles_keep_the_capture_armed_and_bounded(conn, entry):
+    assert not capture(conn)["armed"]
+    summary = cycle(conn, entry)
+    assert last_run(conn) == ("ok", "full", last_run(conn)[2])
+    assert last_run(conn)[2].startswith(NOT_ARMED)
+    if entry == "recompute":
+        assert summary["cycle"]["kind"] == "full" and summary["cycle"]["reason"].startswith(NOT_ARMED)
+        assert summary["cycle"]["capture"] == {"installed": True, "upto": summary["cycle"]["capture"]["upto"],
+                                               "settled": True, "armed": True, "not_armed": None}
+    st = capture(conn)
+    assert st["armed"] and st["incremental_ok"], st["full_cycle_reasons"]
+    for _ in range(3):
+        write(conn, 2)
+        pending = delta_seqs(conn)
+        assert pending and capture(conn)["pending_plays"] == 6
+        summary = cycle(conn, entry)
+        assert last_run(conn) == ("ok", "full", NO_INCREMENTAL)
+        # every delta row the cycle covered is gone; none was written meanwhile
+        assert delta_seqs(conn) == []
+        st = capture(conn)
+        assert st["armed"] and st["consumed_upto"] == max(pending) == st["captured_upto"]
+        assert st["pending_changes"] == 0 and st["pending_plays"] == 0
+    status = conn.execute("SELECT last_cycle_kind, last_cycle_reason FROM trending.status").fetchone()
+    assert status == ("full", NO_INCREMENTAL)
+
+
+def test_without_the_capture_every_run_says_so_and_nothing_is_captured(conn):
+    conn.execute("SELECT trending.uninstall_capture()")
+    write(conn)
+    summary = cycle(conn, "recompute")
+    assert summary["cycle"] == {"kind": "full", "reason": summary["cycle"]["reason"],
+                                "capture": {"installed": False, "upto": None, "settled": False,
+                                            "armed": False, "not_armed": None}}
+    assert summary["cycle"]["reason"].startswith(NOT_INSTALLED)
+    cycle(conn, "scheduled")
+    assert last_run(conn)[:2] == ("ok", "full") and last_run(conn)[2].startswith(NOT_INSTALLED)
+    assert delta_seqs(conn) == [] and not capture(conn)["armed"]
+
+
+def test_an_owner_breaking_a_trigger_is_the_reason_and_the_delta_is_still_pruned(conn):
+    cycle(conn, "recompute")
+    conn.execute(f"ALTER TABLE {SOURCE}.saves DISABLE TRIGGER trending_capture_insert")
+    write(conn)
+    assert delta_seqs(conn)
+    cycle(conn, "scheduled")
+    status, kind, reason = last_run(conn)
+    assert (status, kind) == ("ok", "full") and "are disabled (they must be ENABLE ALWAYS)" in reason
+    assert not capture(conn)["armed"] and delta_seqs(conn) == [], "not armed, but nothing left to grow"
+    conn.execute("SELECT trending.install_capture()")
+    cycle(conn, "recompute")
+    assert capture(conn)["incremental_ok"]
+
+
+@pytest.mark.parametrize("entry", ["recompute", "scheduled"])
+def test_a_failed_cycle_arms_nothing(conn, dsn, entry):
+    cycle(conn, entry)
+    before = capture(conn)
+    write(conn)
+    pending = delta_seqs(conn)
+    # the last step fails after its work (and after arming): cancelled in the test pause
+    (last_step,) = conn.execute("SELECT plan->'steps'->-1->>'name' FROM trending.runs "
+                                "ORDER BY run_id DESC LIMIT 1").fetchone()
+    with Background(dsn, ENTRY_POINTS[entry], (DATASET.now,), pause=f"{last_step}:60") as run:
+        run.wait_until_paused(conn)
+        conn.execute("SELECT pg_cancel_backend(%s)", (run.pid,))
+        assert run.finished.wait(60)
+    assert isinstance(run.error, psycopg.errors.QueryCanceled), run.error
+    assert delta_seqs(conn) == pending, "nothing pruned"
+    after = capture(conn)
+    assert (after["armed"], after["consumed_upto"], after["armed_at"]) == \
+        (before["armed"], before["consumed_upto"], before["armed_at"])
+    if entry == "scheduled":
+        assert last_run(conn)[:2] == ("failed", "full"), "a failed scheduled run says what kind it was"
+    # the next cycle reads again and covers it
+    cycle(conn, entry)
+    assert delta_seqs(conn) == [] and capture(conn)["consumed_upto"] == max(pending)
+
+
+@pytest.mark.parametrize("entry", ["recompute", "scheduled"])
+def test_writes_committed_during_a_cycle_after_it_settled_stay_for_the_next(conn, dsn, entry):
+    cycle(conn, entry)
+    write(conn)
+    covered = max(delta_seqs(conn))
+    with Background(dsn, ENTRY_POINTS[entry], (DATASET.now,), pause="check_sources:5") as run:
+        run.wait_until_paused(conn)
+        write(conn)  # committed while the cycle is paused, after its settle
+        during = [s for s in delta_seqs(conn) if s > covered]
+        assert len(during) >= 2
+        assert run.finished.wait(60) and run.error is None, run.error
+    st = capture(conn)
+    assert st["armed"] and st["consumed_upto"] == covered, "armed at the watermark taken before the reads"
+    assert delta_seqs(conn) == during, "the rows of the writes during the cycle are kept"
+    assert st["pending_plays"] == 3
+    cycle(conn, entry)
+    assert delta_seqs(conn) == [] and capture(conn)["consumed_upto"] == max(during)
+
+
+def test_a_writer_in_flight_keeps_the_capture_from_settling(conn, dsn):
+    cycle(conn, "recompute")
+    before = capture(conn)
+    with psycopg.connect(dsn) as writer:  # a transaction left open after writing a source table
+        write(writer)
+        summary = cycle(conn, "recompute")
+        reason = "the capture did not settle within 1s: a write to a source table was still in flight"
+        assert summary["cycle"]["reason"].startswith(reason)
+        assert summary["cycle"]["capture"]["settled"] is False and summary["cycle"]["capture"]["armed"] is False
+        assert capture(conn)["consumed_upto"] == before["consumed_upto"], "not armed past the writer"
+        writer.commit()
+    pending = delta_seqs(conn)
+    assert pending
+    cycle(conn, "scheduled")
+    assert delta_seqs(conn) == [] and capture(conn)["consumed_upto"] == max(pending)
+
+
+@pytest.mark.parametrize("entry", ["recompute", "scheduled"])
+def test_a_role_given_only_grant_cycle_runs_cycles_with_the_capture(conn, entry):
+    for _ in range(2):
+        write(conn)
+        pending = delta_seqs(conn)
+        conn.execute(f"SET ROLE {JOB}")
+        conn.execute(ENTRY_POINTS[entry], (DATASET.now,))
+        conn.execute("RESET ROLE")
+        assert last_run(conn)[:2] == ("ok", "full")
+        assert conn.execute("SELECT run_by FROM trending.runs ORDER BY run_id DESC LIMIT 1").fetchone()[0] == JOB
+        assert delta_seqs(conn) == [] and capture(conn)["consumed_upto"] == max(pending)
+        assert not oracle_mismatches(conn, SOURCE, DATASET.now, ALL_STRATEGIES)
+    # outside a cycle it can neither move the watermark nor prune the delta
+    conn.execute(f"SET ROLE {JOB}")
+    for statement in ("SELECT trending._capture_arm(0, 'x')", "DELETE FROM trending._capture_changes",
+                      "SELECT trending._capture_advance(0)"):
+        with pytest.raises(psycopg.Error):
+            conn.execute(statement)
+
+
+# ---------------------------------------------------------------------------
+# the CLI: trending install --capture, uninstall, status and doctor
+# ---------------------------------------------------------------------------
+CLI_DIR = Path(__file__).resolve().parents[2] / "cli"
+
+
+def trending(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "trending_cli", *args], capture_output=True, text=True,
+                          timeout=120, env={"PYTHONPATH": str(CLI_DIR), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
+
+
+def ok(*args: str) -> str:
+    result = trending(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_the_cli_installs_shows_and_uninstalls_the_capture(make_db):
+    dsn = make_db("capture_cli", extensions=())
+    with psycopg.connect(dsn, autocommit=True) as c:
+        load(c)
+    out = ok("install", "--dsn", dsn, "--source-schema", SOURCE, "--no-schedule", "--capture")
+    assert "briefly locks each table" in out
+    assert f"capture: installed on schema {SOURCE}: triggers installed on aggregate_playlist" in out
+    out = ok("install", "--dsn", dsn, "--no-schedule", "--capture")
+    assert f"capture: installed on schema {SOURCE} (unchanged)" in out
+    assert "trending install: nothing to change" in out
+
+    out = ok("status", "--dsn", dsn)
+    assert f"capture: installed on schema {SOURCE}, not ready: {NOT_ARMED}" in out
+    assert f"warn  capture: installed on schema {SOURCE}, not ready: {NOT_ARMED}" in ok("doctor", "--dsn", dsn)
+    with psycopg.connect(dsn, autocommit=True) as c:
+        enable_strategies(c)
+        assert c.execute("SELECT trending.recompute(%s)", (DATASET.now,)).fetchone()[0]["cycle"]["kind"] == "full"
+    out = ok("status", "--dsn", dsn)
+    (line,) = [x for x in out.splitlines() if x.startswith("capture: ")]
+    assert line.startswith(f"capture: installed on schema {SOURCE}, armed up to ")
+    assert f"0 changed ids and 0 plays pending; last cycle full ({NOT_ARMED}" in line
+    assert any(x.startswith("ok    capture: installed") for x in ok("doctor", "--dsn", dsn).splitlines())
+
+    out = ok("uninstall", "--dsn", dsn)
+    assert "capture: removed 40 trigger(s) from the source tables" in out
+    assert "extension: dropped trending" in out
+    with psycopg.connect(dsn, autocommit=True) as c:
+        assert c.execute("SELECT count(*) FROM pg_trigger g JOIN pg_class r ON r.oid = g.tgrelid "
+                         "WHERE r.relnamespace = %s::regnamespace", (SOURCE,)).fetchone()[0] == 0
+
+
+def test_status_without_the_capture_says_cycles_read_everything(make_db):
+    dsn = make_db("capture_cli_none")
+    with psycopg.connect(dsn, autocommit=True) as c:
+        load(c)
+        use_source_schema(c, SOURCE)
+    out = ok("status", "--dsn", dsn)
+    assert "capture: not installed (every cycle reads everything; trending install --capture)" in out
+    assert "ok    capture: not installed" in ok("doctor", "--dsn", dsn)
+    ok("uninstall", "--dsn", dsn)
