@@ -136,3 +136,14 @@ COMMENT ON FUNCTION trending.explain_track(integer, text, text, timestamptz) IS
 COMMENT ON FUNCTION trending.explain_playlist(integer, text, timestamptz) IS
     'Explain one playlist''s PLAYLISTS/pnagD score of a time range (week, month, year) as jsonb, as explain_track does for tracks. A NULL now is trending.status.scores_as_of. Reads the sources (trending.grant_cycle).';
 COMMENT ON FUNCTION trending._explain(text, integer, text, text, timestamptz) IS 'Internal: the document of explain_track() and explain_playlist().';
+
+-- Movers (issue 11)
+COMMENT ON TABLE trending.movers_top IS
+    'The top movers_top_n of every list the API reads (TRACKS/pnagD per range, overall with genre '''' and per genre for the movers_max_genres biggest genres; PLAYLISTS/pnagD per range) as the last two successful cycles left them; written by trending._record_top, read by trending.movers(). At most 2 x lists x N rows.';
+COMMENT ON FUNCTION trending.movers(text, text, text) IS
+    'Entries into, exits from and climbs within the top movers_top_n of one list (time_range; genre NULL for overall; kind track or playlist) between the previous successful cycle and the last, with both ranks and scores. After each successful cycle, NOTIFY trending carries the total entries (docs/operations.md).';
+COMMENT ON FUNCTION trending._record_top(bigint, integer, integer) IS
+    'Internal: at the end of the caller''s own successful run, record the top N of every list in trending.movers_top, keep only the previous generation besides it, and count the entries.';
+COMMENT ON COLUMN trending.movers_top.run_id IS 'The successful cycle that recorded the row (one of the last two).';
+COMMENT ON COLUMN trending.movers_top.genre IS 'The genre of a track list; '''' for the overall list and for playlists.';
+COMMENT ON COLUMN trending.movers_top.rank IS 'The position in the list as the API ranks it (score DESC, id DESC), from 1.';

@@ -46,3 +46,10 @@ GRANT SELECT ON trending.capture_status TO PUBLIC;
 -- the source tables as the caller and run plpython3u: not for PUBLIC.
 -- Superusers, and the roles given trending.grant_cycle() (they read what a
 -- cycle reads), may call them.
+
+-- Movers (issue 11): a read like the score tables. movers() is SECURITY
+-- INVOKER and reads trending.movers_top, which PUBLIC may read; cycles write
+-- the table only through _record_top (SECURITY DEFINER, own run checked),
+-- given by trending.grant_cycle().
+GRANT SELECT ON trending.movers_top TO PUBLIC;
+GRANT EXECUTE ON FUNCTION trending.movers(text, text, text) TO PUBLIC;

@@ -75,8 +75,6 @@ def state(plpy, schema: str | None = None) -> dict:
             "fingerprint": row["fingerprint"]}
 
 
-capture_state = state
-
 
 def settle(plpy, timeout: str = "5s") -> tuple[int, bool]:
     """(upto, settled): every delta row numbered <= upto is committed or rolled

@@ -114,6 +114,7 @@ def run_step(plpy, run: dict, index: int) -> None:
         slice_result = slices.remove(plpy, run["run_id"], _strategy(step), step["range"])
 
     if index == len(plan_["steps"]) - 1:
+        record_top(plpy, run)  # the lists as this cycle leaves them, for movers()
         finish_capture(plpy, run)  # in the transaction that commits the cycle's last state
 
     ms = round((time.monotonic() - started) * 1000, 1)
@@ -180,6 +181,30 @@ def finish_capture(plpy, run: dict) -> None:
     if info["not_armed"]:
         plpy.warning(f"trending: the change capture was not armed: {info['not_armed']}",
                      hint="The next cycle runs full again; SELECT * FROM trending.capture_status.")
+
+
+def record_top(plpy, run: dict) -> None:
+    """In the last step's transaction: record the top N of every list the
+    API reads (trending._record_top keeps the previous cycle's beside them)
+    and keep its counts in the run's memory for announce()."""
+    settings = run["plan"]["settings"]
+    row = plpy.execute(plpy.prepare("SELECT trending._record_top($1, $2, $3) AS r", ["bigint", "int4", "int4"]),
+                       [run["run_id"], int(settings["movers_top_n"]), int(settings["movers_max_genres"])])
+    run["movers"] = _json(row[0]["r"])
+
+
+# NOTIFY payloads are limited to 8000 bytes: this one is a few dozen; the
+# detail is in trending.movers().
+NOTIFY_CHANNEL = "trending"
+
+
+def announce(plpy, run: dict, now_text: str) -> None:
+    """After runs.finish, in the same transaction: NOTIFY trending with the
+    run id, its status, its now and the total entries into the top N lists.
+    Delivered at commit only, so a failed or rolled-back cycle sends nothing."""
+    payload = json.dumps({"run_id": run["run_id"], "status": "ok", "now": now_text,
+                          "entries": int((run.get("movers") or {}).get("entries") or 0)})
+    plpy.execute(plpy.prepare("SELECT pg_catalog.pg_notify($1, $2)", ["text", "text"]), [NOTIFY_CHANNEL, payload])
 
 
 def progress_line(index: int, total: int, name: str, ms: float, slice_result, bad_rows, changes=None) -> str:

@@ -49,8 +49,10 @@ def run(plpy, now: str) -> str:
     try:
         for index in range(len(plan["steps"])):
             cycle.run_step(plpy, run, index)
-        return json.dumps(cycle.summary(plan, runs.finish(plpy, run["run_id"]), _now_text(plpy, now),
-                                        run.get("capture")))
+        finished = runs.finish(plpy, run["run_id"])
+        now_text = _now_text(plpy, now)
+        cycle.announce(plpy, run, now_text)  # sent when the caller commits
+        return json.dumps(cycle.summary(plan, finished, now_text, run.get("capture")))
     finally:
         runs.forget(run["run_id"])
 
@@ -98,6 +100,8 @@ def step(plpy, run_id: int, index: int) -> str:
             # the last step arms the change capture: marking the run ok goes
             # with it, so that a run recorded failed has armed nothing
             finished = runs.finish(plpy, run_id) if last else None
+            if last:
+                cycle.announce(plpy, state, _now_text(plpy, state["now"]))  # sent at the procedure's commit
         state["next"] = index + 1
         if not last:
             return json.dumps({"state": "more"})

@@ -90,9 +90,6 @@ def lock_and_check(plpy, schema: str, step: str | None = None) -> None:
     raise_problems(plpy, schema, list(rows))
 
 
-check = lock_and_check
-
-
 def raise_problems(plpy, schema: str, problems) -> None:
     """One error naming every problem, with the SQLSTATE of the most fundamental."""
     if not problems:

@@ -12,7 +12,8 @@
 --              the configured source schema and
 --              SELECT on exactly the source tables a cycle reads, TEMP on
 --              this database. No write privilege on any table.
---   read:      the status and metrics views and the read functions.
+--   read:      the status and metrics views, the read functions and
+--              trending.movers_top (movers() reads it as the caller).
 --   configure: UPDATE and DELETE on trending.settings and trending.strategies.
 --   cycle_routines: only the cycle's routines (for the upgrade from 1.0).
 -- Every set also grants USAGE on schema trending and SELECT on the score
@@ -48,13 +49,16 @@ DECLARE
         'trending._apply_slice(bigint, text, text, text, text, timestamp, oid)',
         'trending._remove_slice(bigint, text, text, text, text)',
         -- a full cycle settles and arms the change capture (both check the cycle lock)
-        'trending._capture_settle(interval)', 'trending._capture_arm(bigint, text)'];
+        'trending._capture_settle(interval)', 'trending._capture_arm(bigint, text)',
+        -- the last step records the movers' top lists (issue 11)
+        'trending._record_top(bigint, integer, integer)'];
     v_read_routines text[] := ARRAY[
         'trending.top_tracks(text, text, integer, integer, text)',
         'trending.underground_tracks(text, text, integer, integer)',
         'trending.top_playlists(text, integer, integer)',
         'trending._validate_choice(text, text, text[])', 'trending._validate_page(integer, integer)',
-        'trending._check_sources(text, jsonb)'];  -- underground_tracks checks the sources it reads
+        'trending._check_sources(text, jsonb)',  -- underground_tracks checks the sources it reads
+        'trending.movers(text, text, text)'];
     -- issue 11: a preview stages a cycle as the caller and an explanation reads
     -- the sources for one item: part of the cycle set, they need what it needs
     v_insight_routines text[] := ARRAY[
@@ -128,6 +132,9 @@ BEGIN
         EXECUTE pg_catalog.format('%s SELECT ON trending.status %s %I', v_verb, v_to, p_role);
         IF pg_catalog.to_regclass('trending.metrics') IS NOT NULL THEN
             EXECUTE pg_catalog.format('%s SELECT ON trending.metrics %s %I', v_verb, v_to, p_role);
+        END IF;
+        IF pg_catalog.to_regclass('trending.movers_top') IS NOT NULL THEN  -- movers() reads it as the caller
+            EXECUTE pg_catalog.format('%s SELECT ON trending.movers_top %s %I', v_verb, v_to, p_role);
         END IF;
         FOREACH v_routine IN ARRAY v_read_routines LOOP
             EXECUTE pg_catalog.format('%s EXECUTE ON FUNCTION %s %s %I', v_verb, v_routine, v_to, p_role);

@@ -80,6 +80,14 @@ BEGIN
                 v_problem := 'out of range';
             END IF;
         END IF;
+    WHEN 'movers_top_n', 'movers_max_genres' THEN
+        -- movers_top_n: at least 1; both at most 1000, so that the movers
+        -- table stays small (2 x lists x N rows) and its WAL a cycle's noise
+        v_accepted := CASE p_name WHEN 'movers_top_n' THEN 'a whole number from 1 to 1000, without leading zeros, e.g. ''100'''
+                                  ELSE 'a whole number from 0 to 1000, without leading zeros, e.g. ''50''' END;
+        IF p_value !~ '^(0|[1-9][0-9]{0,2}|1000)$' OR (p_name = 'movers_top_n' AND p_value = '0') THEN
+            v_problem := 'out of range or malformed';
+        END IF;
     ELSE
         RAISE EXCEPTION 'unknown setting %', pg_catalog.quote_nullable(p_name)
               USING ERRCODE = 'invalid_parameter_value',

@@ -20,7 +20,11 @@ INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
     ('run_retention', '30 days',
      'How long trending.runs keeps finished runs; older ones are deleted when a run starts.'),
     ('stale_after', '2 hours',
-     'trending.status reports the scores stale (and not healthy) when no cycle has succeeded for this long.');
+     'trending.status reports the scores stale (and not healthy) when no cycle has succeeded for this long.'),
+    ('movers_top_n', '100',
+     'How many of the top of each list trending.movers() compares between the last two cycles (1 to 1000).'),
+    ('movers_max_genres', '50',
+     'How many genres (those with the most scored tracks) get their own movers list per range (0 to 1000; 0: none).');
 
 CREATE TABLE trending._setting_overrides (
     name       text        PRIMARY KEY REFERENCES trending._setting_defaults (name) ON DELETE CASCADE,

@@ -41,6 +41,13 @@ INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
     ('stale_after', '2 hours',
      'trending.status reports the scores stale (and not healthy) when no cycle has succeeded for this long.');
 
+-- Movers (issue 11, sql/schema/90_movers.sql).
+INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
+    ('movers_top_n', '100',
+     'How many of the top of each list trending.movers() compares between the last two cycles (1 to 1000).'),
+    ('movers_max_genres', '50',
+     'How many genres (those with the most scored tracks) get their own movers list per range (0 to 1000; 0: none).');
+
 -- Issue 8: no role but the extension's owner may write trending.runs or the
 -- score tables; cycles write them through the checked SECURITY DEFINER
 -- functions (see docs/security.md). 1.0's README granted the job role

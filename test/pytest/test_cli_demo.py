@@ -45,7 +45,13 @@ def test_demo_prints_the_lists_and_the_summary():
                      r"CALL trending.scheduled_recompute\(\) in database postgres as role trending_job$", out, re.M)
     assert "  pg_cron: created the extension in database postgres" in out, "install creates pg_cron itself"
     assert "  job role: created role trending_job (LOGIN, no password, not a superuser;" in out
-    assert "SELECT trending.recompute(): ok" in out
+    assert "SELECT trending.recompute(now() - interval '1 hour'): ok" in out, "the first cycle runs an hour back"
+    assert "\nAn hour later, SELECT trending.recompute(): ok" in out, "the second at the real now"
+    movers_title = "Movers of the week's top 100 tracks in that hour (trending.movers())"
+    after = out[out.index(movers_title) + len(movers_title) + 1:].splitlines()
+    assert after == ["(nothing moved)"] or (after[0].split() == ["movement", "track_id", "was", "now", "climb"]
+                                            and {line.split()[0] for line in after[2:]} <= {"entry", "exit", "climb"}
+                                            and len(after) > 2), "the demo ends with the movers of that hour"
     top = section(out, "Top 10 tracks of the week")
     assert len(top) == 10, out
     ranks = [int(line.split()[0]) for line in top]
@@ -72,11 +78,24 @@ def test_demo_keep_leaves_a_cluster_to_connect_to():
     stop = re.search(r"^  (runuser .* stop) && rm -rf (\S+)$", out, re.M)
     try:
         summary = json.loads(out[out.index("The cycle's summary\n") + len("The cycle's summary\n"):
-                                 out.index("\nThe cluster keeps running")])
+                                 out.index("\n\nAn hour later")])
         assert summary["status"] == "ok"
         with psycopg.connect(conninfo) as conn:
             rows = conn.execute("SELECT count(*) FROM trending.top_tracks(lim => 1000)").fetchone()[0]
-        assert rows == summary["strategies"]["TRACKS/pnagD"]["ranges"]["week"]["inserted"]
+            # the second cycle's changes to the week's list, from its run row
+            (second,) = conn.execute("SELECT slice_rows -> 'TRACKS/pnagD/week' FROM trending.runs "
+                                     "WHERE status = 'ok' ORDER BY run_id DESC LIMIT 1").fetchone()
+            (ages,) = conn.execute("SELECT array_agg(cycle_now ORDER BY run_id) FROM trending.runs "
+                                   "WHERE status = 'ok'").fetchone()
+            movers = conn.execute("SELECT movement, id FROM trending.movers('week')").fetchall()
+        assert rows == (summary["strategies"]["TRACKS/pnagD"]["ranges"]["week"]["inserted"]
+                        + second["inserted"] - second["deleted"])
+        assert len(ages) == 2 and 3600 <= (ages[1] - ages[0]).total_seconds() < 7200, \
+            "the first cycle an hour before the second"
+        printed = out[out.index("(trending.movers())\n") + len("(trending.movers())\n"):
+                      out.index("\nThe cluster keeps running")].splitlines()
+        assert [(line.split()[0], int(line.split()[1].replace(",", ""))) for line in printed[2:]] == movers \
+            if movers else printed == ["(nothing moved)"]
         watch = re.search(r"^  trending (status --dsn .+)$", out, re.M).group(1)
         status = run_cli(*shlex.split(watch))
         assert status.returncode == 0, status.stderr

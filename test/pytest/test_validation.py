@@ -55,6 +55,8 @@ BAD_SETTINGS = [
     ("work_mem", "63kB"),
     ("work_mem", "65GB"),
     ("stale_after", "0min"),
+    ("movers_top_n", "0"), ("movers_top_n", "1001"), ("movers_top_n", "0100"),  # issue 11
+    ("movers_max_genres", "-1"), ("movers_max_genres", "1001"),
     ("source_schema", "é" * 32),         # accepted; 64 bytes, truncated to another name
 ]
 
@@ -65,6 +67,7 @@ EDGE_SETTINGS = [
     ("parallel_workers", "0"), ("parallel_workers", "1024"),
     ("work_mem", "64kB"), ("work_mem", "64GB"),
     ("stale_after", "1 min"), ("stale_after", "100 years"),
+    ("movers_top_n", "1"), ("movers_top_n", "1000"), ("movers_max_genres", "0"), ("movers_max_genres", "1000"),
 ]
 
 ENTRY_POINTS = ("recompute", "scheduled")

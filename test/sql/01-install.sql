@@ -19,7 +19,9 @@ SELECT tables_are('trending', ARRAY['track_trending_scores', 'playlist_trending_
                                     '_strategy_defaults', '_strategy_overrides', 'runs',
                                     -- change capture (issue 9)
                                     '_capture_armed', '_capture_changes', '_capture_installed', '_capture_plays',
-                                    '_capture_truncates'],
+                                    '_capture_truncates',
+                                    -- movers (issue 11)
+                                    'movers_top'],
                   'the schema holds the two score tables, the configuration tables and the run history');
 SELECT views_are('trending', ARRAY['settings', 'strategies', 'status', 'metrics', 'capture_status',
                                    '_capture_catalog', '_capture_changed', '_capture_play_hours'],
@@ -41,7 +43,8 @@ SELECT functions_are('trending', ARRAY['recompute', '_recompute', '_python_init'
                                        '_capture_reposts', '_capture_saves', '_capture_settle', '_capture_tracks',
                                        '_capture_users', 'install_capture', 'uninstall_capture',
                                        -- insight (issue 11)
-                                       'preview', '_preview', 'explain_track', 'explain_playlist', '_explain'],
+                                       'preview', '_preview', 'explain_track', 'explain_playlist', '_explain',
+                                       'movers', '_record_top'],
                      'the routines are exactly the public API and its private helpers');
 
 SELECT results_eq(
@@ -113,7 +116,8 @@ SELECT results_eq(
              ('_own_run', 's', true, 'plpgsql'), ('_preview', 'v', false, 'plpython3u'),
              ('_privileges', 'v', false, 'plpgsql'),
              ('_python_init', 'v', false, 'plpython3u'), ('_raise', 'v', false, 'plpgsql'),
-             ('_recompute', 'v', false, 'plpython3u'), ('_remove_slice', 'v', true, 'plpgsql'),
+             ('_recompute', 'v', false, 'plpython3u'), ('_record_top', 'v', true, 'plpgsql'),
+             ('_remove_slice', 'v', true, 'plpgsql'),
              ('_require_local_pg_cron', 's', false, 'plpgsql'),
              ('_run_begin', 'v', true, 'plpgsql'), ('_run_fail', 'v', true, 'plpgsql'),
              ('_run_finish', 'v', true, 'plpgsql'), ('_run_skipped', 'v', true, 'plpgsql'),
@@ -125,6 +129,7 @@ SELECT results_eq(
              ('explain_playlist', 'v', false, 'plpgsql'), ('explain_track', 'v', false, 'plpgsql'),
              ('grant_configure', 'v', false, 'sql'), ('grant_cycle', 'v', false, 'sql'),
              ('grant_read', 'v', false, 'sql'), ('install_capture', 'v', false, 'plpython3u'),
+             ('movers', 's', false, 'plpgsql'),
              ('preview', 'v', false, 'plpgsql'), ('recompute', 'v', false, 'plpgsql'),
              ('revoke_configure', 'v', false, 'sql'), ('revoke_cycle', 'v', false, 'sql'),
              ('revoke_read', 'v', false, 'sql'),
@@ -192,7 +197,7 @@ SELECT is_empty(
         AND p.proname IN ('_raise', '_python_init', '_own_run', '_run_begin', '_run_skipped', '_run_step_done',
                           '_run_finish', '_run_fail', '_apply_slice', '_remove_slice', '_safe_temp_table',
                           '_privileges', 'grant_cycle', 'revoke_cycle', 'grant_read', 'revoke_read',
-                          'grant_configure', 'revoke_configure')$$,
+                          'grant_configure', 'revoke_configure', '_record_top')$$,
     'PUBLIC may not call the cycle''s internals, its writers or the grant functions');
 
 SELECT results_eq(

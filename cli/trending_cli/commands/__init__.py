@@ -2,7 +2,7 @@
 adds its parser with a `handler` returning the exit status."""
 
 from . import bench, compare, demo, doctor, install, recompute, status, top, uninstall
-from . import explain, preview  # issue 11
+from . import explain, movers, preview  # issue 11
 
 MODULES = (doctor, install, uninstall, status, recompute, top, compare, demo, bench)
-MODULES += (preview, explain)  # issue 11
+MODULES += (preview, explain, movers)  # issue 11

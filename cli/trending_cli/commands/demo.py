@@ -3,7 +3,9 @@
 A throwaway local cluster with pg_cron preloaded, sample data from the
 generator, then what a DBA would do: `trending install` (with the source
 schema and an hourly schedule, into the database pg_cron lives in; it
-creates pg_cron there and the job role), one cycle, the top lists and the cycle's summary. Nothing
+creates pg_cron there and the job role), one cycle an hour back (the sample data
+is anchored there), the top lists and the cycle's summary, then a second
+cycle at the real now and the movers of that hour. Nothing
 outside the temp directory is touched; the cluster is removed at the end
 unless --keep is given.
 """
@@ -14,7 +16,7 @@ import json
 import os
 import shlex
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from ..cluster import Cluster, pg_bindir
 from ..db import connect
@@ -31,8 +33,9 @@ def register(commands) -> None:
     parser = commands.add_parser(
         "demo", help="a throwaway local cluster with sample data: install, schedule, one cycle, the lists",
         description="Start a throwaway PostgreSQL cluster (unix socket only, pg_cron preloaded), load sample "
-                    f"data into schema {SOURCE_SCHEMA}, install trending and schedule it hourly, run one cycle "
-                    "and print the top lists and the cycle's summary. --dsn does not apply.")
+                    f"data into schema {SOURCE_SCHEMA} as of an hour ago, install trending and schedule it hourly, "
+                    "run a cycle an hour back and print the top lists and the cycle's summary, then a cycle "
+                    "at the real now and the movers of that hour. --dsn does not apply.")
     parser.add_argument("--scale", default="tiny", help="sample data scale: tiny (default), small, medium, large")
     parser.add_argument("--seed", type=int, default=1, help="sample data seed (default 1)")
     parser.add_argument("--keep", action="store_true",
@@ -63,7 +66,10 @@ def _demo(cluster: Cluster, scale: str, seed: int, as_json: bool) -> None:
     dsn = cluster.conninfo(DEMO_DB)
     with connect(dsn) as conn:
         started = time.monotonic()
-        counts = generate(conn, SOURCE_SCHEMA, scale=scale, seed=seed, as_of=datetime.now(timezone.utc))
+        # the sample data and the first cycle an hour back, so that the second
+        # cycle runs at the real now (the next scheduled run never goes back in time)
+        an_hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
+        counts = generate(conn, SOURCE_SCHEMA, scale=scale, seed=seed, as_of=an_hour_ago)
         print(f"sample data: scale {scale}, seed {seed}, schema {SOURCE_SCHEMA}: "
               + ", ".join(f"{counts[t]:,} {t}" for t in ("tracks", "users", "plays", "saves", "reposts", "playlists")
                           if t in counts)
@@ -71,8 +77,9 @@ def _demo(cluster: Cluster, scale: str, seed: int, as_json: bool) -> None:
         print(f"trending install --source-schema {SOURCE_SCHEMA}:")
         install.install(conn, dsn, source_schema=SOURCE_SCHEMA, out=lambda line: print(f"  {line}"))
 
-        (summary,) = conn.execute("SELECT trending.recompute()").fetchone()
-        print(f"SELECT trending.recompute(): {summary['status']} in {summary['ms']:,.0f} ms\n")
+        (summary,) = conn.execute("SELECT trending.recompute(%s)", (an_hour_ago,)).fetchone()
+        print(f"SELECT trending.recompute(now() - interval '1 hour'): {summary['status']} "
+              f"in {summary['ms']:,.0f} ms\n")
 
         top = conn.execute("SELECT rank, track_id, score, genre FROM trending.top_tracks('week', lim => 10)").fetchall()
         _print_list("Top 10 tracks of the week", ["rank", "track_id", "score", "genre"], top)
@@ -86,6 +93,15 @@ def _demo(cluster: Cluster, scale: str, seed: int, as_json: bool) -> None:
 
         print("The cycle's summary")
         print(json.dumps(summary, indent=2) if as_json else format_summary(summary))
+
+        (second,) = conn.execute("SELECT trending.recompute()").fetchone()
+        print(f"\nAn hour later, SELECT trending.recompute(): {second['status']} in {second['ms']:,.0f} ms\n")
+        movers = conn.execute("SELECT movement, id, previous_rank, rank, climb "
+                              "FROM trending.movers('week')").fetchall()
+        top_n = conn.execute("SELECT value FROM trending.settings WHERE name = 'movers_top_n'").fetchone()[0]
+        print(f"Movers of the week's top {top_n} tracks in that hour (trending.movers())")
+        print(table(["movement", "track_id", "was", "now", "climb"], [list(r) for r in movers], align="lrrrr")
+              if movers else "(nothing moved)")
 
 
 def _print_list(title: str, headers: list[str], rows: list) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import charts
 from ..db import connect, require_extension
 from ..errors import CliError
 from ..output import table
@@ -18,6 +19,8 @@ def register(commands) -> None:
     parser.add_argument("--limit", type=int, default=10, metavar="N", help="how many (1..1000, default 10)")
     parser.add_argument("--offset", type=int, default=0, metavar="N", help="skip the first N (default 0)")
     parser.add_argument("--playlists", action="store_true", help="trending playlists instead of tracks")
+    parser.add_argument("--chart", action="store_true",
+                        help="draw the scores as a bar chart (on a terminal; a plain table otherwise)")
     parser.set_defaults(handler=run)
 
 
@@ -39,6 +42,13 @@ def run(args) -> int:
         if not rows:
             ran = conn.execute("SELECT scores_as_of IS NOT NULL FROM trending.status").fetchone()[0]
             print("(no rows)" if ran else "(no rows: no cycle has succeeded yet; run `trending recompute`)")
+            return 0
+    if args.chart:
+        console = charts.make_console()
+        if console.is_terminal:
+            what = f"{args.time_range} playlists" if args.playlists else \
+                f"{args.time_range} tracks" + (f" in {args.genre}" if args.genre else "")
+            charts.score_chart(console, f"trending {what}", headers[1], [tuple(r) for r in rows])
             return 0
     print(table(headers, [list(r) for r in rows]))
     return 0
