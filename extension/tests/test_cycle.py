@@ -16,7 +16,8 @@ STRATEGIES = [
 ]
 SETTINGS = [{"name": "source_schema", "value": "music"}, {"name": "work_mem", "value": "64MB"},
             {"name": "lock_timeout", "value": "2s"}, {"name": "run_retention", "value": "30 days"},
-            {"name": "parallel_workers", "value": "0"}]
+            {"name": "parallel_workers", "value": "0"}, {"name": "movers_top_n", "value": "100"},
+            {"name": "movers_max_genres", "value": "50"}]
 BOUNDS = {"now_utc": "2026-03-31 12:00:00", "track_week_start": "2026-03-24 12:00:00",
           "track_month_start": "2026-02-28 12:00:00", "playlist_week_start": "2026-03-24 12:00:00",
           "playlist_month_start": "2026-03-01 12:00:00", "playlist_year_start": "2025-03-31 12:00:00"}
@@ -49,6 +50,8 @@ def plpy_for(fake_plpy, enabled, pause=None, superuser=True, capture=NOT_INSTALL
         (r"AS staged, \(SELECT count", [{"staged": 30, "changed": 6, "filenode": 16400}]),
         (r"WITH joined AS MATERIALIZED", []),
         (r"trending._remove_slice\(", [{"n": 7}]),
+        (r"trending._record_top\(", [{"r": json.dumps({"entries": 5, "lists": 3})}]),
+        (r"pg_notify\(", [{}]),
         (r"trending._run_step_done\(", [{}]),
         (r"current_setting\('trending.test_pause_after'", [{"value": pause}]),
         (r"rolsuper", [{"rolsuper": superuser}]),
@@ -94,6 +97,7 @@ def test_enabled_strategies_are_scored_and_disabled_ones_cleared(fake_plpy):
     cleared = plpy.ran(r"trending._remove_slice\(")
     assert len(cleared) == 6, "every range of the two disabled strategies is cleared"
     assert any("'PLAYLISTS', 'pnagD', 'year'" in s for s in cleared)
+    assert len(plpy.ran(r"trending._record_top\(")) == 1, "the last step records the top lists, once"
 
     summary = cycle.summary(plan, recorded(plpy), "2026-03-31 12:00:00")
     assert summary["status"] == "ok" and summary["run_id"] == 7 and summary["wal_bytes"] == 4096
