@@ -78,15 +78,6 @@ FROM trending.status s""", ["timestamptz"]), [now])
                           "without writing it; trending.recompute() with no argument computes as of now.")
 
 
-def running_pid(plpy):
-    """The backend that holds the cycle lock in this database, if any."""
-    rows = plpy.execute("""
-SELECT pid FROM pg_catalog.pg_locks
-WHERE locktype = 'advisory' AND granted AND classid = 1953654126 AND objid = 1 AND objsubid = 2
-  AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())""")
-    return rows[0]["pid"] if rows else None
-
-
 # The runs this session is running, by run id: the plan fixed when the run
 # started, `now`, the next step to run and what the steps left for later
 # ones (the score tables' filenodes; the change capture's watermark, its
