@@ -30,7 +30,7 @@ SQL_PARTS = sql/header.sql \
             sql/comments.sql
 PY_PARTS  = $(sort $(wildcard extension/trending_pl/*.py))
 FROZEN    = 1.0
-NEW_PARTS  = sql/schema/80_capture.sql sql/schema/90_movers.sql
+NEW_PARTS  = sql/schema/80_capture.sql sql/schema/85_state.sql sql/schema/90_movers.sql
 VIEW_PARTS = sql/schema/60_status.sql sql/schema/70_metrics.sql
 UPGRADE_PARTS = sql/updates/$(FROZEN)--$(EXTVERSION).sql \
             $(NEW_PARTS) \

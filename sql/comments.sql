@@ -20,7 +20,7 @@ COMMENT ON TABLE trending._strategy_overrides IS 'The user''s on/off choices (du
 COMMENT ON TYPE trending.ranked_track IS 'A row of top_tracks() and underground_tracks(): absolute rank, track, score, genre.';
 COMMENT ON TYPE trending.ranked_playlist IS 'A row of top_playlists(): absolute rank, playlist, score.';
 
-COMMENT ON FUNCTION trending.recompute(timestamptz) IS
+COMMENT ON FUNCTION trending.recompute(timestamptz, boolean) IS
     'Run one cycle of every enabled strategy at now (default: the transaction''s start), in the caller''s transaction; returns a jsonb summary (rows inserted/updated/deleted/unchanged and ms per strategy and range, bad rows found, WAL bytes), or {"status": "skipped"} at once when another cycle is running. Raises on failure; nothing of a failed cycle stays.';
 COMMENT ON FUNCTION trending.top_tracks(text, text, integer, integer, text) IS
     'Trending tracks: top_tracks(time_range => week|month|allTime, genre => NULL for all, lim => 1..1000, off => 0.., version => pnagD|AnlGe).';
@@ -28,7 +28,7 @@ COMMENT ON FUNCTION trending.underground_tracks(text, text, integer, integer) IS
     'Underground trending: the TRACKS/pnagD list without its top 20, owners with < 1500 followers and followings.';
 COMMENT ON FUNCTION trending.top_playlists(text, integer, integer) IS
     'Trending playlists: top_playlists(time_range => week|month|year, lim => 1..1000, off => 0..).';
-COMMENT ON FUNCTION trending._recompute(timestamptz) IS 'Internal: the cycle itself, in PL/Python; call trending.recompute().';
+COMMENT ON FUNCTION trending._recompute(timestamptz, boolean) IS 'Internal: the cycle itself, in PL/Python; call trending.recompute().';
 COMMENT ON FUNCTION trending._python_init() IS 'Internal: makes the embedded trending_pl package importable in this session.';
 COMMENT ON FUNCTION trending._validate_choice(text, text, text[]) IS 'Internal: raises 22023 naming the valid values.';
 COMMENT ON FUNCTION trending._validate_page(integer, integer) IS 'Internal: raises 22023 unless 1 <= lim <= 1000 and off >= 0.';
@@ -43,13 +43,13 @@ COMMENT ON COLUMN trending.runs.cycle_now IS 'The now the scores were computed f
 COMMENT ON COLUMN trending.runs.step_ms IS 'Milliseconds of each finished step: check_sources, track_inputs, playlist_inputs, then one per slice (TYPE/version/range).';
 COMMENT ON COLUMN trending.runs.slice_rows IS 'Per slice: rows inserted, updated, deleted and left unchanged.';
 COMMENT ON COLUMN trending.runs.wal_bytes IS 'WAL written in the cluster between the run''s start and end (includes other sessions'' writes).';
-COMMENT ON COLUMN trending.runs.cycle_kind IS 'full (every score recomputed) or incremental; NULL for a skipped call. Every cycle is full until incremental cycles exist.';
+COMMENT ON COLUMN trending.runs.cycle_kind IS 'full (every score recomputed), incremental (only the affected items) or reconcile (full, and the incremental state compared with the sources); NULL for a skipped call.';
 COMMENT ON COLUMN trending.runs.cycle_reason IS 'Why the cycle was of its kind: for a full one, the first reason the change capture gave (trending.capture_status), e.g. not installed or not armed.';
 COMMENT ON VIEW trending.status IS
     'One row: last successful run and the age of the scores, last failed or aborted run with its SQLSTATE and message, and the backend running a cycle now, if any.';
-COMMENT ON PROCEDURE trending.scheduled_recompute(timestamptz) IS
+COMMENT ON PROCEDURE trending.scheduled_recompute(timestamptz, boolean) IS
     'The cycle pg_cron runs (CALL trending.scheduled_recompute()): commits after each step, records failures in trending.runs and re-raises them, returns quietly on a standby or when a cycle is running. Call at top level, not inside BEGIN.';
-COMMENT ON FUNCTION trending._scheduled_start(timestamptz) IS 'Internal: first step of trending.scheduled_recompute().';
+COMMENT ON FUNCTION trending._scheduled_start(timestamptz, boolean) IS 'Internal: first step of trending.scheduled_recompute().';
 COMMENT ON FUNCTION trending._scheduled_step(bigint, integer) IS 'Internal: one step of trending.scheduled_recompute(); continues only a run this session started (else 42501 or 55000).';
 COMMENT ON FUNCTION trending.schedule(text) IS
     'Schedule CALL trending.scheduled_recompute() with pg_cron as job trending-recompute (default hourly, ''0 * * * *'', GMT); idempotent; returns the job id. Needs pg_cron in this database; otherwise use the trending CLI.';
@@ -86,7 +86,7 @@ COMMENT ON FUNCTION trending._own_run(bigint) IS
 COMMENT ON FUNCTION trending._run_begin(text, timestamptz, name, jsonb) IS
     'Internal, SECURITY DEFINER: begin a run while holding the cycle lock (mark dead runs aborted, prune by run_retention, insert the running row).';
 COMMENT ON FUNCTION trending._run_skipped(text, timestamptz, name) IS 'Internal, SECURITY DEFINER: record a skipped call.';
-COMMENT ON FUNCTION trending._run_step_done(bigint, text, double precision, jsonb, jsonb, text, text) IS
+COMMENT ON FUNCTION trending._run_step_done(bigint, text, double precision, jsonb, jsonb, text, text, jsonb, jsonb) IS
     'Internal, SECURITY DEFINER: record a finished step of the caller''s own run.';
 COMMENT ON FUNCTION trending._run_finish(bigint) IS 'Internal, SECURITY DEFINER: mark the caller''s own run ok; its row as jsonb.';
 COMMENT ON FUNCTION trending._run_fail(bigint, text, text, text, text) IS 'Internal, SECURITY DEFINER: record the caller''s own run failed.';
@@ -127,6 +127,20 @@ COMMENT ON VIEW trending._capture_catalog IS 'Internal: per source table, the ca
 COMMENT ON VIEW trending._capture_changed IS 'Internal: trending._capture_changes one id per row (seq, source, kind, item_id, user_id), for a cycle.';
 COMMENT ON VIEW trending._capture_play_hours IS 'Internal: trending._capture_plays one (item, hour, net count) per row, for a cycle.';
 
+-- Incremental cycles' state (issue 9, sql/schema/85_state.sql)
+COMMENT ON TABLE trending._state_meta IS 'Internal, UNLOGGED: one row, whether the incremental state is valid, at which capture watermark (since) and cycle now, for which source schema and slices (fingerprint), and when it was last rebuilt and reconciled.';
+COMMENT ON TABLE trending._state_tracks IS 'Internal, UNLOGGED: per eligible track, the inputs of its last scoring and the dates its age is computed from.';
+COMMENT ON TABLE trending._state_playlists IS 'Internal, UNLOGGED: per eligible playlist, the inputs of its last scoring and the dates its age is computed from.';
+COMMENT ON TABLE trending._state_playlist_owners IS 'Internal, UNLOGGED: the owner of every playlist with one current row (a playlist becomes eligible when its owner gets an aggregate_user row).';
+COMMENT ON TABLE trending._state_play_buckets IS 'Internal, UNLOGGED: plays per track and UTC hour from the month window''s first hour on, counted up to the capture watermark.';
+COMMENT ON TABLE trending._state_track_hours IS 'Internal, UNLOGGED: the hours that hold a live save or repost of a track (from the month window''s first hour on).';
+COMMENT ON TABLE trending._state_playlist_hours IS 'Internal, UNLOGGED: the hours that hold a live save or repost of a playlist (from the year window''s first hour on).';
+COMMENT ON FUNCTION trending._state_write(bigint, text, boolean) IS 'Internal: a cycle stores its staging into the incremental state (checked: the caller''s own run, plain temp tables).';
+COMMENT ON FUNCTION trending._state_advance(bigint, bigint, timestamp, timestamp) IS 'Internal: an incremental cycle adds the delta rows'' plays to the buckets, in the transaction that moves the watermark past them.';
+COMMENT ON FUNCTION trending._state_finish(bigint, timestamp, text, text) IS 'Internal: the last step marks the state valid at the capture''s watermark and the cycle''s now (invalid when the capture is not armed).';
+COMMENT ON COLUMN trending.runs.affected IS 'Incremental and reconciling cycles: the items of each kind they rescored ({"track": n, "playlist": n}).';
+COMMENT ON COLUMN trending.runs.drift IS 'Reconciling cycles: items whose stored inputs differed from the sources'' ({"tracks": n, "playlists": n}) and hourly play buckets that did ("play_hours"), all repaired; 0 everywhere when incremental cycles were exact.';
+
 -- Issue 11: insight.
 COMMENT ON FUNCTION trending.preview(timestamptz) IS
     'A dry run: the rows a cycle at now (default: the transaction''s start) would insert, update and delete, per slice (kind, type, version, time_range) and id, with old and new score, old and new rank (score DESC, id DESC within the slice, as the API orders) and, for tracks, old and new genre. Writes nothing, records no run, takes no lock a cycle or a reader waits on (ACCESS SHARE on the sources and score tables). Needs what a cycle needs (trending.grant_cycle).';
@@ -142,7 +156,7 @@ COMMENT ON TABLE trending.movers_top IS
     'The top movers_top_n of every list the API reads (TRACKS/pnagD per range, overall with genre '''' and per genre for the movers_max_genres biggest genres; PLAYLISTS/pnagD per range) as the last two successful cycles left them; written by trending._record_top, read by trending.movers(). At most 2 x lists x N rows.';
 COMMENT ON FUNCTION trending.movers(text, text, text) IS
     'Entries into, exits from and climbs within the top movers_top_n of one list (time_range; genre NULL for overall; kind track or playlist) between the previous successful cycle and the last, with both ranks and scores. After each successful cycle, NOTIFY trending carries the total entries (docs/operations.md).';
-COMMENT ON FUNCTION trending._record_top(bigint, integer, integer) IS
+COMMENT ON FUNCTION trending._record_top(bigint, integer, integer, boolean) IS
     'Internal: at the end of the caller''s own successful run, record the top N of every list in trending.movers_top, keep only the previous generation besides it, and count the entries.';
 COMMENT ON COLUMN trending.movers_top.run_id IS 'The successful cycle that recorded the row (one of the last two).';
 COMMENT ON COLUMN trending.movers_top.genre IS 'The genre of a track list; '''' for the overall list and for playlists.';

@@ -17,10 +17,11 @@ STRATEGIES = [
 SETTINGS = [{"name": "source_schema", "value": "music"}, {"name": "work_mem", "value": "64MB"},
             {"name": "lock_timeout", "value": "2s"}, {"name": "run_retention", "value": "30 days"},
             {"name": "parallel_workers", "value": "0"}, {"name": "movers_top_n", "value": "100"},
-            {"name": "movers_max_genres", "value": "50"}]
+            {"name": "movers_max_genres", "value": "50"}, {"name": "reconcile_every", "value": "1 day"}]
 BOUNDS = {"now_utc": "2026-03-31 12:00:00", "track_week_start": "2026-03-24 12:00:00",
           "track_month_start": "2026-02-28 12:00:00", "playlist_week_start": "2026-03-24 12:00:00",
           "playlist_month_start": "2026-03-01 12:00:00", "playlist_year_start": "2025-03-31 12:00:00"}
+BOUNDS.update({f"{name}_floor": value for name, value in BOUNDS.items()})  # the starts are on the hour
 
 
 NOT_INSTALLED = {"installed": False, "armed": False, "incremental_ok": False,
@@ -33,6 +34,8 @@ def plpy_for(fake_plpy, enabled, pause=None, superuser=True, capture=NOT_INSTALL
     strategies = [dict(s, enabled=(s["type"], s["version"]) in enabled) for s in STRATEGIES]
     return fake_plpy([
         (r"FROM trending.capture_status", [capture]),
+        (r"FROM trending._state_meta", []),  # no incremental state: every cycle is full
+        (r"trending._state_(write|finish)\(", [{"n": 0}]),
         (r"trending._capture_settle\(", [{"upto": 42, "settled": settled}]),
         (r"trending._capture_arm\(", [{"reason": None}]),
         (r"FROM trending.settings", SETTINGS),
@@ -120,7 +123,9 @@ def test_every_step_runs_with_the_configured_session_settings_and_schema(fake_pl
     assert len(plpy.ran(r"set_config\('lock_timeout', '2s', true\)")) == len(plan["steps"])
     assert len(plpy.ran(r"set_config\('max_parallel_workers_per_gather', '0', true\)")) == len(plan["steps"])
     inputs = plpy.ran(r"CREATE TEMP TABLE trending_playlist_inputs")
-    assert len(inputs) == 1 and '"music".reposts' in inputs[0]
+    engagements = plpy.ran(r"CREATE TEMP TABLE trending_playlist_engagements")
+    assert len(inputs) == 1 and '"music".aggregate_user' in inputs[0]
+    assert len(engagements) == 1 and '"music".reposts' in engagements[0] and '"music".saves' in engagements[0]
     assert plpy.ran(r'FROM "music".playlists p'), "candidates read the configured schema"
 
 
@@ -181,18 +186,26 @@ def test_a_full_cycle_settles_the_capture_first_and_arms_it_in_its_last_step(fak
     settle = next(i for i, q in enumerate(ran) if "_capture_settle(" in q)
     assert settle < next(i for i, q in enumerate(ran) if "_check_sources(" in q), "settled before the sources"
     assert "'1000 milliseconds'" in ran[settle], "lock_timeout 2s, capped at 1s"
-    assert run["capture"] == {"installed": True, "fingerprint": "f0", "upto": 42, "settled": True,
-                              "armed": False, "not_armed": None}
+    assert {k: run["capture"][k] for k in ("installed", "fingerprint", "upto", "settled", "armed", "not_armed",
+                                           "since", "build_state")} == \
+        {"installed": True, "fingerprint": "f0", "upto": 42, "settled": True, "armed": False, "not_armed": None,
+         "since": 7, "build_state": True}
     (done,) = plpy.ran(r"trending._run_step_done\(")
-    assert done.endswith("'full', 'incremental cycles are not implemented yet: every cycle is full')")
+    assert "'full', 'the incremental state is missing: first cycle with the capture" in done
     assert plpy.ran(r"trending._capture_arm\(") == []
     for index in range(1, len(plan["steps"])):
         cycle.run_step(plpy, run, index)
-        assert bool(plpy.ran(r"trending._capture_arm\(")) == (index == len(plan["steps"]) - 1)
+        last = index == len(plan["steps"]) - 1
+        assert bool(plpy.ran(r"trending._capture_arm\(")) == last
+        assert bool(plpy.ran(r"trending._state_(write|finish)\(")) == last, "the state moves in the last step only"
     (arm,) = plpy.ran(r"trending._capture_arm\(")
     assert "_capture_arm(42, 'f0')" in arm and run["capture"]["armed"] is True
+    writes = [re.search(r"_state_write\('7', '(\w+)', '(\w+)'\)", w) for w in plpy.ran(r"_state_write\(")]
+    assert [(w.group(1), w.group(2)) for w in writes] == [("begin", "True"), ("play_buckets", "True"),
+                                                           ("track", "True")], "rebuilt whole"
+    assert len(plpy.ran(r"trending._state_finish\(")) == 1
     summary = cycle.summary(plan, dict(recorded(plpy), cycle_kind="full", cycle_reason="r"), "x", run["capture"])
-    assert summary["cycle"] == {"kind": "full", "reason": "r", "capture": {
+    assert summary["cycle"] == {"kind": "full", "reason": "r", "affected": None, "drift": None, "capture": {
         "installed": True, "upto": 42, "settled": True, "armed": True, "not_armed": None}}
 
 
@@ -201,8 +214,9 @@ def test_an_unsettled_capture_is_not_armed_and_says_why(fake_plpy):
     plpy = plpy_for(fake_plpy, {("TRACKS", "pnagD")}, capture=installed, settled=False)
     run_all(plpy)
     assert plpy.ran(r"trending._capture_arm\(") == []
+    assert plpy.ran(r"trending._state_(write|finish)\(") == [], "nor is the state rebuilt"
     (first, *_) = plpy.ran(r"trending._run_step_done\(")
-    assert "'the capture did not settle within 1s: a write to a source table was still in flight" in first
+    assert "'full', 'the incremental state is missing" in first
 
 
 def test_without_the_capture_the_cycle_is_full_and_says_so(fake_plpy):
@@ -210,4 +224,4 @@ def test_without_the_capture_the_cycle_is_full_and_says_so(fake_plpy):
     run_all(plpy)
     assert plpy.ran(r"trending._capture_settle\(") == [] and plpy.ran(r"trending._capture_arm\(") == []
     (first, *_) = plpy.ran(r"trending._run_step_done\(")
-    assert first.endswith("'full', 'the capture is not installed')")
+    assert first.endswith("'full', 'the capture is not installed', NULL, NULL)")

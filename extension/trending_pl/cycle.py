@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import time
 
-from . import capture, config, hooks, inputs, runs, slices, sources
+from . import capture, config, hooks, incremental, inputs, runs, slices, sources
 from .config import Strategy
 
 CHECK_SOURCES = "check_sources"
@@ -27,10 +27,12 @@ CHANGES = {"track": "track_changes", "playlist": "playlist_changes"}
 STAGE_STEPS = (CHECK_SOURCES, *INPUTS.values(), *CHANGES.values())
 
 
-def plan(plpy) -> dict:
+def plan(plpy, full: bool = False) -> dict:
     """What this run will do, as JSON-able data: per kind of item with an
     enabled strategy, stage its inputs, then its changes, then apply each
-    slice; a disabled strategy's slices are cleared."""
+    slice; a disabled strategy's slices are cleared. Whether the cycle is
+    full or incremental is decided by its first step (begin_capture); `full`
+    asks for a full one."""
     settings = config.read_settings(plpy)
     strategies = config.read_strategies(plpy)
     steps = [{"name": CHECK_SOURCES}]
@@ -42,7 +44,10 @@ def plan(plpy) -> dict:
             for time_range in s.time_ranges:
                 steps.append({"name": f"{s.key}/{time_range}", "type": s.type, "version": s.version,
                               "kind": s.kind, "range": time_range, "enabled": s.enabled})
-    return {"source_schema": settings["source_schema"], "settings": settings, "steps": steps}
+    plan_ = {"source_schema": settings["source_schema"], "settings": settings, "steps": steps,
+             "full_requested": bool(full)}
+    plan_["fingerprint"] = incremental.fingerprint(plan_)
+    return plan_
 
 
 def _strategy(step: dict) -> Strategy:
@@ -66,7 +71,8 @@ def _stage_changes(plpy, run: dict, kind: str) -> dict:
     table's filenode they were staged against (see slices.apply)."""
     enabled = [(_strategy(s), s["range"]) for s in run["plan"]["steps"]
                if s.get("kind") == kind and s["enabled"]]
-    changes = slices.stage_changes(plpy, kind, enabled)
+    ids = f"pg_temp.trending_{kind}_affected" if run["cycle"]["kind"] == "incremental" else None
+    changes = slices.stage_changes(plpy, kind, enabled, ids)
     run.setdefault("filenodes", {})[kind] = changes["filenode"]
     return changes
 
@@ -100,9 +106,8 @@ def run_step(plpy, run: dict, index: int) -> None:
             hooks.pause_after(plpy, f"{name}/{point}")  # tests put DDL here
             sources.lock_and_check(plpy, source_schema, name)
 
-        stage = inputs.stage_track_inputs if name == INPUTS["track"] else inputs.stage_playlist_inputs
-        bad_rows = stage(plpy, inputs.Cycle.start(plpy, run["now"], source_schema), guard)
-        guard("end")
+        kind = next(k for k, v in INPUTS.items() if v == name)
+        bad_rows = stage_inputs(plpy, run, kind, inputs.Cycle.start(plpy, run["now"], source_schema), guard)
     elif name in CHANGES.values():
         changes = _stage_changes(plpy, run, next(k for k, v in CHANGES.items() if v == name))
     elif step["enabled"]:
@@ -115,11 +120,15 @@ def run_step(plpy, run: dict, index: int) -> None:
 
     if index == len(plan_["steps"]) - 1:
         record_top(plpy, run)  # the lists as this cycle leaves them, for movers()
-        finish_capture(plpy, run)  # in the transaction that commits the cycle's last state
+        finish_capture(plpy, run, inputs.Cycle.start(plpy, run["now"], source_schema))
+        # in the transaction that commits the cycle's last state
 
     ms = round((time.monotonic() - started) * 1000, 1)
+    in_step = name in INPUTS.values()
     runs.record_step(plpy, run["run_id"], name, ms, slice_key=None if slice_result is None else name,
-                     slice_result=slice_result, bad_rows=bad_rows, cycle=cycle_)
+                     slice_result=slice_result, bad_rows=bad_rows, cycle=cycle_,
+                     affected=run["cycle"]["affected"] if in_step else None,
+                     drift=run["cycle"]["drift"] if in_step else None)
     plpy.notice(progress_line(index, len(plan_["steps"]), name, ms, slice_result, bad_rows, changes))
     if index == len(plan_["steps"]) - 1:
         inputs.drop_temp_tables(plpy)
@@ -146,41 +155,156 @@ def _ms_text(ms: int) -> str:
 
 
 def begin_capture(plpy, run: dict, source_schema: str, settings: dict) -> dict:
-    """The change capture's part of the first step: its state and, when it
-    is installed, a settled watermark, kept in the run's memory (never
-    re-read from a table another role can write) for finish_capture. Returns
-    the kind of cycle and why, for the run's row."""
+    """The change capture's part of the first step: its state, a settled
+    watermark, the incremental state's row, and from them the kind of cycle
+    and why (incremental.decide), all kept in the run's memory (never re-read
+    from a table another role can write) for the later steps. Returns the
+    kind and the reason, for the run's row."""
     st = capture.state(plpy, source_schema)
     info = {"installed": st["installed"], "fingerprint": st["fingerprint"], "upto": None, "settled": False,
-            "armed": False, "not_armed": None}
-    reason = st["reason"]
+            "armed": False, "not_armed": None, "since": st["since"]}
     if st["installed"]:
         timeout_ms = settle_timeout_ms(settings["lock_timeout"])
         info["upto"], info["settled"] = capture.settle(plpy, f"{timeout_ms} milliseconds")
         if not info["settled"]:
             info["not_armed"] = (f"the capture did not settle within {_ms_text(timeout_ms)}: a write to a source "
                                  "table was still in flight; its changes are kept for the next cycle")
-            reason = reason or info["not_armed"]
-    # incremental cycles do not exist yet: a capture ready for one still runs full
-    reason = reason or "incremental cycles are not implemented yet: every cycle is full"
+    meta = incremental.read_meta(plpy)
+    now_utc = inputs.Cycle.start(plpy, run["now"], source_schema).now_text
+    kind, reason = incremental.decide(plpy, full_requested=run["plan"]["full_requested"], capture_state=st,
+                                      settled=info["settled"], meta=meta,
+                                      plan_fingerprint=run["plan"]["fingerprint"], now_utc=now_utc,
+                                      reconcile_every=settings["reconcile_every"])
+    if kind == "full" and reason is None:
+        reason = info["not_armed"]
+    # a full cycle rebuilds the state when it can arm the capture at its end
+    info["build_state"] = kind != "incremental" and st["installed"] and info["settled"]
+    info["prev_now"] = None if meta is None else meta["cycle_now"]
     run["capture"] = info
-    run["cycle"] = {"kind": "full", "reason": reason}
-    return run["cycle"]
+    run["cycle"] = {"kind": kind, "reason": reason, "affected": {}, "drift": None}
+    run["state_staged"] = []
+    # The state stays valid through any cycle that does not rebuild it (its
+    # writes all happen in the last step's transaction, with the watermark),
+    # except one at an earlier now: the scores it writes are not those an
+    # incremental cycle would reach from the state's now.
+    if kind != "incremental" and meta and meta["valid"] and plpy.execute(
+            plpy.prepare("SELECT $1::timestamp < $2::timestamp AS b", ["text", "text"]),
+            [now_utc, meta["cycle_now"]])[0]["b"]:
+        plpy.execute(plpy.prepare("SELECT trending._state_write($1, 'begin', true)", ["bigint"]), [run["run_id"]])
+    return {"kind": kind, "reason": reason}
 
 
-def finish_capture(plpy, run: dict) -> None:
-    """In the transaction of the last step: arm the capture from the
-    watermark settled before any source was read (this prunes the delta rows
-    the cycle covered). A failed run never gets here: nothing is armed and
-    the next cycle reads again."""
+def stage_inputs(plpy, run: dict, kind: str, c: inputs.Cycle, guard) -> dict | None:
+    """The inputs step of `kind`: stage the inputs (every item, or the
+    affected ones) and what the state keeps of them (written by the last
+    step, finish_capture). Returns the bad rows found (None: not counted)."""
+    info, cycle_kind = run["capture"], run["cycle"]["kind"]
+    stage = inputs.stage_track_inputs if kind == "track" else inputs.stage_playlist_inputs
+    if cycle_kind in ("incremental", "reconcile"):
+        prev = inputs.Cycle.start(plpy, info["prev_now"] + "+00", run["plan"]["source_schema"])
+        affected = incremental.stage_affected(plpy, kind, c, prev, info["since"], info["upto"], guard)
+        run["cycle"]["affected"][kind] = affected
+    if cycle_kind == "incremental":
+        scope = inputs.Scope(ids=f"pg_temp.trending_{kind}_affected", plays="state",
+                             since=info["since"], upto=info["upto"],
+                             prev_week_floor=prev.track_week_floor, prev_month_floor=prev.track_month_floor)
+        stage(plpy, c, guard, scope)
+        guard("end")
+        if info["settled"]:  # else the state stays where it is: its rows are read again next time
+            inputs.stage_state(plpy, c, kind, named=(info["since"], info["upto"]))
+            run["state_staged"].append(kind)
+        return None  # absurd rows are counted by full and reconciling cycles, which read every row
+    if not info["build_state"]:
+        bad_rows = stage(plpy, c, guard)
+        guard("end")
+        return bad_rows
+    bad_rows = stage(plpy, c, guard, inputs.Scope(upto=info["upto"]))
+    guard("end")
+    inputs.stage_state(plpy, c, kind)
+    if cycle_kind == "reconcile":
+        run["cycle"]["drift"] = dict(run["cycle"]["drift"] or {}, **measure_drift(plpy, kind, c, info))
+    run["state_staged"].append(kind)
+    return bad_rows
+
+
+def measure_drift(plpy, kind: str, c: inputs.Cycle, info: dict) -> dict:
+    """A reconciling cycle, before it rebuilds the state from the sources:
+    how many items' stored inputs differ from what the sources give, leaving
+    out the items this hour's changes name (an incremental cycle would have
+    rescored them), and how many hourly play buckets differ from the plays
+    read (both as of the capture's watermark). Any of it is drift: a change
+    the capture or the incremental cycles missed."""
+    id_col = f"{kind}_id"
+    items = int(plpy.execute(f"""
+SELECT count(*) AS n
+FROM pg_temp.trending_{kind}_state f
+FULL JOIN trending._state_{kind}s s ON s.{id_col} = f.{id_col}
+WHERE ROW(f.*) IS DISTINCT FROM ROW(s.*)
+  AND COALESCE(f.{id_col}, s.{id_col}) NOT IN (SELECT a.id FROM pg_temp.trending_{kind}_affected a)""")[0]["n"])
+    drift = {f"{kind}s": items}
+    if kind == "track":
+        mf, inf = c.track_month_floor, "'-infinity'::timestamp"
+        drift["play_hours"] = int(plpy.execute(f"""
+WITH fresh AS (
+    SELECT h.track_id, h.hour, h.n_source - h.n_after AS n FROM pg_temp.trending_play_hours h
+    WHERE h.n_source <> h.n_after AND (h.hour >= {mf} OR h.hour = {inf})
+), kept AS (
+    SELECT k.track_id, k.hour, sum(k.n) AS n FROM (
+        SELECT b.track_id, b.hour, b.plays AS n FROM trending._state_play_buckets b
+        WHERE b.hour >= {mf} OR b.hour = {inf}
+        UNION ALL
+        SELECT d.item_id, d.hour, d.n FROM trending._capture_play_hours d
+        WHERE d.seq > {int(info["since"])} AND d.seq <= {int(info["upto"])} AND (d.hour >= {mf} OR d.hour = {inf})
+    ) AS k GROUP BY k.track_id, k.hour HAVING sum(k.n) <> 0
+)
+SELECT count(*) AS n FROM fresh f FULL JOIN kept k ON k.track_id = f.track_id AND k.hour = f.hour
+WHERE f.n IS DISTINCT FROM k.n""")[0]["n"])
+    return drift
+
+
+def finish_capture(plpy, run: dict, c: inputs.Cycle) -> None:
+    """In the transaction of the last step, which commits the cycle's last
+    scores: move the state and the capture's watermark together.
+    - Full or reconciling (settled): arm the capture from the watermark
+      settled before any source was read (this prunes the delta rows the
+      cycle covered), and replace the state with what the cycle staged.
+    - Incremental (settled): add the delta rows' plays to the buckets,
+      replace the affected items' rows, and move the watermark past them,
+      so each delta row is counted once.
+    The state is then valid at the watermark and at this now. A failed run
+    never gets here: nothing is armed, moved or written, and the next cycle
+    reads again."""
     info = run.get("capture")
-    if not info or not info["installed"] or not info["settled"]:
+    if not info or not info["installed"]:
         return
-    info["not_armed"] = capture.arm(plpy, info["upto"], info["fingerprint"])
+    kind = run["cycle"]["kind"]
+    month_floor = c.track_month_keep  # what the state keeps of plays and track engagements
+    year_floor = c.playlist_floors[max(inputs.formulas.PLAYLIST_WINDOWS,
+                                       key=lambda r: inputs.formulas.WINDOW_DAYS[r])]
+    if not info["settled"]:
+        return  # armed (or not) as it was; its rows wait for the next cycle
+    write = plpy.prepare("SELECT trending._state_write($1, $2, $3) AS n", ["bigint", "text", "bool"])
+    full = kind != "incremental"
+    if kind == "incremental":
+        plpy.execute(f"SELECT trending._state_advance({int(run['run_id'])}, {int(info['upto'])},"
+                     f" {month_floor}, {year_floor})")
+        info["not_armed"] = capture.advance(plpy, info["upto"])
+    else:
+        info["not_armed"] = capture.arm(plpy, info["upto"], info["fingerprint"])
     info["armed"] = info["not_armed"] is None
     if info["not_armed"]:
         plpy.warning(f"trending: the change capture was not armed: {info['not_armed']}",
                      hint="The next cycle runs full again; SELECT * FROM trending.capture_status.")
+    if full and info["build_state"]:
+        plpy.execute(write, [run["run_id"], "begin", True])
+        if "track" in run["state_staged"]:
+            plpy.execute(write, [run["run_id"], "play_buckets", True])
+    for staged in run["state_staged"]:
+        plpy.execute(write, [run["run_id"], staged, full])
+    if run["state_staged"] or (full and info["build_state"]):
+        plpy.execute(plpy.prepare("SELECT trending._state_finish($1, $2, $3, $4)",
+                                  ["bigint", "timestamp", "text", "text"]),
+                     [run["run_id"], c.now_text, run["plan"]["fingerprint"], kind])
 
 
 def record_top(plpy, run: dict) -> None:
@@ -188,8 +312,12 @@ def record_top(plpy, run: dict) -> None:
     API reads (trending._record_top keeps the previous cycle's beside them)
     and keep its counts in the run's memory for announce()."""
     settings = run["plan"]["settings"]
-    row = plpy.execute(plpy.prepare("SELECT trending._record_top($1, $2, $3) AS r", ["bigint", "int4", "int4"]),
-                       [run["run_id"], int(settings["movers_top_n"]), int(settings["movers_max_genres"])])
+    # an incremental cycle keeps the previous run's genre lists (counting the
+    # biggest genres reads a whole slice); full and reconciling cycles recount
+    row = plpy.execute(plpy.prepare("SELECT trending._record_top($1, $2, $3, $4) AS r",
+                                    ["bigint", "int4", "int4", "bool"]),
+                       [run["run_id"], int(settings["movers_top_n"]), int(settings["movers_max_genres"]),
+                        run["cycle"]["kind"] != "incremental"])
     run["movers"] = _json(row[0]["r"])
 
 
@@ -245,6 +373,7 @@ def summary(plan_: dict, run_row: dict, now_text: str, capture_info: dict | None
             "wal_bytes": int(run_row["wal_bytes"]), "rows": totals, "steps": steps,
             "strategies": strategies, "bad_rows": bad_rows,
             "cycle": {"kind": run_row.get("cycle_kind"), "reason": run_row.get("cycle_reason"),
+                      "affected": _json(run_row.get("affected")), "drift": _json(run_row.get("drift")),
                       "capture": None if capture_info is None else
                       {k: capture_info[k] for k in ("installed", "upto", "settled", "armed", "not_armed")}}}
 

@@ -1,12 +1,10 @@
 """Explain one stored score: its inputs, each term of the formula, and why.
 
 trending.explain_track() / explain_playlist() stage the cycle's own inputs
-(inputs.py, its very statements) for the one item: the statements that
-create the candidates and inputs tables are wrapped as
-`SELECT * FROM (<the cycle's query>) WHERE id = <the item>`, so the planner
-pushes the id into every aggregate (the item's plays, saves and reposts by
-their indexes; counting one track's plays still scans the month of plays by
-plays(created_at), there being no index on play_item_id). The score is the
+(inputs.py, its very statements) for the one item, as an incremental cycle
+stages the items it rescores (inputs.Scope): the item's rows, saves and
+reposts by their indexes; counting one track's plays still scans the month
+of plays by plays(created_at), there being no index on play_item_id. The score is the
 cycle's expression (formulas.py) over that row, so a computed score equals
 the stored one when both are for the same `now`. The sources are checked
 as a cycle checks them, before each read and after the last.
@@ -22,27 +20,6 @@ from . import config, cycle, formulas, inputs, slices, sources, validate
 
 REL_TOLERANCE = 1e-12
 TOP_CONTRIBUTORS = 10
-_CREATE = re.compile(r"\s*CREATE TEMP TABLE (\w+) AS\s+(.*)\Z", re.S)
-
-
-class _OneItem:
-    """A plpy whose CREATE TEMP TABLE ... AS statements for `tables` keep only
-    the rows of one id; everything else passes through."""
-
-    def __init__(self, plpy, tables: set, id_col: str, item_id: int):
-        self._plpy, self._tables, self._id_col, self._item_id = plpy, tables, id_col, int(item_id)
-        self.rewritten: set = set()
-
-    def execute(self, query, *args):
-        match = _CREATE.match(query) if isinstance(query, str) else None
-        if match and match.group(1) in self._tables:
-            self.rewritten.add(match.group(1))
-            query = (f"CREATE TEMP TABLE {match.group(1)} AS SELECT * FROM ({match.group(2)}) AS one_item"
-                     f" WHERE one_item.{self._id_col} = {self._item_id}")
-        return self._plpy.execute(query, *args)
-
-    def __getattr__(self, name):
-        return getattr(self._plpy, name)
 
 
 def _json_value(value):
@@ -104,13 +81,10 @@ def explain(plpy, kind: str, item_id, time_range, version, now) -> str:
         guard("start")
         c = inputs.Cycle.start(plpy, now, schema)
         id_col = slices.TABLES[kind]["id"]
-        one = _OneItem(plpy, {f"trending_{kind}_candidates", f"trending_{kind}_inputs"}, id_col, item_id)
+        plpy.execute("CREATE TEMP TABLE trending_explain_ids (id bigint)")
+        plpy.execute(f"INSERT INTO pg_temp.trending_explain_ids VALUES ({int(item_id)})")
         stage = inputs.stage_track_inputs if kind == "track" else inputs.stage_playlist_inputs
-        bad_rows = stage(one, c, guard)
-        if one.rewritten != one._tables:  # inputs.py no longer creates them as this module expects
-            plpy.error(f"trending: explain could not filter the cycle's staging to one item"
-                       f" (filtered {sorted(one.rewritten)})", sqlstate="XX000",
-                       hint="A bug: extension/trending_pl/explain.py and inputs.py disagree.")
+        bad_rows = stage(plpy, c, guard, inputs.Scope(ids="pg_temp.trending_explain_ids"))
         guard("rules")
         doc = {"kind": kind, "id": int(item_id), "type": strategy.type, "version": strategy.version,
                "time_range": time_range, "now": c.now_text + "+00", "now_source": now_source,

@@ -3,9 +3,19 @@
 One row per eligible track (pg_temp.trending_track_inputs) and per eligible
 playlist (pg_temp.trending_playlist_inputs) holds everything the reference's formulas
 need for every strategy and range: windowed counts, totals, karma, age, owner
-followers. Each source table is scanned once per kind; the windows are
-FILTER clauses of the same aggregate. No source row is ever visited from
-Python.
+followers. The windows are FILTER clauses of the same aggregate. No source
+row is ever visited from Python.
+
+A Scope says which items and where the plays come from:
+- a full cycle (and preview): every item, plays read from the sources, one
+  scan of the month of plays grouped by track and hour;
+- an incremental cycle: the affected items only (a temp table of ids, found
+  by incremental.py), their rows read by index, their plays from the state's
+  hourly buckets plus the delta rows not yet added to them;
+- explain: one item, plays from the sources.
+Either way a window's listens are the plays of the whole hours after the
+hour that holds its start, plus that partial first hour counted exactly
+from plays(created_at) (its own index range scan).
 """
 
 from __future__ import annotations
@@ -13,6 +23,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import formulas
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which items a staging covers and where their plays come from.
+    ids: a temp table (id bigint) of the items, or None for every item.
+    plays: "sources" (read plays; with upto, also the delta rows numbered
+    above it, which a full cycle keeps out of the state's buckets) or
+    "state": the state's per-track sums of whole hours, less the hours the
+    windows left since the state's now (prev_*_floor), plus the delta rows
+    in (since, upto]."""
+    ids: str | None = None
+    plays: str = "sources"
+    since: int | None = None
+    upto: int | None = None
+    prev_week_floor: str | None = None   # state: the hours the state's sums start after
+    prev_month_floor: str | None = None
+
+
+EVERYTHING = Scope()
 
 
 @dataclass(frozen=True)
@@ -24,6 +54,15 @@ class Cycle:
     track_week_start: str
     track_month_start: str
     playlist_starts: dict  # time range -> SQL literal
+    track_week_floor: str = ""   # the hour (UTC) that holds each start
+    track_month_floor: str = ""
+    playlist_floors: dict = None
+    # The month window's start ("1 mon", day clamped to the month's end) can
+    # move back as now moves on: Dec 30 23:50 - 1 mon is Nov 30 23:50, Dec 31
+    # 10:08 - 1 mon is Nov 30 10:08. Never by more than a day, so the state
+    # keeps the plays and engagements from this hour on: the earliest any
+    # later window can reach.
+    track_month_keep: str = ""
 
     @classmethod
     def start(cls, plpy, now: str, source_schema: str) -> "Cycle":
@@ -33,7 +72,10 @@ class Cycle:
                   "track_month_start": f"interval '{formulas.TRACK_COUNT_WINDOWS['month']}'"}
         bounds.update({f"playlist_{r}_start": f"interval '{w}'"
                        for r, w in formulas.PLAYLIST_WINDOWS.items()})
-        select = ", ".join(f"(n - {interval})::text AS {name}" for name, interval in bounds.items())
+        bounds["track_month_keep"] = f"(interval '{formulas.TRACK_COUNT_WINDOWS['month']}' + interval '1 day')"
+        select = ", ".join(f"(n - {interval})::text AS {name}, "
+                           f"pg_catalog.date_trunc('hour', n - {interval})::text AS {name}_floor"
+                           for name, interval in bounds.items())
         row = plpy.execute(f"SELECT {select} FROM (SELECT {plpy.quote_literal(now)}::timestamptz"
                            f" AT TIME ZONE 'UTC' AS n) AS cycle_now")[0]
 
@@ -44,7 +86,11 @@ class Cycle:
                    now_utc=lit("now_utc"),
                    track_week_start=lit("track_week_start"),
                    track_month_start=lit("track_month_start"),
-                   playlist_starts={r: lit(f"playlist_{r}_start") for r in formulas.PLAYLIST_WINDOWS})
+                   playlist_starts={r: lit(f"playlist_{r}_start") for r in formulas.PLAYLIST_WINDOWS},
+                   track_week_floor=lit("track_week_start_floor"),
+                   track_month_floor=lit("track_month_start_floor"),
+                   playlist_floors={r: lit(f"playlist_{r}_start_floor") for r in formulas.PLAYLIST_WINDOWS},
+                   track_month_keep=lit("track_month_keep_floor"))
 
 
 # Traps and absurd rows counted per cycle (docs/reference.md, "Traps", and the "Absurd
@@ -63,7 +109,9 @@ PLAYLIST_BAD_ROWS = ("duplicate_current_playlists", "playlists_track_ids_not_arr
 # Kept across the scheduled procedure's commits (so not ON COMMIT DROP):
 # dropped by the last step, by a failure, and before a run stages anything.
 TEMP_TABLES = tuple(f"trending_{kind}_{table}" for kind in ("track", "playlist")
-                    for table in ("candidates", "inputs", "staged", "changes"))
+                    for table in ("candidates", "inputs", "staged", "changes", "engagements", "affected",
+                                  "state", "engagement_hours")) + (
+    "trending_play_hours", "trending_track_listens", "trending_playlist_owners", "trending_explain_ids")
 
 
 def drop_temp_tables(plpy) -> None:
@@ -108,8 +156,126 @@ SELECT t.track_id,
        min(t.release_date) AS release_date,
        bool_and(t.is_delete IS FALSE AND t.is_unlisted IS FALSE AND t.stem_of IS NULL) AS listed
 FROM {src}.tracks t
-WHERE t.is_current IS TRUE
+WHERE t.is_current IS TRUE{in_scope}
 GROUP BY t.track_id
+"""
+
+# Plays per track and hour, from the hour that holds the month window's start
+# on (and the hour of -infinity, read only to be counted). n_after: the plays
+# of delta rows numbered above the watermark a full cycle will arm, which the
+# state's buckets leave to the next cycle (see _PLAY_HOURS_AFTER).
+_PLAY_HOURS_TABLE = """
+CREATE TEMP TABLE trending_play_hours (track_id bigint, hour timestamp, n_source bigint, n_after bigint)
+"""
+
+_PLAY_HOURS_FROM_SOURCES = """
+INSERT INTO pg_temp.trending_play_hours
+SELECT h.track_id, h.hour, pg_catalog.sum(h.n_source)::bigint, pg_catalog.sum(h.n_after)::bigint
+FROM (
+    SELECT p.play_item_id::bigint AS track_id, pg_catalog.date_trunc('hour', p.created_at) AS hour,
+           1 AS n_source, 0 AS n_after
+    FROM {src}.plays p
+    WHERE (p.created_at >= {keep_floor} OR p.created_at = {infinite}){in_scope}
+    {after}
+) AS h
+GROUP BY h.track_id, h.hour
+"""
+
+# In the statement that reads the plays, so from the same snapshot: the delta
+# rows above the watermark whose plays that read saw.
+_PLAY_HOURS_AFTER = """UNION ALL
+    SELECT d.item_id, d.hour, 0, d.n
+    FROM trending._capture_play_hours d
+    WHERE d.seq > {upto} AND (d.hour >= {keep_floor} OR d.hour = {infinite}){in_scope}"""
+
+# Per track: the plays of the whole hours after the hour that holds each
+# window's start, and at -infinity; state_*: the same as of the watermark a
+# full cycle arms (less the delta rows above it), which the state keeps.
+_LISTENS_TABLE = """
+CREATE TEMP TABLE trending_track_listens (track_id bigint, week_hours bigint, month_hours bigint,
+                                          infinite_plays bigint, state_week_hours bigint,
+                                          state_month_hours bigint, state_infinite_plays bigint)
+"""
+
+_LISTENS_FROM_PLAY_HOURS = """
+INSERT INTO pg_temp.trending_track_listens
+SELECT h.track_id,
+       sum(h.n_source) FILTER (WHERE h.hour > {week_floor}),
+       sum(h.n_source) FILTER (WHERE h.hour > {month_floor}),
+       sum(h.n_source) FILTER (WHERE h.hour = {infinite}),
+       sum(h.n_source - h.n_after) FILTER (WHERE h.hour > {week_floor}),
+       sum(h.n_source - h.n_after) FILTER (WHERE h.hour > {month_floor}),
+       sum(h.n_source - h.n_after) FILTER (WHERE h.hour = {infinite})
+FROM pg_temp.trending_play_hours h
+GROUP BY h.track_id
+"""
+
+# An incremental cycle's plays, for the affected tracks only: the state's
+# sums less the buckets of the hours each window left since the state's now,
+# plus the delta rows not yet in the buckets; a track the state does not
+# hold (it was not eligible) sums its buckets.
+_LISTENS_FROM_STATE = """
+WITH left_windows AS (
+    -- a window's start moves on (hours leave it) or, for the calendar month,
+    -- may move back up to a day (hours come back into it)
+    SELECT b.track_id,
+           COALESCE(sum(b.plays) FILTER (WHERE b.hour > {prev_week_floor} AND b.hour <= {week_floor}), 0)
+           - COALESCE(sum(b.plays) FILTER (WHERE b.hour > {week_floor} AND b.hour <= {prev_week_floor}), 0)
+               AS week_out,
+           COALESCE(sum(b.plays) FILTER (WHERE b.hour > {prev_month_floor} AND b.hour <= {month_floor}), 0)
+           - COALESCE(sum(b.plays) FILTER (WHERE b.hour > {month_floor} AND b.hour <= {prev_month_floor}), 0)
+               AS month_out
+    FROM trending._state_play_buckets b
+    WHERE (b.hour > least({prev_week_floor}, {week_floor}) AND b.hour <= greatest({prev_week_floor}, {week_floor}))
+       OR (b.hour > least({prev_month_floor}, {month_floor}) AND b.hour <= greatest({prev_month_floor}, {month_floor}))
+    GROUP BY b.track_id
+), unknown AS (
+    SELECT b.track_id,
+           sum(b.plays) FILTER (WHERE b.hour > {week_floor})  AS week_all,
+           sum(b.plays) FILTER (WHERE b.hour > {month_floor}) AS month_all,
+           sum(b.plays) FILTER (WHERE b.hour = {infinite})    AS infinite_all
+    FROM trending._state_play_buckets b
+    WHERE b.track_id = ANY (ARRAY(SELECT a.id FROM {ids} a
+                                  WHERE NOT EXISTS (SELECT FROM trending._state_tracks s WHERE s.track_id = a.id)))
+    GROUP BY b.track_id
+), added AS (
+    SELECT d.item_id AS track_id,
+           sum(d.n) FILTER (WHERE d.hour > {week_floor})  AS week_new,
+           sum(d.n) FILTER (WHERE d.hour > {month_floor}) AS month_new,
+           sum(d.n) FILTER (WHERE d.hour = {infinite})    AS infinite_new
+    FROM trending._capture_play_hours d
+    WHERE d.seq > {since} AND d.seq <= {upto} AND d.item_id IN (SELECT a.id FROM {ids} a)
+    GROUP BY d.item_id
+), sums AS (
+    SELECT a.id AS track_id,
+           CASE WHEN s.track_id IS NULL THEN COALESCE(u.week_all, 0)
+                ELSE COALESCE(s.week_hours, 0) - COALESCE(o.week_out, 0) END + COALESCE(n.week_new, 0) AS week_hours,
+           CASE WHEN s.track_id IS NULL THEN COALESCE(u.month_all, 0)
+                ELSE COALESCE(s.month_hours, 0) - COALESCE(o.month_out, 0) END + COALESCE(n.month_new, 0) AS month_hours,
+           CASE WHEN s.track_id IS NULL THEN COALESCE(u.infinite_all, 0)
+                ELSE COALESCE(s.infinite_plays, 0) END + COALESCE(n.infinite_new, 0) AS infinite_plays
+    FROM {ids} a
+    LEFT JOIN trending._state_tracks s ON s.track_id = a.id
+    LEFT JOIN left_windows o ON o.track_id = a.id
+    LEFT JOIN unknown u ON u.track_id = a.id
+    LEFT JOIN added n ON n.track_id = a.id
+)
+INSERT INTO pg_temp.trending_track_listens
+SELECT x.track_id, x.week_hours, x.month_hours, x.infinite_plays, x.week_hours, x.month_hours, x.infinite_plays
+FROM sums x
+"""
+
+_TRACK_ENGAGEMENTS = """
+CREATE TEMP TABLE trending_track_engagements AS
+SELECT r.repost_item_id::bigint AS track_id, true AS is_repost, r.user_id::bigint AS user_id, r.created_at
+FROM {src}.reposts r
+WHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), 'track')  -- by label, no cast (docs/security.md)
+  AND r.is_current IS TRUE AND r.is_delete IS FALSE{reposts_in_scope}
+UNION ALL
+SELECT s.save_item_id::bigint, false, s.user_id::bigint, s.created_at
+FROM {src}.saves s
+WHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), 'track')  -- by label, no cast (docs/security.md)
+  AND s.is_current IS TRUE AND s.is_delete IS FALSE{saves_in_scope}
 """
 
 _TRACK_INPUTS = """
@@ -119,14 +285,17 @@ WITH eligible AS (
     SELECT c.* FROM pg_temp.trending_track_candidates c
     WHERE c.current_rows = 1 AND c.listed AND pg_catalog.isfinite(c.created_at)
 ),
--- plays dated -infinity are in no window but are read, to be counted
-listens AS (
-    SELECT p.play_item_id                                        AS track_id,
-           count(*) FILTER (WHERE p.created_at > {week_start})   AS listens_week,
-           count(*) FILTER (WHERE p.created_at > {month_start})  AS listens_month,
-           count(*) FILTER (WHERE NOT pg_catalog.isfinite(p.created_at)) AS infinite_plays
+-- the whole hours after the hour that holds each window's start are in
+-- trending_track_listens; the partial hour that holds it, exactly (created_at > start):
+listen_edges AS (
+    SELECT p.play_item_id AS track_id,
+           count(*) FILTER (WHERE p.created_at > {week_start} AND p.created_at < {week_floor} + interval '1 hour')
+               AS week_edge,
+           count(*) FILTER (WHERE p.created_at > {month_start} AND p.created_at < {month_floor} + interval '1 hour')
+               AS month_edge
     FROM {src}.plays p
-    WHERE p.created_at > {month_start} OR p.created_at = {infinite}
+    WHERE (p.created_at > {week_start} AND p.created_at < {week_floor} + interval '1 hour')
+       OR (p.created_at > {month_start} AND p.created_at < {month_floor} + interval '1 hour')
     GROUP BY p.play_item_id
 ),
 -- karma weight of a user: follower_count once per users row (current or not,
@@ -137,19 +306,8 @@ profile_weights AS (
            bool_or(au.follower_count < 0) AS negative
     FROM {src}.users u
     JOIN {src}.aggregate_user au ON au.user_id = u.user_id
-    WHERE {complete_profile}
+    WHERE {complete_profile}{users_in_scope}
     GROUP BY u.user_id
-),
-engagements AS (
-    SELECT r.repost_item_id AS track_id, true AS is_repost, r.user_id, r.created_at
-    FROM {src}.reposts r
-    WHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), 'track')  -- by label, no cast (docs/security.md)
-      AND r.is_current IS TRUE AND r.is_delete IS FALSE
-    UNION ALL
-    SELECT s.save_item_id, false, s.user_id, s.created_at
-    FROM {src}.saves s
-    WHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), 'track')  -- by label, no cast (docs/security.md)
-      AND s.is_current IS TRUE AND s.is_delete IS FALSE
 ),
 engagement_counts AS (
     SELECT e.track_id,
@@ -159,8 +317,8 @@ engagement_counts AS (
            count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {month_start}) AS saves_month,
            sum(w.weight)                                                           AS karma,
            count(*) FILTER (WHERE NOT pg_catalog.isfinite(e.created_at))           AS infinite_actions,
-           array_agg(e.user_id) FILTER (WHERE w.negative)                          AS negative_contributors
-    FROM engagements e
+           array_agg(e.user_id ORDER BY e.user_id) FILTER (WHERE w.negative)      AS negative_contributors
+    FROM pg_temp.trending_track_engagements e
     LEFT JOIN profile_weights w ON w.user_id = e.user_id
     GROUP BY e.track_id
 )
@@ -174,8 +332,8 @@ SELECT e.track_id,
        NOT COALESCE(pg_catalog.isfinite(e.release_date), true) AS release_date_infinite,
        COALESCE(l.infinite_plays, 0) + COALESCE(g.infinite_actions, 0) AS infinite_events,
        g.negative_contributors,
-       COALESCE(l.listens_week, 0)           AS listens_week,
-       COALESCE(l.listens_month, 0)          AS listens_month,
+       COALESCE(l.week_hours, 0) + COALESCE(x.week_edge, 0)   AS listens_week,
+       COALESCE(l.month_hours, 0) + COALESCE(x.month_edge, 0) AS listens_month,
        COALESCE(g.reposts_week, 0)           AS reposts_week,
        COALESCE(g.reposts_month, 0)          AS reposts_month,
        COALESCE(g.saves_week, 0)             AS saves_week,
@@ -187,7 +345,8 @@ SELECT e.track_id,
        COALESCE(g.karma, 0)                  AS karma
 FROM eligible e
 LEFT JOIN {src}.aggregate_user au     ON au.user_id = e.owner_id
-LEFT JOIN listens l                   ON l.track_id = e.track_id
+LEFT JOIN pg_temp.trending_track_listens l ON l.track_id = e.track_id
+LEFT JOIN listen_edges x              ON x.track_id = e.track_id
 LEFT JOIN engagement_counts g         ON g.track_id = e.track_id
 LEFT JOIN {src}.aggregate_track at    ON at.track_id = e.track_id
 LEFT JOIN {src}.aggregate_plays ap    ON ap.play_item_id = e.track_id
@@ -207,8 +366,25 @@ SELECT p.playlist_id,
                 THEN pg_catalog.jsonb_array_length(p.playlist_contents -> 'track_ids') END)
                                 AS track_count
 FROM {src}.playlists p
-WHERE p.is_current IS TRUE
+WHERE p.is_current IS TRUE{in_scope}
 GROUP BY p.playlist_id
+"""
+
+# the widest window bounds the read (all windows are nested), but for the
+# rows dated -infinity, read only to be counted
+_PLAYLIST_ENGAGEMENTS = """
+CREATE TEMP TABLE trending_playlist_engagements AS
+SELECT r.repost_item_id::bigint AS playlist_id, true AS is_repost, r.user_id::bigint AS user_id, r.created_at
+FROM {src}.reposts r
+WHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), 'playlist')  -- by label, no cast (docs/security.md)
+  AND r.is_current IS TRUE AND r.is_delete IS FALSE
+  AND (r.created_at >= {year_start} OR r.created_at = {infinite}){reposts_in_scope}
+UNION ALL
+SELECT s.save_item_id::bigint, false, s.user_id::bigint, s.created_at
+FROM {src}.saves s
+WHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), 'playlist')  -- by label, no cast (docs/security.md)
+  AND s.is_current IS TRUE AND s.is_delete IS FALSE
+  AND (s.created_at >= {year_start} OR s.created_at = {infinite}){saves_in_scope}
 """
 
 _PLAYLIST_INPUTS = """
@@ -228,27 +404,14 @@ profile_weights AS (
            bool_or(au.follower_count < 0) AS negative
     FROM {src}.users u
     JOIN {src}.aggregate_user au ON au.user_id = u.user_id
-    WHERE u.is_current IS TRUE AND {complete_profile}
+    WHERE u.is_current IS TRUE AND {complete_profile}{users_in_scope}
     GROUP BY u.user_id
-),
-engagements AS (
-    SELECT r.repost_item_id AS playlist_id, true AS is_repost, r.user_id, r.created_at
-    FROM {src}.reposts r
-    WHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), 'playlist')  -- by label, no cast (docs/security.md)
-      AND r.is_current IS TRUE AND r.is_delete IS FALSE
-      AND (r.created_at >= {year_start} OR r.created_at = {infinite})
-    UNION ALL
-    SELECT s.save_item_id, false, s.user_id, s.created_at
-    FROM {src}.saves s
-    WHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), 'playlist')  -- by label, no cast (docs/security.md)
-      AND s.is_current IS TRUE AND s.is_delete IS FALSE
-      AND (s.created_at >= {year_start} OR s.created_at = {infinite})
 ),
 -- counts take created_at > start, karma created_at >= start (as upstream)
 engagement_counts AS (
     SELECT e.playlist_id,
            {window_columns}
-    FROM engagements e
+    FROM pg_temp.trending_playlist_engagements e
     LEFT JOIN profile_weights w ON w.user_id = e.user_id
     GROUP BY e.playlist_id
 )
@@ -321,16 +484,55 @@ def _no_guard(point: str) -> None:
     pass
 
 
-def stage_track_inputs(plpy, c: Cycle, guard=_no_guard) -> dict[str, int]:
-    """Build trending_track_inputs; return the track traps found. guard(point)
-    runs before each statement that reads the sources ("candidates", "inputs")."""
+def _in(ids: str | None, column: str) -> str:
+    """ AND column IN (the scope's ids), or nothing for every item."""
+    # = ANY (ARRAY(...)): one index probe per id, whatever the planner thinks
+    # of the ids' range (a merge join would walk the index from its start)
+    return "" if ids is None else f"\n  AND {column} = ANY (ARRAY(SELECT a.id FROM {ids} a))"
+
+
+def _stage_listens(plpy, c: Cycle, scope: Scope) -> None:
+    """pg_temp.trending_track_listens (and, reading the sources, trending_play_hours)."""
+    plpy.execute(_LISTENS_TABLE)
+    if scope.plays == "state":
+        plpy.execute(_LISTENS_FROM_STATE.format(ids=scope.ids, since=int(scope.since), upto=int(scope.upto),
+                                                week_floor=c.track_week_floor, month_floor=c.track_month_floor,
+                                                prev_week_floor=scope.prev_week_floor,
+                                                prev_month_floor=scope.prev_month_floor, infinite=_INFINITE))
+    else:
+        plpy.execute(_PLAY_HOURS_TABLE)
+        after = "" if scope.upto is None else _PLAY_HOURS_AFTER.format(
+            upto=int(scope.upto), keep_floor=c.track_month_keep, infinite=_INFINITE,
+            in_scope=_in(scope.ids, "d.item_id"))
+        plpy.execute(_PLAY_HOURS_FROM_SOURCES.format(src=c.source, keep_floor=c.track_month_keep,
+                                                     infinite=_INFINITE, after=after,
+                                                     in_scope=_in(scope.ids, "p.play_item_id")))
+        plpy.execute(_LISTENS_FROM_PLAY_HOURS.format(week_floor=c.track_week_floor, month_floor=c.track_month_floor,
+                                                     infinite=_INFINITE))
+    plpy.execute("ANALYZE pg_temp.trending_track_listens")
+
+
+def stage_track_inputs(plpy, c: Cycle, guard=_no_guard, scope: Scope = EVERYTHING) -> dict[str, int]:
+    """Build trending_track_inputs for the scope's tracks; return the track
+    traps found among them. guard(point) runs before each statement that
+    reads the sources ("candidates", "plays", "engagements", "inputs")."""
     guard("candidates")
-    plpy.execute(_TRACK_CANDIDATES.format(src=c.source))
+    plpy.execute(_TRACK_CANDIDATES.format(src=c.source, in_scope=_in(scope.ids, "t.track_id")))
     plpy.execute("ANALYZE pg_temp.trending_track_candidates")
+    if scope.plays != "state":
+        guard("plays")
+    _stage_listens(plpy, c, scope)
+    guard("engagements")
+    plpy.execute(_TRACK_ENGAGEMENTS.format(src=c.source, reposts_in_scope=_in(scope.ids, "r.repost_item_id"),
+                                           saves_in_scope=_in(scope.ids, "s.save_item_id")))
+    plpy.execute("ANALYZE pg_temp.trending_track_engagements")
     guard("inputs")
+    users_in_scope = "" if scope.ids is None else \
+        "\n      AND u.user_id = ANY (ARRAY(SELECT DISTINCT e.user_id FROM pg_temp.trending_track_engagements e))"
     plpy.execute(_TRACK_INPUTS.format(src=c.source, week_start=c.track_week_start,
-                                      month_start=c.track_month_start,
-                                      complete_profile=_COMPLETE_PROFILE,
+                                      month_start=c.track_month_start, week_floor=c.track_week_floor,
+                                      month_floor=c.track_month_floor,
+                                      complete_profile=_COMPLETE_PROFILE, users_in_scope=users_in_scope,
                                       infinite=_INFINITE, genre_max_bytes=formulas.GENRE_MAX_BYTES,
                                       age_days=_age_days(c, "e")))
     plpy.execute("ANALYZE pg_temp.trending_track_inputs")
@@ -338,8 +540,8 @@ def stage_track_inputs(plpy, c: Cycle, guard=_no_guard) -> dict[str, int]:
     return {key: int(row[key]) for key in TRACK_BAD_ROWS}
 
 
-def stage_playlist_inputs(plpy, c: Cycle, guard=_no_guard) -> dict[str, int]:
-    """Build trending_playlist_inputs; return the playlist traps found."""
+def stage_playlist_inputs(plpy, c: Cycle, guard=_no_guard, scope: Scope = EVERYTHING) -> dict[str, int]:
+    """Build trending_playlist_inputs for the scope's playlists; return the playlist traps found."""
     ranges = list(formulas.PLAYLIST_WINDOWS)
     starts = c.playlist_starts
     widest = max(ranges, key=lambda r: formulas.WINDOW_DAYS[r])
@@ -349,21 +551,25 @@ def stage_playlist_inputs(plpy, c: Cycle, guard=_no_guard) -> dict[str, int]:
         + [f"sum(w.weight) FILTER (WHERE e.created_at >= {starts[r]}) AS karma_{r}" for r in ranges]
         + ["count(*) FILTER (WHERE NOT pg_catalog.isfinite(e.created_at)) AS infinite_events",
            # contributors to some window's karma (the widest window holds them all)
-           f"array_agg(e.user_id) FILTER (WHERE w.negative AND e.created_at >= {starts[widest]})"
+           f"array_agg(e.user_id ORDER BY e.user_id) FILTER (WHERE w.negative AND e.created_at >= {starts[widest]})"
            " AS negative_contributors"])
     window_outputs = ",\n       ".join(
         [f"COALESCE(g.reposts_{r}, 0) AS reposts_{r}" for r in ranges]
         + [f"COALESCE(g.saves_{r}, 0) AS saves_{r}" for r in ranges]
         + [f"g.karma_{r} AS karma_{r}" for r in ranges])
-    # the widest window bounds the scan (all windows are nested), but for the
-    # rows dated -infinity, read only to be counted
-    year_start = starts[widest]
     guard("candidates")
-    plpy.execute(_PLAYLIST_CANDIDATES.format(src=c.source))
+    plpy.execute(_PLAYLIST_CANDIDATES.format(src=c.source, in_scope=_in(scope.ids, "p.playlist_id")))
     plpy.execute("ANALYZE pg_temp.trending_playlist_candidates")
+    guard("engagements")
+    plpy.execute(_PLAYLIST_ENGAGEMENTS.format(src=c.source, year_start=starts[widest], infinite=_INFINITE,
+                                              reposts_in_scope=_in(scope.ids, "r.repost_item_id"),
+                                              saves_in_scope=_in(scope.ids, "s.save_item_id")))
+    plpy.execute("ANALYZE pg_temp.trending_playlist_engagements")
     guard("inputs")
-    plpy.execute(_PLAYLIST_INPUTS.format(src=c.source, year_start=year_start, infinite=_INFINITE,
-                                         complete_profile=_COMPLETE_PROFILE,
+    users_in_scope = "" if scope.ids is None else \
+        "\n      AND u.user_id = ANY (ARRAY(SELECT DISTINCT e.user_id FROM pg_temp.trending_playlist_engagements e))"
+    plpy.execute(_PLAYLIST_INPUTS.format(src=c.source, complete_profile=_COMPLETE_PROFILE,
+                                         users_in_scope=users_in_scope,
                                          window_columns=window_columns,
                                          window_outputs=window_outputs,
                                          age_days=_age_days(c, "e")))
@@ -373,3 +579,57 @@ def stage_playlist_inputs(plpy, c: Cycle, guard=_no_guard) -> dict[str, int]:
         karmas=karmas, int8_max=INT8_MAX,
         negative_users=_NEGATIVE_FOLLOWER_USERS.format(inputs="pg_temp.trending_playlist_inputs")))[0]
     return {key: int(row[key]) for key in PLAYLIST_BAD_ROWS}
+
+
+# What the state keeps of a staging (sql/schema/85_state.sql), in the state
+# tables' column order; trending._state_write copies these temp tables.
+_TRACK_STATE = """
+INSERT INTO pg_temp.trending_track_state
+SELECT i.track_id, i.owner_id, c.created_at, greatest(c.release_date, c.created_at), c.release_date,
+       i.genre, i.genre_too_long, i.owner_followers, i.release_date_infinite, i.infinite_events,
+       i.negative_contributors, i.listens_week, i.listens_month, i.reposts_week, i.reposts_month,
+       i.saves_week, i.saves_month, i.repost_total, i.save_total, i.play_total, i.null_play_count, i.karma,
+       COALESCE(l.state_week_hours, 0), COALESCE(l.state_month_hours, 0), COALESCE(l.state_infinite_plays, 0)
+FROM pg_temp.trending_track_inputs i
+JOIN pg_temp.trending_track_candidates c ON c.track_id = i.track_id
+LEFT JOIN pg_temp.trending_track_listens l ON l.track_id = i.track_id
+"""
+
+_PLAYLIST_STATE = """
+INSERT INTO pg_temp.trending_playlist_state
+SELECT i.playlist_id, i.owner_id, c.created_at, greatest(c.release_date, c.created_at), c.release_date,
+       i.owner_followers, i.release_date_infinite, i.infinite_events, i.negative_contributors,
+       i.reposts_week, i.reposts_month, i.reposts_year, i.saves_week, i.saves_month, i.saves_year,
+       i.karma_week, i.karma_month, i.karma_year, i.repost_total, i.save_total
+FROM pg_temp.trending_playlist_inputs i
+JOIN pg_temp.trending_playlist_candidates c ON c.playlist_id = i.playlist_id
+"""
+
+
+def stage_state(plpy, c: Cycle, kind: str, named: tuple[int, int] | None = None) -> None:
+    """The temp tables trending._state_write copies into the state, from the
+    kind's staging: its inputs with their age's dates, the hours of its
+    items' live engagements that a window can still leave, and (playlists)
+    the owner of every playlist with one current row. `named` (an
+    incremental cycle's (since, upto]): only the items whose saves or
+    reposts the capture names get their hours (added to the state's: an
+    hour left behind by an undone save only makes a later cycle rescore the
+    item once more)."""
+    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_state (LIKE trending._state_{kind}s)")
+    plpy.execute(_TRACK_STATE if kind == "track" else _PLAYLIST_STATE)
+    id_col = f"{kind}_id"
+    floor = c.track_month_keep if kind == "track" else c.playlist_floors[max(
+        formulas.PLAYLIST_WINDOWS, key=lambda r: formulas.WINDOW_DAYS[r])]
+    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_engagement_hours (hour timestamp, item_id bigint)")
+    only_named = "" if named is None else (
+        f" AND e.{id_col} IN (SELECT c.item_id FROM trending._capture_changed c"
+        f" WHERE c.seq > {int(named[0])} AND c.seq <= {int(named[1])} AND c.source IN (3, 4)"  # saves, reposts
+        f" AND c.kind = {1 if kind == 'track' else 2})")
+    plpy.execute(f"INSERT INTO pg_temp.trending_{kind}_engagement_hours"
+                 f" SELECT DISTINCT pg_catalog.date_trunc('hour', e.created_at), e.{id_col}"
+                 f" FROM pg_temp.trending_{kind}_engagements e WHERE e.created_at >= {floor}{only_named}")
+    if kind == "playlist":
+        plpy.execute("CREATE TEMP TABLE trending_playlist_owners (playlist_id bigint, owner_id bigint)")
+        plpy.execute("INSERT INTO pg_temp.trending_playlist_owners"
+                     " SELECT c.playlist_id, c.owner_id FROM pg_temp.trending_playlist_candidates c"
+                     " WHERE c.current_rows = 1")

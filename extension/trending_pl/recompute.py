@@ -36,15 +36,16 @@ def _skip(plpy, trigger: str, now: str) -> dict:
     return result
 
 
-def run(plpy, now: str) -> str:
-    """One whole cycle in the caller's transaction; the summary as JSON text."""
+def run(plpy, now: str, full: bool = False) -> str:
+    """One whole cycle in the caller's transaction; the summary as JSON text.
+    `full`: a full cycle even when an incremental one could run."""
     validate.cycle_inputs(plpy, now)
     _require_primary(plpy)
     runs.release_leftover(plpy)
     if not runs.try_lock(plpy, session=False):
         return json.dumps(_skip(plpy, "recompute", now))
     runs.warn_if_before_current_scores(plpy, now)
-    plan = cycle.plan(plpy)
+    plan = cycle.plan(plpy, full=bool(full))
     run = runs.start(plpy, "recompute", now, plan)
     try:
         for index in range(len(plan["steps"])):
@@ -57,7 +58,7 @@ def run(plpy, now: str) -> str:
         runs.forget(run["run_id"])
 
 
-def start(plpy, now: str):
+def start(plpy, now: str, full: bool = False):
     """First transaction of a scheduled run: the run id, or None when another
     cycle is running (recorded as skipped)."""
     validate.cycle_inputs(plpy, now)
@@ -67,7 +68,7 @@ def start(plpy, now: str):
         return None
     try:
         runs.warn_if_before_current_scores(plpy, now)
-        plan = cycle.plan(plpy)
+        plan = cycle.plan(plpy, full=bool(full))
         run_id = runs.start(plpy, "scheduled", now, plan)["run_id"]
     except Exception:
         runs.unlock(plpy)

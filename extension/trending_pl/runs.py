@@ -137,15 +137,17 @@ def skipped(plpy, trigger: str, now: str) -> dict:
 
 def record_step(plpy, run_id: int, name: str, ms: float, *, slice_key: str | None = None,
                 slice_result: dict | None = None, bad_rows: dict | None = None,
-                cycle: dict | None = None) -> None:
+                cycle: dict | None = None, affected: dict | None = None, drift: dict | None = None) -> None:
     """Add one finished step to the run's row: its milliseconds and, for a
-    slice, its row counts; for an input step, the bad rows it counted; for
-    the step that decides it, the kind of cycle and why ({"kind", "reason"})."""
-    plpy.execute(plpy.prepare("SELECT trending._run_step_done($1, $2, $3, $4, $5, $6, $7)",
-                              ["bigint", "text", "float8", "jsonb", "jsonb", "text", "text"]),
+    slice, its row counts; for an input step, the bad rows it counted, and
+    the items it rescored and the drift it found; for the step that decides
+    it, the kind of cycle and why ({"kind", "reason"})."""
+    plpy.execute(plpy.prepare("SELECT trending._run_step_done($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                              ["bigint", "text", "float8", "jsonb", "jsonb", "text", "text", "jsonb", "jsonb"]),
                  [run_id, name, float(ms), None if slice_key is None else json.dumps(slice_result),
                   json.dumps(bad_rows) if bad_rows else None,
-                  None if cycle is None else cycle["kind"], None if cycle is None else cycle["reason"]])
+                  None if cycle is None else cycle["kind"], None if cycle is None else cycle["reason"],
+                  json.dumps(affected) if affected else None, json.dumps(drift) if drift else None])
 
 
 def finish(plpy, run_id: int) -> dict:

@@ -65,11 +65,13 @@ def _in_slice(plpy, strategy: Strategy, time_range: str, alias: str) -> str:
     return f"({alias}.type, {alias}.version, {alias}.time_range) = {_slice_key(plpy, strategy, time_range)}"
 
 
-def stage_changes(plpy, kind: str, slices: list[tuple[Strategy, str]]) -> dict[str, int]:
+def stage_changes(plpy, kind: str, slices: list[tuple[Strategy, str]], ids: str | None = None) -> dict[str, int]:
     """Score every enabled slice of `kind` and keep what differs from the stored
     rows in the kind's changes table, and each slice's number of non-zero
     scores in its staged-counts table. One statement: the new scores are
     computed, joined and counted in flight, never written out whole.
+    `ids`: a temp table (id bigint) of the items an incremental cycle staged;
+    only their stored rows are read (by the primary key) and compared.
     Returns {"staged", "changed"}."""
     spec = TABLES[kind]
     table, id_col = spec["table"], spec["id"]
@@ -85,6 +87,7 @@ def stage_changes(plpy, kind: str, slices: list[tuple[Strategy, str]]) -> dict[s
             f" FROM {spec['inputs']} i WHERE {row_filter}")
     union = "\n        UNION ALL\n        ".join(selects)
     keys = ", ".join(_slice_key(plpy, s, r) for s, r in slices)
+    in_scope = "" if ids is None else f" AND t.{id_col} = ANY (ARRAY(SELECT a.id FROM {ids} a))"
     differs = "t.score IS DISTINCT FROM s.score"
     stage_genre = kept_genre = ""
     if spec["genre"]:
@@ -108,7 +111,7 @@ WITH joined AS MATERIALIZED (
         ) AS scored
         WHERE scored.score <> 0
     ) AS s
-    FULL JOIN (SELECT t.ctid, t.* FROM {table} t WHERE (t.type, t.version, t.time_range) IN ({keys})) AS t
+    FULL JOIN (SELECT t.ctid, t.* FROM {table} t WHERE (t.type, t.version, t.time_range) IN ({keys}){in_scope}) AS t
            ON t.{id_col} = s.id AND t.type = s.type AND t.version = s.version AND t.time_range = s.time_range
 ), kept AS (
     INSERT INTO {changes}

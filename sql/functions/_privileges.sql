@@ -37,21 +37,24 @@ DECLARE
     v_sources text[] := ARRAY['tracks', 'plays', 'saves', 'reposts', 'users', 'aggregate_user',
                               'aggregate_track', 'aggregate_plays', 'aggregate_playlist', 'playlists'];
     v_cycle_routines text[] := ARRAY[
-        'trending.recompute(timestamptz)', 'trending._recompute(timestamptz)',
-        'trending.scheduled_recompute(timestamptz)', 'trending._scheduled_start(timestamptz)',
+        'trending.recompute(timestamptz, boolean)', 'trending._recompute(timestamptz, boolean)',
+        'trending.scheduled_recompute(timestamptz, boolean)', 'trending._scheduled_start(timestamptz, boolean)',
         'trending._scheduled_step(bigint, integer)', 'trending._python_init()',
         'trending._raise(text, text, text, text)', 'trending._validate_setting(text, text)',
         'trending._check_sources(text, jsonb)',
         'trending._own_run(bigint)', 'trending._run_begin(text, timestamptz, name, jsonb)',
         'trending._run_skipped(text, timestamptz, name)',
-        'trending._run_step_done(bigint, text, double precision, jsonb, jsonb, text, text)',
+        'trending._run_step_done(bigint, text, double precision, jsonb, jsonb, text, text, jsonb, jsonb)',
         'trending._run_finish(bigint)', 'trending._run_fail(bigint, text, text, text, text)',
         'trending._apply_slice(bigint, text, text, text, text, timestamp, oid)',
         'trending._remove_slice(bigint, text, text, text, text)',
         -- a full cycle settles and arms the change capture (both check the cycle lock)
         'trending._capture_settle(interval)', 'trending._capture_arm(bigint, text)',
+        'trending._capture_advance(bigint)', 'trending._state_write(bigint, text, boolean)',
+        'trending._state_advance(bigint, bigint, timestamp, timestamp)',
+        'trending._state_finish(bigint, timestamp, text, text)',
         -- the last step records the movers' top lists (issue 11)
-        'trending._record_top(bigint, integer, integer)'];
+        'trending._record_top(bigint, integer, integer, boolean)'];
     v_read_routines text[] := ARRAY[
         'trending.top_tracks(text, text, integer, integer, text)',
         'trending.underground_tracks(text, text, integer, integer)',
@@ -66,6 +69,11 @@ DECLARE
         'trending.explain_track(integer, text, text, timestamptz)',
         'trending.explain_playlist(integer, text, timestamptz)',
         'trending._explain(text, integer, text, text, timestamptz)'];
+    -- what an incremental cycle reads of trending's own: the delta rows and the state
+    v_cycle_relations text[] := ARRAY[
+        'trending._capture_changed', 'trending._capture_play_hours', 'trending._state_meta',
+        'trending._state_tracks', 'trending._state_playlists', 'trending._state_playlist_owners',
+        'trending._state_play_buckets', 'trending._state_track_hours', 'trending._state_playlist_hours'];
     v_routine text;
     v_schema text;
     v_missing text[];
@@ -97,6 +105,11 @@ BEGIN
         FOREACH v_routine IN ARRAY v_cycle_routines || v_insight_routines LOOP
             IF pg_catalog.to_regprocedure(v_routine) IS NOT NULL THEN
                 EXECUTE pg_catalog.format('%s EXECUTE ON ROUTINE %s %s %I', v_verb, v_routine, v_to, p_role);
+            END IF;
+        END LOOP;
+        FOREACH v_routine IN ARRAY v_cycle_relations LOOP
+            IF pg_catalog.to_regclass(v_routine) IS NOT NULL THEN
+                EXECUTE pg_catalog.format('%s SELECT ON %s %s %I', v_verb, v_routine, v_to, p_role);
             END IF;
         END LOOP;
         IF p_set = 'cycle_routines' THEN  -- the upgrade from 1.0 gives cycle roles the new routines

@@ -12,7 +12,7 @@
 -- clauses (the shipped defaults; each step overrides them) makes PostgreSQL
 -- restore the caller's values when this function returns, so they do not
 -- stay in force for the rest of the caller's transaction.
-CREATE FUNCTION trending._recompute(now timestamptz)
+CREATE FUNCTION trending._recompute(now timestamptz, full boolean)
 RETURNS jsonb
 LANGUAGE plpython3u
 VOLATILE
@@ -26,5 +26,5 @@ SET max_parallel_workers_per_gather = 2
 AS $python$
 plpy.execute("SELECT trending._python_init()")
 from trending_pl import recompute
-return recompute.run(plpy, now)
+return recompute.run(plpy, now, full)
 $python$;

@@ -5,14 +5,17 @@
 -- trending.movers_top and keep only the previous generation besides it, so
 -- the table stays bounded (2 x lists x N rows). One top-N scan of a ranking
 -- index per list, no loop over rows. Genres: the p_max_genres genres with
--- the most scored tracks in each range.
+-- the most scored tracks in each range, counted when p_recount_genres (full
+-- and reconciling cycles: it reads the whole slice); an incremental cycle
+-- keeps the previous run's genres.
 -- SECURITY DEFINER (roles that run cycles have no write privilege on the
 -- table); checks the run is the caller's own first.
 --
 -- Returns {"previous_run_id", "lists", "rows", "entries"}: entries counts the
 -- ids new to a list's top N over the lists recorded in both generations
 -- (the total the NOTIFY carries; movers() has the detail).
-CREATE FUNCTION trending._record_top(p_run_id bigint, p_top_n integer, p_max_genres integer)
+CREATE FUNCTION trending._record_top(p_run_id bigint, p_top_n integer, p_max_genres integer,
+                                     p_recount_genres boolean)
 RETURNS jsonb
 LANGUAGE plpgsql
 VOLATILE
@@ -54,8 +57,14 @@ BEGIN
                                                    ORDER BY pg_catalog.count(*) DESC, s.genre) AS place
               FROM trending.track_trending_scores s
               WHERE s.type = 'TRACKS' AND s.version = 'pnagD' AND s.genre <> ''
+                AND (p_recount_genres OR v_previous IS NULL)
               GROUP BY s.time_range, s.genre) g
         WHERE g.place <= p_max_genres
+        UNION ALL
+        -- an incremental cycle reads no whole slice: it keeps the previous run's genres
+        SELECT DISTINCT 'track', m.time_range, m.genre
+        FROM trending.movers_top m
+        WHERE NOT p_recount_genres AND m.run_id = v_previous AND m.kind = 'track' AND m.genre <> ''
         UNION ALL
         SELECT 'playlist', r.time_range, ''
         FROM trending._strategy_defaults d, pg_catalog.unnest(d.time_ranges) AS r(time_range)

@@ -20,6 +20,7 @@ BEGIN
     RETURNING pg_catalog.jsonb_build_object(
         'run_id', run_id, 'step_ms', step_ms, 'slice_rows', slice_rows, 'bad_rows', bad_rows,
         'wal_bytes', wal_bytes, 'cycle_kind', cycle_kind, 'cycle_reason', cycle_reason,
+        'affected', affected, 'drift', drift,
         'ms', pg_catalog.round(EXTRACT(epoch FROM finished_at - started_at) * 1000, 1))
     INTO v_row;
     RETURN v_row;

@@ -6,7 +6,8 @@
 -- (NULL: unchanged).
 CREATE FUNCTION trending._run_step_done(p_run_id bigint, p_step text, p_ms double precision,
                                         p_slice_rows jsonb, p_bad_rows jsonb,
-                                        p_cycle_kind text, p_cycle_reason text)
+                                        p_cycle_kind text, p_cycle_reason text,
+                                        p_affected jsonb, p_drift jsonb)
 RETURNS void
 LANGUAGE plpgsql
 VOLATILE
@@ -21,7 +22,9 @@ BEGIN
                           ELSE slice_rows || pg_catalog.jsonb_build_object(p_step, p_slice_rows) END,
         bad_rows = bad_rows || COALESCE(p_bad_rows, '{}'),
         cycle_kind = COALESCE(p_cycle_kind, cycle_kind),
-        cycle_reason = COALESCE(p_cycle_reason, cycle_reason)
+        cycle_reason = COALESCE(p_cycle_reason, cycle_reason),
+        affected = CASE WHEN p_affected IS NULL THEN affected ELSE COALESCE(affected, '{}') || p_affected END,
+        drift = CASE WHEN p_drift IS NULL THEN drift ELSE COALESCE(drift, '{}') || p_drift END
     WHERE run_id = p_run_id;
 END;
 $function$;

@@ -56,16 +56,18 @@ BEGIN
         IF p_value !~ '^(0|[1-9][0-9]{0,3})$' THEN
             v_problem := 'out of range or malformed';
         END IF;
-    WHEN 'run_retention', 'stale_after' THEN
+    WHEN 'run_retention', 'stale_after', 'reconcile_every' THEN
         -- run_retention: at least a day, so that a cycle never deletes the
         -- run history it was just asked about. stale_after: at least a
         -- minute (pg_cron's finest schedule). At most 100 years, so that
         -- now() - value (runs.start, trending.status) stays far inside the
-        -- timestamp range.
-        v_minimum := CASE p_name WHEN 'run_retention' THEN interval '1 day' ELSE interval '1 minute' END;
+        -- timestamp range. reconcile_every: at least an hour, the cycles'
+        -- own pace (a reconciliation costs a full cycle).
+        v_minimum := CASE p_name WHEN 'run_retention' THEN interval '1 day' WHEN 'reconcile_every' THEN interval '1 hour'
+                                 ELSE interval '1 minute' END;
         v_accepted := pg_catalog.format('an interval from %s to 100 years in minutes, hours, days, weeks, months or years, e.g. %L',
-                          CASE p_name WHEN 'run_retention' THEN '1 day' ELSE '1 minute' END,
-                          CASE p_name WHEN 'run_retention' THEN '30 days' ELSE '2 hours' END);
+                          CASE p_name WHEN 'run_retention' THEN '1 day' WHEN 'reconcile_every' THEN '1 hour' ELSE '1 minute' END,
+                          CASE p_name WHEN 'run_retention' THEN '30 days' WHEN 'reconcile_every' THEN '1 day' ELSE '2 hours' END);
         IF p_value !~ '^[0-9]{1,9} ?(mins?|minutes?|hours?|days?|weeks?|mons?|months?|years?)$' THEN
             v_problem := 'malformed';
         ELSE

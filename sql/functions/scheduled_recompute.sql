@@ -18,7 +18,7 @@
 -- plain `jsonb` would be resolved on the caller's search_path, where a
 -- look-alike type with an assignment cast could run code) and does its work
 -- in functions that pin their search_path.
-CREATE PROCEDURE trending.scheduled_recompute(now timestamptz DEFAULT NULL)
+CREATE PROCEDURE trending.scheduled_recompute(now timestamptz DEFAULT NULL, full boolean DEFAULT false)
 LANGUAGE plpgsql
 AS $procedure$
 DECLARE
@@ -40,7 +40,8 @@ BEGIN
     -- plain message, as from trending.recompute(). The handler's block ends before
     -- the next COMMIT (a COMMIT inside it would be refused).
     BEGIN
-        v_run_id := trending._scheduled_start(COALESCE(scheduled_recompute.now, pg_catalog.now()));
+        v_run_id := trending._scheduled_start(COALESCE(scheduled_recompute.now, pg_catalog.now()),
+                                              COALESCE(scheduled_recompute.full, false));
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS v_message = MESSAGE_TEXT, v_sqlstate = RETURNED_SQLSTATE,
                                 v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT;

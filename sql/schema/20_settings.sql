@@ -23,6 +23,8 @@ INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
      'trending.status reports the scores stale (and not healthy) when no cycle has succeeded for this long.'),
     ('movers_top_n', '100',
      'How many of the top of each list trending.movers() compares between the last two cycles (1 to 1000).'),
+    ('reconcile_every', '1 day',
+     'How often a cycle reconciles: a full recompute that also compares the incremental state with the sources, records any drift in trending.runs and repairs it (1 hour to 100 years).'),
     ('movers_max_genres', '50',
      'How many genres (those with the most scored tracks) get their own movers list per range (0 to 1000; 0: none).');
 

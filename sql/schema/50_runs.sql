@@ -30,7 +30,13 @@ CREATE TABLE trending.runs (
     cycle_reason  text
 );
 -- added after the primary key, as the upgrade from 1.0 adds it (same catalog)
-ALTER TABLE trending.runs ADD CONSTRAINT runs_cycle_kind_check CHECK (cycle_kind IN ('full', 'incremental'));
+ALTER TABLE trending.runs ADD CONSTRAINT runs_cycle_kind_check CHECK (cycle_kind IN ('full', 'incremental', 'reconcile'));
+-- Incremental and reconciling cycles: how many items of each kind they
+-- rescored (affected) and, when reconciling, the drift found (items whose
+-- stored inputs differed from the sources', hourly play buckets that did).
+ALTER TABLE trending.runs
+    ADD COLUMN affected jsonb,
+    ADD COLUMN drift jsonb;
 
 CREATE INDEX runs_started_at_idx ON trending.runs (started_at);
 CREATE INDEX runs_status_idx ON trending.runs (status, run_id);

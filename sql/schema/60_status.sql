@@ -15,6 +15,9 @@ WITH last_ok AS (
     SELECT r.run_id, r.finished_at, r.cycle_now, r.trigger, r.cycle_kind, r.cycle_reason,
            pg_catalog.round(EXTRACT(epoch FROM r.finished_at - r.started_at)::numeric, 1) AS seconds
     FROM trending.runs r WHERE r.status = 'ok' ORDER BY r.run_id DESC LIMIT 1
+), last_reconcile AS (
+    SELECT r.finished_at, r.drift
+    FROM trending.runs r WHERE r.status = 'ok' AND r.cycle_kind = 'reconcile' ORDER BY r.run_id DESC LIMIT 1
 ), last_failure AS (
     SELECT r.run_id, r.status, r.finished_at, r.sqlstate, r.message
     FROM trending.runs r WHERE r.status IN ('failed', 'aborted') ORDER BY r.run_id DESC LIMIT 1
@@ -57,9 +60,14 @@ SELECT last_ok.finished_at                         AS last_success_at,
        NOT freshness.stale AND COALESCE(last_finished.status = 'ok', false) AS healthy,
        stale_after.value                           AS stale_after,
        last_ok.cycle_kind                          AS last_cycle_kind,
-       last_ok.cycle_reason                        AS last_cycle_reason
+       last_ok.cycle_reason                        AS last_cycle_reason,
+       last_reconcile.finished_at                  AS last_reconcile_at,
+       last_reconcile.drift                        AS last_reconcile_drift,
+       EXISTS (SELECT FROM pg_catalog.jsonb_each_text(last_reconcile.drift) AS d(key, value)
+               WHERE d.value::numeric <> 0)        AS drift_found
 FROM (SELECT) AS one_row
 LEFT JOIN last_ok ON true
+LEFT JOIN last_reconcile ON true
 LEFT JOIN last_failure ON true
 LEFT JOIN last_finished ON true
 LEFT JOIN stale_after ON true

@@ -7,6 +7,13 @@ CREATE VIEW trending.metrics AS
 WITH last_ok AS (
     SELECT r.run_id, r.started_at, r.finished_at, r.slice_rows, r.bad_rows, r.wal_bytes
     FROM trending.runs r WHERE r.status = 'ok' ORDER BY r.run_id DESC LIMIT 1
+), last_ok_detail AS (
+    SELECT r.affected FROM trending.runs r WHERE r.status = 'ok' ORDER BY r.run_id DESC LIMIT 1
+), last_counted AS (
+    -- incremental cycles count no absurd rows (they read only the affected
+    -- items): the last full or reconciling run's counts
+    SELECT r.bad_rows FROM trending.runs r
+    WHERE r.status = 'ok' AND r.cycle_kind IS DISTINCT FROM 'incremental' ORDER BY r.run_id DESC LIMIT 1
 ), status AS (
     SELECT s.* FROM trending.status s
 ), slice_rows AS (
@@ -42,9 +49,21 @@ SELECT 'last_run_rows', slice_rows.kind, slice_rows.action, slice_rows.n::float8
 FROM slice_rows
 UNION ALL
 SELECT 'last_run_bad_rows', '', b.key, b.value::float8,
-       'Source rows the last successful run skipped or adjusted, per counter.'
-FROM last_ok, pg_catalog.jsonb_each_text(last_ok.bad_rows) AS b(key, value)
+       'Source rows the last successful full or reconciling run skipped or adjusted, per counter.'
+FROM last_counted, pg_catalog.jsonb_each_text(last_counted.bad_rows) AS b(key, value)
 WHERE b.value IS NOT NULL
+UNION ALL
+SELECT 'last_run_affected', a.key, '', a.value::float8,
+       'Items the last successful run rescored, per kind (incremental and reconciling runs).'
+FROM last_ok_detail, pg_catalog.jsonb_each_text(last_ok_detail.affected) AS a(key, value)
+UNION ALL
+SELECT 'last_reconcile_drift', '', d.key, d.value::float8,
+       'Drift the last reconciling run found and repaired, per counter (0 when incremental cycles were exact).'
+FROM status, pg_catalog.jsonb_each_text(status.last_reconcile_drift) AS d(key, value)
+UNION ALL
+SELECT 'last_reconcile_age_seconds', '', '', EXTRACT(epoch FROM pg_catalog.now() - status.last_reconcile_at)::float8,
+       'Seconds since the last reconciling run finished (NULL: none yet).'
+FROM status
 UNION ALL
 SELECT 'run_in_progress', '', '', (status.running_pid IS NOT NULL)::integer::float8,
        '1 while a cycle holds the cycle lock.'

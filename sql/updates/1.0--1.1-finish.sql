@@ -32,7 +32,7 @@ BEGIN
         FROM pg_proc p
         CROSS JOIN LATERAL aclexplode(p.proacl) AS a
         JOIN pg_roles r ON r.oid = a.grantee
-        WHERE p.oid IN ('trending._recompute(timestamptz)'::regprocedure,
+        WHERE p.oid IN ('trending._recompute(timestamptz, boolean)'::regprocedure,
                         'trending._scheduled_step(bigint, integer)'::regprocedure)
           AND a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner
     LOOP

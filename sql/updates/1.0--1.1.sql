@@ -36,6 +36,17 @@ BEGIN
 END;
 $function$;
 
+-- Issue 9: how often a cycle reconciles the incremental state (sql/schema/20_settings.sql).
+INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
+    ('reconcile_every', '1 day',
+     'How often a cycle reconciles: a full recompute that also compares the incremental state with the sources, records any drift in trending.runs and repairs it (1 hour to 100 years).');
+
+-- Issue 9: the entry points take `full` (a full cycle on request).
+SELECT pg_temp.trending_drop_keeping_grants(ARRAY[
+    'trending.recompute(timestamptz)'::regprocedure, 'trending._recompute(timestamptz)'::regprocedure,
+    'trending.scheduled_recompute(timestamptz)'::regprocedure,
+    'trending._scheduled_start(timestamptz)'::regprocedure]);
+
 -- New settings (sql/schema/20_settings.sql).
 INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
     ('stale_after', '2 hours',
@@ -82,4 +93,7 @@ $do$;
 ALTER TABLE trending.runs
     ADD COLUMN cycle_kind text,
     ADD COLUMN cycle_reason text;
-ALTER TABLE trending.runs ADD CONSTRAINT runs_cycle_kind_check CHECK (cycle_kind IN ('full', 'incremental'));
+ALTER TABLE trending.runs ADD CONSTRAINT runs_cycle_kind_check CHECK (cycle_kind IN ('full', 'incremental', 'reconcile'));
+ALTER TABLE trending.runs
+    ADD COLUMN affected jsonb,
+    ADD COLUMN drift jsonb;

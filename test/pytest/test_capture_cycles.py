@@ -28,7 +28,7 @@ JOB = "capcyc_job"
 DELTA_TABLES = ("trending._capture_changes", "trending._capture_plays", "trending._capture_truncates")
 NOT_INSTALLED = "the capture is not installed"
 NOT_ARMED = "the capture is not armed"
-NO_INCREMENTAL = "incremental cycles are not implemented yet: every cycle is full"
+INCREMENTAL = "incremental: the capture and the state are intact"
 
 
 def load(conn) -> None:
@@ -98,7 +98,7 @@ def cycle(conn, entry: str):
 
 
 @pytest.mark.parametrize("entry", ["recompute", "scheduled"])
-def test_repeated_full_cycles_keep_the_capture_armed_and_bounded(conn, entry):
+def test_a_full_then_incremental_cycles_keep_the_capture_armed_and_bounded(conn, entry):
     assert not capture(conn)["armed"]
     summary = cycle(conn, entry)
     assert last_run(conn) == ("ok", "full", last_run(conn)[2])
@@ -114,14 +114,14 @@ def test_repeated_full_cycles_keep_the_capture_armed_and_bounded(conn, entry):
         pending = delta_seqs(conn)
         assert pending and capture(conn)["pending_plays"] == 6
         summary = cycle(conn, entry)
-        assert last_run(conn) == ("ok", "full", NO_INCREMENTAL)
+        assert last_run(conn) == ("ok", "incremental", INCREMENTAL)
         # every delta row the cycle covered is gone; none was written meanwhile
         assert delta_seqs(conn) == []
         st = capture(conn)
         assert st["armed"] and st["consumed_upto"] == max(pending) == st["captured_upto"]
         assert st["pending_changes"] == 0 and st["pending_plays"] == 0
     status = conn.execute("SELECT last_cycle_kind, last_cycle_reason FROM trending.status").fetchone()
-    assert status == ("full", NO_INCREMENTAL)
+    assert status == ("incremental", INCREMENTAL)
 
 
 def test_without_the_capture_every_run_says_so_and_nothing_is_captured(conn):
@@ -129,6 +129,7 @@ def test_without_the_capture_every_run_says_so_and_nothing_is_captured(conn):
     write(conn)
     summary = cycle(conn, "recompute")
     assert summary["cycle"] == {"kind": "full", "reason": summary["cycle"]["reason"],
+                                "affected": None, "drift": None,
                                 "capture": {"installed": False, "upto": None, "settled": False,
                                             "armed": False, "not_armed": None}}
     assert summary["cycle"]["reason"].startswith(NOT_INSTALLED)
@@ -170,7 +171,7 @@ def test_a_failed_cycle_arms_nothing(conn, dsn, entry):
     assert (after["armed"], after["consumed_upto"], after["armed_at"]) == \
         (before["armed"], before["consumed_upto"], before["armed_at"])
     if entry == "scheduled":
-        assert last_run(conn)[:2] == ("failed", "full"), "a failed scheduled run says what kind it was"
+        assert last_run(conn)[:2] == ("failed", "incremental"), "a failed scheduled run says what kind it was"
     # the next cycle reads again and covers it
     cycle(conn, entry)
     assert delta_seqs(conn) == [] and capture(conn)["consumed_upto"] == max(pending)
@@ -200,10 +201,18 @@ def test_a_writer_in_flight_keeps_the_capture_from_settling(conn, dsn):
     before = capture(conn)
     with psycopg.connect(dsn) as writer:  # a transaction left open after writing a source table
         write(writer)
-        summary = cycle(conn, "recompute")
+        summary = cycle(conn, "recompute")  # incremental, on what it sees; the watermark stays
+        assert summary["cycle"]["kind"] == "incremental"
+        assert summary["cycle"]["reason"].startswith("incremental, the capture not settled: a write was in flight")
+        assert summary["cycle"]["capture"]["settled"] is False
+        assert capture(conn)["consumed_upto"] == before["consumed_upto"], "not moved past the writer"
+        # a full one does not arm past it either
+        summary = conn.execute("SELECT trending.recompute(%s, full => true)", (DATASET.now,)).fetchone()[0]
+        assert not oracle_mismatches(conn, SOURCE, DATASET.now, ALL_STRATEGIES)
         reason = "the capture did not settle within 1s: a write to a source table was still in flight"
-        assert summary["cycle"]["reason"].startswith(reason)
+        assert summary["cycle"]["kind"] == "full"
         assert summary["cycle"]["capture"]["settled"] is False and summary["cycle"]["capture"]["armed"] is False
+        assert summary["cycle"]["capture"]["not_armed"].startswith(reason)
         assert capture(conn)["consumed_upto"] == before["consumed_upto"], "not armed past the writer"
         writer.commit()
     pending = delta_seqs(conn)
@@ -214,13 +223,13 @@ def test_a_writer_in_flight_keeps_the_capture_from_settling(conn, dsn):
 
 @pytest.mark.parametrize("entry", ["recompute", "scheduled"])
 def test_a_role_given_only_grant_cycle_runs_cycles_with_the_capture(conn, entry):
-    for _ in range(2):
+    for kind in ("full", "incremental"):
         write(conn)
         pending = delta_seqs(conn)
         conn.execute(f"SET ROLE {JOB}")
         conn.execute(ENTRY_POINTS[entry], (DATASET.now,))
         conn.execute("RESET ROLE")
-        assert last_run(conn)[:2] == ("ok", "full")
+        assert last_run(conn)[:2] == ("ok", kind)
         assert conn.execute("SELECT run_by FROM trending.runs ORDER BY run_id DESC LIMIT 1").fetchone()[0] == JOB
         assert delta_seqs(conn) == [] and capture(conn)["consumed_upto"] == max(pending)
         assert not oracle_mismatches(conn, SOURCE, DATASET.now, ALL_STRATEGIES)

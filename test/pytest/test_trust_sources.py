@@ -67,8 +67,8 @@ def _grant_cycle(c, role: str) -> None:
         c.execute("SELECT trending.grant_cycle(%s)", (role,))  # needs the source schema set
         return
     ident = sql.Identifier(role)
-    c.execute(sql.SQL("GRANT EXECUTE ON FUNCTION trending.recompute(timestamptz), "
-                      "trending._recompute(timestamptz) TO {}").format(ident))
+    c.execute(sql.SQL("GRANT EXECUTE ON FUNCTION trending.recompute(timestamptz, boolean), "
+                      "trending._recompute(timestamptz, boolean) TO {}").format(ident))
     c.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON trending.runs, trending.track_trending_scores, "
                       "trending.playlist_trending_scores TO {}").format(ident))
     c.execute(sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA trending TO {}").format(ident))

@@ -50,11 +50,11 @@ SELECT 'relation', c.oid::regclass::text,
                                      COALESCE(col_description(c.oid, a.attnum), '-')), E'\\n' ORDER BY a.attnum)
             FROM pg_attribute a LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
-           (SELECT string_agg(pg_get_indexdef(i.indexrelid), E'\\n' ORDER BY 1)
+           (SELECT string_agg(pg_get_indexdef(i.indexrelid), E'\\n' ORDER BY pg_get_indexdef(i.indexrelid))
             FROM pg_index i WHERE i.indrelid = c.oid),
-           (SELECT string_agg(format('constraint %s %s', k.conname, pg_get_constraintdef(k.oid)), E'\\n' ORDER BY 1)
+           (SELECT string_agg(format('constraint %s %s', k.conname, pg_get_constraintdef(k.oid)), E'\\n' ORDER BY k.conname)
             FROM pg_constraint k WHERE k.conrelid = c.oid),
-           (SELECT string_agg(pg_get_triggerdef(t.oid), E'\\n' ORDER BY 1)
+           (SELECT string_agg(pg_get_triggerdef(t.oid), E'\\n' ORDER BY t.tgname)
             FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal))
 FROM members m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid
 UNION ALL
@@ -93,12 +93,17 @@ def _ensure_role(conn, role: str) -> None:
         conn.execute(sql.SQL("CREATE ROLE {}").format(sql.Identifier(role)))
 
 
-def _dba_grants(conn) -> None:
-    """What a DBA may have granted on 1.0 (functions that exist in both versions)."""
-    conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION trending.recompute(timestamptz) TO {}")
-                 .format(sql.Identifier(DBA_ROLE)))
-    conn.execute(sql.SQL("GRANT EXECUTE ON PROCEDURE trending.scheduled_recompute(timestamptz) TO {}")
-                 .format(sql.Identifier(DBA_ROLE)))
+# 1.1 gave the entry points a `full` argument: the upgrade drops the 1.0
+# routines and must give their grants to the new ones
+ENTRY_POINTS_1_0 = ("FUNCTION trending.recompute(timestamptz)", "PROCEDURE trending.scheduled_recompute(timestamptz)")
+ENTRY_POINTS_1_1 = ("FUNCTION trending.recompute(timestamptz, boolean)",
+                    "PROCEDURE trending.scheduled_recompute(timestamptz, boolean)")
+
+
+def _dba_grants(conn, routines=ENTRY_POINTS_1_0) -> None:
+    """What a DBA may have granted on the entry points."""
+    for routine in routines:
+        conn.execute(sql.SQL(f"GRANT EXECUTE ON {routine} TO {{}}").format(sql.Identifier(DBA_ROLE)))
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +132,7 @@ def upgraded_and_fresh(make_db):
         conn.execute("ALTER EXTENSION trending UPDATE")
     with psycopg.connect(fresh_dsn, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION trending CASCADE")
-        _dba_grants(conn)
+        _dba_grants(conn, ENTRY_POINTS_1_1)
     return dataset, upgraded_dsn, fresh_dsn, before
 
 
@@ -156,7 +161,7 @@ def test_upgraded_catalog_equals_a_fresh_install(upgraded_and_fresh):
 def test_dba_grants_survive_the_upgrade(upgraded_and_fresh):
     _, upgraded_dsn, _, _ = upgraded_and_fresh
     with psycopg.connect(upgraded_dsn) as conn:
-        for routine in ("trending.recompute(timestamptz)", "trending.scheduled_recompute(timestamptz)"):
+        for routine in (r.split(" ", 1)[1] for r in ENTRY_POINTS_1_1):
             granted = conn.execute("SELECT has_function_privilege(%s, %s, 'EXECUTE')",
                                    (DBA_ROLE, routine)).fetchone()[0]
             assert granted, f"{DBA_ROLE} lost EXECUTE on {routine}"

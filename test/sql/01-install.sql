@@ -20,6 +20,9 @@ SELECT tables_are('trending', ARRAY['track_trending_scores', 'playlist_trending_
                                     -- change capture (issue 9)
                                     '_capture_armed', '_capture_changes', '_capture_installed', '_capture_plays',
                                     '_capture_truncates',
+                                    -- incremental cycles' state (issue 9)
+                                    '_state_meta', '_state_tracks', '_state_playlists', '_state_playlist_owners',
+                                    '_state_play_buckets', '_state_track_hours', '_state_playlist_hours',
                                     -- movers (issue 11)
                                     'movers_top'],
                   'the schema holds the two score tables, the configuration tables and the run history');
@@ -42,6 +45,7 @@ SELECT functions_are('trending', ARRAY['recompute', '_recompute', '_python_init'
                                        '_capture_guard_drop', '_capture_playlists', '_capture_plays',
                                        '_capture_reposts', '_capture_saves', '_capture_settle', '_capture_tracks',
                                        '_capture_users', 'install_capture', 'uninstall_capture',
+                                       '_state_write', '_state_advance', '_state_finish',
                                        -- insight (issue 11)
                                        'preview', '_preview', 'explain_track', 'explain_playlist', '_explain',
                                        'movers', '_record_top'],
@@ -95,7 +99,7 @@ SELECT results_eq(
     'the one procedure is an invoker with no SET clause, as a procedure that commits must be');
 SELECT is_empty(
     $$SELECT m[1] FROM regexp_matches(
-        (SELECT prosrc FROM pg_proc WHERE oid = 'trending.scheduled_recompute(timestamptz)'::regprocedure),
+        (SELECT prosrc FROM pg_proc WHERE oid = 'trending.scheduled_recompute(timestamptz, boolean)'::regprocedure),
         '(?:^|[^.a-z_])((?:[a-z_]+)\()', 'g') AS m
       WHERE m[1] NOT IN ('COALESCE(')$$,
     'the procedure calls no function without a schema (it cannot pin its search_path)');
@@ -123,6 +127,8 @@ SELECT results_eq(
              ('_run_finish', 'v', true, 'plpgsql'), ('_run_skipped', 'v', true, 'plpgsql'),
              ('_run_step_done', 'v', true, 'plpgsql'), ('_safe_temp_table', 's', false, 'plpgsql'),
              ('_scheduled_start', 'v', false, 'plpython3u'), ('_scheduled_step', 'v', false, 'plpython3u'),
+             ('_state_advance', 'v', true, 'plpgsql'), ('_state_finish', 'v', true, 'plpgsql'),
+             ('_state_write', 'v', true, 'plpgsql'),
              ('_validate_choice', 'i', false, 'plpgsql'), ('_validate_page', 'i', false, 'plpgsql'),
              ('_validate_setting', 'v', false, 'plpgsql'), ('_write_setting', 'v', true, 'plpgsql'),
              ('_write_strategy', 'v', true, 'plpgsql'), ('compare_scores', 's', false, 'plpgsql'),
@@ -145,16 +151,16 @@ SELECT is_empty(
 SELECT is_empty(
     $$SELECT d.v[1] FROM pg_proc p,
              regexp_matches(substring(p.prosrc from 'DECLARE(.*?)BEGIN'), '\m(v_[a-z_]+)\s+([^;]*);', 'g') AS d(v)
-      WHERE p.oid = 'trending.scheduled_recompute(timestamptz)'::regprocedure
+      WHERE p.oid = 'trending.scheduled_recompute(timestamptz, boolean)'::regprocedure
         AND d.v[2] !~ '^pg_catalog\.'$$,
     'every variable of the procedure has a pg_catalog-qualified type (the caller''s search_path cannot retype it)');
-SELECT ok((SELECT proconfig @> ARRAY['TimeZone=UTC'] FROM pg_proc WHERE oid = 'trending._recompute(timestamptz)'::regprocedure),
+SELECT ok((SELECT proconfig @> ARRAY['TimeZone=UTC'] FROM pg_proc WHERE oid = 'trending._recompute(timestamptz, boolean)'::regprocedure),
           'the cycle runs with TimeZone pinned to UTC, whatever the session says');
 
 CREATE ROLE trending_tap_nobody;
-SELECT ok(NOT has_function_privilege('trending_tap_nobody', 'trending.recompute(timestamptz)', 'EXECUTE'),
+SELECT ok(NOT has_function_privilege('trending_tap_nobody', 'trending.recompute(timestamptz, boolean)', 'EXECUTE'),
           'PUBLIC cannot execute recompute()');
-SELECT ok(NOT has_function_privilege('trending_tap_nobody', 'trending._recompute(timestamptz)', 'EXECUTE'),
+SELECT ok(NOT has_function_privilege('trending_tap_nobody', 'trending._recompute(timestamptz, boolean)', 'EXECUTE'),
           'PUBLIC cannot execute the cycle''s PL/Python body either');
 SELECT ok(has_function_privilege('trending_tap_nobody', 'trending.top_tracks(text, text, integer, integer, text)', 'EXECUTE')
           AND has_function_privilege('trending_tap_nobody', 'trending.underground_tracks(text, text, integer, integer)', 'EXECUTE')
@@ -166,7 +172,7 @@ SELECT table_privs_are('trending', 'playlist_trending_scores', 'trending_tap_nob
                        'PUBLIC may only read playlist scores');
 SELECT table_privs_are('trending', 'strategies', 'trending_tap_nobody', ARRAY['SELECT'],
                        'PUBLIC may read but not switch strategies');
-SELECT ok(NOT has_function_privilege('trending_tap_nobody', 'trending.scheduled_recompute(timestamptz)', 'EXECUTE')
+SELECT ok(NOT has_function_privilege('trending_tap_nobody', 'trending.scheduled_recompute(timestamptz, boolean)', 'EXECUTE')
           AND NOT has_function_privilege('trending_tap_nobody', 'trending._scheduled_step(bigint, integer)', 'EXECUTE'),
           'PUBLIC cannot run the scheduled procedure or its steps');
 SELECT ok(NOT has_function_privilege('trending_tap_nobody', 'trending.schedule(text)', 'EXECUTE')

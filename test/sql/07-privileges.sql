@@ -27,8 +27,8 @@ SELECT throws_ok($$SELECT trending.grant_configure('public')$$, '42704', NULL,
 
 SELECT lives_ok($$SELECT trending.grant_cycle('trending_tap_job'); SELECT trending.grant_cycle('trending_tap_job')$$,
                 'grant_cycle is idempotent');
-SELECT ok(has_function_privilege('trending_tap_job', 'trending.recompute(timestamptz)', 'EXECUTE')
-          AND has_function_privilege('trending_tap_job', 'trending.scheduled_recompute(timestamptz)', 'EXECUTE'),
+SELECT ok(has_function_privilege('trending_tap_job', 'trending.recompute(timestamptz, boolean)', 'EXECUTE')
+          AND has_function_privilege('trending_tap_job', 'trending.scheduled_recompute(timestamptz, boolean)', 'EXECUTE'),
           'grant_cycle: the two entry points');
 SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
                 WHERE p.pronamespace = 'trending'::regnamespace AND NOT l.lanpltrusted
@@ -69,7 +69,7 @@ SELECT throws_ok($$SELECT trending.grant_cycle('trending_tap_reader')$$, '42P01'
 CREATE TABLE tap_music.users (id integer);
 
 SELECT lives_ok($$SELECT trending.revoke_cycle('trending_tap_job')$$, 'revoke_cycle');
-SELECT ok(NOT has_function_privilege('trending_tap_job', 'trending.recompute(timestamptz)', 'EXECUTE')
+SELECT ok(NOT has_function_privilege('trending_tap_job', 'trending.recompute(timestamptz, boolean)', 'EXECUTE')
           AND NOT has_function_privilege('trending_tap_job', 'trending._python_init()', 'EXECUTE')
           AND NOT has_table_privilege('trending_tap_job', 'tap_music.tracks', 'SELECT'),
           'revoke_cycle takes the entry points, the routines and the sources back');
@@ -79,7 +79,7 @@ SELECT lives_ok($$SELECT trending.grant_read('trending_tap_reader'); SELECT tren
 SELECT ok(has_function_privilege('trending_tap_reader', 'trending.top_tracks(text, text, integer, integer, text)', 'EXECUTE')
           AND has_table_privilege('trending_tap_reader', 'trending.track_trending_scores', 'SELECT')
           AND has_table_privilege('trending_tap_reader', 'trending.status', 'SELECT')
-          AND NOT has_function_privilege('trending_tap_reader', 'trending.recompute(timestamptz)', 'EXECUTE')
+          AND NOT has_function_privilege('trending_tap_reader', 'trending.recompute(timestamptz, boolean)', 'EXECUTE')
           AND NOT has_table_privilege('trending_tap_reader', 'trending.settings', 'UPDATE'),
           'grant_read: the scores, status and read functions; no cycle, no configuration');
 
@@ -88,7 +88,7 @@ SELECT ok(has_table_privilege('trending_tap_dba', 'trending.settings', 'UPDATE')
           AND has_table_privilege('trending_tap_dba', 'trending.strategies', 'UPDATE')
           AND NOT has_table_privilege('trending_tap_dba', 'trending.runs', 'UPDATE')
           AND NOT has_table_privilege('trending_tap_dba', 'trending._setting_overrides', 'UPDATE')
-          AND NOT has_function_privilege('trending_tap_dba', 'trending.recompute(timestamptz)', 'EXECUTE'),
+          AND NOT has_function_privilege('trending_tap_dba', 'trending.recompute(timestamptz, boolean)', 'EXECUTE'),
           'grant_configure: UPDATE on the settings and strategies views only');
 
 SET LOCAL ROLE trending_tap_dba;

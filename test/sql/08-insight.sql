@@ -54,7 +54,7 @@ SELECT results_eq(
     $$SELECT p.proname::text COLLATE "default", p.proconfig FROM pg_proc p
       WHERE p.oid IN ('trending._preview(timestamptz)'::regprocedure,
                       'trending._explain(text, integer, text, text, timestamptz)'::regprocedure) ORDER BY 1$$,
-    $$SELECT v.name COLLATE "default", (SELECT proconfig FROM pg_proc WHERE oid = 'trending._recompute(timestamptz)'::regprocedure)
+    $$SELECT v.name COLLATE "default", (SELECT proconfig FROM pg_proc WHERE oid = 'trending._recompute(timestamptz, boolean)'::regprocedure)
       FROM (VALUES ('_explain'::text), ('_preview')) AS v(name)$$,
     'the PL/Python bodies have the cycle''s SET clauses (TimeZone, DateStyle, work_mem, lock_timeout, parallelism)');
 

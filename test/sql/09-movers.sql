@@ -29,7 +29,7 @@ SELECT has_table('trending', 'movers_top', 'the movers table exists');
 SELECT col_is_pk('trending', 'movers_top', ARRAY['kind', 'time_range', 'genre', 'run_id', 'rank'],
                  'one row per list, generation and rank');
 SELECT ok(obj_description('trending.movers(text, text, text)'::regprocedure, 'pg_proc') LIKE 'Entries into%'
-          AND obj_description('trending._record_top(bigint, integer, integer)'::regprocedure, 'pg_proc') LIKE 'Internal:%'
+          AND obj_description('trending._record_top(bigint, integer, integer, boolean)'::regprocedure, 'pg_proc') LIKE 'Internal:%'
           AND obj_description('trending.movers_top'::regclass, 'pg_class') LIKE 'The top movers_top_n%',
           'movers, _record_top and movers_top are documented');
 
@@ -52,7 +52,7 @@ SELECT throws_ok($$SELECT * FROM trending.movers('year', NULL, 'track')$$, '2202
                  'a range of the other kind is refused');
 SELECT throws_ok($$SELECT * FROM trending.movers('week', 'Rock', 'playlist')$$, '22023', NULL,
                  'playlists have no genre lists');
-SELECT throws_ok($$SELECT trending._record_top(123456, 10, 1)$$, '22023', NULL,
+SELECT throws_ok($$SELECT trending._record_top(123456, 10, 1, true)$$, '22023', NULL,
                  '_record_top refuses a run that is not the caller''s own');
 
 -- privileges: PUBLIC reads; only the cycle set may write (through _record_top)
@@ -68,8 +68,8 @@ SELECT ok(has_function_privilege('trending_tap_movers_nobody', 'trending.movers(
           'PUBLIC may call movers()');
 SELECT table_privs_are('trending', 'movers_top', 'trending_tap_movers_nobody', ARRAY['SELECT'],
                        'PUBLIC may only read the movers table');
-SELECT ok(NOT has_function_privilege('trending_tap_movers_nobody', 'trending._record_top(bigint, integer, integer)', 'EXECUTE')
-          AND has_function_privilege('trending_tap_movers_job', 'trending._record_top(bigint, integer, integer)', 'EXECUTE'),
+SELECT ok(NOT has_function_privilege('trending_tap_movers_nobody', 'trending._record_top(bigint, integer, integer, boolean)', 'EXECUTE')
+          AND has_function_privilege('trending_tap_movers_job', 'trending._record_top(bigint, integer, integer, boolean)', 'EXECUTE'),
           'only the cycle set may call _record_top');
 SELECT table_privs_are('trending', 'movers_top', 'trending_tap_movers_job', ARRAY['SELECT'],
                        'a cycle role has no write privilege on the movers table');

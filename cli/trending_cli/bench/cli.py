@@ -19,12 +19,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="comma-separated scales: tiny, small, medium, large (default small)")
     parser.add_argument("--out", default="docs/bench", help="directory for results.json, results.md, chart.png")
     parser.add_argument("--contenders", type=_names, default=None,
-                        help=f"comma-separated subset of {', '.join(CONTENDERS)} (default: A,B,C,C0,trending; "
-                             "C0,trending at large); trending, the reference, is always included")
+                        help=f"comma-separated subset of {', '.join(CONTENDERS)} (default: all of them; "
+                             "C0,trending,trending-incr,trending-full at large); trending, the reference, "
+                             "is always included")
     parser.add_argument("--hourly-cycles", type=int, default=24,
                         help="hourly cycles in a row after the day cycle (default 24)")
     parser.add_argument("--hourly-scales", type=_names, default=["tiny", "small"],
                         help="scales that run the hourly cycles (default tiny,small)")
+    parser.add_argument("--variants", type=_names, default=["base"],
+                        help="comma-separated data variants per scale: base (the generator's), growth "
+                             "(3x users, tracks, playlists, saves, reposts; the same plays), older (3x the plays "
+                             "older than a month) (default base)")
+    parser.add_argument("--no-updates", action="store_true",
+                        help="simulated hours only append (no un-saves, follower, profile or track edits, late plays)")
+    parser.add_argument("--no-reconcile", action="store_true",
+                        help="skip the reconcile phase at the end")
     parser.add_argument("--seed", type=int, default=1, help="sample data seed (default 1)")
     parser.add_argument("--b-timeout", type=float, default=None,
                         help="B's statement_timeout in seconds before its retry with nested loops off "
@@ -40,7 +49,8 @@ def run_from_args(args) -> int:
     """Run with parsed options; exit status 1 on a score mismatch or a failed cycle."""
     results = run(args.scales, args.out, contenders=args.contenders, hourly_cycles=args.hourly_cycles,
                   hourly_scales=args.hourly_scales, seed=args.seed, b_timeout_s=args.b_timeout,
-                  idle_seconds=args.idle_seconds, reader_pause_s=args.reader_pause)
+                  idle_seconds=args.idle_seconds, reader_pause_s=args.reader_pause, variants=args.variants,
+                  updates=not args.no_updates, reconcile=not args.no_reconcile)
     print(f"results: {args.out}/results.md, results.json, chart.png")
     if not results["ok"]:
         print("bench: FAILED: a score mismatch or a failed cycle (see results.md)", file=sys.stderr)

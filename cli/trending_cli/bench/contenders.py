@@ -59,6 +59,13 @@ class Contender:
     def cycle(self, conn, now: datetime, options: Options) -> Outcome:
         raise NotImplementedError
 
+    def before_cycle(self, admin, phase: str) -> None:
+        """On the runner's superuser connection, before the measured cycle of
+        `phase` (outside the measurement): e.g. make the next cycle a reconcile."""
+
+    def after_cycle(self, admin, phase: str) -> None:
+        """Undo before_cycle, after the measurement."""
+
     # -- what the runner measures ------------------------------------------------
     @property
     def track_table(self) -> sql.Identifier:
@@ -122,3 +129,98 @@ class ExtensionProcedure(Extension):
         longest = max(step_ms, key=step_ms.get)
         return Outcome(detail={"step_ms": step_ms, "longest_step": longest, "longest_step_ms": step_ms[longest]})
 
+
+
+def has_full_argument(conn) -> bool:
+    """recompute(now, full) exists (issue 9); before it lands, recompute(now) only."""
+    (found,) = conn.execute(
+        "SELECT to_regprocedure('trending.recompute(timestamp with time zone, boolean)') IS NOT NULL").fetchone()
+    return bool(found)
+
+
+def has_setting(conn, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM trending.settings WHERE name = %s", (name,)).fetchone() is not None
+
+
+def cycle_kind(summary) -> str | None:
+    """The summary's cycle.kind ('full', 'incremental', 'reconcile'), when it says."""
+    cycle = summary.get("cycle") if isinstance(summary, dict) else None
+    return cycle.get("kind") if isinstance(cycle, dict) else None
+
+
+# Steady cycles must not be reconciles: the reconcile is measured on its own
+# (the "reconcile" phase) and amortized over reconcile_every's default day.
+NO_RECONCILE = "50 years"
+RECONCILE_NOW = "1 hour"   # the least it takes; the last reconcile is hours older
+RECONCILE_PHASE = "reconcile"
+
+
+class ExtensionIncremental(Extension):
+    """trending with the change capture installed: after the first (full)
+    cycle, hourly cycles are incremental. Its own database (the capture's
+    triggers sit on that database's source tables, and the other contenders'
+    writers must not pay for them); the runner advances it in step."""
+
+    name = "trending-incr"
+    description = ("the extension with the change capture (trending.install_capture()): "
+                   "SELECT trending.recompute(now), incremental after the first cycle")
+    database = "bench_incr"
+
+    def setup(self, conn, source_schema: str) -> None:
+        super().setup(conn, source_schema)
+        conn.execute("SET client_min_messages = warning")
+        conn.execute("SELECT trending.install_capture()")
+        conn.execute("RESET client_min_messages")
+        self._set_reconcile_every(conn, NO_RECONCILE)
+
+    @staticmethod
+    def _set_reconcile_every(conn, value: str) -> bool:
+        if not has_setting(conn, "reconcile_every"):
+            return False
+        conn.execute("UPDATE trending.settings SET value = %s WHERE name = 'reconcile_every'", (value,))
+        return True
+
+    def before_cycle(self, admin, phase: str) -> None:
+        # a reconcile by the setting when it exists, else (until it lands) a forced full cycle
+        self.fallback_full = phase == RECONCILE_PHASE and not self._set_reconcile_every(admin, RECONCILE_NOW)
+
+    def after_cycle(self, admin, phase: str) -> None:
+        if phase == RECONCILE_PHASE:
+            self._set_reconcile_every(admin, NO_RECONCILE)
+
+    def cycle(self, conn, now: datetime, options: Options) -> Outcome:
+        flags = []
+        if getattr(self, "fallback_full", False) and has_full_argument(conn):
+            flags.append("no reconcile_every setting: forced full cycle instead of a reconcile")
+            (summary,) = conn.execute("SELECT trending.recompute(now => %s, full => true)", (now,)).fetchone()
+        else:
+            if getattr(self, "fallback_full", False):
+                flags.append("no reconcile_every setting and no full argument: plain cycle")
+            (summary,) = conn.execute("SELECT trending.recompute(now => %s)", (now,)).fetchone()
+        detail = summary if isinstance(summary, dict) else {"summary": summary}
+        if cycle_kind(detail) is None:
+            flags.append("no cycle.kind in the summary")
+        return Outcome(flags=flags, detail={"cycle_kind": cycle_kind(detail), **detail})
+
+
+class ExtensionForcedFull(ExtensionIncremental):
+    """trending with the capture installed, every cycle forced full
+    (recompute(now, full => true)): what the incremental cycle is measured against
+    in the same run; its first cycle is the cold one."""
+
+    name = "trending-full"
+    description = "the extension with the change capture, every cycle SELECT trending.recompute(now, full => true)"
+    database = "bench_full"
+
+    def before_cycle(self, admin, phase: str) -> None:
+        self.fallback_full = False
+
+    def cycle(self, conn, now: datetime, options: Options) -> Outcome:
+        if not has_full_argument(conn):
+            (summary,) = conn.execute("SELECT trending.recompute(now => %s)", (now,)).fetchone()
+            flags = ["recompute(now, full) does not exist yet: plain recompute(now)"]
+        else:
+            (summary,) = conn.execute("SELECT trending.recompute(now => %s, full => true)", (now,)).fetchone()
+            flags = []
+        detail = summary if isinstance(summary, dict) else {"summary": summary}
+        return Outcome(flags=flags, detail={"cycle_kind": cycle_kind(detail), **detail})

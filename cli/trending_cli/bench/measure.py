@@ -88,3 +88,71 @@ def prewarm_schema(conn, schema: str) -> None:
 def shared_buffers_bytes(conn) -> int:
     return int(conn.execute("SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'")
                .fetchone()[0])
+
+
+# ---------------------------------------------------------------------------
+# blocks touched (pg_stat_statements) and the WAL's make-up (pg_walinspect)
+# ---------------------------------------------------------------------------
+READER_ROLE = "bench_reader"
+BLOCK_COLUMNS = ("shared_blks_hit", "shared_blks_read", "shared_blks_dirtied", "shared_blks_written",
+                 "local_blks_hit", "local_blks_read", "local_blks_dirtied", "local_blks_written",
+                 "temp_blks_read", "temp_blks_written")
+# touched = hit + read + written over shared, local and temp blocks (dirtied is
+# a subset of hit/read: reported, never added)
+TOUCHED = ("shared_blks_hit", "shared_blks_read", "shared_blks_written", "local_blks_hit", "local_blks_read",
+           "local_blks_written", "temp_blks_read", "temp_blks_written")
+
+
+def create_reader_role(conn) -> None:
+    """The API reader's own role (it may read everything, write nothing), so that
+    pg_stat_statements tells its statements from the cycle's."""
+    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (READER_ROLE,)).fetchone() is None:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE pg_read_all_data").format(sql.Identifier(READER_ROLE)))
+
+
+def statements_reset(conn) -> None:
+    """Forget every statement's counters (cluster-wide): right before a cycle."""
+    conn.execute("SELECT pg_stat_statements_reset()")
+
+
+def cycle_blocks(conn, top: int = 5) -> dict:
+    """Blocks the cycle's statements touched since statements_reset(): the
+    top-level statements run by the current user (the cycle's role; the reader
+    has its own) in this database, minus the runner's own pg_stat_statements
+    calls. A top-level statement's counters include its nested ones (a function's
+    statements), so only top-level rows are summed; with track = all the nested
+    rows are there too, for the breakdown: the `top` costliest statements."""
+    where = ("s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+             " AND s.userid = current_user::regrole AND s.query NOT LIKE '%%pg_stat_statements%%'")
+    sums = sql.SQL(", ").join(sql.SQL("coalesce(sum({}), 0)::bigint").format(sql.Identifier(c))
+                              for c in BLOCK_COLUMNS + ("wal_records", "wal_fpi"))
+    row = conn.execute(sql.SQL("SELECT {}, count(*) FROM pg_stat_statements s WHERE s.toplevel AND "
+                               + where).format(sums)).fetchone()
+    result = dict(zip(BLOCK_COLUMNS + ("wal_records", "wal_fpi", "statements"), (int(v) for v in row)))
+    result["touched"] = sum(result[c] for c in TOUCHED)
+    touched = sql.SQL(" + ").join(sql.Identifier(c) for c in TOUCHED)
+    result["top"] = [
+        {"query": " ".join(q.split())[:160], "toplevel": toplevel, "calls": calls, "touched": int(blocks),
+         "ms": round(ms, 1)}
+        for q, toplevel, calls, blocks, ms in conn.execute(sql.SQL(
+            "SELECT query, toplevel, calls, {touched}, total_exec_time FROM pg_stat_statements s"
+            " WHERE NOT s.toplevel AND " + where + " ORDER BY 4 DESC LIMIT %s").format(touched=touched),
+            (top,)).fetchall()]
+    return result
+
+
+def wal_split(conn, start_lsn: int, end_lsn: int) -> dict:
+    """The WAL between two positions (bytes from wal_lsn()) by pg_walinspect:
+    full-page images against the records themselves, and by resource manager."""
+    rows = conn.execute(
+        "SELECT \"resource_manager/record_type\", count, record_size, fpi_size, combined_size"
+        " FROM pg_get_wal_stats(%s::pg_lsn, least(%s::pg_lsn, pg_current_wal_flush_lsn()), false)"
+        " WHERE count > 0", (_lsn_text(start_lsn), _lsn_text(end_lsn))).fetchall()
+    by_rm = {rm: {"records": int(n), "record_bytes": int(rec), "fpi_bytes": int(fpi)} for rm, n, rec, fpi, _ in rows}
+    return {"records": sum(v["records"] for v in by_rm.values()),
+            "record_bytes": sum(v["record_bytes"] for v in by_rm.values()),
+            "fpi_bytes": sum(v["fpi_bytes"] for v in by_rm.values()), "by_rm": by_rm}
+
+
+def _lsn_text(position: int) -> str:
+    return f"{position >> 32:X}/{position & 0xFFFFFFFF:X}"

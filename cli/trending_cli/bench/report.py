@@ -1,10 +1,11 @@
 """results.json (raw), results.md (tables and ratios) and chart.png.
 
 The markdown has, per scale, one row per contender and phase (the hourly
-cycles collapsed into medians), then the issue's targets: the extension's
-steady-cycle figures as ratios to C and C0, its reader p99 against its idle
-p99, blocked reads, and every contender's size after the hourly cycles
-against after the first cycle.
+cycles collapsed into medians), then every contender's steady-cycle medians
+as ratios to C0 and issue 9's targets for the incremental contender, the
+reconcile amortized per hour, the cold cycle against forced-full ones, the
+capture's cost to the writers, reader p99 against idle, blocked reads, and
+size growth; then the growth and older-plays runs against their base run.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import statistics
 from pathlib import Path
 
 REFERENCE = "trending"
-RATIO_BASES = ("C", "C0")
-TARGETS = {"wall_s": 0.25, "wal_bytes": 0.05, "dead_tuples": 0.05}
 READ_RATIO_TARGET = 2.0
 SIZE_GROWTH_TARGET = 0.10
 
@@ -41,7 +40,7 @@ def all_checks_ok(results: dict) -> bool:
 # ---------------------------------------------------------------------------
 # markdown
 # ---------------------------------------------------------------------------
-_COLUMNS = ("phase", "contender", "wall s", "WAL MB", "inserted", "updated", "deleted", "dead tuples",
+_COLUMNS = ("phase", "contender", "kind", "wall s", "blocks touched", "WAL MB", "FPI MB", "inserted", "updated", "deleted", "dead tuples",
             "n_dead_tup", "size MB", "VACUUM s", "read p50 ms", "read p99 ms", "read max ms", "idle p99 ms",
             "blocked", "empty", "scores", "notes")
 
@@ -55,7 +54,11 @@ def markdown(results: dict) -> str:
              "Server: " + ", ".join(f"{k} = {v}" for k, v in results.get("server_settings", {}).items())
              + " (autovacuum off: the protocol VACUUMs between cycles; an autovacuum worker mid-cycle would make "
              "WAL and dead tuples unattributable). A CHECKPOINT precedes every measured cycle.", "",
-             "Columns: rows written from pg_stat_user_tables deltas of the two score tables; dead tuples by "
+             "Columns: kind = the extension's cycle.kind (full, incremental, reconcile); blocks touched = shared + "
+             "local + temp blocks hit + read + written by the cycle's own statements (pg_stat_statements, track = all, "
+             "top-level statements of the cycle's role in its database: the API reader has a role of its own); FPI = "
+             "the full-page images in the cycle's WAL (pg_walinspect over its LSN range); "
+             "rows written from pg_stat_user_tables deltas of the two score tables; dead tuples by "
              "pgstattuple_approx right after the cycle (exact for dead tuples, and it does not prune pages as "
              "pgstattuple() does: pruning by later reads turns dead tuples into dead line pointers, which "
              "n_dead_tup, the statistics' figure, still counts); size = both score tables with indexes after the cycle; "
@@ -63,8 +66,11 @@ def markdown(results: dict) -> str:
              "on another connection with lock_timeout 50ms; blocked = reads that failed on the lock timeout "
              "(for A..C0 the reader also reads the input view); empty = reads that returned no rows where the "
              "table had rows before and after the cycle; scores = agreement with the extension's scores.", ""]
+    if results.get("updates") is not None:
+        lines += [f"Simulated hours: {'appends and updates (sample_data/updates.py, docs/benchmark.md)' if results['updates'] else 'appends only'}.", ""]
     for scale, data in results["scales"].items():
         lines += _scale_section(scale, data)
+    lines += _variants(results)
     return "\n".join(lines) + "\n"
 
 
@@ -129,8 +135,11 @@ def _row(label: str, records: list, checks: dict) -> list:
         scores = "**MISMATCH**" if bad else ("equal" if len(mine) == 1 else f"equal {len(mine)}/{len(mine)}")
     notes = sorted({f for r in records for f in r.get("flags", [])}
                    | {f"failed: {r.get('error')}" for r in records if r["status"] != "ok"})
-    return [label, last["contender"], _num(med(lambda r: r["wall_s"]), 2),
+    kinds = sorted({r.get("cycle_kind") or "" for r in records} - {""})
+    return [label, last["contender"], "/".join(kinds), _num(med(lambda r: r["wall_s"]), 2),
+            _num(med(lambda r: r.get("blocks", {}).get("touched"))),
             _num(_mb(med(lambda r: r["wal_bytes"])), 2),
+            _num(_mb(med(lambda r: r.get("wal", {}).get("fpi_bytes"))), 2),
             _num(med(lambda r: r["rows"]["inserted"])), _num(med(lambda r: r["rows"]["updated"])),
             _num(med(lambda r: r["rows"]["deleted"])), _num(med(lambda r: r["dead_tuples"])),
             _num(med(lambda r: r.get("n_dead_tup"))),
@@ -166,43 +175,199 @@ def _ratio(a, b):
     return a / b
 
 
+STEADY_PHASE = "steady"
+RECONCILE_PHASE = "reconcile"
+BASE = "C0"
+INCREMENTAL = "trending-incr"
+FORCED_FULL = "trending-full"
+EXTENSIONS = ("trending", "trending-proc", INCREMENTAL, FORCED_FULL)
+# issue 9's targets for the steady cycle, ratio to C0 (tiny and small are held to medium's)
+TARGETS_9 = {"large": {"wall_s": 0.05, "blocks": 0.05, "wal_bytes": 0.10},
+             "default": {"wall_s": 0.10, "blocks": 0.05, "wal_bytes": 0.10}}
+GROWTH_TARGET = 1.3
+OLDER_TARGET = 1.1
+RECONCILE_PER = 24   # reconcile_every's default, 1 day: one reconcile per 24 hourly cycles
+_FIGURES = (("wall s", "wall_s", lambda v: _num(v, 2)),
+            ("blocks touched", "blocks", _num),
+            ("WAL MB", "wal_bytes", lambda v: _num(_mb(v), 2)),
+            ("WAL FPI MB", "fpi_bytes", lambda v: _num(_mb(v), 2)),
+            ("WAL records MB", "record_bytes", lambda v: _num(_mb(v), 2)),
+            ("dead tuples", "dead_tuples", _num),
+            ("rows written", "rows_written", _num))
+
+
+def steady_records(data: dict, contender: str) -> list:
+    """A contender's one-hour cycles after the first: steady and the hourly ones
+    (not cold, day or reconcile)."""
+    return [r for r in data["cycles"] if r["contender"] == contender and r["status"] == "ok"
+            and (r["phase"] == STEADY_PHASE or r["phase"].startswith("hour"))]
+
+
+def steady_median(data: dict, contender: str, key: str):
+    records = steady_records(data, contender)
+    return _median(records, lambda r: _value(r, key)) if records else None
+
+
 def _ratios(data: dict) -> list:
-    """The issue's targets for the steady cycle, as ratios of trending to C and C0."""
-    mine = _find(data, "steady", REFERENCE)
-    if mine is None:
-        return []
-    bases = {name: _find(data, "steady", name) for name in RATIO_BASES}
-    lines = ["Steady hourly cycle, trending against C and C0 (targets: issue 3, ratio to C0):", "",
-             "| figure | trending | " + " | ".join(bases) + " | " + " | ".join(f"trending / {b}" for b in bases)
-             + " | target | met |", "|" + "---|" * (4 + 2 * len(bases))]
-    figures = (("wall s", "wall_s", lambda v: _num(v, 2)), ("WAL MB", "wal_bytes", lambda v: _num(_mb(v), 2)),
-               ("dead tuples", "dead_tuples", _num),
-               ("rows written", "rows_written", _num))
-    for label, key, fmt in figures:
-        value = _value(mine, key)
-        cells = [fmt(value)] + [fmt(_value(b, key)) if b else "" for b in bases.values()]
-        ratios = [_ratio(value, _value(b, key)) if b else None for b in bases.values()]
-        target = TARGETS.get(key)
-        c0 = ratios[-1]
-        met = "" if target is None or c0 is None else ("yes" if c0 <= target else "**no**")
-        lines.append(f"| {label} | " + " | ".join(cells) + " | "
-                     + " | ".join(_fmt_ratio(r) for r in ratios) + f" | {'<= ' + str(target) if target else ''} | {met} |")
-    p99, idle = mine["reader"].get("p99_ms"), mine["idle"].get("p99_ms")
-    read_ratio = _ratio(p99, idle)
-    blocked = sum(r["reader"].get("blocked", 0) for r in data["cycles"] if r["contender"] == REFERENCE)
-    empty = sum(r["reader"].get("empty", 0) for r in data["cycles"] if r["contender"] == REFERENCE)
-    lines += ["", f"- trending reader p99 during the steady cycle {_num(p99, 2)} ms vs idle p99 {_num(idle, 2)} ms: "
-                  f"{_fmt_ratio(read_ratio)} (target <= {READ_RATIO_TARGET}x: "
-                  f"{'met' if read_ratio is not None and read_ratio <= READ_RATIO_TARGET else 'missed'})",
-              f"- trending reads blocked over all phases: {blocked} (target 0: {'met' if blocked == 0 else 'missed'});"
-              f" empty reads: {empty}"]
+    """The steady hourly cycle (medians over steady and the hourly cycles) of every
+    contender as ratios to C0, and issue 9's targets for the incremental one."""
+    names = [n for n in dict.fromkeys(r["contender"] for r in data["cycles"]) if steady_records(data, n)]
+    if BASE not in names:
+        return ["(no C0 in this run: no ratios)"]
+    n_cycles = len(steady_records(data, BASE))
+    lines = [f"Steady hourly cycle: medians over {n_cycles} one-hour cycle(s) (steady"
+             f"{' and the hourly ones' if n_cycles > 1 else ''}), ratio to C0 in the same run:", "",
+             "| figure | " + " | ".join(names) + " | " + " | ".join(f"{n} / C0" for n in names if n != BASE) + " |",
+             "|" + "---|" * (1 + len(names) + len(names) - 1)]
+    for label, key, fmt in _FIGURES:
+        values = {n: steady_median(data, n, key) for n in names}
+        lines.append(f"| {label} | " + " | ".join(fmt(values[n]) for n in names) + " | "
+                     + " | ".join(_fmt_ratio(_ratio(values[n], values[BASE])) for n in names if n != BASE) + " |")
+    kinds = {n: sorted({r.get("cycle_kind") or "?" for r in steady_records(data, n)}) for n in names if n in EXTENSIONS}
+    lines += ["", "Cycle kinds of those cycles: " + "; ".join(f"{n} {'/'.join(k)}" for n, k in kinds.items())]
+    lines += _targets(data) + _reconcile(data) + _cold_vs_full(data) + _capture(data) + _readers(data)
     lines += _size_growth(data)
+    return lines
+
+
+def _targets(data: dict) -> list:
+    if not steady_records(data, INCREMENTAL) or not steady_records(data, BASE):
+        return []
+    targets = TARGETS_9["large" if data.get("scale") == "large" else "default"]
+    lines = ["", f"Issue 9's targets for {INCREMENTAL} (ratio to C0 of the medians"
+                 f"{'' if data.get('scale') in ('medium', 'large') else '; medium targets, indicative at this scale'}):", "",
+             "| figure | ratio | target | met |", "|---|---|---|---|"]
+    for label, key, _ in _FIGURES:
+        if key in targets:
+            ratio = _ratio(steady_median(data, INCREMENTAL, key), steady_median(data, BASE, key))
+            met = "" if ratio is None else ("yes" if ratio <= targets[key] else "**no**")
+            lines.append(f"| {label} | {_fmt_ratio(ratio)} | <= {targets[key]} | {met} |")
+    wal, fpi = steady_median(data, INCREMENTAL, "wal_bytes"), steady_median(data, INCREMENTAL, "fpi_bytes")
+    if wal:
+        lines += ["", f"- {INCREMENTAL}'s steady WAL is {fpi / wal:.0%} full-page images "
+                      f"({_num(_mb(fpi), 2)} of {_num(_mb(wal), 2)} MB)."]
+    return lines
+
+
+def _reconcile(data: dict) -> list:
+    """The reconcile (reported apart, never a steady cycle) and its cost per hour."""
+    rec, base = _find(data, RECONCILE_PHASE, INCREMENTAL), _find(data, RECONCILE_PHASE, BASE)
+    if rec is None:
+        return []
+    lines = ["", f"Reconciliation ({INCREMENTAL}, phase reconcile, cycle kind {rec.get('cycle_kind') or '?'}"
+                 f"{'; ' + '; '.join(rec['flags']) if rec.get('flags') else ''}), amortized over {RECONCILE_PER} "
+                 "hourly cycles (reconcile_every = 1 day):", "",
+             "| figure | reconcile | per hour (/ 24) | steady + per hour | C0 (same hour) | (steady + per hour) / C0 |",
+             "|---|---|---|---|---|---|"]
+    for label, key, fmt in _FIGURES[:3]:
+        value, steady = _value(rec, key), steady_median(data, INCREMENTAL, key)
+        per_hour = None if value is None else value / RECONCILE_PER
+        total = None if per_hour is None or steady is None else steady + per_hour
+        c0 = steady_median(data, BASE, key) if base is None else _value(base, key)
+        lines.append(f"| {label} | {fmt(value)} | {fmt(per_hour)} | {fmt(total)} | {fmt(c0)} | "
+                     f"{_fmt_ratio(_ratio(total, c0))} |")
+    return lines
+
+
+def _cold_vs_full(data: dict) -> list:
+    """The first (cold) cycle of the incremental contender against a forced-full
+    steady cycle (target: no slower)."""
+    cold = _find(data, "cold", INCREMENTAL)
+    full = steady_median(data, FORCED_FULL, "wall_s")
+    if cold is None or full is None:
+        return []
+    lines = ["", "Cold (first) cycle against forced-full cycles (target: the cold cycle no slower):", "",
+             "| figure | trending-incr cold | trending-full cold | trending-full steady (median) | cold / forced-full |",
+             "|---|---|---|---|---|"]
+    full_cold = _find(data, "cold", FORCED_FULL)
+    for label, key, fmt in _FIGURES[:4]:
+        value, steady = _value(cold, key), steady_median(data, FORCED_FULL, key)
+        lines.append(f"| {label} | {fmt(value)} | {fmt(_value(full_cold, key)) if full_cold else ''} | "
+                     f"{fmt(steady)} | {_fmt_ratio(_ratio(value, steady))} |")
+    return lines
+
+
+def _capture(data: dict) -> list:
+    """The capture's cost to the writers: the same simulated hour written into the
+    incremental contender's database (capture triggers) and into the main one."""
+    incr_db, main_db = "bench_incr", "bench"
+    hours = [a for a in data.get("advance", []) if a["phase"] == STEADY_PHASE or a["phase"].startswith("hour")
+             or a["phase"] == RECONCILE_PHASE]
+    pairs = [(a["writers"][main_db], a["writers"][incr_db]) for a in hours
+             if main_db in a.get("writers", {}) and incr_db in a.get("writers", {})]
+    if not pairs:
+        return []
+    s0 = statistics.median(p[0]["s"] for p in pairs)
+    s1 = statistics.median(p[1]["s"] for p in pairs)
+    w0 = statistics.median(p[0]["wal_bytes"] for p in pairs)
+    w1 = statistics.median(p[1]["wal_bytes"] for p in pairs)
+    return ["", f"Capture cost in the writers' transactions (the simulated hour's writes, median over {len(pairs)} "
+                "hour(s); the same statements with and without the capture's triggers, including the generator's "
+                "own work, so the time is an upper bound; docs/bench/capture-cost.md measures single statements):",
+            "", "| figure | without capture (bench) | with capture (bench_incr) | added |", "|---|---|---|---|",
+            f"| writers' time s | {s0:.3f} | {s1:.3f} | {_pct(s1, s0)} |",
+            f"| writers' WAL MB | {_num(_mb(w0), 3)} | {_num(_mb(w1), 3)} | {_pct(w1, w0)} ({_num(_mb(w1 - w0), 3)} MB) |"]
+
+
+def _pct(value, base) -> str:
+    return "" if not base else f"{(value / base - 1) * 100:+.1f}%"
+
+
+def _readers(data: dict) -> list:
+    lines = [""]
+    for name in (REFERENCE, INCREMENTAL):
+        records = steady_records(data, name)
+        if not records:
+            continue
+        p99 = _median(records, lambda r: r["reader"].get("p99_ms"))
+        idle = _median(records, lambda r: r["idle"].get("p99_ms"))
+        ratio = _ratio(p99, idle)
+        blocked = sum(r["reader"].get("blocked", 0) for r in data["cycles"] if r["contender"] == name)
+        empty = sum(r["reader"].get("empty", 0) for r in data["cycles"] if r["contender"] == name)
+        lines.append(f"- {name} reader p99 during steady cycles {_num(p99, 2)} ms vs idle {_num(idle, 2)} ms: "
+                     f"{_fmt_ratio(ratio)} (target <= {READ_RATIO_TARGET}x: "
+                     f"{'met' if ratio is not None and ratio <= READ_RATIO_TARGET else 'missed'}); reads blocked over "
+                     f"all phases: {blocked}; empty reads: {empty}")
+    return lines
+
+
+def _variants(results: dict) -> list:
+    """The growth and older-plays runs against their base run: steady medians."""
+    lines = []
+    for key, data in results["scales"].items():
+        if "+" not in key:
+            continue
+        scale, variant = key.split("+", 1)
+        base = results["scales"].get(scale)
+        if base is None:
+            continue
+        target = GROWTH_TARGET if variant == "growth" else OLDER_TARGET
+        what = ("3x users, tracks, playlists, saves and reposts, the same plays" if variant == "growth"
+                else "3x the plays older than a month")
+        names = [n for n in dict.fromkeys(r["contender"] for r in data["cycles"])
+                 if steady_records(data, n) and steady_records(base, n)]
+        lines += [f"## {scale}: {variant} run ({what}) against the base run", "",
+                  f"Steady cycle medians, {key} / {scale} (target for {INCREMENTAL}: <= {target}x; separate clusters, "
+                  "so a few percent is noise):", "",
+                  "| contender | wall s base | wall s " + variant + " | wall | blocks | WAL | target met (wall, blocks) |",
+                  "|---|---|---|---|---|---|---|"]
+        for n in names:
+            ratios = [_ratio(steady_median(data, n, k), steady_median(base, n, k)) for k in ("wall_s", "blocks", "wal_bytes")]
+            met = ", ".join("" if r is None else ("yes" if r <= target else "**no**") for r in ratios[:2]) \
+                if n == INCREMENTAL else ""
+            lines.append(f"| {n} | {_num(steady_median(base, n, 'wall_s'), 2)} | {_num(steady_median(data, n, 'wall_s'), 2)}"
+                         f" | {_fmt_ratio(ratios[0])} | {_fmt_ratio(ratios[1])} | {_fmt_ratio(ratios[2])} | {met} |")
+        lines.append("")
     return lines
 
 
 def _value(record: dict, key: str):
     if record is None:
         return None
+    if key == "blocks":
+        return record.get("blocks", {}).get("touched")
+    if key in ("fpi_bytes", "record_bytes"):
+        return record.get("wal", {}).get(key)
     if key == "rows_written":
         rows = record["rows"]
         return rows["inserted"] + rows["updated"] + rows["deleted"]
@@ -239,7 +404,9 @@ def _size_growth(data: dict) -> list:
 # ---------------------------------------------------------------------------
 # chart
 # ---------------------------------------------------------------------------
-_CHART_METRICS = (("wall time (s)", lambda r: r["wall_s"]), ("WAL (MB)", lambda r: r["wal_bytes"] / 1e6),
+_CHART_METRICS = (("wall time (s)", lambda r: r["wall_s"]),
+                  ("blocks touched", lambda r: r.get("blocks", {}).get("touched", 0)),
+                  ("WAL (MB)", lambda r: r["wal_bytes"] / 1e6),
                   ("dead tuples", lambda r: r["dead_tuples"]))
 
 
@@ -253,7 +420,7 @@ def chart(results: dict, path, phase: str = "steady") -> None:
     scales = [s for s, d in results["scales"].items() if any(r["phase"] == phase for r in d["cycles"])]
     if not scales:
         return
-    fig, axes = plt.subplots(len(_CHART_METRICS), len(scales), figsize=(4.2 * len(scales) + 1, 9),
+    fig, axes = plt.subplots(len(_CHART_METRICS), len(scales), figsize=(4.2 * len(scales) + 1, 12),
                              squeeze=False)
     for col, scale in enumerate(scales):
         records = [r for r in results["scales"][scale]["cycles"] if r["phase"] == phase]

@@ -44,9 +44,11 @@ import psycopg
 from psycopg import sql
 
 from ..cluster import Cluster
-from ..sample_data import SCALES, generate, simulate_activity
+from ..sample_data import SCALES, Scale, generate
+from ..sample_data.updates import add_older_plays, simulate_hour
 from . import check, measure
-from .contenders import MAIN_DB, Contender, Extension, ExtensionProcedure, Options
+from .contenders import (MAIN_DB, RECONCILE_PHASE, Contender, Extension, ExtensionForcedFull, ExtensionIncremental,
+                         ExtensionProcedure, Options, cycle_kind)
 from .reader import ApiReader, measure_idle, rows_per_read_key
 from .upstream import UPSTREAM
 
@@ -63,11 +65,22 @@ SERVER_SETTINGS = {
     "autovacuum": "off",
     "track_io_timing": "on",
     "maintenance_work_mem": "'512MB'",
+    # blocks touched per cycle: every statement, nested ones (inside the
+    # extension's functions) included; measure.cycle_blocks sums the top level
+    "shared_preload_libraries": "'pg_stat_statements'",
+    "pg_stat_statements.track": "all",
 }
 
-CONTENDERS = {cls.name: cls for cls in (*UPSTREAM, Extension, ExtensionProcedure)}
-DEFAULT_CONTENDERS = ("A", "B", "C", "C0", "trending", "trending-proc")
-LARGE_CONTENDERS = ("C0", "trending", "trending-proc")
+CONTENDERS = {cls.name: cls for cls in (*UPSTREAM, Extension, ExtensionProcedure, ExtensionIncremental,
+                                         ExtensionForcedFull)}
+DEFAULT_CONTENDERS = ("A", "B", "C", "C0", "trending", "trending-proc", "trending-incr", "trending-full")
+LARGE_CONTENDERS = ("C0", "trending", "trending-incr", "trending-full")
+# The variants of a scale's data (issue 9): the generator's as is; "growth",
+# 3x users, tracks, playlists, saves and reposts with the same plays; "older",
+# 3x the plays older than a month. Their steady cycles against the base's.
+VARIANTS = ("base", "growth", "older")
+GROWTH_FACTOR = 3
+OLDER_FACTOR = 3
 B_TIMEOUT_S = {"tiny": 30, "small": 60, "medium": 120, "large": 300}
 
 
@@ -78,14 +91,33 @@ class Phase:
     advance_from: datetime | None   # simulate (advance_from, now] first; None: the generated data as is
 
 
-def phases(as_of: datetime, hourly_cycles: int) -> list:
-    """cold, steady (+1 h), day (+24 h), then hourly cycles."""
+def phases(as_of: datetime, hourly_cycles: int, reconcile: bool = False) -> list:
+    """cold, steady (+1 h), day (+24 h), then hourly cycles, then (with
+    `reconcile`) one more hour in which the incremental contender reconciles."""
     day = as_of + timedelta(hours=24)
     result = [Phase("cold", as_of, None), Phase("steady", as_of + timedelta(hours=1), as_of),
               Phase("day", day, as_of + timedelta(hours=1))]
     result += [Phase(f"hour{k:02d}", day + timedelta(hours=k), day + timedelta(hours=k - 1))
                for k in range(1, hourly_cycles + 1)]
+    if reconcile:
+        last = result[-1].now
+        result.append(Phase(RECONCILE_PHASE, last + timedelta(hours=1), last))
     return result
+
+
+def variant_volumes(scale: str, variant: str) -> Scale:
+    """The generator's volumes for a scale's variant."""
+    base = SCALES[scale]
+    if variant == "growth":
+        g = GROWTH_FACTOR
+        return Scale(users=base.users * g, tracks=base.tracks * g, plays=base.plays,
+                     playlists=base.playlists * g, saves=base.saves * g, reposts=base.reposts * g)
+    return base
+
+
+def result_key(scale: str, variant: str) -> str:
+    """results["scales"] key of a run: the scale, or scale+variant."""
+    return scale if variant == "base" else f"{scale}+{variant}"
 
 
 @dataclass(frozen=True)
@@ -97,6 +129,9 @@ class ScaleConfig:
     seed: int = 1
     idle_seconds: float = 2.0
     reader_pause_s: float = 0.002
+    variant: str = "base"          # VARIANTS
+    updates: bool = True           # the simulated hours update rows too (sample_data.updates)
+    reconcile: bool = True         # the reconcile phase at the end
 
 
 class ScaleRun:
@@ -111,7 +146,9 @@ class ScaleRun:
         self.admin: dict = {}      # database -> autocommit superuser connection
         self.genres: list = []
         self.prewarm = False
-        self.result = {"scale": config.scale, "cycles": [], "checks": [], "data": {}, "advance": []}
+        self.label = result_key(config.scale, config.variant)
+        self.result = {"scale": config.scale, "variant": config.variant, "cycles": [], "checks": [], "data": {},
+                       "advance": [], "updates": config.updates}
 
     # -- setup ---------------------------------------------------------------------
     def prepare(self) -> None:
@@ -119,10 +156,17 @@ class ScaleRun:
             postgres.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(MAIN_DB)))
         started = time.perf_counter()
         with psycopg.connect(self.cluster.conninfo(MAIN_DB), autocommit=True) as conn:
-            self.result["data"] = generate(conn, SOURCE_SCHEMA, scale=self.config.scale,
-                                           seed=self.config.seed, as_of=AS_OF)
+            volumes = (self.config.scale if self.config.variant == "base"
+                       else variant_volumes(self.config.scale, self.config.variant))
+            self.result["data"] = generate(conn, SOURCE_SCHEMA, scale=volumes, seed=self.config.seed, as_of=AS_OF)
+            if self.config.variant == "older":
+                added = add_older_plays(conn, SOURCE_SCHEMA, factor=OLDER_FACTOR, seed=self.config.seed, as_of=AS_OF)
+                self.result["data"]["plays"] += added
+                self.result["data"]["older_plays_added"] = added
+                for table in ("plays", "aggregate_plays"):
+                    conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(SOURCE_SCHEMA, table)))
         self.result["generate_s"] = round(time.perf_counter() - started, 1)
-        self.progress(f"[{self.config.scale}] data generated in {self.result['generate_s']} s: "
+        self.progress(f"[{self.label}] data generated in {self.result['generate_s']} s: "
                       + ", ".join(f"{v:,} {k}" for k, v in self.result["data"].items()))
         with psycopg.connect(self.cluster.conninfo(), autocommit=True) as postgres:
             for database in self.databases()[1:]:
@@ -132,7 +176,10 @@ class ScaleRun:
             conn = psycopg.connect(self.cluster.conninfo(database), autocommit=True)
             conn.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
             self.admin[database] = conn
+        measure.create_reader_role(self.admin[MAIN_DB])
         for contender in self.contenders:
             contender.setup(self.admin[contender.database], SOURCE_SCHEMA)
         self._settle_options()
@@ -175,20 +222,25 @@ class ScaleRun:
         """The same simulated events in every database, then VACUUM (ANALYZE) of
         the source tables (as autovacuum would keep them in production)."""
         started = time.perf_counter()
-        counts = {}
+        counts, writers = {}, {}
         for database, conn in self.admin.items():
-            counts = simulate_activity(conn, SOURCE_SCHEMA, seed=self.config.seed,
-                                       start=phase.advance_from, end=phase.now)
+            # the writers' own time and WAL, per database: the capture's triggers
+            # are in the incremental contenders' databases only (their cost)
+            lsn, began = measure.wal_lsn(conn), time.perf_counter()
+            counts = simulate_hour(conn, SOURCE_SCHEMA, seed=self.config.seed, start=phase.advance_from,
+                                   end=phase.now, updates=self.config.updates)
+            writers[database] = {"s": round(time.perf_counter() - began, 3), "wal_bytes": measure.wal_lsn(conn) - lsn}
             for (name,) in conn.execute("SELECT relname FROM pg_class c JOIN pg_namespace n"
                                         " ON n.oid = c.relnamespace WHERE n.nspname = %s AND relkind = 'r'",
                                         (SOURCE_SCHEMA,)).fetchall():
                 conn.execute(sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(SOURCE_SCHEMA, name)))
-        self.result["advance"].append({"phase": phase.name, "rows": counts,
+        self.result["advance"].append({"phase": phase.name, "rows": counts, "writers": writers,
                                        "s": round(time.perf_counter() - started, 2)})
 
     def measure_cycle(self, contender: Contender, phase: Phase) -> dict:
         admin = self.admin[contender.database]
         conninfo = self.cluster.conninfo(contender.database)
+        reader_conninfo = f"{conninfo} user={measure.READER_ROLE}"
         tables = contender.score_tables()
         record = {"phase": phase.name, "contender": contender.name, "now": phase.now.isoformat(),
                   "status": "ok", "flags": [], "detail": {}}
@@ -197,17 +249,24 @@ class ScaleRun:
             measure.prewarm_schema(admin, SOURCE_SCHEMA)
         admin.execute("CHECKPOINT")
         counters, lsn = measure.row_counters(admin, tables), measure.wal_lsn(admin)
-        reader = ApiReader(conninfo, contender.track_table, self.genres, touch=contender.reader_touch,
+        contender.before_cycle(admin, phase.name)
+        reader = ApiReader(reader_conninfo, contender.track_table, self.genres, touch=contender.reader_touch,
                            pause_s=self.config.reader_pause_s, seed=len(self.result["cycles"]))
         reader.start()
         reader.ready.wait()
+        measure.statements_reset(admin)
         started = time.perf_counter()
         try:
             self._run_contender(contender, conninfo, phase, record)
         finally:
             record["wall_s"] = round(time.perf_counter() - started, 3)
             reader.stop()
-        record["wal_bytes"] = measure.wal_lsn(admin) - lsn
+        record["blocks"] = measure.cycle_blocks(admin)
+        end_lsn = measure.wal_lsn(admin)
+        record["wal_bytes"] = end_lsn - lsn
+        record["wal"] = measure.wal_split(admin, lsn, end_lsn)
+        contender.after_cycle(admin, phase.name)
+        record["cycle_kind"] = record["detail"].get("cycle_kind") or cycle_kind(record["detail"])
         # before any read of ours: a scan would prune dead tuples away
         record["dead_tuples"] = measure.dead_tuples(admin, tables)
         record["size_bytes"] = measure.total_size(admin, tables)
@@ -215,10 +274,10 @@ class ScaleRun:
         record["n_dead_tup"] = measure.n_dead_tup(admin, tables)
         record["reader"] = reader.summary(reads_before, rows_per_read_key(admin, contender.track_table))
         record.update(measure.vacuum_analyze(admin, contender.vacuum_targets(admin)))
-        record["idle"] = measure_idle(conninfo, contender.track_table, self.genres, touch=contender.reader_touch,
+        record["idle"] = measure_idle(reader_conninfo, contender.track_table, self.genres, touch=contender.reader_touch,
                                       seconds=self.config.idle_seconds, pause_s=self.config.reader_pause_s,
                                       seed=len(self.result["cycles"]))
-        self.progress(_progress_line(self.config.scale, record))
+        self.progress(_progress_line(self.label, record))
         return record
 
     def _run_contender(self, contender: Contender, conninfo: str, phase: Phase, record: dict) -> None:
@@ -250,26 +309,29 @@ class ScaleRun:
                     entry["note"] = "the contender's cycle failed"
             self.result["checks"].append(entry)
             if entry["ok"] is False:
-                self.progress(f"[{self.config.scale}] {phase.name}: !!! SCORE MISMATCH {contender.name} vs "
+                self.progress(f"[{self.label}] {phase.name}: !!! SCORE MISMATCH {contender.name} vs "
                               f"{REFERENCE}: {entry['problems']} e.g. {entry['samples'][:2]}")
         if reference is not None:
             oks = [e["ok"] for e in self.result["checks"] if e["phase"] == phase.name]
             if oks and all(oks):
-                self.progress(f"[{self.config.scale}] {phase.name}: scores agree "
+                self.progress(f"[{self.label}] {phase.name}: scores agree "
                               f"({', '.join(c.name for c in self.contenders if c is not reference)} = {REFERENCE})")
 
 
 def _progress_line(scale: str, r: dict) -> str:
     rows = r.get("rows", {})
     reader = r.get("reader", {})
-    text = (f"[{scale}] {r['phase']:<7} {r['contender']:<13} wall {r['wall_s']:8.2f} s"
-            f"  WAL {r['wal_bytes'] / 1e6:9.2f} MB"
+    text = (f"[{scale}] {r['phase']:<9} {r['contender']:<13} wall {r['wall_s']:8.2f} s"
+            f"  blocks {r.get('blocks', {}).get('touched', 0):>11,}"
+            f"  WAL {r['wal_bytes'] / 1e6:9.2f} MB (FPI {r.get('wal', {}).get('fpi_bytes', 0) / 1e6:.2f})"
             f"  rows +{rows.get('inserted', 0):,} ~{rows.get('updated', 0):,} -{rows.get('deleted', 0):,}"
             f"  dead {r['dead_tuples']:,}  read p99 {reader.get('p99_ms')} ms"
             f" (idle {r['idle'].get('p99_ms')}) blocked {reader.get('blocked', 0)} empty {reader.get('empty', 0)}"
             f"  vacuum {r['vacuum_s']:.2f} s")
     if r["status"] != "ok":
         text += f"  FAILED {r.get('error')}"
+    if r.get("cycle_kind"):
+        text += f"  kind {r['cycle_kind']}"
     if r["flags"]:
         text += "  [" + "; ".join(r["flags"]) + "]"
     return text
@@ -294,12 +356,12 @@ def _print_now(line: str) -> None:
 
 def run_scale(config: ScaleConfig, *, progress=_print_now, base_dir: str | None = None) -> dict:
     """The whole benchmark at one scale on a fresh cluster; its results."""
-    with Cluster(settings=SERVER_SETTINGS, fast=False, name=f"trending-bench-{config.scale}",
+    with Cluster(settings=SERVER_SETTINGS, fast=False, name=f"trending-bench-{config.scale}-{config.variant}",
                  base_dir=base_dir) as cluster:
         bench = ScaleRun(cluster, config, progress)
         try:
             bench.prepare()
-            for phase in phases(AS_OF, config.hourly_cycles):
+            for phase in phases(AS_OF, config.hourly_cycles, config.reconcile):
                 bench.run_phase(phase)
             bench.result["server"] = _server_facts(bench.admin[MAIN_DB])
         finally:
@@ -325,7 +387,8 @@ def machine_facts() -> dict:
 def run(scales=("small",), out_dir="docs/bench", *, contenders=None, hourly_cycles: int = 24,
         hourly_scales=("tiny", "small"), seed: int = 1, b_timeout_s: float | None = None,
         idle_seconds: float = 2.0, reader_pause_s: float = 0.002, progress=None,
-        base_dir: str | None = None) -> dict:
+        base_dir: str | None = None, variants=("base",), updates: bool = True,
+        reconcile: bool = True) -> dict:
     """Run the benchmark at each scale and write results.json, results.md and
     chart.png into out_dir. Returns the results (also on a score mismatch:
     check results["ok"])."""
@@ -334,19 +397,28 @@ def run(scales=("small",), out_dir="docs/bench", *, contenders=None, hourly_cycl
     for scale in scales:
         if scale not in SCALES:
             raise ValueError(f"unknown scale {scale!r}; choose from {', '.join(SCALES)}")
+    for variant in variants:
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
     results = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "as_of": AS_OF.isoformat(), "seed": seed, "machine": machine_facts(),
                "server_settings": SERVER_SETTINGS, "scales": {}}
+    results["updates"] = updates
     for scale in scales:
-        config = ScaleConfig(
-            scale=scale, contenders=contenders_for(scale, contenders), seed=seed,
-            hourly_cycles=hourly_cycles if scale in hourly_scales else 0,
-            options=Options(b_timeout_s=b_timeout_s or B_TIMEOUT_S[scale]),
-            idle_seconds=idle_seconds, reader_pause_s=reader_pause_s)
-        progress(f"[{scale}] contenders {', '.join(config.contenders)}; "
-                 f"phases cold, steady, day{f', {config.hourly_cycles} hourly' if config.hourly_cycles else ''}")
-        results["scales"][scale] = run_scale(config, progress=progress, base_dir=base_dir)
-        report.write_all(results, out_dir)   # after every scale: a long run keeps what it measured
+        for variant in variants:
+            # the variants are compared on their steady cycles: no reconcile phase
+            config = ScaleConfig(
+                scale=scale, contenders=contenders_for(scale, contenders), seed=seed,
+                hourly_cycles=hourly_cycles if scale in hourly_scales else 0,
+                options=Options(b_timeout_s=b_timeout_s or B_TIMEOUT_S[scale]),
+                idle_seconds=idle_seconds, reader_pause_s=reader_pause_s, variant=variant,
+                updates=updates, reconcile=reconcile and variant == "base")
+            key = result_key(scale, variant)
+            progress(f"[{key}] contenders {', '.join(config.contenders)}; phases cold, steady, day"
+                     f"{f', {config.hourly_cycles} hourly' if config.hourly_cycles else ''}"
+                     f"{', reconcile' if config.reconcile else ''}")
+            results["scales"][key] = run_scale(config, progress=progress, base_dir=base_dir)
+            report.write_all(results, out_dir)   # after every run: a long run keeps what it measured
     results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     results["ok"] = report.all_checks_ok(results)
     report.write_all(results, out_dir)

@@ -110,7 +110,7 @@ AGGREGATE_TABLES = ("aggregate_track", "aggregate_playlist", "aggregate_plays", 
 # --------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------
-def generate(conn, schema: str, *, scale: str = "tiny", seed: int = 1,
+def generate(conn, schema: str, *, scale: "str | Scale" = "tiny", seed: int = 1,
              as_of: datetime) -> Dict[str, int]:
     """(Re)create `schema` with the reference's source tables and fill them.
 
@@ -148,7 +148,7 @@ def generate(conn, schema: str, *, scale: str = "tiny", seed: int = 1,
         with _timed("secondary indexes"):
             create_source_indexes(conn, schema)
         _sync_play_sequence(conn, schema)
-        _write_meta(conn, schema, _meta(scale, volumes, seed, as_of))
+        _write_meta(conn, schema, _meta(scale if isinstance(scale, str) else "custom", volumes, seed, as_of))
     with _timed("vacuum/analyze"):
         _analyze(conn, schema)
     return counts
@@ -594,7 +594,9 @@ def _table(schema: str, name: str) -> sql.Identifier:
 # --------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------
-def _scale_named(scale: str) -> Scale:
+def _scale_named(scale) -> Scale:
+    if isinstance(scale, Scale):  # custom volumes (the benchmark's growth run)
+        return scale
     try:
         return SCALES[scale]
     except KeyError:

@@ -1,0 +1,179 @@
+"""Incremental cycles: which kind of cycle runs, and which items it rescores.
+
+A cycle is incremental when the change capture is intact and armed, the
+state (sql/schema/85_state.sql) is valid at the capture's watermark, and
+nothing that changes results changed since the state was built (decide()).
+It then rescores only the affected items (stage_affected): the items the
+capture names since the watermark, the items of the users it names, the
+items whose plays or engagements left a window since the last cycle's now,
+and the items whose age in days crossed a step where a decay changes. Their
+inputs are computed by the full cycle's own statements restricted to them
+(inputs.Scope), so an incremental score is the full cycle's score.
+
+Why that set is complete (docs/incremental.md, "What is exact and why"):
+an item's inputs are a function of its source rows, of its users' rows, of
+the windows' starts and of now. The capture names every changed row's item
+and user; the windows' starts move by (last now, now], and the plays and
+engagements in the hours they crossed are found in the state's hour tables;
+now moves the ages, and the decay of a window of w days only changes when
+an age crosses a day in w+1 .. 2w+1 (it is 1 up to w days and 1/Q from 2w
+on), so the items whose age base lies in (last now - k days, now - k days]
+for those k are the ones whose decay changed; a release date in (last now,
+now] changes the base itself.
+
+Nothing here imports plpy: functions take it as their first argument.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from . import formulas
+from .inputs import Cycle
+
+# A cycle more than this after the last one runs full: the affected set
+# would hold most items anyway (every age crosses a day), and a full cycle
+# costs less than finding them one range at a time.
+MAX_GAP_HOURS = 24
+
+# Source codes of trending._capture_changed (capture.SOURCES): the tables
+# whose rows name users rather than items.
+USER_SOURCES = (5, 6)  # users, aggregate_user
+KIND_CODE = {"track": 1, "playlist": 2}
+
+# The decay windows of each kind of item (formulas.decay), in days.
+DECAY_WINDOWS = {"track": tuple(formulas.WINDOW_DAYS[r] for r in formulas.TRACK_COUNT_WINDOWS),
+                 "playlist": tuple(formulas.WINDOW_DAYS[r] for r in formulas.PLAYLIST_WINDOWS)}
+
+
+def decay_steps(kind: str) -> list[int]:
+    """The ages (days) at which some decay of `kind` changes: w+1 .. 2w+1 per
+    window w (one beyond 2w in case power() rounds 1/Q up)."""
+    return sorted({k for w in DECAY_WINDOWS[kind] for k in range(w + 1, 2 * w + 2)})
+
+
+def fingerprint(plan: dict) -> str:
+    """What must not change between the cycle that built the state and an
+    incremental one: the source schema and the slices switched on."""
+    slices = sorted(s["name"] for s in plan["steps"] if s.get("enabled"))
+    text = json.dumps({"source_schema": plan["source_schema"], "slices": slices}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def read_meta(plpy) -> dict | None:
+    rows = plpy.execute("SELECT m.valid, m.cycle_now::text AS cycle_now, m.since, m.fingerprint,"
+                        " m.reconciled_at::text AS reconciled_at FROM trending._state_meta m")
+    return dict(rows[0]) if rows else None
+
+
+def decide(plpy, *, full_requested: bool, capture_state: dict, settled: bool, meta: dict | None,
+           plan_fingerprint: str, now_utc: str, reconcile_every: str) -> tuple[str, str]:
+    """(kind, reason): 'full', 'reconcile' or 'incremental', and why. The
+    first reason that needs a full cycle wins."""
+    if full_requested:
+        return "full", "a full cycle was requested (full => true)"
+    if not capture_state["incremental"]:
+        return "full", capture_state["reason"]
+    if meta is None:
+        return "full", ("the incremental state is missing: first cycle with the capture, or the unlogged "
+                        "state was lost (crash restart, failover, restore or upgrade)")
+    if not meta["valid"]:
+        return "full", ("the incremental state is invalid: a full cycle that was to rebuild it did not finish, "
+                        "or one at an earlier now could not (the capture did not settle)")
+    if meta["fingerprint"] != plan_fingerprint:
+        return "full", "the source schema or the strategies switched on changed since the state was built"
+    if meta["since"] != capture_state["since"]:
+        return "full", "the incremental state and the capture's watermark are out of step"
+    row = plpy.execute(plpy.prepare(
+        "SELECT $1::timestamp < $2::timestamp AS backwards,"
+        " $1::timestamp - $2::timestamp > pg_catalog.make_interval(hours => $3) AS gap,"
+        " ($1::timestamp - $2::timestamp)::text AS elapsed,"
+        " $4::timestamp + $5::interval <= $1::timestamp AS reconcile",
+        ["text", "text", "int4", "text", "text"]),
+        [now_utc, meta["cycle_now"], MAX_GAP_HOURS, meta["reconciled_at"] or meta["cycle_now"], reconcile_every])[0]
+    if row["backwards"]:
+        return "full", f"now ({now_utc}) is before the last cycle's ({meta['cycle_now']})"
+    if row["gap"]:
+        return "full", (f"{row['elapsed']} since the last cycle, more than {MAX_GAP_HOURS} hours: "
+                        "a full cycle costs less than finding what changed")
+    if row["reconcile"] and settled:
+        return "reconcile", (f"reconciliation is due (reconcile_every {reconcile_every}; last at "
+                             f"{meta['reconciled_at']})")
+    if not settled:
+        return "incremental", ("incremental, the capture not settled: a write was in flight; its changes "
+                               "are read again by the next cycle")
+    return "incremental", "incremental: the capture and the state are intact"
+
+
+_AFFECTED_TABLE = "CREATE TEMP TABLE trending_{kind}_affected (id bigint)"
+
+# Users named by the capture (their profile, follower count or rows changed).
+_NAMED_USERS = """
+SELECT DISTINCT c.user_id FROM trending._capture_changed c
+WHERE c.seq > {since} AND c.seq <= {upto} AND c.source IN ({user_sources}) AND c.user_id IS NOT NULL
+"""
+
+
+def _steps_values(kind: str) -> str:
+    return ", ".join(f"({k})" for k in decay_steps(kind))
+
+
+def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, since: int, upto: int, guard) -> int:
+    """Fill pg_temp.trending_<kind>_affected with the ids to rescore; their number.
+    Reads the capture's delta rows in (since, upto], the state, and (by the
+    users' index) the saves and reposts of the users named."""
+    code = KIND_CODE[kind]
+    label = kind
+    state = f"trending._state_{kind}s"
+    id_col = f"{kind}_id"
+    hours = f"trending._state_{kind}_hours"
+    owners = "trending._state_playlist_owners" if kind == "playlist" else state
+    owner_id_col = "playlist_id" if kind == "playlist" else id_col
+    if kind == "track":
+        edges = [(prev.track_week_floor, cur.track_week_floor), (prev.track_month_floor, cur.track_month_floor)]
+    else:
+        edges = [(prev.playlist_floors[r], cur.playlist_floors[r]) for r in formulas.PLAYLIST_WINDOWS]
+    # both ways: the calendar month's start can move back (inputs.Cycle.track_month_keep)
+    in_hours = " OR ".join(f"(h.hour >= least({a}, {b}) AND h.hour <= greatest({a}, {b}))" for a, b in edges)
+    parts = [
+        # items named: their rows, their saves and reposts, their counts (and, for tracks, plays)
+        f"SELECT c.item_id FROM trending._capture_changed c WHERE c.seq > {since} AND c.seq <= {upto}"
+        f" AND c.kind = {code} AND c.item_id IS NOT NULL",
+        # items of the users named: owned, or saved or reposted by them (karma)
+        f"SELECT o.{owner_id_col} FROM {owners} o WHERE o.owner_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))",
+        f"SELECT s.save_item_id::bigint FROM {cur.source}.saves s WHERE s.user_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))"
+        f" AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), '{label}')",
+        f"SELECT r.repost_item_id::bigint FROM {cur.source}.reposts r WHERE r.user_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))"
+        f" AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), '{label}')",
+        # engagements that left a window
+        f"SELECT h.item_id FROM {hours} h WHERE {in_hours}",
+        # ages that crossed a decay step; release dates that passed
+        f"SELECT s.{id_col} FROM {state} s JOIN (VALUES {_steps_values(kind)}) AS k (days)"
+        f" ON s.created_at > {prev.now_utc} - pg_catalog.make_interval(days => k.days)"
+        f" AND s.created_at <= {cur.now_utc} - pg_catalog.make_interval(days => k.days)",
+        f"SELECT s.{id_col} FROM {state} s JOIN (VALUES {_steps_values(kind)}) AS k (days)"
+        f" ON s.released_base > {prev.now_utc} - pg_catalog.make_interval(days => k.days)"
+        f" AND s.released_base <= {cur.now_utc} - pg_catalog.make_interval(days => k.days)",
+        f"SELECT s.{id_col} FROM {state} s WHERE s.release_date > {prev.now_utc} AND s.release_date <= {cur.now_utc}",
+    ]
+    if kind == "track":
+        play_edges = " OR ".join(f"(b.hour >= least({a}, {b}) AND b.hour <= greatest({a}, {b}))" for a, b in edges)
+        parts += [
+            f"SELECT d.item_id FROM trending._capture_play_hours d WHERE d.seq > {since} AND d.seq <= {upto}",
+            # plays that left a window
+            f"SELECT b.track_id FROM trending._state_play_buckets b WHERE {play_edges}",
+        ]
+    union = "\n    UNION\n    ".join(parts)
+    plpy.execute(_AFFECTED_TABLE.format(kind=kind))
+    guard("affected")  # the users' saves and reposts are read from the sources
+    plpy.execute(f"""
+WITH named_users AS MATERIALIZED ({_NAMED_USERS.format(since=int(since), upto=int(upto),
+                                                       user_sources=", ".join(map(str, USER_SOURCES)))})
+INSERT INTO pg_temp.trending_{kind}_affected
+SELECT x.id FROM (
+    {union}
+) AS x (id)
+WHERE x.id IS NOT NULL""")
+    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_affected")
+    return int(plpy.execute(f"SELECT count(*) AS n FROM pg_temp.trending_{kind}_affected")[0]["n"])

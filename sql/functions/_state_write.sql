@@ -1,0 +1,138 @@
+-------------------------------------------------------------------------------
+-- _state_write
+-- Store what a cycle computed into the incremental state (sql/schema/85_state.sql),
+-- for the caller's own running run, from the caller's temp tables (each found
+-- plain by _safe_temp_table, with exactly the columns expected):
+--   'begin'        a full cycle starts rebuilding the state: it is marked
+--                  invalid, in the transaction of the cycle's first write to
+--                  it, so that a full cycle failing part-way leaves no state
+--                  an incremental cycle could trust.
+--   'track'        pg_temp.trending_track_state (the columns of
+--                  trending._state_tracks) and the hours of the tracks' live
+--                  engagements, pg_temp.trending_track_engagement_hours;
+--   'playlist'     the same for playlists, and pg_temp.trending_playlist_owners.
+--                  Full (p_full): the kind's state is replaced whole.
+--                  Incremental: the rows of the ids in
+--                  pg_temp.trending_<kind>_affected are replaced, and the
+--                  item hours given are added (an hour kept too long only
+--                  makes a later cycle rescore its item once more).
+--   'play_buckets' (full only) pg_temp.trending_play_hours: the plays per
+--                  track and hour a full cycle read, less those of the delta
+--                  rows above the watermark it will arm (n_after), which the
+--                  next incremental cycle adds (trending._state_advance).
+-- SECURITY DEFINER: roles that run cycles have no write privilege on the state.
+CREATE FUNCTION trending._state_write(p_run_id bigint, p_what text, p_full boolean)
+RETURNS bigint
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_rows bigint := 0;
+    v_state regclass;
+    v_hours_table regclass;
+    v_id text;
+    v_src regclass;
+    v_affected regclass;
+    v_hours regclass;
+    v_owners regclass;
+    v_columns text;
+    v_values text;
+    v_n bigint;
+BEGIN
+    PERFORM trending._own_run(p_run_id);
+    IF p_what = 'begin' THEN
+        INSERT INTO trending._state_meta AS m (valid, run_id) VALUES (false, p_run_id)
+        ON CONFLICT (one) DO UPDATE SET valid = false, run_id = excluded.run_id;
+        RETURN 0;
+    END IF;
+    IF p_what = 'play_buckets' THEN
+        IF NOT p_full THEN
+            RAISE EXCEPTION 'trending: play buckets are rebuilt by full cycles only' USING ERRCODE = '22023';
+        END IF;
+        v_src := trending._safe_temp_table('trending_play_hours',
+                                           ARRAY['track_id', 'hour', 'n_source', 'n_after'],
+                                           ARRAY['pg_catalog.int8', 'pg_catalog.timestamp',
+                                                 'pg_catalog.int8', 'pg_catalog.int8']::pg_catalog.regtype[]);
+        TRUNCATE trending._state_play_buckets;
+        EXECUTE pg_catalog.format(
+            'INSERT INTO trending._state_play_buckets (track_id, hour, plays)
+             SELECT h.track_id, h.hour, h.n_source - h.n_after FROM %s h
+             WHERE h.track_id IS NOT NULL AND h.hour IS NOT NULL AND h.n_source <> h.n_after', v_src);
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        ANALYZE trending._state_play_buckets;  -- the next cycle's plans need the new table's statistics
+        RETURN v_rows;
+    END IF;
+    IF p_what = 'track' THEN
+        v_state := 'trending._state_tracks'; v_hours_table := 'trending._state_track_hours'; v_id := 'track_id';
+    ELSIF p_what = 'playlist' THEN
+        v_state := 'trending._state_playlists'; v_hours_table := 'trending._state_playlist_hours';
+        v_id := 'playlist_id';
+    ELSE
+        RAISE EXCEPTION 'trending: unknown state part %', p_what USING ERRCODE = '22023';
+    END IF;
+
+    v_src := trending._safe_temp_table(
+        'trending_' || p_what || '_state',
+        (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = v_state AND a.attnum > 0 AND NOT a.attisdropped),
+        (SELECT pg_catalog.array_agg(a.atttypid::pg_catalog.regtype ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = v_state AND a.attnum > 0 AND NOT a.attisdropped));
+    v_hours := trending._safe_temp_table('trending_' || p_what || '_engagement_hours',
+                                         ARRAY['hour', 'item_id'],
+                                         ARRAY['pg_catalog.timestamp', 'pg_catalog.int8']::pg_catalog.regtype[]);
+    IF p_what = 'playlist' THEN
+        v_owners := trending._safe_temp_table('trending_playlist_owners', ARRAY['playlist_id', 'owner_id'],
+                                              ARRAY['pg_catalog.int8', 'pg_catalog.int8']::pg_catalog.regtype[]);
+    END IF;
+
+    IF p_full THEN
+        EXECUTE pg_catalog.format('TRUNCATE %s, %s', v_state, v_hours_table);
+        IF v_owners IS NOT NULL THEN
+            TRUNCATE trending._state_playlist_owners;
+        END IF;
+    ELSE
+        v_affected := trending._safe_temp_table('trending_' || p_what || '_affected', ARRAY['id'],
+                                                ARRAY['pg_catalog.int8']::pg_catalog.regtype[]);
+        -- rows gone, rows changed in place (HOT: an item's dates and owner,
+        -- the indexed columns, rarely change), rows new
+        EXECUTE pg_catalog.format('DELETE FROM %s s WHERE s.%I = ANY (ARRAY(SELECT a.id FROM %s a))
+                                   AND NOT EXISTS (SELECT FROM %s x WHERE x.%I = s.%I)',
+                                  v_state, v_id, v_affected, v_src, v_id, v_id);
+        SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),
+               pg_catalog.string_agg('x.' || pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
+        INTO v_columns, v_values
+        FROM pg_catalog.pg_attribute a WHERE a.attrelid = v_state AND a.attnum > 0 AND NOT a.attisdropped;
+        EXECUTE pg_catalog.format('UPDATE %s s SET (%s) = ROW(%s) FROM %s x WHERE s.%I = x.%I',
+                                  v_state, v_columns, v_values, v_src, v_id, v_id);
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        EXECUTE pg_catalog.format('INSERT INTO %s SELECT * FROM %s x WHERE NOT EXISTS (SELECT FROM %s s WHERE s.%I = x.%I)',
+                                  v_state, v_src, v_state, v_id, v_id);
+        IF v_owners IS NOT NULL THEN
+            EXECUTE pg_catalog.format('DELETE FROM trending._state_playlist_owners o
+                                       WHERE o.playlist_id = ANY (ARRAY(SELECT a.id FROM %s a))', v_affected);
+        END IF;
+    END IF;
+    IF p_full THEN
+        EXECUTE pg_catalog.format('INSERT INTO %s SELECT * FROM %s', v_state, v_src);
+    END IF;
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    v_rows := v_rows + v_n;
+    EXECUTE pg_catalog.format('INSERT INTO %s (hour, item_id) SELECT DISTINCT h.hour, h.item_id FROM %s h
+                               WHERE h.hour IS NOT NULL AND h.item_id IS NOT NULL
+                               ON CONFLICT DO NOTHING', v_hours_table, v_hours);
+    IF v_owners IS NOT NULL THEN
+        EXECUTE pg_catalog.format('INSERT INTO trending._state_playlist_owners (playlist_id, owner_id)
+                                   SELECT o.playlist_id, pg_catalog.min(o.owner_id) FROM %s o
+                                   WHERE o.playlist_id IS NOT NULL GROUP BY o.playlist_id', v_owners);
+    END IF;
+    IF p_full THEN  -- the next cycle's plans need the new tables' statistics
+        EXECUTE pg_catalog.format('ANALYZE %s, %s', v_state, v_hours_table);
+        IF v_owners IS NOT NULL THEN
+            ANALYZE trending._state_playlist_owners;
+        END IF;
+    END IF;
+    RETURN v_rows;
+END;
+$function$;

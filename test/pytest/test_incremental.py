@@ -1,0 +1,258 @@
+"""Incremental cycles (docs/incremental.md): which kind of cycle runs and why,
+that the state they keep moves only with the capture's watermark, that a
+reconciling cycle finds and repairs drift, and that an incremental cycle
+reads the score tables by their index only. Every score is checked against
+the independent oracle (test/oracle); the randomized event streams are in
+test_incremental_streams.py.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+from oracle import ALL_STRATEGIES
+from support.cycles import ENTRY_POINTS, Background
+from support.faults import oracle_mismatches
+from support.harness import enable_strategies, use_source_schema
+from support.plans import nested_plans, nodes
+from support.random_datasets import load_dataset, random_dataset
+
+SOURCE = "inc"
+DATASET = random_dataset(9202)
+JOB = "incremental_job"
+NOW = DATASET.now.astimezone(timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def dsn(make_db):
+    dsn = make_db("incremental")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET client_min_messages = warning")
+        load_dataset(conn, SOURCE, DATASET)
+        conn.execute(f"SELECT setval(pg_get_serial_sequence('{SOURCE}.plays', 'id'), "
+                     f"(SELECT COALESCE(max(id), 0) + 1 FROM {SOURCE}.plays))")
+        use_source_schema(conn, SOURCE)
+        conn.execute(f"DROP ROLE IF EXISTS {JOB}")
+        conn.execute(f"CREATE ROLE {JOB}")
+        conn.execute("SELECT trending.grant_cycle(%s)", (JOB,))
+    return dsn
+
+
+@pytest.fixture
+def conn(dsn):
+    """A superuser connection, all strategies on, the capture installed anew
+    (not armed), reconciliation far away."""
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("SET client_min_messages = warning")
+        enable_strategies(connection)
+        connection.execute("UPDATE trending.settings SET value = '100 years' WHERE name = 'reconcile_every'")
+        connection.execute("SELECT trending.uninstall_capture()")
+        connection.execute("TRUNCATE trending.runs")
+        connection.execute("SELECT trending.install_capture()")
+        yield connection
+        connection.execute("RESET ROLE")
+
+
+def write(conn, now: datetime, k: int = 1) -> None:
+    """An hour of the service: plays (one late by two days), a save undone, a follower count."""
+    base = now.replace(tzinfo=None)
+    conn.execute(f"INSERT INTO {SOURCE}.plays (play_item_id, created_at) "
+                 f"SELECT t.track_id, %s - interval '20 minutes' * t.n FROM "
+                 f"(SELECT track_id, row_number() OVER (ORDER BY track_id) AS n FROM {SOURCE}.tracks "
+                 f" WHERE is_current ORDER BY track_id LIMIT 4 OFFSET %s) t", (base, k))
+    conn.execute(f"INSERT INTO {SOURCE}.plays (play_item_id, created_at) "
+                 f"SELECT min(track_id), %s - interval '2 days' FROM {SOURCE}.tracks", (base,))
+    conn.execute(f"UPDATE {SOURCE}.saves SET is_delete = NOT COALESCE(is_delete, false) "
+                 f"WHERE ctid = (SELECT ctid FROM {SOURCE}.saves ORDER BY user_id, save_item_id OFFSET %s LIMIT 1)", (k,))
+    conn.execute(f"UPDATE {SOURCE}.aggregate_user SET follower_count = COALESCE(follower_count, 0) + 11 "
+                 f"WHERE user_id = (SELECT user_id FROM {SOURCE}.aggregate_user ORDER BY user_id OFFSET %s LIMIT 1)",
+                 (k,))
+
+
+def cycle(conn, now: datetime, entry: str = "recompute", full: bool = False) -> tuple[str, str, dict]:
+    """A cycle at now that must match the oracle; (kind, reason, run row)."""
+    if entry == "recompute":
+        conn.execute("SELECT trending.recompute(%s, %s)", (now, full))
+    else:
+        conn.execute("CALL trending.scheduled_recompute(%s, %s)", (now, full))
+    cur = conn.execute("SELECT * FROM trending.runs WHERE status <> 'skipped' ORDER BY run_id DESC LIMIT 1")
+    row = dict(zip([d.name for d in cur.description], cur.fetchone()))
+    assert row["status"] == "ok", row
+    enabled = set(conn.execute("SELECT type, version FROM trending.strategies WHERE enabled").fetchall())
+    mismatches = oracle_mismatches(conn, SOURCE, now, [s for s in ALL_STRATEGIES if (s[0], s[1]) in enabled])
+    assert not mismatches, f"{row['cycle_kind']} cycle at {now}: {mismatches[:5]}"
+    return row["cycle_kind"], row["cycle_reason"], row
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_full_cycles_run_exactly_when_needed_and_say_why(conn, entry):
+    now = NOW
+    kind, reason, _ = cycle(conn, now, entry)
+    assert kind == "full" and reason.startswith("the capture is not armed")
+    kind, reason, row = cycle(conn, now + timedelta(minutes=10), entry)
+    assert (kind, reason) == ("incremental", "incremental: the capture and the state are intact")
+    assert set(row["affected"]) == {"track", "playlist"}
+    now += timedelta(minutes=10)
+    for k in range(1, 3):  # hours of changes, each read from the capture
+        now += timedelta(hours=1, minutes=3, seconds=17)
+        write(conn, now, k)
+        assert cycle(conn, now, entry)[0] == "incremental"
+
+    assert cycle(conn, now, entry, full=True)[:2] == ("full", "a full cycle was requested (full => true)")
+    kind, reason, _ = cycle(conn, now - timedelta(hours=5), entry)
+    assert kind == "full" and reason.startswith("now (") and "is before the last cycle's" in reason
+    write(conn, now, 3)
+    kind, reason, _ = cycle(conn, now + timedelta(hours=25), entry)  # 30 h after the last cycle's now
+    assert kind == "full" and "more than 24 hours" in reason
+    now += timedelta(hours=25)
+
+    conn.execute("UPDATE trending.strategies SET enabled = false WHERE type = 'UNDERGROUND_TRACKS'")
+    kind, reason, _ = cycle(conn, now + timedelta(hours=1), entry)
+    assert (kind, reason) == ("full", "the source schema or the strategies switched on changed since the state "
+                                      "was built")
+    write(conn, now, 4)
+    assert cycle(conn, now + timedelta(hours=2), entry)[0] == "incremental"
+
+    conn.execute("TRUNCATE trending._state_meta")  # as a crash restart empties the unlogged state
+    kind, reason, _ = cycle(conn, now + timedelta(hours=3), entry)
+    assert kind == "full" and reason.startswith("the incremental state is missing")
+    assert cycle(conn, now + timedelta(hours=4), entry)[0] == "incremental"
+    status = conn.execute("SELECT last_cycle_kind, last_cycle_reason FROM trending.status").fetchone()
+    assert status == ("incremental", "incremental: the capture and the state are intact")
+
+
+def test_a_reconciling_cycle_finds_drift_repairs_it_and_status_shows_it(conn):
+    now = NOW
+    cycle(conn, now)
+    write(conn, now, 1)
+    assert cycle(conn, now + timedelta(hours=1))[0] == "incremental"
+    now += timedelta(hours=1)
+    (track,) = conn.execute("SELECT track_id FROM trending._state_play_buckets WHERE hour > %s "
+                            "ORDER BY plays DESC, track_id LIMIT 1", (now.replace(tzinfo=None) - timedelta(days=6),)
+                            ).fetchone()
+    # the state goes wrong behind the cycles' back: a bucket and a track's sums, and a playlist
+    # that does not exist
+    conn.execute("UPDATE trending._state_play_buckets SET plays = plays + 5 WHERE track_id = %s "
+                 "AND hour = (SELECT max(hour) FROM trending._state_play_buckets WHERE track_id = %s)", (track, track))
+    conn.execute("INSERT INTO trending._state_playlists (playlist_id, save_total) VALUES (999999, 1)")
+    conn.execute("UPDATE trending._state_tracks SET week_hours = week_hours + 5, month_hours = month_hours + 5 "
+                 "WHERE track_id = %s", (track,))
+    conn.execute("UPDATE trending.settings SET value = '1 hour' WHERE name = 'reconcile_every'")
+    kind, reason, row = cycle(conn, now + timedelta(hours=1))  # the oracle agrees: repaired
+    assert kind == "reconcile" and reason.startswith("reconciliation is due (reconcile_every 1 hour")
+    assert row["drift"]["play_hours"] == 1 and row["drift"]["tracks"] >= 1 and row["drift"]["playlists"] == 1
+    status = conn.execute("SELECT drift_found, last_reconcile_drift FROM trending.status").fetchone()
+    assert status == (True, row["drift"])
+    metric = conn.execute("SELECT value FROM trending.metrics WHERE metric = 'last_reconcile_drift' "
+                          "AND counter = 'play_hours'").fetchone()
+    assert metric == (1.0,)
+    kind, _, row = cycle(conn, now + timedelta(hours=2))
+    assert kind == "reconcile" and row["drift"] == {"tracks": 0, "playlists": 0, "play_hours": 0}
+    assert conn.execute("SELECT drift_found FROM trending.status").fetchone() == (False,)
+
+
+def test_a_corrupt_bucket_shows_that_incremental_cycles_read_the_state(conn):
+    """The counter-proof of the test above: without reconciliation, a wrong
+    bucket gives a wrong score as soon as its track is rescored."""
+    cycle(conn, NOW)
+    (track,) = conn.execute("SELECT track_id FROM trending._state_tracks WHERE week_hours > 0 "
+                            "ORDER BY track_id LIMIT 1").fetchone()
+    conn.execute("UPDATE trending._state_tracks SET week_hours = week_hours + 3 WHERE track_id = %s", (track,))
+    conn.execute(f"INSERT INTO {SOURCE}.plays (play_item_id, created_at) VALUES (%s, %s)",
+                 (track, NOW.replace(tzinfo=None) - timedelta(minutes=1)))
+    conn.execute("SELECT trending.recompute(%s)", (NOW + timedelta(minutes=30),))
+    mismatches = oracle_mismatches(conn, SOURCE, NOW + timedelta(minutes=30), ALL_STRATEGIES)
+    assert mismatches and all(f"({track}, " in m for m in mismatches)
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_a_cycle_failing_part_way_loses_no_change(conn, dsn, entry):
+    cycle(conn, NOW, entry)
+    now = NOW + timedelta(hours=1)
+    write(conn, now, 1)
+    state = conn.execute("SELECT since, cycle_now FROM trending._state_meta").fetchone()
+    # the track steps done (and, for the procedure, committed), then cancelled
+    with Background(dsn, ENTRY_POINTS[entry], (now,), pause="playlist_inputs:60") as run:
+        run.wait_until_paused(conn)
+        conn.execute("SELECT pg_cancel_backend(%s)", (run.pid,))
+        assert run.finished.wait(60)
+    assert isinstance(run.error, psycopg.errors.QueryCanceled), run.error
+    assert conn.execute("SELECT since, cycle_now FROM trending._state_meta").fetchone() == state, \
+        "the state moves only with the watermark, in the last step"
+    write(conn, now + timedelta(hours=1), 2)
+    assert cycle(conn, now + timedelta(hours=1), entry)[0] == "incremental"
+
+
+def test_a_role_given_grant_cycle_runs_incremental_cycles_but_cannot_touch_the_state(conn, dsn):
+    with psycopg.connect(dsn, autocommit=True) as job:
+        job.execute(f"SET ROLE {JOB}")
+        for hour, entry, kind in ((0, "recompute", "full"), (1, "recompute", "incremental"),
+                                  (2, "scheduled", "incremental")):
+            write(conn, NOW + timedelta(hours=hour), hour)
+            job.execute(ENTRY_POINTS[entry], (NOW + timedelta(hours=hour),))
+            assert conn.execute("SELECT cycle_kind, run_by FROM trending.runs ORDER BY run_id DESC LIMIT 1"
+                                ).fetchone() == (kind, JOB)
+            assert not oracle_mismatches(conn, SOURCE, NOW + timedelta(hours=hour), ALL_STRATEGIES)
+    conn.execute(f"SET ROLE {JOB}")
+    for statement in ("UPDATE trending._state_meta SET valid = true",
+                      "DELETE FROM trending._state_play_buckets",
+                      "SELECT trending._state_write(1, 'begin', true)",
+                      "SELECT trending._state_finish(1, now()::timestamp, 'x', 'full')",
+                      "SELECT trending._state_advance(1, 1, now()::timestamp, now()::timestamp)"):
+        with pytest.raises(psycopg.Error):
+            conn.execute(statement)
+
+
+SCORE_TABLES = ("track_trending_scores", "playlist_trending_scores")
+
+
+def score_rows_read(plans: list[dict]) -> int:
+    """Rows the cycle's statements read from the score tables (actual rows x
+    loops of every scan node on them), leaving out the movers' top-N reads
+    (bounded by movers_top_n, not by the data)."""
+    total = 0
+    for p in plans:
+        if "movers_top" in p.get("Query Text", ""):
+            continue
+        for node in nodes(p["Plan"]):
+            if node.get("Relation Name") in SCORE_TABLES:
+                total += int(node.get("Actual Rows", 0)) * int(node.get("Actual Loops", 1))
+    return total
+
+
+def test_an_incremental_cycle_reads_only_the_affected_stored_rows(make_db):
+    """On the sample data (2,000 tracks), with auto_explain: an incremental
+    cycle reads a small part of the score tables, by their index; a full
+    cycle reads every row (so the test can fail)."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "cli"))
+    from trending_cli.sample_data.generate import generate
+
+    dsn = make_db("incremental_reads")
+    as_of = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET client_min_messages = notice")
+        generate(conn, "sample", scale="tiny", seed=3, as_of=as_of)
+        use_source_schema(conn, "sample")
+        enable_strategies(conn)
+        conn.execute("SELECT trending.install_capture()")
+        conn.execute("SELECT trending.recompute(%s)", (as_of,))
+        conn.execute("INSERT INTO sample.plays (user_id, play_item_id, created_at) SELECT user_id, play_item_id, "
+                     "created_at + interval '1 hour' FROM sample.plays ORDER BY id DESC LIMIT 30")
+        stored = sum(conn.execute(f"SELECT count(*) FROM trending.{t}").fetchone()[0] for t in SCORE_TABLES)
+        (summary,), plans = nested_plans(conn, "SELECT trending.recompute(%s)", (as_of + timedelta(hours=1),),
+                                         analyze=True)
+        assert summary[0]["cycle"]["kind"] == "incremental"
+        incremental = score_rows_read(plans)
+        assert 0 < incremental < stored / 4, (incremental, stored)
+        assert not any(node.get("Node Type") == "Seq Scan" and node.get("Relation Name") in SCORE_TABLES
+                       for p in plans for node in nodes(p["Plan"]))
+        stored = sum(conn.execute(f"SELECT count(*) FROM trending.{t}").fetchone()[0] for t in SCORE_TABLES)
+        (summary,), plans = nested_plans(conn, "SELECT trending.recompute(%s, true)", (as_of + timedelta(hours=1),),
+                                         analyze=True)
+        assert summary[0]["cycle"]["kind"] == "full"
+        assert score_rows_read(plans) >= stored, "a full cycle reads every stored row"
+        assert not oracle_mismatches(conn, "sample", as_of + timedelta(hours=1), ALL_STRATEGIES)
