@@ -64,7 +64,10 @@ COMMENT ON VIEW trending.metrics IS
     'One row per monitoring figure (metric, labels kind and counter, value, help): scores age, last run duration, WAL, rows per kind and action, bad rows per counter, run in progress, stale, healthy. docs/monitoring/queries.yaml exposes it to prometheus-postgres-exporter.';
 COMMENT ON COLUMN trending.status.stale IS 'true when no run has succeeded within the stale_after setting (or none ever has).';
 COMMENT ON COLUMN trending.status.healthy IS 'true when not stale and the last finished run (ok, failed or aborted) succeeded; running and skipped runs change neither.';
-COMMENT ON COLUMN trending.status.last_cycle_kind IS 'Kind of the last successful run: full or incremental.';
+COMMENT ON COLUMN trending.status.last_cycle_kind IS 'Kind of the last successful run: full, incremental or reconcile.';
+COMMENT ON COLUMN trending.status.last_reconcile_at IS 'When the last successful reconciling run finished (reconcile_every; NULL: none yet).';
+COMMENT ON COLUMN trending.status.last_reconcile_drift IS 'The drift that run found and repaired (trending.runs.drift).';
+COMMENT ON COLUMN trending.status.drift_found IS 'true when the last reconciling run found drift: a change the incremental cycles missed (repaired; worth a bug report).';
 COMMENT ON COLUMN trending.status.last_cycle_reason IS 'Why the last successful run was of its kind (trending.runs.cycle_reason).';
 COMMENT ON FUNCTION trending._check_sources(text, jsonb) IS
     'Internal: lock the source tables as a read would, then list every reason not to read them (missing, not a plain table, row-level security, a column type not listed, code owned by a non-superuser); docs/security.md.';

@@ -20,7 +20,8 @@ SETTINGS = [{"name": "source_schema", "value": "music"}, {"name": "work_mem", "v
             {"name": "movers_max_genres", "value": "50"}, {"name": "reconcile_every", "value": "1 day"}]
 BOUNDS = {"now_utc": "2026-03-31 12:00:00", "track_week_start": "2026-03-24 12:00:00",
           "track_month_start": "2026-02-28 12:00:00", "playlist_week_start": "2026-03-24 12:00:00",
-          "playlist_month_start": "2026-03-01 12:00:00", "playlist_year_start": "2025-03-31 12:00:00"}
+          "playlist_month_start": "2026-03-01 12:00:00", "playlist_year_start": "2025-03-31 12:00:00",
+          "track_month_keep": "2026-02-27 12:00:00"}
 BOUNDS.update({f"{name}_floor": value for name, value in BOUNDS.items()})  # the starts are on the hour
 
 

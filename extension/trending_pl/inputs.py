@@ -189,7 +189,7 @@ _PLAY_HOURS_AFTER = """UNION ALL
     WHERE d.seq > {upto} AND (d.hour >= {keep_floor} OR d.hour = {infinite}){in_scope}"""
 
 # Per track: the plays of the whole hours after the hour that holds each
-# window's start, and at -infinity; state_*: the same as of the watermark a
+# window's start, and those dated +-infinity (counted as absurd rows); state_*: the same as of the watermark a
 # full cycle arms (less the delta rows above it), which the state keeps.
 _LISTENS_TABLE = """
 CREATE TEMP TABLE trending_track_listens (track_id bigint, week_hours bigint, month_hours bigint,
@@ -202,10 +202,10 @@ INSERT INTO pg_temp.trending_track_listens
 SELECT h.track_id,
        sum(h.n_source) FILTER (WHERE h.hour > {week_floor}),
        sum(h.n_source) FILTER (WHERE h.hour > {month_floor}),
-       sum(h.n_source) FILTER (WHERE h.hour = {infinite}),
+       sum(h.n_source) FILTER (WHERE NOT pg_catalog.isfinite(h.hour)),
        sum(h.n_source - h.n_after) FILTER (WHERE h.hour > {week_floor}),
        sum(h.n_source - h.n_after) FILTER (WHERE h.hour > {month_floor}),
-       sum(h.n_source - h.n_after) FILTER (WHERE h.hour = {infinite})
+       sum(h.n_source - h.n_after) FILTER (WHERE NOT pg_catalog.isfinite(h.hour))
 FROM pg_temp.trending_play_hours h
 GROUP BY h.track_id
 """
@@ -233,7 +233,7 @@ WITH left_windows AS (
     SELECT b.track_id,
            sum(b.plays) FILTER (WHERE b.hour > {week_floor})  AS week_all,
            sum(b.plays) FILTER (WHERE b.hour > {month_floor}) AS month_all,
-           sum(b.plays) FILTER (WHERE b.hour = {infinite})    AS infinite_all
+           sum(b.plays) FILTER (WHERE NOT pg_catalog.isfinite(b.hour)) AS infinite_all
     FROM trending._state_play_buckets b
     WHERE b.track_id = ANY (ARRAY(SELECT a.id FROM {ids} a
                                   WHERE NOT EXISTS (SELECT FROM trending._state_tracks s WHERE s.track_id = a.id)))
@@ -242,7 +242,7 @@ WITH left_windows AS (
     SELECT d.item_id AS track_id,
            sum(d.n) FILTER (WHERE d.hour > {week_floor})  AS week_new,
            sum(d.n) FILTER (WHERE d.hour > {month_floor}) AS month_new,
-           sum(d.n) FILTER (WHERE d.hour = {infinite})    AS infinite_new
+           sum(d.n) FILTER (WHERE NOT pg_catalog.isfinite(d.hour)) AS infinite_new
     FROM trending._capture_play_hours d
     WHERE d.seq > {since} AND d.seq <= {upto} AND d.item_id IN (SELECT a.id FROM {ids} a)
     GROUP BY d.item_id

@@ -260,7 +260,7 @@ def test_a_run_left_between_steps_in_a_live_session_does_not_hold_the_lock_after
     free, else every other session's cycle would skip while it lives."""
     prepare(conn)
     with psycopg.connect(dsn, autocommit=True) as session:
-        left = session.execute("SELECT trending._scheduled_start(%s)", (NOW1,)).fetchone()[0]
+        left = session.execute("SELECT trending._scheduled_start(%s, false)", (NOW1,)).fetchone()[0]
         assert left is not None and running_pid(conn) == session.info.backend_pid
         session.execute(ENTRY_POINTS[entry], (NOW1,))
         assert running_pid(conn) is None, "the session holds the cycle lock after its run finished"

@@ -305,7 +305,7 @@ def test_the_upgrade_takes_back_1_0s_table_writes_and_keeps_the_job_role_running
         load_dataset(conn, SOURCE, DATASET)
         use_source_schema(conn, SOURCE)
         enable_strategies(conn)
-        conn.execute(f"GRANT EXECUTE ON FUNCTION trending.recompute(timestamptz, boolean), trending._recompute(timestamptz, boolean) "
+        conn.execute(f"GRANT EXECUTE ON FUNCTION trending.recompute(timestamptz), trending._recompute(timestamptz) "
                      f"TO {JOB}")
         conn.execute(f"GRANT USAGE ON SCHEMA {SOURCE} TO {JOB}")
         conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {SOURCE} TO {JOB}")
