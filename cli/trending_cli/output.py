@@ -53,8 +53,16 @@ def format_summary(summary: dict) -> str:
     steps = summary["steps"]
     lines.append("steps (ms): " + ", ".join(f"{k} {steps[k]:,.1f}" for k in _ordered(steps, STEP_ORDER))
                  + f"; total {summary['ms']:,.1f}")
-    lines.append("bad rows: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["bad_rows"].items())
-                                          if v is not None))
+    counted = [f"{k} {v}" for k, v in sorted(summary["bad_rows"].items()) if v is not None]
+    lines.append("bad rows: " + (", ".join(counted) if counted else "not counted (an incremental cycle)"))
+    cycle = summary.get("cycle") or {}
+    if cycle.get("kind"):
+        line = f"cycle: {cycle['kind']} ({cycle.get('reason')})"
+        if cycle.get("affected"):
+            line += "; items rescored: " + ", ".join(f"{k} {v:,}" for k, v in sorted(cycle["affected"].items()))
+        if cycle.get("drift") is not None:
+            line += "; drift: " + ", ".join(f"{k} {v:,}" for k, v in sorted(cycle["drift"].items()))
+        lines.append(line)
     lines.append(f"run {summary['run_id']}: now {summary['now']} UTC, source schema {summary['source_schema']}, "
                  f"WAL {summary['wal_bytes']:,} bytes")
     return "\n".join(lines)

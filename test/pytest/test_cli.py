@@ -185,8 +185,12 @@ def test_recompute_prints_each_step_live_then_the_summary(music):
     assert re.search(r"^TRACKS/pnagD\s+week\s+[1-9]", result.stdout, re.M)
     assert re.search(r"^run \d+: now 2026-03-31 12:00:00 UTC, source schema music", result.stdout, re.M)
 
+    assert re.search(r"^cycle: full \(the capture is not installed", result.stdout, re.M)
+
     summary = json.loads(ok("--dsn", music, "recompute", "--now", "2026-03-31 12:00+00", "--json"))
     assert summary["status"] == "ok" and summary["rows"]["inserted"] == 0 and summary["rows"]["unchanged"] > 0
+    forced = ok("--dsn", music, "recompute", "--now", "2026-03-31 12:00+00", "--full")
+    assert re.search(r"^cycle: full \(a full cycle was requested \(full => true\)\)$", forced, re.M)
 
 
 def test_recompute_with_a_bad_timestamp_is_one_line(music):

@@ -22,6 +22,8 @@ def register(commands) -> None:
                     "scheduled one, say: the scores are being refreshed anyway).")
     parser.add_argument("--now", metavar="TS",
                         help="compute as of this timestamp, e.g. '2026-03-31 12:00+00' (default: now)")
+    parser.add_argument("--full", action="store_true",
+                        help="a full cycle even when an incremental one could run (recompute(full => true))")
     parser.add_argument("--json", action="store_true", help="print only the summary, as JSON (no progress)")
     parser.set_defaults(handler=run)
 
@@ -31,10 +33,10 @@ def run(args) -> int:
         require_extension(conn)
         if not args.json:
             conn.add_notice_handler(lambda diag: print(diag.message_primary, flush=True))
-        if args.now is None:
-            (summary,) = conn.execute("SELECT trending.recompute()").fetchone()
-        else:
-            (summary,) = conn.execute("SELECT trending.recompute(%s::timestamptz)", (args.now,)).fetchone()
+        now = "pg_catalog.now()" if args.now is None else "%s::timestamptz"
+        params = () if args.now is None else (args.now,)
+        (summary,) = conn.execute(f"SELECT trending.recompute({now}, full => {'true' if args.full else 'false'})",
+                                  params).fetchone()
     if summary["status"] == "skipped":
         raise CliError(f"skipped: {summary['message']} (recorded as run {summary['run_id']})",
                        "wait for it to finish (`trending status` shows it), or cancel it with "
