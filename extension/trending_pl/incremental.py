@@ -120,9 +120,12 @@ def _steps_values(kind: str) -> str:
 
 
 def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, since: int, upto: int, guard) -> int:
-    """Fill pg_temp.trending_<kind>_affected with the ids to rescore; their number.
-    Reads the capture's delta rows in (since, upto], the state, and (by the
-    users' index) the saves and reposts of the users named."""
+    """Fill pg_temp.trending_<kind>_affected with the ids to rescore, and
+    pg_temp.trending_<kind>_reread with those whose saves and reposts must be
+    read again (the others' engagement counts and karma are the state's);
+    the number affected. Reads the capture's delta rows in (since, upto],
+    the state, and (by the users' index) the saves and reposts of the users
+    named."""
     code = KIND_CODE[kind]
     label = kind
     state = f"trending._state_{kind}s"
@@ -136,44 +139,56 @@ def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, since: int, upto: i
         edges = [(prev.playlist_floors[r], cur.playlist_floors[r]) for r in formulas.PLAYLIST_WINDOWS]
     # both ways: the calendar month's start can move back (inputs.Cycle.track_month_keep)
     in_hours = " OR ".join(f"(h.hour >= least({a}, {b}) AND h.hour <= greatest({a}, {b}))" for a, b in edges)
+    # (query, whether its items' saves and reposts must be read again: they
+    # changed, a contributor's weight changed, or a window moved over them)
     parts = [
         # items named: their rows, their saves and reposts, their counts (and, for tracks, plays)
-        f"SELECT c.item_id FROM trending._capture_changed c WHERE c.seq > {since} AND c.seq <= {upto}"
-        f" AND c.kind = {code} AND c.item_id IS NOT NULL",
-        # items of the users named: owned, or saved or reposted by them (karma)
-        f"SELECT o.{owner_id_col} FROM {owners} o WHERE o.owner_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))",
-        f"SELECT s.save_item_id::bigint FROM {cur.source}.saves s WHERE s.user_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))"
+        (f"SELECT c.item_id, c.source IN (3, 4) FROM trending._capture_changed c"  # 3, 4: saves, reposts
+         f" WHERE c.seq > {since} AND c.seq <= {upto} AND c.kind = {code} AND c.item_id IS NOT NULL"),
+        # items of the users named: owned (owner_followers), or saved or reposted by them (karma)
+        f"SELECT o.{owner_id_col}, false FROM {owners} o WHERE o.owner_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))",
+        f"SELECT s.save_item_id::bigint, true FROM {cur.source}.saves s WHERE s.user_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))"
         f" AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), '{label}')",
-        f"SELECT r.repost_item_id::bigint FROM {cur.source}.reposts r WHERE r.user_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))"
+        f"SELECT r.repost_item_id::bigint, true FROM {cur.source}.reposts r WHERE r.user_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))"
         f" AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), '{label}')",
         # engagements that left a window
-        f"SELECT h.item_id FROM {hours} h WHERE {in_hours}",
+        f"SELECT h.item_id, true FROM {hours} h WHERE {in_hours}",
         # ages that crossed a decay step; release dates that passed
-        f"SELECT s.{id_col} FROM {state} s JOIN (VALUES {_steps_values(kind)}) AS k (days)"
+        f"SELECT s.{id_col}, false FROM {state} s JOIN (VALUES {_steps_values(kind)}) AS k (days)"
         f" ON s.created_at > {prev.now_utc} - pg_catalog.make_interval(days => k.days)"
         f" AND s.created_at <= {cur.now_utc} - pg_catalog.make_interval(days => k.days)",
-        f"SELECT s.{id_col} FROM {state} s JOIN (VALUES {_steps_values(kind)}) AS k (days)"
+        f"SELECT s.{id_col}, false FROM {state} s JOIN (VALUES {_steps_values(kind)}) AS k (days)"
         f" ON s.released_base > {prev.now_utc} - pg_catalog.make_interval(days => k.days)"
         f" AND s.released_base <= {cur.now_utc} - pg_catalog.make_interval(days => k.days)",
-        f"SELECT s.{id_col} FROM {state} s WHERE s.release_date > {prev.now_utc} AND s.release_date <= {cur.now_utc}",
+        f"SELECT s.{id_col}, false FROM {state} s WHERE s.release_date > {prev.now_utc} AND s.release_date <= {cur.now_utc}",
     ]
     if kind == "track":
         play_edges = " OR ".join(f"(b.hour >= least({a}, {b}) AND b.hour <= greatest({a}, {b}))" for a, b in edges)
         parts += [
-            f"SELECT d.item_id FROM trending._capture_play_hours d WHERE d.seq > {since} AND d.seq <= {upto}",
+            f"SELECT d.item_id, false FROM trending._capture_play_hours d WHERE d.seq > {since} AND d.seq <= {upto}",
             # plays that left a window
-            f"SELECT b.track_id FROM trending._state_play_buckets b WHERE {play_edges}",
+            f"SELECT b.track_id, false FROM trending._state_play_buckets b WHERE {play_edges}",
         ]
-    union = "\n    UNION\n    ".join(parts)
+    union = "\n    UNION ALL\n    ".join(parts)
     plpy.execute(_AFFECTED_TABLE.format(kind=kind))
+    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_reread (id bigint)")
     guard("affected")  # the users' saves and reposts are read from the sources
     plpy.execute(f"""
 WITH named_users AS MATERIALIZED ({_NAMED_USERS.format(since=int(since), upto=int(upto),
-                                                       user_sources=", ".join(map(str, USER_SOURCES)))})
-INSERT INTO pg_temp.trending_{kind}_affected
-SELECT x.id FROM (
+                                                       user_sources=", ".join(map(str, USER_SOURCES)))}),
+parts AS MATERIALIZED (
+    SELECT x.id, bool_or(x.reread) AS reread FROM (
     {union}
-) AS x (id)
-WHERE x.id IS NOT NULL""")
+    ) AS x (id, reread)
+    WHERE x.id IS NOT NULL
+    GROUP BY x.id
+), affected AS (
+    INSERT INTO pg_temp.trending_{kind}_affected SELECT p.id FROM parts p
+)
+-- an item the state does not hold (it was not eligible) is read whole
+INSERT INTO pg_temp.trending_{kind}_reread
+SELECT p.id FROM parts p
+WHERE p.reread OR NOT EXISTS (SELECT FROM {state} s WHERE s.{id_col} = p.id)""")
+    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_reread")
     plpy.execute(f"ANALYZE pg_temp.trending_{kind}_affected")
     return int(plpy.execute(f"SELECT count(*) AS n FROM pg_temp.trending_{kind}_affected")[0]["n"])

@@ -40,6 +40,8 @@ class Scope:
     upto: int | None = None
     prev_week_floor: str | None = None   # state: the hours the state's sums start after
     prev_month_floor: str | None = None
+    reread: str | None = None            # state: the ids whose saves and reposts are read again;
+                                         # the others' engagement counts and karma are the state's
 
 
 EVERYTHING = Scope()
@@ -110,7 +112,7 @@ PLAYLIST_BAD_ROWS = ("duplicate_current_playlists", "playlists_track_ids_not_arr
 # dropped by the last step, by a failure, and before a run stages anything.
 TEMP_TABLES = tuple(f"trending_{kind}_{table}" for kind in ("track", "playlist")
                     for table in ("candidates", "inputs", "staged", "changes", "engagements", "affected",
-                                  "state", "engagement_hours")) + (
+                                  "reread", "state", "engagement_hours")) + (
     "trending_play_hours", "trending_track_listens", "trending_playlist_owners", "trending_explain_ids")
 
 
@@ -321,6 +323,9 @@ engagement_counts AS (
     FROM pg_temp.trending_track_engagements e
     LEFT JOIN profile_weights w ON w.user_id = e.user_id
     GROUP BY e.track_id
+),
+engagement_inputs AS (
+    SELECT * FROM engagement_counts{engagements_from_state}
 )
 SELECT e.track_id,
        -- too long for the genre index: stored as NULL (counted)
@@ -342,12 +347,13 @@ SELECT e.track_id,
        COALESCE(at.save_count, 0)            AS save_total,
        ap.count                              AS play_total,
        ap.play_item_id IS NOT NULL AND ap.count IS NULL AS null_play_count,
-       COALESCE(g.karma, 0)                  AS karma
+       COALESCE(g.karma, 0)                  AS karma,
+       COALESCE(g.infinite_actions, 0)       AS infinite_actions
 FROM eligible e
 LEFT JOIN {src}.aggregate_user au     ON au.user_id = e.owner_id
 LEFT JOIN pg_temp.trending_track_listens l ON l.track_id = e.track_id
 LEFT JOIN listen_edges x              ON x.track_id = e.track_id
-LEFT JOIN engagement_counts g         ON g.track_id = e.track_id
+LEFT JOIN engagement_inputs g         ON g.track_id = e.track_id
 LEFT JOIN {src}.aggregate_track at    ON at.track_id = e.track_id
 LEFT JOIN {src}.aggregate_plays ap    ON ap.play_item_id = e.track_id
 """
@@ -414,6 +420,9 @@ engagement_counts AS (
     FROM pg_temp.trending_playlist_engagements e
     LEFT JOIN profile_weights w ON w.user_id = e.user_id
     GROUP BY e.playlist_id
+),
+engagement_inputs AS (
+    SELECT * FROM engagement_counts{engagements_from_state}
 )
 SELECT e.playlist_id,
        e.owner_id,
@@ -426,7 +435,7 @@ SELECT e.playlist_id,
        COALESCE(ap.repost_count, 0)          AS repost_total,
        COALESCE(ap.save_count, 0)            AS save_total
 FROM eligible e
-LEFT JOIN engagement_counts g         ON g.playlist_id = e.playlist_id
+LEFT JOIN engagement_inputs g         ON g.playlist_id = e.playlist_id
 LEFT JOIN {src}.aggregate_playlist ap ON ap.playlist_id = e.playlist_id
 """
 
@@ -491,6 +500,24 @@ def _in(ids: str | None, column: str) -> str:
     return "" if ids is None else f"\n  AND {column} = ANY (ARRAY(SELECT a.id FROM {ids} a))"
 
 
+_TRACK_ENGAGEMENT_COLUMNS = ("reposts_week", "reposts_month", "saves_week", "saves_month", "karma",
+                             "infinite_actions", "negative_contributors")
+
+
+def _engagements_from_state(kind: str, scope: Scope, columns) -> str:
+    """An incremental cycle: the engagement counts and karma of the affected
+    items it does not read again are the state's (they changed only if the
+    item's saves or reposts did, a contributor's weight did, or a window
+    moved over them: then the item is in scope.reread)."""
+    if scope.reread is None:
+        return ""
+    id_col = f"{kind}_id"
+    return (f"\n    UNION ALL\n    SELECT st.{id_col}, " + ", ".join(f"st.{c}" for c in columns)
+            + f"\n    FROM trending._state_{kind}s st"
+            f"\n    WHERE st.{id_col} = ANY (ARRAY(SELECT a.id FROM {scope.ids} a"
+            f" WHERE NOT EXISTS (SELECT FROM {scope.reread} r WHERE r.id = a.id)))")
+
+
 def _stage_listens(plpy, c: Cycle, scope: Scope) -> None:
     """pg_temp.trending_track_listens (and, reading the sources, trending_play_hours)."""
     plpy.execute(_LISTENS_TABLE)
@@ -523,8 +550,9 @@ def stage_track_inputs(plpy, c: Cycle, guard=_no_guard, scope: Scope = EVERYTHIN
         guard("plays")
     _stage_listens(plpy, c, scope)
     guard("engagements")
-    plpy.execute(_TRACK_ENGAGEMENTS.format(src=c.source, reposts_in_scope=_in(scope.ids, "r.repost_item_id"),
-                                           saves_in_scope=_in(scope.ids, "s.save_item_id")))
+    engaged = scope.reread or scope.ids
+    plpy.execute(_TRACK_ENGAGEMENTS.format(src=c.source, reposts_in_scope=_in(engaged, "r.repost_item_id"),
+                                           saves_in_scope=_in(engaged, "s.save_item_id")))
     plpy.execute("ANALYZE pg_temp.trending_track_engagements")
     guard("inputs")
     users_in_scope = "" if scope.ids is None else \
@@ -533,6 +561,8 @@ def stage_track_inputs(plpy, c: Cycle, guard=_no_guard, scope: Scope = EVERYTHIN
                                       month_start=c.track_month_start, week_floor=c.track_week_floor,
                                       month_floor=c.track_month_floor,
                                       complete_profile=_COMPLETE_PROFILE, users_in_scope=users_in_scope,
+                                      engagements_from_state=_engagements_from_state(
+                                          "track", scope, _TRACK_ENGAGEMENT_COLUMNS),
                                       infinite=_INFINITE, genre_max_bytes=formulas.GENRE_MAX_BYTES,
                                       age_days=_age_days(c, "e")))
     plpy.execute("ANALYZE pg_temp.trending_track_inputs")
@@ -561,15 +591,20 @@ def stage_playlist_inputs(plpy, c: Cycle, guard=_no_guard, scope: Scope = EVERYT
     plpy.execute(_PLAYLIST_CANDIDATES.format(src=c.source, in_scope=_in(scope.ids, "p.playlist_id")))
     plpy.execute("ANALYZE pg_temp.trending_playlist_candidates")
     guard("engagements")
+    engaged = scope.reread or scope.ids
     plpy.execute(_PLAYLIST_ENGAGEMENTS.format(src=c.source, year_start=starts[widest], infinite=_INFINITE,
-                                              reposts_in_scope=_in(scope.ids, "r.repost_item_id"),
-                                              saves_in_scope=_in(scope.ids, "s.save_item_id")))
+                                              reposts_in_scope=_in(engaged, "r.repost_item_id"),
+                                              saves_in_scope=_in(engaged, "s.save_item_id")))
     plpy.execute("ANALYZE pg_temp.trending_playlist_engagements")
     guard("inputs")
     users_in_scope = "" if scope.ids is None else \
         "\n      AND u.user_id = ANY (ARRAY(SELECT DISTINCT e.user_id FROM pg_temp.trending_playlist_engagements e))"
+    engagement_columns = ([f"reposts_{r}" for r in ranges] + [f"saves_{r}" for r in ranges]
+                          + [f"karma_{r}" for r in ranges] + ["infinite_events", "negative_contributors"])
     plpy.execute(_PLAYLIST_INPUTS.format(src=c.source, complete_profile=_COMPLETE_PROFILE,
                                          users_in_scope=users_in_scope,
+                                         engagements_from_state=_engagements_from_state(
+                                             "playlist", scope, engagement_columns),
                                          window_columns=window_columns,
                                          window_outputs=window_outputs,
                                          age_days=_age_days(c, "e")))
@@ -589,7 +624,8 @@ SELECT i.track_id, i.owner_id, c.created_at, greatest(c.release_date, c.created_
        i.genre, i.genre_too_long, i.owner_followers, i.release_date_infinite, i.infinite_events,
        i.negative_contributors, i.listens_week, i.listens_month, i.reposts_week, i.reposts_month,
        i.saves_week, i.saves_month, i.repost_total, i.save_total, i.play_total, i.null_play_count, i.karma,
-       COALESCE(l.state_week_hours, 0), COALESCE(l.state_month_hours, 0), COALESCE(l.state_infinite_plays, 0)
+       COALESCE(l.state_week_hours, 0), COALESCE(l.state_month_hours, 0), COALESCE(l.state_infinite_plays, 0),
+       i.infinite_actions
 FROM pg_temp.trending_track_inputs i
 JOIN pg_temp.trending_track_candidates c ON c.track_id = i.track_id
 LEFT JOIN pg_temp.trending_track_listens l ON l.track_id = i.track_id

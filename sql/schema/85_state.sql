@@ -44,7 +44,8 @@ CREATE UNLOGGED TABLE trending._state_tracks (
     -- plays added, never re-reading a track's month of buckets
     week_hours            bigint,
     month_hours           bigint,
-    infinite_plays        bigint
+    infinite_plays        bigint,
+    infinite_actions      bigint   -- saves and reposts dated +-infinity (in infinite_events with the plays)
 ) WITH (fillfactor = 80);  -- room for in-place (HOT) updates of the rescored items' rows
 CREATE INDEX _state_tracks_owner_idx ON trending._state_tracks (owner_id);
 CREATE INDEX _state_tracks_created_idx ON trending._state_tracks (created_at);
