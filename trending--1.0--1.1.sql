@@ -499,9 +499,9 @@ CREATE UNLOGGED TABLE trending._state_playlist_hours (
 );
 CREATE INDEX _state_playlist_hours_item_idx ON trending._state_playlist_hours (item_id);
 
--- One row: what the state holds and up to when. valid is false from the
--- transaction in which a full cycle starts rewriting the state until the one
--- in which it finishes (a full cycle that fails leaves it false).
+-- One row: what the state holds and up to when. valid is false after a full
+-- cycle at an earlier now than the state's (its scores are not the state's)
+-- or when the capture could not be armed, until a full cycle rebuilds it.
 CREATE UNLOGGED TABLE trending._state_meta (
     one           boolean   PRIMARY KEY DEFAULT true CHECK (one),
     valid         boolean   NOT NULL,
@@ -2865,10 +2865,11 @@ $function$;
 -- Store what a cycle computed into the incremental state (sql/schema/85_state.sql),
 -- for the caller's own running run, from the caller's temp tables (each found
 -- plain by _safe_temp_table, with exactly the columns expected):
---   'begin'        a full cycle starts rebuilding the state: it is marked
---                  invalid, in the transaction of the cycle's first write to
---                  it, so that a full cycle failing part-way leaves no state
---                  an incremental cycle could trust.
+--   'begin'        the state is marked invalid: by a full cycle at an
+--                  earlier now (in its first step: the scores it writes are
+--                  not the state's), and by a full cycle's last step just
+--                  before it replaces the state and _state_finish marks it
+--                  valid again.
 --   'track'        pg_temp.trending_track_state (the columns of
 --                  trending._state_tracks) and the hours of the tracks' live
 --                  engagements, pg_temp.trending_track_engagement_hours;

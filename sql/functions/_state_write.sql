@@ -3,10 +3,11 @@
 -- Store what a cycle computed into the incremental state (sql/schema/85_state.sql),
 -- for the caller's own running run, from the caller's temp tables (each found
 -- plain by _safe_temp_table, with exactly the columns expected):
---   'begin'        a full cycle starts rebuilding the state: it is marked
---                  invalid, in the transaction of the cycle's first write to
---                  it, so that a full cycle failing part-way leaves no state
---                  an incremental cycle could trust.
+--   'begin'        the state is marked invalid: by a full cycle at an
+--                  earlier now (in its first step: the scores it writes are
+--                  not the state's), and by a full cycle's last step just
+--                  before it replaces the state and _state_finish marks it
+--                  valid again.
 --   'track'        pg_temp.trending_track_state (the columns of
 --                  trending._state_tracks) and the hours of the tracks' live
 --                  engagements, pg_temp.trending_track_engagement_hours;

@@ -116,9 +116,9 @@ CREATE UNLOGGED TABLE trending._state_playlist_hours (
 );
 CREATE INDEX _state_playlist_hours_item_idx ON trending._state_playlist_hours (item_id);
 
--- One row: what the state holds and up to when. valid is false from the
--- transaction in which a full cycle starts rewriting the state until the one
--- in which it finishes (a full cycle that fails leaves it false).
+-- One row: what the state holds and up to when. valid is false after a full
+-- cycle at an earlier now than the state's (its scores are not the state's)
+-- or when the capture could not be armed, until a full cycle rebuilds it.
 CREATE UNLOGGED TABLE trending._state_meta (
     one           boolean   PRIMARY KEY DEFAULT true CHECK (one),
     valid         boolean   NOT NULL,
