@@ -203,7 +203,8 @@ def test_a_full_cycle_settles_the_capture_first_and_arms_it_in_its_last_step(fak
     assert "_capture_arm(42, 'f0')" in arm and run["capture"]["armed"] is True
     writes = [re.search(r"_state_write\('7', '(\w+)', '(\w+)'\)", w) for w in plpy.ran(r"_state_write\(")]
     assert [(w.group(1), w.group(2)) for w in writes] == [("begin", "True"), ("play_buckets", "True"),
-                                                           ("track", "True")], "rebuilt whole"
+                                                           ("track", "True"), ("track_users", "True")], \
+        "rebuilt whole"
     assert len(plpy.ran(r"trending._state_finish\(")) == 1
     summary = cycle.summary(plan, dict(recorded(plpy), cycle_kind="full", cycle_reason="r"), "x", run["capture"])
     assert summary["cycle"] == {"kind": "full", "reason": "r", "affected": None, "drift": None, "capture": {

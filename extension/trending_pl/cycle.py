@@ -194,6 +194,10 @@ def begin_capture(plpy, run: dict, source_schema: str, settings: dict) -> dict:
     return {"kind": kind, "reason": reason}
 
 
+# What trending._state_write stores of each kind's staging.
+_STATE_PARTS = {"track": ["track", "track_users"], "playlist": ["playlist"]}
+
+
 def stage_inputs(plpy, run: dict, kind: str, c: inputs.Cycle, guard) -> dict | None:
     """The inputs step of `kind`: stage the inputs (every item, or the
     affected ones) and what the state keeps of them (written by the last
@@ -213,7 +217,7 @@ def stage_inputs(plpy, run: dict, kind: str, c: inputs.Cycle, guard) -> dict | N
         guard("end")
         if info["settled"]:  # else the state stays where it is: its rows are read again next time
             inputs.stage_state(plpy, c, kind, named=(info["since"], info["upto"]))
-            run["state_staged"].append(kind)
+            run["state_staged"] += _STATE_PARTS[kind]
         return None  # absurd rows are counted by full and reconciling cycles, which read every row
     if not info["build_state"]:
         bad_rows = stage(plpy, c, guard)
@@ -224,7 +228,7 @@ def stage_inputs(plpy, run: dict, kind: str, c: inputs.Cycle, guard) -> dict | N
     inputs.stage_state(plpy, c, kind)
     if cycle_kind == "reconcile":
         run["cycle"]["drift"] = dict(run["cycle"]["drift"] or {}, **measure_drift(plpy, kind, c, info))
-    run["state_staged"].append(kind)
+    run["state_staged"] += _STATE_PARTS[kind]
     return bad_rows
 
 
@@ -244,6 +248,15 @@ WHERE ROW(f.*) IS DISTINCT FROM ROW(s.*)
   AND COALESCE(f.{id_col}, s.{id_col}) NOT IN (SELECT a.id FROM pg_temp.trending_{kind}_affected a)""")[0]["n"])
     drift = {f"{kind}s": items}
     if kind == "track":
+        # users whose weight the state holds wrong, leaving out those this hour names
+        drift["track_users"] = int(plpy.execute("""
+WITH fresh AS (
+    SELECT f.user_id, f.weight, COALESCE(f.negative, false) AS negative FROM pg_temp.trending_track_user_state f
+    WHERE f.weight IS NOT NULL OR f.negative
+)
+SELECT count(*) AS n FROM fresh f FULL JOIN trending._state_track_users s ON s.user_id = f.user_id
+WHERE ROW(f.weight, f.negative) IS DISTINCT FROM ROW(s.weight, s.negative)
+  AND COALESCE(f.user_id, s.user_id) NOT IN (SELECT n.user_id FROM pg_temp.trending_track_named_weights n)""")[0]["n"])
         mf, inf = c.track_month_floor, "'-infinity'::timestamp"
         drift["play_hours"] = int(plpy.execute(f"""
 WITH fresh AS (

@@ -30,7 +30,7 @@ import hashlib
 import json
 
 from . import formulas
-from .inputs import Cycle
+from .inputs import _COMPLETE_PROFILE, TRACK_USER_WEIGHTS, Cycle
 
 # A cycle more than this after the last one runs full: the affected set
 # would hold most items anyway (every age crosses a day), and a full cycle
@@ -115,6 +115,60 @@ WHERE c.seq > {since} AND c.seq <= {upto} AND c.source IN ({user_sources}) AND c
 """
 
 
+# Each named user's track karma weight now (from the sources) and as the
+# state holds it.
+_NAMED_WEIGHTS = """
+CREATE TEMP TABLE trending_track_named_weights AS
+WITH named_users AS MATERIALIZED ({named})
+SELECT n.user_id, w.weight, w.negative, s.weight AS old_weight, s.negative AS old_negative
+FROM named_users n
+LEFT JOIN ({weights}) AS w ON w.user_id = n.user_id
+LEFT JOIN trending._state_track_users s ON s.user_id = n.user_id
+"""
+
+# Per track, the sum of the weight differences of the users who changed over
+# its live saves and reposts by them (a user who both saved and reposted
+# counts twice, as in karma); reread: a contributor's follower count is or
+# was negative, which the state's negative_contributors list must follow.
+_KARMA_DELTA = """
+CREATE TEMP TABLE trending_track_karma_delta AS
+WITH changed AS MATERIALIZED (
+    SELECT n.user_id, COALESCE(n.weight, 0) - COALESCE(n.old_weight, 0) AS delta,
+           COALESCE(n.negative, false) OR COALESCE(n.old_negative, false) AS negative
+    FROM pg_temp.trending_track_named_weights n
+    WHERE (COALESCE(n.weight, 0), COALESCE(n.negative, false))
+          IS DISTINCT FROM (COALESCE(n.old_weight, 0), COALESCE(n.old_negative, false))
+)
+SELECT x.id, sum(c.delta) AS delta, bool_or(c.negative) AS reread
+FROM (
+    SELECT s.save_item_id::bigint AS id, s.user_id::bigint AS user_id FROM {src}.saves s
+    WHERE s.user_id = ANY (ARRAY(SELECT c.user_id FROM changed c))
+      AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), 'track')
+      AND s.is_current IS TRUE AND s.is_delete IS FALSE
+    UNION ALL
+    SELECT r.repost_item_id::bigint, r.user_id::bigint FROM {src}.reposts r
+    WHERE r.user_id = ANY (ARRAY(SELECT c.user_id FROM changed c))
+      AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), 'track')
+      AND r.is_current IS TRUE AND r.is_delete IS FALSE
+) AS x
+JOIN changed c ON c.user_id = x.user_id
+GROUP BY x.id
+"""
+
+
+def stage_track_karma_delta(plpy, cur: Cycle, since: int, upto: int) -> None:
+    """pg_temp.trending_track_named_weights and trending_track_karma_delta:
+    the users the capture names in (since, upto], their weights, and what
+    their changes add to each track's karma."""
+    named = _NAMED_USERS.format(since=int(since), upto=int(upto), user_sources=", ".join(map(str, USER_SOURCES)))
+    in_named = "\n  AND u.user_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))"
+    plpy.execute(_NAMED_WEIGHTS.format(named=named, weights=TRACK_USER_WEIGHTS.format(
+        src=cur.source, complete_profile=_COMPLETE_PROFILE, users_in_scope=in_named)))
+    plpy.execute("ANALYZE pg_temp.trending_track_named_weights")
+    plpy.execute(_KARMA_DELTA.format(src=cur.source))
+    plpy.execute("ANALYZE pg_temp.trending_track_karma_delta")
+
+
 def _steps_values(kind: str) -> str:
     return ", ".join(f"({k})" for k in decay_steps(kind))
 
@@ -122,10 +176,10 @@ def _steps_values(kind: str) -> str:
 def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, since: int, upto: int, guard) -> int:
     """Fill pg_temp.trending_<kind>_affected with the ids to rescore, and
     pg_temp.trending_<kind>_reread with those whose saves and reposts must be
-    read again (the others' engagement counts and karma are the state's);
-    the number affected. Reads the capture's delta rows in (since, upto],
-    the state, and (by the users' index) the saves and reposts of the users
-    named."""
+    read again (the others' engagement counts and karma are the state's,
+    a track's karma moved by stage_track_karma_delta); the number affected.
+    Reads the capture's delta rows in (since, upto], the state, and (by the
+    users' index) the saves and reposts of the users named."""
     code = KIND_CODE[kind]
     label = kind
     state = f"trending._state_{kind}s"
@@ -139,6 +193,7 @@ def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, since: int, upto: i
         edges = [(prev.playlist_floors[r], cur.playlist_floors[r]) for r in formulas.PLAYLIST_WINDOWS]
     # both ways: the calendar month's start can move back (inputs.Cycle.track_month_keep)
     in_hours = " OR ".join(f"(h.hour >= least({a}, {b}) AND h.hour <= greatest({a}, {b}))" for a, b in edges)
+    guard("affected")  # the users' rows, saves and reposts are read from the sources
     # (query, whether its items' saves and reposts must be read again: they
     # changed, a contributor's weight changed, or a window moved over them)
     parts = [
@@ -147,10 +202,22 @@ def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, since: int, upto: i
          f" WHERE c.seq > {since} AND c.seq <= {upto} AND c.kind = {code} AND c.item_id IS NOT NULL"),
         # items of the users named: owned (owner_followers), or saved or reposted by them (karma)
         f"SELECT o.{owner_id_col}, false FROM {owners} o WHERE o.owner_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))",
-        f"SELECT s.save_item_id::bigint, true FROM {cur.source}.saves s WHERE s.user_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))"
-        f" AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), '{label}')",
-        f"SELECT r.repost_item_id::bigint, true FROM {cur.source}.reposts r WHERE r.user_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))"
-        f" AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), '{label}')",
+    ]
+    if kind == "track":
+        # a track's karma moves by its contributors' weight differences
+        stage_track_karma_delta(plpy, cur, since, upto)
+        parts.append("SELECT kd.id, kd.reread FROM pg_temp.trending_track_karma_delta kd")
+    else:
+        # a playlist's windowed karma is summed again from its saves and reposts
+        parts += [
+            f"SELECT s.save_item_id::bigint, true FROM {cur.source}.saves s"
+            f" WHERE s.user_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))"
+            f" AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), '{label}')",
+            f"SELECT r.repost_item_id::bigint, true FROM {cur.source}.reposts r"
+            f" WHERE r.user_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))"
+            f" AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), '{label}')",
+        ]
+    parts += [
         # engagements that left a window
         f"SELECT h.item_id, true FROM {hours} h WHERE {in_hours}",
         # ages that crossed a decay step; release dates that passed
@@ -172,7 +239,6 @@ def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, since: int, upto: i
     union = "\n    UNION ALL\n    ".join(parts)
     plpy.execute(_AFFECTED_TABLE.format(kind=kind))
     plpy.execute(f"CREATE TEMP TABLE trending_{kind}_reread (id bigint)")
-    guard("affected")  # the users' saves and reposts are read from the sources
     plpy.execute(f"""
 WITH named_users AS MATERIALIZED ({_NAMED_USERS.format(since=int(since), upto=int(upto),
                                                        user_sources=", ".join(map(str, USER_SOURCES)))}),

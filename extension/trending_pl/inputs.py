@@ -113,7 +113,8 @@ PLAYLIST_BAD_ROWS = ("duplicate_current_playlists", "playlists_track_ids_not_arr
 TEMP_TABLES = tuple(f"trending_{kind}_{table}" for kind in ("track", "playlist")
                     for table in ("candidates", "inputs", "staged", "changes", "engagements", "affected",
                                   "reread", "state", "engagement_hours")) + (
-    "trending_play_hours", "trending_track_listens", "trending_playlist_owners", "trending_explain_ids")
+    "trending_track_weights", "trending_track_named_weights", "trending_track_karma_delta",
+    "trending_track_user_state", "trending_play_hours", "trending_track_listens", "trending_playlist_owners", "trending_explain_ids")
 
 
 def drop_temp_tables(plpy) -> None:
@@ -280,6 +281,35 @@ WHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), 'tr
   AND s.is_current IS TRUE AND s.is_delete IS FALSE{saves_in_scope}
 """
 
+# Karma weight of a user for tracks: follower_count once per users row
+# (current or not, as upstream) with a complete profile. A negative
+# follower_count adds nothing, as if the user had no aggregate_user row
+# (docs/reference.md, Absurd rows). Also read by incremental.py for the
+# users the capture names.
+TRACK_USER_WEIGHTS = """
+SELECT u.user_id::bigint AS user_id, sum(au.follower_count) FILTER (WHERE au.follower_count >= 0)::numeric AS weight,
+       bool_or(au.follower_count < 0) AS negative
+FROM {src}.users u
+JOIN {src}.aggregate_user au ON au.user_id = u.user_id
+WHERE {complete_profile}{users_in_scope}
+GROUP BY u.user_id
+"""
+
+# An incremental cycle's weights of the contributors to the tracks whose
+# saves and reposts it reads again: the state's, or for a user the capture
+# named, the new one (incremental.py). Never the sources' for a user not
+# named: the state's karma sums hold the state's weights, and a change not
+# yet named is applied, as a difference, when it is.
+_TRACK_WEIGHTS_FROM_STATE = """
+CREATE TEMP TABLE trending_track_weights AS
+SELECT e.user_id,
+       CASE WHEN n.user_id IS NULL THEN s.weight ELSE n.weight END AS weight,
+       CASE WHEN n.user_id IS NULL THEN s.negative ELSE n.negative END AS negative
+FROM (SELECT DISTINCT g.user_id FROM pg_temp.trending_track_engagements g) AS e
+LEFT JOIN pg_temp.trending_track_named_weights n ON n.user_id = e.user_id
+LEFT JOIN trending._state_track_users s ON s.user_id = e.user_id
+"""
+
 _TRACK_INPUTS = """
 CREATE TEMP TABLE trending_track_inputs AS
 WITH eligible AS (
@@ -300,17 +330,6 @@ listen_edges AS (
        OR (p.created_at > {month_start} AND p.created_at < {month_floor} + interval '1 hour')
     GROUP BY p.play_item_id
 ),
--- karma weight of a user: follower_count once per users row (current or not,
--- as upstream) with a complete profile. A negative follower_count adds
--- nothing, as if the user had no aggregate_user row (docs/reference.md, Absurd rows).
-profile_weights AS (
-    SELECT u.user_id, sum(au.follower_count) FILTER (WHERE au.follower_count >= 0) AS weight,
-           bool_or(au.follower_count < 0) AS negative
-    FROM {src}.users u
-    JOIN {src}.aggregate_user au ON au.user_id = u.user_id
-    WHERE {complete_profile}{users_in_scope}
-    GROUP BY u.user_id
-),
 engagement_counts AS (
     SELECT e.track_id,
            count(*) FILTER (WHERE e.is_repost AND e.created_at > {week_start})      AS reposts_week,
@@ -321,7 +340,7 @@ engagement_counts AS (
            count(*) FILTER (WHERE NOT pg_catalog.isfinite(e.created_at))           AS infinite_actions,
            array_agg(e.user_id ORDER BY e.user_id) FILTER (WHERE w.negative)      AS negative_contributors
     FROM pg_temp.trending_track_engagements e
-    LEFT JOIN profile_weights w ON w.user_id = e.user_id
+    LEFT JOIN pg_temp.trending_track_weights w ON w.user_id = e.user_id
     GROUP BY e.track_id
 ),
 engagement_inputs AS (
@@ -507,13 +526,20 @@ _TRACK_ENGAGEMENT_COLUMNS = ("reposts_week", "reposts_month", "saves_week", "sav
 def _engagements_from_state(kind: str, scope: Scope, columns) -> str:
     """An incremental cycle: the engagement counts and karma of the affected
     items it does not read again are the state's (they changed only if the
-    item's saves or reposts did, a contributor's weight did, or a window
-    moved over them: then the item is in scope.reread)."""
+    item's saves or reposts did, a playlist contributor's weight did, or a
+    window moved over them: then the item is in scope.reread). A track's
+    karma moves by the weight differences of the users who changed
+    (pg_temp.trending_track_karma_delta, incremental.py)."""
     if scope.reread is None:
         return ""
     id_col = f"{kind}_id"
-    return (f"\n    UNION ALL\n    SELECT st.{id_col}, " + ", ".join(f"st.{c}" for c in columns)
-            + f"\n    FROM trending._state_{kind}s st"
+    values = {c: f"st.{c}" for c in columns}
+    delta_join = ""
+    if kind == "track":
+        values["karma"] = "st.karma + COALESCE(kd.delta, 0)"
+        delta_join = "\n    LEFT JOIN pg_temp.trending_track_karma_delta kd ON kd.id = st.track_id"
+    return (f"\n    UNION ALL\n    SELECT st.{id_col}, " + ", ".join(values[c] for c in columns)
+            + f"\n    FROM trending._state_{kind}s st{delta_join}"
             f"\n    WHERE st.{id_col} = ANY (ARRAY(SELECT a.id FROM {scope.ids} a"
             f" WHERE NOT EXISTS (SELECT FROM {scope.reread} r WHERE r.id = a.id)))")
 
@@ -555,12 +581,17 @@ def stage_track_inputs(plpy, c: Cycle, guard=_no_guard, scope: Scope = EVERYTHIN
                                            saves_in_scope=_in(engaged, "s.save_item_id")))
     plpy.execute("ANALYZE pg_temp.trending_track_engagements")
     guard("inputs")
-    users_in_scope = "" if scope.ids is None else \
-        "\n      AND u.user_id = ANY (ARRAY(SELECT DISTINCT e.user_id FROM pg_temp.trending_track_engagements e))"
+    if scope.reread is not None:
+        plpy.execute(_TRACK_WEIGHTS_FROM_STATE)
+    else:
+        users_in_scope = "" if scope.ids is None else \
+            "\n  AND u.user_id = ANY (ARRAY(SELECT DISTINCT e.user_id FROM pg_temp.trending_track_engagements e))"
+        plpy.execute("CREATE TEMP TABLE trending_track_weights AS" + TRACK_USER_WEIGHTS.format(
+            src=c.source, complete_profile=_COMPLETE_PROFILE, users_in_scope=users_in_scope))
+    plpy.execute("ANALYZE pg_temp.trending_track_weights")
     plpy.execute(_TRACK_INPUTS.format(src=c.source, week_start=c.track_week_start,
                                       month_start=c.track_month_start, week_floor=c.track_week_floor,
                                       month_floor=c.track_month_floor,
-                                      complete_profile=_COMPLETE_PROFILE, users_in_scope=users_in_scope,
                                       engagements_from_state=_engagements_from_state(
                                           "track", scope, _TRACK_ENGAGEMENT_COLUMNS),
                                       infinite=_INFINITE, genre_max_bytes=formulas.GENRE_MAX_BYTES,
@@ -664,6 +695,12 @@ def stage_state(plpy, c: Cycle, kind: str, named: tuple[int, int] | None = None)
     plpy.execute(f"INSERT INTO pg_temp.trending_{kind}_engagement_hours"
                  f" SELECT DISTINCT pg_catalog.date_trunc('hour', e.created_at), e.{id_col}"
                  f" FROM pg_temp.trending_{kind}_engagements e WHERE e.created_at >= {floor}{only_named}")
+    if kind == "track":
+        # each user's weight as the state's karma sums now hold it: every
+        # user's after a full staging, the named users' after an incremental one
+        plpy.execute("CREATE TEMP TABLE trending_track_user_state AS SELECT w.user_id, w.weight, w.negative"
+                     " FROM pg_temp." + ("trending_track_weights" if named is None
+                                         else "trending_track_named_weights") + " w")
     if kind == "playlist":
         plpy.execute("CREATE TEMP TABLE trending_playlist_owners (playlist_id bigint, owner_id bigint)")
         plpy.execute("INSERT INTO pg_temp.trending_playlist_owners"

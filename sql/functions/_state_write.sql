@@ -17,6 +17,11 @@
 --                  pg_temp.trending_<kind>_affected are replaced, and the
 --                  item hours given are added (an hour kept too long only
 --                  makes a later cycle rescore its item once more).
+--   'track_users'  pg_temp.trending_track_user_state (user_id, weight,
+--                  negative): full, every user's track karma weight;
+--                  incremental, the new weight of each user the capture
+--                  named (their rows are replaced; a user without a weight
+--                  keeps none).
 --   'play_buckets' (full only) pg_temp.trending_play_hours: the plays per
 --                  track and hour a full cycle read, less those of the delta
 --                  rows above the watermark it will arm (n_after), which the
@@ -63,6 +68,27 @@ BEGIN
              WHERE h.track_id IS NOT NULL AND h.hour IS NOT NULL AND h.n_source <> h.n_after', v_src);
         GET DIAGNOSTICS v_rows = ROW_COUNT;
         ANALYZE trending._state_play_buckets;  -- the next cycle's plans need the new table's statistics
+        RETURN v_rows;
+    END IF;
+    IF p_what = 'track_users' THEN
+        v_src := trending._safe_temp_table('trending_track_user_state', ARRAY['user_id', 'weight', 'negative'],
+                                           ARRAY['pg_catalog.int8', 'pg_catalog.numeric',
+                                                 'pg_catalog.bool']::pg_catalog.regtype[]);
+        IF p_full THEN
+            TRUNCATE trending._state_track_users;
+        ELSE
+            EXECUTE pg_catalog.format('DELETE FROM trending._state_track_users s
+                                       WHERE s.user_id = ANY (ARRAY(SELECT u.user_id FROM %s u))', v_src);
+        END IF;
+        EXECUTE pg_catalog.format(
+            'INSERT INTO trending._state_track_users (user_id, weight, negative)
+             SELECT DISTINCT ON (u.user_id) u.user_id, u.weight, COALESCE(u.negative, false) FROM %s u
+             WHERE u.user_id IS NOT NULL AND (u.weight IS NOT NULL OR u.negative)
+             ORDER BY u.user_id', v_src);
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        IF p_full THEN
+            ANALYZE trending._state_track_users;
+        END IF;
         RETURN v_rows;
     END IF;
     IF p_what = 'track' THEN

@@ -139,17 +139,20 @@ def test_a_reconciling_cycle_finds_drift_repairs_it_and_status_shows_it(conn):
     conn.execute("INSERT INTO trending._state_playlists (playlist_id, save_total) VALUES (999999, 1)")
     conn.execute("UPDATE trending._state_tracks SET week_hours = week_hours + 5, month_hours = month_hours + 5 "
                  "WHERE track_id = %s", (track,))
+    conn.execute("UPDATE trending._state_track_users SET weight = weight + 7 "
+                 "WHERE user_id = (SELECT min(user_id) FROM trending._state_track_users WHERE weight > 0)")
     conn.execute("UPDATE trending.settings SET value = '1 hour' WHERE name = 'reconcile_every'")
     kind, reason, row = cycle(conn, now + timedelta(hours=1))  # the oracle agrees: repaired
     assert kind == "reconcile" and reason.startswith("reconciliation is due (reconcile_every 1 hour")
     assert row["drift"]["play_hours"] == 1 and row["drift"]["tracks"] >= 1 and row["drift"]["playlists"] == 1
+    assert row["drift"]["track_users"] == 1
     status = conn.execute("SELECT drift_found, last_reconcile_drift FROM trending.status").fetchone()
     assert status == (True, row["drift"])
     metric = conn.execute("SELECT value FROM trending.metrics WHERE metric = 'last_reconcile_drift' "
                           "AND counter = 'play_hours'").fetchone()
     assert metric == (1.0,)
     kind, _, row = cycle(conn, now + timedelta(hours=2))
-    assert kind == "reconcile" and row["drift"] == {"tracks": 0, "playlists": 0, "play_hours": 0}
+    assert kind == "reconcile" and row["drift"] == {"tracks": 0, "playlists": 0, "play_hours": 0, "track_users": 0}
     assert conn.execute("SELECT drift_found FROM trending.status").fetchone() == (False,)
 
 
