@@ -212,7 +212,8 @@ def stage_inputs(plpy, run: dict, kind: str, c: inputs.Cycle, guard) -> dict | N
         scope = inputs.Scope(ids=f"pg_temp.trending_{kind}_affected", plays="state",
                              since=info["since"], upto=info["upto"],
                              prev_week_floor=prev.track_week_floor, prev_month_floor=prev.track_month_floor,
-                             reread=f"pg_temp.trending_{kind}_reread")
+                             reread=f"pg_temp.trending_{kind}_reread",
+                             unknown=f"pg_temp.trending_{kind}_unknown")
         stage(plpy, c, guard, scope)
         guard("end")
         if info["settled"]:  # else the state stays where it is: its rows are read again next time

@@ -175,6 +175,7 @@ def _steps_values(kind: str) -> str:
 
 def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, since: int, upto: int, guard) -> int:
     """Fill pg_temp.trending_<kind>_affected with the ids to rescore, and
+    pg_temp.trending_<kind>_unknown with those the state does not hold, and
     pg_temp.trending_<kind>_reread with those whose saves and reposts must be
     read again (the others' engagement counts and karma are the state's,
     a track's karma moved by stage_track_karma_delta); the number affected.
@@ -239,6 +240,7 @@ def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, since: int, upto: i
     union = "\n    UNION ALL\n    ".join(parts)
     plpy.execute(_AFFECTED_TABLE.format(kind=kind))
     plpy.execute(f"CREATE TEMP TABLE trending_{kind}_reread (id bigint)")
+    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_unknown (id bigint)")
     plpy.execute(f"""
 WITH named_users AS MATERIALIZED ({_NAMED_USERS.format(since=int(since), upto=int(upto),
                                                        user_sources=", ".join(map(str, USER_SOURCES)))}),
@@ -250,11 +252,16 @@ parts AS MATERIALIZED (
     GROUP BY x.id
 ), affected AS (
     INSERT INTO pg_temp.trending_{kind}_affected SELECT p.id FROM parts p
+), unknown AS (
+    INSERT INTO pg_temp.trending_{kind}_unknown
+    SELECT p.id FROM parts p WHERE NOT EXISTS (SELECT FROM {state} s WHERE s.{id_col} = p.id)
+    RETURNING id
 )
 -- an item the state does not hold (it was not eligible) is read whole
 INSERT INTO pg_temp.trending_{kind}_reread
 SELECT p.id FROM parts p
-WHERE p.reread OR NOT EXISTS (SELECT FROM {state} s WHERE s.{id_col} = p.id)""")
+WHERE p.reread OR p.id IN (SELECT u.id FROM unknown u)""")
     plpy.execute(f"ANALYZE pg_temp.trending_{kind}_reread")
+    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_unknown")
     plpy.execute(f"ANALYZE pg_temp.trending_{kind}_affected")
     return int(plpy.execute(f"SELECT count(*) AS n FROM pg_temp.trending_{kind}_affected")[0]["n"])

@@ -42,6 +42,7 @@ class Scope:
     prev_month_floor: str | None = None
     reread: str | None = None            # state: the ids whose saves and reposts are read again;
                                          # the others' engagement counts and karma are the state's
+    unknown: str | None = None           # state: the ids the state does not hold
 
 
 EVERYTHING = Scope()
@@ -112,7 +113,7 @@ PLAYLIST_BAD_ROWS = ("duplicate_current_playlists", "playlists_track_ids_not_arr
 # dropped by the last step, by a failure, and before a run stages anything.
 TEMP_TABLES = tuple(f"trending_{kind}_{table}" for kind in ("track", "playlist")
                     for table in ("candidates", "inputs", "staged", "changes", "engagements", "affected",
-                                  "reread", "state", "engagement_hours")) + (
+                                  "reread", "unknown", "state", "engagement_hours")) + (
     "trending_track_weights", "trending_track_named_weights", "trending_track_karma_delta",
     "trending_track_user_state", "trending_play_hours", "trending_track_listens", "trending_playlist_owners", "trending_explain_ids")
 
@@ -238,8 +239,7 @@ WITH left_windows AS (
            sum(b.plays) FILTER (WHERE b.hour > {month_floor}) AS month_all,
            sum(b.plays) FILTER (WHERE NOT pg_catalog.isfinite(b.hour)) AS infinite_all
     FROM trending._state_play_buckets b
-    WHERE b.track_id = ANY (ARRAY(SELECT a.id FROM {ids} a
-                                  WHERE NOT EXISTS (SELECT FROM trending._state_tracks s WHERE s.track_id = a.id)))
+    WHERE b.track_id = ANY (ARRAY(SELECT u.id FROM {unknown} u))
     GROUP BY b.track_id
 ), added AS (
     SELECT d.item_id AS track_id,
@@ -548,7 +548,8 @@ def _stage_listens(plpy, c: Cycle, scope: Scope) -> None:
     """pg_temp.trending_track_listens (and, reading the sources, trending_play_hours)."""
     plpy.execute(_LISTENS_TABLE)
     if scope.plays == "state":
-        plpy.execute(_LISTENS_FROM_STATE.format(ids=scope.ids, since=int(scope.since), upto=int(scope.upto),
+        plpy.execute(_LISTENS_FROM_STATE.format(ids=scope.ids, unknown=scope.unknown,
+                                                since=int(scope.since), upto=int(scope.upto),
                                                 week_floor=c.track_week_floor, month_floor=c.track_month_floor,
                                                 prev_week_floor=scope.prev_week_floor,
                                                 prev_month_floor=scope.prev_month_floor, infinite=_INFINITE))

@@ -45,7 +45,6 @@ DECLARE
     v_owners regclass;
     v_columns text;
     v_values text;
-    v_n bigint;
 BEGIN
     PERFORM trending._own_run(p_run_id);
     IF p_what = 'begin' THEN
@@ -122,20 +121,26 @@ BEGIN
     ELSE
         v_affected := trending._safe_temp_table('trending_' || p_what || '_affected', ARRAY['id'],
                                                 ARRAY['pg_catalog.int8']::pg_catalog.regtype[]);
-        -- rows gone, rows changed in place (HOT: an item's dates and owner,
-        -- the indexed columns, rarely change), rows new
-        EXECUTE pg_catalog.format('DELETE FROM %s s WHERE s.%I = ANY (ARRAY(SELECT a.id FROM %s a))
-                                   AND NOT EXISTS (SELECT FROM %s x WHERE x.%I = s.%I)',
-                                  v_state, v_id, v_affected, v_src, v_id, v_id);
+        -- rows gone (the affected ids the staging does not hold: found
+        -- between the temp tables, so only those are looked up), rows
+        -- changed in place (HOT: an item's dates and owner, the indexed
+        -- columns, rarely change), and the staged rows no update found: new
+        EXECUTE pg_catalog.format('DELETE FROM %s s WHERE s.%I = ANY (ARRAY(
+                                       SELECT a.id FROM %s a WHERE NOT EXISTS (SELECT FROM %s x WHERE x.%I = a.id)))',
+                                  v_state, v_id, v_affected, v_src, v_id);
         SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),
                pg_catalog.string_agg('x.' || pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
         INTO v_columns, v_values
         FROM pg_catalog.pg_attribute a WHERE a.attrelid = v_state AND a.attnum > 0 AND NOT a.attisdropped;
-        EXECUTE pg_catalog.format('UPDATE %s s SET (%s) = ROW(%s) FROM %s x WHERE s.%I = x.%I',
-                                  v_state, v_columns, v_values, v_src, v_id, v_id);
-        GET DIAGNOSTICS v_rows = ROW_COUNT;
-        EXECUTE pg_catalog.format('INSERT INTO %s SELECT * FROM %s x WHERE NOT EXISTS (SELECT FROM %s s WHERE s.%I = x.%I)',
-                                  v_state, v_src, v_state, v_id, v_id);
+        EXECUTE pg_catalog.format('WITH updated AS (UPDATE %s s SET (%s) = ROW(%s) FROM %s x WHERE s.%I = x.%I
+                                                    RETURNING s.%I AS id),
+                                        inserted AS (INSERT INTO %s SELECT x.* FROM %s x
+                                                     WHERE NOT EXISTS (SELECT FROM updated u WHERE u.id = x.%I)
+                                                     RETURNING 1)
+                                   SELECT (SELECT pg_catalog.count(*) FROM updated)
+                                          + (SELECT pg_catalog.count(*) FROM inserted)',
+                                  v_state, v_columns, v_values, v_src, v_id, v_id, v_id, v_state, v_src, v_id)
+        INTO v_rows;
         IF v_owners IS NOT NULL THEN
             EXECUTE pg_catalog.format('DELETE FROM trending._state_playlist_owners o
                                        WHERE o.playlist_id = ANY (ARRAY(SELECT a.id FROM %s a))', v_affected);
@@ -143,12 +148,19 @@ BEGIN
     END IF;
     IF p_full THEN
         EXECUTE pg_catalog.format('INSERT INTO %s SELECT * FROM %s', v_state, v_src);
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        EXECUTE pg_catalog.format('INSERT INTO %s (hour, item_id) SELECT DISTINCT h.hour, h.item_id FROM %s h
+                                   WHERE h.hour IS NOT NULL AND h.item_id IS NOT NULL', v_hours_table, v_hours);
+    ELSE
+        -- most of the hours given are kept already: leave out those the
+        -- items' own index range holds, rather than probe for each hour
+        EXECUTE pg_catalog.format('INSERT INTO %1$s (hour, item_id)
+                                   SELECT h.hour, h.item_id FROM %2$s h WHERE h.hour IS NOT NULL AND h.item_id IS NOT NULL
+                                   EXCEPT
+                                   SELECT k.hour, k.item_id FROM %1$s k
+                                   WHERE k.item_id = ANY (ARRAY(SELECT DISTINCT i.item_id FROM %2$s i))
+                                   ON CONFLICT DO NOTHING', v_hours_table, v_hours);
     END IF;
-    GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_rows := v_rows + v_n;
-    EXECUTE pg_catalog.format('INSERT INTO %s (hour, item_id) SELECT DISTINCT h.hour, h.item_id FROM %s h
-                               WHERE h.hour IS NOT NULL AND h.item_id IS NOT NULL
-                               ON CONFLICT DO NOTHING', v_hours_table, v_hours);
     IF v_owners IS NOT NULL THEN
         EXECUTE pg_catalog.format('INSERT INTO trending._state_playlist_owners (playlist_id, owner_id)
                                    SELECT o.playlist_id, pg_catalog.min(o.owner_id) FROM %s o

@@ -117,19 +117,20 @@ CREATE INDEX _state_play_buckets_hour_idx ON trending._state_play_buckets (hour)
 -- The hours that hold a live save or repost of an item, from the first hour
 -- of the widest window of its kind on (tracks: the month; playlists: the
 -- year): the items whose engagements leave a window between two cycles.
+-- By item too (covering): an incremental cycle adds its items' new hours.
 CREATE UNLOGGED TABLE trending._state_track_hours (
     hour    timestamp NOT NULL,
     item_id bigint    NOT NULL,
     PRIMARY KEY (hour, item_id)
 );
-CREATE INDEX _state_track_hours_item_idx ON trending._state_track_hours (item_id);
+CREATE INDEX _state_track_hours_item_idx ON trending._state_track_hours (item_id, hour);
 
 CREATE UNLOGGED TABLE trending._state_playlist_hours (
     hour    timestamp NOT NULL,
     item_id bigint    NOT NULL,
     PRIMARY KEY (hour, item_id)
 );
-CREATE INDEX _state_playlist_hours_item_idx ON trending._state_playlist_hours (item_id);
+CREATE INDEX _state_playlist_hours_item_idx ON trending._state_playlist_hours (item_id, hour);
 
 -- One row: what the state holds and up to when. valid is false after a full
 -- cycle at an earlier now than the state's (its scores are not the state's)
