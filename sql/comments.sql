@@ -135,6 +135,7 @@ COMMENT ON TABLE trending._state_meta IS 'Internal, UNLOGGED: one row, whether t
 COMMENT ON TABLE trending._state_tracks IS 'Internal, UNLOGGED: per eligible track, the inputs of its last scoring and the dates its age is computed from.';
 COMMENT ON TABLE trending._state_playlists IS 'Internal, UNLOGGED: per eligible playlist, the inputs of its last scoring and the dates its age is computed from.';
 COMMENT ON TABLE trending._state_track_users IS 'Internal, UNLOGGED: each user''s track karma weight as the state''s karma sums hold it (an incremental cycle moves those sums by a changed user''s difference).';
+COMMENT ON TABLE trending._state_playlist_users IS 'Internal, UNLOGGED: each user''s playlist karma weight as the state''s karma sums hold it (an incremental cycle moves those sums by a changed user''s difference).';
 COMMENT ON TABLE trending._state_playlist_owners IS 'Internal, UNLOGGED: the owner of every playlist with one current row (a playlist becomes eligible when its owner gets an aggregate_user row).';
 COMMENT ON TABLE trending._state_play_buckets IS 'Internal, UNLOGGED: plays per track and UTC hour from the month window''s first hour on, counted up to the capture watermark.';
 COMMENT ON TABLE trending._state_track_hours IS 'Internal, UNLOGGED: the hours that hold a live save or repost of a track (from the month window''s first hour on).';

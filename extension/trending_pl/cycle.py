@@ -195,7 +195,7 @@ def begin_capture(plpy, run: dict, source_schema: str, settings: dict) -> dict:
 
 
 # What trending._state_write stores of each kind's staging.
-_STATE_PARTS = {"track": ["track", "track_users"], "playlist": ["playlist"]}
+_STATE_PARTS = {"track": ["track", "track_users"], "playlist": ["playlist", "playlist_users"]}
 
 
 def stage_inputs(plpy, run: dict, kind: str, c: inputs.Cycle, guard) -> dict | None:
@@ -248,16 +248,16 @@ FULL JOIN trending._state_{kind}s s ON s.{id_col} = f.{id_col}
 WHERE ROW(f.*) IS DISTINCT FROM ROW(s.*)
   AND COALESCE(f.{id_col}, s.{id_col}) NOT IN (SELECT a.id FROM pg_temp.trending_{kind}_affected a)""")[0]["n"])
     drift = {f"{kind}s": items}
-    if kind == "track":
-        # users whose weight the state holds wrong, leaving out those this hour names
-        drift["track_users"] = int(plpy.execute("""
+    # users whose weight the state holds wrong, leaving out those this hour names
+    drift[f"{kind}_users"] = int(plpy.execute(f"""
 WITH fresh AS (
-    SELECT f.user_id, f.weight, COALESCE(f.negative, false) AS negative FROM pg_temp.trending_track_user_state f
+    SELECT f.user_id, f.weight, COALESCE(f.negative, false) AS negative FROM pg_temp.trending_{kind}_user_state f
     WHERE f.weight IS NOT NULL OR f.negative
 )
-SELECT count(*) AS n FROM fresh f FULL JOIN trending._state_track_users s ON s.user_id = f.user_id
+SELECT count(*) AS n FROM fresh f FULL JOIN trending._state_{kind}_users s ON s.user_id = f.user_id
 WHERE ROW(f.weight, f.negative) IS DISTINCT FROM ROW(s.weight, s.negative)
-  AND COALESCE(f.user_id, s.user_id) NOT IN (SELECT n.user_id FROM pg_temp.trending_track_named_weights n)""")[0]["n"])
+  AND COALESCE(f.user_id, s.user_id) NOT IN (SELECT n.user_id FROM pg_temp.trending_{kind}_named_weights n)""")[0]["n"])
+    if kind == "track":
         mf, inf = c.track_month_floor, "'-infinity'::timestamp"
         drift["play_hours"] = int(plpy.execute(f"""
 WITH fresh AS (

@@ -30,7 +30,7 @@ import hashlib
 import json
 
 from . import formulas
-from .inputs import _COMPLETE_PROFILE, TRACK_USER_WEIGHTS, Cycle
+from .inputs import Cycle, user_weights
 
 # A cycle more than this after the last one runs full: the affected set
 # would hold most items anyway (every age crosses a day), and a full cycle
@@ -115,58 +115,73 @@ WHERE c.seq > {since} AND c.seq <= {upto} AND c.source IN ({user_sources}) AND c
 """
 
 
-# Each named user's track karma weight now (from the sources) and as the
-# state holds it.
+# Each named user's karma weight now (from the sources) and as the state
+# holds it.
 _NAMED_WEIGHTS = """
-CREATE TEMP TABLE trending_track_named_weights AS
+CREATE TEMP TABLE trending_{kind}_named_weights AS
 WITH named_users AS MATERIALIZED ({named})
 SELECT n.user_id, w.weight, w.negative, s.weight AS old_weight, s.negative AS old_negative
 FROM named_users n
 LEFT JOIN ({weights}) AS w ON w.user_id = n.user_id
-LEFT JOIN trending._state_track_users s ON s.user_id = n.user_id
+LEFT JOIN trending._state_{kind}_users s ON s.user_id = n.user_id
 """
 
-# Per track, the sum of the weight differences of the users who changed over
+# Per item, the sum of the weight differences of the users who changed over
 # its live saves and reposts by them (a user who both saved and reposted
-# counts twice, as in karma); reread: a contributor's follower count is or
-# was negative, which the state's negative_contributors list must follow.
+# counts twice, as in karma), per karma column; reread: the item's karma
+# must be summed again (_REREAD_USER).
 _KARMA_DELTA = """
-CREATE TEMP TABLE trending_track_karma_delta AS
+CREATE TEMP TABLE trending_{kind}_karma_delta AS
 WITH changed AS MATERIALIZED (
-    SELECT n.user_id, COALESCE(n.weight, 0) - COALESCE(n.old_weight, 0) AS delta,
-           COALESCE(n.negative, false) OR COALESCE(n.old_negative, false) AS negative
-    FROM pg_temp.trending_track_named_weights n
+    SELECT n.user_id, COALESCE(n.weight, 0) - COALESCE(n.old_weight, 0) AS delta, {reread_user} AS reread
+    FROM pg_temp.trending_{kind}_named_weights n
     WHERE (COALESCE(n.weight, 0), COALESCE(n.negative, false))
           IS DISTINCT FROM (COALESCE(n.old_weight, 0), COALESCE(n.old_negative, false))
 )
-SELECT x.id, sum(c.delta) AS delta, bool_or(c.negative) AS reread
+SELECT x.id, {sums}, bool_or(c.reread) AS reread
 FROM (
-    SELECT s.save_item_id::bigint AS id, s.user_id::bigint AS user_id FROM {src}.saves s
+    SELECT s.save_item_id::bigint AS id, s.user_id::bigint AS user_id, s.created_at FROM {src}.saves s
     WHERE s.user_id = ANY (ARRAY(SELECT c.user_id FROM changed c))
-      AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), 'track')
+      AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), '{kind}')
       AND s.is_current IS TRUE AND s.is_delete IS FALSE
     UNION ALL
-    SELECT r.repost_item_id::bigint, r.user_id::bigint FROM {src}.reposts r
+    SELECT r.repost_item_id::bigint, r.user_id::bigint, r.created_at FROM {src}.reposts r
     WHERE r.user_id = ANY (ARRAY(SELECT c.user_id FROM changed c))
-      AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), 'track')
+      AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), '{kind}')
       AND r.is_current IS TRUE AND r.is_delete IS FALSE
 ) AS x
 JOIN changed c ON c.user_id = x.user_id
 GROUP BY x.id
 """
 
+# A changed user whose items' karma is summed again rather than moved: a
+# follower count that is or was negative (the state's negative_contributors
+# must follow it); for playlists also a weight that appears or vanishes (a
+# playlist's karma is NULL without contributors, which a difference cannot
+# say).
+_REREAD_USER = {
+    "track": "COALESCE(n.negative, false) OR COALESCE(n.old_negative, false)",
+    "playlist": ("COALESCE(n.negative, false) OR COALESCE(n.old_negative, false)"
+                 " OR n.weight IS NULL OR n.old_weight IS NULL"),
+}
 
-def stage_track_karma_delta(plpy, cur: Cycle, since: int, upto: int) -> None:
-    """pg_temp.trending_track_named_weights and trending_track_karma_delta:
+
+def stage_karma_delta(plpy, kind: str, cur: Cycle, since: int, upto: int) -> None:
+    """pg_temp.trending_<kind>_named_weights and trending_<kind>_karma_delta:
     the users the capture names in (since, upto], their weights, and what
-    their changes add to each track's karma."""
+    their changes add to each item's karma (tracks: delta; playlists:
+    delta_<range> over the saves and reposts inside each window)."""
     named = _NAMED_USERS.format(since=int(since), upto=int(upto), user_sources=", ".join(map(str, USER_SOURCES)))
     in_named = "\n  AND u.user_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))"
-    plpy.execute(_NAMED_WEIGHTS.format(named=named, weights=TRACK_USER_WEIGHTS.format(
-        src=cur.source, complete_profile=_COMPLETE_PROFILE, users_in_scope=in_named)))
-    plpy.execute("ANALYZE pg_temp.trending_track_named_weights")
-    plpy.execute(_KARMA_DELTA.format(src=cur.source))
-    plpy.execute("ANALYZE pg_temp.trending_track_karma_delta")
+    plpy.execute(_NAMED_WEIGHTS.format(kind=kind, named=named, weights=user_weights(kind, cur.source, in_named)))
+    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_named_weights")
+    if kind == "track":
+        sums = "sum(c.delta) AS delta"
+    else:  # karma takes created_at >= start (inputs._PLAYLIST_INPUTS)
+        sums = ", ".join(f"sum(c.delta) FILTER (WHERE x.created_at >= {cur.playlist_starts[r]}) AS delta_{r}"
+                         for r in formulas.PLAYLIST_WINDOWS)
+    plpy.execute(_KARMA_DELTA.format(kind=kind, src=cur.source, sums=sums, reread_user=_REREAD_USER[kind]))
+    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_karma_delta")
 
 
 def _steps_values(kind: str) -> str:
@@ -178,11 +193,10 @@ def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, since: int, upto: i
     pg_temp.trending_<kind>_unknown with those the state does not hold, and
     pg_temp.trending_<kind>_reread with those whose saves and reposts must be
     read again (the others' engagement counts and karma are the state's,
-    a track's karma moved by stage_track_karma_delta); the number affected.
+    their karma moved by stage_karma_delta); the number affected.
     Reads the capture's delta rows in (since, upto], the state, and (by the
     users' index) the saves and reposts of the users named."""
     code = KIND_CODE[kind]
-    label = kind
     state = f"trending._state_{kind}s"
     id_col = f"{kind}_id"
     hours = f"trending._state_{kind}_hours"
@@ -204,20 +218,9 @@ def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, since: int, upto: i
         # items of the users named: owned (owner_followers), or saved or reposted by them (karma)
         f"SELECT o.{owner_id_col}, false FROM {owners} o WHERE o.owner_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))",
     ]
-    if kind == "track":
-        # a track's karma moves by its contributors' weight differences
-        stage_track_karma_delta(plpy, cur, since, upto)
-        parts.append("SELECT kd.id, kd.reread FROM pg_temp.trending_track_karma_delta kd")
-    else:
-        # a playlist's windowed karma is summed again from its saves and reposts
-        parts += [
-            f"SELECT s.save_item_id::bigint, true FROM {cur.source}.saves s"
-            f" WHERE s.user_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))"
-            f" AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), '{label}')",
-            f"SELECT r.repost_item_id::bigint, true FROM {cur.source}.reposts r"
-            f" WHERE r.user_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))"
-            f" AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), '{label}')",
-        ]
+    # an item's karma moves by its contributors' weight differences
+    stage_karma_delta(plpy, kind, cur, since, upto)
+    parts.append(f"SELECT kd.id, kd.reread FROM pg_temp.trending_{kind}_karma_delta kd")
     parts += [
         # engagements that left a window
         f"SELECT h.item_id, true FROM {hours} h WHERE {in_hours}",

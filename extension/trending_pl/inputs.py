@@ -113,9 +113,9 @@ PLAYLIST_BAD_ROWS = ("duplicate_current_playlists", "playlists_track_ids_not_arr
 # dropped by the last step, by a failure, and before a run stages anything.
 TEMP_TABLES = tuple(f"trending_{kind}_{table}" for kind in ("track", "playlist")
                     for table in ("candidates", "inputs", "staged", "changes", "engagements", "affected",
-                                  "reread", "unknown", "state", "engagement_hours")) + (
-    "trending_track_weights", "trending_track_named_weights", "trending_track_karma_delta",
-    "trending_track_user_state", "trending_play_hours", "trending_track_listens", "trending_playlist_owners", "trending_explain_ids")
+                                  "reread", "unknown", "state", "engagement_hours", "weights",
+                                  "named_weights", "karma_delta", "user_state")) + (
+    "trending_play_hours", "trending_track_listens", "trending_playlist_owners", "trending_explain_ids")
 
 
 def drop_temp_tables(plpy) -> None:
@@ -281,34 +281,55 @@ WHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), 'tr
   AND s.is_current IS TRUE AND s.is_delete IS FALSE{saves_in_scope}
 """
 
-# Karma weight of a user for tracks: follower_count once per users row
-# (current or not, as upstream) with a complete profile. A negative
+# Karma weight of a user: follower_count once per users row with a complete
+# profile, for tracks every row (current or not, as upstream), for playlists
+# the current ones (upstream filters is_current there). A negative
 # follower_count adds nothing, as if the user had no aggregate_user row
 # (docs/reference.md, Absurd rows). Also read by incremental.py for the
 # users the capture names.
-TRACK_USER_WEIGHTS = """
+_USER_ROWS = {"track": "", "playlist": "u.is_current IS TRUE AND "}
+
+
+def user_weights(kind: str, src: str, users_in_scope: str) -> str:
+    """The query of the karma weights of `kind` of the users in scope."""
+    return f"""
 SELECT u.user_id::bigint AS user_id, sum(au.follower_count) FILTER (WHERE au.follower_count >= 0)::numeric AS weight,
        bool_or(au.follower_count < 0) AS negative
 FROM {src}.users u
 JOIN {src}.aggregate_user au ON au.user_id = u.user_id
-WHERE {complete_profile}{users_in_scope}
+WHERE {_USER_ROWS[kind]}{_COMPLETE_PROFILE}{users_in_scope}
 GROUP BY u.user_id
 """
 
-# An incremental cycle's weights of the contributors to the tracks whose
+
+# An incremental cycle's weights of the contributors to the items whose
 # saves and reposts it reads again: the state's, or for a user the capture
 # named, the new one (incremental.py). Never the sources' for a user not
 # named: the state's karma sums hold the state's weights, and a change not
 # yet named is applied, as a difference, when it is.
-_TRACK_WEIGHTS_FROM_STATE = """
-CREATE TEMP TABLE trending_track_weights AS
+_WEIGHTS_FROM_STATE = """
+CREATE TEMP TABLE trending_{kind}_weights AS
 SELECT e.user_id,
        CASE WHEN n.user_id IS NULL THEN s.weight ELSE n.weight END AS weight,
        CASE WHEN n.user_id IS NULL THEN s.negative ELSE n.negative END AS negative
-FROM (SELECT DISTINCT g.user_id FROM pg_temp.trending_track_engagements g) AS e
-LEFT JOIN pg_temp.trending_track_named_weights n ON n.user_id = e.user_id
-LEFT JOIN trending._state_track_users s ON s.user_id = e.user_id
+FROM (SELECT DISTINCT g.user_id FROM pg_temp.trending_{kind}_engagements g) AS e
+LEFT JOIN pg_temp.trending_{kind}_named_weights n ON n.user_id = e.user_id
+LEFT JOIN trending._state_{kind}_users s ON s.user_id = e.user_id
 """
+
+
+def _stage_weights(plpy, c: "Cycle", kind: str, scope: "Scope") -> None:
+    """pg_temp.trending_<kind>_weights: the karma weights of the contributors
+    to the items whose saves and reposts were read (every user's, reading
+    every item)."""
+    if scope.reread is not None:
+        plpy.execute(_WEIGHTS_FROM_STATE.format(kind=kind))
+    else:
+        users_in_scope = "" if scope.ids is None else (
+            f"\n  AND u.user_id = ANY (ARRAY(SELECT DISTINCT e.user_id FROM pg_temp.trending_{kind}_engagements e))")
+        plpy.execute(f"CREATE TEMP TABLE trending_{kind}_weights AS" + user_weights(kind, c.source, users_in_scope))
+    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_weights")
+
 
 _TRACK_INPUTS = """
 CREATE TEMP TABLE trending_track_inputs AS
@@ -421,23 +442,12 @@ WITH eligible AS (
     WHERE c.current_rows = 1 AND c.listed AND c.track_ids_is_array AND c.track_count >= 3
       AND pg_catalog.isfinite(c.created_at)
 ),
--- karma weight of a user: follower_count once per CURRENT users row with a
--- complete profile (upstream filters is_current here, unlike for tracks);
--- a negative follower_count adds nothing (docs/reference.md, Absurd rows)
-profile_weights AS (
-    SELECT u.user_id, sum(au.follower_count) FILTER (WHERE au.follower_count >= 0) AS weight,
-           bool_or(au.follower_count < 0) AS negative
-    FROM {src}.users u
-    JOIN {src}.aggregate_user au ON au.user_id = u.user_id
-    WHERE u.is_current IS TRUE AND {complete_profile}{users_in_scope}
-    GROUP BY u.user_id
-),
 -- counts take created_at > start, karma created_at >= start (as upstream)
 engagement_counts AS (
     SELECT e.playlist_id,
            {window_columns}
     FROM pg_temp.trending_playlist_engagements e
-    LEFT JOIN profile_weights w ON w.user_id = e.user_id
+    LEFT JOIN pg_temp.trending_playlist_weights w ON w.user_id = e.user_id
     GROUP BY e.playlist_id
 ),
 engagement_inputs AS (
@@ -526,18 +536,17 @@ _TRACK_ENGAGEMENT_COLUMNS = ("reposts_week", "reposts_month", "saves_week", "sav
 def _engagements_from_state(kind: str, scope: Scope, columns) -> str:
     """An incremental cycle: the engagement counts and karma of the affected
     items it does not read again are the state's (they changed only if the
-    item's saves or reposts did, a playlist contributor's weight did, or a
-    window moved over them: then the item is in scope.reread). A track's
-    karma moves by the weight differences of the users who changed
-    (pg_temp.trending_track_karma_delta, incremental.py)."""
+    item's saves or reposts did, or a window moved over them: then the item
+    is in scope.reread). Their karma moves by the weight differences of the
+    users who changed (pg_temp.trending_<kind>_karma_delta, incremental.py)."""
     if scope.reread is None:
         return ""
     id_col = f"{kind}_id"
     values = {c: f"st.{c}" for c in columns}
-    delta_join = ""
-    if kind == "track":
-        values["karma"] = "st.karma + COALESCE(kd.delta, 0)"
-        delta_join = "\n    LEFT JOIN pg_temp.trending_track_karma_delta kd ON kd.id = st.track_id"
+    for karma in (c for c in columns if c.startswith("karma")):
+        # NULL stays NULL: a playlist karma without contributors has no difference to add
+        values[karma] = f"st.{karma} + COALESCE(kd.delta{karma[len('karma'):]}, 0)"
+    delta_join = f"\n    LEFT JOIN pg_temp.trending_{kind}_karma_delta kd ON kd.id = st.{id_col}"
     return (f"\n    UNION ALL\n    SELECT st.{id_col}, " + ", ".join(values[c] for c in columns)
             + f"\n    FROM trending._state_{kind}s st{delta_join}"
             f"\n    WHERE st.{id_col} = ANY (ARRAY(SELECT a.id FROM {scope.ids} a"
@@ -582,14 +591,7 @@ def stage_track_inputs(plpy, c: Cycle, guard=_no_guard, scope: Scope = EVERYTHIN
                                            saves_in_scope=_in(engaged, "s.save_item_id")))
     plpy.execute("ANALYZE pg_temp.trending_track_engagements")
     guard("inputs")
-    if scope.reread is not None:
-        plpy.execute(_TRACK_WEIGHTS_FROM_STATE)
-    else:
-        users_in_scope = "" if scope.ids is None else \
-            "\n  AND u.user_id = ANY (ARRAY(SELECT DISTINCT e.user_id FROM pg_temp.trending_track_engagements e))"
-        plpy.execute("CREATE TEMP TABLE trending_track_weights AS" + TRACK_USER_WEIGHTS.format(
-            src=c.source, complete_profile=_COMPLETE_PROFILE, users_in_scope=users_in_scope))
-    plpy.execute("ANALYZE pg_temp.trending_track_weights")
+    _stage_weights(plpy, c, "track", scope)
     plpy.execute(_TRACK_INPUTS.format(src=c.source, week_start=c.track_week_start,
                                       month_start=c.track_month_start, week_floor=c.track_week_floor,
                                       month_floor=c.track_month_floor,
@@ -629,12 +631,10 @@ def stage_playlist_inputs(plpy, c: Cycle, guard=_no_guard, scope: Scope = EVERYT
                                               saves_in_scope=_in(engaged, "s.save_item_id")))
     plpy.execute("ANALYZE pg_temp.trending_playlist_engagements")
     guard("inputs")
-    users_in_scope = "" if scope.ids is None else \
-        "\n      AND u.user_id = ANY (ARRAY(SELECT DISTINCT e.user_id FROM pg_temp.trending_playlist_engagements e))"
+    _stage_weights(plpy, c, "playlist", scope)
     engagement_columns = ([f"reposts_{r}" for r in ranges] + [f"saves_{r}" for r in ranges]
                           + [f"karma_{r}" for r in ranges] + ["infinite_events", "negative_contributors"])
-    plpy.execute(_PLAYLIST_INPUTS.format(src=c.source, complete_profile=_COMPLETE_PROFILE,
-                                         users_in_scope=users_in_scope,
+    plpy.execute(_PLAYLIST_INPUTS.format(src=c.source,
                                          engagements_from_state=_engagements_from_state(
                                              "playlist", scope, engagement_columns),
                                          window_columns=window_columns,
@@ -696,12 +696,11 @@ def stage_state(plpy, c: Cycle, kind: str, named: tuple[int, int] | None = None)
     plpy.execute(f"INSERT INTO pg_temp.trending_{kind}_engagement_hours"
                  f" SELECT DISTINCT pg_catalog.date_trunc('hour', e.created_at), e.{id_col}"
                  f" FROM pg_temp.trending_{kind}_engagements e WHERE e.created_at >= {floor}{only_named}")
-    if kind == "track":
-        # each user's weight as the state's karma sums now hold it: every
-        # user's after a full staging, the named users' after an incremental one
-        plpy.execute("CREATE TEMP TABLE trending_track_user_state AS SELECT w.user_id, w.weight, w.negative"
-                     " FROM pg_temp." + ("trending_track_weights" if named is None
-                                         else "trending_track_named_weights") + " w")
+    # each user's weight as the state's karma sums now hold it: every user's
+    # after a full staging, the named users' after an incremental one
+    weights = f"trending_{kind}_weights" if named is None else f"trending_{kind}_named_weights"
+    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_user_state AS SELECT w.user_id, w.weight, w.negative"
+                 f" FROM pg_temp.{weights} w")
     if kind == "playlist":
         plpy.execute("CREATE TEMP TABLE trending_playlist_owners (playlist_id bigint, owner_id bigint)")
         plpy.execute("INSERT INTO pg_temp.trending_playlist_owners"

@@ -73,7 +73,7 @@ DECLARE
     v_cycle_relations text[] := ARRAY[
         'trending._capture_changed', 'trending._capture_play_hours', 'trending._state_meta',
         'trending._state_tracks', 'trending._state_playlists', 'trending._state_playlist_owners',
-        'trending._state_track_users',
+        'trending._state_track_users', 'trending._state_playlist_users',
         'trending._state_play_buckets', 'trending._state_track_hours', 'trending._state_playlist_hours'];
     v_routine text;
     v_schema text;

@@ -17,8 +17,9 @@
 --                  pg_temp.trending_<kind>_affected are replaced, and the
 --                  item hours given are added (an hour kept too long only
 --                  makes a later cycle rescore its item once more).
---   'track_users'  pg_temp.trending_track_user_state (user_id, weight,
---                  negative): full, every user's track karma weight;
+--   'track_users', 'playlist_users'
+--                  pg_temp.trending_<kind>_user_state (user_id, weight,
+--                  negative): full, every user's karma weight for the kind;
 --                  incremental, the new weight of each user the capture
 --                  named (their rows are replaced; a user without a weight
 --                  keeps none).
@@ -69,24 +70,27 @@ BEGIN
         ANALYZE trending._state_play_buckets;  -- the next cycle's plans need the new table's statistics
         RETURN v_rows;
     END IF;
-    IF p_what = 'track_users' THEN
-        v_src := trending._safe_temp_table('trending_track_user_state', ARRAY['user_id', 'weight', 'negative'],
+    IF p_what IN ('track_users', 'playlist_users') THEN
+        v_state := CASE p_what WHEN 'track_users' THEN 'trending._state_track_users'
+                               ELSE 'trending._state_playlist_users' END;
+        v_src := trending._safe_temp_table('trending_' || pg_catalog.replace(p_what, '_users', '') || '_user_state',
+                                           ARRAY['user_id', 'weight', 'negative'],
                                            ARRAY['pg_catalog.int8', 'pg_catalog.numeric',
                                                  'pg_catalog.bool']::pg_catalog.regtype[]);
         IF p_full THEN
-            TRUNCATE trending._state_track_users;
+            EXECUTE pg_catalog.format('TRUNCATE %s', v_state);
         ELSE
-            EXECUTE pg_catalog.format('DELETE FROM trending._state_track_users s
-                                       WHERE s.user_id = ANY (ARRAY(SELECT u.user_id FROM %s u))', v_src);
+            EXECUTE pg_catalog.format('DELETE FROM %s s WHERE s.user_id = ANY (ARRAY(SELECT u.user_id FROM %s u))',
+                                      v_state, v_src);
         END IF;
         EXECUTE pg_catalog.format(
-            'INSERT INTO trending._state_track_users (user_id, weight, negative)
+            'INSERT INTO %s (user_id, weight, negative)
              SELECT DISTINCT ON (u.user_id) u.user_id, u.weight, COALESCE(u.negative, false) FROM %s u
              WHERE u.user_id IS NOT NULL AND (u.weight IS NOT NULL OR u.negative)
-             ORDER BY u.user_id', v_src);
+             ORDER BY u.user_id', v_state, v_src);
         GET DIAGNOSTICS v_rows = ROW_COUNT;
         IF p_full THEN
-            ANALYZE trending._state_track_users;
+            EXECUTE pg_catalog.format('ANALYZE %s', v_state);
         END IF;
         RETURN v_rows;
     END IF;

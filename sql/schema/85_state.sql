@@ -87,16 +87,21 @@ CREATE UNLOGGED TABLE trending._state_playlist_owners (
 );
 CREATE INDEX _state_playlist_owners_owner_idx ON trending._state_playlist_owners (owner_id);
 
--- Per user with a track karma weight (extension/trending_pl/inputs.py): the
--- follower_count summed once per users row (current or not) with a complete
--- profile, and whether that count is negative. Every track's karma in the
--- state is the sum of these over its live saves and reposts, so a user whose
--- weight changes moves the karma of the tracks they engaged by the
--- difference (incremental.py), and a track whose engagements are read again
--- sums these weights: never a weight newer than the state's. Users without
--- a weight (no complete profile, no aggregate_user row, a NULL count) have
--- no row.
+-- Per user with a karma weight (extension/trending_pl/inputs.py, user_weights):
+-- the follower_count summed once per users row with a complete profile (for
+-- tracks every row, for playlists the current ones), and whether that count
+-- is negative. Every item's karma in the state is the sum of these over its
+-- live saves and reposts, so a user whose weight changes moves the karma of
+-- the items they engaged by the difference (incremental.py), and an item
+-- whose engagements are read again sums these weights: never a weight newer
+-- than the state's. Users without a weight (no complete profile, no
+-- aggregate_user row, a NULL count) have no row.
 CREATE UNLOGGED TABLE trending._state_track_users (
+    user_id  bigint  PRIMARY KEY,
+    weight   numeric,
+    negative boolean NOT NULL
+);
+CREATE UNLOGGED TABLE trending._state_playlist_users (
     user_id  bigint  PRIMARY KEY,
     weight   numeric,
     negative boolean NOT NULL

@@ -152,7 +152,8 @@ def test_a_reconciling_cycle_finds_drift_repairs_it_and_status_shows_it(conn):
                           "AND counter = 'play_hours'").fetchone()
     assert metric == (1.0,)
     kind, _, row = cycle(conn, now + timedelta(hours=2))
-    assert kind == "reconcile" and row["drift"] == {"tracks": 0, "playlists": 0, "play_hours": 0, "track_users": 0}
+    assert kind == "reconcile" and row["drift"] == {"tracks": 0, "playlists": 0, "play_hours": 0, "track_users": 0,
+                                                   "playlist_users": 0}
     assert conn.execute("SELECT drift_found FROM trending.status").fetchone() == (False,)
 
 
