@@ -861,6 +861,7 @@ DECLARE
     v_inserted bigint;
     v_deleted bigint;
     v_expected bigint;
+    v_wal_compression text;
 BEGIN
     PERFORM trending._own_run(p_run_id);
     IF p_kind = 'track' THEN
@@ -882,6 +883,7 @@ BEGIN
         RETURN '{"restage": true}'::jsonb;  -- rewritten since staged: the staged ctids mean nothing now
     END IF;
     v_changes := trending._safe_temp_table('trending_' || p_kind || '_changes', v_columns, v_types);
+    v_wal_compression := trending._wal_compress();
     -- The ctids to touch come from the slice's rows of the changes table;
     -- the join to the changes table is by ctid alone (each stored ctid is
     -- staged once), as in 1.0, so the planner keeps its shape: a TID scan of
@@ -921,6 +923,7 @@ SELECT (SELECT pg_catalog.count(*) FROM updated u WHERE u.type = $1 AND u.versio
         v_table, v_changes, v_set_genre, v_id, v_genre_col, v_genre_val)
     INTO v_updated, v_inserted, v_deleted, v_expected
     USING p_type, p_version, p_time_range, p_now;
+    PERFORM trending._wal_compress(v_wal_compression);
     RETURN pg_catalog.jsonb_build_object('updated', v_updated, 'inserted', v_inserted, 'deleted', v_deleted,
                                          'missed', v_expected - v_updated - v_deleted);
 END;
@@ -2464,8 +2467,10 @@ DECLARE
     v_rows bigint := 0;
     v_lists bigint := 0;
     v_entries bigint;
+    v_wal_compression text;
 BEGIN
     PERFORM trending._own_run(p_run_id);
+    v_wal_compression := trending._wal_compress();
     PERFORM trending._validate_setting('movers_top_n', p_top_n::text);
     PERFORM trending._validate_setting('movers_max_genres', p_max_genres::text);
     SELECT r.cycle_now INTO v_as_of FROM trending.runs r WHERE r.run_id = p_run_id;
@@ -2542,6 +2547,7 @@ BEGIN
                      OVER (PARTITION BY m.kind, m.time_range, m.genre) AS list_was
           FROM trending.movers_top m
           GROUP BY m.kind, m.time_range, m.genre, m.id) x;
+    PERFORM trending._wal_compress(v_wal_compression);
     RETURN pg_catalog.jsonb_build_object('previous_run_id', v_previous, 'lists', v_lists, 'rows', v_rows,
                                          'entries', v_entries);
 END;
@@ -2562,8 +2568,10 @@ SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
     v_deleted bigint;
+    v_wal_compression text;
 BEGIN
     PERFORM trending._own_run(p_run_id);
+    v_wal_compression := trending._wal_compress();
     IF p_kind = 'track' THEN
         DELETE FROM trending.track_trending_scores t
         WHERE t.type = p_type AND t.version = p_version AND t.time_range = p_time_range;
@@ -2574,6 +2582,7 @@ BEGIN
         RAISE EXCEPTION 'trending: unknown kind %', p_kind USING ERRCODE = '22023';
     END IF;
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
+    PERFORM trending._wal_compress(v_wal_compression);
     RETURN v_deleted;
 END;
 $function$;
@@ -3341,6 +3350,43 @@ BEGIN
                     HINT = pg_catalog.format('Set it with UPDATE trending.settings SET value = ... WHERE name = %L;'
                                              ' DELETE restores the default.', p_name);
     END IF;
+END;
+$function$;
+
+-- source: sql/functions/_wal_compress.sql
+-------------------------------------------------------------------------------
+-- _wal_compress
+-- Compress the full-page images of the rest of the caller's transaction's
+-- WAL (wal_compression), and return the value it replaced; called with that
+-- value, put it back. Why: the rows an hourly cycle changes are spread over
+-- the score tables and their indexes, so its WAL is mostly one full-page
+-- image per page it touches first after a checkpoint (docs/benchmark.md,
+-- "What bounds WAL"); lz4 makes those about 2.7x smaller for little CPU.
+-- Only a superuser may set wal_compression: the score writers are SECURITY
+-- DEFINER, owned by the extension's owner, and under an owner that is not
+-- a superuser nothing changes. A server already set to compress keeps its
+-- own choice; pglz where the server was built without lz4.
+CREATE FUNCTION trending._wal_compress(p_restore text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_current text := pg_catalog.current_setting('wal_compression');
+BEGIN
+    IF NOT COALESCE((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER), false) THEN
+        RETURN v_current;
+    END IF;
+    IF p_restore IS NOT NULL THEN
+        PERFORM pg_catalog.set_config('wal_compression', p_restore, true);
+    ELSIF v_current = 'off' THEN
+        PERFORM pg_catalog.set_config('wal_compression',
+            CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_settings s
+                              WHERE s.name = 'wal_compression' AND 'lz4' = ANY (s.enumvals))
+                 THEN 'lz4' ELSE 'pglz' END, true);
+    END IF;
+    RETURN v_current;
 END;
 $function$;
 
@@ -4470,6 +4516,8 @@ COMMENT ON FUNCTION trending.grant_configure(name) IS
     'Let a role change trending.settings and switch trending.strategies (UPDATE, DELETE on the two views; the writes are validated). It cannot run cycles nor touch the run history. Idempotent.';
 COMMENT ON FUNCTION trending.revoke_configure(name) IS 'Take back UPDATE and DELETE on trending.settings and trending.strategies.';
 COMMENT ON FUNCTION trending._privileges(text, name, boolean) IS 'Internal: the body of grant_* and revoke_* (sets cycle, read, configure, cycle_routines).';
+COMMENT ON FUNCTION trending._wal_compress(text) IS
+    'Internal: the score writers compress the full-page images of their WAL (wal_compression lz4, or pglz; only as a superuser, only when the server does not compress already); called with the value it returned, puts it back.';
 COMMENT ON FUNCTION trending._own_run(bigint) IS
     'Internal: raise unless the run is this backend''s own running run (pid, status, cycle lock held): 42501 for another session''s run, 55000 for one not running.';
 COMMENT ON FUNCTION trending._run_begin(text, timestamptz, name, jsonb) IS

@@ -84,6 +84,8 @@ COMMENT ON FUNCTION trending.grant_configure(name) IS
     'Let a role change trending.settings and switch trending.strategies (UPDATE, DELETE on the two views; the writes are validated). It cannot run cycles nor touch the run history. Idempotent.';
 COMMENT ON FUNCTION trending.revoke_configure(name) IS 'Take back UPDATE and DELETE on trending.settings and trending.strategies.';
 COMMENT ON FUNCTION trending._privileges(text, name, boolean) IS 'Internal: the body of grant_* and revoke_* (sets cycle, read, configure, cycle_routines).';
+COMMENT ON FUNCTION trending._wal_compress(text) IS
+    'Internal: the score writers compress the full-page images of their WAL (wal_compression lz4, or pglz; only as a superuser, only when the server does not compress already); called with the value it returned, puts it back.';
 COMMENT ON FUNCTION trending._own_run(bigint) IS
     'Internal: raise unless the run is this backend''s own running run (pid, status, cycle lock held): 42501 for another session''s run, 55000 for one not running.';
 COMMENT ON FUNCTION trending._run_begin(text, timestamptz, name, jsonb) IS

@@ -36,6 +36,7 @@ DECLARE
     v_inserted bigint;
     v_deleted bigint;
     v_expected bigint;
+    v_wal_compression text;
 BEGIN
     PERFORM trending._own_run(p_run_id);
     IF p_kind = 'track' THEN
@@ -57,6 +58,7 @@ BEGIN
         RETURN '{"restage": true}'::jsonb;  -- rewritten since staged: the staged ctids mean nothing now
     END IF;
     v_changes := trending._safe_temp_table('trending_' || p_kind || '_changes', v_columns, v_types);
+    v_wal_compression := trending._wal_compress();
     -- The ctids to touch come from the slice's rows of the changes table;
     -- the join to the changes table is by ctid alone (each stored ctid is
     -- staged once), as in 1.0, so the planner keeps its shape: a TID scan of
@@ -96,6 +98,7 @@ SELECT (SELECT pg_catalog.count(*) FROM updated u WHERE u.type = $1 AND u.versio
         v_table, v_changes, v_set_genre, v_id, v_genre_col, v_genre_val)
     INTO v_updated, v_inserted, v_deleted, v_expected
     USING p_type, p_version, p_time_range, p_now;
+    PERFORM trending._wal_compress(v_wal_compression);
     RETURN pg_catalog.jsonb_build_object('updated', v_updated, 'inserted', v_inserted, 'deleted', v_deleted,
                                          'missed', v_expected - v_updated - v_deleted);
 END;

@@ -31,8 +31,10 @@ DECLARE
     v_rows bigint := 0;
     v_lists bigint := 0;
     v_entries bigint;
+    v_wal_compression text;
 BEGIN
     PERFORM trending._own_run(p_run_id);
+    v_wal_compression := trending._wal_compress();
     PERFORM trending._validate_setting('movers_top_n', p_top_n::text);
     PERFORM trending._validate_setting('movers_max_genres', p_max_genres::text);
     SELECT r.cycle_now INTO v_as_of FROM trending.runs r WHERE r.run_id = p_run_id;
@@ -109,6 +111,7 @@ BEGIN
                      OVER (PARTITION BY m.kind, m.time_range, m.genre) AS list_was
           FROM trending.movers_top m
           GROUP BY m.kind, m.time_range, m.genre, m.id) x;
+    PERFORM trending._wal_compress(v_wal_compression);
     RETURN pg_catalog.jsonb_build_object('previous_run_id', v_previous, 'lists', v_lists, 'rows', v_rows,
                                          'entries', v_entries);
 END;

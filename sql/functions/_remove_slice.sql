@@ -12,8 +12,10 @@ SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
     v_deleted bigint;
+    v_wal_compression text;
 BEGIN
     PERFORM trending._own_run(p_run_id);
+    v_wal_compression := trending._wal_compress();
     IF p_kind = 'track' THEN
         DELETE FROM trending.track_trending_scores t
         WHERE t.type = p_type AND t.version = p_version AND t.time_range = p_time_range;
@@ -24,6 +26,7 @@ BEGIN
         RAISE EXCEPTION 'trending: unknown kind %', p_kind USING ERRCODE = '22023';
     END IF;
     GET DIAGNOSTICS v_deleted = ROW_COUNT;
+    PERFORM trending._wal_compress(v_wal_compression);
     RETURN v_deleted;
 END;
 $function$;

@@ -139,13 +139,14 @@ def test_a_reconciling_cycle_finds_drift_repairs_it_and_status_shows_it(conn):
     conn.execute("INSERT INTO trending._state_playlists (playlist_id, save_total) VALUES (999999, 1)")
     conn.execute("UPDATE trending._state_tracks SET week_hours = week_hours + 5, month_hours = month_hours + 5 "
                  "WHERE track_id = %s", (track,))
-    conn.execute("UPDATE trending._state_track_users SET weight = weight + 7 "
-                 "WHERE user_id = (SELECT min(user_id) FROM trending._state_track_users WHERE weight > 0)")
+    for kind in ("track", "playlist"):  # a user's karma weight
+        conn.execute(f"UPDATE trending._state_{kind}_users SET weight = weight + 7 "
+                     f"WHERE user_id = (SELECT min(user_id) FROM trending._state_{kind}_users WHERE weight > 0)")
     conn.execute("UPDATE trending.settings SET value = '1 hour' WHERE name = 'reconcile_every'")
     kind, reason, row = cycle(conn, now + timedelta(hours=1))  # the oracle agrees: repaired
     assert kind == "reconcile" and reason.startswith("reconciliation is due (reconcile_every 1 hour")
     assert row["drift"]["play_hours"] == 1 and row["drift"]["tracks"] >= 1 and row["drift"]["playlists"] == 1
-    assert row["drift"]["track_users"] == 1
+    assert row["drift"]["track_users"] == 1 and row["drift"]["playlist_users"] == 1
     status = conn.execute("SELECT drift_found, last_reconcile_drift FROM trending.status").fetchone()
     assert status == (True, row["drift"])
     metric = conn.execute("SELECT value FROM trending.metrics WHERE metric = 'last_reconcile_drift' "

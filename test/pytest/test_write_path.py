@@ -307,3 +307,54 @@ def test_the_procedure_ignores_functions_planted_on_the_callers_search_path(conn
     row = conn.execute("SELECT trigger, status, cycle_now > now() - interval '1 hour' FROM trending.runs "
                        "ORDER BY run_id DESC LIMIT 1").fetchone()
     assert row == ("scheduled", "ok", True), "the run happened, at the real now()"
+
+
+def test_the_score_writers_compress_their_full_page_images_and_put_the_setting_back(conn):
+    """An hourly cycle's WAL is mostly full-page images of the score pages it
+    touches first after a checkpoint: the writers compress them (lz4), for
+    their own statements only."""
+    conn.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+    conn.execute("ALTER SYSTEM SET full_page_writes = on")  # the test clusters run without (cluster.py)
+    conn.execute("SELECT pg_reload_conf()")
+    try:
+        deadline = time.monotonic() + 10
+        while conn.execute("SHOW full_page_writes").fetchone() != ("on",) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        conn.execute("CHECKPOINT")
+        (start,) = conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()
+        with conn.transaction():
+            conn.execute("SELECT trending.recompute(%s)", (LATER,))  # an hour later: every week score decays
+            assert conn.execute("SHOW wal_compression").fetchone() == ("off",), "the caller's setting is back"
+        conn.execute("SELECT pg_switch_wal()")
+        images = conn.execute(r"""
+SELECT count(*) FILTER (WHERE r.block_ref ~ 'method: lz4'), count(*)
+FROM pg_get_wal_records_info(%s, pg_current_wal_flush_lsn()) r
+WHERE r.block_ref ~ 'FPW' AND r.block_ref ~ ('rel \d+/\d+/' || pg_relation_filenode('trending.track_trending_scores') || ' ')
+""", (start,)).fetchone()
+    finally:
+        conn.execute("ALTER SYSTEM RESET full_page_writes")
+        conn.execute("SELECT pg_reload_conf()")
+    assert images[1] > 0 and images[0] == images[1], f"every image of a score page is lz4-compressed: {images}"
+
+
+def test_wal_compression_is_left_alone_when_the_server_compresses_or_the_caller_may_not_set_it(conn):
+    with conn.transaction():
+        assert conn.execute("SELECT trending._wal_compress()").fetchone() == ("off",)
+        assert conn.execute("SHOW wal_compression").fetchone() == ("lz4",)
+        conn.execute("SELECT trending._wal_compress('off')")
+        assert conn.execute("SHOW wal_compression").fetchone() == ("off",)
+        conn.execute("SET LOCAL wal_compression = 'zstd'")  # the DBA's own choice stands
+        assert conn.execute("SELECT trending._wal_compress()").fetchone() == ("zstd",)
+        assert conn.execute("SHOW wal_compression").fetchone() == ("zstd",)
+    conn.execute("DROP ROLE IF EXISTS trending_not_super")
+    conn.execute("CREATE ROLE trending_not_super")
+    try:
+        with conn.transaction():
+            conn.execute("GRANT EXECUTE ON FUNCTION trending._wal_compress(text) TO trending_not_super")
+            conn.execute("SET LOCAL ROLE trending_not_super")
+            assert conn.execute("SELECT trending._wal_compress()").fetchone() == ("off",)
+            assert conn.execute("SHOW wal_compression").fetchone() == ("off",), "a non-superuser changes nothing"
+            conn.execute("RESET ROLE")
+            conn.execute("REVOKE ALL ON FUNCTION trending._wal_compress(text) FROM trending_not_super")
+    finally:
+        conn.execute("DROP ROLE trending_not_super")

@@ -47,6 +47,7 @@ SELECT functions_are('trending', ARRAY['recompute', '_recompute', '_python_init'
                                        '_capture_reposts', '_capture_saves', '_capture_settle', '_capture_tracks',
                                        '_capture_users', 'install_capture', 'uninstall_capture',
                                        '_state_write', '_state_advance', '_state_finish',
+                                       '_wal_compress',
                                        -- insight (issue 11)
                                        'preview', '_preview', 'explain_track', 'explain_playlist', '_explain',
                                        'movers', '_record_top'],
@@ -131,7 +132,8 @@ SELECT results_eq(
              ('_state_advance', 'v', true, 'plpgsql'), ('_state_finish', 'v', true, 'plpgsql'),
              ('_state_write', 'v', true, 'plpgsql'),
              ('_validate_choice', 'i', false, 'plpgsql'), ('_validate_page', 'i', false, 'plpgsql'),
-             ('_validate_setting', 'v', false, 'plpgsql'), ('_write_setting', 'v', true, 'plpgsql'),
+             ('_validate_setting', 'v', false, 'plpgsql'), ('_wal_compress', 'v', false, 'plpgsql'),
+             ('_write_setting', 'v', true, 'plpgsql'),
              ('_write_strategy', 'v', true, 'plpgsql'), ('compare_scores', 's', false, 'plpgsql'),
              ('explain_playlist', 'v', false, 'plpgsql'), ('explain_track', 'v', false, 'plpgsql'),
              ('grant_configure', 'v', false, 'sql'), ('grant_cycle', 'v', false, 'sql'),
