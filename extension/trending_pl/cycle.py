@@ -217,7 +217,7 @@ def stage_inputs(plpy, run: dict, kind: str, c: inputs.Cycle, guard) -> dict | N
         stage(plpy, c, guard, scope)
         guard("end")
         if info["settled"]:  # else the state stays where it is: its rows are read again next time
-            inputs.stage_state(plpy, c, kind, named=(info["since"], info["upto"]))
+            inputs.stage_state(plpy, c, kind, incremental=True)
             run["state_staged"] += _STATE_PARTS[kind]
         return None  # absurd rows are counted by full and reconciling cycles, which read every row
     if not info["build_state"]:

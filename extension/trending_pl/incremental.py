@@ -135,8 +135,7 @@ CREATE TEMP TABLE trending_{kind}_karma_delta AS
 WITH changed AS MATERIALIZED (
     SELECT n.user_id, COALESCE(n.weight, 0) - COALESCE(n.old_weight, 0) AS delta, {reread_user} AS reread
     FROM pg_temp.trending_{kind}_named_weights n
-    WHERE (COALESCE(n.weight, 0), COALESCE(n.negative, false))
-          IS DISTINCT FROM (COALESCE(n.old_weight, 0), COALESCE(n.old_negative, false))
+    WHERE {changed}
 )
 SELECT x.id, {sums}, bool_or(c.reread) AS reread
 FROM (
@@ -153,6 +152,16 @@ FROM (
 JOIN changed c ON c.user_id = x.user_id
 GROUP BY x.id
 """
+
+# A user whose weight changed. A track's karma counts no weight as 0; a
+# playlist's is NULL without a weight (its K is then 1), so there a weight
+# of 0 appearing or vanishing is a change.
+_CHANGED_USER = {
+    "track": ("(COALESCE(n.weight, 0), COALESCE(n.negative, false))"
+              " IS DISTINCT FROM (COALESCE(n.old_weight, 0), COALESCE(n.old_negative, false))"),
+    "playlist": ("(n.weight, COALESCE(n.negative, false))"
+                 " IS DISTINCT FROM (n.old_weight, COALESCE(n.old_negative, false))"),
+}
 
 # A changed user whose items' karma is summed again rather than moved: a
 # follower count that is or was negative (the state's negative_contributors
@@ -180,7 +189,8 @@ def stage_karma_delta(plpy, kind: str, cur: Cycle, since: int, upto: int) -> Non
     else:  # karma takes created_at >= start (inputs._PLAYLIST_INPUTS)
         sums = ", ".join(f"sum(c.delta) FILTER (WHERE x.created_at >= {cur.playlist_starts[r]}) AS delta_{r}"
                          for r in formulas.PLAYLIST_WINDOWS)
-    plpy.execute(_KARMA_DELTA.format(kind=kind, src=cur.source, sums=sums, reread_user=_REREAD_USER[kind]))
+    plpy.execute(_KARMA_DELTA.format(kind=kind, src=cur.source, sums=sums, changed=_CHANGED_USER[kind],
+                                     reread_user=_REREAD_USER[kind]))
     plpy.execute(f"ANALYZE pg_temp.trending_{kind}_karma_delta")
 
 

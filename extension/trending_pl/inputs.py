@@ -674,31 +674,29 @@ JOIN pg_temp.trending_playlist_candidates c ON c.playlist_id = i.playlist_id
 """
 
 
-def stage_state(plpy, c: Cycle, kind: str, named: tuple[int, int] | None = None) -> None:
+def stage_state(plpy, c: Cycle, kind: str, incremental: bool = False) -> None:
     """The temp tables trending._state_write copies into the state, from the
     kind's staging: its inputs with their age's dates, the hours of its
     items' live engagements that a window can still leave, and (playlists)
-    the owner of every playlist with one current row. `named` (an
-    incremental cycle's (since, upto]): only the items whose saves or
-    reposts the capture names get their hours (added to the state's: an
-    hour left behind by an undone save only makes a later cycle rescore the
-    item once more)."""
+    the owner of every playlist with one current row. A full staging reads
+    every item's saves and reposts, eligible or not, and keeps all their
+    hours; an incremental one reads those of some items (the capture named
+    them, the state did not hold them, or a window moved over them) and adds
+    their hours to the state's (an hour left behind by an undone save only
+    makes a later cycle rescore the item once more)."""
     plpy.execute(f"CREATE TEMP TABLE trending_{kind}_state (LIKE trending._state_{kind}s)")
     plpy.execute(_TRACK_STATE if kind == "track" else _PLAYLIST_STATE)
     id_col = f"{kind}_id"
     floor = c.track_month_keep if kind == "track" else c.playlist_floors[max(
         formulas.PLAYLIST_WINDOWS, key=lambda r: formulas.WINDOW_DAYS[r])]
     plpy.execute(f"CREATE TEMP TABLE trending_{kind}_engagement_hours (hour timestamp, item_id bigint)")
-    only_named = "" if named is None else (
-        f" AND e.{id_col} IN (SELECT c.item_id FROM trending._capture_changed c"
-        f" WHERE c.seq > {int(named[0])} AND c.seq <= {int(named[1])} AND c.source IN (3, 4)"  # saves, reposts
-        f" AND c.kind = {1 if kind == 'track' else 2})")
+
     plpy.execute(f"INSERT INTO pg_temp.trending_{kind}_engagement_hours"
                  f" SELECT DISTINCT pg_catalog.date_trunc('hour', e.created_at), e.{id_col}"
-                 f" FROM pg_temp.trending_{kind}_engagements e WHERE e.created_at >= {floor}{only_named}")
+                 f" FROM pg_temp.trending_{kind}_engagements e WHERE e.created_at >= {floor}")
     # each user's weight as the state's karma sums now hold it: every user's
     # after a full staging, the named users' after an incremental one
-    weights = f"trending_{kind}_weights" if named is None else f"trending_{kind}_named_weights"
+    weights = f"trending_{kind}_named_weights" if incremental else f"trending_{kind}_weights"
     plpy.execute(f"CREATE TEMP TABLE trending_{kind}_user_state AS SELECT w.user_id, w.weight, w.negative"
                  f" FROM pg_temp.{weights} w")
     if kind == "playlist":

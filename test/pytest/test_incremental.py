@@ -261,3 +261,75 @@ def test_an_incremental_cycle_reads_only_the_affected_stored_rows(make_db):
         assert summary[0]["cycle"]["kind"] == "full"
         assert score_rows_read(plans) >= stored, "a full cycle reads every stored row"
         assert not oracle_mismatches(conn, "sample", as_of + timedelta(hours=1), ALL_STRATEGIES)
+
+
+def _add_playlist(conn, pid: int, owner: int, created_at: datetime) -> None:
+    conn.execute(f"INSERT INTO {SOURCE}.playlists (playlist_id, txhash, playlist_owner_id, is_current, is_delete, "
+                 "is_private, playlist_contents, created_at) VALUES (%s, %s, %s, true, false, false, "
+                 """'{"track_ids": [{"track": 1}, {"track": 2}, {"track": 3}]}'::jsonb, %s)""",
+                 (pid, f"p{pid}", owner, created_at))
+
+
+def _save_playlist(conn, user: int, pid: int, created_at: datetime) -> None:
+    conn.execute(f"INSERT INTO {SOURCE}.saves (user_id, save_item_id, save_type, txhash, is_current, is_delete, "
+                 "created_at) VALUES (%s, %s, 'playlist', %s, true, false, %s)", (user, pid, f"s{user}-{pid}", created_at))
+
+
+def _playlist_scores(conn, pid: int) -> dict:
+    return dict(conn.execute("SELECT time_range, score FROM trending.playlist_trending_scores WHERE playlist_id = %s",
+                             (pid,)).fetchall())
+
+
+@pytest.fixture
+def own_rows(conn):
+    """Users 990001.. and playlists 990101.. of a test's own, removed after it."""
+    yield
+    for table, column in (("saves", "user_id"), ("playlists", "playlist_owner_id"), ("aggregate_user", "user_id"),
+                          ("users", "user_id")):
+        conn.execute(f"DELETE FROM {SOURCE}.{table} WHERE {column} >= 990000")
+
+
+def test_a_weight_of_zero_appearing_or_vanishing_sums_a_playlist_karma_again(conn, own_rows):
+    """A playlist's karma is NULL without a contributor that has a weight
+    (K = 1), and 0 with one whose weight is 0 (the score is 0): no
+    difference can say which, so that user's playlists are summed again."""
+    owner, fan, pid = 990001, 990002, 990101
+    base = NOW.replace(tzinfo=None)
+    conn.execute(f"INSERT INTO {SOURCE}.users (user_id, txhash, is_current, cover_photo, profile_picture, bio) "
+                 "VALUES (%s, 'u1', true, 'c', 'p', NULL)", (fan,))  # no bio: no weight
+    conn.execute(f"INSERT INTO {SOURCE}.aggregate_user (user_id, follower_count, following_count) "
+                 "VALUES (%s, 100, 0), (%s, 0, 0)", (owner, fan))
+    _add_playlist(conn, pid, owner, base - timedelta(days=2))
+    _save_playlist(conn, fan, pid, base - timedelta(hours=1))
+    cycle(conn, NOW)
+    assert set(_playlist_scores(conn, pid)) == {"week", "month", "year"}, "karma NULL: K = 1"
+    conn.execute(f"UPDATE {SOURCE}.users SET bio = 'b' WHERE user_id = %s", (fan,))  # a weight of 0 appears
+    assert cycle(conn, NOW + timedelta(hours=1))[0] == "incremental"
+    assert _playlist_scores(conn, pid) == {}, "karma 0: every score 0, no row"
+    conn.execute(f"UPDATE {SOURCE}.users SET bio = NULL WHERE user_id = %s", (fan,))  # and vanishes
+    assert cycle(conn, NOW + timedelta(hours=2))[0] == "incremental"
+    assert set(_playlist_scores(conn, pid)) == {"week", "month", "year"}
+
+
+def test_a_newly_eligible_playlist_is_rescored_when_its_saves_leave_a_window(conn, own_rows):
+    """A playlist enters the state when its owner gets an aggregate_user row;
+    the hours of its saves, made before, must be kept from the full cycle
+    that saw it not eligible, or a save leaving the week window later would
+    go unseen."""
+    owner, fan, pid = 990003, 990004, 990102
+    base = NOW.replace(tzinfo=None)
+    conn.execute(f"INSERT INTO {SOURCE}.users (user_id, txhash, is_current, cover_photo, profile_picture, bio) "
+                 "VALUES (%s, 'u2', true, 'c', 'p', 'b')", (fan,))
+    conn.execute(f"INSERT INTO {SOURCE}.aggregate_user (user_id, follower_count, following_count) "
+                 "VALUES (%s, 10, 0)", (fan,))
+    _add_playlist(conn, pid, owner, base - timedelta(days=20))
+    _save_playlist(conn, fan, pid, base - timedelta(days=7) + timedelta(minutes=30))
+    cycle(conn, NOW)
+    assert _playlist_scores(conn, pid) == {}, "no aggregate_user row for the owner: not eligible"
+    conn.execute(f"INSERT INTO {SOURCE}.aggregate_user (user_id, follower_count, following_count) "
+                 "VALUES (%s, 50, 0)", (owner,))
+    assert cycle(conn, NOW + timedelta(minutes=10))[0] == "incremental"
+    before = _playlist_scores(conn, pid)
+    assert set(before) == {"week", "month", "year"}
+    assert cycle(conn, NOW + timedelta(minutes=70))[0] == "incremental"  # the save left the week window
+    assert _playlist_scores(conn, pid)["week"] < before["week"]
