@@ -225,7 +225,7 @@ def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, since: int, upto: i
         # items named: their rows, their saves and reposts, their counts (and, for tracks, plays)
         (f"SELECT c.item_id, c.source IN (3, 4) FROM trending._capture_changed c"  # 3, 4: saves, reposts
          f" WHERE c.seq > {since} AND c.seq <= {upto} AND c.kind = {code} AND c.item_id IS NOT NULL"),
-        # items of the users named: owned (owner_followers), or saved or reposted by them (karma)
+        # items owned by the users named (owner_followers)
         f"SELECT o.{owner_id_col}, false FROM {owners} o WHERE o.owner_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))",
     ]
     # an item's karma moves by its contributors' weight differences

@@ -690,7 +690,6 @@ def stage_state(plpy, c: Cycle, kind: str, incremental: bool = False) -> None:
     floor = c.track_month_keep if kind == "track" else c.playlist_floors[max(
         formulas.PLAYLIST_WINDOWS, key=lambda r: formulas.WINDOW_DAYS[r])]
     plpy.execute(f"CREATE TEMP TABLE trending_{kind}_engagement_hours (hour timestamp, item_id bigint)")
-
     plpy.execute(f"INSERT INTO pg_temp.trending_{kind}_engagement_hours"
                  f" SELECT DISTINCT pg_catalog.date_trunc('hour', e.created_at), e.{id_col}"
                  f" FROM pg_temp.trending_{kind}_engagements e WHERE e.created_at >= {floor}")
