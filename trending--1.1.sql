@@ -3165,8 +3165,8 @@ BEGIN
                                    SELECT h.hour, h.item_id FROM %2$s h WHERE h.hour IS NOT NULL AND h.item_id IS NOT NULL
                                    EXCEPT
                                    SELECT k.hour, k.item_id FROM %1$s k
-                                   WHERE k.item_id = ANY (ARRAY(SELECT DISTINCT i.item_id FROM %2$s i))
-                                   ON CONFLICT DO NOTHING', v_hours_table, v_hours);
+                                   WHERE k.item_id = ANY (ARRAY(SELECT DISTINCT i.item_id FROM %2$s i))',
+                                  v_hours_table, v_hours);
     END IF;
     IF v_owners IS NOT NULL THEN
         EXECUTE pg_catalog.format('INSERT INTO trending._state_playlist_owners (playlist_id, owner_id)
@@ -3361,7 +3361,8 @@ $function$;
 -- value, put it back. Why: the rows an hourly cycle changes are spread over
 -- the score tables and their indexes, so its WAL is mostly one full-page
 -- image per page it touches first after a checkpoint (docs/benchmark.md,
--- "What bounds WAL"); lz4 makes those about 2.7x smaller for little CPU.
+-- "What bounds WAL"); lz4 makes those images about 2.9x smaller (the
+-- cycle's WAL about 2.5x) for little CPU.
 -- Only a superuser may set wal_compression: the score writers are SECURITY
 -- DEFINER, owned by the extension's owner, and under an owner that is not
 -- a superuser nothing changes. A server already set to compress keeps its

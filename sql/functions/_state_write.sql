@@ -162,8 +162,8 @@ BEGIN
                                    SELECT h.hour, h.item_id FROM %2$s h WHERE h.hour IS NOT NULL AND h.item_id IS NOT NULL
                                    EXCEPT
                                    SELECT k.hour, k.item_id FROM %1$s k
-                                   WHERE k.item_id = ANY (ARRAY(SELECT DISTINCT i.item_id FROM %2$s i))
-                                   ON CONFLICT DO NOTHING', v_hours_table, v_hours);
+                                   WHERE k.item_id = ANY (ARRAY(SELECT DISTINCT i.item_id FROM %2$s i))',
+                                  v_hours_table, v_hours);
     END IF;
     IF v_owners IS NOT NULL THEN
         EXECUTE pg_catalog.format('INSERT INTO trending._state_playlist_owners (playlist_id, owner_id)

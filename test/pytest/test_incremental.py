@@ -313,9 +313,9 @@ def test_a_weight_of_zero_appearing_or_vanishing_sums_a_playlist_karma_again(con
 
 def test_a_newly_eligible_playlist_is_rescored_when_its_saves_leave_a_window(conn, own_rows):
     """A playlist enters the state when its owner gets an aggregate_user row;
-    the hours of its saves, made before, must be kept from the full cycle
-    that saw it not eligible, or a save leaving the week window later would
-    go unseen."""
+    the hours of its saves, made before, must be kept (by the full cycle that
+    saw it not eligible, or the incremental one that reads it whole), or a
+    save leaving the week window later would go unseen."""
     owner, fan, pid = 990003, 990004, 990102
     base = NOW.replace(tzinfo=None)
     conn.execute(f"INSERT INTO {SOURCE}.users (user_id, txhash, is_current, cover_photo, profile_picture, bio) "
