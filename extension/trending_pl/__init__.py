@@ -7,4 +7,4 @@ database take it as their first argument, so every module also imports
 outside the server, where the unit tests pass a fake.
 """
 
-__version__ = "1.1"  # must equal default_version in trending.control
+__version__ = "1.2"  # must equal default_version in trending.control

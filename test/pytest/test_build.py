@@ -1,7 +1,8 @@
 """The committed scripts are what the build makes, and the build is
 reproducible: `make` in a clean copy of the tracked files, twice, gives the
-committed trending--<version>.sql and trending--1.0--<version>.sql byte for
-byte. The released trending--1.0.sql is frozen: its bytes never change."""
+committed trending--<version>.sql and trending--<previous>--<version>.sql
+byte for byte. The released scripts (1.0, 1.1 and the 1.0 -> 1.1 upgrade)
+are frozen: their bytes never change."""
 
 from __future__ import annotations
 
@@ -35,13 +36,18 @@ def tracked_copy(dest: Path) -> Path:
     return dest
 
 
-# sha256 of the released 1.0 install script, as shipped.
-FROZEN_1_0_SHA256 = "5e1f77849e71892c65f2887cd0e0bb60321ceca9b0702be219c6c290fd2db6e0"
+# sha256 of each released script, as shipped.
+RELEASED_SHA256 = {
+    "trending--1.0.sql": "5e1f77849e71892c65f2887cd0e0bb60321ceca9b0702be219c6c290fd2db6e0",
+    "trending--1.1.sql": "c198cc04e52e20d282d8fd99c225c3c2dc3b409014b7adfb7be65c0857f483ee",
+    "trending--1.0--1.1.sql": "176de4951098e1efed35f7221ffab9c5489c40317f8cf6916bc8cd9373015e04",
+}
+PREVIOUS_VERSION = "1.1"
 
 
 def built_scripts() -> list[str]:
     version = default_version()
-    return [f"trending--{version}.sql", f"trending--1.0--{version}.sql"]
+    return [f"trending--{version}.sql", f"trending--{PREVIOUS_VERSION}--{version}.sql"]
 
 
 def build(tree: Path) -> dict[str, bytes]:
@@ -62,10 +68,12 @@ def test_committed_scripts_are_up_to_date_and_build_reproducibly(tmp_path):
                                                 "(it is generated from sql/ and extension/)")
 
 
-def test_released_1_0_script_is_frozen():
-    digest = hashlib.sha256((ROOT / "trending--1.0.sql").read_bytes()).hexdigest()
-    assert digest == FROZEN_1_0_SHA256, ("trending--1.0.sql is released and must not change: "
-                                         "changes to the installed objects go into 1.1")
+@pytest.mark.parametrize("script_name", sorted(RELEASED_SHA256))
+def test_released_scripts_are_frozen(script_name):
+    digest = hashlib.sha256((ROOT / script_name).read_bytes()).hexdigest()
+    assert digest == RELEASED_SHA256[script_name], (
+        f"{script_name} is released and must not change: changes to the installed objects go into "
+        f"{default_version()} (trending--{default_version()}.sql and its upgrade script)")
 
 
 def test_python_package_version_matches_the_control_file():

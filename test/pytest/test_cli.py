@@ -89,7 +89,7 @@ def fresh_bundle():
 # -- the bundled extension files ----------------------------------------------------
 def test_the_package_carries_the_built_extension_files():
     assert bundle.missing() == [], "link every built file into cli/trending_cli/extension_files/"
-    assert set(bundle.files()) >= {"trending.control", "trending--1.0.sql", "trending--1.1.sql", "trending--1.0--1.1.sql"}
+    assert set(bundle.files()) >= {"trending.control", "trending--1.0.sql", "trending--1.1.sql", "trending--1.0--1.1.sql", "trending--1.2.sql", "trending--1.1--1.2.sql"}
 
 
 def test_install_copies_missing_or_different_files_where_the_server_reads_them(cluster, monkeypatch, capsys):
@@ -129,13 +129,13 @@ def test_install_creates_sets_the_schema_and_a_second_run_changes_nothing(make_d
 
     first = ok("--dsn", dsn, "install", "--source-schema", "music")
     assert "extension files: up to date in " in first
-    assert "extension: created trending 1.1 in database cli_install" in first
+    assert "extension: created trending 1.2 in database cli_install" in first
     assert "source schema: set to music (was public)" in first
     assert "warning: not scheduled: pg_cron is not loaded in this server" in first
     assert first.endswith("trending install: done\n")
 
     again = ok("--dsn", dsn, "install", "--source-schema", "music")
-    assert "extension: trending 1.1 already installed in database cli_install" in again
+    assert "extension: trending 1.2 already installed in database cli_install" in again
     assert "source schema: music (unchanged)" in again
     assert again.endswith("trending install: nothing to change\n")
     with psycopg.connect(dsn) as conn:
@@ -247,7 +247,7 @@ def test_top_lists_tracks_a_genre_and_playlists(music):
 def test_status_shows_runs_freshness_and_sizes(music):
     ok("--dsn", music, "recompute")
     out = ok("--dsn", music, "status", "--runs", "3")
-    assert out.startswith("trending 1.1 in database cli_music, source schema music\n")
+    assert out.startswith("trending 1.2 in database cli_music, source schema music\n")
     runs = out[out.index("Recent runs\n"):].splitlines()
     assert runs[1].split()[:3] == ["run", "trigger", "status"] and len(runs[3:runs.index("")]) == 3
     assert re.search(r"^\s*\d+\s+recompute\s+ok\s", out, re.M)
@@ -301,7 +301,7 @@ def test_doctor_without_pg_cron_warns_with_the_fix(music):
     assert result.returncode == 0 and result.stderr == ""
     out = result.stdout
     for label in ("server: PostgreSQL 15", "role: postgres (superuser)", "plpython3u: available",
-                  "extension files: trending 1.1 available", "extension: trending 1.1 in database cli_music",
+                  "extension files: trending 1.2 available", "extension: trending 1.2 in database cli_music",
                   "source tables: all present in schema music"):
         assert re.search(rf"^ok    {re.escape(label)}", out, re.M), out
     assert re.search(r"^warn  pg_cron: not in shared_preload_libraries.*\n      fix: add pg_cron to "
@@ -333,7 +333,7 @@ def test_uninstall_refuses_dependent_objects_unless_cascade(make_db):
         assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'trending'").fetchone() == (1,)
 
         out = ok("--dsn", dsn, "uninstall", "--cascade")
-        assert "extension: dropped trending 1.1 from database cli_uninstall" in out
+        assert "extension: dropped trending 1.2 from database cli_uninstall" in out
         assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'trending'").fetchone() == (0,)
         assert conn.execute("SELECT to_regclass('api_top')").fetchone() == (None,)
     assert ok("--dsn", dsn, "uninstall") == \
@@ -482,7 +482,7 @@ def test_install_in_the_cron_database_itself(cron_cluster, no_job):
                    "pg_cron refused the schedule: invalid schedule: 10 seconds", "five cron fields")
     assert cron_jobs(cron_cluster) == []
     out = ok("--dsn", dsn, "install", "--schedule", "*/20 * * * *", "--source-schema", "music")
-    assert "extension: trending 1.1 already installed in database postgres" in out
+    assert "extension: trending 1.2 already installed in database postgres" in out
     assert [row[1:] for row in cron_jobs(cron_cluster)] == \
         [("*/20 * * * *", "CALL trending.scheduled_recompute()", "postgres")]
 
@@ -493,7 +493,7 @@ def test_uninstall_removes_the_job_in_the_cron_database_then_the_extension(cron_
     try:
         out = ok("--dsn", app, "uninstall")
         assert out == (f"schedule: removed pg_cron job {jobid} ('17 3 * * *', in database postgres)\n"
-                       "extension: dropped trending 1.1 from database app\ntrending uninstall: done\n")
+                       "extension: dropped trending 1.2 from database app\ntrending uninstall: done\n")
         assert cron_jobs(cron_cluster) == []
         with psycopg.connect(app) as conn:
             assert conn.execute("SELECT count(*) FROM pg_extension WHERE extname = 'trending'").fetchone() == (0,)

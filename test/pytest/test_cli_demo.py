@@ -39,7 +39,7 @@ def test_demo_prints_the_lists_and_the_summary():
     result = run_cli("demo")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "  extension: created trending 1.1 in database postgres\n" in out
+    assert "  extension: created trending 1.2 in database postgres\n" in out
     assert "  source schema: set to music (was public)\n" in out
     assert re.search(r"^  schedule: created pg_cron job \d+ in database postgres: '0 \* \* \* \*' runs "
                      r"CALL trending.scheduled_recompute\(\) in database postgres as role trending_job$", out, re.M)

@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWLIST = ROOT / "test" / "pgspot_allowlist.txt"
-SCRIPTS = ("trending--1.1.sql", "trending--1.0--1.1.sql")
+SCRIPTS = ("trending--1.2.sql", "trending--1.1--1.2.sql")
 PGSPOT = Path(sys.executable).with_name("pgspot")   # the venv's, next to its python
 
 FINDING = re.compile(r"^(?P<code>PS\d{3}): (?P<title>[^:]+): (?P<object>.*?)(?: at line (?P<line>\d+))?$")

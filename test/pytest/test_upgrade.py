@@ -1,12 +1,13 @@
-"""Upgrading from the released 1.0 gives exactly a fresh 1.1, and keeps what a
-user has: scores, settings, strategy switches, run history and the grants a
-DBA gave.
+"""Upgrading from a released version gives exactly a fresh install of the
+current one, and keeps what a user has: scores, settings, strategy switches,
+run history and the grants a DBA gave.
 
-1.0 is installed from the committed, frozen trending--1.0.sql (make install
-ships it next to trending--1.1.sql and trending--1.0--1.1.sql), runs a cycle,
-then `ALTER EXTENSION trending UPDATE`. Its catalog is then compared with a
-fresh `CREATE EXTENSION trending` (1.1) in another database: every member
-object's definition, privileges and comment, and the config-dump
+Each path starts from a released, frozen script (make install ships them
+next to the current ones): 1.1 -> 1.2, and 1.0 -> 1.1 -> 1.2 (through the
+released trending--1.0--1.1.sql). The old version runs a cycle, then
+`ALTER EXTENSION trending UPDATE`. Its catalog is then compared with a fresh
+`CREATE EXTENSION trending` in another database: every member object's
+definition, owner, privileges and comment, and the config-dump
 registrations. Any difference fails the test with the object's name.
 """
 
@@ -39,7 +40,8 @@ FROM members m JOIN pg_proc p ON m.classid = 'pg_proc'::regclass AND p.oid = m.o
 UNION ALL
 SELECT 'relation', c.oid::regclass::text,
        concat_ws(E'\\n',
-           'kind: ' || c.relkind::text, 'options: ' || COALESCE(c.reloptions::text, '(none)'),
+           'kind: ' || c.relkind::text, 'owner: ' || pg_get_userbyid(c.relowner),
+           'options: ' || COALESCE(c.reloptions::text, '(none)'),
            'acl: ' || COALESCE(c.relacl::text, '(default)'),
            'comment: ' || COALESCE(obj_description(c.oid, 'pg_class'), '(none)'),
            'view: ' || pg_get_viewdef(c.oid) ,
@@ -98,6 +100,10 @@ def _ensure_role(conn, role: str) -> None:
 ENTRY_POINTS_1_0 = ("FUNCTION trending.recompute(timestamptz)", "PROCEDURE trending.scheduled_recompute(timestamptz)")
 ENTRY_POINTS_1_1 = ("FUNCTION trending.recompute(timestamptz, boolean)",
                     "PROCEDURE trending.scheduled_recompute(timestamptz, boolean)")
+ENTRY_POINTS = {"1.0": ENTRY_POINTS_1_0, "1.1": ENTRY_POINTS_1_1}
+CURRENT = "1.2"
+# every released version an upgrade starts from, and the versions it goes through
+PATHS = {"1.1": ["1.1", CURRENT], "1.0": ["1.0", "1.1", CURRENT]}
 
 
 def _dba_grants(conn, routines=ENTRY_POINTS_1_0) -> None:
@@ -106,16 +112,17 @@ def _dba_grants(conn, routines=ENTRY_POINTS_1_0) -> None:
         conn.execute(sql.SQL(f"GRANT EXECUTE ON {routine} TO {{}}").format(sql.Identifier(DBA_ROLE)))
 
 
-@pytest.fixture(scope="module")
-def upgraded_and_fresh(make_db):
+@pytest.fixture(scope="module", params=sorted(PATHS), ids=lambda v: f"from_{v}")
+def upgraded_and_fresh(request, make_db):
+    start = request.param
     dataset = random_dataset(1701)
-    upgraded_dsn = make_db("upgrade_from_1_0", extensions=())
-    fresh_dsn = make_db("upgrade_fresh_1_1", extensions=())
+    upgraded_dsn = make_db(f"upgrade_from_{start.replace('.', '_')}", extensions=())
+    fresh_dsn = make_db(f"upgrade_fresh_{start.replace('.', '_')}", extensions=())
     with psycopg.connect(upgraded_dsn, autocommit=True) as conn:
         _ensure_role(conn, DBA_ROLE)
-        conn.execute("CREATE EXTENSION trending VERSION '1.0' CASCADE")
-        assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'trending'").fetchone()[0] == "1.0"
-        _dba_grants(conn)
+        conn.execute(f"CREATE EXTENSION trending VERSION '{start}' CASCADE")
+        assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'trending'").fetchone()[0] == start
+        _dba_grants(conn, ENTRY_POINTS[start])
         load_dataset(conn, "music", dataset)
         use_source_schema(conn, "music")
         enable_strategies(conn, ALL_STRATEGIES)
@@ -129,7 +136,10 @@ def upgraded_and_fresh(make_db):
             "strategies": conn.execute("SELECT type, version, enabled FROM trending.strategies ORDER BY 1, 2").fetchall(),
             "runs": conn.execute("SELECT run_id, trigger, status, cycle_now FROM trending.runs ORDER BY 1").fetchall(),
         }
-        conn.execute("ALTER EXTENSION trending UPDATE")
+        for version in PATHS[start][1:]:
+            conn.execute(f"ALTER EXTENSION trending UPDATE TO '{version}'")
+            assert conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'trending'").fetchone()[0] \
+                == version
     with psycopg.connect(fresh_dsn, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION trending CASCADE")
         _dba_grants(conn, ENTRY_POINTS_1_1)
@@ -140,7 +150,7 @@ def test_update_reaches_the_default_version(upgraded_and_fresh):
     _, upgraded_dsn, fresh_dsn, _ = upgraded_and_fresh
     with psycopg.connect(upgraded_dsn) as up, psycopg.connect(fresh_dsn) as fresh:
         version = "SELECT extversion FROM pg_extension WHERE extname = 'trending'"
-        assert up.execute(version).fetchone() == fresh.execute(version).fetchone() == ("1.1",)
+        assert up.execute(version).fetchone() == fresh.execute(version).fetchone() == (CURRENT,)
 
 
 def test_upgraded_catalog_equals_a_fresh_install(upgraded_and_fresh):
@@ -174,7 +184,7 @@ def test_scores_settings_and_history_survive_and_the_next_cycle_succeeds(upgrade
         assert playlist_scores(conn) == before["playlists"]
         settings = dict(conn.execute("SELECT name, value FROM trending.settings").fetchall())
         assert {name: settings.get(name) for name, _ in before["settings"]} == dict(before["settings"]), \
-            "every 1.0 setting keeps its value (1.1 may add settings)"
+            "every setting keeps its value (a newer version may add settings)"
         assert conn.execute("SELECT type, version, enabled FROM trending.strategies ORDER BY 1, 2").fetchall() \
             == before["strategies"]
         runs = conn.execute("SELECT run_id, trigger, status, cycle_now FROM trending.runs ORDER BY 1").fetchall()
@@ -183,7 +193,7 @@ def test_scores_settings_and_history_survive_and_the_next_cycle_succeeds(upgrade
         summary = recompute(conn, dataset.now)
         assert summary["status"] == "ok"
         assert summary["rows"]["inserted"] == summary["rows"]["updated"] == summary["rows"]["deleted"] == 0, \
-            "1.1's first cycle at the same now finds 1.0's scores already right"
+            "the first cycle after the upgrade, at the same now, finds the old version's scores already right"
         conn.execute("CALL trending.scheduled_recompute(%s)", (dataset.now,))
         source = fetch_source(conn, "music")
         want_tracks, want_playlists = expected_scores(source, dataset.now, ALL_STRATEGIES)
