@@ -42,6 +42,14 @@ $function$;
 -- (1.2's changes to objects 1.1 had follow, one block per change, each
 -- naming its issue.)
 
+-- Issue 16: each delta row names the writer's transaction (tx), so a cycle
+-- can take exactly what committed since its last snapshot; the armed row
+-- says until when the triggers record (record_until).
+ALTER TABLE trending._capture_changes ADD COLUMN tx xid8 NOT NULL DEFAULT pg_current_xact_id();
+ALTER TABLE trending._capture_plays ADD COLUMN tx xid8 NOT NULL DEFAULT pg_current_xact_id();
+ALTER TABLE trending._capture_truncates ADD COLUMN tx xid8 NOT NULL DEFAULT pg_current_xact_id();
+ALTER TABLE trending._capture_armed ADD COLUMN record_until timestamptz NOT NULL DEFAULT 'infinity';
+
 -- source: sql/schema/60_status.sql
 -- One row that answers "are the scores fresh, did anything fail, is a cycle
 -- running now?". A running cycle is found by its advisory lock (see

@@ -42,7 +42,10 @@ CREATE UNLOGGED TABLE trending._capture_armed (
     since       bigint      NOT NULL,
     fingerprint text        NOT NULL,
     armed_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    advanced_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+    advanced_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- the triggers record nothing once this has passed (no cycle consumed
+    -- the capture for longer than the bound): the next cycle runs full
+    record_until timestamptz NOT NULL DEFAULT 'infinity'
 );
 
 -- Delta tables: append-only for the writers (INSERT only), integers and
@@ -63,7 +66,8 @@ CREATE UNLOGGED TABLE trending._capture_changes (
     source   smallint   NOT NULL,
     kinds    smallint[],
     item_ids bigint[],
-    user_ids bigint[]
+    user_ids bigint[],
+    tx       xid8       NOT NULL DEFAULT pg_catalog.pg_current_xact_id()  -- the writer's transaction
 ) WITH (toast_tuple_target = 8160);
 ALTER TABLE trending._capture_changes
     ALTER COLUMN kinds SET STORAGE EXTERNAL,
@@ -78,7 +82,8 @@ CREATE UNLOGGED TABLE trending._capture_plays (
     seq         bigint      NOT NULL,
     n           smallint    NOT NULL CHECK (n IN (1, -1)),
     item_ids    bigint[]    NOT NULL,
-    created_ats timestamp[] NOT NULL
+    created_ats timestamp[] NOT NULL,
+    tx          xid8        NOT NULL DEFAULT pg_catalog.pg_current_xact_id()  -- the writer's transaction
 ) WITH (toast_tuple_target = 8160);
 ALTER TABLE trending._capture_plays
     ALTER COLUMN item_ids SET STORAGE EXTERNAL,
@@ -88,7 +93,8 @@ ALTER TABLE trending._capture_plays
 CREATE UNLOGGED TABLE trending._capture_truncates (
     seq         bigint      NOT NULL,
     source      smallint    NOT NULL,
-    truncated_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+    truncated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    tx          xid8        NOT NULL DEFAULT pg_catalog.pg_current_xact_id()  -- the writer's transaction
 );
 
 -- The delta rows one id per row, for a cycle: WHERE seq > since AND seq <= upto.
