@@ -33,7 +33,7 @@ SQL_PARTS = sql/header.sql \
 PY_PARTS  = $(sort $(wildcard extension/trending_pl/*.py))
 PREVIOUS  = 1.1
 RELEASED  = $(EXTENSION)--1.0.sql $(EXTENSION)--1.1.sql $(EXTENSION)--1.0--1.1.sql
-NEW_PARTS  =
+NEW_PARTS  = sql/schema/55_cycle_lease.sql
 VIEW_PARTS = sql/schema/60_status.sql sql/schema/70_metrics.sql
 UPGRADE_PARTS = sql/updates/$(PREVIOUS)--$(EXTVERSION).sql \
             $(NEW_PARTS) \

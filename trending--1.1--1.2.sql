@@ -50,19 +50,132 @@ ALTER TABLE trending._capture_plays ADD COLUMN tx xid8 NOT NULL DEFAULT pg_curre
 ALTER TABLE trending._capture_truncates ADD COLUMN tx xid8 NOT NULL DEFAULT pg_current_xact_id();
 ALTER TABLE trending._capture_armed ADD COLUMN record_until timestamptz NOT NULL DEFAULT 'infinity';
 
+-- Issue 17: the cycle lease replaces 1.1's advisory lock (any role could
+-- hold its key and make every cycle skip). Its table is created whole by
+-- sql/schema/55_cycle_lease.sql (NEW_PARTS), free; its setting here. A run
+-- 1.1 left 'running' is marked aborted by the first 1.2 cycle, as a dead
+-- backend's.
+INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
+    ('lease_idle_timeout', '10 minutes',
+     'A cycle''s session idle (or idle in transaction) for longer than this loses the cycle lease to the next cycle, which records the break in trending.status (1 second to 1 day).');
+-- _run_skipped is gone: _lease_take records skipped (and failed) calls. Its
+-- grants go with it; the finish part gives 1.1's cycle roles _lease_take.
+ALTER EXTENSION trending DROP FUNCTION trending._run_skipped(text, timestamptz, name);
+DROP FUNCTION trending._run_skipped(text, timestamptz, name);
+
+-- source: sql/schema/55_cycle_lease.sql
+-- The cycle lease (issue 17): which run holds the right to run a cycle, by
+-- backend. One row, always there; free while run_id is NULL.
+--
+-- It lives in its own schema, trending_private, on which no role but the
+-- extension's owner has USAGE: a role cannot even name the table, so no
+-- statement of its own can lock it. (In a schema it may use, the parser
+-- takes a lock on any relation a statement names before the privilege
+-- check: a prepared INSERT holds ROW EXCLUSIVE until its transaction ends,
+-- and a CREATE TRIGGER queued behind it blocks a SHARE UPDATE EXCLUSIVE
+-- request. test/pytest/test_cycle_lease.py shows both fail here.) No role
+-- has any privilege on the table either. Only the SECURITY DEFINER
+-- functions take the lease (trending._lease_take), renew it
+-- (_run_step_done), check it (_own_run, _lease_held) and free it
+-- (_run_finish, _run_fail). Mutual exclusion is two-fold:
+--   - within a transaction, the table lock SHARE UPDATE EXCLUSIVE, which
+--     conflicts with itself: recompute() holds it until its caller's commit,
+--     each step of the scheduled procedure until the step's commit;
+--   - between the scheduled procedure's transactions, the committed row: the
+--     run, its backend (pid and backend_start, so a reused pid is not taken
+--     for the holder) and its role. A holder whose backend is gone, or idle
+--     for longer than the lease_idle_timeout setting, loses it to the next
+--     cycle, which records the break in broken_*.
+-- autovacuum stays off: its SHARE UPDATE EXCLUSIVE would make a cycle's
+-- NOWAIT fail, and the one row's updates are HOT (pruned in place).
+-- Not dumped: CREATE EXTENSION recreates the schema and the free row.
+CREATE SCHEMA trending_private;
+CREATE TABLE trending_private.cycle_lease (
+    one           boolean     PRIMARY KEY DEFAULT true CHECK (one),
+    run_id        bigint,
+    pid           integer,
+    backend_start timestamptz,
+    role          name,
+    taken_at      timestamptz,
+    taken_xact    xid8,
+    renewed_at    timestamptz,
+    broken_pid    integer,
+    broken_role   name,
+    broken_at     timestamptz,
+    broken_reason text
+) WITH (autovacuum_enabled = false);
+INSERT INTO trending_private.cycle_lease DEFAULT VALUES;
+
 -- source: sql/schema/60_status.sql
+-- _cycle_holder: the cycle holding the lease now, if any, and the last
+-- broken lease (sql/schema/55_cycle_lease.sql). SECURITY DEFINER, because
+-- telling a live holder from a reused pid needs pg_stat_activity's
+-- backend_start and state of every role's sessions, which only a superuser
+-- or pg_read_all_stats sees; it returns nothing else. Defined here, before
+-- the view that reads it.
+--   a backend holding the lease's table lock: a cycle transaction
+--     (recompute(), or one step of the scheduled procedure);
+--   else the committed lease row, if its backend is alive (same pid and
+--     backend_start): a scheduled run between steps, or one left idle
+--     (it keeps the lease until lease_idle_timeout, then the next cycle
+--     breaks it).
+CREATE OR REPLACE FUNCTION trending._cycle_holder()
+RETURNS TABLE (pid integer, run_id bigint, role name, since timestamptz,
+               broken_pid integer, broken_role name, broken_at timestamptz, broken_reason text)
+LANGUAGE plpgsql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
+AS $function$
+DECLARE
+    v_lease record;
+BEGIN
+    SELECT * INTO v_lease FROM trending_private.cycle_lease;
+    SELECT l.pid, pg_catalog.pg_get_userbyid(a.usesysid) AS usename, a.xact_start INTO pid, role, since
+    FROM pg_catalog.pg_locks l
+    JOIN pg_catalog.pg_stat_get_activity(l.pid) a ON true
+    WHERE l.locktype = 'relation' AND l.relation = 'trending_private.cycle_lease'::pg_catalog.regclass
+      AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+      AND l.mode = 'ShareUpdateExclusiveLock' AND l.granted
+    LIMIT 1;
+    IF pid IS NULL AND v_lease.run_id IS NOT NULL
+       AND EXISTS (SELECT FROM pg_catalog.pg_stat_get_activity(v_lease.pid) a
+                   WHERE a.backend_start = v_lease.backend_start) THEN
+        pid := v_lease.pid;
+    END IF;
+    IF pid IS NOT NULL AND pid = v_lease.pid THEN
+        run_id := v_lease.run_id;
+        role := v_lease.role;
+        since := v_lease.taken_at;
+    END IF;
+    broken_pid := v_lease.broken_pid;
+    broken_role := v_lease.broken_role;
+    broken_at := v_lease.broken_at;
+    broken_reason := v_lease.broken_reason;
+    RETURN NEXT;
+END;
+$function$;
+
 -- One row that answers "are the scores fresh, did anything fail, is a cycle
--- running now?". A running cycle is found by its advisory lock (see
--- extension/trending_pl/runs.py), since recompute()'s run row is invisible to
+-- running now?". A running cycle is the one holding the cycle lease
+-- (trending._cycle_holder above), since recompute()'s run row is invisible to
 -- other sessions until it commits.
 --
--- stale: no run has succeeded within the stale_after setting (or none ever).
+-- stale: the scores are older than the stale_after setting: the now of the
+-- last successful run (not when it finished: a cycle at a past now does not
+-- make them fresh) against the wall clock; or there are none.
 -- healthy: not stale, and the last run that finished neither failed nor was
--- aborted. A running or skipped run changes neither: a skip is not a fault,
--- and a run in progress has not finished yet.
+-- aborted. A running or skipped run changes neither: a skip is not a fault
+-- (only a cycle can make another skip), and a run in progress has not
+-- finished yet. unhealthy_reason says why not (NULL when healthy): the
+-- failure, or how stale, with the skips since the last success and who
+-- they named.
 -- last_cycle_kind, last_cycle_reason: of the last successful run (full or
 -- incremental, and why). The change capture's own state is
 -- trending.capture_status (created after this view in a fresh install).
+-- lease_broken_*: the last cycle lease broken (its holder idle for longer
+-- than lease_idle_timeout, or gone), by pid and role, when and why.
 CREATE OR REPLACE VIEW trending.status AS
 WITH last_ok AS (
     SELECT r.run_id, r.finished_at, r.cycle_now, r.trigger, r.cycle_kind, r.cycle_reason,
@@ -80,21 +193,15 @@ WITH last_ok AS (
 ), stale_after AS (
     SELECT s.value::interval AS value FROM trending.settings s WHERE s.name = 'stale_after'
 ), running AS (
-    -- a scheduled run's committed row knows when it started; recompute()'s
-    -- start is its transaction's
-    SELECT l.pid,
-           COALESCE((SELECT r.started_at FROM trending.runs r
-                     WHERE r.status = 'running' AND r.pid = l.pid
-                     ORDER BY r.run_id DESC LIMIT 1), a.xact_start) AS since
-    FROM pg_catalog.pg_locks l
-    LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-    WHERE l.locktype = 'advisory' AND l.granted
-      AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
-      AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
-                        WHERE d.datname = pg_catalog.current_database())
-    LIMIT 1
+    SELECT h.* FROM trending._cycle_holder() h
+), skips AS (
+    -- the skipped calls since the last success, and the last one's message
+    SELECT pg_catalog.count(*) AS n,
+           (pg_catalog.array_agg(r.message ORDER BY r.run_id DESC))[1] AS last_message
+    FROM trending.runs r
+    WHERE r.status = 'skipped' AND r.run_id > COALESCE((SELECT last_ok.run_id FROM last_ok), 0)
 ), freshness AS (
-    SELECT COALESCE(last_ok.finished_at < pg_catalog.now() - stale_after.value, true) AS stale
+    SELECT COALESCE(last_ok.cycle_now < pg_catalog.now() - stale_after.value, true) AS stale
     FROM stale_after LEFT JOIN last_ok ON true
 )
 SELECT last_ok.finished_at                         AS last_success_at,
@@ -117,7 +224,25 @@ SELECT last_ok.finished_at                         AS last_success_at,
        last_reconcile.finished_at                  AS last_reconcile_at,
        last_reconcile.drift                        AS last_reconcile_drift,
        EXISTS (SELECT FROM pg_catalog.jsonb_each_text(last_reconcile.drift) AS d(key, value)
-               WHERE d.value::numeric <> 0)        AS drift_found
+               WHERE d.value::numeric <> 0)        AS drift_found,
+       CASE WHEN freshness.stale OR COALESCE(last_finished.status <> 'ok', true) THEN
+           pg_catalog.concat_ws('; ',
+               CASE WHEN last_finished.status IN ('failed', 'aborted') THEN
+                   pg_catalog.format('the last finished run (%s) %s: %s', last_failure.run_id, last_failure.status,
+                                     pg_catalog.concat_ws(': ', last_failure.sqlstate, last_failure.message)) END,
+               CASE WHEN last_ok.run_id IS NULL THEN 'no cycle has succeeded yet'
+                    WHEN freshness.stale THEN
+                   pg_catalog.format('stale: the scores are as of %s, older than stale_after (%s)',
+                                     last_ok.cycle_now, stale_after.value) END,
+               CASE WHEN freshness.stale AND skips.n > 0 THEN
+                   pg_catalog.format('%s call(s) skipped since, the last: %s', skips.n, skips.last_message) END)
+       END                                         AS unhealthy_reason,
+       running.role                                AS running_role,
+       running.run_id                              AS running_run_id,
+       running.broken_pid                          AS lease_broken_pid,
+       running.broken_role                         AS lease_broken_role,
+       running.broken_at                           AS lease_broken_at,
+       running.broken_reason                       AS lease_broken_reason
 FROM (SELECT) AS one_row
 LEFT JOIN last_ok ON true
 LEFT JOIN last_reconcile ON true
@@ -125,7 +250,8 @@ LEFT JOIN last_failure ON true
 LEFT JOIN last_finished ON true
 LEFT JOIN stale_after ON true
 LEFT JOIN freshness ON true
-LEFT JOIN running ON true;
+LEFT JOIN running ON true
+LEFT JOIN skips ON true;
 
 -- source: sql/schema/70_metrics.sql
 -- One row per figure a monitoring system scrapes, with labels, so that an
@@ -196,15 +322,15 @@ SELECT 'last_reconcile_age_seconds', '', '', EXTRACT(epoch FROM pg_catalog.now()
 FROM status
 UNION ALL
 SELECT 'run_in_progress', '', '', (status.running_pid IS NOT NULL)::integer::float8,
-       '1 while a cycle holds the cycle lock.'
+       '1 while a cycle holds the cycle lease.'
 FROM status
 UNION ALL
 SELECT 'stale', '', '', status.stale::integer::float8,
-       '1 when no run has succeeded within the stale_after setting.'
+       '1 when the scores are older than the stale_after setting (the last successful run''s now against the clock), or there are none.'
 FROM status
 UNION ALL
 SELECT 'healthy', '', '', status.healthy::integer::float8,
-       '1 when not stale and the last finished run succeeded.'
+       '1 when not stale and the last finished run succeeded (trending.status.unhealthy_reason says why not).'
 FROM status;
 
 -- source: sql/functions/_apply_slice.sql
@@ -337,15 +463,7 @@ DECLARE
     v_last bigint;
     v_reason text;
 BEGIN
-    IF NOT EXISTS (
-        SELECT FROM pg_catalog.pg_locks l
-        WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
-          AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
-          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
-                            WHERE d.datname = pg_catalog.current_database())) THEN
-        RAISE EXCEPTION 'trending: the capture watermark can only move while the session holds the cycle lock'
-            USING ERRCODE = '55000', HINT = 'An incremental cycle moves it: trending.recompute() or trending.scheduled_recompute().';
-    END IF;
+    PERFORM trending._lease_held();
     SELECT a.since INTO v_since FROM trending._capture_armed a FOR UPDATE;
     IF NOT FOUND THEN
         RETURN 'the capture is not armed: no full cycle since it was installed, or its unlogged state was lost (crash restart, failover or restore)';
@@ -662,15 +780,7 @@ DECLARE
     v_fingerprint text;
     v_last bigint;
 BEGIN
-    IF NOT EXISTS (
-        SELECT FROM pg_catalog.pg_locks l
-        WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
-          AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
-          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
-                            WHERE d.datname = pg_catalog.current_database())) THEN
-        RAISE EXCEPTION 'trending: the capture can only be armed while the session holds the cycle lock'
-            USING ERRCODE = '55000', HINT = 'A full cycle arms it: trending.recompute() or trending.scheduled_recompute().';
-    END IF;
+    PERFORM trending._lease_held();
     SELECT CASE WHEN q.is_called THEN q.last_value ELSE 0 END INTO v_last FROM trending._capture_seq q;
     IF p_upto IS NULL OR p_upto < 0 OR p_upto > v_last THEN
         RAISE EXCEPTION 'trending: % is not a capture number drawn so far (last: %)', p_upto, v_last
@@ -1448,21 +1558,225 @@ from trending_pl import explain
 return explain.explain(plpy, kind, item_id, time_range, version, now)
 $python$;
 
+-- source: sql/functions/_lease_held.sql
+-------------------------------------------------------------------------------
+-- _lease_held
+-- Raise 55000 unless this session holds the cycle lease for a running run
+-- of its own (see trending._own_run): the change capture's watermark moves
+-- only inside a cycle. Called by the SECURITY DEFINER capture functions.
+CREATE OR REPLACE FUNCTION trending._lease_held()
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
+AS $function$
+DECLARE
+    v_run_id bigint;
+BEGIN
+    SELECT c.run_id INTO v_run_id FROM trending_private.cycle_lease c WHERE c.pid = pg_catalog.pg_backend_pid();
+    IF v_run_id IS NULL THEN
+        RAISE EXCEPTION 'trending: this session does not hold the cycle lease'
+            USING ERRCODE = '55000', HINT = 'Only a cycle does this: trending.recompute() or trending.scheduled_recompute().';
+    END IF;
+    PERFORM trending._own_run(v_run_id);
+END;
+$function$;
+
+-- source: sql/functions/_lease_take.sql
+-------------------------------------------------------------------------------
+-- _lease_take
+-- Take the cycle lease for a run about to begin in this transaction (see
+-- sql/schema/55_cycle_lease.sql), or record why not. Returns
+--   {"status": "taken"}                          go on: plan, then _run_begin
+--   {"status": "skipped", "run_id", "message"}   another cycle runs (named)
+--   {"status": "failed", "run_id", "message"}    something else holds the
+--                                                 table's lock (named, with its
+--                                                 role): trending.status turns
+--                                                 unhealthy
+-- 1. The table lock, NOWAIT. Held by another backend's transaction: that is
+--    a cycle (only this extension's owner can take it), skipped (naming the
+--    run between two steps that the lease row names, if any); unless it
+--    is idle in transaction for longer than lease_idle_timeout (a
+--    recompute() whose caller never commits): its backend is ended (the
+--    lock of a transaction cannot be broken otherwise) and the lock taken.
+--    Not held, yet not granted: a role that may not take it queued a
+--    conflicting request (the parser of some statements locks a relation
+--    before the privilege check): failed. Any other wait (reading the row
+--    behind such a request) is bounded by the lock_timeout below.
+-- 2. The committed lease row: a live backend's that is not idle for longer
+--    than lease_idle_timeout means a scheduled run between two steps,
+--    skipped. A gone backend (or one whose backend_start differs: a reused
+--    pid), an idle one, or this very backend (a run interrupted in this
+--    session) loses it: its run is marked aborted and the break recorded.
+-- SECURITY DEFINER: only the owner may read pg_stat_activity of every role,
+-- end a backend, lock and write the lease.
+CREATE OR REPLACE FUNCTION trending._lease_take(p_trigger text, p_now timestamptz, p_run_by name)
+RETURNS jsonb
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
+SET lock_timeout = '2s'
+AS $function$
+DECLARE
+    v_me integer := pg_catalog.pg_backend_pid();
+    v_my_start timestamptz;
+    v_timeout interval;
+    v_lease record;
+    v_holder record;
+    v_blockers text;
+    v_broken text;
+    v_broken_pid integer;
+    v_broken_role name;
+    v_status text;
+    v_message text;
+    v_run_id bigint;
+BEGIN
+    IF p_run_by IS NULL OR NOT pg_catalog.pg_has_role(SESSION_USER, p_run_by, 'MEMBER') THEN
+        RAISE EXCEPTION 'trending: a run can only be recorded as run by the session''s own role'
+            USING ERRCODE = '42501';
+    END IF;
+    v_timeout := (SELECT s.value FROM trending.settings s WHERE s.name = 'lease_idle_timeout')::pg_catalog.interval;
+    PERFORM pg_catalog.pg_stat_clear_snapshot();  -- the sessions as they are now, not as this transaction first saw them
+    SELECT a.backend_start INTO v_my_start FROM pg_catalog.pg_stat_get_activity(v_me) a;
+
+    FOR v_attempt IN 1..3 LOOP
+        BEGIN
+            LOCK TABLE trending_private.cycle_lease IN SHARE UPDATE EXCLUSIVE MODE NOWAIT;
+            v_status := 'locked';
+        EXCEPTION WHEN lock_not_available THEN
+            PERFORM pg_catalog.pg_stat_clear_snapshot();
+            SELECT l.pid, pg_catalog.pg_get_userbyid(a.usesysid) AS usename, a.state, a.state_change INTO v_holder
+            FROM pg_catalog.pg_locks l
+            LEFT JOIN pg_catalog.pg_stat_get_activity(l.pid) a ON true
+            WHERE l.locktype = 'relation' AND l.relation = 'trending_private.cycle_lease'::pg_catalog.regclass
+              AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+              AND l.mode = 'ShareUpdateExclusiveLock' AND l.granted AND l.pid <> v_me
+            LIMIT 1;
+            IF v_holder.pid IS NOT NULL THEN
+                IF v_holder.state IN ('idle in transaction', 'idle in transaction (aborted)')
+                   AND v_holder.state_change < pg_catalog.clock_timestamp() - v_timeout AND v_attempt < 3 THEN
+                    -- a cycle transaction left open: end its backend, then try again
+                    v_broken := pg_catalog.format('pid %s (role %s) was idle in transaction with the cycle lock since %s,'
+                                                  ' longer than lease_idle_timeout (%s): its backend was ended',
+                                                  v_holder.pid, v_holder.usename, v_holder.state_change, v_timeout);
+                    v_broken_pid := v_holder.pid;
+                    v_broken_role := v_holder.usename;
+                    PERFORM pg_catalog.pg_terminate_backend(v_holder.pid, 5000);
+                    v_status := 'retry';
+                ELSE
+                    -- name the run between two steps if there is one (the
+                    -- lock's holder may be another call about to skip)
+                    SELECT c.pid INTO v_lease FROM trending_private.cycle_lease c
+                    WHERE c.run_id IS NOT NULL AND c.pid <> v_me
+                      AND EXISTS (SELECT FROM pg_catalog.pg_stat_get_activity(c.pid) a
+                                  WHERE a.backend_start = c.backend_start);
+                    v_status := 'skipped';
+                    v_message := pg_catalog.format('another cycle is running (pid %s)',
+                                                   COALESCE(v_lease.pid, v_holder.pid));
+                END IF;
+            ELSE
+                SELECT pg_catalog.string_agg(pg_catalog.format('pid %s (role %s, %s, %s)', l.pid,
+                                                               COALESCE(pg_catalog.pg_get_userbyid(a.usesysid)::text, '?'),
+                                                               COALESCE(a.backend_type, '?'),
+                                                               CASE WHEN l.granted THEN 'holds ' ELSE 'waits for ' END
+                                                               OPERATOR(pg_catalog.||) l.mode),
+                                             ', ' ORDER BY l.pid)
+                INTO v_blockers
+                FROM pg_catalog.pg_locks l
+                LEFT JOIN pg_catalog.pg_stat_get_activity(l.pid) a ON true
+                WHERE l.locktype = 'relation' AND l.relation = 'trending_private.cycle_lease'::pg_catalog.regclass
+                  AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+                  AND l.pid <> v_me
+                  AND l.mode IN ('ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock',
+                                 'ExclusiveLock', 'AccessExclusiveLock');
+                IF v_blockers IS NULL AND v_attempt < 3 THEN
+                    v_status := 'retry';  -- whoever it was has let go
+                ELSE
+                    v_status := 'failed';
+                    v_message := pg_catalog.format('the cycle lock is blocked by %s: not a cycle',
+                                                   COALESCE(v_blockers, 'backends that let go at once, again and again'));
+                END IF;
+            END IF;
+        END;
+        EXIT WHEN v_status <> 'retry';
+    END LOOP;
+
+    IF v_status = 'locked' THEN
+        SELECT * INTO v_lease FROM trending_private.cycle_lease;
+        IF v_lease.run_id IS NOT NULL THEN
+            IF v_lease.pid = v_me AND v_lease.backend_start = v_my_start THEN
+                v_broken := pg_catalog.format('run %s of this session (pid %s) was interrupted', v_lease.run_id, v_me);
+            ELSE
+                SELECT a.pid, pg_catalog.pg_get_userbyid(a.usesysid) AS usename, a.state, a.state_change, a.backend_start INTO v_holder
+                FROM pg_catalog.pg_stat_get_activity(v_lease.pid) a;
+                IF v_holder.pid IS NULL OR v_holder.backend_start IS DISTINCT FROM v_lease.backend_start THEN
+                    v_broken := pg_catalog.format('the backend of run %s (pid %s, role %s) ended before the run finished',
+                                                  v_lease.run_id, v_lease.pid, v_lease.role);
+                ELSIF v_holder.state IN ('idle', 'idle in transaction', 'idle in transaction (aborted)')
+                      AND v_holder.state_change < pg_catalog.clock_timestamp() - v_timeout THEN
+                    v_broken := pg_catalog.format('pid %s (role %s) held the cycle lease of run %s, %s since %s,'
+                                                  ' longer than lease_idle_timeout (%s): the lease was broken',
+                                                  v_lease.pid, v_lease.role, v_lease.run_id, v_holder.state,
+                                                  v_holder.state_change, v_timeout);
+                ELSE
+                    v_status := 'skipped';
+                    v_message := pg_catalog.format('another cycle is running (pid %s)', v_lease.pid);
+                END IF;
+            END IF;
+            IF v_broken IS NOT NULL THEN
+                UPDATE trending.runs
+                SET status = 'aborted', finished_at = pg_catalog.clock_timestamp(), message = v_broken
+                WHERE run_id = v_lease.run_id AND status = 'running';
+                v_broken_pid := v_lease.pid;
+                v_broken_role := v_lease.role;
+            END IF;
+        END IF;
+    END IF;
+
+    IF v_status = 'locked' AND v_broken IS NOT NULL THEN
+        UPDATE trending_private.cycle_lease
+        SET broken_pid = v_broken_pid, broken_role = v_broken_role,
+            broken_at = pg_catalog.clock_timestamp(), broken_reason = v_broken;
+    END IF;
+
+    IF v_status = 'locked' THEN
+        UPDATE trending_private.cycle_lease
+        SET run_id = NULL, pid = v_me, backend_start = v_my_start, role = p_run_by,
+            taken_at = pg_catalog.clock_timestamp(), taken_xact = pg_catalog.pg_current_xact_id(),
+            renewed_at = pg_catalog.clock_timestamp();
+        RETURN pg_catalog.jsonb_build_object('status', 'taken');
+    END IF;
+    INSERT INTO trending.runs (trigger, status, finished_at, cycle_now, run_by, sqlstate, message)
+    VALUES (p_trigger, v_status, pg_catalog.clock_timestamp(), p_now, p_run_by,
+            CASE WHEN v_status = 'failed' THEN '55P03' END, v_message)
+    RETURNING run_id INTO v_run_id;
+    RETURN pg_catalog.jsonb_build_object('status', v_status, 'run_id', v_run_id, 'message', v_message);
+END;
+$function$;
+
 -- source: sql/functions/_own_run.sql
 -------------------------------------------------------------------------------
 -- _own_run
 -- Raise unless run p_run_id is this backend's own running run: its row says
--- pid = pg_backend_pid() and status 'running', and this backend holds the
--- cycle lock (so the row cannot be a dead backend's whose pid was reused:
--- the next run to take the lock marks those aborted). Every function that
--- writes for a run checks this first, so a role that may run cycles can
--- write only through its own run, never another session's.
+-- pid = pg_backend_pid() and status 'running', and the cycle lease names
+-- this run and this backend (pid and backend_start: so the row cannot be a
+-- dead backend's whose pid was reused, nor a run whose lease was broken).
+-- Every function that writes for a run checks this first, so a role that
+-- may run cycles can write only through its own run, never another
+-- session's. It first takes the lease's table lock (waiting at most
+-- lock_timeout): a cycle breaking this run's lease holds it, so the two
+-- never both go on.
 CREATE OR REPLACE FUNCTION trending._own_run(p_run_id bigint)
 RETURNS void
 LANGUAGE plpgsql
-STABLE
+VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 DECLARE
     v_pid integer;
@@ -1480,14 +1794,15 @@ BEGIN
     IF v_status <> 'running' THEN
         RAISE EXCEPTION 'trending: run % is %, not running', p_run_id, v_status USING ERRCODE = '55000';
     END IF;
+    LOCK TABLE trending_private.cycle_lease IN SHARE UPDATE EXCLUSIVE MODE;
     IF NOT EXISTS (
-        SELECT FROM pg_catalog.pg_locks l
-        WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
-          AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
-          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
-                            WHERE d.datname = pg_catalog.current_database())) THEN
-        RAISE EXCEPTION 'trending: this session does not hold the cycle lock of run %', p_run_id
-            USING ERRCODE = '55000';
+        SELECT FROM trending_private.cycle_lease c
+        WHERE c.run_id = p_run_id AND c.pid = pg_catalog.pg_backend_pid()
+          AND c.backend_start = (SELECT a.backend_start
+                                 FROM pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid()) a)) THEN
+        RAISE EXCEPTION 'trending: this session does not hold the cycle lease of run %', p_run_id
+            USING ERRCODE = '55000',
+                  HINT = 'Its lease was broken (see trending.status): start a new cycle.';
     END IF;
 END;
 $function$;
@@ -1566,12 +1881,12 @@ DECLARE
         'trending._raise(text, text, text, text)', 'trending._validate_setting(text, text)',
         'trending._check_sources(text, jsonb)',
         'trending._own_run(bigint)', 'trending._run_begin(text, timestamptz, name, jsonb)',
-        'trending._run_skipped(text, timestamptz, name)',
+        'trending._lease_take(text, timestamptz, name)', 'trending._cycle_holder()',
         'trending._run_step_done(bigint, text, double precision, jsonb, jsonb, text, text, jsonb, jsonb)',
         'trending._run_finish(bigint)', 'trending._run_fail(bigint, text, text, text, text)',
         'trending._apply_slice(bigint, text, text, text, text, timestamp, oid)',
         'trending._remove_slice(bigint, text, text, text, text)',
-        -- a full cycle settles and arms the change capture (both check the cycle lock)
+        -- a full cycle settles and arms the change capture (both check the cycle lease)
         'trending._capture_settle(interval)', 'trending._capture_arm(bigint, text)',
         'trending._capture_advance(bigint)', 'trending._state_write(bigint, text, boolean)',
         'trending._state_advance(bigint, bigint, timestamp, timestamp)',
@@ -1584,6 +1899,7 @@ DECLARE
         'trending.top_playlists(text, integer, integer)',
         'trending._validate_choice(text, text, text[])', 'trending._validate_page(integer, integer)',
         'trending._check_sources(text, jsonb)',  -- underground_tracks checks the sources it reads
+        'trending._cycle_holder()',  -- trending.status reads it
         'trending.movers(text, text, text)'];
     -- issue 11: a preview stages a cycle as the caller and an explanation reads
     -- the sources for one item: part of the cycle set, they need what it needs
@@ -1718,13 +2034,13 @@ SOURCES = {
     'trending_pl.incremental': '"""Incremental cycles: which kind of cycle runs, and which items it rescores.\n\nA cycle is incremental when the change capture is intact and armed, the\nstate (sql/schema/85_state.sql) is valid at the capture\'s watermark, and\nnothing that changes results changed since the state was built (decide()).\nIt then rescores only the affected items (stage_affected): the items the\ncapture names since the watermark, the items of the users it names, the\nitems whose plays or engagements left a window since the last cycle\'s now,\nand the items whose age in days crossed a step where a decay changes. Their\ninputs are computed by the full cycle\'s own statements restricted to them\n(inputs.Scope), so an incremental score is the full cycle\'s score.\n\nWhy that set is complete (docs/incremental.md, "What is exact and why"):\nan item\'s inputs are a function of its source rows, of its users\' rows, of\nthe windows\' starts and of now. The capture names every changed row\'s item\nand user; the windows\' starts move by (last now, now], and the plays and\nengagements in the hours they crossed are found in the state\'s hour tables;\nnow moves the ages, and the decay of a window of w days only changes when\nan age crosses a day in w+1 .. 2w+1 (it is 1 up to w days and 1/Q from 2w\non), so the items whose age base lies in (last now - k days, now - k days]\nfor those k are the ones whose decay changed; a release date in (last now,\nnow] changes the base itself.\n\nNothing here imports plpy: functions take it as their first argument.\n"""\n\nfrom __future__ import annotations\n\nimport hashlib\nimport json\n\nfrom . import formulas\nfrom .inputs import Cycle, user_weights\n\n# A cycle more than this after the last one runs full: the affected set\n# would hold most items anyway (every age crosses a day), and a full cycle\n# costs less than finding them one range at a time.\nMAX_GAP_HOURS = 24\n\n# Source codes of trending._capture_changed (capture.SOURCES): the tables\n# whose rows name users rather than items.\nUSER_SOURCES = (5, 6)  # users, aggregate_user\nKIND_CODE = {"track": 1, "playlist": 2}\n\n# The decay windows of each kind of item (formulas.decay), in days.\nDECAY_WINDOWS = {"track": tuple(formulas.WINDOW_DAYS[r] for r in formulas.TRACK_COUNT_WINDOWS),\n                 "playlist": tuple(formulas.WINDOW_DAYS[r] for r in formulas.PLAYLIST_WINDOWS)}\n\n\ndef decay_steps(kind: str) -> list[int]:\n    """The ages (days) at which some decay of `kind` changes: w+1 .. 2w+1 per\n    window w (one beyond 2w in case power() rounds 1/Q up)."""\n    return sorted({k for w in DECAY_WINDOWS[kind] for k in range(w + 1, 2 * w + 2)})\n\n\ndef fingerprint(plan: dict) -> str:\n    """What must not change between the cycle that built the state and an\n    incremental one: the source schema and the slices switched on."""\n    slices = sorted(s["name"] for s in plan["steps"] if s.get("enabled"))\n    text = json.dumps({"source_schema": plan["source_schema"], "slices": slices}, sort_keys=True)\n    return hashlib.sha256(text.encode()).hexdigest()[:32]\n\n\ndef read_meta(plpy) -> dict | None:\n    rows = plpy.execute("SELECT m.valid, m.cycle_now::text AS cycle_now, m.since, m.fingerprint,"\n                        " m.reconciled_at::text AS reconciled_at FROM trending._state_meta m")\n    return dict(rows[0]) if rows else None\n\n\ndef decide(plpy, *, full_requested: bool, capture_state: dict, settled: bool, meta: dict | None,\n           plan_fingerprint: str, now_utc: str, reconcile_every: str) -> tuple[str, str]:\n    """(kind, reason): \'full\', \'reconcile\' or \'incremental\', and why. The\n    first reason that needs a full cycle wins."""\n    if full_requested:\n        return "full", "a full cycle was requested (full => true)"\n    if not capture_state["incremental"]:\n        return "full", capture_state["reason"]\n    if meta is None:\n        return "full", ("the incremental state is missing: first cycle with the capture, or the unlogged "\n                        "state was lost (crash restart, failover, restore or upgrade)")\n    if not meta["valid"]:\n        return "full", ("the incremental state is invalid: a full cycle that was to rebuild it did not finish, "\n                        "or one at an earlier now could not (the capture did not settle)")\n    if meta["fingerprint"] != plan_fingerprint:\n        return "full", "the source schema or the strategies switched on changed since the state was built"\n    if meta["since"] != capture_state["since"]:\n        return "full", "the incremental state and the capture\'s watermark are out of step"\n    row = plpy.execute(plpy.prepare(\n        "SELECT $1::timestamp < $2::timestamp AS backwards,"\n        " $1::timestamp - $2::timestamp > pg_catalog.make_interval(hours => $3) AS gap,"\n        " ($1::timestamp - $2::timestamp)::text AS elapsed,"\n        " $4::timestamp + $5::interval <= $1::timestamp AS reconcile",\n        ["text", "text", "int4", "text", "text"]),\n        [now_utc, meta["cycle_now"], MAX_GAP_HOURS, meta["reconciled_at"] or meta["cycle_now"], reconcile_every])[0]\n    if row["backwards"]:\n        return "full", f"now ({now_utc}) is before the last cycle\'s ({meta[\'cycle_now\']})"\n    if row["gap"]:\n        return "full", (f"{row[\'elapsed\']} since the last cycle, more than {MAX_GAP_HOURS} hours: "\n                        "a full cycle costs less than finding what changed")\n    if row["reconcile"] and settled:\n        return "reconcile", (f"reconciliation is due (reconcile_every {reconcile_every}; last at "\n                             f"{meta[\'reconciled_at\']})")\n    if not settled:\n        return "incremental", ("incremental, the capture not settled: a write was in flight; its changes "\n                               "are read again by the next cycle")\n    return "incremental", "incremental: the capture and the state are intact"\n\n\n_AFFECTED_TABLE = "CREATE TEMP TABLE trending_{kind}_affected (id bigint)"\n\n# Users named by the capture (their profile, follower count or rows changed).\n_NAMED_USERS = """\nSELECT DISTINCT c.user_id FROM trending._capture_changed c\nWHERE c.seq > {since} AND c.seq <= {upto} AND c.source IN ({user_sources}) AND c.user_id IS NOT NULL\n"""\n\n\n# Each named user\'s karma weight now (from the sources) and as the state\n# holds it.\n_NAMED_WEIGHTS = """\nCREATE TEMP TABLE trending_{kind}_named_weights AS\nWITH named_users AS MATERIALIZED ({named})\nSELECT n.user_id, w.weight, w.negative, s.weight AS old_weight, s.negative AS old_negative\nFROM named_users n\nLEFT JOIN ({weights}) AS w ON w.user_id = n.user_id\nLEFT JOIN trending._state_{kind}_users s ON s.user_id = n.user_id\n"""\n\n# Per item, the sum of the weight differences of the users who changed over\n# its live saves and reposts by them (a user who both saved and reposted\n# counts twice, as in karma), per karma column; reread: the item\'s karma\n# must be summed again (_REREAD_USER).\n_KARMA_DELTA = """\nCREATE TEMP TABLE trending_{kind}_karma_delta AS\nWITH changed AS MATERIALIZED (\n    SELECT n.user_id, COALESCE(n.weight, 0) - COALESCE(n.old_weight, 0) AS delta, {reread_user} AS reread\n    FROM pg_temp.trending_{kind}_named_weights n\n    WHERE {changed}\n)\nSELECT x.id, {sums}, bool_or(c.reread) AS reread\nFROM (\n    SELECT s.save_item_id::bigint AS id, s.user_id::bigint AS user_id, s.created_at FROM {src}.saves s\n    WHERE s.user_id = ANY (ARRAY(SELECT c.user_id FROM changed c))\n      AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), \'{kind}\')\n      AND s.is_current IS TRUE AND s.is_delete IS FALSE\n    UNION ALL\n    SELECT r.repost_item_id::bigint, r.user_id::bigint, r.created_at FROM {src}.reposts r\n    WHERE r.user_id = ANY (ARRAY(SELECT c.user_id FROM changed c))\n      AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), \'{kind}\')\n      AND r.is_current IS TRUE AND r.is_delete IS FALSE\n) AS x\nJOIN changed c ON c.user_id = x.user_id\nGROUP BY x.id\n"""\n\n# A user whose weight changed. A track\'s karma counts no weight as 0; a\n# playlist\'s is NULL without a weight (its K is then 1), so there a weight\n# of 0 appearing or vanishing is a change.\n_CHANGED_USER = {\n    "track": ("(COALESCE(n.weight, 0), COALESCE(n.negative, false))"\n              " IS DISTINCT FROM (COALESCE(n.old_weight, 0), COALESCE(n.old_negative, false))"),\n    "playlist": ("(n.weight, COALESCE(n.negative, false))"\n                 " IS DISTINCT FROM (n.old_weight, COALESCE(n.old_negative, false))"),\n}\n\n# A changed user whose items\' karma is summed again rather than moved: a\n# follower count that is or was negative (the state\'s negative_contributors\n# must follow it); for playlists also a weight that appears or vanishes (a\n# playlist\'s karma is NULL without contributors, which a difference cannot\n# say).\n_REREAD_USER = {\n    "track": "COALESCE(n.negative, false) OR COALESCE(n.old_negative, false)",\n    "playlist": ("COALESCE(n.negative, false) OR COALESCE(n.old_negative, false)"\n                 " OR n.weight IS NULL OR n.old_weight IS NULL"),\n}\n\n\ndef stage_karma_delta(plpy, kind: str, cur: Cycle, since: int, upto: int) -> None:\n    """pg_temp.trending_<kind>_named_weights and trending_<kind>_karma_delta:\n    the users the capture names in (since, upto], their weights, and what\n    their changes add to each item\'s karma (tracks: delta; playlists:\n    delta_<range> over the saves and reposts inside each window)."""\n    named = _NAMED_USERS.format(since=int(since), upto=int(upto), user_sources=", ".join(map(str, USER_SOURCES)))\n    in_named = "\\n  AND u.user_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))"\n    plpy.execute(_NAMED_WEIGHTS.format(kind=kind, named=named, weights=user_weights(kind, cur.source, in_named)))\n    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_named_weights")\n    if kind == "track":\n        sums = "sum(c.delta) AS delta"\n    else:  # karma takes created_at >= start (inputs._PLAYLIST_INPUTS)\n        sums = ", ".join(f"sum(c.delta) FILTER (WHERE x.created_at >= {cur.playlist_starts[r]}) AS delta_{r}"\n                         for r in formulas.PLAYLIST_WINDOWS)\n    plpy.execute(_KARMA_DELTA.format(kind=kind, src=cur.source, sums=sums, changed=_CHANGED_USER[kind],\n                                     reread_user=_REREAD_USER[kind]))\n    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_karma_delta")\n\n\ndef _steps_values(kind: str) -> str:\n    return ", ".join(f"({k})" for k in decay_steps(kind))\n\n\ndef stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, since: int, upto: int, guard) -> int:\n    """Fill pg_temp.trending_<kind>_affected with the ids to rescore, and\n    pg_temp.trending_<kind>_unknown with those the state does not hold, and\n    pg_temp.trending_<kind>_reread with those whose saves and reposts must be\n    read again (the others\' engagement counts and karma are the state\'s,\n    their karma moved by stage_karma_delta); the number affected.\n    Reads the capture\'s delta rows in (since, upto], the state, and (by the\n    users\' index) the saves and reposts of the users named."""\n    code = KIND_CODE[kind]\n    state = f"trending._state_{kind}s"\n    id_col = f"{kind}_id"\n    hours = f"trending._state_{kind}_hours"\n    owners = "trending._state_playlist_owners" if kind == "playlist" else state\n    owner_id_col = "playlist_id" if kind == "playlist" else id_col\n    if kind == "track":\n        edges = [(prev.track_week_floor, cur.track_week_floor), (prev.track_month_floor, cur.track_month_floor)]\n    else:\n        edges = [(prev.playlist_floors[r], cur.playlist_floors[r]) for r in formulas.PLAYLIST_WINDOWS]\n    # both ways: the calendar month\'s start can move back (inputs.Cycle.track_month_keep)\n    in_hours = " OR ".join(f"(h.hour >= least({a}, {b}) AND h.hour <= greatest({a}, {b}))" for a, b in edges)\n    guard("affected")  # the users\' rows, saves and reposts are read from the sources\n    # (query, whether its items\' saves and reposts must be read again: they\n    # changed, a contributor\'s weight changed, or a window moved over them)\n    parts = [\n        # items named: their rows, their saves and reposts, their counts (and, for tracks, plays)\n        (f"SELECT c.item_id, c.source IN (3, 4) FROM trending._capture_changed c"  # 3, 4: saves, reposts\n         f" WHERE c.seq > {since} AND c.seq <= {upto} AND c.kind = {code} AND c.item_id IS NOT NULL"),\n        # items owned by the users named (owner_followers)\n        f"SELECT o.{owner_id_col}, false FROM {owners} o WHERE o.owner_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))",\n    ]\n    # an item\'s karma moves by its contributors\' weight differences\n    stage_karma_delta(plpy, kind, cur, since, upto)\n    parts.append(f"SELECT kd.id, kd.reread FROM pg_temp.trending_{kind}_karma_delta kd")\n    parts += [\n        # engagements that left a window\n        f"SELECT h.item_id, true FROM {hours} h WHERE {in_hours}",\n        # ages that crossed a decay step; release dates that passed\n        f"SELECT s.{id_col}, false FROM {state} s JOIN (VALUES {_steps_values(kind)}) AS k (days)"\n        f" ON s.created_at > {prev.now_utc} - pg_catalog.make_interval(days => k.days)"\n        f" AND s.created_at <= {cur.now_utc} - pg_catalog.make_interval(days => k.days)",\n        f"SELECT s.{id_col}, false FROM {state} s JOIN (VALUES {_steps_values(kind)}) AS k (days)"\n        f" ON s.released_base > {prev.now_utc} - pg_catalog.make_interval(days => k.days)"\n        f" AND s.released_base <= {cur.now_utc} - pg_catalog.make_interval(days => k.days)",\n        f"SELECT s.{id_col}, false FROM {state} s WHERE s.release_date > {prev.now_utc} AND s.release_date <= {cur.now_utc}",\n    ]\n    if kind == "track":\n        play_edges = " OR ".join(f"(b.hour >= least({a}, {b}) AND b.hour <= greatest({a}, {b}))" for a, b in edges)\n        parts += [\n            f"SELECT d.item_id, false FROM trending._capture_play_hours d WHERE d.seq > {since} AND d.seq <= {upto}",\n            # plays that left a window\n            f"SELECT b.track_id, false FROM trending._state_play_buckets b WHERE {play_edges}",\n        ]\n    union = "\\n    UNION ALL\\n    ".join(parts)\n    plpy.execute(_AFFECTED_TABLE.format(kind=kind))\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_reread (id bigint)")\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_unknown (id bigint)")\n    plpy.execute(f"""\nWITH named_users AS MATERIALIZED ({_NAMED_USERS.format(since=int(since), upto=int(upto),\n                                                       user_sources=", ".join(map(str, USER_SOURCES)))}),\nparts AS MATERIALIZED (\n    SELECT x.id, bool_or(x.reread) AS reread FROM (\n    {union}\n    ) AS x (id, reread)\n    WHERE x.id IS NOT NULL\n    GROUP BY x.id\n), affected AS (\n    INSERT INTO pg_temp.trending_{kind}_affected SELECT p.id FROM parts p\n), unknown AS (\n    INSERT INTO pg_temp.trending_{kind}_unknown\n    SELECT p.id FROM parts p WHERE NOT EXISTS (SELECT FROM {state} s WHERE s.{id_col} = p.id)\n    RETURNING id\n)\n-- an item the state does not hold (it was not eligible) is read whole\nINSERT INTO pg_temp.trending_{kind}_reread\nSELECT p.id FROM parts p\nWHERE p.reread OR p.id IN (SELECT u.id FROM unknown u)""")\n    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_reread")\n    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_unknown")\n    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_affected")\n    return int(plpy.execute(f"SELECT count(*) AS n FROM pg_temp.trending_{kind}_affected")[0]["n"])\n',
     'trending_pl.inputs': '"""Stage the inputs every strategy shares, once per cycle, as private temp tables.\n\nOne row per eligible track (pg_temp.trending_track_inputs) and per eligible\nplaylist (pg_temp.trending_playlist_inputs) holds everything the reference\'s formulas\nneed for every strategy and range: windowed counts, totals, karma, age, owner\nfollowers. The windows are FILTER clauses of the same aggregate. No source\nrow is ever visited from Python.\n\nA Scope says which items and where the plays come from:\n- a full cycle (and preview): every item, plays read from the sources, one\n  scan of the month of plays grouped by track and hour;\n- an incremental cycle: the affected items only (a temp table of ids, found\n  by incremental.py), their rows read by index, their plays from the state\'s\n  hourly buckets plus the delta rows not yet added to them;\n- explain: one item, plays from the sources.\nEither way a window\'s listens are the plays of the whole hours after the\nhour that holds its start, plus that partial first hour counted exactly\nfrom plays(created_at) (its own index range scan).\n"""\n\nfrom __future__ import annotations\n\nfrom dataclasses import dataclass\n\nfrom . import formulas\n\n\n@dataclass(frozen=True)\nclass Scope:\n    """Which items a staging covers and where their plays come from.\n    ids: a temp table (id bigint) of the items, or None for every item.\n    plays: "sources" (read plays; with upto, also the delta rows numbered\n    above it, which a full cycle keeps out of the state\'s buckets) or\n    "state": the state\'s per-track sums of whole hours, less the hours the\n    windows left since the state\'s now (prev_*_floor), plus the delta rows\n    in (since, upto]."""\n    ids: str | None = None\n    plays: str = "sources"\n    since: int | None = None\n    upto: int | None = None\n    prev_week_floor: str | None = None   # state: the hours the state\'s sums start after\n    prev_month_floor: str | None = None\n    reread: str | None = None            # state: the ids whose saves and reposts are read again;\n                                         # the others\' engagement counts and karma are the state\'s\n    unknown: str | None = None           # state: the ids the state does not hold\n\n\nEVERYTHING = Scope()\n\n\n@dataclass(frozen=True)\nclass Cycle:\n    """What every statement of one cycle needs: where to read and when `now` is."""\n    source: str       # the source schema, quoted as an identifier\n    now_text: str     # now in UTC, ISO text, for the summary\n    now_utc: str      # SQL literals of type timestamp (UTC)\n    track_week_start: str\n    track_month_start: str\n    playlist_starts: dict  # time range -> SQL literal\n    track_week_floor: str = ""   # the hour (UTC) that holds each start\n    track_month_floor: str = ""\n    playlist_floors: dict = None\n    # The month window\'s start ("1 mon", day clamped to the month\'s end) can\n    # move back as now moves on: Dec 30 23:50 - 1 mon is Nov 30 23:50, Dec 31\n    # 10:08 - 1 mon is Nov 30 10:08. Never by more than a day, so the state\n    # keeps the plays and engagements from this hour on: the earliest any\n    # later window can reach.\n    track_month_keep: str = ""\n\n    @classmethod\n    def start(cls, plpy, now: str, source_schema: str) -> "Cycle":\n        """Window bounds in UTC, with PostgreSQL\'s calendar arithmetic (\'1 mon\')."""\n        bounds = {"now_utc": "interval \'0\'",\n                  "track_week_start": f"interval \'{formulas.TRACK_COUNT_WINDOWS[\'week\']}\'",\n                  "track_month_start": f"interval \'{formulas.TRACK_COUNT_WINDOWS[\'month\']}\'"}\n        bounds.update({f"playlist_{r}_start": f"interval \'{w}\'"\n                       for r, w in formulas.PLAYLIST_WINDOWS.items()})\n        bounds["track_month_keep"] = f"(interval \'{formulas.TRACK_COUNT_WINDOWS[\'month\']}\' + interval \'1 day\')"\n        select = ", ".join(f"(n - {interval})::text AS {name}, "\n                           f"pg_catalog.date_trunc(\'hour\', n - {interval})::text AS {name}_floor"\n                           for name, interval in bounds.items())\n        row = plpy.execute(f"SELECT {select} FROM (SELECT {plpy.quote_literal(now)}::timestamptz"\n                           f" AT TIME ZONE \'UTC\' AS n) AS cycle_now")[0]\n\n        def lit(name: str) -> str:\n            return f"{plpy.quote_literal(row[name])}::timestamp"\n\n        return cls(source=plpy.quote_ident(source_schema), now_text=row["now_utc"],\n                   now_utc=lit("now_utc"),\n                   track_week_start=lit("track_week_start"),\n                   track_month_start=lit("track_month_start"),\n                   playlist_starts={r: lit(f"playlist_{r}_start") for r in formulas.PLAYLIST_WINDOWS},\n                   track_week_floor=lit("track_week_start_floor"),\n                   track_month_floor=lit("track_month_start_floor"),\n                   playlist_floors={r: lit(f"playlist_{r}_start_floor") for r in formulas.PLAYLIST_WINDOWS},\n                   track_month_keep=lit("track_month_keep_floor"))\n\n\n# Traps and absurd rows counted per cycle (docs/reference.md, "Traps", and the "Absurd\n# rows"; docs/reference-absurd-rows.md says what each counts); None in a\n# summary when the kind of strategy that would find them is switched off.\nTRACK_BAD_ROWS = ("duplicate_current_tracks", "null_play_counts",\n                  "tracks_created_at_infinite", "tracks_release_date_infinite",\n                  "track_events_created_at_infinite", "track_genres_over_1000_bytes",\n                  "track_users_negative_followers", "track_karma_over_int8")\nPLAYLIST_BAD_ROWS = ("duplicate_current_playlists", "playlists_track_ids_not_array",\n                     "playlist_karma_over_int4",\n                     "playlists_created_at_infinite", "playlists_release_date_infinite",\n                     "playlist_events_created_at_infinite",\n                     "playlist_users_negative_followers", "playlist_karma_over_int8")\n\n# Kept across the scheduled procedure\'s commits (so not ON COMMIT DROP):\n# dropped by the last step, by a failure, and before a run stages anything.\nTEMP_TABLES = tuple(f"trending_{kind}_{table}" for kind in ("track", "playlist")\n                    for table in ("candidates", "inputs", "staged", "changes", "engagements", "affected",\n                                  "reread", "unknown", "state", "engagement_hours", "weights",\n                                  "named_weights", "karma_delta", "user_state")) + (\n    "trending_play_hours", "trending_track_listens", "trending_playlist_owners", "trending_explain_ids")\n\n\ndef drop_temp_tables(plpy) -> None:\n    """Drop this cycle\'s private tables."""\n    for name in TEMP_TABLES:\n        if plpy.execute(f"SELECT pg_catalog.to_regclass(\'pg_temp.{name}\') IS NOT NULL AS present")[0]["present"]:\n            plpy.execute(f"DROP TABLE pg_temp.{name}")\n\n\ndef _age_days(c: Cycle, row: str) -> str:\n    """Whole days of now - base (the interval\'s days field, truncated toward zero).\n    base: created_at if release_date is after now, else the later of the two\n    (greatest() ignores a NULL release_date; an infinite release_date needs no\n    case of its own: +infinity is after now, -infinity loses to created_at).\n    created_at is finite (an infinite one makes the item not eligible). The\n    base is clamped into [now - AGE_CLAMP_DAYS, now] so that `now - base`\n    cannot overflow; the decay is the same (formulas.AGE_CLAMP_DAYS)."""\n    base = (f"CASE WHEN {row}.release_date > {c.now_utc} "\n            f"THEN {row}.created_at ELSE greatest({row}.release_date, {row}.created_at) END")\n    oldest = f"{c.now_utc} - interval \'{formulas.AGE_CLAMP_DAYS} days\'"\n    return f"EXTRACT(day FROM {c.now_utc} - greatest(least({base}, {c.now_utc}), {oldest}))::integer"\n\n\nINT8_MAX = 9223372036854775807\n_INFINITE = "\'-infinity\'::timestamp"   # the one created_at below every window bound\n\n\n_COMPLETE_PROFILE = """(u.cover_photo IS NOT NULL OR u.cover_photo_sizes IS NOT NULL)\n          AND (u.profile_picture IS NOT NULL OR u.profile_picture_sizes IS NOT NULL)\n          AND u.bio IS NOT NULL"""\n\n# An id with more than one current row is skipped (and counted): upstream\n# failed on it because the score tables\' key would collide. Grouping the\n# current rows gives both the single row\'s values and the duplicates.\n_TRACK_CANDIDATES = """\nCREATE TEMP TABLE trending_track_candidates AS\nSELECT t.track_id,\n       count(*)            AS current_rows,\n       min(t.owner_id)     AS owner_id,\n       min(t.genre)        AS genre,\n       min(t.created_at)   AS created_at,\n       min(t.release_date) AS release_date,\n       bool_and(t.is_delete IS FALSE AND t.is_unlisted IS FALSE AND t.stem_of IS NULL) AS listed\nFROM {src}.tracks t\nWHERE t.is_current IS TRUE{in_scope}\nGROUP BY t.track_id\n"""\n\n# Plays per track and hour, from the hour that holds the month window\'s start\n# on (and the hour of -infinity, read only to be counted). n_after: the plays\n# of delta rows numbered above the watermark a full cycle will arm, which the\n# state\'s buckets leave to the next cycle (see _PLAY_HOURS_AFTER).\n_PLAY_HOURS_TABLE = """\nCREATE TEMP TABLE trending_play_hours (track_id bigint, hour timestamp, n_source bigint, n_after bigint)\n"""\n\n_PLAY_HOURS_FROM_SOURCES = """\nINSERT INTO pg_temp.trending_play_hours\nSELECT h.track_id, h.hour, pg_catalog.sum(h.n_source)::bigint, pg_catalog.sum(h.n_after)::bigint\nFROM (\n    SELECT p.play_item_id::bigint AS track_id, pg_catalog.date_trunc(\'hour\', p.created_at) AS hour,\n           1 AS n_source, 0 AS n_after\n    FROM {src}.plays p\n    WHERE (p.created_at >= {keep_floor} OR p.created_at = {infinite}){in_scope}\n    {after}\n) AS h\nGROUP BY h.track_id, h.hour\n"""\n\n# In the statement that reads the plays, so from the same snapshot: the delta\n# rows above the watermark whose plays that read saw.\n_PLAY_HOURS_AFTER = """UNION ALL\n    SELECT d.item_id, d.hour, 0, d.n\n    FROM trending._capture_play_hours d\n    WHERE d.seq > {upto} AND (d.hour >= {keep_floor} OR d.hour = {infinite}){in_scope}"""\n\n# Per track: the plays of the whole hours after the hour that holds each\n# window\'s start, and those dated +-infinity (counted as absurd rows); state_*: the same as of the watermark a\n# full cycle arms (less the delta rows above it), which the state keeps.\n_LISTENS_TABLE = """\nCREATE TEMP TABLE trending_track_listens (track_id bigint, week_hours bigint, month_hours bigint,\n                                          infinite_plays bigint, state_week_hours bigint,\n                                          state_month_hours bigint, state_infinite_plays bigint)\n"""\n\n_LISTENS_FROM_PLAY_HOURS = """\nINSERT INTO pg_temp.trending_track_listens\nSELECT h.track_id,\n       sum(h.n_source) FILTER (WHERE h.hour > {week_floor}),\n       sum(h.n_source) FILTER (WHERE h.hour > {month_floor}),\n       sum(h.n_source) FILTER (WHERE NOT pg_catalog.isfinite(h.hour)),\n       sum(h.n_source - h.n_after) FILTER (WHERE h.hour > {week_floor}),\n       sum(h.n_source - h.n_after) FILTER (WHERE h.hour > {month_floor}),\n       sum(h.n_source - h.n_after) FILTER (WHERE NOT pg_catalog.isfinite(h.hour))\nFROM pg_temp.trending_play_hours h\nGROUP BY h.track_id\n"""\n\n# An incremental cycle\'s plays, for the affected tracks only: the state\'s\n# sums less the buckets of the hours each window left since the state\'s now,\n# plus the delta rows not yet in the buckets; a track the state does not\n# hold (it was not eligible) sums its buckets.\n_LISTENS_FROM_STATE = """\nWITH left_windows AS (\n    -- a window\'s start moves on (hours leave it) or, for the calendar month,\n    -- may move back up to a day (hours come back into it)\n    SELECT b.track_id,\n           COALESCE(sum(b.plays) FILTER (WHERE b.hour > {prev_week_floor} AND b.hour <= {week_floor}), 0)\n           - COALESCE(sum(b.plays) FILTER (WHERE b.hour > {week_floor} AND b.hour <= {prev_week_floor}), 0)\n               AS week_out,\n           COALESCE(sum(b.plays) FILTER (WHERE b.hour > {prev_month_floor} AND b.hour <= {month_floor}), 0)\n           - COALESCE(sum(b.plays) FILTER (WHERE b.hour > {month_floor} AND b.hour <= {prev_month_floor}), 0)\n               AS month_out\n    FROM trending._state_play_buckets b\n    WHERE (b.hour > least({prev_week_floor}, {week_floor}) AND b.hour <= greatest({prev_week_floor}, {week_floor}))\n       OR (b.hour > least({prev_month_floor}, {month_floor}) AND b.hour <= greatest({prev_month_floor}, {month_floor}))\n    GROUP BY b.track_id\n), unknown AS (\n    SELECT b.track_id,\n           sum(b.plays) FILTER (WHERE b.hour > {week_floor})  AS week_all,\n           sum(b.plays) FILTER (WHERE b.hour > {month_floor}) AS month_all,\n           sum(b.plays) FILTER (WHERE NOT pg_catalog.isfinite(b.hour)) AS infinite_all\n    FROM trending._state_play_buckets b\n    WHERE b.track_id = ANY (ARRAY(SELECT u.id FROM {unknown} u))\n    GROUP BY b.track_id\n), added AS (\n    SELECT d.item_id AS track_id,\n           sum(d.n) FILTER (WHERE d.hour > {week_floor})  AS week_new,\n           sum(d.n) FILTER (WHERE d.hour > {month_floor}) AS month_new,\n           sum(d.n) FILTER (WHERE NOT pg_catalog.isfinite(d.hour)) AS infinite_new\n    FROM trending._capture_play_hours d\n    WHERE d.seq > {since} AND d.seq <= {upto} AND d.item_id IN (SELECT a.id FROM {ids} a)\n    GROUP BY d.item_id\n), sums AS (\n    SELECT a.id AS track_id,\n           CASE WHEN s.track_id IS NULL THEN COALESCE(u.week_all, 0)\n                ELSE COALESCE(s.week_hours, 0) - COALESCE(o.week_out, 0) END + COALESCE(n.week_new, 0) AS week_hours,\n           CASE WHEN s.track_id IS NULL THEN COALESCE(u.month_all, 0)\n                ELSE COALESCE(s.month_hours, 0) - COALESCE(o.month_out, 0) END + COALESCE(n.month_new, 0) AS month_hours,\n           CASE WHEN s.track_id IS NULL THEN COALESCE(u.infinite_all, 0)\n                ELSE COALESCE(s.infinite_plays, 0) END + COALESCE(n.infinite_new, 0) AS infinite_plays\n    FROM {ids} a\n    LEFT JOIN trending._state_tracks s ON s.track_id = a.id\n    LEFT JOIN left_windows o ON o.track_id = a.id\n    LEFT JOIN unknown u ON u.track_id = a.id\n    LEFT JOIN added n ON n.track_id = a.id\n)\nINSERT INTO pg_temp.trending_track_listens\nSELECT x.track_id, x.week_hours, x.month_hours, x.infinite_plays, x.week_hours, x.month_hours, x.infinite_plays\nFROM sums x\n"""\n\n_TRACK_ENGAGEMENTS = """\nCREATE TEMP TABLE trending_track_engagements AS\nSELECT r.repost_item_id::bigint AS track_id, true AS is_repost, r.user_id::bigint AS user_id, r.created_at\nFROM {src}.reposts r\nWHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), \'track\')  -- by label, no cast (docs/security.md)\n  AND r.is_current IS TRUE AND r.is_delete IS FALSE{reposts_in_scope}\nUNION ALL\nSELECT s.save_item_id::bigint, false, s.user_id::bigint, s.created_at\nFROM {src}.saves s\nWHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), \'track\')  -- by label, no cast (docs/security.md)\n  AND s.is_current IS TRUE AND s.is_delete IS FALSE{saves_in_scope}\n"""\n\n# Karma weight of a user: follower_count once per users row with a complete\n# profile, for tracks every row (current or not, as upstream), for playlists\n# the current ones (upstream filters is_current there). A negative\n# follower_count adds nothing, as if the user had no aggregate_user row\n# (docs/reference.md, Absurd rows). Also read by incremental.py for the\n# users the capture names.\n_USER_ROWS = {"track": "", "playlist": "u.is_current IS TRUE AND "}\n\n\ndef user_weights(kind: str, src: str, users_in_scope: str) -> str:\n    """The query of the karma weights of `kind` of the users in scope."""\n    return f"""\nSELECT u.user_id::bigint AS user_id, sum(au.follower_count) FILTER (WHERE au.follower_count >= 0)::numeric AS weight,\n       bool_or(au.follower_count < 0) AS negative\nFROM {src}.users u\nJOIN {src}.aggregate_user au ON au.user_id = u.user_id\nWHERE {_USER_ROWS[kind]}{_COMPLETE_PROFILE}{users_in_scope}\nGROUP BY u.user_id\n"""\n\n\n# An incremental cycle\'s weights of the contributors to the items whose\n# saves and reposts it reads again: the state\'s, or for a user the capture\n# named, the new one (incremental.py). Never the sources\' for a user not\n# named: the state\'s karma sums hold the state\'s weights, and a change not\n# yet named is applied, as a difference, when it is.\n_WEIGHTS_FROM_STATE = """\nCREATE TEMP TABLE trending_{kind}_weights AS\nSELECT e.user_id,\n       CASE WHEN n.user_id IS NULL THEN s.weight ELSE n.weight END AS weight,\n       CASE WHEN n.user_id IS NULL THEN s.negative ELSE n.negative END AS negative\nFROM (SELECT DISTINCT g.user_id FROM pg_temp.trending_{kind}_engagements g) AS e\nLEFT JOIN pg_temp.trending_{kind}_named_weights n ON n.user_id = e.user_id\nLEFT JOIN trending._state_{kind}_users s ON s.user_id = e.user_id\n"""\n\n\ndef _stage_weights(plpy, c: "Cycle", kind: str, scope: "Scope") -> None:\n    """pg_temp.trending_<kind>_weights: the karma weights of the contributors\n    to the items whose saves and reposts were read (every user\'s, reading\n    every item)."""\n    if scope.reread is not None:\n        plpy.execute(_WEIGHTS_FROM_STATE.format(kind=kind))\n    else:\n        users_in_scope = "" if scope.ids is None else (\n            f"\\n  AND u.user_id = ANY (ARRAY(SELECT DISTINCT e.user_id FROM pg_temp.trending_{kind}_engagements e))")\n        plpy.execute(f"CREATE TEMP TABLE trending_{kind}_weights AS" + user_weights(kind, c.source, users_in_scope))\n    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_weights")\n\n\n_TRACK_INPUTS = """\nCREATE TEMP TABLE trending_track_inputs AS\nWITH eligible AS (\n    -- an infinite created_at makes a track not eligible (counted)\n    SELECT c.* FROM pg_temp.trending_track_candidates c\n    WHERE c.current_rows = 1 AND c.listed AND pg_catalog.isfinite(c.created_at)\n),\n-- the whole hours after the hour that holds each window\'s start are in\n-- trending_track_listens; the partial hour that holds it, exactly (created_at > start):\nlisten_edges AS (\n    SELECT p.play_item_id AS track_id,\n           count(*) FILTER (WHERE p.created_at > {week_start} AND p.created_at < {week_floor} + interval \'1 hour\')\n               AS week_edge,\n           count(*) FILTER (WHERE p.created_at > {month_start} AND p.created_at < {month_floor} + interval \'1 hour\')\n               AS month_edge\n    FROM {src}.plays p\n    WHERE (p.created_at > {week_start} AND p.created_at < {week_floor} + interval \'1 hour\')\n       OR (p.created_at > {month_start} AND p.created_at < {month_floor} + interval \'1 hour\')\n    GROUP BY p.play_item_id\n),\nengagement_counts AS (\n    SELECT e.track_id,\n           count(*) FILTER (WHERE e.is_repost AND e.created_at > {week_start})      AS reposts_week,\n           count(*) FILTER (WHERE e.is_repost AND e.created_at > {month_start})     AS reposts_month,\n           count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {week_start})  AS saves_week,\n           count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {month_start}) AS saves_month,\n           sum(w.weight)                                                           AS karma,\n           count(*) FILTER (WHERE NOT pg_catalog.isfinite(e.created_at))           AS infinite_actions,\n           array_agg(e.user_id ORDER BY e.user_id) FILTER (WHERE w.negative)      AS negative_contributors\n    FROM pg_temp.trending_track_engagements e\n    LEFT JOIN pg_temp.trending_track_weights w ON w.user_id = e.user_id\n    GROUP BY e.track_id\n),\nengagement_inputs AS (\n    SELECT * FROM engagement_counts{engagements_from_state}\n)\nSELECT e.track_id,\n       -- too long for the genre index: stored as NULL (counted)\n       CASE WHEN pg_catalog.octet_length(e.genre) > {genre_max_bytes} THEN NULL ELSE e.genre END AS genre,\n       COALESCE(pg_catalog.octet_length(e.genre) > {genre_max_bytes}, false) AS genre_too_long,\n       e.owner_id,\n       au.follower_count                     AS owner_followers,\n       {age_days}                            AS age_days,\n       NOT COALESCE(pg_catalog.isfinite(e.release_date), true) AS release_date_infinite,\n       COALESCE(l.infinite_plays, 0) + COALESCE(g.infinite_actions, 0) AS infinite_events,\n       g.negative_contributors,\n       COALESCE(l.week_hours, 0) + COALESCE(x.week_edge, 0)   AS listens_week,\n       COALESCE(l.month_hours, 0) + COALESCE(x.month_edge, 0) AS listens_month,\n       COALESCE(g.reposts_week, 0)           AS reposts_week,\n       COALESCE(g.reposts_month, 0)          AS reposts_month,\n       COALESCE(g.saves_week, 0)             AS saves_week,\n       COALESCE(g.saves_month, 0)            AS saves_month,\n       COALESCE(at.repost_count, 0)          AS repost_total,\n       COALESCE(at.save_count, 0)            AS save_total,\n       ap.count                              AS play_total,\n       ap.play_item_id IS NOT NULL AND ap.count IS NULL AS null_play_count,\n       COALESCE(g.karma, 0)                  AS karma,\n       COALESCE(g.infinite_actions, 0)       AS infinite_actions\nFROM eligible e\nLEFT JOIN {src}.aggregate_user au     ON au.user_id = e.owner_id\nLEFT JOIN pg_temp.trending_track_listens l ON l.track_id = e.track_id\nLEFT JOIN listen_edges x              ON x.track_id = e.track_id\nLEFT JOIN engagement_inputs g         ON g.track_id = e.track_id\nLEFT JOIN {src}.aggregate_track at    ON at.track_id = e.track_id\nLEFT JOIN {src}.aggregate_plays ap    ON ap.play_item_id = e.track_id\n"""\n\n_PLAYLIST_CANDIDATES = """\nCREATE TEMP TABLE trending_playlist_candidates AS\nSELECT p.playlist_id,\n       count(*)                 AS current_rows,\n       min(p.playlist_owner_id) AS owner_id,\n       min(p.created_at)        AS created_at,\n       min(p.release_date)      AS release_date,\n       bool_and(p.is_delete IS FALSE AND p.is_private IS FALSE) AS listed,\n       bool_and(pg_catalog.jsonb_typeof(p.playlist_contents -> \'track_ids\') IS NOT DISTINCT FROM \'array\')\n                                AS track_ids_is_array,\n       min(CASE WHEN pg_catalog.jsonb_typeof(p.playlist_contents -> \'track_ids\') = \'array\'\n                THEN pg_catalog.jsonb_array_length(p.playlist_contents -> \'track_ids\') END)\n                                AS track_count\nFROM {src}.playlists p\nWHERE p.is_current IS TRUE{in_scope}\nGROUP BY p.playlist_id\n"""\n\n# the widest window bounds the read (all windows are nested), but for the\n# rows dated -infinity, read only to be counted\n_PLAYLIST_ENGAGEMENTS = """\nCREATE TEMP TABLE trending_playlist_engagements AS\nSELECT r.repost_item_id::bigint AS playlist_id, true AS is_repost, r.user_id::bigint AS user_id, r.created_at\nFROM {src}.reposts r\nWHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), \'playlist\')  -- by label, no cast (docs/security.md)\n  AND r.is_current IS TRUE AND r.is_delete IS FALSE\n  AND (r.created_at >= {year_start} OR r.created_at = {infinite}){reposts_in_scope}\nUNION ALL\nSELECT s.save_item_id::bigint, false, s.user_id::bigint, s.created_at\nFROM {src}.saves s\nWHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), \'playlist\')  -- by label, no cast (docs/security.md)\n  AND s.is_current IS TRUE AND s.is_delete IS FALSE\n  AND (s.created_at >= {year_start} OR s.created_at = {infinite}){saves_in_scope}\n"""\n\n_PLAYLIST_INPUTS = """\nCREATE TEMP TABLE trending_playlist_inputs AS\nWITH eligible AS (\n    SELECT c.*, au.follower_count AS owner_followers\n    FROM pg_temp.trending_playlist_candidates c\n    JOIN {src}.aggregate_user au ON au.user_id = c.owner_id\n    WHERE c.current_rows = 1 AND c.listed AND c.track_ids_is_array AND c.track_count >= 3\n      AND pg_catalog.isfinite(c.created_at)\n),\n-- counts take created_at > start, karma created_at >= start (as upstream)\nengagement_counts AS (\n    SELECT e.playlist_id,\n           {window_columns}\n    FROM pg_temp.trending_playlist_engagements e\n    LEFT JOIN pg_temp.trending_playlist_weights w ON w.user_id = e.user_id\n    GROUP BY e.playlist_id\n),\nengagement_inputs AS (\n    SELECT * FROM engagement_counts{engagements_from_state}\n)\nSELECT e.playlist_id,\n       e.owner_id,\n       e.owner_followers,\n       {age_days}                            AS age_days,\n       NOT COALESCE(pg_catalog.isfinite(e.release_date), true) AS release_date_infinite,\n       COALESCE(g.infinite_events, 0)        AS infinite_events,\n       g.negative_contributors,\n       {window_outputs},\n       COALESCE(ap.repost_count, 0)          AS repost_total,\n       COALESCE(ap.save_count, 0)            AS save_total\nFROM eligible e\nLEFT JOIN engagement_inputs g         ON g.playlist_id = e.playlist_id\nLEFT JOIN {src}.aggregate_playlist ap ON ap.playlist_id = e.playlist_id\n"""\n\n# A user with a negative follower_count is counted once per kind of item,\n# when met as the owner of an eligible item or as one of its karma\n# contributors (whose follower_count the karma would have summed).\n_NEGATIVE_FOLLOWER_USERS = """(SELECT count(DISTINCT n.user_id) FROM (\n           SELECT i.owner_id AS user_id FROM {inputs} i WHERE i.owner_followers < 0\n           UNION ALL\n           SELECT pg_catalog.unnest(i.negative_contributors) FROM {inputs} i\n           WHERE i.negative_contributors IS NOT NULL) AS n)"""\n\n_TRACK_BAD_ROWS = f"""\nSELECT (SELECT count(*) FROM pg_temp.trending_track_candidates WHERE current_rows > 1) AS duplicate_current_tracks,\n       (SELECT count(*) FROM pg_temp.trending_track_inputs WHERE null_play_count)      AS null_play_counts,\n       (SELECT count(*) FROM pg_temp.trending_track_candidates\n         WHERE current_rows = 1 AND listed AND NOT pg_catalog.isfinite(created_at))   AS tracks_created_at_infinite,\n       (SELECT count(*) FROM pg_temp.trending_track_inputs WHERE release_date_infinite)\n           AS tracks_release_date_infinite,\n       (SELECT COALESCE(sum(infinite_events), 0) FROM pg_temp.trending_track_inputs)\n           AS track_events_created_at_infinite,\n       (SELECT count(*) FROM pg_temp.trending_track_inputs WHERE genre_too_long)\n           AS track_genres_over_1000_bytes,\n       {_NEGATIVE_FOLLOWER_USERS.format(inputs="pg_temp.trending_track_inputs")}\n           AS track_users_negative_followers,\n       (SELECT count(*) FROM pg_temp.trending_track_inputs WHERE karma > {INT8_MAX})\n           AS track_karma_over_int8\n"""\n\n_PLAYLIST_BAD_ROWS = """\nSELECT (SELECT count(*) FROM pg_temp.trending_playlist_candidates WHERE current_rows > 1)\n           AS duplicate_current_playlists,\n       (SELECT count(*) FROM pg_temp.trending_playlist_candidates\n         WHERE current_rows = 1 AND listed AND NOT track_ids_is_array)\n           AS playlists_track_ids_not_array,\n       (SELECT count(*) FROM pg_temp.trending_playlist_inputs\n         WHERE greatest({karmas}) > 2147483647)\n           AS playlist_karma_over_int4,\n       (SELECT count(*) FROM pg_temp.trending_playlist_candidates\n         WHERE current_rows = 1 AND listed AND NOT pg_catalog.isfinite(created_at))\n           AS playlists_created_at_infinite,\n       (SELECT count(*) FROM pg_temp.trending_playlist_inputs WHERE release_date_infinite)\n           AS playlists_release_date_infinite,\n       (SELECT COALESCE(sum(infinite_events), 0) FROM pg_temp.trending_playlist_inputs)\n           AS playlist_events_created_at_infinite,\n       {negative_users}\n           AS playlist_users_negative_followers,\n       (SELECT count(*) FROM pg_temp.trending_playlist_inputs\n         WHERE greatest({karmas}) > {int8_max})\n           AS playlist_karma_over_int8\n"""\n\n\ndef _no_guard(point: str) -> None:\n    pass\n\n\ndef _in(ids: str | None, column: str) -> str:\n    """ AND column IN (the scope\'s ids), or nothing for every item."""\n    # = ANY (ARRAY(...)): one index probe per id, whatever the planner thinks\n    # of the ids\' range (a merge join would walk the index from its start)\n    return "" if ids is None else f"\\n  AND {column} = ANY (ARRAY(SELECT a.id FROM {ids} a))"\n\n\n_TRACK_ENGAGEMENT_COLUMNS = ("reposts_week", "reposts_month", "saves_week", "saves_month", "karma",\n                             "infinite_actions", "negative_contributors")\n\n\ndef _engagements_from_state(kind: str, scope: Scope, columns) -> str:\n    """An incremental cycle: the engagement counts and karma of the affected\n    items it does not read again are the state\'s (they changed only if the\n    item\'s saves or reposts did, or a window moved over them: then the item\n    is in scope.reread). Their karma moves by the weight differences of the\n    users who changed (pg_temp.trending_<kind>_karma_delta, incremental.py)."""\n    if scope.reread is None:\n        return ""\n    id_col = f"{kind}_id"\n    values = {c: f"st.{c}" for c in columns}\n    for karma in (c for c in columns if c.startswith("karma")):\n        # NULL stays NULL: a playlist karma without contributors has no difference to add\n        values[karma] = f"st.{karma} + COALESCE(kd.delta{karma[len(\'karma\'):]}, 0)"\n    delta_join = f"\\n    LEFT JOIN pg_temp.trending_{kind}_karma_delta kd ON kd.id = st.{id_col}"\n    return (f"\\n    UNION ALL\\n    SELECT st.{id_col}, " + ", ".join(values[c] for c in columns)\n            + f"\\n    FROM trending._state_{kind}s st{delta_join}"\n            f"\\n    WHERE st.{id_col} = ANY (ARRAY(SELECT a.id FROM {scope.ids} a"\n            f" WHERE NOT EXISTS (SELECT FROM {scope.reread} r WHERE r.id = a.id)))")\n\n\ndef _stage_listens(plpy, c: Cycle, scope: Scope) -> None:\n    """pg_temp.trending_track_listens (and, reading the sources, trending_play_hours)."""\n    plpy.execute(_LISTENS_TABLE)\n    if scope.plays == "state":\n        plpy.execute(_LISTENS_FROM_STATE.format(ids=scope.ids, unknown=scope.unknown,\n                                                since=int(scope.since), upto=int(scope.upto),\n                                                week_floor=c.track_week_floor, month_floor=c.track_month_floor,\n                                                prev_week_floor=scope.prev_week_floor,\n                                                prev_month_floor=scope.prev_month_floor, infinite=_INFINITE))\n    else:\n        plpy.execute(_PLAY_HOURS_TABLE)\n        after = "" if scope.upto is None else _PLAY_HOURS_AFTER.format(\n            upto=int(scope.upto), keep_floor=c.track_month_keep, infinite=_INFINITE,\n            in_scope=_in(scope.ids, "d.item_id"))\n        plpy.execute(_PLAY_HOURS_FROM_SOURCES.format(src=c.source, keep_floor=c.track_month_keep,\n                                                     infinite=_INFINITE, after=after,\n                                                     in_scope=_in(scope.ids, "p.play_item_id")))\n        plpy.execute(_LISTENS_FROM_PLAY_HOURS.format(week_floor=c.track_week_floor, month_floor=c.track_month_floor,\n                                                     infinite=_INFINITE))\n    plpy.execute("ANALYZE pg_temp.trending_track_listens")\n\n\ndef stage_track_inputs(plpy, c: Cycle, guard=_no_guard, scope: Scope = EVERYTHING) -> dict[str, int]:\n    """Build trending_track_inputs for the scope\'s tracks; return the track\n    traps found among them. guard(point) runs before each statement that\n    reads the sources ("candidates", "plays", "engagements", "inputs")."""\n    guard("candidates")\n    plpy.execute(_TRACK_CANDIDATES.format(src=c.source, in_scope=_in(scope.ids, "t.track_id")))\n    plpy.execute("ANALYZE pg_temp.trending_track_candidates")\n    if scope.plays != "state":\n        guard("plays")\n    _stage_listens(plpy, c, scope)\n    guard("engagements")\n    engaged = scope.reread or scope.ids\n    plpy.execute(_TRACK_ENGAGEMENTS.format(src=c.source, reposts_in_scope=_in(engaged, "r.repost_item_id"),\n                                           saves_in_scope=_in(engaged, "s.save_item_id")))\n    plpy.execute("ANALYZE pg_temp.trending_track_engagements")\n    guard("inputs")\n    _stage_weights(plpy, c, "track", scope)\n    plpy.execute(_TRACK_INPUTS.format(src=c.source, week_start=c.track_week_start,\n                                      month_start=c.track_month_start, week_floor=c.track_week_floor,\n                                      month_floor=c.track_month_floor,\n                                      engagements_from_state=_engagements_from_state(\n                                          "track", scope, _TRACK_ENGAGEMENT_COLUMNS),\n                                      infinite=_INFINITE, genre_max_bytes=formulas.GENRE_MAX_BYTES,\n                                      age_days=_age_days(c, "e")))\n    plpy.execute("ANALYZE pg_temp.trending_track_inputs")\n    row = plpy.execute(_TRACK_BAD_ROWS)[0]\n    return {key: int(row[key]) for key in TRACK_BAD_ROWS}\n\n\ndef stage_playlist_inputs(plpy, c: Cycle, guard=_no_guard, scope: Scope = EVERYTHING) -> dict[str, int]:\n    """Build trending_playlist_inputs for the scope\'s playlists; return the playlist traps found."""\n    ranges = list(formulas.PLAYLIST_WINDOWS)\n    starts = c.playlist_starts\n    widest = max(ranges, key=lambda r: formulas.WINDOW_DAYS[r])\n    window_columns = ",\\n           ".join(\n        [f"count(*) FILTER (WHERE e.is_repost AND e.created_at > {starts[r]}) AS reposts_{r}" for r in ranges]\n        + [f"count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {starts[r]}) AS saves_{r}" for r in ranges]\n        + [f"sum(w.weight) FILTER (WHERE e.created_at >= {starts[r]}) AS karma_{r}" for r in ranges]\n        + ["count(*) FILTER (WHERE NOT pg_catalog.isfinite(e.created_at)) AS infinite_events",\n           # contributors to some window\'s karma (the widest window holds them all)\n           f"array_agg(e.user_id ORDER BY e.user_id) FILTER (WHERE w.negative AND e.created_at >= {starts[widest]})"\n           " AS negative_contributors"])\n    window_outputs = ",\\n       ".join(\n        [f"COALESCE(g.reposts_{r}, 0) AS reposts_{r}" for r in ranges]\n        + [f"COALESCE(g.saves_{r}, 0) AS saves_{r}" for r in ranges]\n        + [f"g.karma_{r} AS karma_{r}" for r in ranges])\n    guard("candidates")\n    plpy.execute(_PLAYLIST_CANDIDATES.format(src=c.source, in_scope=_in(scope.ids, "p.playlist_id")))\n    plpy.execute("ANALYZE pg_temp.trending_playlist_candidates")\n    guard("engagements")\n    engaged = scope.reread or scope.ids\n    plpy.execute(_PLAYLIST_ENGAGEMENTS.format(src=c.source, year_start=starts[widest], infinite=_INFINITE,\n                                              reposts_in_scope=_in(engaged, "r.repost_item_id"),\n                                              saves_in_scope=_in(engaged, "s.save_item_id")))\n    plpy.execute("ANALYZE pg_temp.trending_playlist_engagements")\n    guard("inputs")\n    _stage_weights(plpy, c, "playlist", scope)\n    engagement_columns = ([f"reposts_{r}" for r in ranges] + [f"saves_{r}" for r in ranges]\n                          + [f"karma_{r}" for r in ranges] + ["infinite_events", "negative_contributors"])\n    plpy.execute(_PLAYLIST_INPUTS.format(src=c.source,\n                                         engagements_from_state=_engagements_from_state(\n                                             "playlist", scope, engagement_columns),\n                                         window_columns=window_columns,\n                                         window_outputs=window_outputs,\n                                         age_days=_age_days(c, "e")))\n    plpy.execute("ANALYZE pg_temp.trending_playlist_inputs")\n    karmas = ", ".join(f"karma_{r}" for r in ranges)\n    row = plpy.execute(_PLAYLIST_BAD_ROWS.format(\n        karmas=karmas, int8_max=INT8_MAX,\n        negative_users=_NEGATIVE_FOLLOWER_USERS.format(inputs="pg_temp.trending_playlist_inputs")))[0]\n    return {key: int(row[key]) for key in PLAYLIST_BAD_ROWS}\n\n\n# What the state keeps of a staging (sql/schema/85_state.sql), in the state\n# tables\' column order; trending._state_write copies these temp tables.\n_TRACK_STATE = """\nINSERT INTO pg_temp.trending_track_state\nSELECT i.track_id, i.owner_id, c.created_at, greatest(c.release_date, c.created_at), c.release_date,\n       i.genre, i.genre_too_long, i.owner_followers, i.release_date_infinite, i.infinite_events,\n       i.negative_contributors, i.listens_week, i.listens_month, i.reposts_week, i.reposts_month,\n       i.saves_week, i.saves_month, i.repost_total, i.save_total, i.play_total, i.null_play_count, i.karma,\n       COALESCE(l.state_week_hours, 0), COALESCE(l.state_month_hours, 0), COALESCE(l.state_infinite_plays, 0),\n       i.infinite_actions\nFROM pg_temp.trending_track_inputs i\nJOIN pg_temp.trending_track_candidates c ON c.track_id = i.track_id\nLEFT JOIN pg_temp.trending_track_listens l ON l.track_id = i.track_id\n"""\n\n_PLAYLIST_STATE = """\nINSERT INTO pg_temp.trending_playlist_state\nSELECT i.playlist_id, i.owner_id, c.created_at, greatest(c.release_date, c.created_at), c.release_date,\n       i.owner_followers, i.release_date_infinite, i.infinite_events, i.negative_contributors,\n       i.reposts_week, i.reposts_month, i.reposts_year, i.saves_week, i.saves_month, i.saves_year,\n       i.karma_week, i.karma_month, i.karma_year, i.repost_total, i.save_total\nFROM pg_temp.trending_playlist_inputs i\nJOIN pg_temp.trending_playlist_candidates c ON c.playlist_id = i.playlist_id\n"""\n\n\ndef stage_state(plpy, c: Cycle, kind: str, incremental: bool = False) -> None:\n    """The temp tables trending._state_write copies into the state, from the\n    kind\'s staging: its inputs with their age\'s dates, the hours of its\n    items\' live engagements that a window can still leave, and (playlists)\n    the owner of every playlist with one current row. A full staging reads\n    every item\'s saves and reposts, eligible or not, and keeps all their\n    hours; an incremental one reads those of some items (the capture named\n    them, the state did not hold them, or a window moved over them) and adds\n    their hours to the state\'s (an hour left behind by an undone save only\n    makes a later cycle rescore the item once more)."""\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_state (LIKE trending._state_{kind}s)")\n    plpy.execute(_TRACK_STATE if kind == "track" else _PLAYLIST_STATE)\n    id_col = f"{kind}_id"\n    floor = c.track_month_keep if kind == "track" else c.playlist_floors[max(\n        formulas.PLAYLIST_WINDOWS, key=lambda r: formulas.WINDOW_DAYS[r])]\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_engagement_hours (hour timestamp, item_id bigint)")\n    plpy.execute(f"INSERT INTO pg_temp.trending_{kind}_engagement_hours"\n                 f" SELECT DISTINCT pg_catalog.date_trunc(\'hour\', e.created_at), e.{id_col}"\n                 f" FROM pg_temp.trending_{kind}_engagements e WHERE e.created_at >= {floor}")\n    # each user\'s weight as the state\'s karma sums now hold it: every user\'s\n    # after a full staging, the named users\' after an incremental one\n    weights = f"trending_{kind}_named_weights" if incremental else f"trending_{kind}_weights"\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_user_state AS SELECT w.user_id, w.weight, w.negative"\n                 f" FROM pg_temp.{weights} w")\n    if kind == "playlist":\n        plpy.execute("CREATE TEMP TABLE trending_playlist_owners (playlist_id bigint, owner_id bigint)")\n        plpy.execute("INSERT INTO pg_temp.trending_playlist_owners"\n                     " SELECT c.playlist_id, c.owner_id FROM pg_temp.trending_playlist_candidates c"\n                     " WHERE c.current_rows = 1")\n',
     'trending_pl.preview': '"""Preview a cycle: the rows a cycle at `now` would insert, update and delete.\n\ntrending.preview(now) runs the cycle\'s own staging (inputs.py, then\nslices.stage_changes) as the caller, so what it reports is what the next\ncycle at the same `now` would write, and keeps the result in\npg_temp.trending_preview for the SQL wrapper to return. Nothing else is\nwritten: no run row, no score, no advisory lock (a preview runs beside a\ncycle; neither waits for the other). The sources and score tables are read\nunder ACCESS SHARE only, as a cycle reads them.\n\nRanks are the API\'s (score DESC, id DESC within the slice), computed as sets\nwith window functions over each changed slice: old over the stored rows,\nnew over the stored rows with the changes applied. The stored rows are read\nagain by the statement that ranks them; should a cycle commit between the\nstaging and that statement, old values are those it left.\n"""\n\nfrom __future__ import annotations\n\nfrom . import config, cycle, inputs, slices, sources, validate\n\nRESULT = "pg_temp.trending_preview"\n\n\ndef stage(plpy, now: str) -> int:\n    """Build pg_temp.trending_preview for a cycle at `now`; return its row count.\n    The cycle\'s private tables are dropped before and after (also on error)."""\n    validate.cycle_inputs(plpy, now)\n    plan = cycle.plan(plpy)\n    cycle.apply_session_settings(plpy, plan["settings"])\n    schema = plan["source_schema"]\n    by_kind: dict[str, list] = {"track": [], "playlist": []}\n    removed: list = []\n    for step in plan["steps"]:\n        if "range" not in step:\n            continue\n        strategy = config.Strategy(step["type"], step["version"], step["kind"], (step["range"],), step["enabled"])\n        (by_kind[step["kind"]] if step["enabled"] else removed).append((strategy, step["range"]))\n\n    plpy.execute(f"DROP TABLE IF EXISTS {RESULT}")\n    plpy.execute("CREATE TEMP TABLE trending_preview (kind text, type text, version text, time_range text,"\n                 " id integer, action text, old_score float8, new_score float8, old_rank bigint,"\n                 " new_rank bigint, old_genre text, new_genre text)")\n    inputs.drop_temp_tables(plpy)  # a failed run earlier in this session may have left them\n    try:\n        sources.lock_and_check(plpy, schema)\n        c = inputs.Cycle.start(plpy, now, schema)\n        for kind, enabled in by_kind.items():\n            if not enabled:\n                continue\n            step = cycle.INPUTS[kind]\n\n            # as a cycle\'s step: check the sources before each read and after the last\n            def guard(point: str, step=step) -> None:\n                sources.lock_and_check(plpy, schema, step)\n\n            stage_inputs = inputs.stage_track_inputs if kind == "track" else inputs.stage_playlist_inputs\n            stage_inputs(plpy, c, guard)\n            guard("end")\n            slices.stage_changes(plpy, kind, enabled)\n            _keep_changes(plpy, kind)\n        for strategy, time_range in removed:\n            _keep_removal(plpy, strategy, time_range)\n    finally:\n        inputs.drop_temp_tables(plpy)\n    return int(plpy.execute(f"SELECT count(*) AS n FROM {RESULT}")[0]["n"])\n\n\ndef _keep_changes(plpy, kind: str) -> None:\n    """The kind\'s staged changes, with both scores and both ranks, into the result."""\n    spec = slices.TABLES[kind]\n    table, id_col = spec["table"], spec["id"]\n    changes = slices.changes_table(kind)\n    new_genre, old_genre = ("c.genre", "t.genre::text") if spec["genre"] else ("NULL::text", "NULL::text")\n    slice_ = "type, version, time_range"\n    plpy.execute(f"""\nWITH ch AS (\n    SELECT c.type, c.version, c.time_range, c.stored_id, c.id AS new_id, c.score AS new_score,\n           {new_genre} AS new_genre\n    FROM {changes} c\n), touched AS (\n    SELECT DISTINCT {slice_} FROM ch\n), stored AS (\n    SELECT t.{id_col} AS id, t.type::text AS type, t.version::text AS version,\n           t.time_range::text AS time_range, t.score, {old_genre} AS genre\n    FROM {table} t\n    WHERE (t.type, t.version, t.time_range) IN (SELECT s.type, s.version, s.time_range FROM touched s)\n), old_ranked AS (\n    SELECT s.*, pg_catalog.row_number() OVER (PARTITION BY {slice_} ORDER BY s.score DESC, s.id DESC) AS rank\n    FROM stored s\n), new_slice AS (\n    SELECT s.id, s.type, s.version, s.time_range, s.score FROM stored s\n    WHERE NOT EXISTS (SELECT FROM ch WHERE ch.stored_id = s.id AND ch.type = s.type\n                                       AND ch.version = s.version AND ch.time_range = s.time_range)\n    UNION ALL\n    SELECT ch.new_id, ch.type, ch.version, ch.time_range, ch.new_score FROM ch WHERE ch.new_id IS NOT NULL\n), new_ranked AS (\n    SELECT n.*, pg_catalog.row_number() OVER (PARTITION BY {slice_} ORDER BY n.score DESC, n.id DESC) AS rank\n    FROM new_slice n\n)\nINSERT INTO {RESULT}\nSELECT {plpy.quote_literal(kind)}, ch.type, ch.version, ch.time_range, COALESCE(ch.new_id, ch.stored_id),\n       CASE WHEN ch.stored_id IS NULL THEN \'insert\' WHEN ch.new_id IS NULL THEN \'delete\' ELSE \'update\' END,\n       o.score, ch.new_score, o.rank, n.rank, o.genre, ch.new_genre\nFROM ch\nLEFT JOIN old_ranked o ON o.id = ch.stored_id AND o.type = ch.type AND o.version = ch.version\n                      AND o.time_range = ch.time_range\nLEFT JOIN new_ranked n ON n.id = ch.new_id AND n.type = ch.type AND n.version = ch.version\n                      AND n.time_range = ch.time_range""")\n\n\ndef _keep_removal(plpy, strategy: config.Strategy, time_range: str) -> None:\n    """A switched-off strategy\'s slice: the cycle deletes every stored row."""\n    spec = slices.TABLES[strategy.kind]\n    genre = "t.genre::text" if spec["genre"] else "NULL::text"\n    plpy.execute(plpy.prepare(f"""\nINSERT INTO {RESULT}\nSELECT $1, t.type, t.version, t.time_range, t.{spec[\'id\']}, \'delete\', t.score, NULL,\n       pg_catalog.row_number() OVER (ORDER BY t.score DESC, t.{spec[\'id\']} DESC), NULL, {genre}, NULL\nFROM {spec[\'table\']} t\nWHERE t.type = $2 AND t.version = $3 AND t.time_range = $4""", ["text", "text", "text", "text"]),\n                 [strategy.kind, strategy.type, strategy.version, time_range])\n',
-    'trending_pl.recompute': '"""The two ways to run a cycle.\n\n- run(): `SELECT trending.recompute()`, one transaction. The caller sees\n  every error; nothing of a failed cycle stays, not even its run row.\n- start() / step(): `CALL trending.scheduled_recompute()`, the procedure\n  pg_cron runs, which commits after each step so that no snapshot or lock is\n  held for a whole cycle. Its \'running\' row is committed first; a failure is\n  recorded in the row (with SQLSTATE and message) before the procedure\n  re-raises it, so pg_cron marks the job failed too.\n\nBoth plan the cycle the same way and run the same steps (cycle.py).\n"""\n\nfrom __future__ import annotations\n\nimport json\n\nfrom . import cycle, inputs, runs\nfrom . import validate\n\n\ndef _require_primary(plpy) -> None:\n    if plpy.execute("SELECT pg_catalog.pg_is_in_recovery() AS standby")[0]["standby"]:\n        plpy.error("trending: cannot run a cycle on a hot standby", sqlstate="25006",\n                   hint="Run it on the primary; the scheduled procedure returns quietly on a standby.")\n\n\ndef _now_text(plpy, now: str) -> str:\n    return plpy.execute(f"SELECT pg_catalog.to_char({plpy.quote_literal(now)}::timestamptz AT TIME ZONE \'UTC\',"\n                        " \'YYYY-MM-DD HH24:MI:SS.US\') AS t")[0]["t"].removesuffix(".000000")\n\n\ndef _skip(plpy, trigger: str, now: str) -> dict:\n    result = runs.skipped(plpy, trigger, now)\n    plpy.notice(f"trending: skipped: {result[\'message\']}")\n    return result\n\n\ndef run(plpy, now: str, full: bool = False) -> str:\n    """One whole cycle in the caller\'s transaction; the summary as JSON text.\n    `full`: a full cycle even when an incremental one could run."""\n    validate.cycle_inputs(plpy, now)\n    _require_primary(plpy)\n    runs.release_leftover(plpy)\n    if not runs.try_lock(plpy, session=False):\n        return json.dumps(_skip(plpy, "recompute", now))\n    runs.warn_if_before_current_scores(plpy, now)\n    plan = cycle.plan(plpy, full=bool(full))\n    run = runs.start(plpy, "recompute", now, plan)\n    try:\n        for index in range(len(plan["steps"])):\n            cycle.run_step(plpy, run, index)\n        finished = runs.finish(plpy, run["run_id"])\n        now_text = _now_text(plpy, now)\n        cycle.announce(plpy, run, now_text)  # sent when the caller commits\n        return json.dumps(cycle.summary(plan, finished, now_text, run.get("capture")))\n    finally:\n        runs.forget(run["run_id"])\n\n\ndef start(plpy, now: str, full: bool = False):\n    """First transaction of a scheduled run: the run id, or None when another\n    cycle is running (recorded as skipped)."""\n    validate.cycle_inputs(plpy, now)\n    runs.release_leftover(plpy)\n    if not runs.try_lock(plpy, session=True):\n        _skip(plpy, "scheduled", now)\n        return None\n    try:\n        runs.warn_if_before_current_scores(plpy, now)\n        plan = cycle.plan(plpy, full=bool(full))\n        run_id = runs.start(plpy, "scheduled", now, plan)["run_id"]\n    except Exception:\n        runs.unlock(plpy)\n        raise\n    plpy.notice(f"trending: run {run_id} started: {len(plan[\'steps\'])} steps")\n    return run_id\n\n\ndef step(plpy, run_id: int, index: int) -> str:\n    """Step `index` of a scheduled run, as one subtransaction of the\n    procedure\'s current transaction. Returns JSON: {"state": "more"} while\n    steps remain, {"state": "ok", "summary": ...} after the last one, or\n    {"state": "failed", "sqlstate", "message", "detail", "hint"} after\n    recording the failure (the step\'s own work is rolled back).\n\n    Only the session that started the run continues it (runs.mine): another\n    session\'s run, or one this session does not hold, raises at once and is\n    left as it is."""\n    try:\n        with plpy.subtransaction():\n            state = runs.mine(plpy, run_id, index)\n    except Exception as error:\n        if _failed_own_row(plpy, run_id, error):\n            return _failed(error)\n        raise\n    try:\n        last = index == len(state["plan"]["steps"]) - 1\n        with plpy.subtransaction():\n            cycle.run_step(plpy, state, index)\n            # the last step arms the change capture: marking the run ok goes\n            # with it, so that a run recorded failed has armed nothing\n            finished = runs.finish(plpy, run_id) if last else None\n            if last:\n                cycle.announce(plpy, state, _now_text(plpy, state["now"]))  # sent at the procedure\'s commit\n        state["next"] = index + 1\n        if not last:\n            return json.dumps({"state": "more"})\n        summary = cycle.summary(state["plan"], finished, _now_text(plpy, state["now"]), state.get("capture"))\n        runs.unlock(plpy)\n        plpy.notice(f"trending: run {run_id} ok in {summary[\'ms\']:.0f} ms: "\n                    + ", ".join(f"{v} {k}" for k, v in summary["rows"].items()))\n        return json.dumps({"state": "ok", "summary": summary})\n    except Exception as error:  # every failure ends the run: record it, free the lock\n        runs.fail(plpy, run_id, error)\n        inputs.drop_temp_tables(plpy)\n        runs.unlock(plpy)\n        return _failed(error)\n\n\ndef _failed(error) -> str:\n    return json.dumps({"state": "failed", "sqlstate": getattr(error, "sqlstate", None) or "XX000",\n                       "message": runs.error_message(error), "detail": getattr(error, "detail", None),\n                       "hint": getattr(error, "hint", None)})\n\n\ndef _failed_own_row(plpy, run_id: int, error) -> bool:\n    """A run whose row is this backend\'s own, running, but which this session\n    cannot continue (its plan is no longer in memory: the module was\n    reloaded by ALTER EXTENSION ... UPDATE; or a step out of order): record\n    it failed and free the lock, so later cycles do not skip; True. Whatever\n    the error (a cancel while checking counts too), any other session\'s run\n    is not touched (trending._run_fail refuses it): False."""\n    try:\n        with plpy.subtransaction():\n            runs.fail(plpy, run_id, error)\n    except Exception:\n        return False\n    inputs.drop_temp_tables(plpy)\n    runs.unlock(plpy)\n    return True\n',
-    'trending_pl.runs': '"""Run history (trending.runs) and the lock that keeps cycles from overlapping.\n\nEvery cycle is one row of trending.runs: \'running\' while it works, then \'ok\',\n\'failed\' (with SQLSTATE and message) or, when its backend died, \'aborted\'\n(set by the next run). A call that finds another cycle running records a\n\'skipped\' row and returns at once.\n\nBoth entry points take the same advisory lock: recompute() a transaction\nlock (released at its commit or rollback), the scheduled procedure a session\nlock (it commits between steps), released when it finishes or fails and, if\nits backend dies, by the server.\n\nA role that runs cycles has no write privilege on trending.runs: every\nwrite goes through a SECURITY DEFINER function (trending._run_*) that checks\nthe run is the caller\'s own (sql/functions/_own_run.sql).\n"""\n\nfrom __future__ import annotations\n\nimport json\n\n# pg_try_advisory_*lock(int4, int4) key: \'tren\' as an int4, then 1 for\n# "recompute". pg_locks shows it as classid = 1953654126, objid = 1,\n# objsubid = 2 (the trending.status view looks for exactly that).\nLOCK_KEY = "1953654126, 1"\n\n\ndef try_lock(plpy, *, session: bool) -> bool:\n    function = "pg_try_advisory_lock" if session else "pg_try_advisory_xact_lock"\n    return bool(plpy.execute(f"SELECT pg_catalog.{function}({LOCK_KEY}) AS locked")[0]["locked"])\n\n\ndef unlock(plpy) -> None:\n    """Release the session lock of a scheduled run (quietly if not held)."""\n    plpy.execute(f"""\nSELECT pg_catalog.pg_advisory_unlock({LOCK_KEY})\nFROM pg_catalog.pg_locks\nWHERE locktype = \'advisory\' AND pid = pg_catalog.pg_backend_pid() AND granted\n  AND classid = 1953654126 AND objid = 1 AND objsubid = 2\n  AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())""")\n\n\ndef release_leftover(plpy) -> None:\n    """Before a new run: a scheduled run interrupted between two steps (a\n    cancel landing in the procedure\'s own COMMIT) leaves this session holding\n    the cycle lock, and advisory locks are re-entrant, so a new run\'s single\n    unlock would leave it held and every other session\'s cycle skipped. Drop\n    every hold this session has and forget its runs; the new run marks the\n    leftover \'running\' row aborted. (An unfinished run in this session\'s\n    memory is the sign: a finished or failed one is forgotten.)"""\n    if not _RUNS:\n        return\n    _RUNS.clear()\n    for _ in range(1000):  # one hold per interrupted call at most; bounded anyway\n        held = plpy.execute(f"""\nSELECT pg_catalog.pg_advisory_unlock({LOCK_KEY}) AS released\nFROM pg_catalog.pg_locks\nWHERE locktype = \'advisory\' AND pid = pg_catalog.pg_backend_pid() AND granted AND mode = \'ExclusiveLock\'\n  AND classid = 1953654126 AND objid = 1 AND objsubid = 2\n  AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())""")\n        if not held or not held[0]["released"]:\n            return\n\n\ndef warn_if_before_current_scores(plpy, now: str) -> None:\n    """A cycle at a now earlier than the stored scores\' runs (a DBA may mean\n    it), but rewrites the live lists as of that earlier time, counting every\n    later event: say so. (trending.status, not trending.runs: a role that\n    runs cycles may not read the history table itself.)"""\n    row = plpy.execute(plpy.prepare("""\nSELECT pg_catalog.to_char(s.scores_as_of AT TIME ZONE \'UTC\', \'YYYY-MM-DD HH24:MI:SS\') AS scores_as_of,\n       s.scores_as_of > $1 AS later\nFROM trending.status s""", ["timestamptz"]), [now])\n    if row and row[0]["later"]:\n        plpy.warning(f"trending: this cycle\'s now is earlier than the current scores\' "\n                     f"({row[0][\'scores_as_of\']} UTC): the live score tables go back in time",\n                     hint="trending.preview(now) shows what a cycle at another time would write, "\n                          "without writing it; trending.recompute() with no argument computes as of now.")\n\n\n# The runs this session is running, by run id: the plan fixed when the run\n# started, `now`, the next step to run and what the steps left for later\n# ones (the score tables\' filenodes; the change capture\'s watermark, its\n# fingerprint and whether it settled, taken by the first step and used by\n# the last: cycle.begin_capture, cycle.finish_capture). A run\'s plan is never re-read from trending.runs (whose plan column\n# is a record only): the scheduled procedure\'s steps are transactions of the\n# same session, so they find it here, and a session that did not start a\n# run cannot continue it.\n_RUNS: dict[int, dict] = {}\n\n\ndef _one(plpy, query: str, types: list[str], args: list):\n    return plpy.execute(plpy.prepare(query, types), args)[0]\n\n\ndef _current_user(plpy) -> str:\n    return plpy.execute("SELECT CURRENT_USER::text AS u")[0]["u"]\n\n\ndef start(plpy, trigger: str, now: str, plan: dict) -> dict:\n    """Begin a run (the caller holds the lock): trending._run_begin marks the\n    runs of dead backends aborted, forgets runs older than the retention and\n    inserts the \'running\' row. The run\'s state, kept in this session."""\n    row = _one(plpy, "SELECT trending._run_begin($1, $2, $3, $4) AS run_id",\n               ["text", "timestamptz", "name", "jsonb"], [trigger, now, _current_user(plpy), json.dumps(plan)])\n    run = {"run_id": int(row["run_id"]), "now": now, "plan": plan, "next": 0, "filenodes": {}}\n    _RUNS[run["run_id"]] = run\n    return run\n\n\ndef mine(plpy, run_id: int, index: int) -> dict:\n    """The state of run `run_id` for its step `index`, if this session\n    started the run and the run\'s row agrees (pid = this backend, status\n    \'running\', the cycle lock held: trending._own_run). Raises 42501 for\n    another session\'s run; 55000 for a run not running, or one this\n    session\'s memory does not hold, or a step out of order."""\n    _one(plpy, "SELECT trending._own_run($1) AS ok", ["bigint"], [run_id])\n    run = _RUNS.get(run_id)\n    if run is None:\n        plpy.error(f"trending: run {run_id} was not started by this session", sqlstate="55000",\n                   hint="Only the session that started a scheduled run continues it.")\n    if index != run["next"]:\n        plpy.error(f"trending: run {run_id} is at step {run[\'next\']}, not {index}", sqlstate="55000")\n    return run\n\n\ndef forget(run_id: int) -> None:\n    _RUNS.pop(run_id, None)\n\n\ndef skipped(plpy, trigger: str, now: str) -> dict:\n    """Record a call that found a cycle running; the summary it returns."""\n    row = json.loads(_one(plpy, "SELECT trending._run_skipped($1, $2, $3) AS r", ["text", "timestamptz", "name"],\n                          [trigger, now, _current_user(plpy)])["r"])\n    return {"status": "skipped", "run_id": int(row["run_id"]), "message": row["message"]}\n\n\ndef record_step(plpy, run_id: int, name: str, ms: float, *, slice_key: str | None = None,\n                slice_result: dict | None = None, bad_rows: dict | None = None,\n                cycle: dict | None = None, affected: dict | None = None, drift: dict | None = None) -> None:\n    """Add one finished step to the run\'s row: its milliseconds and, for a\n    slice, its row counts; for an input step, the bad rows it counted, and\n    the items it rescored and the drift it found; for the step that decides\n    it, the kind of cycle and why ({"kind", "reason"})."""\n    plpy.execute(plpy.prepare("SELECT trending._run_step_done($1, $2, $3, $4, $5, $6, $7, $8, $9)",\n                              ["bigint", "text", "float8", "jsonb", "jsonb", "text", "text", "jsonb", "jsonb"]),\n                 [run_id, name, float(ms), None if slice_key is None else json.dumps(slice_result),\n                  json.dumps(bad_rows) if bad_rows else None,\n                  None if cycle is None else cycle["kind"], None if cycle is None else cycle["reason"],\n                  json.dumps(affected) if affected else None, json.dumps(drift) if drift else None])\n\n\ndef finish(plpy, run_id: int) -> dict:\n    """Mark the run ok; return its row (with the WAL the cycle wrote)."""\n    row = json.loads(_one(plpy, "SELECT trending._run_finish($1) AS r", ["bigint"], [run_id])["r"])\n    forget(run_id)\n    return row\n\n\ndef fail(plpy, run_id: int, error) -> None:\n    """Record a failed run with the error\'s SQLSTATE, message, detail and hint."""\n    forget(run_id)\n    plpy.execute(plpy.prepare("SELECT trending._run_fail($1, $2, $3, $4, $5)",\n                              ["bigint", "text", "text", "text", "text"]),\n                 [run_id, getattr(error, "sqlstate", None) or "XX000", error_message(error),\n                  _text(getattr(error, "detail", None)), _text(getattr(error, "hint", None))])\n\n\ndef _text(value):\n    return None if value is None else str(value)\n\n\ndef error_message(error) -> str:\n    text = str(error.args[0]) if getattr(error, "args", None) else str(error)\n    return text or type(error).__name__\n',
+    'trending_pl.recompute': '"""The two ways to run a cycle.\n\n- run(): `SELECT trending.recompute()`, one transaction. The caller sees\n  every error; nothing of a failed cycle stays, not even its run row.\n- start() / step(): `CALL trending.scheduled_recompute()`, the procedure\n  pg_cron runs, which commits after each step so that no snapshot or lock is\n  held for a whole cycle. Its \'running\' row is committed first; a failure is\n  recorded in the row (with SQLSTATE and message) before the procedure\n  re-raises it, so pg_cron marks the job failed too.\n\nBoth plan the cycle the same way and run the same steps (cycle.py).\n"""\n\nfrom __future__ import annotations\n\nimport json\n\nfrom . import cycle, inputs, runs\nfrom . import validate\n\n\ndef _require_primary(plpy) -> None:\n    if plpy.execute("SELECT pg_catalog.pg_is_in_recovery() AS standby")[0]["standby"]:\n        plpy.error("trending: cannot run a cycle on a hot standby", sqlstate="25006",\n                   hint="Run it on the primary; the scheduled procedure returns quietly on a standby.")\n\n\ndef _now_text(plpy, now: str) -> str:\n    return plpy.execute(f"SELECT pg_catalog.to_char({plpy.quote_literal(now)}::timestamptz AT TIME ZONE \'UTC\',"\n                        " \'YYYY-MM-DD HH24:MI:SS.US\') AS t")[0]["t"].removesuffix(".000000")\n\n\ndef run(plpy, now: str, full: bool = False) -> str:\n    """One whole cycle in the caller\'s transaction; the summary as JSON text.\n    `full`: a full cycle even when an incremental one could run."""\n    validate.cycle_inputs(plpy, now)\n    _require_primary(plpy)\n    not_taken = runs.take_lease(plpy, "recompute", now)\n    if not_taken:\n        return json.dumps(not_taken)\n    runs.warn_if_before_current_scores(plpy, now)\n    plan = cycle.plan(plpy, full=bool(full))\n    run = runs.start(plpy, "recompute", now, plan)\n    try:\n        for index in range(len(plan["steps"])):\n            cycle.run_step(plpy, run, index)\n        finished = runs.finish(plpy, run["run_id"])\n        now_text = _now_text(plpy, now)\n        cycle.announce(plpy, run, now_text)  # sent when the caller commits\n        return json.dumps(cycle.summary(plan, finished, now_text, run.get("capture")))\n    finally:\n        runs.forget(run["run_id"])\n\n\ndef start(plpy, now: str, full: bool = False):\n    """First transaction of a scheduled run: the run id, or None when the\n    lease was not taken (recorded as skipped or failed). An error rolls the\n    lease back with the rest of the transaction."""\n    validate.cycle_inputs(plpy, now)\n    if runs.take_lease(plpy, "scheduled", now):\n        return None\n    runs.warn_if_before_current_scores(plpy, now)\n    plan = cycle.plan(plpy, full=bool(full))\n    run_id = runs.start(plpy, "scheduled", now, plan)["run_id"]\n    plpy.notice(f"trending: run {run_id} started: {len(plan[\'steps\'])} steps")\n    return run_id\n\n\ndef step(plpy, run_id: int, index: int) -> str:\n    """Step `index` of a scheduled run, as one subtransaction of the\n    procedure\'s current transaction. Returns JSON: {"state": "more"} while\n    steps remain, {"state": "ok", "summary": ...} after the last one, or\n    {"state": "failed", "sqlstate", "message", "detail", "hint"} after\n    recording the failure (the step\'s own work is rolled back).\n\n    Only the session that started the run continues it (runs.mine): another\n    session\'s run, or one this session does not hold, raises at once and is\n    left as it is."""\n    try:\n        with plpy.subtransaction():\n            state = runs.mine(plpy, run_id, index)\n    except Exception as error:\n        if _failed_own_row(plpy, run_id, error):\n            return _failed(error)\n        raise\n    try:\n        last = index == len(state["plan"]["steps"]) - 1\n        with plpy.subtransaction():\n            cycle.run_step(plpy, state, index)\n            # the last step arms the change capture: marking the run ok goes\n            # with it, so that a run recorded failed has armed nothing\n            finished = runs.finish(plpy, run_id) if last else None\n            if last:\n                cycle.announce(plpy, state, _now_text(plpy, state["now"]))  # sent at the procedure\'s commit\n        state["next"] = index + 1\n        if not last:\n            return json.dumps({"state": "more"})\n        summary = cycle.summary(state["plan"], finished, _now_text(plpy, state["now"]), state.get("capture"))\n        plpy.notice(f"trending: run {run_id} ok in {summary[\'ms\']:.0f} ms: "\n                    + ", ".join(f"{v} {k}" for k, v in summary["rows"].items()))\n        return json.dumps({"state": "ok", "summary": summary})\n    except Exception as error:  # every failure ends the run: record it (which frees the lease)\n        runs.fail(plpy, run_id, error)\n        inputs.drop_temp_tables(plpy)\n        return _failed(error)\n\n\ndef _failed(error) -> str:\n    return json.dumps({"state": "failed", "sqlstate": getattr(error, "sqlstate", None) or "XX000",\n                       "message": runs.error_message(error), "detail": getattr(error, "detail", None),\n                       "hint": getattr(error, "hint", None)})\n\n\ndef _failed_own_row(plpy, run_id: int, error) -> bool:\n    """A run whose row is this backend\'s own, running, but which this session\n    cannot continue (its plan is no longer in memory: the module was\n    reloaded by ALTER EXTENSION ... UPDATE; or a step out of order): record\n    it failed, which frees the lease, so later cycles do not skip; True. Whatever\n    the error (a cancel while checking counts too), any other session\'s run\n    is not touched (trending._run_fail refuses it): False."""\n    try:\n        with plpy.subtransaction():\n            runs.fail(plpy, run_id, error)\n    except Exception:\n        return False\n    inputs.drop_temp_tables(plpy)\n    return True\n',
+    'trending_pl.runs': '"""Run history (trending.runs) and the lease that keeps cycles from overlapping.\n\nEvery cycle is one row of trending.runs: \'running\' while it works, then \'ok\',\n\'failed\' (with SQLSTATE and message) or, when its backend died or its lease\nwas broken, \'aborted\' (set by the next run). A call that finds another cycle\nrunning records a \'skipped\' row and returns at once; one that finds the\ncycle\'s lock blocked by anything but a cycle records a \'failed\' one.\n\nBoth entry points take the cycle lease (trending._lease_take; the table and\nits rules: sql/schema/55_cycle_lease.sql): recompute() holds its table lock\nuntil its caller\'s commit, the scheduled procedure commits the lease row and\nrenews it at each step. Only SECURITY DEFINER functions of the extension\'s\nowner take, check and free it, so a role that cannot run cycles cannot stop\nthem. _run_finish and _run_fail free it; a failed recompute() rolls it back.\n\nA role that runs cycles has no write privilege on trending.runs: every\nwrite goes through a SECURITY DEFINER function (trending._run_*) that checks\nthe run is the caller\'s own (sql/functions/_own_run.sql).\n"""\n\nfrom __future__ import annotations\n\nimport json\n\n\ndef take_lease(plpy, trigger: str, now: str) -> dict | None:\n    """Take the cycle lease for a run about to start in this transaction:\n    None when taken; else the summary of the \'skipped\' or \'failed\' run\n    recorded instead (with a NOTICE, or a WARNING for a failure)."""\n    row = json.loads(_one(plpy, "SELECT trending._lease_take($1, $2, $3) AS r", ["text", "timestamptz", "name"],\n                          [trigger, now, _current_user(plpy)])["r"])\n    if row["status"] == "taken":\n        # a run of this session still in memory was interrupted (a cancel in\n        # the procedure\'s COMMIT): the lease just taken ended it\n        _RUNS.clear()\n        return None\n    result = {"status": row["status"], "run_id": int(row["run_id"]), "message": row["message"]}\n    if row["status"] == "skipped":\n        plpy.notice(f"trending: skipped: {row[\'message\']}")\n    else:\n        plpy.warning(f"trending: failed: {row[\'message\']}",\n                     hint="Only a cycle should hold trending_private.cycle_lease\'s lock: end that backend "\n                          "(pg_terminate_backend) and find out why it tried; trending.status says unhealthy until "\n                          "a cycle succeeds.")\n    return result\n\n\ndef warn_if_before_current_scores(plpy, now: str) -> None:\n    """A cycle at a now earlier than the stored scores\' runs (a DBA may mean\n    it), but rewrites the live lists as of that earlier time, counting every\n    later event: say so. (trending.status, not trending.runs: a role that\n    runs cycles may not read the history table itself.)"""\n    row = plpy.execute(plpy.prepare("""\nSELECT pg_catalog.to_char(s.scores_as_of AT TIME ZONE \'UTC\', \'YYYY-MM-DD HH24:MI:SS\') AS scores_as_of,\n       s.scores_as_of > $1 AS later\nFROM trending.status s""", ["timestamptz"]), [now])\n    if row and row[0]["later"]:\n        plpy.warning(f"trending: this cycle\'s now is earlier than the current scores\' "\n                     f"({row[0][\'scores_as_of\']} UTC): the live score tables go back in time",\n                     hint="trending.preview(now) shows what a cycle at another time would write, "\n                          "without writing it; trending.recompute() with no argument computes as of now.")\n\n\n# The runs this session is running, by run id: the plan fixed when the run\n# started, `now`, the next step to run and what the steps left for later\n# ones (the score tables\' filenodes; the change capture\'s watermark, its\n# fingerprint and whether it settled, taken by the first step and used by\n# the last: cycle.begin_capture, cycle.finish_capture). A run\'s plan is never re-read from trending.runs (whose plan column\n# is a record only): the scheduled procedure\'s steps are transactions of the\n# same session, so they find it here, and a session that did not start a\n# run cannot continue it.\n_RUNS: dict[int, dict] = {}\n\n\ndef _one(plpy, query: str, types: list[str], args: list):\n    return plpy.execute(plpy.prepare(query, types), args)[0]\n\n\ndef _current_user(plpy) -> str:\n    return plpy.execute("SELECT CURRENT_USER::text AS u")[0]["u"]\n\n\ndef start(plpy, trigger: str, now: str, plan: dict) -> dict:\n    """Begin a run (the caller took the lease): trending._run_begin marks the\n    runs of dead backends aborted, forgets runs older than the retention and\n    inserts the \'running\' row. The run\'s state, kept in this session."""\n    row = _one(plpy, "SELECT trending._run_begin($1, $2, $3, $4) AS run_id",\n               ["text", "timestamptz", "name", "jsonb"], [trigger, now, _current_user(plpy), json.dumps(plan)])\n    run = {"run_id": int(row["run_id"]), "now": now, "plan": plan, "next": 0, "filenodes": {}}\n    _RUNS[run["run_id"]] = run\n    return run\n\n\ndef mine(plpy, run_id: int, index: int) -> dict:\n    """The state of run `run_id` for its step `index`, if this session\n    started the run and the run\'s row agrees (pid = this backend, status\n    \'running\', the cycle lease its own: trending._own_run). Raises 42501 for\n    another session\'s run; 55000 for a run not running, or one this\n    session\'s memory does not hold, or a step out of order."""\n    _one(plpy, "SELECT trending._own_run($1) AS ok", ["bigint"], [run_id])\n    run = _RUNS.get(run_id)\n    if run is None:\n        plpy.error(f"trending: run {run_id} was not started by this session", sqlstate="55000",\n                   hint="Only the session that started a scheduled run continues it.")\n    if index != run["next"]:\n        plpy.error(f"trending: run {run_id} is at step {run[\'next\']}, not {index}", sqlstate="55000")\n    return run\n\n\ndef forget(run_id: int) -> None:\n    _RUNS.pop(run_id, None)\n\n\ndef record_step(plpy, run_id: int, name: str, ms: float, *, slice_key: str | None = None,\n                slice_result: dict | None = None, bad_rows: dict | None = None,\n                cycle: dict | None = None, affected: dict | None = None, drift: dict | None = None) -> None:\n    """Add one finished step to the run\'s row: its milliseconds and, for a\n    slice, its row counts; for an input step, the bad rows it counted, and\n    the items it rescored and the drift it found; for the step that decides\n    it, the kind of cycle and why ({"kind", "reason"})."""\n    plpy.execute(plpy.prepare("SELECT trending._run_step_done($1, $2, $3, $4, $5, $6, $7, $8, $9)",\n                              ["bigint", "text", "float8", "jsonb", "jsonb", "text", "text", "jsonb", "jsonb"]),\n                 [run_id, name, float(ms), None if slice_key is None else json.dumps(slice_result),\n                  json.dumps(bad_rows) if bad_rows else None,\n                  None if cycle is None else cycle["kind"], None if cycle is None else cycle["reason"],\n                  json.dumps(affected) if affected else None, json.dumps(drift) if drift else None])\n\n\ndef finish(plpy, run_id: int) -> dict:\n    """Mark the run ok; return its row (with the WAL the cycle wrote)."""\n    row = json.loads(_one(plpy, "SELECT trending._run_finish($1) AS r", ["bigint"], [run_id])["r"])\n    forget(run_id)\n    return row\n\n\ndef fail(plpy, run_id: int, error) -> None:\n    """Record a failed run with the error\'s SQLSTATE, message, detail and hint."""\n    forget(run_id)\n    plpy.execute(plpy.prepare("SELECT trending._run_fail($1, $2, $3, $4, $5)",\n                              ["bigint", "text", "text", "text", "text"]),\n                 [run_id, getattr(error, "sqlstate", None) or "XX000", error_message(error),\n                  _text(getattr(error, "detail", None)), _text(getattr(error, "hint", None))])\n\n\ndef _text(value):\n    return None if value is None else str(value)\n\n\ndef error_message(error) -> str:\n    text = str(error.args[0]) if getattr(error, "args", None) else str(error)\n    return text or type(error).__name__\n',
     'trending_pl.slices': '"""Score the slices (strategy x time range) and bring their rows up to date.\n\nPer kind of item (tracks, playlists), once per cycle, the `changes` step:\nevery enabled slice\'s new scores are computed as one set and compared with\nthe stored rows in one FULL JOIN (hash or merge: a full join cannot be a\nnested loop, so no estimate makes it quadratic). What differs is kept, with the stored rows\' ctids, in\npg_temp.trending_<kind>_changes: rows whose score or genre changed, new rows,\nand rows of items that left the eligible set.\n\nThen one step per slice applies that slice\'s changes in one statement (a\nreader sees the slice before or after, never in between): updates and deletes\nby ctid (a TID scan of exactly the rows that change), inserts of new rows in\nscore order. Unchanged rows are not touched and keep their created_at. The\nwrite is trending._apply_slice, a SECURITY DEFINER function (roles that run\ncycles have no write privilege on the score tables) that checks the run is\nthe caller\'s own and that the changes table is a plain temp table.\n\nThe changes table outlives the scheduled procedure\'s commits between steps.\nIts ctids are trusted only with care: the stored row\'s key is kept with its\nctid and an update or delete happens only where both still match, and a\nrewrite of the score table (VACUUM FULL, CLUSTER, pg_repack: a new filenode)\nsince the changes were staged makes the step stage them again first.\n"""\n\nfrom __future__ import annotations\n\nimport json\nimport time\n\nfrom . import formulas\nfrom .config import Strategy\nfrom .inputs import Cycle\n\n# How each kind of strategy is stored: its score table, id column, inputs,\n# and whether rows carry a genre.\nTABLES = {\n    "track": {"table": "trending.track_trending_scores", "id": "track_id",\n              "inputs": "pg_temp.trending_track_inputs", "genre": True},\n    "playlist": {"table": "trending.playlist_trending_scores", "id": "playlist_id",\n                 "inputs": "pg_temp.trending_playlist_inputs", "genre": False},\n}\n\n\ndef changes_table(kind: str) -> str:\n    return f"pg_temp.trending_{kind}_changes"\n\n\ndef staged_counts_table(kind: str) -> str:\n    return f"pg_temp.trending_{kind}_staged"\n\n\ndef score_expression(strategy: Strategy, time_range: str) -> tuple[str, str]:\n    if strategy.kind == "track":\n        return formulas.track_score(strategy.version, time_range)\n    return formulas.playlist_score(time_range)\n\n\ndef _slice_key(plpy, strategy: Strategy, time_range: str) -> str:\n    """The slice\'s (type, version, time_range) as a SQL row literal."""\n    return (f"({plpy.quote_literal(strategy.type)}, {plpy.quote_literal(strategy.version)},"\n            f" {plpy.quote_literal(time_range)})")\n\n\ndef _in_slice(plpy, strategy: Strategy, time_range: str, alias: str) -> str:\n    return f"({alias}.type, {alias}.version, {alias}.time_range) = {_slice_key(plpy, strategy, time_range)}"\n\n\ndef stage_changes(plpy, kind: str, slices: list[tuple[Strategy, str]], ids: str | None = None) -> dict[str, int]:\n    """Score every enabled slice of `kind` and keep what differs from the stored\n    rows in the kind\'s changes table, and each slice\'s number of non-zero\n    scores in its staged-counts table. One statement: the new scores are\n    computed, joined and counted in flight, never written out whole.\n    `ids`: a temp table (id bigint) of the items an incremental cycle staged;\n    only their stored rows are read (by the primary key) and compared.\n    Returns {"staged", "changed"}."""\n    spec = TABLES[kind]\n    table, id_col = spec["table"], spec["id"]\n    changes, counts = changes_table(kind), staged_counts_table(kind)\n    genre, genre_def = (", i.genre", ", genre varchar") if spec["genre"] else ("", "")\n    selects = []\n    for strategy, time_range in slices:\n        expression, row_filter = score_expression(strategy, time_range)\n        selects.append(\n            f"SELECT i.{id_col} AS id, {plpy.quote_literal(strategy.type)}::text AS type,"\n            f" {plpy.quote_literal(strategy.version)}::text AS version,"\n            f" {plpy.quote_literal(time_range)}::text AS time_range{genre}, {expression} AS score"\n            f" FROM {spec[\'inputs\']} i WHERE {row_filter}")\n    union = "\\n        UNION ALL\\n        ".join(selects)\n    keys = ", ".join(_slice_key(plpy, s, r) for s, r in slices)\n    in_scope = "" if ids is None else f" AND t.{id_col} = ANY (ARRAY(SELECT a.id FROM {ids} a))"\n    differs = "t.score IS DISTINCT FROM s.score"\n    stage_genre = kept_genre = ""\n    if spec["genre"]:\n        differs += " OR t.genre IS DISTINCT FROM s.genre"\n        stage_genre, kept_genre = ", s.genre", ", genre"\n    # the write checks these exact columns and types (sql/functions/_apply_slice.sql)\n    plpy.execute(f"DROP TABLE IF EXISTS {changes}, {counts}")\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_changes (stored_tid tid, stored_id integer, type text,"\n                 f" version text, time_range text, id integer, score float8{genre_def})")\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_staged (type text, version text, time_range text, n bigint)")\n    plpy.execute(f"""\nWITH joined AS MATERIALIZED (\n    SELECT t.ctid AS stored_tid, t.{id_col} AS stored_id,\n           COALESCE(s.type, t.type::text) AS type, COALESCE(s.version, t.version::text) AS version,\n           COALESCE(s.time_range, t.time_range::text) AS time_range,\n           s.id, s.score{stage_genre},\n           t.{id_col} IS NULL OR s.id IS NULL OR {differs} AS differs\n    FROM (\n        SELECT scored.* FROM (\n        {union}\n        ) AS scored\n        WHERE scored.score <> 0\n    ) AS s\n    FULL JOIN (SELECT t.ctid, t.* FROM {table} t WHERE (t.type, t.version, t.time_range) IN ({keys}){in_scope}) AS t\n           ON t.{id_col} = s.id AND t.type = s.type AND t.version = s.version AND t.time_range = s.time_range\n), kept AS (\n    INSERT INTO {changes}\n    SELECT stored_tid, stored_id, type, version, time_range, id, score{kept_genre} FROM joined WHERE differs\n)\nINSERT INTO {counts}\nSELECT type, version, time_range, count(id) FROM joined GROUP BY type, version, time_range""")\n    plpy.execute(f"ANALYZE {changes}")\n    # read under the lock the diff\'s scan of the score table took, kept to\n    # the end of this transaction: the file the staged ctids point into\n    row = plpy.execute(f"SELECT (SELECT sum(n) FROM {counts}) AS staged, (SELECT count(*) FROM {changes}) AS changed,"\n                       f" pg_catalog.pg_relation_filenode({plpy.quote_literal(table)}::pg_catalog.regclass)"\n                       f"::pg_catalog.int8 AS filenode")[0]\n    return {"staged": int(row["staged"] or 0), "changed": int(row["changed"]),\n            "filenode": None if row["filenode"] is None else int(row["filenode"])}\n\n\ndef apply(plpy, run_id: int, c: Cycle, strategy: Strategy, time_range: str, filenode, restage) -> dict[str, int]:\n    """Write one slice\'s staged changes in one statement (trending._apply_slice);\n    its counts and ms. `filenode` is the score table\'s when the changes were\n    staged; `restage()` stages the kind\'s changes again and returns the new\n    one. The write refuses stale ctids: after a rewrite it writes nothing and\n    asks for a re-stage; rows no longer at their staged ctid are left alone,\n    counted as missed, and re-staged (the second write finds them)."""\n    started = time.monotonic()\n    counts = staged_counts_table(strategy.kind)\n    done = {"inserted": 0, "updated": 0, "deleted": 0}\n    plan = plpy.prepare("SELECT trending._apply_slice($1, $2, $3, $4, $5, $6, $7) AS r",\n                        ["bigint", "text", "text", "text", "text", "timestamp", "oid"])\n    for _attempt in range(3):\n        result = json.loads(plpy.execute(plan, [run_id, strategy.kind, strategy.type, strategy.version,\n                                                time_range, c.now_text, filenode])[0]["r"])\n        if not result.get("restage"):\n            for k in done:\n                done[k] += int(result[k])\n            if int(result["missed"]) == 0:\n                break\n        filenode = restage()\n    else:\n        plpy.error(f"trending: the rows of {strategy.key}/{time_range} kept moving while the cycle wrote them",\n                   sqlstate="40001", hint="Something other than a cycle is rewriting the score tables; run again.")\n    staged = plpy.execute(f"SELECT COALESCE(sum(n), 0) AS staged FROM {counts} c"\n                          f" WHERE {_in_slice(plpy, strategy, time_range, \'c\')}")[0]["staged"]\n    return {"inserted": done["inserted"], "updated": done["updated"], "deleted": done["deleted"],\n            "unchanged": int(staged) - done["inserted"] - done["updated"],\n            "ms": round((time.monotonic() - started) * 1000, 1)}\n\n\ndef remove(plpy, run_id: int, strategy: Strategy, time_range: str) -> dict[str, int]:\n    """A disabled strategy\'s slice: delete its rows (trending._remove_slice)."""\n    started = time.monotonic()\n    row = plpy.execute(plpy.prepare("SELECT trending._remove_slice($1, $2, $3, $4, $5) AS n",\n                                    ["bigint", "text", "text", "text", "text"]),\n                       [run_id, strategy.kind, strategy.type, strategy.version, time_range])[0]\n    return {"inserted": 0, "updated": 0, "deleted": int(row["n"]), "unchanged": 0,\n            "ms": round((time.monotonic() - started) * 1000, 1)}\n',
     'trending_pl.sources': '"""Check the source tables in every transaction that reads them.\n\nCREATE EXTENSION must not need the source tables (pg_restore creates\nextensions before tables), so the first moment we can check them is a cycle.\n\nThe source tables belong to another role (the service\'s indexer) and a cycle\nmay run as a superuser: nothing that role owns may run as the cycle. So a\nsource, and every partition or inheritance child a read scans, must be a plain\nor partitioned table without row-level security; every column a cycle reads\nmust have one of the built-in types listed below (by type OID: a domain or a\nlook-alike type is refused; an enum column must be an enum, compared without a\ncast); and no index, constraint, extended statistics object or partition key\nof them may use a function, operator or type owned by a non-superuser (the\nplanner evaluates those). trending._check_sources does it all in one catalog\nquery, AFTER taking the lock the reads take, so the check sees what the reads\nwill see; the scheduled procedure commits between steps, so every step that\nreads the sources calls lock_and_check first. A problem stops the cycle with\none error that names every problem, before any source row is read.\n"""\n\nfrom __future__ import annotations\n\nimport json\n\n# Accepted types per column: pg_catalog type names, compared by OID.\nINTEGER = ("int2", "int4", "int8")\nTEXT = ("text", "varchar", "bpchar")\nTIMESTAMP = ("timestamp",)  # without time zone, holding UTC (docs/reference.md): timestamptz would shift windows\nBOOLEAN = ("bool",)\nJSONB = ("jsonb",)\n\n\nclass Enum(tuple):\n    """An enum column: any enum type having these labels (compared by label, never cast)."""\n\n\nITEM_TYPE = Enum(("track", "playlist"))\n\n# Every column a cycle reads, by table, with the types it accepts.\nREQUIRED_COLUMNS: dict[str, dict[str, tuple]] = {\n    "tracks": {"track_id": INTEGER, "owner_id": INTEGER, "genre": TEXT, "created_at": TIMESTAMP,\n               "release_date": TIMESTAMP, "is_current": BOOLEAN, "is_delete": BOOLEAN,\n               "is_unlisted": BOOLEAN, "stem_of": JSONB},\n    "plays": {"play_item_id": INTEGER, "created_at": TIMESTAMP},\n    "saves": {"user_id": INTEGER, "save_item_id": INTEGER, "save_type": ITEM_TYPE, "is_current": BOOLEAN,\n              "is_delete": BOOLEAN, "created_at": TIMESTAMP},\n    "reposts": {"user_id": INTEGER, "repost_item_id": INTEGER, "repost_type": ITEM_TYPE,\n                "is_current": BOOLEAN, "is_delete": BOOLEAN, "created_at": TIMESTAMP},\n    "users": {"user_id": INTEGER, "is_current": BOOLEAN, "cover_photo": TEXT, "cover_photo_sizes": TEXT,\n              "profile_picture": TEXT, "profile_picture_sizes": TEXT, "bio": TEXT},\n    "aggregate_user": {"user_id": INTEGER, "follower_count": INTEGER, "following_count": INTEGER},\n    "aggregate_track": {"track_id": INTEGER, "repost_count": INTEGER, "save_count": INTEGER},\n    "aggregate_plays": {"play_item_id": INTEGER, "count": INTEGER},\n    "aggregate_playlist": {"playlist_id": INTEGER, "repost_count": INTEGER, "save_count": INTEGER},\n    "playlists": {"playlist_id": INTEGER, "playlist_owner_id": INTEGER, "is_current": BOOLEAN,\n                  "is_delete": BOOLEAN, "is_private": BOOLEAN, "playlist_contents": JSONB,\n                  "created_at": TIMESTAMP, "release_date": TIMESTAMP},\n}\n\n# The tables each reading step reads (inputs.py); the check_sources step checks them all.\nTABLES_READ = {\n    "track_inputs": ("tracks", "plays", "users", "aggregate_user", "reposts", "saves",\n                     "aggregate_track", "aggregate_plays"),\n    "playlist_inputs": ("playlists", "aggregate_user", "users", "reposts", "saves", "aggregate_playlist"),\n}\n\nINVALID_SCHEMA_NAME = "3F000"\nNOT_READ_COMMITTED = "25000"\n\n\ndef column_spec(tables=None) -> str:\n    """REQUIRED_COLUMNS (of `tables`, default all) as the jsonb trending._check_sources takes, in order."""\n    spec = []\n    for table, columns in REQUIRED_COLUMNS.items():\n        if tables is not None and table not in tables:\n            continue\n        for column, accepted in columns.items():\n            key = "enum" if isinstance(accepted, Enum) else "types"\n            spec.append({"table": table, "column": column, key: list(accepted)})\n    return json.dumps(spec)\n\n\ndef lock_and_check(plpy, schema: str, step: str | None = None) -> None:\n    """Lock the sources `step` reads (default: all) as its reads will, then\n    raise one clear error if they cannot feed a cycle or are not to be\n    trusted. Call it first in every transaction that reads the sources."""\n    spec = column_spec(TABLES_READ.get(step) if step else None)\n    rows = plpy.execute("SELECT c.sqlstate, c.problem, c.severity FROM trending._check_sources("\n                        f"{plpy.quote_literal(schema)}, {plpy.quote_literal(spec)}::pg_catalog.jsonb) c")\n    raise_problems(plpy, schema, list(rows))\n\n\ndef raise_problems(plpy, schema: str, problems) -> None:\n    """One error naming every problem, with the SQLSTATE of the most fundamental."""\n    if not problems:\n        return\n    first = min(problems, key=lambda p: p["severity"])\n    sqlstate = first["sqlstate"]\n    if sqlstate == NOT_READ_COMMITTED:\n        plpy.error(f"trending: {first[\'problem\']}", sqlstate=sqlstate,\n                   detail="Under REPEATABLE READ or SERIALIZABLE the check of the source tables would "\n                          "use a snapshot older than their lock, and could miss a change.",\n                   hint="Run the cycle in a READ COMMITTED transaction (the default): "\n                        "SET TRANSACTION ISOLATION LEVEL READ COMMITTED, or check default_transaction_isolation.")\n    if sqlstate == INVALID_SCHEMA_NAME:\n        plpy.error(f\'trending: source schema "{schema}" does not exist\',\n                   hint="Set trending.settings.source_schema to the schema holding tracks, plays, ...: "\n                        "UPDATE trending.settings SET value = \'<schema>\' WHERE name = \'source_schema\';",\n                   sqlstate=sqlstate)\n    plpy.error(f\'trending: source schema "{schema}" cannot feed a cycle: \'\n               + "; ".join(p["problem"] for p in problems),\n               detail="trending reads these columns: " + describe_requirements()\n                      + ". See \\"What a cycle trusts and what it refuses\\" in docs/security.md.",\n               hint="Point trending.settings.source_schema at the service\'s schema of plain tables, "\n                    "or fix the objects named (a source table\'s owner must not be able to run code "\n                    "as the cycle\'s role).",\n               sqlstate=sqlstate)\n\n\ndef describe_requirements() -> str:\n    return "; ".join(f"{table}({\', \'.join(columns)})" for table, columns in REQUIRED_COLUMNS.items())\n',
     'trending_pl.validate': '"""What a cycle checks before it plans anything: its `now` and its settings.\n\nBoth entry points call cycle_inputs() first, so a bad value fails at once\nwith 22023 and a message that says what is accepted, instead of a Python\nTypeError, an overflow in the middle of a step, or a silently different\ncycle. The checks are SQL, on the value the server parsed: `now` arrives\nhere as text (None for NULL) and is never parsed in Python.\n"""\n\nfrom __future__ import annotations\n\n# The cycle\'s `now`, in UTC. The lower bound keeps every window start AD\n# (the longest window is 365 days: 0002-01-01 - 365 days = 0001-01-01; a BC\n# `now` or window start would lose its era in the run\'s row and summary);\n# the upper one keeps four-digit years everywhere a timestamp is written as\n# text.\nNOW_MIN = "0002-01-01 00:00:00"\nNOW_MAX = "9999-12-31 23:59:59.999999"\nNOW_ACCEPTED = (f"now must be a finite timestamptz from {NOW_MIN}+00 to {NOW_MAX}+00 (UTC):"\n                " AD, and a year before it still AD")\n\n\ndef now(plpy, value) -> None:\n    """Raise 22023 unless `value` (the text of a timestamptz, or None) is a\n    `now` a cycle can compute with."""\n    if value is None:\n        plpy.error("trending: invalid now NULL: " + NOW_ACCEPTED, sqlstate="22023",\n                   hint="Omit it (or pass NULL to scheduled_recompute) for the current time.")\n    row = plpy.execute(f"""\nSELECT pg_catalog.isfinite(n) AND n AT TIME ZONE \'UTC\'\n           BETWEEN {plpy.quote_literal(NOW_MIN)}::timestamp AND {plpy.quote_literal(NOW_MAX)}::timestamp AS ok,\n       pg_catalog.to_char(n AT TIME ZONE \'UTC\', \'YYYY-MM-DD HH24:MI:SS.US+00 AD\') AS utc\nFROM (SELECT {plpy.quote_literal(value)}::timestamptz AS n) AS given""")[0]\n    if not row["ok"]:\n        shown = row["utc"] or value  # infinity has no to_char\n        plpy.error(f"trending: invalid now {plpy.quote_literal(shown)}: {NOW_ACCEPTED}", sqlstate="22023",\n                   hint="Omit it for the current time.")\n\n\ndef settings(plpy) -> None:\n    """Raise 22023 unless every setting is one a cycle can use: the values\n    stored under an older version, or loaded by pg_restore, never went\n    through today\'s checks."""\n    try:\n        plpy.execute("SELECT trending._validate_setting(s.name, s.value) FROM trending.settings s ORDER BY s.name")\n    except plpy.SPIError as error:\n        # spidata: (sqlerrcode, detail, hint, ...); pass only what is set\n        spidata = getattr(error, "spidata", None) or ()\n        extra = {k: v for k, v in zip(("detail", "hint"), spidata[1:3]) if v}\n        plpy.error(f"trending: {error.args[0] if error.args else error}",\n                   sqlstate=getattr(error, "sqlstate", None) or "22023", **extra)\n\n\ndef cycle_inputs(plpy, now_value) -> None:\n    """Everything a cycle is given: its `now` and the settings."""\n    now(plpy, now_value)\n    settings(plpy)\n',
 }
-DIGEST = 'ed16383fa738874a3718591d668e7ef255fb0086450dc94291d7c4b7f555dedd'
+DIGEST = '7f5b360644f11509dbe771f08c9f3b0750ab85fcfce4b8de863c17acf7b9295c'
 PACKAGE = "trending_pl"
 
 loaded = sys.modules.get(PACKAGE)
@@ -2018,9 +2334,10 @@ $function$;
 -- source: sql/functions/_run_begin.sql
 -------------------------------------------------------------------------------
 -- _run_begin
--- Begin a run for the caller, who holds the cycle lock: mark the runs of dead
--- backends aborted (holding the lock means no other cycle is alive), forget
--- runs older than the run_retention setting, insert the 'running' row.
+-- Begin a run for the caller, who took the cycle lease in this transaction
+-- (trending._lease_take): mark the runs of dead backends aborted (holding the
+-- lease means no other cycle is alive), forget runs older than the
+-- run_retention setting, insert the 'running' row and name it in the lease.
 -- SECURITY DEFINER: roles that run cycles write trending.runs only through
 -- these functions (see docs/security.md). The plan is stored for the record
 -- only: a run's steps follow the plan the session keeps in memory, never
@@ -2031,17 +2348,16 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 DECLARE
     v_run_id bigint;
 BEGIN
     IF NOT EXISTS (
-        SELECT FROM pg_catalog.pg_locks l
-        WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
-          AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
-          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
-                            WHERE d.datname = pg_catalog.current_database())) THEN
-        RAISE EXCEPTION 'trending: a run can only begin while its session holds the cycle lock'
+        SELECT FROM trending_private.cycle_lease c
+        WHERE c.run_id IS NULL AND c.pid = pg_catalog.pg_backend_pid()
+          AND c.taken_xact OPERATOR(pg_catalog.=) pg_catalog.pg_current_xact_id()) THEN
+        RAISE EXCEPTION 'trending: a run can only begin in the transaction that took the cycle lease'
             USING ERRCODE = '55000', HINT = 'Run a cycle with trending.recompute() or trending.scheduled_recompute().';
     END IF;
     IF p_run_by IS NULL OR NOT pg_catalog.pg_has_role(SESSION_USER, p_run_by, 'MEMBER') THEN
@@ -2060,6 +2376,7 @@ BEGIN
     VALUES (p_trigger, 'running', p_now, p_run_by, p_plan OPERATOR(pg_catalog.->>) 'source_schema', p_plan,
             pg_catalog.pg_current_wal_insert_lsn())
     RETURNING run_id INTO v_run_id;
+    UPDATE trending_private.cycle_lease SET run_id = v_run_id;
     RETURN v_run_id;
 END;
 $function$;
@@ -2068,16 +2385,20 @@ $function$;
 -------------------------------------------------------------------------------
 -- _run_fail
 -- Record the caller's own running run as failed, with the error's SQLSTATE,
--- message, detail and hint.
+-- message, detail and hint; free the cycle lease.
 CREATE OR REPLACE FUNCTION trending._run_fail(p_run_id bigint, p_sqlstate text, p_message text, p_detail text, p_hint text)
 RETURNS void
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 BEGIN
     PERFORM trending._own_run(p_run_id);
+    UPDATE trending_private.cycle_lease
+    SET run_id = NULL, pid = NULL, backend_start = NULL, role = NULL, taken_at = NULL, taken_xact = NULL,
+        renewed_at = NULL;
     UPDATE trending.runs
     SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
         sqlstate = p_sqlstate, message = p_message, detail = p_detail, hint = p_hint,
@@ -2089,7 +2410,7 @@ $function$;
 -- source: sql/functions/_run_finish.sql
 -------------------------------------------------------------------------------
 -- _run_finish
--- Mark the caller's own running run ok; its row as jsonb (run_id, step_ms,
+-- Mark the caller's own running run ok and free the cycle lease; its row as jsonb (run_id, step_ms,
 -- slice_rows, bad_rows, wal_bytes, ms, cycle_kind, cycle_reason) for the summary.
 CREATE OR REPLACE FUNCTION trending._run_finish(p_run_id bigint)
 RETURNS jsonb
@@ -2097,11 +2418,15 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 DECLARE
     v_row jsonb;
 BEGIN
     PERFORM trending._own_run(p_run_id);
+    UPDATE trending_private.cycle_lease
+    SET run_id = NULL, pid = NULL, backend_start = NULL, role = NULL, taken_at = NULL, taken_xact = NULL,
+        renewed_at = NULL;
     UPDATE trending.runs
     SET status = 'ok', finished_at = pg_catalog.clock_timestamp(),
         wal_bytes = pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_insert_lsn(), wal_start_lsn)
@@ -2116,48 +2441,13 @@ BEGIN
 END;
 $function$;
 
--- source: sql/functions/_run_skipped.sql
--------------------------------------------------------------------------------
--- _run_skipped
--- Record a call that found another cycle running (named by the backend that
--- holds the cycle lock, if it is still there): {"run_id", "message"} of its
--- 'skipped' row.
-CREATE OR REPLACE FUNCTION trending._run_skipped(p_trigger text, p_now timestamptz, p_run_by name)
-RETURNS jsonb
-LANGUAGE plpgsql
-VOLATILE
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $function$
-DECLARE
-    v_holder integer;
-    v_message text;
-    v_run_id bigint;
-BEGIN
-    IF p_run_by IS NULL OR NOT pg_catalog.pg_has_role(SESSION_USER, p_run_by, 'MEMBER') THEN
-        RAISE EXCEPTION 'trending: a run can only be recorded as run by the session''s own role'
-            USING ERRCODE = '42501';
-    END IF;
-    SELECT l.pid INTO v_holder FROM pg_catalog.pg_locks l
-    WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
-      AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
-    LIMIT 1;
-    v_message := CASE WHEN v_holder IS NULL THEN 'another cycle is running'
-                      ELSE pg_catalog.format('another cycle is running (pid %s)', v_holder) END;
-    INSERT INTO trending.runs (trigger, status, finished_at, cycle_now, run_by, message)
-    VALUES (p_trigger, 'skipped', pg_catalog.clock_timestamp(), p_now, p_run_by, v_message)
-    RETURNING run_id INTO v_run_id;
-    RETURN pg_catalog.jsonb_build_object('run_id', v_run_id, 'message', v_message);
-END;
-$function$;
-
 -- source: sql/functions/_run_step_done.sql
 -------------------------------------------------------------------------------
 -- _run_step_done
 -- Add one finished step to the caller's own running run: its milliseconds,
 -- for a slice its row counts, for an input step the bad rows it counted;
 -- for the step that decides it (check_sources), the kind of cycle and why
--- (NULL: unchanged).
+-- (NULL: unchanged). Renews the run's cycle lease.
 CREATE OR REPLACE FUNCTION trending._run_step_done(p_run_id bigint, p_step text, p_ms double precision,
                                         p_slice_rows jsonb, p_bad_rows jsonb,
                                         p_cycle_kind text, p_cycle_reason text,
@@ -2167,9 +2457,11 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 BEGIN
     PERFORM trending._own_run(p_run_id);
+    UPDATE trending_private.cycle_lease SET renewed_at = pg_catalog.clock_timestamp();
     UPDATE trending.runs
     SET step_ms = step_ms || pg_catalog.jsonb_build_object(p_step, p_ms),
         slice_rows = CASE WHEN p_slice_rows IS NULL THEN slice_rows
@@ -2696,6 +2988,19 @@ BEGIN
             END;
             IF v_problem IS NULL
                AND (v_interval < v_minimum OR v_interval > interval '100 years') THEN
+                v_problem := 'out of range';
+            END IF;
+        END IF;
+    WHEN 'lease_idle_timeout' THEN
+        -- at least a second, at most a day: a cycle's session is never idle
+        -- while it works (the scheduled procedure goes from step to step), so
+        -- only a session that stopped working loses the lease
+        v_accepted := 'an interval from 1 second to 1 day in seconds, minutes, hours or days, e.g. ''10 minutes''';
+        IF p_value !~ '^[0-9]{1,9} ?(s|secs?|seconds?|mins?|minutes?|hours?|days?)$' THEN
+            v_problem := 'malformed';
+        ELSE
+            v_interval := p_value::interval;
+            IF v_interval < interval '1 second' OR v_interval > interval '1 day' THEN
                 v_problem := 'out of range';
             END IF;
         END IF;
@@ -3783,8 +4088,18 @@ GRANT EXECUTE ON FUNCTION trending._check_sources(text, jsonb) TO PUBLIC;
 -- install/uninstall and the watermark routines stay revoked from PUBLIC:
 -- install_capture() grants INSERT on the delta tables and USAGE on their
 -- sequence to the source tables' writers; cycles call _capture_settle,
--- _capture_arm and _capture_advance (SECURITY DEFINER, cycle lock required).
+-- _capture_arm and _capture_advance (SECURITY DEFINER, cycle lease required).
 GRANT SELECT ON trending.capture_status TO PUBLIC;
+
+-- The cycle lease (issue 17, sql/schema/55_cycle_lease.sql): no privilege on
+-- schema trending_private nor on its table for anyone, so no role but the
+-- owner can name, lock or write it (explicit, whatever default privileges
+-- a DBA set). trending.status reads who holds it through _cycle_holder
+-- (SECURITY DEFINER, returns only pids, roles and times): its readers need
+-- to call it.
+REVOKE ALL ON SCHEMA trending_private FROM PUBLIC;
+REVOKE ALL ON TABLE trending_private.cycle_lease FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trending._cycle_holder() TO PUBLIC;
 
 -- Insight (issue 11): preview() and explain_track()/explain_playlist() read
 -- the source tables as the caller and run plpython3u: not for PUBLIC.
@@ -3847,7 +4162,7 @@ COMMENT ON COLUMN trending.runs.wal_bytes IS 'WAL written in the cluster between
 COMMENT ON COLUMN trending.runs.cycle_kind IS 'full (every score recomputed), incremental (only the affected items) or reconcile (full, and the incremental state compared with the sources); NULL for a skipped call.';
 COMMENT ON COLUMN trending.runs.cycle_reason IS 'Why the cycle was of its kind: for a full one, the first reason the change capture gave (trending.capture_status), e.g. not installed or not armed.';
 COMMENT ON VIEW trending.status IS
-    'One row: last successful run and the age of the scores, last failed or aborted run with its SQLSTATE and message, and the backend running a cycle now, if any.';
+    'One row: last successful run and the age of the scores (its now against the clock), last failed or aborted run with its SQLSTATE and message, the cycle holding the lease now, if any, the last broken lease, healthy and why not (unhealthy_reason).';
 COMMENT ON PROCEDURE trending.scheduled_recompute(timestamptz, boolean) IS
     'The cycle pg_cron runs (CALL trending.scheduled_recompute()): commits after each step, records failures in trending.runs and re-raises them, returns quietly on a standby or when a cycle is running. Call at top level, not inside BEGIN.';
 COMMENT ON FUNCTION trending._scheduled_start(timestamptz, boolean) IS 'Internal: first step of trending.scheduled_recompute().';
@@ -3888,10 +4203,19 @@ COMMENT ON FUNCTION trending._privileges(text, name, boolean) IS 'Internal: the 
 COMMENT ON FUNCTION trending._wal_compress(text) IS
     'Internal: the score writers compress the full-page images of their WAL (wal_compression lz4, or pglz; only as a superuser, only when the server does not compress already); called with the value it returned, puts it back.';
 COMMENT ON FUNCTION trending._own_run(bigint) IS
-    'Internal: raise unless the run is this backend''s own running run (pid, status, cycle lock held): 42501 for another session''s run, 55000 for one not running.';
+    'Internal: raise unless the run is this backend''s own running run (pid, status, cycle lease held): 42501 for another session''s run, 55000 for one not running or whose lease was broken.';
 COMMENT ON FUNCTION trending._run_begin(text, timestamptz, name, jsonb) IS
-    'Internal, SECURITY DEFINER: begin a run while holding the cycle lock (mark dead runs aborted, prune by run_retention, insert the running row).';
-COMMENT ON FUNCTION trending._run_skipped(text, timestamptz, name) IS 'Internal, SECURITY DEFINER: record a skipped call.';
+    'Internal, SECURITY DEFINER: begin a run in the transaction that took the cycle lease (mark dead runs aborted, prune by run_retention, insert the running row, name it in the lease).';
+COMMENT ON FUNCTION trending._lease_take(text, timestamptz, name) IS
+    'Internal, SECURITY DEFINER: take the cycle lease for a run about to begin, or record the call skipped (another cycle runs) or failed (a non-cycle blocks the lease''s lock).';
+COMMENT ON FUNCTION trending._lease_held() IS
+    'Internal, SECURITY DEFINER: raise 55000 unless this session holds the cycle lease for a running run of its own.';
+COMMENT ON FUNCTION trending._cycle_holder() IS
+    'Internal, SECURITY DEFINER: the live cycle holding the lease (pid, run, role, since) and the last broken lease; read by trending.status.';
+COMMENT ON SCHEMA trending_private IS
+    'Internal: objects no role but the extension''s owner may even name (the cycle lease).';
+COMMENT ON TABLE trending_private.cycle_lease IS
+    'Internal: the cycle lease (one row): the run and backend (pid, backend_start) allowed to run a cycle, and the last lease broken. No role has any privilege on it; only the extension''s SECURITY DEFINER functions take, renew, check and free it.';
 COMMENT ON FUNCTION trending._run_step_done(bigint, text, double precision, jsonb, jsonb, text, text, jsonb, jsonb) IS
     'Internal, SECURITY DEFINER: record a finished step of the caller''s own run.';
 COMMENT ON FUNCTION trending._run_finish(bigint) IS 'Internal, SECURITY DEFINER: mark the caller''s own run ok; its row as jsonb.';
@@ -3991,3 +4315,40 @@ BEGIN
 END;
 $do$;
 DROP FUNCTION pg_temp.trending_drop_keeping_grants(regprocedure[]);
+
+-- Issue 17: the roles that ran cycles on 1.1 (EXECUTE on
+-- trending._scheduled_step) keep running them: give them the routines a
+-- cycle now calls (trending._lease_take and trending._cycle_holder).
+DO $do$
+DECLARE
+    v_role name;
+BEGIN
+    FOR v_role IN
+        SELECT DISTINCT r.rolname
+        FROM pg_proc p
+        CROSS JOIN LATERAL aclexplode(p.proacl) AS a
+        JOIN pg_roles r ON r.oid = a.grantee
+        WHERE p.oid = 'trending._scheduled_step(bigint, integer)'::regprocedure
+          AND a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner
+    LOOP
+        PERFORM trending._privileges('cycle_routines', v_role, true);
+    END LOOP;
+END;
+$do$;
+-- trending.status now calls trending._cycle_holder(): every role a DBA let
+-- read the status (grant_read, or a plain GRANT) may call it too.
+DO $do$
+DECLARE
+    v_role name;
+BEGIN
+    FOR v_role IN
+        SELECT DISTINCT r.rolname
+        FROM pg_class c
+        CROSS JOIN LATERAL aclexplode(c.relacl) AS a
+        JOIN pg_roles r ON r.oid = a.grantee
+        WHERE c.oid = 'trending.status'::regclass AND a.privilege_type = 'SELECT' AND a.grantee <> c.relowner
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION trending._cycle_holder() TO %I', v_role);
+    END LOOP;
+END;
+$do$;

@@ -46,7 +46,7 @@ COMMENT ON COLUMN trending.runs.wal_bytes IS 'WAL written in the cluster between
 COMMENT ON COLUMN trending.runs.cycle_kind IS 'full (every score recomputed), incremental (only the affected items) or reconcile (full, and the incremental state compared with the sources); NULL for a skipped call.';
 COMMENT ON COLUMN trending.runs.cycle_reason IS 'Why the cycle was of its kind: for a full one, the first reason the change capture gave (trending.capture_status), e.g. not installed or not armed.';
 COMMENT ON VIEW trending.status IS
-    'One row: last successful run and the age of the scores, last failed or aborted run with its SQLSTATE and message, and the backend running a cycle now, if any.';
+    'One row: last successful run and the age of the scores (its now against the clock), last failed or aborted run with its SQLSTATE and message, the cycle holding the lease now, if any, the last broken lease, healthy and why not (unhealthy_reason).';
 COMMENT ON PROCEDURE trending.scheduled_recompute(timestamptz, boolean) IS
     'The cycle pg_cron runs (CALL trending.scheduled_recompute()): commits after each step, records failures in trending.runs and re-raises them, returns quietly on a standby or when a cycle is running. Call at top level, not inside BEGIN.';
 COMMENT ON FUNCTION trending._scheduled_start(timestamptz, boolean) IS 'Internal: first step of trending.scheduled_recompute().';
@@ -87,10 +87,19 @@ COMMENT ON FUNCTION trending._privileges(text, name, boolean) IS 'Internal: the 
 COMMENT ON FUNCTION trending._wal_compress(text) IS
     'Internal: the score writers compress the full-page images of their WAL (wal_compression lz4, or pglz; only as a superuser, only when the server does not compress already); called with the value it returned, puts it back.';
 COMMENT ON FUNCTION trending._own_run(bigint) IS
-    'Internal: raise unless the run is this backend''s own running run (pid, status, cycle lock held): 42501 for another session''s run, 55000 for one not running.';
+    'Internal: raise unless the run is this backend''s own running run (pid, status, cycle lease held): 42501 for another session''s run, 55000 for one not running or whose lease was broken.';
 COMMENT ON FUNCTION trending._run_begin(text, timestamptz, name, jsonb) IS
-    'Internal, SECURITY DEFINER: begin a run while holding the cycle lock (mark dead runs aborted, prune by run_retention, insert the running row).';
-COMMENT ON FUNCTION trending._run_skipped(text, timestamptz, name) IS 'Internal, SECURITY DEFINER: record a skipped call.';
+    'Internal, SECURITY DEFINER: begin a run in the transaction that took the cycle lease (mark dead runs aborted, prune by run_retention, insert the running row, name it in the lease).';
+COMMENT ON FUNCTION trending._lease_take(text, timestamptz, name) IS
+    'Internal, SECURITY DEFINER: take the cycle lease for a run about to begin, or record the call skipped (another cycle runs) or failed (a non-cycle blocks the lease''s lock).';
+COMMENT ON FUNCTION trending._lease_held() IS
+    'Internal, SECURITY DEFINER: raise 55000 unless this session holds the cycle lease for a running run of its own.';
+COMMENT ON FUNCTION trending._cycle_holder() IS
+    'Internal, SECURITY DEFINER: the live cycle holding the lease (pid, run, role, since) and the last broken lease; read by trending.status.';
+COMMENT ON SCHEMA trending_private IS
+    'Internal: objects no role but the extension''s owner may even name (the cycle lease).';
+COMMENT ON TABLE trending_private.cycle_lease IS
+    'Internal: the cycle lease (one row): the run and backend (pid, backend_start) allowed to run a cycle, and the last lease broken. No role has any privilege on it; only the extension''s SECURITY DEFINER functions take, renew, check and free it.';
 COMMENT ON FUNCTION trending._run_step_done(bigint, text, double precision, jsonb, jsonb, text, text, jsonb, jsonb) IS
     'Internal, SECURITY DEFINER: record a finished step of the caller''s own run.';
 COMMENT ON FUNCTION trending._run_finish(bigint) IS 'Internal, SECURITY DEFINER: mark the caller''s own run ok; its row as jsonb.';

@@ -39,8 +39,18 @@ GRANT EXECUTE ON FUNCTION trending._check_sources(text, jsonb) TO PUBLIC;
 -- install/uninstall and the watermark routines stay revoked from PUBLIC:
 -- install_capture() grants INSERT on the delta tables and USAGE on their
 -- sequence to the source tables' writers; cycles call _capture_settle,
--- _capture_arm and _capture_advance (SECURITY DEFINER, cycle lock required).
+-- _capture_arm and _capture_advance (SECURITY DEFINER, cycle lease required).
 GRANT SELECT ON trending.capture_status TO PUBLIC;
+
+-- The cycle lease (issue 17, sql/schema/55_cycle_lease.sql): no privilege on
+-- schema trending_private nor on its table for anyone, so no role but the
+-- owner can name, lock or write it (explicit, whatever default privileges
+-- a DBA set). trending.status reads who holds it through _cycle_holder
+-- (SECURITY DEFINER, returns only pids, roles and times): its readers need
+-- to call it.
+REVOKE ALL ON SCHEMA trending_private FROM PUBLIC;
+REVOKE ALL ON TABLE trending_private.cycle_lease FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION trending._cycle_holder() TO PUBLIC;
 
 -- Insight (issue 11): preview() and explain_track()/explain_playlist() read
 -- the source tables as the caller and run plpython3u: not for PUBLIC.

@@ -30,20 +30,14 @@ def _now_text(plpy, now: str) -> str:
                         " 'YYYY-MM-DD HH24:MI:SS.US') AS t")[0]["t"].removesuffix(".000000")
 
 
-def _skip(plpy, trigger: str, now: str) -> dict:
-    result = runs.skipped(plpy, trigger, now)
-    plpy.notice(f"trending: skipped: {result['message']}")
-    return result
-
-
 def run(plpy, now: str, full: bool = False) -> str:
     """One whole cycle in the caller's transaction; the summary as JSON text.
     `full`: a full cycle even when an incremental one could run."""
     validate.cycle_inputs(plpy, now)
     _require_primary(plpy)
-    runs.release_leftover(plpy)
-    if not runs.try_lock(plpy, session=False):
-        return json.dumps(_skip(plpy, "recompute", now))
+    not_taken = runs.take_lease(plpy, "recompute", now)
+    if not_taken:
+        return json.dumps(not_taken)
     runs.warn_if_before_current_scores(plpy, now)
     plan = cycle.plan(plpy, full=bool(full))
     run = runs.start(plpy, "recompute", now, plan)
@@ -59,20 +53,15 @@ def run(plpy, now: str, full: bool = False) -> str:
 
 
 def start(plpy, now: str, full: bool = False):
-    """First transaction of a scheduled run: the run id, or None when another
-    cycle is running (recorded as skipped)."""
+    """First transaction of a scheduled run: the run id, or None when the
+    lease was not taken (recorded as skipped or failed). An error rolls the
+    lease back with the rest of the transaction."""
     validate.cycle_inputs(plpy, now)
-    runs.release_leftover(plpy)
-    if not runs.try_lock(plpy, session=True):
-        _skip(plpy, "scheduled", now)
+    if runs.take_lease(plpy, "scheduled", now):
         return None
-    try:
-        runs.warn_if_before_current_scores(plpy, now)
-        plan = cycle.plan(plpy, full=bool(full))
-        run_id = runs.start(plpy, "scheduled", now, plan)["run_id"]
-    except Exception:
-        runs.unlock(plpy)
-        raise
+    runs.warn_if_before_current_scores(plpy, now)
+    plan = cycle.plan(plpy, full=bool(full))
+    run_id = runs.start(plpy, "scheduled", now, plan)["run_id"]
     plpy.notice(f"trending: run {run_id} started: {len(plan['steps'])} steps")
     return run_id
 
@@ -107,14 +96,12 @@ def step(plpy, run_id: int, index: int) -> str:
         if not last:
             return json.dumps({"state": "more"})
         summary = cycle.summary(state["plan"], finished, _now_text(plpy, state["now"]), state.get("capture"))
-        runs.unlock(plpy)
         plpy.notice(f"trending: run {run_id} ok in {summary['ms']:.0f} ms: "
                     + ", ".join(f"{v} {k}" for k, v in summary["rows"].items()))
         return json.dumps({"state": "ok", "summary": summary})
-    except Exception as error:  # every failure ends the run: record it, free the lock
+    except Exception as error:  # every failure ends the run: record it (which frees the lease)
         runs.fail(plpy, run_id, error)
         inputs.drop_temp_tables(plpy)
-        runs.unlock(plpy)
         return _failed(error)
 
 
@@ -128,7 +115,7 @@ def _failed_own_row(plpy, run_id: int, error) -> bool:
     """A run whose row is this backend's own, running, but which this session
     cannot continue (its plan is no longer in memory: the module was
     reloaded by ALTER EXTENSION ... UPDATE; or a step out of order): record
-    it failed and free the lock, so later cycles do not skip; True. Whatever
+    it failed, which frees the lease, so later cycles do not skip; True. Whatever
     the error (a cancel while checking counts too), any other session's run
     is not touched (trending._run_fail refuses it): False."""
     try:
@@ -137,5 +124,4 @@ def _failed_own_row(plpy, run_id: int, error) -> bool:
     except Exception:
         return False
     inputs.drop_temp_tables(plpy)
-    runs.unlock(plpy)
     return True

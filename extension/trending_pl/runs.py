@@ -1,14 +1,17 @@
-"""Run history (trending.runs) and the lock that keeps cycles from overlapping.
+"""Run history (trending.runs) and the lease that keeps cycles from overlapping.
 
 Every cycle is one row of trending.runs: 'running' while it works, then 'ok',
-'failed' (with SQLSTATE and message) or, when its backend died, 'aborted'
-(set by the next run). A call that finds another cycle running records a
-'skipped' row and returns at once.
+'failed' (with SQLSTATE and message) or, when its backend died or its lease
+was broken, 'aborted' (set by the next run). A call that finds another cycle
+running records a 'skipped' row and returns at once; one that finds the
+cycle's lock blocked by anything but a cycle records a 'failed' one.
 
-Both entry points take the same advisory lock: recompute() a transaction
-lock (released at its commit or rollback), the scheduled procedure a session
-lock (it commits between steps), released when it finishes or fails and, if
-its backend dies, by the server.
+Both entry points take the cycle lease (trending._lease_take; the table and
+its rules: sql/schema/55_cycle_lease.sql): recompute() holds its table lock
+until its caller's commit, the scheduled procedure commits the lease row and
+renews it at each step. Only SECURITY DEFINER functions of the extension's
+owner take, check and free it, so a role that cannot run cycles cannot stop
+them. _run_finish and _run_fail free it; a failed recompute() rolls it back.
 
 A role that runs cycles has no write privilege on trending.runs: every
 write goes through a SECURITY DEFINER function (trending._run_*) that checks
@@ -19,47 +22,27 @@ from __future__ import annotations
 
 import json
 
-# pg_try_advisory_*lock(int4, int4) key: 'tren' as an int4, then 1 for
-# "recompute". pg_locks shows it as classid = 1953654126, objid = 1,
-# objsubid = 2 (the trending.status view looks for exactly that).
-LOCK_KEY = "1953654126, 1"
 
-
-def try_lock(plpy, *, session: bool) -> bool:
-    function = "pg_try_advisory_lock" if session else "pg_try_advisory_xact_lock"
-    return bool(plpy.execute(f"SELECT pg_catalog.{function}({LOCK_KEY}) AS locked")[0]["locked"])
-
-
-def unlock(plpy) -> None:
-    """Release the session lock of a scheduled run (quietly if not held)."""
-    plpy.execute(f"""
-SELECT pg_catalog.pg_advisory_unlock({LOCK_KEY})
-FROM pg_catalog.pg_locks
-WHERE locktype = 'advisory' AND pid = pg_catalog.pg_backend_pid() AND granted
-  AND classid = 1953654126 AND objid = 1 AND objsubid = 2
-  AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())""")
-
-
-def release_leftover(plpy) -> None:
-    """Before a new run: a scheduled run interrupted between two steps (a
-    cancel landing in the procedure's own COMMIT) leaves this session holding
-    the cycle lock, and advisory locks are re-entrant, so a new run's single
-    unlock would leave it held and every other session's cycle skipped. Drop
-    every hold this session has and forget its runs; the new run marks the
-    leftover 'running' row aborted. (An unfinished run in this session's
-    memory is the sign: a finished or failed one is forgotten.)"""
-    if not _RUNS:
-        return
-    _RUNS.clear()
-    for _ in range(1000):  # one hold per interrupted call at most; bounded anyway
-        held = plpy.execute(f"""
-SELECT pg_catalog.pg_advisory_unlock({LOCK_KEY}) AS released
-FROM pg_catalog.pg_locks
-WHERE locktype = 'advisory' AND pid = pg_catalog.pg_backend_pid() AND granted AND mode = 'ExclusiveLock'
-  AND classid = 1953654126 AND objid = 1 AND objsubid = 2
-  AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())""")
-        if not held or not held[0]["released"]:
-            return
+def take_lease(plpy, trigger: str, now: str) -> dict | None:
+    """Take the cycle lease for a run about to start in this transaction:
+    None when taken; else the summary of the 'skipped' or 'failed' run
+    recorded instead (with a NOTICE, or a WARNING for a failure)."""
+    row = json.loads(_one(plpy, "SELECT trending._lease_take($1, $2, $3) AS r", ["text", "timestamptz", "name"],
+                          [trigger, now, _current_user(plpy)])["r"])
+    if row["status"] == "taken":
+        # a run of this session still in memory was interrupted (a cancel in
+        # the procedure's COMMIT): the lease just taken ended it
+        _RUNS.clear()
+        return None
+    result = {"status": row["status"], "run_id": int(row["run_id"]), "message": row["message"]}
+    if row["status"] == "skipped":
+        plpy.notice(f"trending: skipped: {row['message']}")
+    else:
+        plpy.warning(f"trending: failed: {row['message']}",
+                     hint="Only a cycle should hold trending_private.cycle_lease's lock: end that backend "
+                          "(pg_terminate_backend) and find out why it tried; trending.status says unhealthy until "
+                          "a cycle succeeds.")
+    return result
 
 
 def warn_if_before_current_scores(plpy, now: str) -> None:
@@ -98,7 +81,7 @@ def _current_user(plpy) -> str:
 
 
 def start(plpy, trigger: str, now: str, plan: dict) -> dict:
-    """Begin a run (the caller holds the lock): trending._run_begin marks the
+    """Begin a run (the caller took the lease): trending._run_begin marks the
     runs of dead backends aborted, forgets runs older than the retention and
     inserts the 'running' row. The run's state, kept in this session."""
     row = _one(plpy, "SELECT trending._run_begin($1, $2, $3, $4) AS run_id",
@@ -111,7 +94,7 @@ def start(plpy, trigger: str, now: str, plan: dict) -> dict:
 def mine(plpy, run_id: int, index: int) -> dict:
     """The state of run `run_id` for its step `index`, if this session
     started the run and the run's row agrees (pid = this backend, status
-    'running', the cycle lock held: trending._own_run). Raises 42501 for
+    'running', the cycle lease its own: trending._own_run). Raises 42501 for
     another session's run; 55000 for a run not running, or one this
     session's memory does not hold, or a step out of order."""
     _one(plpy, "SELECT trending._own_run($1) AS ok", ["bigint"], [run_id])
@@ -126,13 +109,6 @@ def mine(plpy, run_id: int, index: int) -> dict:
 
 def forget(run_id: int) -> None:
     _RUNS.pop(run_id, None)
-
-
-def skipped(plpy, trigger: str, now: str) -> dict:
-    """Record a call that found a cycle running; the summary it returns."""
-    row = json.loads(_one(plpy, "SELECT trending._run_skipped($1, $2, $3) AS r", ["text", "timestamptz", "name"],
-                          [trigger, now, _current_user(plpy)])["r"])
-    return {"status": "skipped", "run_id": int(row["run_id"]), "message": row["message"]}
 
 
 def record_step(plpy, run_id: int, name: str, ms: float, *, slice_key: str | None = None,

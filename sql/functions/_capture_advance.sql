@@ -20,15 +20,7 @@ DECLARE
     v_last bigint;
     v_reason text;
 BEGIN
-    IF NOT EXISTS (
-        SELECT FROM pg_catalog.pg_locks l
-        WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
-          AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
-          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
-                            WHERE d.datname = pg_catalog.current_database())) THEN
-        RAISE EXCEPTION 'trending: the capture watermark can only move while the session holds the cycle lock'
-            USING ERRCODE = '55000', HINT = 'An incremental cycle moves it: trending.recompute() or trending.scheduled_recompute().';
-    END IF;
+    PERFORM trending._lease_held();
     SELECT a.since INTO v_since FROM trending._capture_armed a FOR UPDATE;
     IF NOT FOUND THEN
         RETURN 'the capture is not armed: no full cycle since it was installed, or its unlogged state was lost (crash restart, failover or restore)';

@@ -24,15 +24,7 @@ DECLARE
     v_fingerprint text;
     v_last bigint;
 BEGIN
-    IF NOT EXISTS (
-        SELECT FROM pg_catalog.pg_locks l
-        WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
-          AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
-          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
-                            WHERE d.datname = pg_catalog.current_database())) THEN
-        RAISE EXCEPTION 'trending: the capture can only be armed while the session holds the cycle lock'
-            USING ERRCODE = '55000', HINT = 'A full cycle arms it: trending.recompute() or trending.scheduled_recompute().';
-    END IF;
+    PERFORM trending._lease_held();
     SELECT CASE WHEN q.is_called THEN q.last_value ELSE 0 END INTO v_last FROM trending._capture_seq q;
     IF p_upto IS NULL OR p_upto < 0 OR p_upto > v_last THEN
         RAISE EXCEPTION 'trending: % is not a capture number drawn so far (last: %)', p_upto, v_last

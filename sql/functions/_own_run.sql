@@ -1,17 +1,21 @@
 -------------------------------------------------------------------------------
 -- _own_run
 -- Raise unless run p_run_id is this backend's own running run: its row says
--- pid = pg_backend_pid() and status 'running', and this backend holds the
--- cycle lock (so the row cannot be a dead backend's whose pid was reused:
--- the next run to take the lock marks those aborted). Every function that
--- writes for a run checks this first, so a role that may run cycles can
--- write only through its own run, never another session's.
+-- pid = pg_backend_pid() and status 'running', and the cycle lease names
+-- this run and this backend (pid and backend_start: so the row cannot be a
+-- dead backend's whose pid was reused, nor a run whose lease was broken).
+-- Every function that writes for a run checks this first, so a role that
+-- may run cycles can write only through its own run, never another
+-- session's. It first takes the lease's table lock (waiting at most
+-- lock_timeout): a cycle breaking this run's lease holds it, so the two
+-- never both go on.
 CREATE FUNCTION trending._own_run(p_run_id bigint)
 RETURNS void
 LANGUAGE plpgsql
-STABLE
+VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 DECLARE
     v_pid integer;
@@ -29,14 +33,15 @@ BEGIN
     IF v_status <> 'running' THEN
         RAISE EXCEPTION 'trending: run % is %, not running', p_run_id, v_status USING ERRCODE = '55000';
     END IF;
+    LOCK TABLE trending_private.cycle_lease IN SHARE UPDATE EXCLUSIVE MODE;
     IF NOT EXISTS (
-        SELECT FROM pg_catalog.pg_locks l
-        WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
-          AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
-          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
-                            WHERE d.datname = pg_catalog.current_database())) THEN
-        RAISE EXCEPTION 'trending: this session does not hold the cycle lock of run %', p_run_id
-            USING ERRCODE = '55000';
+        SELECT FROM trending_private.cycle_lease c
+        WHERE c.run_id = p_run_id AND c.pid = pg_catalog.pg_backend_pid()
+          AND c.backend_start = (SELECT a.backend_start
+                                 FROM pg_catalog.pg_stat_get_activity(pg_catalog.pg_backend_pid()) a)) THEN
+        RAISE EXCEPTION 'trending: this session does not hold the cycle lease of run %', p_run_id
+            USING ERRCODE = '55000',
+                  HINT = 'Its lease was broken (see trending.status): start a new cycle.';
     END IF;
 END;
 $function$;

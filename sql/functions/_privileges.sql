@@ -43,12 +43,12 @@ DECLARE
         'trending._raise(text, text, text, text)', 'trending._validate_setting(text, text)',
         'trending._check_sources(text, jsonb)',
         'trending._own_run(bigint)', 'trending._run_begin(text, timestamptz, name, jsonb)',
-        'trending._run_skipped(text, timestamptz, name)',
+        'trending._lease_take(text, timestamptz, name)', 'trending._cycle_holder()',
         'trending._run_step_done(bigint, text, double precision, jsonb, jsonb, text, text, jsonb, jsonb)',
         'trending._run_finish(bigint)', 'trending._run_fail(bigint, text, text, text, text)',
         'trending._apply_slice(bigint, text, text, text, text, timestamp, oid)',
         'trending._remove_slice(bigint, text, text, text, text)',
-        -- a full cycle settles and arms the change capture (both check the cycle lock)
+        -- a full cycle settles and arms the change capture (both check the cycle lease)
         'trending._capture_settle(interval)', 'trending._capture_arm(bigint, text)',
         'trending._capture_advance(bigint)', 'trending._state_write(bigint, text, boolean)',
         'trending._state_advance(bigint, bigint, timestamp, timestamp)',
@@ -61,6 +61,7 @@ DECLARE
         'trending.top_playlists(text, integer, integer)',
         'trending._validate_choice(text, text, text[])', 'trending._validate_page(integer, integer)',
         'trending._check_sources(text, jsonb)',  -- underground_tracks checks the sources it reads
+        'trending._cycle_holder()',  -- trending.status reads it
         'trending.movers(text, text, text)'];
     -- issue 11: a preview stages a cycle as the caller and an explanation reads
     -- the sources for one item: part of the cycle set, they need what it needs

@@ -1,8 +1,9 @@
 -------------------------------------------------------------------------------
 -- _run_begin
--- Begin a run for the caller, who holds the cycle lock: mark the runs of dead
--- backends aborted (holding the lock means no other cycle is alive), forget
--- runs older than the run_retention setting, insert the 'running' row.
+-- Begin a run for the caller, who took the cycle lease in this transaction
+-- (trending._lease_take): mark the runs of dead backends aborted (holding the
+-- lease means no other cycle is alive), forget runs older than the
+-- run_retention setting, insert the 'running' row and name it in the lease.
 -- SECURITY DEFINER: roles that run cycles write trending.runs only through
 -- these functions (see docs/security.md). The plan is stored for the record
 -- only: a run's steps follow the plan the session keeps in memory, never
@@ -13,17 +14,16 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 DECLARE
     v_run_id bigint;
 BEGIN
     IF NOT EXISTS (
-        SELECT FROM pg_catalog.pg_locks l
-        WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
-          AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
-          AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
-                            WHERE d.datname = pg_catalog.current_database())) THEN
-        RAISE EXCEPTION 'trending: a run can only begin while its session holds the cycle lock'
+        SELECT FROM trending_private.cycle_lease c
+        WHERE c.run_id IS NULL AND c.pid = pg_catalog.pg_backend_pid()
+          AND c.taken_xact OPERATOR(pg_catalog.=) pg_catalog.pg_current_xact_id()) THEN
+        RAISE EXCEPTION 'trending: a run can only begin in the transaction that took the cycle lease'
             USING ERRCODE = '55000', HINT = 'Run a cycle with trending.recompute() or trending.scheduled_recompute().';
     END IF;
     IF p_run_by IS NULL OR NOT pg_catalog.pg_has_role(SESSION_USER, p_run_by, 'MEMBER') THEN
@@ -42,6 +42,7 @@ BEGIN
     VALUES (p_trigger, 'running', p_now, p_run_by, p_plan OPERATOR(pg_catalog.->>) 'source_schema', p_plan,
             pg_catalog.pg_current_wal_insert_lsn())
     RETURNING run_id INTO v_run_id;
+    UPDATE trending_private.cycle_lease SET run_id = v_run_id;
     RETURN v_run_id;
 END;
 $function$;

@@ -1,16 +1,20 @@
 -------------------------------------------------------------------------------
 -- _run_fail
 -- Record the caller's own running run as failed, with the error's SQLSTATE,
--- message, detail and hint.
+-- message, detail and hint; free the cycle lease.
 CREATE FUNCTION trending._run_fail(p_run_id bigint, p_sqlstate text, p_message text, p_detail text, p_hint text)
 RETURNS void
 LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 BEGIN
     PERFORM trending._own_run(p_run_id);
+    UPDATE trending_private.cycle_lease
+    SET run_id = NULL, pid = NULL, backend_start = NULL, role = NULL, taken_at = NULL, taken_xact = NULL,
+        renewed_at = NULL;
     UPDATE trending.runs
     SET status = 'failed', finished_at = pg_catalog.clock_timestamp(),
         sqlstate = p_sqlstate, message = p_message, detail = p_detail, hint = p_hint,

@@ -1,6 +1,6 @@
 -------------------------------------------------------------------------------
 -- _run_finish
--- Mark the caller's own running run ok; its row as jsonb (run_id, step_ms,
+-- Mark the caller's own running run ok and free the cycle lease; its row as jsonb (run_id, step_ms,
 -- slice_rows, bad_rows, wal_bytes, ms, cycle_kind, cycle_reason) for the summary.
 CREATE FUNCTION trending._run_finish(p_run_id bigint)
 RETURNS jsonb
@@ -8,11 +8,15 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 DECLARE
     v_row jsonb;
 BEGIN
     PERFORM trending._own_run(p_run_id);
+    UPDATE trending_private.cycle_lease
+    SET run_id = NULL, pid = NULL, backend_start = NULL, role = NULL, taken_at = NULL, taken_xact = NULL,
+        renewed_at = NULL;
     UPDATE trending.runs
     SET status = 'ok', finished_at = pg_catalog.clock_timestamp(),
         wal_bytes = pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_insert_lsn(), wal_start_lsn)

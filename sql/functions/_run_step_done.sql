@@ -3,7 +3,7 @@
 -- Add one finished step to the caller's own running run: its milliseconds,
 -- for a slice its row counts, for an input step the bad rows it counted;
 -- for the step that decides it (check_sources), the kind of cycle and why
--- (NULL: unchanged).
+-- (NULL: unchanged). Renews the run's cycle lease.
 CREATE FUNCTION trending._run_step_done(p_run_id bigint, p_step text, p_ms double precision,
                                         p_slice_rows jsonb, p_bad_rows jsonb,
                                         p_cycle_kind text, p_cycle_reason text,
@@ -13,9 +13,11 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 BEGIN
     PERFORM trending._own_run(p_run_id);
+    UPDATE trending_private.cycle_lease SET renewed_at = pg_catalog.clock_timestamp();
     UPDATE trending.runs
     SET step_ms = step_ms || pg_catalog.jsonb_build_object(p_step, p_ms),
         slice_rows = CASE WHEN p_slice_rows IS NULL THEN slice_rows

@@ -82,6 +82,19 @@ BEGIN
                 v_problem := 'out of range';
             END IF;
         END IF;
+    WHEN 'lease_idle_timeout' THEN
+        -- at least a second, at most a day: a cycle's session is never idle
+        -- while it works (the scheduled procedure goes from step to step), so
+        -- only a session that stopped working loses the lease
+        v_accepted := 'an interval from 1 second to 1 day in seconds, minutes, hours or days, e.g. ''10 minutes''';
+        IF p_value !~ '^[0-9]{1,9} ?(s|secs?|seconds?|mins?|minutes?|hours?|days?)$' THEN
+            v_problem := 'malformed';
+        ELSE
+            v_interval := p_value::interval;
+            IF v_interval < interval '1 second' OR v_interval > interval '1 day' THEN
+                v_problem := 'out of range';
+            END IF;
+        END IF;
     WHEN 'movers_top_n', 'movers_max_genres' THEN
         -- movers_top_n: at least 1; both at most 1000, so that the movers
         -- table stays small (2 x lists x N rows) and its WAL a cycle's noise

@@ -1,15 +1,72 @@
+-- _cycle_holder: the cycle holding the lease now, if any, and the last
+-- broken lease (sql/schema/55_cycle_lease.sql). SECURITY DEFINER, because
+-- telling a live holder from a reused pid needs pg_stat_activity's
+-- backend_start and state of every role's sessions, which only a superuser
+-- or pg_read_all_stats sees; it returns nothing else. Defined here, before
+-- the view that reads it.
+--   a backend holding the lease's table lock: a cycle transaction
+--     (recompute(), or one step of the scheduled procedure);
+--   else the committed lease row, if its backend is alive (same pid and
+--     backend_start): a scheduled run between steps, or one left idle
+--     (it keeps the lease until lease_idle_timeout, then the next cycle
+--     breaks it).
+CREATE FUNCTION trending._cycle_holder()
+RETURNS TABLE (pid integer, run_id bigint, role name, since timestamptz,
+               broken_pid integer, broken_role name, broken_at timestamptz, broken_reason text)
+LANGUAGE plpgsql
+STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
+AS $function$
+DECLARE
+    v_lease record;
+BEGIN
+    SELECT * INTO v_lease FROM trending_private.cycle_lease;
+    SELECT l.pid, pg_catalog.pg_get_userbyid(a.usesysid) AS usename, a.xact_start INTO pid, role, since
+    FROM pg_catalog.pg_locks l
+    JOIN pg_catalog.pg_stat_get_activity(l.pid) a ON true
+    WHERE l.locktype = 'relation' AND l.relation = 'trending_private.cycle_lease'::pg_catalog.regclass
+      AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+      AND l.mode = 'ShareUpdateExclusiveLock' AND l.granted
+    LIMIT 1;
+    IF pid IS NULL AND v_lease.run_id IS NOT NULL
+       AND EXISTS (SELECT FROM pg_catalog.pg_stat_get_activity(v_lease.pid) a
+                   WHERE a.backend_start = v_lease.backend_start) THEN
+        pid := v_lease.pid;
+    END IF;
+    IF pid IS NOT NULL AND pid = v_lease.pid THEN
+        run_id := v_lease.run_id;
+        role := v_lease.role;
+        since := v_lease.taken_at;
+    END IF;
+    broken_pid := v_lease.broken_pid;
+    broken_role := v_lease.broken_role;
+    broken_at := v_lease.broken_at;
+    broken_reason := v_lease.broken_reason;
+    RETURN NEXT;
+END;
+$function$;
+
 -- One row that answers "are the scores fresh, did anything fail, is a cycle
--- running now?". A running cycle is found by its advisory lock (see
--- extension/trending_pl/runs.py), since recompute()'s run row is invisible to
+-- running now?". A running cycle is the one holding the cycle lease
+-- (trending._cycle_holder above), since recompute()'s run row is invisible to
 -- other sessions until it commits.
 --
--- stale: no run has succeeded within the stale_after setting (or none ever).
+-- stale: the scores are older than the stale_after setting: the now of the
+-- last successful run (not when it finished: a cycle at a past now does not
+-- make them fresh) against the wall clock; or there are none.
 -- healthy: not stale, and the last run that finished neither failed nor was
--- aborted. A running or skipped run changes neither: a skip is not a fault,
--- and a run in progress has not finished yet.
+-- aborted. A running or skipped run changes neither: a skip is not a fault
+-- (only a cycle can make another skip), and a run in progress has not
+-- finished yet. unhealthy_reason says why not (NULL when healthy): the
+-- failure, or how stale, with the skips since the last success and who
+-- they named.
 -- last_cycle_kind, last_cycle_reason: of the last successful run (full or
 -- incremental, and why). The change capture's own state is
 -- trending.capture_status (created after this view in a fresh install).
+-- lease_broken_*: the last cycle lease broken (its holder idle for longer
+-- than lease_idle_timeout, or gone), by pid and role, when and why.
 CREATE VIEW trending.status AS
 WITH last_ok AS (
     SELECT r.run_id, r.finished_at, r.cycle_now, r.trigger, r.cycle_kind, r.cycle_reason,
@@ -27,21 +84,15 @@ WITH last_ok AS (
 ), stale_after AS (
     SELECT s.value::interval AS value FROM trending.settings s WHERE s.name = 'stale_after'
 ), running AS (
-    -- a scheduled run's committed row knows when it started; recompute()'s
-    -- start is its transaction's
-    SELECT l.pid,
-           COALESCE((SELECT r.started_at FROM trending.runs r
-                     WHERE r.status = 'running' AND r.pid = l.pid
-                     ORDER BY r.run_id DESC LIMIT 1), a.xact_start) AS since
-    FROM pg_catalog.pg_locks l
-    LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-    WHERE l.locktype = 'advisory' AND l.granted
-      AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
-      AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
-                        WHERE d.datname = pg_catalog.current_database())
-    LIMIT 1
+    SELECT h.* FROM trending._cycle_holder() h
+), skips AS (
+    -- the skipped calls since the last success, and the last one's message
+    SELECT pg_catalog.count(*) AS n,
+           (pg_catalog.array_agg(r.message ORDER BY r.run_id DESC))[1] AS last_message
+    FROM trending.runs r
+    WHERE r.status = 'skipped' AND r.run_id > COALESCE((SELECT last_ok.run_id FROM last_ok), 0)
 ), freshness AS (
-    SELECT COALESCE(last_ok.finished_at < pg_catalog.now() - stale_after.value, true) AS stale
+    SELECT COALESCE(last_ok.cycle_now < pg_catalog.now() - stale_after.value, true) AS stale
     FROM stale_after LEFT JOIN last_ok ON true
 )
 SELECT last_ok.finished_at                         AS last_success_at,
@@ -64,7 +115,25 @@ SELECT last_ok.finished_at                         AS last_success_at,
        last_reconcile.finished_at                  AS last_reconcile_at,
        last_reconcile.drift                        AS last_reconcile_drift,
        EXISTS (SELECT FROM pg_catalog.jsonb_each_text(last_reconcile.drift) AS d(key, value)
-               WHERE d.value::numeric <> 0)        AS drift_found
+               WHERE d.value::numeric <> 0)        AS drift_found,
+       CASE WHEN freshness.stale OR COALESCE(last_finished.status <> 'ok', true) THEN
+           pg_catalog.concat_ws('; ',
+               CASE WHEN last_finished.status IN ('failed', 'aborted') THEN
+                   pg_catalog.format('the last finished run (%s) %s: %s', last_failure.run_id, last_failure.status,
+                                     pg_catalog.concat_ws(': ', last_failure.sqlstate, last_failure.message)) END,
+               CASE WHEN last_ok.run_id IS NULL THEN 'no cycle has succeeded yet'
+                    WHEN freshness.stale THEN
+                   pg_catalog.format('stale: the scores are as of %s, older than stale_after (%s)',
+                                     last_ok.cycle_now, stale_after.value) END,
+               CASE WHEN freshness.stale AND skips.n > 0 THEN
+                   pg_catalog.format('%s call(s) skipped since, the last: %s', skips.n, skips.last_message) END)
+       END                                         AS unhealthy_reason,
+       running.role                                AS running_role,
+       running.run_id                              AS running_run_id,
+       running.broken_pid                          AS lease_broken_pid,
+       running.broken_role                         AS lease_broken_role,
+       running.broken_at                           AS lease_broken_at,
+       running.broken_reason                       AS lease_broken_reason
 FROM (SELECT) AS one_row
 LEFT JOIN last_ok ON true
 LEFT JOIN last_reconcile ON true
@@ -72,4 +141,5 @@ LEFT JOIN last_failure ON true
 LEFT JOIN last_finished ON true
 LEFT JOIN stale_after ON true
 LEFT JOIN freshness ON true
-LEFT JOIN running ON true;
+LEFT JOIN running ON true
+LEFT JOIN skips ON true;

@@ -66,13 +66,13 @@ SELECT 'last_reconcile_age_seconds', '', '', EXTRACT(epoch FROM pg_catalog.now()
 FROM status
 UNION ALL
 SELECT 'run_in_progress', '', '', (status.running_pid IS NOT NULL)::integer::float8,
-       '1 while a cycle holds the cycle lock.'
+       '1 while a cycle holds the cycle lease.'
 FROM status
 UNION ALL
 SELECT 'stale', '', '', status.stale::integer::float8,
-       '1 when no run has succeeded within the stale_after setting.'
+       '1 when the scores are older than the stale_after setting (the last successful run''s now against the clock), or there are none.'
 FROM status
 UNION ALL
 SELECT 'healthy', '', '', status.healthy::integer::float8,
-       '1 when not stale and the last finished run succeeded.'
+       '1 when not stale and the last finished run succeeded (trending.status.unhealthy_reason says why not).'
 FROM status;

@@ -18,3 +18,40 @@ BEGIN
 END;
 $do$;
 DROP FUNCTION pg_temp.trending_drop_keeping_grants(regprocedure[]);
+
+-- Issue 17: the roles that ran cycles on 1.1 (EXECUTE on
+-- trending._scheduled_step) keep running them: give them the routines a
+-- cycle now calls (trending._lease_take and trending._cycle_holder).
+DO $do$
+DECLARE
+    v_role name;
+BEGIN
+    FOR v_role IN
+        SELECT DISTINCT r.rolname
+        FROM pg_proc p
+        CROSS JOIN LATERAL aclexplode(p.proacl) AS a
+        JOIN pg_roles r ON r.oid = a.grantee
+        WHERE p.oid = 'trending._scheduled_step(bigint, integer)'::regprocedure
+          AND a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner
+    LOOP
+        PERFORM trending._privileges('cycle_routines', v_role, true);
+    END LOOP;
+END;
+$do$;
+-- trending.status now calls trending._cycle_holder(): every role a DBA let
+-- read the status (grant_read, or a plain GRANT) may call it too.
+DO $do$
+DECLARE
+    v_role name;
+BEGIN
+    FOR v_role IN
+        SELECT DISTINCT r.rolname
+        FROM pg_class c
+        CROSS JOIN LATERAL aclexplode(c.relacl) AS a
+        JOIN pg_roles r ON r.oid = a.grantee
+        WHERE c.oid = 'trending.status'::regclass AND a.privilege_type = 'SELECT' AND a.grantee <> c.relowner
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION trending._cycle_holder() TO %I', v_role);
+    END LOOP;
+END;
+$do$;

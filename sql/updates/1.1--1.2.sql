@@ -48,3 +48,16 @@ ALTER TABLE trending._capture_changes ADD COLUMN tx xid8 NOT NULL DEFAULT pg_cur
 ALTER TABLE trending._capture_plays ADD COLUMN tx xid8 NOT NULL DEFAULT pg_current_xact_id();
 ALTER TABLE trending._capture_truncates ADD COLUMN tx xid8 NOT NULL DEFAULT pg_current_xact_id();
 ALTER TABLE trending._capture_armed ADD COLUMN record_until timestamptz NOT NULL DEFAULT 'infinity';
+
+-- Issue 17: the cycle lease replaces 1.1's advisory lock (any role could
+-- hold its key and make every cycle skip). Its table is created whole by
+-- sql/schema/55_cycle_lease.sql (NEW_PARTS), free; its setting here. A run
+-- 1.1 left 'running' is marked aborted by the first 1.2 cycle, as a dead
+-- backend's.
+INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
+    ('lease_idle_timeout', '10 minutes',
+     'A cycle''s session idle (or idle in transaction) for longer than this loses the cycle lease to the next cycle, which records the break in trending.status (1 second to 1 day).');
+-- _run_skipped is gone: _lease_take records skipped (and failed) calls. Its
+-- grants go with it; the finish part gives 1.1's cycle roles _lease_take.
+ALTER EXTENSION trending DROP FUNCTION trending._run_skipped(text, timestamptz, name);
+DROP FUNCTION trending._run_skipped(text, timestamptz, name);

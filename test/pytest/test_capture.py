@@ -20,12 +20,12 @@ import pytest
 from psycopg import sql
 
 from trending_cli.sample_data import create_source_schema
+from support.lease import free_lease, hold_lease
 
 SRC = "cap_src"
 OWNER = "cap_owner"
 WRITER = "cap_writer"
 LATE_WRITER = "cap_late_writer"
-CYCLE_LOCK = "1953654126, 1"
 TRACK, PLAYLIST = 1, 2
 S = {"tracks": 1, "plays": 2, "saves": 3, "reposts": 4, "users": 5, "aggregate_user": 6,
      "aggregate_track": 7, "aggregate_plays": 8, "aggregate_playlist": 9, "playlists": 10}
@@ -116,22 +116,22 @@ def status(c) -> dict:
 
 
 def arm(c) -> str | None:
-    """What a full cycle does: under the cycle lock, fingerprint, settle, (read), arm."""
-    c.execute(f"SELECT pg_advisory_lock({CYCLE_LOCK})")
+    """What a full cycle does: under the cycle lease, fingerprint, settle, (read), arm."""
+    lease_run = hold_lease(c)
     try:
         fingerprint = status(c)["fingerprint"]
         upto, settled = c.execute("SELECT upto, settled FROM trending._capture_settle('10s')").fetchone()
         assert settled
         return c.execute("SELECT trending._capture_arm(%s, %s)", (upto, fingerprint)).fetchone()[0]
     finally:
-        c.execute(f"SELECT pg_advisory_unlock({CYCLE_LOCK})")
+        free_lease(c, lease_run)
 
 
 def consume(c, timeout: str = "10s") -> tuple[set, Counter, bool]:
     """What an incremental cycle does: settle, read (since, upto], advance.
     Returns the (source, kind, item, user) changes, the net plays per (item, hour),
     and whether it could advance."""
-    c.execute(f"SELECT pg_advisory_lock({CYCLE_LOCK})")
+    lease_run = hold_lease(c)
     try:
         since = status(c)["consumed_upto"]
         upto, settled = c.execute("SELECT upto, settled FROM trending._capture_settle(%s)", (timeout,)).fetchone()
@@ -146,7 +146,7 @@ def consume(c, timeout: str = "10s") -> tuple[set, Counter, bool]:
             advanced = c.execute("SELECT trending._capture_advance(%s)", (upto,)).fetchone()[0] is None
         return changes, Counter({k: v for k, v in plays.items() if v}), advanced
     finally:
-        c.execute(f"SELECT pg_advisory_unlock({CYCLE_LOCK})")
+        free_lease(c, lease_run)
 
 
 # ---------------------------------------------------------------------------
@@ -462,10 +462,10 @@ def test_a_disabled_trigger_needs_a_full_cycle_even_once_re_enabled(su, cdsn):
         owner.execute("ALTER TABLE plays ENABLE ALWAYS TRIGGER trending_capture_insert")
     _full_needed(su, "altered since the last full cycle")
     # an incremental cycle that started before would not advance: it disarms
-    su.execute(f"SELECT pg_advisory_lock({CYCLE_LOCK})")
+    lease_run = hold_lease(su)
     upto = su.execute("SELECT upto FROM trending._capture_settle('1s')").fetchone()[0]
     assert "altered" in su.execute("SELECT trending._capture_advance(%s)", (upto,)).fetchone()[0]
-    su.execute(f"SELECT pg_advisory_unlock({CYCLE_LOCK})")
+    free_lease(su, lease_run)
     _full_needed(su, "not armed")
     # a full cycle re-arms
     assert arm(su) is None and status(su)["incremental_ok"]
@@ -495,13 +495,13 @@ def test_truncate_needs_a_full_cycle(su, cdsn):
 
 
 def test_a_truncate_during_an_incremental_cycle_disarms_it(su, cdsn):
-    su.execute(f"SELECT pg_advisory_lock({CYCLE_LOCK})")
+    lease_run = hold_lease(su)
     assert status(su)["incremental_ok"]
     with as_role(cdsn, OWNER) as owner:
         owner.execute("TRUNCATE reposts")
     upto = su.execute("SELECT upto FROM trending._capture_settle('1s')").fetchone()[0]
     assert su.execute("SELECT trending._capture_advance(%s)", (upto,)).fetchone()[0] is not None
-    su.execute(f"SELECT pg_advisory_unlock({CYCLE_LOCK})")
+    free_lease(su, lease_run)
     _full_needed(su, f"truncated since the last cycle: {SRC}.reposts")
     _full_needed(su, "not armed")
 
@@ -531,14 +531,14 @@ def test_a_rewrite_that_bypasses_triggers_needs_a_full_cycle(su, cdsn):
 
 def test_a_change_during_a_full_cycle_keeps_it_from_arming(su, cdsn):
     su.execute("DELETE FROM trending._capture_armed")
-    su.execute(f"SELECT pg_advisory_lock({CYCLE_LOCK})")
+    lease_run = hold_lease(su)
     fingerprint = status(su)["fingerprint"]
     upto = su.execute("SELECT upto FROM trending._capture_settle('1s')").fetchone()[0]
     with as_role(cdsn, OWNER) as owner:  # disable, write, re-enable: all while the full cycle reads
         owner.execute("ALTER TABLE saves DISABLE TRIGGER trending_capture_insert")
         owner.execute("ALTER TABLE saves ENABLE ALWAYS TRIGGER trending_capture_insert")
     reason = su.execute("SELECT trending._capture_arm(%s, %s)", (upto, fingerprint)).fetchone()[0]
-    su.execute(f"SELECT pg_advisory_unlock({CYCLE_LOCK})")
+    free_lease(su, lease_run)
     assert reason == "a capture trigger or a source table changed during the full cycle"
     assert not status(su)["armed"]
 
@@ -554,20 +554,20 @@ def test_the_watermark_moves_only_under_the_cycle_lock_and_within_bounds(su):
         su.execute("SELECT trending._capture_advance(0)")
     with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
         su.execute("SELECT trending._capture_arm(0, 'x')")
-    su.execute(f"SELECT pg_advisory_lock({CYCLE_LOCK})")
+    lease_run = hold_lease(su)
     try:
         last = status(su)["captured_upto"]
         with pytest.raises(psycopg.errors.InvalidParameterValue):
             su.execute("SELECT trending._capture_advance(%s)", (last + 1,))
     finally:
-        su.execute(f"SELECT pg_advisory_unlock({CYCLE_LOCK})")
+        free_lease(su, lease_run)
 
 
 def test_the_cycle_side_helpers_follow_the_protocol(su, cdsn):
     """extension/trending_pl/capture.py, as a cycle calls it (PL/Python)."""
     with as_role(cdsn, WRITER) as w:
         w.execute("UPDATE aggregate_user SET follower_count = 1 WHERE user_id = 3")
-    su.execute(f"SELECT pg_advisory_lock({CYCLE_LOCK})")
+    lease_run = hold_lease(su)
     try:
         notices = []
         su.add_notice_handler(lambda d: notices.append(d.message_primary))
@@ -585,7 +585,7 @@ plpy.notice(json.dumps({"incremental": st["incremental"], "settled": settled, "u
                         "reason": reason, "after": capture.state(plpy)["since"] == upto}))
 $$""")
     finally:
-        su.execute(f"SELECT pg_advisory_unlock({CYCLE_LOCK})")
+        free_lease(su, lease_run)
     result = json.loads(notices[-1])
     assert result == {"incremental": True, "settled": True, "users": [3], "reason": None, "after": True}
 

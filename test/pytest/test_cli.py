@@ -27,6 +27,7 @@ from trending_cli import bundle, cron
 from trending_cli.commands import install
 from trending_cli.errors import CliError
 from trending_cli.sample_data import generate
+from support.lease import hold_lease
 
 TRENDING = [sys.executable, "-m", "trending_cli"]
 CLI_DIR = Path(__file__).resolve().parents[2] / "cli"
@@ -206,7 +207,7 @@ def test_a_failing_cycle_is_one_line_with_the_servers_hint(make_db):
 
 def test_a_cycle_already_running_skips_recompute_with_exit_status_3(music):
     with psycopg.connect(music, autocommit=True) as holder:
-        holder.execute("SELECT pg_advisory_lock(1953654126, 1)")
+        hold_lease(holder)  # a scheduled run between two steps
         pid = holder.info.backend_pid
         result = trending("--dsn", music, "recompute")
         status = ok("--dsn", music, "status")

@@ -42,21 +42,32 @@ def test_never_run_is_stale_and_not_healthy(db):
     assert figures[("scores_age_seconds", "", "")] is None
 
 
+def as_of(conn, age: str) -> None:
+    """Make the successful runs' scores `age` old (their now), as if the cycles ran then."""
+    conn.execute("UPDATE trending.runs SET cycle_now = now() - %s::interval WHERE status = 'ok'", (age,))
+
+
 def test_a_successful_run_is_healthy_until_stale_after_passes(db):
+    """Freshness is the age of the scores (the last ok cycle's now against the
+    clock), not when the cycle finished (issue 17)."""
     conn, dataset = db
-    recompute(conn, dataset.now)
-    assert status(conn) == (False, True)
-    # the last success finished longer ago than stale_after (2 hours by default)
-    conn.execute("UPDATE trending.runs SET finished_at = now() - interval '2 hours 1 second', "
-                 "started_at = now() - interval '2 hours 2 seconds'")
+    recompute(conn, dataset.now)  # the dataset's now is long past: the scores are not fresh
     assert status(conn) == (True, False)
-    conn.execute("UPDATE trending.runs SET finished_at = now() - interval '1 hour 59 minutes'")
+    assert conn.execute("SELECT unhealthy_reason FROM trending.status").fetchone()[0].startswith(
+        "stale: the scores are as of ")
+    as_of(conn, "1 hour 59 minutes")
     assert status(conn) == (False, True)
+    assert conn.execute("SELECT unhealthy_reason FROM trending.status").fetchone()[0] is None
+    # finished just now, but its now is older than stale_after (2 hours by default)
+    as_of(conn, "2 hours 1 second")
+    conn.execute("UPDATE trending.runs SET finished_at = now()")
+    assert status(conn) == (True, False)
 
 
 def test_a_failure_after_success_is_unhealthy_but_not_stale_and_skips_change_nothing(db):
     conn, dataset = db
     recompute(conn, dataset.now)
+    as_of(conn, "1 minute")
     # a scheduled run that fails (its source schema is gone) leaves a committed 'failed' row
     use_source_schema(conn, "no_such_schema")
     with pytest.raises(psycopg.errors.InvalidSchemaName):
@@ -66,8 +77,11 @@ def test_a_failure_after_success_is_unhealthy_but_not_stale_and_skips_change_not
     conn.execute("INSERT INTO trending.runs (trigger, status, finished_at, cycle_now, message) "
                  "VALUES ('scheduled', 'skipped', now(), now(), 'another cycle is running')")
     assert status(conn) == (False, False)
+    assert conn.execute("SELECT unhealthy_reason FROM trending.status").fetchone()[0].startswith(
+        "the last finished run (")
     use_source_schema(conn, "music")
     recompute(conn, dataset.now)
+    as_of(conn, "1 minute")
     assert status(conn) == (False, True)
     conn.execute("INSERT INTO trending.runs (trigger, status, finished_at, cycle_now, message) "
                  "VALUES ('scheduled', 'skipped', now(), now(), 'another cycle is running')")
@@ -77,6 +91,7 @@ def test_a_failure_after_success_is_unhealthy_but_not_stale_and_skips_change_not
 def test_metrics_describe_the_last_successful_run(db):
     conn, dataset = db
     summary = recompute(conn, dataset.now)
+    as_of(conn, "1 minute")
     figures = metrics(conn)
     run = conn.execute("SELECT slice_rows, wal_bytes FROM trending.runs WHERE run_id = %s",
                        (summary["run_id"],)).fetchone()

@@ -15,6 +15,7 @@ import pytest
 
 from support.cycles import snapshot
 from support.harness import ALL_STRATEGIES, enable_strategies, recompute, use_source_schema
+from support.lease import free_lease, hold_lease
 from support.random_datasets import Dataset, drop_schema, load_dataset, random_dataset
 
 KINDS = {"t": "track", "p": "playlist"}
@@ -136,8 +137,8 @@ def test_preview_takes_no_lock_a_cycle_or_reader_waits_on(conn, dsn, dataset_sch
     enable_strategies(conn, ALL_STRATEGIES)
     recompute(conn, dataset.now - timedelta(days=2))
     with psycopg.connect(dsn, autocommit=True) as holder:
-        # the cycle's lock held elsewhere: a preview neither waits nor skips
-        holder.execute("SELECT pg_advisory_lock(1953654126, 1)")
+        # the cycle lease held elsewhere: a preview neither waits nor skips
+        lease_run = hold_lease(holder)
         try:
             with conn.transaction():
                 conn.execute("SET LOCAL lock_timeout = '2s'")
@@ -145,7 +146,7 @@ def test_preview_takes_no_lock_a_cycle_or_reader_waits_on(conn, dsn, dataset_sch
                 assert rows > 0
                 # every lock it holds on a relation that still exists is ACCESS
                 # SHARE; the others are on its own temp tables, since dropped
-                # (relations, and their row types as objects); no advisory lock
+                # (relations, and their row types as objects); none on the cycle lease
                 locks = conn.execute("""
 SELECT l.locktype, c.relname, l.mode,
        (l.locktype = 'relation' AND c.oid IS NULL)
@@ -158,16 +159,18 @@ WHERE l.pid = pg_backend_pid() AND l.locktype NOT IN ('virtualxid', 'transaction
                 kept = [lock[:3] for lock in locks if not lock[3]]
                 assert kept and all(m == "AccessShareLock" for _t, _r, m in kept), \
                     [lock for lock in kept if lock[2] != "AccessShareLock"]
-                assert "advisory" not in {t for t, _r, _m in kept}
+                assert "cycle_lease" not in {r for _t, r, _m in kept}
                 assert {"track_trending_scores", "plays"} <= {r for _t, r, _m in kept}
                 # a cycle runs while the preview's transaction holds its locks
-                holder.execute("SELECT pg_advisory_unlock(1953654126, 1)")
+                free_lease(holder, lease_run)
+                lease_run = None
                 with psycopg.connect(dsn, autocommit=True) as other:
                     other.execute("SET lock_timeout = '5s'")
                     (summary,) = other.execute("SELECT trending.recompute(%s)", (dataset.now,)).fetchone()
                     assert (summary if isinstance(summary, dict) else json.loads(summary))["status"] == "ok"
         finally:
-            holder.execute("SELECT pg_advisory_unlock_all()")
+            if lease_run is not None:
+                free_lease(holder, lease_run)
 
 
 def test_preview_errors_are_clean_and_leave_nothing(conn, dataset_schema):

@@ -15,6 +15,7 @@ import pytest
 from oracle import ALL_STRATEGIES, expected_scores, fetch_source, score_mismatches
 from psycopg import sql
 from support.cycles import Background, snapshot
+from support.lease import hold_lease
 from support.harness import enable_strategies, playlist_scores, recompute, track_scores, use_source_schema
 from support.random_datasets import load_dataset, random_dataset
 from trending_pl.sources import REQUIRED_COLUMNS
@@ -282,8 +283,7 @@ def test_the_writer_refuses_a_changes_table_that_could_run_the_callers_code(dsn,
     caller's function as the owner when the definer's planner reads it."""
     with psycopg.connect(dsn, autocommit=True) as job:
         job.execute(f"SET ROLE {JOB}")
-        assert job.execute("SELECT pg_advisory_lock(1953654126, 1)").fetchone()
-        (run_id,) = job.execute("SELECT trending._run_begin('recompute', now(), %s, '{}')", (JOB,)).fetchone()
+        run_id = hold_lease(job)
         job.execute("CREATE FUNCTION pg_temp.payload(integer) RETURNS integer IMMUTABLE LANGUAGE sql "
                     "AS 'SELECT $1'")
         job.execute("CREATE TEMP TABLE trending_track_changes (stored_tid tid, stored_id integer, type text, "

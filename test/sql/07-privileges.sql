@@ -6,7 +6,7 @@
 \pset tuples_only on
 \pset format unaligned
 BEGIN;
-SELECT plan(22);
+SELECT plan(23);
 
 CREATE ROLE trending_tap_job;
 CREATE ROLE trending_tap_reader;
@@ -40,6 +40,13 @@ SELECT is_empty(
       WHERE c.relnamespace = 'trending'::regnamespace AND c.relkind IN ('r', 'v')
         AND has_table_privilege('trending_tap_job', c.oid, p)$$,
     'grant_cycle: no write privilege on any table or view of trending (runs and scores included)');
+SELECT is_empty(
+    $$SELECT n.nspname || ' ' || a.privilege_type FROM pg_namespace n, aclexplode(COALESCE(n.nspacl, acldefault('n', n.nspowner))) AS a
+      WHERE n.nspname = 'trending_private' AND a.grantee <> n.nspowner
+      UNION ALL
+      SELECT c.relname || ' ' || a.privilege_type FROM pg_class c, aclexplode(COALESCE(c.relacl, acldefault('r', c.relowner))) AS a
+      WHERE c.relnamespace = 'trending_private'::regnamespace AND a.grantee <> c.relowner$$,
+    'no role but the owner has any privilege on schema trending_private or its cycle lease (issue 17), a cycle role included');
 SELECT ok(has_function_privilege('trending_tap_job', 'trending._apply_slice(bigint, text, text, text, text, timestamp, oid)', 'EXECUTE')
           AND has_function_privilege('trending_tap_job', 'trending._run_begin(text, timestamptz, name, jsonb)', 'EXECUTE'),
           'grant_cycle: the checked writer functions');

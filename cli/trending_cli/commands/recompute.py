@@ -41,5 +41,9 @@ def run(args) -> int:
         raise CliError(f"skipped: {summary['message']} (recorded as run {summary['run_id']})",
                        "wait for it to finish (`trending status` shows it), or cancel it with "
                        "SELECT pg_cancel_backend(<pid>)", exit_code=SKIPPED_EXIT)
+    if summary["status"] == "failed":  # the cycle lease's lock blocked by a backend that is not a cycle
+        raise CliError(f"failed: {summary['message']} (recorded as run {summary['run_id']})",
+                       "end that backend (SELECT pg_terminate_backend(<pid>)) and find out why it locked "
+                       "trending_private.cycle_lease")
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0
