@@ -273,16 +273,25 @@ def test_status_warns_when_the_scores_are_stale_and_check_exits_by_health(make_d
     dsn = make_db("cli_stale")
     with psycopg.connect(dsn, autocommit=True) as conn:
         assert "warning: no cycle has succeeded yet" in ok("--dsn", dsn, "status")
-        assert run_cli("--dsn", dsn, "status", "--check") == (1, "not healthy: stale: no cycle has succeeded yet\n")
+        assert run_cli("--dsn", dsn, "status", "--check") == (1, "not healthy: no cycle has succeeded yet\n")
         conn.execute("""
 INSERT INTO trending.runs (trigger, status, started_at, finished_at, cycle_now)
 VALUES ('scheduled', 'ok', now() - interval '5 hours', now() - interval '5 hours' + interval '2 s',
         now() - interval '5 hours')""")
         out = ok("--dsn", dsn, "status")
-        assert "warning: not healthy: stale: no cycle has succeeded within stale_after (02:00:00)" in out
+        assert "warning: not healthy: stale: the scores are as of " in out and "older than stale_after (02:00:00)" in out
         code, out = run_cli("--dsn", dsn, "status", "--check")
         assert code == 1 and out.startswith("not healthy: stale")
-        conn.execute("UPDATE trending.runs SET finished_at = now(), cycle_now = now()")
+        # finished just now, at a now 5 hours past: still stale (issue 17)
+        conn.execute("UPDATE trending.runs SET finished_at = now()")
+        code, out = run_cli("--dsn", dsn, "status", "--check")
+        assert code == 1 and out.startswith("not healthy: stale: the scores are as of ")
+        # skipped calls since are counted, naming the cycle they met
+        conn.execute("INSERT INTO trending.runs (trigger, status, finished_at, cycle_now, message) "
+                     "VALUES ('scheduled', 'skipped', now(), now(), 'another cycle is running (pid 4242)')")
+        code, out = run_cli("--dsn", dsn, "status", "--check")
+        assert code == 1 and "1 call(s) skipped since, the last: another cycle is running (pid 4242)" in out
+        conn.execute("UPDATE trending.runs SET cycle_now = now() WHERE status = 'ok'")
         code, out = run_cli("--dsn", dsn, "status", "--check")
         assert code == 0 and out.startswith("healthy: scores as of ")
         assert "warning" not in ok("--dsn", dsn, "status")
@@ -290,14 +299,17 @@ VALUES ('scheduled', 'ok', now() - interval '5 hours', now() - interval '5 hours
 INSERT INTO trending.runs (trigger, status, finished_at, cycle_now, sqlstate, message)
 VALUES ('scheduled', 'failed', now(), now(), '42P01', 'trending: source schema "x" cannot feed a cycle')""")
         code, out = run_cli("--dsn", dsn, "status", "--check")
-        assert code == 1 and "the last finished run" in out and "failed" in out
-        assert "warn  health: not healthy: the last finished run" in trending("--dsn", dsn, "doctor").stdout
+        assert code == 1 and "the last finished run" in out and "failed: 42P01: trending: source schema" in out
+        doctor = trending("--dsn", dsn, "doctor")
+        assert doctor.returncode == 1 and "FAIL  health: not healthy: the last finished run" in doctor.stdout
 
 
 # -- doctor ---------------------------------------------------------------------------------
 def test_doctor_without_pg_cron_warns_with_the_fix(music):
     """No pg_cron blocks neither an install nor a cycle (`trending recompute`
-    runs one): a warning, exit status 0."""
+    runs one): a warning, exit status 0 (once a cycle at the present made
+    the scores healthy: unhealthy scores FAIL, see the stale test above)."""
+    ok("--dsn", music, "recompute")
     result = trending("--dsn", music, "doctor")
     assert result.returncode == 0 and result.stderr == ""
     out = result.stdout
@@ -445,13 +457,13 @@ def test_install_in_another_database_schedules_there_and_corrects_a_moved_job(cr
 
     assert ok("--dsn", app, "install").endswith("trending install: nothing to change\n")
 
-    doctor = ok("--dsn", app, "doctor")
+    doctor = trending("--dsn", app, "doctor").stdout
     assert "ok    cron.database_name: postgres\n" in doctor
     assert f"ok    job: job {jobid}: '17 3 * * *' runs CALL trending.scheduled_recompute() as role trending_job\n" \
         in doctor
-    assert "warn  health: not healthy: stale: no cycle has succeeded yet\n" in doctor, \
-        "installed, never run: stale, which blocks nothing"
-    assert doctor.endswith("trending doctor: nothing blocks trending; 1 warning\n")
+    assert "FAIL  health: not healthy: no cycle has succeeded yet\n" in doctor, \
+        "installed, never run: no scores, which doctor fails on (issue 17)"
+    assert doctor.endswith("trending doctor: 1 check failed\n")
     assert f"schedule: '17 3 * * *' (GMT), pg_cron job {jobid} in database postgres, as role trending_job, " \
         "active" in ok("--dsn", app, "status")
 

@@ -3,7 +3,8 @@ schedule? One line per check, ok / warn / FAIL, with the fix under each
 warning and failure. It works before an install too (it then says what
 `trending install` will do and what would stop it). FAIL only for what
 blocks an install or makes a cycle fail; a step not done yet (the
-extension, pg_cron, the job) is a warning. Exit status 1 when anything
+extension, pg_cron, the job) is a warning. Scores that are not healthy
+(trending.status) FAIL too, with the reason. Exit status 1 when anything
 FAILs. Checks that depend on a failed one are not run (their fix would
 repeat it).
 """
@@ -35,7 +36,8 @@ def register(commands) -> None:
         description="Check the server version, PL/Python, the extension files and the extension, the source "
                     "tables, pg_cron (preloaded, its database, the extension there), the job and its last "
                     "runs. Works before an install too. Prints ok/warn/FAIL per check and the fix for each; "
-                    "FAIL only for what blocks an install or makes a cycle fail, with exit status 1.")
+                    "FAIL for what blocks an install or makes a cycle fail, and for scores that are not healthy "
+                    "(trending.status: stale, or the last run failed), with exit status 1.")
     parser.set_defaults(handler=run)
 
 
@@ -91,10 +93,12 @@ def _server(conn):
     else:
         yield Check("ok", "extension", f"trending {installed} in database {database}")
     if installed:
-        # not healthy blocks nothing (a warning): status --check is the probe that fails on it
+        # not healthy: the scores are stale or a cycle failed, the failure
+        # this project exists to prevent (issue 17): FAIL, saying why
         healthy, line = status.health(conn)
         yield (Check("ok", "health", line) if healthy else
-               Check("warn", "health", line, "trending status shows the runs; trending recompute runs a cycle now"))
+               Check("FAIL", "health", line, "trending status shows the runs and who holds the cycle lease; "
+                     "trending recompute runs a cycle now"))
     captured = status.capture(conn) if installed else None
     if captured:
         line = captured[1].removeprefix("capture: ")

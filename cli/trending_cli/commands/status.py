@@ -20,8 +20,8 @@ def register(commands) -> None:
         "status", help="recent runs, the schedule, score freshness, table sizes",
         description="Show the recent runs (trending.runs), the pg_cron schedule, how old the scores are "
                     "(trending.status) and the size of trending's tables. Prints a warning when the scores "
-                    "are stale (no cycle succeeded within the stale_after setting, 2 hours by default) or "
-                    "the last finished run failed. With --check: only the health, one line, exit status "
+                    "are stale (the last successful cycle's now is older than the stale_after setting, 2 hours "
+                    "by default) or the last finished run failed, and why. With --check: only the health, one line, exit status "
                     "0 when healthy and 1 when not (a monitoring probe).")
     parser.add_argument("--runs", type=int, default=10, metavar="N", help="how many recent runs (default 10)")
     parser.add_argument("--check", action="store_true",
@@ -48,22 +48,24 @@ def run(args) -> int:
 
 
 def health(conn) -> tuple[bool, str]:
-    """trending.status's healthy, and one line saying why (shared with doctor)."""
-    (healthy, stale, stale_after, as_of, failure_status, failure_run, failure_message, last_finished) = \
-        conn.execute("""
-SELECT s.healthy, s.stale, s.stale_after::text,
-       to_char(s.scores_as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
-       s.last_failure_status, s.last_failure_run_id, s.last_failure_message,
-       s.last_failure_run_id IS NOT NULL AND s.last_failure_run_id > COALESCE(s.last_success_run_id, 0)
-FROM trending.status s""").fetchone()
-    if healthy:
+    """trending.status's healthy, and one line saying why not (shared with
+    doctor): its unhealthy_reason (what failed, how stale the scores are,
+    the calls skipped since and whom they named), or for a version without
+    that column the same from its other columns."""
+    row = conn.execute("SELECT to_jsonb(s) FROM trending.status s").fetchone()[0]
+    if row["healthy"]:
+        as_of = conn.execute("SELECT to_char(%s::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",
+                             (row["scores_as_of"],)).fetchone()[0]
         return True, f"healthy: scores as of {as_of} UTC"
+    if "unhealthy_reason" in row:
+        return False, "not healthy: " + server_message(row["unhealthy_reason"] or "")
     reasons = []
-    if stale:
-        reasons.append(f"stale: no cycle has succeeded within stale_after ({stale_after})" if as_of else
-                       "stale: no cycle has succeeded yet")
-    if last_finished:
-        reasons.append(f"the last finished run ({failure_run}) {failure_status}: {server_message(failure_message or '')}")
+    if row["stale"]:
+        reasons.append(f"stale: no cycle has succeeded within stale_after ({row['stale_after']})"
+                       if row["scores_as_of"] else "stale: no cycle has succeeded yet")
+    if row["last_failure_run_id"] is not None and row["last_failure_run_id"] > (row["last_success_run_id"] or 0):
+        reasons.append(f"the last finished run ({row['last_failure_run_id']}) {row['last_failure_status']}: "
+                       f"{server_message(row['last_failure_message'] or '')}")
     return False, "not healthy: " + "; ".join(reasons)
 
 
@@ -144,6 +146,9 @@ FROM trending.status""").fetchone()
               + ": ".join(x for x in (failure_state, failure_message) if x))
     if running_pid is not None:
         print(f"running now: pid {running_pid} since {running_since} UTC")
+    broken = conn.execute("SELECT to_jsonb(s) -> 'lease_broken_reason' FROM trending.status s").fetchone()[0]
+    if broken:
+        print(f"last lease broken: {broken}")
     healthy, line = health(conn)
     if as_of is None:
         print("warning: no cycle has succeeded yet: run `trending recompute`")
