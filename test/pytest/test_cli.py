@@ -457,13 +457,13 @@ def test_install_in_another_database_schedules_there_and_corrects_a_moved_job(cr
 
     assert ok("--dsn", app, "install").endswith("trending install: nothing to change\n")
 
-    doctor = trending("--dsn", app, "doctor").stdout
+    doctor = ok("--dsn", app, "doctor")
     assert "ok    cron.database_name: postgres\n" in doctor
     assert f"ok    job: job {jobid}: '17 3 * * *' runs CALL trending.scheduled_recompute() as role trending_job\n" \
         in doctor
-    assert "FAIL  health: not healthy: no cycle has succeeded yet\n" in doctor, \
-        "installed, never run: no scores, which doctor fails on (issue 17)"
-    assert doctor.endswith("trending doctor: 1 check failed\n")
+    assert "warn  health: not healthy: no cycle has succeeded yet\n" in doctor, \
+        "installed, never run: nothing has gone wrong yet, a warning (a stale or failed one FAILs)"
+    assert doctor.endswith("trending doctor: nothing blocks trending; 1 warning\n")
     assert f"schedule: '17 3 * * *' (GMT), pg_cron job {jobid} in database postgres, as role trending_job, " \
         "active" in ok("--dsn", app, "status")
 

@@ -4,7 +4,7 @@ warning and failure. It works before an install too (it then says what
 `trending install` will do and what would stop it). FAIL only for what
 blocks an install or makes a cycle fail; a step not done yet (the
 extension, pg_cron, the job) is a warning. Scores that are not healthy
-(trending.status) FAIL too, with the reason. Exit status 1 when anything
+(trending.status) FAIL too, with the reason, once a cycle has run. Exit status 1 when anything
 FAILs. Checks that depend on a failed one are not run (their fix would
 repeat it).
 """
@@ -37,7 +37,7 @@ def register(commands) -> None:
                     "tables, pg_cron (preloaded, its database, the extension there), the job and its last "
                     "runs. Works before an install too. Prints ok/warn/FAIL per check and the fix for each; "
                     "FAIL for what blocks an install or makes a cycle fail, and for scores that are not healthy "
-                    "(trending.status: stale, or the last run failed), with exit status 1.")
+                    "(trending.status: stale, or the last run failed) once a cycle has run, with exit status 1.")
     parser.set_defaults(handler=run)
 
 
@@ -93,12 +93,15 @@ def _server(conn):
     else:
         yield Check("ok", "extension", f"trending {installed} in database {database}")
     if installed:
-        # not healthy: the scores are stale or a cycle failed, the failure
-        # this project exists to prevent (issue 17): FAIL, saying why
+        # not healthy: the scores went stale or a cycle failed, the failure
+        # this project exists to prevent (issue 17): FAIL, saying why. Before
+        # the first cycle (just installed) nothing has gone wrong yet: a warning.
         healthy, line = status.health(conn)
+        never_run = conn.execute("SELECT last_success_run_id IS NULL AND last_failure_run_id IS NULL "
+                                 "FROM trending.status").fetchone()[0]
+        fix = "trending status shows the runs and who holds the cycle lease; trending recompute runs a cycle now"
         yield (Check("ok", "health", line) if healthy else
-               Check("FAIL", "health", line, "trending status shows the runs and who holds the cycle lease; "
-                     "trending recompute runs a cycle now"))
+               Check("warn" if never_run else "FAIL", "health", line, fix))
     captured = status.capture(conn) if installed else None
     if captured:
         line = captured[1].removeprefix("capture: ")
