@@ -262,3 +262,49 @@ def test_a_lock_held_by_anything_but_a_cycle_fails_the_cycle_and_says_who(dsn, c
     assert shown["healthy"] is False
     assert expected in shown["unhealthy_reason"]
     assert cycle(conn, entry) == ("ok", None), "the next cycle runs once the lock is free"
+
+
+# --- the status for readers, and 1.1's roles after the upgrade ----------------
+
+def test_a_read_role_reads_the_status_when_publics_grants_are_revoked(dsn, conn):
+    """trending.status calls trending._cycle_holder() (SECURITY DEFINER: it
+    alone may see every role's sessions); grant_read gives it with the view."""
+    conn.execute("REVOKE SELECT ON trending.status FROM PUBLIC")
+    conn.execute("REVOKE EXECUTE ON FUNCTION trending._cycle_holder() FROM PUBLIC")
+    try:
+        with connect_as(dsn, READER) as reader:
+            with connect_as(dsn, JOB) as job:
+                hold_lease(job)  # a cycle holds the lease: the reader sees it
+                shown = status(reader)
+                assert (shown["running_pid"], shown["running_role"]) == (job.info.backend_pid, JOB)
+            conn.execute("SELECT trending.revoke_read(%s)", (READER,))
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                reader.execute("SELECT * FROM trending.status")
+    finally:
+        conn.execute("SELECT trending.grant_read(%s)", (READER,))
+        conn.execute("GRANT SELECT ON trending.status TO PUBLIC")
+        conn.execute("GRANT EXECUTE ON FUNCTION trending._cycle_holder() TO PUBLIC")
+    assert cycle(conn, "recompute") == ("ok", None)  # and breaks the gone job's lease
+
+
+def test_the_upgrade_from_1_1_keeps_its_cycle_and_read_roles_working(make_db):
+    """1.1's grant_cycle did not give trending._lease_take, nor grant_read
+    trending._cycle_holder: the upgrade gives them to the roles that had 1.1's."""
+    dsn = make_db("cycle_lease_upgrade", extensions=())
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION trending VERSION '1.1' CASCADE")
+        load_dataset(conn, SOURCE, DATASET)
+        use_source_schema(conn, SOURCE)
+        enable_strategies(conn)
+        conn.execute("SELECT trending.grant_cycle(%s), trending.grant_read(%s)", (JOB, READER))
+        conn.execute("REVOKE SELECT ON trending.status FROM PUBLIC")
+        conn.execute("ALTER EXTENSION trending UPDATE TO '1.2'")
+        conn.execute("REVOKE EXECUTE ON FUNCTION trending._cycle_holder() FROM PUBLIC")
+        with connect_as(dsn, JOB) as job:
+            for entry in ENTRY_POINTS:
+                job.execute(ENTRY_POINTS[entry], (NOW,))
+        statuses = [s for (s,) in conn.execute("SELECT status FROM trending.runs ORDER BY run_id")]
+        assert statuses == ["ok", "ok"]
+        with connect_as(dsn, READER) as reader:
+            assert status(reader)["last_success_run_id"] is not None
+
