@@ -53,12 +53,15 @@ def run(plpy, now: str, full: bool = False) -> str:
 
 
 def start(plpy, now: str, full: bool = False):
-    """First transaction of a scheduled run: the run id, or None when the
-    lease was not taken (recorded as skipped or failed). An error rolls the
-    lease back with the rest of the transaction."""
+    """First transaction of a scheduled run: the run id; None when another
+    cycle runs (recorded skipped); minus the id of the run recorded failed
+    when something but a cycle blocks the lease (the procedure commits it,
+    then raises). An error rolls the lease back with the rest of the
+    transaction."""
     validate.cycle_inputs(plpy, now)
-    if runs.take_lease(plpy, "scheduled", now):
-        return None
+    not_taken = runs.take_lease(plpy, "scheduled", now)
+    if not_taken:
+        return -not_taken["run_id"] if not_taken["status"] == "failed" else None
     runs.warn_if_before_current_scores(plpy, now)
     plan = cycle.plan(plpy, full=bool(full))
     run_id = runs.start(plpy, "scheduled", now, plan)["run_id"]

@@ -1,8 +1,10 @@
 -------------------------------------------------------------------------------
 -- _scheduled_start
 -- First transaction of trending.scheduled_recompute(): take the cycle lock
--- (a session lock: the procedure commits), plan the cycle and insert its
--- 'running' row. NULL when another cycle runs (recorded as 'skipped').
+-- (trending._lease_take; its row outlives the procedure's commits), plan the
+-- cycle and insert its 'running' row. NULL when another cycle runs
+-- (recorded 'skipped'); minus the run id when something that is not a cycle
+-- blocks the lease (recorded 'failed': the procedure commits, then raises).
 CREATE FUNCTION trending._scheduled_start(now timestamptz, full boolean)
 RETURNS bigint
 LANGUAGE plpython3u

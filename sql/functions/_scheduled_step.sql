@@ -3,7 +3,7 @@
 -- One step of a scheduled run, in a subtransaction: {"state": "more"},
 -- {"state": "ok", "summary": ...} after the last step, or {"state":
 -- "failed", "sqlstate", "message", "detail", "hint"} once the failure is
--- recorded in trending.runs and the lock released. Never raises for a
+-- recorded in trending.runs (which frees the cycle lease). Never raises for a
 -- failed step, so the procedure can commit the failure before re-raising it.
 -- Continues only a run this session started: the plan is in this session's
 -- memory, and the run's row must say pid = this backend, status 'running'.

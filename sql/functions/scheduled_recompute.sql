@@ -10,7 +10,8 @@
 -- cron job is marked failed; the slices already committed keep their new
 -- scores, the others their previous ones. On a hot standby it returns
 -- quietly, so one schedule survives a failover. Another cycle running: it
--- returns at once (a 'skipped' run and a NOTICE).
+-- returns at once (a 'skipped' run and a NOTICE); the cycle lease's lock
+-- blocked by anything but a cycle: a 'failed' run, committed, then 55P03.
 --
 -- A procedure that commits may not have a SET clause nor be SECURITY
 -- DEFINER, and must be called at top level (not inside BEGIN): it therefore
@@ -52,6 +53,13 @@ BEGIN
     END;
     IF v_run_id IS NULL THEN
         RETURN;
+    END IF;
+    IF v_run_id OPERATOR(pg_catalog.<) 0 THEN
+        COMMIT;  -- the 'failed' row, then fail the job too
+        PERFORM trending._raise(
+            pg_catalog.format('trending: run %s failed: the cycle lease''s lock is blocked by a backend that is not a cycle',
+                              OPERATOR(pg_catalog.-) v_run_id),
+            '55P03', NULL, 'trending.status.unhealthy_reason names the backend and its role.');
     END IF;
     COMMIT;
     LOOP

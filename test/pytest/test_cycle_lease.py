@@ -251,8 +251,9 @@ def test_a_lock_held_by_anything_but_a_cycle_fails_the_cycle_and_says_who(dsn, c
         if entry == "recompute":
             summary = conn.execute(ENTRY_POINTS[entry], (NOW,)).fetchone()[0]
             assert summary["status"] == "failed"
-        else:
-            conn.execute(ENTRY_POINTS[entry], (NOW,))
+        else:  # the job fails too (pg_cron records it), its run committed first
+            with pytest.raises(psycopg.errors.LockNotAvailable, match="the cycle lease's lock is blocked"):
+                conn.execute(ENTRY_POINTS[entry], (NOW,))
         failed = conn.execute("SELECT status, sqlstate, message FROM trending.runs ORDER BY run_id DESC LIMIT 1").fetchone()
         blocker.rollback()
     expected = (f"the cycle lock is blocked by pid {pid} (role {user}, client backend, "
