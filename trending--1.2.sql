@@ -57,7 +57,7 @@ INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
     ('movers_max_genres', '50',
      'How many genres (those with the most scored tracks) get their own movers list per range (0 to 1000; 0: none).'),
     ('lease_idle_timeout', '10 minutes',
-     'A cycle''s session idle (or idle in transaction) for longer than this loses the cycle lease to the next cycle, which records the break in trending.status (1 second to 1 day).');
+     'A cycle that runs no step for longer than this (its session idle, or busy with anything else; a recompute() left idle in transaction) loses the cycle lease to the next cycle, which records the break in trending.status (1 second to 1 day).');
 
 CREATE TABLE trending._setting_overrides (
     name       text        PRIMARY KEY REFERENCES trending._setting_defaults (name) ON DELETE CASCADE,
@@ -231,9 +231,10 @@ CREATE INDEX runs_status_idx ON trending.runs (status, run_id);
 --     each step of the scheduled procedure until the step's commit;
 --   - between the scheduled procedure's transactions, the committed row: the
 --     run, its backend (pid and backend_start, so a reused pid is not taken
---     for the holder) and its role. A holder whose backend is gone, or idle
---     for longer than the lease_idle_timeout setting, loses it to the next
---     cycle, which records the break in broken_*.
+--     for the holder) and its role, renewed at each step's end. A holder
+--     whose backend is gone, or that ran no step for longer than the
+--     lease_idle_timeout setting, loses it to the next cycle, which records
+--     the break in broken_*.
 -- autovacuum stays off: its SHARE UPDATE EXCLUSIVE would make a cycle's
 -- NOWAIT fail, and the one row's updates are HOT (pruned in place).
 -- Not dumped: CREATE EXTENSION recreates the schema and the free row.
@@ -2215,11 +2216,14 @@ $function$;
 --    conflicting request (the parser of some statements locks a relation
 --    before the privilege check): failed. Any other wait (reading the row
 --    behind such a request) is bounded by the lock_timeout below.
--- 2. The committed lease row: a live backend's that is not idle for longer
---    than lease_idle_timeout means a scheduled run between two steps,
---    skipped. A gone backend (or one whose backend_start differs: a reused
---    pid), an idle one, or this very backend (a run interrupted in this
---    session) loses it: its run is marked aborted and the break recorded.
+-- 2. The committed lease row, renewed when the run began and at the end of
+--    each step: a live backend's renewed within lease_idle_timeout is a
+--    scheduled run between two steps, skipped (each step holds the lock
+--    from its start, runs.mine, to its commit). A gone backend (or one whose
+--    backend_start differs: a reused pid), one that ran no step for longer
+--    than lease_idle_timeout (idle, or busy with anything but the cycle), or
+--    this very backend (a run interrupted in this session) loses it: its
+--    run is marked aborted and the break recorded.
 -- SECURITY DEFINER: only the owner may read pg_stat_activity of every role,
 -- end a backend, lock and write the lease.
 CREATE FUNCTION trending._lease_take(p_trigger text, p_now timestamptz, p_run_by name)
@@ -2326,12 +2330,15 @@ BEGIN
                 IF v_holder.pid IS NULL OR v_holder.backend_start IS DISTINCT FROM v_lease.backend_start THEN
                     v_broken := pg_catalog.format('the backend of run %s (pid %s, role %s) ended before the run finished',
                                                   v_lease.run_id, v_lease.pid, v_lease.role);
-                ELSIF v_holder.state IN ('idle', 'idle in transaction', 'idle in transaction (aborted)')
-                      AND v_holder.state_change < pg_catalog.clock_timestamp() - v_timeout THEN
-                    v_broken := pg_catalog.format('pid %s (role %s) held the cycle lease of run %s, %s since %s,'
-                                                  ' longer than lease_idle_timeout (%s): the lease was broken',
-                                                  v_lease.pid, v_lease.role, v_lease.run_id, v_holder.state,
-                                                  v_holder.state_change, v_timeout);
+                ELSIF v_lease.renewed_at < pg_catalog.clock_timestamp() - v_timeout THEN
+                    -- not in a step (this transaction holds the lock a step
+                    -- holds throughout), and none ended since: the session is
+                    -- idle, or busy with something else
+                    v_broken := pg_catalog.format('pid %s (role %s) held the cycle lease of run %s without running a'
+                                                  ' step since %s (now %s), longer than lease_idle_timeout (%s):'
+                                                  ' the lease was broken',
+                                                  v_lease.pid, v_lease.role, v_lease.run_id, v_lease.renewed_at,
+                                                  v_holder.state, v_timeout);
                 ELSE
                     v_status := 'skipped';
                     v_message := pg_catalog.format('another cycle is running (pid %s)', v_lease.pid);
@@ -3604,9 +3611,9 @@ BEGIN
             END IF;
         END IF;
     WHEN 'lease_idle_timeout' THEN
-        -- at least a second, at most a day: a cycle's session is never idle
-        -- while it works (the scheduled procedure goes from step to step), so
-        -- only a session that stopped working loses the lease
+        -- at least a second, at most a day: a working cycle runs its steps
+        -- back to back (and holds the lease's lock during each), so only a
+        -- run that stopped working loses the lease
         v_accepted := 'an interval from 1 second to 1 day in seconds, minutes, hours or days, e.g. ''10 minutes''';
         IF p_value !~ '^[0-9]{1,9} ?(s|secs?|seconds?|mins?|minutes?|hours?|days?)$' THEN
             v_problem := 'malformed';

@@ -18,11 +18,14 @@
 --    conflicting request (the parser of some statements locks a relation
 --    before the privilege check): failed. Any other wait (reading the row
 --    behind such a request) is bounded by the lock_timeout below.
--- 2. The committed lease row: a live backend's that is not idle for longer
---    than lease_idle_timeout means a scheduled run between two steps,
---    skipped. A gone backend (or one whose backend_start differs: a reused
---    pid), an idle one, or this very backend (a run interrupted in this
---    session) loses it: its run is marked aborted and the break recorded.
+-- 2. The committed lease row, renewed when the run began and at the end of
+--    each step: a live backend's renewed within lease_idle_timeout is a
+--    scheduled run between two steps, skipped (each step holds the lock
+--    from its start, runs.mine, to its commit). A gone backend (or one whose
+--    backend_start differs: a reused pid), one that ran no step for longer
+--    than lease_idle_timeout (idle, or busy with anything but the cycle), or
+--    this very backend (a run interrupted in this session) loses it: its
+--    run is marked aborted and the break recorded.
 -- SECURITY DEFINER: only the owner may read pg_stat_activity of every role,
 -- end a backend, lock and write the lease.
 CREATE FUNCTION trending._lease_take(p_trigger text, p_now timestamptz, p_run_by name)
@@ -129,12 +132,15 @@ BEGIN
                 IF v_holder.pid IS NULL OR v_holder.backend_start IS DISTINCT FROM v_lease.backend_start THEN
                     v_broken := pg_catalog.format('the backend of run %s (pid %s, role %s) ended before the run finished',
                                                   v_lease.run_id, v_lease.pid, v_lease.role);
-                ELSIF v_holder.state IN ('idle', 'idle in transaction', 'idle in transaction (aborted)')
-                      AND v_holder.state_change < pg_catalog.clock_timestamp() - v_timeout THEN
-                    v_broken := pg_catalog.format('pid %s (role %s) held the cycle lease of run %s, %s since %s,'
-                                                  ' longer than lease_idle_timeout (%s): the lease was broken',
-                                                  v_lease.pid, v_lease.role, v_lease.run_id, v_holder.state,
-                                                  v_holder.state_change, v_timeout);
+                ELSIF v_lease.renewed_at < pg_catalog.clock_timestamp() - v_timeout THEN
+                    -- not in a step (this transaction holds the lock a step
+                    -- holds throughout), and none ended since: the session is
+                    -- idle, or busy with something else
+                    v_broken := pg_catalog.format('pid %s (role %s) held the cycle lease of run %s without running a'
+                                                  ' step since %s (now %s), longer than lease_idle_timeout (%s):'
+                                                  ' the lease was broken',
+                                                  v_lease.pid, v_lease.role, v_lease.run_id, v_lease.renewed_at,
+                                                  v_holder.state, v_timeout);
                 ELSE
                     v_status := 'skipped';
                     v_message := pg_catalog.format('another cycle is running (pid %s)', v_lease.pid);

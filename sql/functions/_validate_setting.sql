@@ -83,9 +83,9 @@ BEGIN
             END IF;
         END IF;
     WHEN 'lease_idle_timeout' THEN
-        -- at least a second, at most a day: a cycle's session is never idle
-        -- while it works (the scheduled procedure goes from step to step), so
-        -- only a session that stopped working loses the lease
+        -- at least a second, at most a day: a working cycle runs its steps
+        -- back to back (and holds the lease's lock during each), so only a
+        -- run that stopped working loses the lease
         v_accepted := 'an interval from 1 second to 1 day in seconds, minutes, hours or days, e.g. ''10 minutes''';
         IF p_value !~ '^[0-9]{1,9} ?(s|secs?|seconds?|mins?|minutes?|hours?|days?)$' THEN
             v_problem := 'malformed';

@@ -17,9 +17,10 @@
 --     each step of the scheduled procedure until the step's commit;
 --   - between the scheduled procedure's transactions, the committed row: the
 --     run, its backend (pid and backend_start, so a reused pid is not taken
---     for the holder) and its role. A holder whose backend is gone, or idle
---     for longer than the lease_idle_timeout setting, loses it to the next
---     cycle, which records the break in broken_*.
+--     for the holder) and its role, renewed at each step's end. A holder
+--     whose backend is gone, or that ran no step for longer than the
+--     lease_idle_timeout setting, loses it to the next cycle, which records
+--     the break in broken_*.
 -- autovacuum stays off: its SHARE UPDATE EXCLUSIVE would make a cycle's
 -- NOWAIT fail, and the one row's updates are HOT (pruned in place).
 -- Not dumped: CREATE EXTENSION recreates the schema and the free row.

@@ -56,7 +56,7 @@ ALTER TABLE trending._capture_armed ADD COLUMN record_until timestamptz NOT NULL
 -- backend's.
 INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
     ('lease_idle_timeout', '10 minutes',
-     'A cycle''s session idle (or idle in transaction) for longer than this loses the cycle lease to the next cycle, which records the break in trending.status (1 second to 1 day).');
+     'A cycle that runs no step for longer than this (its session idle, or busy with anything else; a recompute() left idle in transaction) loses the cycle lease to the next cycle, which records the break in trending.status (1 second to 1 day).');
 -- _run_skipped is gone: _lease_take records skipped (and failed) calls. Its
 -- grants go with it; the finish part gives 1.1's cycle roles _lease_take.
 ALTER EXTENSION trending DROP FUNCTION trending._run_skipped(text, timestamptz, name);

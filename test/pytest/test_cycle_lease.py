@@ -10,6 +10,7 @@ as themselves, so that pg_stat_activity shows them as they are.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import psycopg
@@ -190,14 +191,43 @@ def test_an_idle_cycle_role_loses_the_lease_after_lease_idle_timeout(dsn, conn):
         assert cycle(conn, "scheduled") == ("ok", None)
         shown = status(conn)
         assert (shown["lease_broken_pid"], shown["lease_broken_role"]) == (pid, JOB)
-        assert f"pid {pid} (role {JOB}) held the cycle lease of run {run_id}, idle since" in \
-            shown["lease_broken_reason"]
+        assert f"pid {pid} (role {JOB}) held the cycle lease of run {run_id} without running a step since" in \
+            shown["lease_broken_reason"] and "(now idle)" in shown["lease_broken_reason"]
         assert conn.execute("SELECT status, message FROM trending.runs WHERE run_id = %s", (run_id,)).fetchone() == \
             ("aborted", shown["lease_broken_reason"])
         assert (shown["last_failure_run_id"], shown["last_failure_status"]) == (run_id, "aborted")
         # the job's run cannot go on: its lease is gone
         with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
             job.execute("SELECT trending._run_step_done(%s, 'x', 1, NULL, NULL, NULL, NULL, NULL, NULL)", (run_id,))
+
+
+def test_a_cycle_role_busy_with_anything_but_its_run_loses_the_lease_too(dsn, conn):
+    """Not idle, yet not running a step: a session that started a run and then
+    runs something else (here pg_sleep) holds the lease no longer than one
+    that sits idle."""
+    with connect_as(dsn, JOB) as job:
+        pid = job.info.backend_pid
+        run_id = job.execute("SELECT trending._scheduled_start(%s, false)", (NOW,)).fetchone()[0]
+        sleeper = threading.Thread(target=lambda: _sleep_quietly(job), daemon=True)
+        sleeper.start()
+        wait_until(conn, "state = 'active' AND wait_event = 'PgSleep' FROM pg_stat_activity WHERE pid = %s", (pid,),
+                   "the job sleeping")
+        assert cycle(conn, "recompute") == ("skipped", f"another cycle is running (pid {pid})")
+        conn.execute("UPDATE trending.settings SET value = '1s' WHERE name = 'lease_idle_timeout'")
+        wait_until(conn, "running_since < clock_timestamp() - interval '1s' FROM trending.status")
+        assert cycle(conn, "recompute") == ("ok", None)
+        shown = status(conn)
+        assert shown["lease_broken_pid"] == pid and "(now active)" in shown["lease_broken_reason"]
+        assert conn.execute("SELECT status FROM trending.runs WHERE run_id = %s", (run_id,)).fetchone()[0] == "aborted"
+        conn.execute("SELECT pg_cancel_backend(%s)", (pid,))
+        sleeper.join(30)
+
+
+def _sleep_quietly(connection) -> None:
+    try:
+        connection.execute("SELECT pg_sleep(60)")
+    except psycopg.Error:
+        pass  # cancelled by the test
 
 
 def test_a_recompute_left_idle_in_transaction_is_ended_after_lease_idle_timeout(dsn, conn):
