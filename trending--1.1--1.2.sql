@@ -1650,8 +1650,53 @@ BEGIN
     FOR v_attempt IN 1..3 LOOP
         BEGIN
             LOCK TABLE trending_private.cycle_lease IN SHARE UPDATE EXCLUSIVE MODE NOWAIT;
-            v_status := 'locked';
-        EXCEPTION WHEN lock_not_available THEN
+            SELECT * INTO v_lease FROM trending_private.cycle_lease;
+            IF v_lease.run_id IS NOT NULL THEN
+                IF v_lease.pid = v_me AND v_lease.backend_start = v_my_start THEN
+                    v_broken := pg_catalog.format('run %s of this session (pid %s) was interrupted', v_lease.run_id, v_me);
+                ELSE
+                    SELECT a.pid, a.state, a.backend_start INTO v_holder
+                    FROM pg_catalog.pg_stat_get_activity(v_lease.pid) a;
+                    IF v_holder.pid IS NULL OR v_holder.backend_start IS DISTINCT FROM v_lease.backend_start THEN
+                        v_broken := pg_catalog.format('the backend of run %s (pid %s, role %s) ended before the run finished',
+                                                      v_lease.run_id, v_lease.pid, v_lease.role);
+                    ELSIF v_lease.renewed_at < pg_catalog.clock_timestamp() - v_timeout THEN
+                        -- not in a step (this transaction holds the lock a step
+                        -- holds throughout), and none ended since: the session
+                        -- is idle, or busy with something else
+                        v_broken := pg_catalog.format('pid %s (role %s) held the cycle lease of run %s without running a'
+                                                      ' step since %s (now %s), longer than lease_idle_timeout (%s):'
+                                                      ' the lease was broken',
+                                                      v_lease.pid, v_lease.role, v_lease.run_id, v_lease.renewed_at,
+                                                      v_holder.state, v_timeout);
+                    ELSE
+                        -- a scheduled run between two steps: let go of the lock
+                        -- at once (the error rolls this block back), or its next
+                        -- step would wait for this call's caller to commit
+                        RAISE EXCEPTION USING ERRCODE = 'TRSKP',
+                            MESSAGE = pg_catalog.format('another cycle is running (pid %s)', v_lease.pid);
+                    END IF;
+                END IF;
+                UPDATE trending.runs
+                SET status = 'aborted', finished_at = pg_catalog.clock_timestamp(), message = v_broken
+                WHERE run_id = v_lease.run_id AND status = 'running';
+                v_broken_pid := v_lease.pid;
+                v_broken_role := v_lease.role;
+            END IF;
+            IF v_broken IS NOT NULL THEN
+                UPDATE trending_private.cycle_lease
+                SET broken_pid = v_broken_pid, broken_role = v_broken_role,
+                    broken_at = pg_catalog.clock_timestamp(), broken_reason = v_broken;
+            END IF;
+            UPDATE trending_private.cycle_lease
+            SET run_id = NULL, pid = v_me, backend_start = v_my_start, role = p_run_by,
+                taken_at = pg_catalog.clock_timestamp(), taken_xact = pg_catalog.pg_current_xact_id(),
+                renewed_at = pg_catalog.clock_timestamp();
+            v_status := 'taken';
+        EXCEPTION WHEN SQLSTATE 'TRSKP' THEN
+            v_status := 'skipped';
+            v_message := SQLERRM;
+        WHEN lock_not_available THEN
             PERFORM pg_catalog.pg_stat_clear_snapshot();
             SELECT l.pid, pg_catalog.pg_get_userbyid(a.usesysid) AS usename, a.state, a.state_change INTO v_holder
             FROM pg_catalog.pg_locks l
@@ -1709,52 +1754,7 @@ BEGIN
         EXIT WHEN v_status <> 'retry';
     END LOOP;
 
-    IF v_status = 'locked' THEN
-        SELECT * INTO v_lease FROM trending_private.cycle_lease;
-        IF v_lease.run_id IS NOT NULL THEN
-            IF v_lease.pid = v_me AND v_lease.backend_start = v_my_start THEN
-                v_broken := pg_catalog.format('run %s of this session (pid %s) was interrupted', v_lease.run_id, v_me);
-            ELSE
-                SELECT a.pid, pg_catalog.pg_get_userbyid(a.usesysid) AS usename, a.state, a.state_change, a.backend_start INTO v_holder
-                FROM pg_catalog.pg_stat_get_activity(v_lease.pid) a;
-                IF v_holder.pid IS NULL OR v_holder.backend_start IS DISTINCT FROM v_lease.backend_start THEN
-                    v_broken := pg_catalog.format('the backend of run %s (pid %s, role %s) ended before the run finished',
-                                                  v_lease.run_id, v_lease.pid, v_lease.role);
-                ELSIF v_lease.renewed_at < pg_catalog.clock_timestamp() - v_timeout THEN
-                    -- not in a step (this transaction holds the lock a step
-                    -- holds throughout), and none ended since: the session is
-                    -- idle, or busy with something else
-                    v_broken := pg_catalog.format('pid %s (role %s) held the cycle lease of run %s without running a'
-                                                  ' step since %s (now %s), longer than lease_idle_timeout (%s):'
-                                                  ' the lease was broken',
-                                                  v_lease.pid, v_lease.role, v_lease.run_id, v_lease.renewed_at,
-                                                  v_holder.state, v_timeout);
-                ELSE
-                    v_status := 'skipped';
-                    v_message := pg_catalog.format('another cycle is running (pid %s)', v_lease.pid);
-                END IF;
-            END IF;
-            IF v_broken IS NOT NULL THEN
-                UPDATE trending.runs
-                SET status = 'aborted', finished_at = pg_catalog.clock_timestamp(), message = v_broken
-                WHERE run_id = v_lease.run_id AND status = 'running';
-                v_broken_pid := v_lease.pid;
-                v_broken_role := v_lease.role;
-            END IF;
-        END IF;
-    END IF;
-
-    IF v_status = 'locked' AND v_broken IS NOT NULL THEN
-        UPDATE trending_private.cycle_lease
-        SET broken_pid = v_broken_pid, broken_role = v_broken_role,
-            broken_at = pg_catalog.clock_timestamp(), broken_reason = v_broken;
-    END IF;
-
-    IF v_status = 'locked' THEN
-        UPDATE trending_private.cycle_lease
-        SET run_id = NULL, pid = v_me, backend_start = v_my_start, role = p_run_by,
-            taken_at = pg_catalog.clock_timestamp(), taken_xact = pg_catalog.pg_current_xact_id(),
-            renewed_at = pg_catalog.clock_timestamp();
+    IF v_status = 'taken' THEN
         RETURN pg_catalog.jsonb_build_object('status', 'taken');
     END IF;
     INSERT INTO trending.runs (trigger, status, finished_at, cycle_now, run_by, sqlstate, message)

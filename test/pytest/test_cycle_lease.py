@@ -177,6 +177,25 @@ def test_a_cycle_role_between_two_steps_holds_the_lease_until_it_finishes(dsn, c
     assert cycle(conn, "recompute") == ("ok", None)
 
 
+def test_a_call_skipped_inside_an_open_transaction_holds_nothing_the_running_cycle_needs(dsn, conn):
+    """A call that meets a scheduled run between two steps looks at the
+    lease under its lock, then lets go of the lock at once: its caller's
+    transaction may stay open, and the run's next step still gets it."""
+    conn.execute("UPDATE trending.settings SET value = '1s' WHERE name = 'lock_timeout'")
+    with connect_as(dsn, JOB) as job, psycopg.connect(dsn) as caller:
+        run_id = job.execute("SELECT trending._scheduled_start(%s, false)", (NOW,)).fetchone()[0]
+        summary = caller.execute("SELECT trending.recompute(%s)", (NOW,)).fetchone()[0]
+        assert summary["status"] == "skipped"
+        assert caller.execute("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() "
+                              "AND relation = 'trending_private.cycle_lease'::regclass").fetchone()[0] == 0
+        step = 0
+        while (result := job.execute("SELECT trending._scheduled_step(%s, %s)",
+                                     (run_id, step)).fetchone()[0])["state"] == "more":
+            step += 1
+        assert result["state"] == "ok", result
+        caller.rollback()
+
+
 # --- a cycle that stops working loses the lease ------------------------------
 
 def test_an_idle_cycle_role_loses_the_lease_after_lease_idle_timeout(dsn, conn):
