@@ -8,16 +8,16 @@
 --                                                 table's lock (named, with its
 --                                                 role): trending.status turns
 --                                                 unhealthy
--- 1. The table lock, NOWAIT. Held by another backend's transaction: that is
---    a cycle (only this extension's owner can take it), skipped (naming the
---    run between two steps that the lease row names, if any); unless it
---    is idle in transaction for longer than lease_idle_timeout (a
---    recompute() whose caller never commits): its backend is ended (the
---    lock of a transaction cannot be broken otherwise) and the lock taken.
---    Not held, yet not granted: a role that may not take it queued a
---    conflicting request (the parser of some statements locks a relation
---    before the privilege check): failed. Any other wait (reading the row
---    behind such a request) is bounded by the lock_timeout below.
+-- 1. The table lock, waiting at most 200 ms (longer than any instant a
+--    role without privileges can hold it: a few functions lock a relation
+--    by OID before their privilege check, e.g. brin_summarize_range). Held
+--    by another backend's transaction: that is a cycle (only the owner can
+--    hold it), skipped, naming the run between two steps that the lease row
+--    names, if any; unless it is idle in transaction for longer than
+--    lease_idle_timeout (a recompute() whose caller never commits): its
+--    backend is ended (a transaction's lock cannot be broken otherwise) and
+--    the lock taken. Not held, yet not free: something else holds or waits
+--    for a conflicting lock (a superuser's LOCK TABLE): failed, naming it.
 -- 2. The committed lease row, renewed when the run began and at the end of
 --    each step: a live backend's renewed within lease_idle_timeout is a
 --    scheduled run between two steps, skipped (each step holds the lock
@@ -61,7 +61,12 @@ BEGIN
 
     FOR v_attempt IN 1..3 LOOP
         BEGIN
-            LOCK TABLE trending_private.cycle_lease IN SHARE UPDATE EXCLUSIVE MODE NOWAIT;
+            -- a short wait rather than NOWAIT: a few functions take the lock
+            -- for an instant on an OID before checking the caller may
+            -- (brin_summarize_range), and any role may call them
+            PERFORM pg_catalog.set_config('lock_timeout', '200ms', true);
+            LOCK TABLE trending_private.cycle_lease IN SHARE UPDATE EXCLUSIVE MODE;
+            PERFORM pg_catalog.set_config('lock_timeout', '2s', true);
             SELECT * INTO v_lease FROM trending_private.cycle_lease;
             IF v_lease.run_id IS NOT NULL THEN
                 IF v_lease.pid = v_me AND v_lease.backend_start = v_my_start THEN

@@ -7,8 +7,12 @@
 -- takes a lock on any relation a statement names before the privilege
 -- check: a prepared INSERT holds ROW EXCLUSIVE until its transaction ends,
 -- and a CREATE TRIGGER queued behind it blocks a SHARE UPDATE EXCLUSIVE
--- request. test/pytest/test_cycle_lease.py shows both fail here.) No role
--- has any privilege on the table either. Only the SECURITY DEFINER
+-- request. test/pytest/test_cycle_lease.py shows both fail here.) A few
+-- functions lock a relation by OID before their privilege check
+-- (brin_summarize_range takes SHARE UPDATE EXCLUSIVE on an index's table):
+-- only for an instant, since they fail at once, so a cycle waits up to
+-- 200 ms for the lock rather than giving up at once. No role has any
+-- privilege on the table either. Only the SECURITY DEFINER
 -- functions take the lease (trending._lease_take), renew it
 -- (_run_step_done), check it (_own_run, _lease_held) and free it
 -- (_run_finish, _run_fail). Mutual exclusion is two-fold:

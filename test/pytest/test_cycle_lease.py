@@ -139,6 +139,31 @@ def test_statements_that_lock_before_the_privilege_check_cannot_reach_the_lease(
         holder.execute("ROLLBACK")
 
 
+def test_functions_that_lock_the_lease_by_oid_for_an_instant_do_not_stop_cycles(dsn, conn):
+    """brin_summarize_range() locks the table of the index OID it is given
+    (SHARE UPDATE EXCLUSIVE) before it checks anything, and any role may
+    call it: two read-role sessions doing so in a tight loop. A cycle waits
+    up to 200 ms for the lock instead of giving up at once."""
+    (index,) = conn.execute("SELECT 'trending_private.cycle_lease_pkey'::regclass::oid").fetchone()
+    loop = f"""DO $$ BEGIN
+        FOR i IN 1..1000000 LOOP
+            BEGIN PERFORM brin_summarize_range({index}, 0); EXCEPTION WHEN OTHERS THEN NULL; END;
+        END LOOP; END $$"""
+    hammers = [Background(dsn, loop) for _ in range(2)]
+    for hammer in hammers:
+        hammer.dsn = f"{dsn} user={READER}"
+        hammer.__enter__()
+    try:
+        wait_until(conn, "count(*) = 2 FROM pg_stat_activity WHERE usename = %s AND state = 'active'", (READER,))
+        for _ in range(5):
+            for entry in ENTRY_POINTS:
+                assert cycle(conn, entry) == ("ok", None)
+    finally:
+        conn.execute("SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE usename = %s", (READER,))
+        for hammer in hammers:
+            hammer.__exit__(None, None, None)
+
+
 # --- two cycles -------------------------------------------------------------
 
 @pytest.mark.parametrize("winner", ENTRY_POINTS)
