@@ -37,6 +37,7 @@ def plpy_for(fake_plpy, enabled, pause=None, superuser=True, capture=NOT_INSTALL
         (r"FROM trending.capture_status", [capture]),
         (r"FROM trending._state_meta", []),  # no incremental state: every cycle is full
         (r"trending._state_(write|finish)\(", [{"n": 0}]),
+        (r"trending\._staging_(table|analyze|drop)\(", [{}]),
         (r"trending._capture_settle\(", [{"upto": 42, "settled": settled}]),
         (r"trending._capture_arm\(", [{"reason": None}]),
         (r"FROM trending.settings", SETTINGS),
