@@ -100,7 +100,15 @@ COMMENT ON FUNCTION trending._apply_slice(bigint, text, text, text, text, timest
 COMMENT ON FUNCTION trending._remove_slice(bigint, text, text, text, text) IS
     'Internal, SECURITY DEFINER: delete a disabled slice''s rows for the caller''s own run.';
 COMMENT ON FUNCTION trending._safe_temp_table(text, text[], regtype[]) IS
-    'Internal: the session''s temp table, once found safe for a definer to read (plain heap, expected columns and built-in types, no index, rule, trigger, policy, inheritance or extended statistics).';
+    'Internal: the session''s temp table, once found safe for a definer to read (made by _staging_table, so owned by the extension''s owner; plain heap, expected columns and built-in types, no index, rule, trigger, policy, inheritance or extended statistics).';
+COMMENT ON FUNCTION trending._staging_columns(text) IS
+    'Internal: the catalogue of the temp tables a cycle stages for the definer writers (name -> column definitions, built-in types only); NULL for any other name.';
+COMMENT ON FUNCTION trending._staging_own(oid) IS
+    'Internal: whether a relation is a staging table as _staging_table makes them (plain temp table of this session, catalogue name, owned by the current user).';
+COMMENT ON FUNCTION trending._staging_table(text) IS
+    'Internal, SECURITY DEFINER: create a staging table of the catalogue empty, owned by the extension''s owner, INSERT and SELECT for the session; refuses (55000) a relation of that name the session made.';
+COMMENT ON FUNCTION trending._staging_analyze(text) IS 'Internal, SECURITY DEFINER: ANALYZE a staging table made by _staging_table.';
+COMMENT ON FUNCTION trending._staging_drop() IS 'Internal, SECURITY DEFINER: drop the session''s staging tables made by _staging_table; the number dropped.';
 
 -- Change capture (issue 9, docs/incremental.md)
 COMMENT ON VIEW trending.capture_status IS

@@ -48,6 +48,9 @@ SELECT functions_are('trending', ARRAY['recompute', '_recompute', '_python_init'
                                        '_capture_users', 'install_capture', 'uninstall_capture',
                                        '_state_write', '_state_advance', '_state_finish',
                                        '_wal_compress',
+                                       -- staging tables made by the owner (issue 17)
+                                       '_staging_columns', '_staging_own', '_staging_table',
+                                       '_staging_analyze', '_staging_drop',
                                        -- insight (issue 11)
                                        'preview', '_preview', 'explain_track', 'explain_playlist', '_explain',
                                        'movers', '_record_top'],
@@ -129,6 +132,9 @@ SELECT results_eq(
              ('_run_finish', 'v', true, 'plpgsql'), ('_run_skipped', 'v', true, 'plpgsql'),
              ('_run_step_done', 'v', true, 'plpgsql'), ('_safe_temp_table', 's', false, 'plpgsql'),
              ('_scheduled_start', 'v', false, 'plpython3u'), ('_scheduled_step', 'v', false, 'plpython3u'),
+             ('_staging_analyze', 'v', true, 'plpgsql'), ('_staging_columns', 's', false, 'plpgsql'),
+             ('_staging_drop', 'v', true, 'plpgsql'), ('_staging_own', 's', false, 'sql'),
+             ('_staging_table', 'v', true, 'plpgsql'),
              ('_state_advance', 'v', true, 'plpgsql'), ('_state_finish', 'v', true, 'plpgsql'),
              ('_state_write', 'v', true, 'plpgsql'),
              ('_validate_choice', 'i', false, 'plpgsql'), ('_validate_page', 'i', false, 'plpgsql'),
@@ -206,7 +212,8 @@ SELECT is_empty(
         AND p.proname IN ('_raise', '_python_init', '_own_run', '_run_begin', '_run_skipped', '_run_step_done',
                           '_run_finish', '_run_fail', '_apply_slice', '_remove_slice', '_safe_temp_table',
                           '_privileges', 'grant_cycle', 'revoke_cycle', 'grant_read', 'revoke_read',
-                          'grant_configure', 'revoke_configure', '_record_top')$$,
+                          'grant_configure', 'revoke_configure', '_record_top', '_staging_columns',
+                          '_staging_own', '_staging_table', '_staging_analyze', '_staging_drop')$$,
     'PUBLIC may not call the cycle''s internals, its writers or the grant functions');
 
 SELECT results_eq(
