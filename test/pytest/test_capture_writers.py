@@ -10,8 +10,10 @@ Forged delta rows are refused to the owner and every writer, and no role
 but trending's own may write trending's tables or draw its sequences.
 
 TRENDING_CAPTURE_WRITERS_VERSION=1.1 runs the same tests against 1.1's
-functions (CREATE EXTENSION trending VERSION '1.1'): the late writer, the
-column-level writer, the forged rows and the privilege sweep fail there.
+functions (CREATE EXTENSION trending VERSION '1.1'); with
+TRENDING_CAPTURE_WRITERS_PUBLIC_USAGE=keep as well, PUBLIC keeps its USAGE on
+schema trending (1.1's writers need it): the late writer, the column-level
+writer, the forged rows and the privilege sweep fail there.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from psycopg import sql
 from support.random_datasets import load_dataset, random_dataset, run_cycle
 
 VERSION = os.environ.get("TRENDING_CAPTURE_WRITERS_VERSION")  # None: the default (this build's)
+REVOKE_PUBLIC_USAGE = os.environ.get("TRENDING_CAPTURE_WRITERS_PUBLIC_USAGE") != "keep"
 SOURCE = "music"
 DATASET = random_dataset(16016)
 OWNER = "capw_owner"
@@ -70,8 +73,6 @@ def _give_sources_to_the_service(c) -> None:
         # membership in a role that has the grant
         "GRANT SELECT, INSERT ON saves TO capw_group",
         "GRANT capw_group TO capw_member",
-        # a grant to PUBLIC
-        "GRANT SELECT, INSERT ON reposts TO PUBLIC",
     ]
     c.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO PUBLIC").format(q(SOURCE)))
     c.execute(sql.SQL("SET search_path = {}").format(q(SOURCE)))
@@ -103,7 +104,8 @@ def dsn(make_db):
                   f"(SELECT COALESCE(max(id), 0) + 1 FROM {SOURCE}.plays))")
         _give_sources_to_the_service(c)
         # no role of the service has any privilege in schema trending
-        c.execute("REVOKE USAGE ON SCHEMA trending FROM PUBLIC")
+        if REVOKE_PUBLIC_USAGE:
+            c.execute("REVOKE USAGE ON SCHEMA trending FROM PUBLIC")
         c.execute("UPDATE trending.settings SET value = %s WHERE name = 'source_schema'", (SOURCE,))
         c.execute("SELECT trending.install_capture()")
     yield dsn
@@ -169,10 +171,17 @@ def write_as_a_member_of_a_granted_role(su, dsn):
 
 
 def write_with_a_grant_to_public(su, dsn):
-    with as_role(dsn, "capw_public") as w:
-        user = su.execute(f"SELECT min(user_id) FROM {SOURCE}.users").fetchone()[0]
-        w.execute("INSERT INTO reposts (user_id, repost_item_id, repost_type, is_current, is_delete, created_at, "
-                  "txhash) VALUES (%s, %s, 'track', true, false, %s, 'capw')", (user, a_track(su, 2), an_hour_ago()))
+    # granted here, not before the install: on 1.1, install_capture would have
+    # granted PUBLIC INSERT on the delta tables, hiding every other path's failure
+    su.execute(sql.SQL("GRANT SELECT, INSERT ON {}.reposts TO PUBLIC").format(q(SOURCE)))
+    try:
+        with as_role(dsn, "capw_public") as w:
+            user = su.execute(f"SELECT min(user_id) FROM {SOURCE}.users").fetchone()[0]
+            w.execute("INSERT INTO reposts (user_id, repost_item_id, repost_type, is_current, is_delete, created_at, "
+                      "txhash) VALUES (%s, %s, 'track', true, false, %s, 'capw')",
+                      (user, a_track(su, 2), an_hour_ago()))
+    finally:
+        su.execute(sql.SQL("REVOKE SELECT, INSERT ON {}.reposts FROM PUBLIC").format(q(SOURCE)))
 
 
 def write_as_a_role_created_after_the_install(su, dsn):
@@ -208,6 +217,7 @@ def test_a_write_succeeds_however_the_writer_got_its_privilege_and_the_next_cycl
     assert cycle(su) == "incremental"
 
 
+@pytest.mark.skipif(not REVOKE_PUBLIC_USAGE, reason="PUBLIC keeps its USAGE on schema trending")
 def test_the_service_needs_no_privilege_in_schema_trending(su):
     roles = (OWNER,) + WRITERS[:-1]
     rows = su.execute("SELECT r FROM unnest(%s::text[]) r WHERE has_schema_privilege(r, 'trending', 'USAGE')",
@@ -233,7 +243,7 @@ def remove_competitor(conn, track: int, at) -> None:
 
 
 @pytest.mark.parametrize("role", [OWNER, "capw_table", "capw_member", "capw_public", "capw_caller"])
-@pytest.mark.parametrize("with_schema_usage", [False, True])
+@pytest.mark.parametrize("with_schema_usage", [False, True] if REVOKE_PUBLIC_USAGE else [True])
 def test_forged_capture_rows_are_refused_and_change_no_ranking(su, dsn, role, with_schema_usage):
     scores = "SELECT * FROM trending.track_trending_scores ORDER BY track_id, type, version, time_range"
     before = su.execute(scores).fetchall()
@@ -241,19 +251,26 @@ def test_forged_capture_rows_are_refused_and_change_no_ranking(su, dsn, role, wi
                                        "ORDER BY score DESC, track_id LIMIT 1")]
     if with_schema_usage:  # as if PUBLIC kept its default USAGE: the table privilege refuses
         su.execute(sql.SQL("GRANT USAGE ON SCHEMA trending TO {}").format(q(role)))
+    refused = []
     try:
         with as_role(dsn, role) as w:
-            match = "permission denied for (table _capture_plays|sequence _capture_seq)" if with_schema_usage \
-                else "permission denied for schema trending"
-            with pytest.raises(psycopg.errors.InsufficientPrivilege, match=match):
-                forge(w, a_track(su, 5), an_hour_ago())
-            with pytest.raises(psycopg.errors.InsufficientPrivilege, match=match.replace("|sequence _capture_seq", "")):
-                remove_competitor(w, ranked[0], an_hour_ago())
+            for attempt in (lambda: forge(w, a_track(su, 5), an_hour_ago()),
+                            lambda: remove_competitor(w, ranked[0], an_hour_ago())):
+                try:
+                    attempt()
+                except psycopg.errors.InsufficientPrivilege as e:
+                    refused.append(str(e).splitlines()[0])
+        assert len(refused) == 2, f"forged rows accepted from {role}"
+        assert all(("permission denied for table _capture_plays" in r or "sequence _capture_seq" in r)
+                   if with_schema_usage else "permission denied for schema trending" in r for r in refused)
+        assert su.execute("SELECT count(*) FROM trending._capture_plays").fetchone()[0] == 0
+        assert cycle(su) == "incremental"
+        assert su.execute(scores).fetchall() == before
     finally:
-        su.execute(sql.SQL("REVOKE USAGE ON SCHEMA trending FROM {}").format(q(role)))
-    assert su.execute("SELECT count(*) FROM trending._capture_plays").fetchone()[0] == 0
-    assert cycle(su) == "incremental"
-    assert su.execute(scores).fetchall() == before
+        if REVOKE_PUBLIC_USAGE:
+            su.execute(sql.SQL("REVOKE USAGE ON SCHEMA trending FROM {}").format(q(role)))
+        if len(refused) < 2:  # (on 1.1) forged rows went in: a full cycle gives the next test a clean start
+            su.execute("SELECT trending.recompute(%s, true)", (DATASET.now,))
 
 
 TRENDING_WRITES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
