@@ -38,7 +38,7 @@ class Source:
 
 
 # The code of each table is also in extension/trending_pl/capture.py SOURCES
-# and trending._capture_catalog; test_capture_writers.py checks they agree.
+# and trending._capture_catalog; test/pytest/test_build.py checks the first.
 # plays (code 2) has its own shape: see PLAYS below.
 SOURCES = (
     Source("tracks", 1, "the track and its owner (kind: track)", item="track_id", user="owner_id"),

@@ -104,3 +104,20 @@ def test_the_capture_trigger_functions_are_the_generators_output(tmp_path):
     listed = subprocess.run(["python3", str(ROOT / "tools" / "generate_capture.py"), "--list"],
                             capture_output=True, text=True, check=True).stdout.split()
     assert sorted(listed) == [f"sql/functions/{name}" for name in generated]
+
+
+def test_the_generators_source_codes_are_the_capture_modules():
+    """The code stored per source table is the same in tools/generate_capture.py
+    and extension/trending_pl/capture.py (trending._capture_catalog is checked
+    against the latter by the capture tests)."""
+    import importlib.util
+    import sys
+
+    from trending_pl import capture
+
+    spec = importlib.util.spec_from_file_location("generate_capture", ROOT / "tools" / "generate_capture.py")
+    generator = importlib.util.module_from_spec(spec)
+    sys.modules["generate_capture"] = generator  # dataclasses look their module up
+    spec.loader.exec_module(generator)
+    codes = {s.code: s.table for s in generator.SOURCES + (generator.PLAYS,)}
+    assert codes == capture.SOURCES
