@@ -57,7 +57,9 @@ ALTER TABLE trending._capture_armed ADD COLUMN record_until timestamptz NOT NULL
 -- every role but the owner each write privilege on trending's tables (the
 -- capture, the state, the scores, the runs; the configuration tables
 -- settings and strategies keep what trending.grant_configure gives) and
--- USAGE/UPDATE on its sequences, saying each one.
+-- USAGE/UPDATE on its sequences, saying each one (a WARNING: an extension
+-- script runs with client_min_messages at least warning, so a NOTICE would
+-- never reach the DBA).
 DO $do$
 DECLARE
     v record;
@@ -78,7 +80,7 @@ BEGIN
         GROUP BY 1, 2, 3
         ORDER BY 1, 3
     LOOP
-        RAISE NOTICE 'trending: revoking % on % from % (in 1.2 only trending''s own roles write it)',
+        RAISE WARNING 'trending: revoking % on % from % (in 1.2 only trending''s own roles write it)',
             v.privileges, v.relation, v.grantee;
         EXECUTE format('REVOKE %s ON %s %s FROM %s', v.privileges,
                        CASE v.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, v.relation, v.grantee);

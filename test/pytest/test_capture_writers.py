@@ -364,3 +364,58 @@ def test_no_writer_can_put_a_capture_trigger_on_a_table_of_its_own(su, dsn):
             owner.execute("DROP TABLE forge")
     finally:
         su.execute(sql.SQL("REVOKE USAGE ON SCHEMA trending FROM {}").format(q(OWNER)))
+
+
+# ---------------------------------------------------------------------------
+# the upgrade from 1.1 takes back what 1.1's install_capture() granted
+# ---------------------------------------------------------------------------
+@pytest.mark.skipif(VERSION is not None, reason="upgrades from 1.1 to this build")
+def test_the_upgrade_from_1_1_revokes_the_writers_grants_and_the_capture_keeps_working(make_db):
+    owner, writer = "capu_owner", "capu_writer"
+    dsn = make_db("capture_writers_upgrade", extensions=())
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute("SET client_min_messages = warning")
+        for role in (owner, writer):
+            if c.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                c.execute(sql.SQL("DROP ROLE {}").format(q(role)))  # owns nothing outside this database
+            c.execute(sql.SQL("CREATE ROLE {}").format(q(role)))
+        c.execute("CREATE EXTENSION trending VERSION '1.1' CASCADE")
+        load_dataset(c, SOURCE, DATASET)
+        c.execute(f"SELECT setval(pg_get_serial_sequence('{SOURCE}.plays', 'id'), "
+                  f"(SELECT COALESCE(max(id), 0) + 1 FROM {SOURCE}.plays))")
+        c.execute(sql.SQL("ALTER TABLE {}.plays OWNER TO {}").format(q(SOURCE), q(owner)))
+        c.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(q(SOURCE), q(writer)))
+        c.execute(sql.SQL("GRANT INSERT ON {}.plays TO {}").format(q(SOURCE), q(writer)))
+        c.execute(sql.SQL("GRANT USAGE ON SEQUENCE {}.plays_id_seq TO {}").format(q(SOURCE), q(writer)))
+        c.execute("UPDATE trending.settings SET value = %s WHERE name = 'source_schema'", (SOURCE,))
+        c.execute("SELECT trending.install_capture()")
+        assert c.execute("SELECT has_table_privilege(%s, 'trending._capture_plays', 'INSERT')",
+                         (writer,)).fetchone()[0], "1.1 granted the writer INSERT on the delta tables"
+        assert cycle(c) == "full"
+
+        notices = []
+        c.add_notice_handler(lambda d: notices.append(d.message_primary))
+        c.execute("ALTER EXTENSION trending UPDATE TO '1.2'")
+        revokes = [n for n in notices if n.startswith("trending: revoking")]
+        for role in (owner, writer):
+            for relation in DELTA_TABLES:
+                assert f"trending: revoking INSERT on {relation} from {role} " \
+                       "(in 1.2 only trending's own roles write it)" in revokes
+            assert f"trending: revoking USAGE on trending._capture_seq from {role} " \
+                   "(in 1.2 only trending's own roles write it)" in revokes
+        for role in (owner, writer):
+            assert c.execute("SELECT bool_or(has_table_privilege(%s, t, 'INSERT')) "
+                             "OR has_sequence_privilege(%s, 'trending._capture_seq', 'USAGE') "
+                             "FROM unnest(%s::text[]) t", (role, role, list(DELTA_TABLES))).fetchone()[0] is False
+        assert c.execute("SELECT DISTINCT r.rolname FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner "
+                         "WHERE p.proname = ANY (%s)", (CAPTURE_FUNCTIONS,)).fetchall() == [(CAPTURE_ROLE,)]
+        with as_role(dsn, writer) as w:
+            w.execute("INSERT INTO plays (play_item_id, created_at) SELECT %s, %s FROM generate_series(1, 4)",
+                      (a_track(c), an_hour_ago()))
+        assert cycle(c) == "incremental"
+        c.execute("SELECT trending.uninstall_capture()")
+        c.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(q(SOURCE)))
+        c.execute("DROP EXTENSION trending")
+        for role in (owner, writer):
+            c.execute(sql.SQL("DROP OWNED BY {}").format(q(role)))
+            c.execute(sql.SQL("DROP ROLE {}").format(q(role)))
