@@ -266,7 +266,11 @@ def test_the_cli_installs_shows_and_uninstalls_the_capture(make_db):
     with psycopg.connect(dsn, autocommit=True) as c:
         load(c)
     out = ok("install", "--dsn", dsn, "--source-schema", SOURCE, "--no-schedule", "--capture")
-    assert "briefly locks each table" in out
+    # two lines: what it needs and grants (nothing), what it costs and what makes a cycle full (issue 16)
+    needs, costs = [x for x in out.splitlines() if x.startswith("capture: ") and " table" in x][:2]
+    assert "needs a superuser" in needs and "briefly locks each source table" in needs
+    assert "grants nothing to anyone" in needs and "trending_capture" in needs
+    assert costs.startswith("capture: costs each write statement") and "a cycle runs full when" in costs
     assert f"capture: installed on schema {SOURCE}: triggers installed on aggregate_playlist" in out
     out = ok("install", "--dsn", dsn, "--no-schedule", "--capture")
     assert f"capture: installed on schema {SOURCE} (unchanged)" in out

@@ -19,7 +19,10 @@ writer, the forged rows and the privilege sweep fail there.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -419,3 +422,58 @@ def test_the_upgrade_from_1_1_revokes_the_writers_grants_and_the_capture_keeps_w
         for role in (owner, writer):
             c.execute(sql.SQL("DROP OWNED BY {}").format(q(role)))
             c.execute(sql.SQL("DROP ROLE {}").format(q(role)))
+
+
+# ---------------------------------------------------------------------------
+# trending doctor checks who the triggers run as, and that nobody else writes
+# ---------------------------------------------------------------------------
+CLI_DIR = Path(__file__).resolve().parents[2] / "cli"
+
+
+def doctor(dsn: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "trending_cli", "doctor", "--dsn", dsn], capture_output=True,
+                          text=True, timeout=120,
+                          env={"PYTHONPATH": str(CLI_DIR), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
+
+
+def capture_role_line(result: subprocess.CompletedProcess) -> str:
+    (line,) = [x for x in result.stdout.splitlines() if "capture role:" in x]
+    return line
+
+
+@pytest.mark.skipif(VERSION is not None, reason="checks this build's doctor")
+@pytest.mark.parametrize("breakage, undo, expected", [
+    (None, None, "ok    capture role: the triggers run as trending_capture (not a superuser, no login)"),
+    ("GRANT INSERT ON trending._capture_plays TO capw_table", "REVOKE INSERT ON trending._capture_plays FROM capw_table",
+     "FAIL  capture role: roles that may write trending's capture, state or score tables (they could forge "
+     "captured changes): capw_table"),
+    ("GRANT USAGE ON SEQUENCE trending._capture_seq TO PUBLIC",
+     "REVOKE USAGE ON SEQUENCE trending._capture_seq FROM PUBLIC",
+     "FAIL  capture role: roles that may write trending's capture, state or score tables (they could forge "
+     "captured changes): PUBLIC"),
+    ("ALTER FUNCTION trending._capture_plays() OWNER TO capw_owner",
+     "ALTER FUNCTION trending._capture_plays() OWNER TO trending_capture",
+     "FAIL  capture role: capture trigger functions not running as trending_capture: _capture_plays (owner "
+     "capw_owner)"),
+    ("GRANT DELETE ON trending._capture_plays TO trending_capture",
+     "REVOKE DELETE ON trending._capture_plays FROM trending_capture",
+     "FAIL  capture role: trending_capture (the capture triggers run as it) has privileges beyond appending to the "
+     "delta tables: (trending._capture_plays,DELETE)"),
+    ("GRANT capw_group TO trending_capture", "REVOKE capw_group FROM trending_capture",
+     "FAIL  capture role: trending_capture (the capture triggers run as it) has memberships trending_capture in "
+     "capw_group"),
+])
+def test_doctor_says_who_the_capture_runs_as_and_fails_when_another_role_could_forge(su, dsn, breakage, undo,
+                                                                                     expected):
+    if breakage:
+        su.execute(breakage)
+    try:
+        result = doctor(dsn)
+        line = capture_role_line(result)
+        assert line.startswith(expected), result.stdout
+        assert result.returncode == (1 if breakage else result.returncode), result.stdout
+        if breakage:
+            assert "fix: " in result.stdout.split(line, 1)[1].splitlines()[1]
+    finally:
+        if undo:
+            su.execute(undo)
