@@ -430,10 +430,13 @@ def test_the_upgrade_from_1_1_revokes_the_writers_grants_and_the_capture_keeps_w
 CLI_DIR = Path(__file__).resolve().parents[2] / "cli"
 
 
-def doctor(dsn: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "trending_cli", "doctor", "--dsn", dsn], capture_output=True,
-                          text=True, timeout=120,
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "trending_cli", *args], capture_output=True, text=True, timeout=120,
                           env={"PYTHONPATH": str(CLI_DIR), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
+
+
+def doctor(dsn: str) -> subprocess.CompletedProcess:
+    return cli("doctor", "--dsn", dsn)
 
 
 def capture_role_line(result: subprocess.CompletedProcess) -> str:
@@ -477,3 +480,34 @@ def test_doctor_says_who_the_capture_runs_as_and_fails_when_another_role_could_f
     finally:
         if undo:
             su.execute(undo)
+
+
+# ---------------------------------------------------------------------------
+# trending uninstall drops trending_capture with the last database using it
+# ---------------------------------------------------------------------------
+@pytest.mark.skipif(VERSION is not None, reason="checks this build's CLI")
+def test_uninstall_drops_the_capture_role_with_the_last_database_that_has_trending():
+    from trending_cli.cluster import Cluster
+
+    with Cluster(name="trending-capture-role") as server:
+        with psycopg.connect(server.conninfo(), autocommit=True) as admin:
+            for db in ("capr_a", "capr_b"):
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(q(db)))
+                with psycopg.connect(server.conninfo(db), autocommit=True) as c:
+                    c.execute("CREATE EXTENSION trending CASCADE")
+            role = "SELECT count(*) FROM pg_roles WHERE rolname = 'trending_capture'"
+            assert admin.execute(role).fetchone()[0] == 1
+
+            first = cli("uninstall", "--dsn", server.conninfo("capr_a"))
+            assert first.returncode == 0, first.stdout + first.stderr
+            assert "capture role: kept trending_capture (cluster-wide), which trending still needs elsewhere: " \
+                   in first.stdout and "capr_b" in first.stdout
+            assert first.stdout.rstrip().splitlines()[-2].endswith(
+                "once trending is uninstalled from every database, remove it with: DROP ROLE trending_capture;")
+            assert admin.execute(role).fetchone()[0] == 1
+
+            second = cli("uninstall", "--dsn", server.conninfo("capr_b"))
+            assert second.returncode == 0, second.stdout + second.stderr
+            assert "capture role: dropped trending_capture (no database of the cluster has trending any more)" \
+                   in second.stdout
+            assert admin.execute(role).fetchone()[0] == 0
