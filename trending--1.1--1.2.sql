@@ -457,14 +457,17 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 9, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids, NULL::bigint[] AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                        NULL::bigint[] AS user_ids
                  FROM capture_new r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids, NULL::bigint[] AS user_ids
+        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                     NULL::bigint[] AS user_ids
               FROM capture_new r),
-        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids, NULL::bigint[] AS user_ids
+        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                     NULL::bigint[] AS user_ids
               FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 9,
@@ -479,7 +482,8 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 9, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids, NULL::bigint[] AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                        NULL::bigint[] AS user_ids
                  FROM capture_old r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
@@ -541,14 +545,17 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 8, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids, NULL::bigint[] AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids,
+                        NULL::bigint[] AS user_ids
                  FROM capture_new r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids, NULL::bigint[] AS user_ids
+        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids,
+                     NULL::bigint[] AS user_ids
               FROM capture_new r),
-        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids, NULL::bigint[] AS user_ids
+        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids,
+                     NULL::bigint[] AS user_ids
               FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 8,
@@ -563,7 +570,8 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 8, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids, NULL::bigint[] AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids,
+                        NULL::bigint[] AS user_ids
                  FROM capture_old r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
@@ -625,14 +633,17 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 7, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids, NULL::bigint[] AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                        NULL::bigint[] AS user_ids
                  FROM capture_new r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids, NULL::bigint[] AS user_ids
+        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                     NULL::bigint[] AS user_ids
               FROM capture_new r),
-        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids, NULL::bigint[] AS user_ids
+        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                     NULL::bigint[] AS user_ids
               FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 7,
@@ -647,7 +658,8 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 7, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids, NULL::bigint[] AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                        NULL::bigint[] AS user_ids
                  FROM capture_old r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
@@ -709,14 +721,17 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 6, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
                  FROM capture_new r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        n AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                     pg_catalog.array_agg(r.user_id) AS user_ids
               FROM capture_new r),
-        o AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        o AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                     pg_catalog.array_agg(r.user_id) AS user_ids
               FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 6,
@@ -731,7 +746,8 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 6, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
                  FROM capture_old r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
@@ -911,14 +927,17 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 10, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids, pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                        pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
                  FROM capture_new r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids, pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
+        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                     pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
               FROM capture_new r),
-        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids, pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
+        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                     pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
               FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 10,
@@ -933,7 +952,8 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 10, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids, pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                        pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
                  FROM capture_old r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
@@ -1073,15 +1093,30 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 4, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.repost_item_id AS item, t.user_id AS usr FROM capture_new t) r WHERE r.kind IS NOT NULL
+        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                        pg_catalog.array_agg(r.usr) AS user_ids
+                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type))
+                                   WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                              t.repost_item_id AS item, t.user_id AS usr
+                       FROM capture_new t) r
+                 WHERE r.kind IS NOT NULL
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.repost_item_id AS item, t.user_id AS usr FROM capture_new t) r WHERE r.kind IS NOT NULL),
-        o AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.repost_item_id AS item, t.user_id AS usr FROM capture_old t) r WHERE r.kind IS NOT NULL)
+        n AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                     pg_catalog.array_agg(r.usr) AS user_ids
+              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type))
+                                WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                           t.repost_item_id AS item, t.user_id AS usr
+                    FROM capture_new t) r
+              WHERE r.kind IS NOT NULL),
+        o AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                     pg_catalog.array_agg(r.usr) AS user_ids
+              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type))
+                                WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                           t.repost_item_id AS item, t.user_id AS usr
+                    FROM capture_old t) r
+              WHERE r.kind IS NOT NULL)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 4,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -1095,8 +1130,13 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 4, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.repost_item_id AS item, t.user_id AS usr FROM capture_old t) r WHERE r.kind IS NOT NULL
+        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                        pg_catalog.array_agg(r.usr) AS user_ids
+                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type))
+                                   WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                              t.repost_item_id AS item, t.user_id AS usr
+                       FROM capture_old t) r
+                 WHERE r.kind IS NOT NULL
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
         INSERT INTO trending._capture_truncates (seq, source)
@@ -1157,15 +1197,30 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 3, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.save_item_id AS item, t.user_id AS usr FROM capture_new t) r WHERE r.kind IS NOT NULL
+        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                        pg_catalog.array_agg(r.usr) AS user_ids
+                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
+                                   WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                              t.save_item_id AS item, t.user_id AS usr
+                       FROM capture_new t) r
+                 WHERE r.kind IS NOT NULL
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.save_item_id AS item, t.user_id AS usr FROM capture_new t) r WHERE r.kind IS NOT NULL),
-        o AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.save_item_id AS item, t.user_id AS usr FROM capture_old t) r WHERE r.kind IS NOT NULL)
+        n AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                     pg_catalog.array_agg(r.usr) AS user_ids
+              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
+                                WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                           t.save_item_id AS item, t.user_id AS usr
+                    FROM capture_new t) r
+              WHERE r.kind IS NOT NULL),
+        o AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                     pg_catalog.array_agg(r.usr) AS user_ids
+              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
+                                WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                           t.save_item_id AS item, t.user_id AS usr
+                    FROM capture_old t) r
+              WHERE r.kind IS NOT NULL)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 3,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -1179,8 +1234,13 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 3, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.save_item_id AS item, t.user_id AS usr FROM capture_old t) r WHERE r.kind IS NOT NULL
+        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                        pg_catalog.array_agg(r.usr) AS user_ids
+                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
+                                   WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                              t.save_item_id AS item, t.user_id AS usr
+                       FROM capture_old t) r
+                 WHERE r.kind IS NOT NULL
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
         INSERT INTO trending._capture_truncates (seq, source)
@@ -1292,14 +1352,17 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 1, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids, pg_catalog.array_agg(r.owner_id) AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                        pg_catalog.array_agg(r.owner_id) AS user_ids
                  FROM capture_new r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids, pg_catalog.array_agg(r.owner_id) AS user_ids
+        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                     pg_catalog.array_agg(r.owner_id) AS user_ids
               FROM capture_new r),
-        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids, pg_catalog.array_agg(r.owner_id) AS user_ids
+        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                     pg_catalog.array_agg(r.owner_id) AS user_ids
               FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 1,
@@ -1314,7 +1377,8 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 1, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids, pg_catalog.array_agg(r.owner_id) AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                        pg_catalog.array_agg(r.owner_id) AS user_ids
                  FROM capture_old r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
@@ -1376,14 +1440,17 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 5, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
                  FROM capture_new r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        n AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                     pg_catalog.array_agg(r.user_id) AS user_ids
               FROM capture_new r),
-        o AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        o AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                     pg_catalog.array_agg(r.user_id) AS user_ids
               FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 5,
@@ -1398,7 +1465,8 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 5, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
                  FROM capture_old r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE

@@ -1039,14 +1039,17 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 9, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids, NULL::bigint[] AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                        NULL::bigint[] AS user_ids
                  FROM capture_new r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids, NULL::bigint[] AS user_ids
+        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                     NULL::bigint[] AS user_ids
               FROM capture_new r),
-        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids, NULL::bigint[] AS user_ids
+        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                     NULL::bigint[] AS user_ids
               FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 9,
@@ -1061,7 +1064,8 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 9, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids, NULL::bigint[] AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                        NULL::bigint[] AS user_ids
                  FROM capture_old r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
@@ -1123,14 +1127,17 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 8, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids, NULL::bigint[] AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids,
+                        NULL::bigint[] AS user_ids
                  FROM capture_new r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids, NULL::bigint[] AS user_ids
+        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids,
+                     NULL::bigint[] AS user_ids
               FROM capture_new r),
-        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids, NULL::bigint[] AS user_ids
+        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids,
+                     NULL::bigint[] AS user_ids
               FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 8,
@@ -1145,7 +1152,8 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 8, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids, NULL::bigint[] AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids,
+                        NULL::bigint[] AS user_ids
                  FROM capture_old r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
@@ -1207,14 +1215,17 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 7, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids, NULL::bigint[] AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                        NULL::bigint[] AS user_ids
                  FROM capture_new r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids, NULL::bigint[] AS user_ids
+        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                     NULL::bigint[] AS user_ids
               FROM capture_new r),
-        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids, NULL::bigint[] AS user_ids
+        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                     NULL::bigint[] AS user_ids
               FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 7,
@@ -1229,7 +1240,8 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 7, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids, NULL::bigint[] AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                        NULL::bigint[] AS user_ids
                  FROM capture_old r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
@@ -1291,14 +1303,17 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 6, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
                  FROM capture_new r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        n AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                     pg_catalog.array_agg(r.user_id) AS user_ids
               FROM capture_new r),
-        o AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        o AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                     pg_catalog.array_agg(r.user_id) AS user_ids
               FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 6,
@@ -1313,7 +1328,8 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 6, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
                  FROM capture_old r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
@@ -1493,14 +1509,17 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 10, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids, pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                        pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
                  FROM capture_new r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids, pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
+        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                     pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
               FROM capture_new r),
-        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids, pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
+        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                     pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
               FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 10,
@@ -1515,7 +1534,8 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 10, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids, pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
+                        pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
                  FROM capture_old r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
@@ -1655,15 +1675,30 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 4, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.repost_item_id AS item, t.user_id AS usr FROM capture_new t) r WHERE r.kind IS NOT NULL
+        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                        pg_catalog.array_agg(r.usr) AS user_ids
+                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type))
+                                   WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                              t.repost_item_id AS item, t.user_id AS usr
+                       FROM capture_new t) r
+                 WHERE r.kind IS NOT NULL
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.repost_item_id AS item, t.user_id AS usr FROM capture_new t) r WHERE r.kind IS NOT NULL),
-        o AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.repost_item_id AS item, t.user_id AS usr FROM capture_old t) r WHERE r.kind IS NOT NULL)
+        n AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                     pg_catalog.array_agg(r.usr) AS user_ids
+              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type))
+                                WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                           t.repost_item_id AS item, t.user_id AS usr
+                    FROM capture_new t) r
+              WHERE r.kind IS NOT NULL),
+        o AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                     pg_catalog.array_agg(r.usr) AS user_ids
+              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type))
+                                WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                           t.repost_item_id AS item, t.user_id AS usr
+                    FROM capture_old t) r
+              WHERE r.kind IS NOT NULL)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 4,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -1677,8 +1712,13 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 4, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.repost_item_id AS item, t.user_id AS usr FROM capture_old t) r WHERE r.kind IS NOT NULL
+        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                        pg_catalog.array_agg(r.usr) AS user_ids
+                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type))
+                                   WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                              t.repost_item_id AS item, t.user_id AS usr
+                       FROM capture_old t) r
+                 WHERE r.kind IS NOT NULL
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
         INSERT INTO trending._capture_truncates (seq, source)
@@ -1739,15 +1779,30 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 3, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.save_item_id AS item, t.user_id AS usr FROM capture_new t) r WHERE r.kind IS NOT NULL
+        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                        pg_catalog.array_agg(r.usr) AS user_ids
+                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
+                                   WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                              t.save_item_id AS item, t.user_id AS usr
+                       FROM capture_new t) r
+                 WHERE r.kind IS NOT NULL
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.save_item_id AS item, t.user_id AS usr FROM capture_new t) r WHERE r.kind IS NOT NULL),
-        o AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.save_item_id AS item, t.user_id AS usr FROM capture_old t) r WHERE r.kind IS NOT NULL)
+        n AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                     pg_catalog.array_agg(r.usr) AS user_ids
+              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
+                                WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                           t.save_item_id AS item, t.user_id AS usr
+                    FROM capture_new t) r
+              WHERE r.kind IS NOT NULL),
+        o AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                     pg_catalog.array_agg(r.usr) AS user_ids
+              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
+                                WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                           t.save_item_id AS item, t.user_id AS usr
+                    FROM capture_old t) r
+              WHERE r.kind IS NOT NULL)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 3,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -1761,8 +1816,13 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 3, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.save_item_id AS item, t.user_id AS usr FROM capture_old t) r WHERE r.kind IS NOT NULL
+        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                        pg_catalog.array_agg(r.usr) AS user_ids
+                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
+                                   WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                              t.save_item_id AS item, t.user_id AS usr
+                       FROM capture_old t) r
+                 WHERE r.kind IS NOT NULL
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
         INSERT INTO trending._capture_truncates (seq, source)
@@ -1874,14 +1934,17 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 1, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids, pg_catalog.array_agg(r.owner_id) AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                        pg_catalog.array_agg(r.owner_id) AS user_ids
                  FROM capture_new r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids, pg_catalog.array_agg(r.owner_id) AS user_ids
+        n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                     pg_catalog.array_agg(r.owner_id) AS user_ids
               FROM capture_new r),
-        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids, pg_catalog.array_agg(r.owner_id) AS user_ids
+        o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                     pg_catalog.array_agg(r.owner_id) AS user_ids
               FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 1,
@@ -1896,7 +1959,8 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 1, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids, pg_catalog.array_agg(r.owner_id) AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
+                        pg_catalog.array_agg(r.owner_id) AS user_ids
                  FROM capture_old r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
@@ -1958,14 +2022,17 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 5, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
                  FROM capture_new r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        n AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                     pg_catalog.array_agg(r.user_id) AS user_ids
               FROM capture_new r),
-        o AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        o AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                     pg_catalog.array_agg(r.user_id) AS user_ids
               FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 5,
@@ -1980,7 +2047,8 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 5, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
                  FROM capture_old r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE

@@ -143,28 +143,32 @@ def changes_comment(src: Source) -> str:
 """
 
 
-def changes_rows(src: Source, transition: str) -> str:
-    """FROM clause of the rows of one transition table, as (kind, item, user)."""
+def changes_rows(src: Source, transition: str, indent: int) -> str:
+    """FROM clause of the rows of one transition table, as (kind, item, usr);
+    `indent`: the column of its FROM, for the lines after the first."""
     if src.kind is None:
         return f"{transition} r"
+    pad = " " * (indent + 6)
     # the label of the enum through built-in functions only; other labels are not read
-    return (f"(SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.{src.kind})) "
-            f"WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, "
-            f"t.{src.item} AS item, t.{src.user} AS usr FROM {transition} t) r WHERE r.kind IS NOT NULL")
+    return (f"(SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.{src.kind}))\n"
+            f"{pad}            WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,\n"
+            f"{pad}       t.{src.item} AS item, t.{src.user} AS usr\n"
+            f"{pad}FROM {transition} t) r\n"
+            f"{' ' * indent}WHERE r.kind IS NOT NULL")
 
 
-def changes_select(src: Source) -> str:
+def changes_select(src: Source, indent: int) -> str:
+    """The select list of the arrays; `indent`: the column of its SELECT."""
     if src.kind is None:
         item = f"pg_catalog.array_agg(r.{src.item})" if src.item else "NULL::bigint[]"
         user = f"pg_catalog.array_agg(r.{src.user})" if src.user else "NULL::bigint[]"
         kinds = "NULL::smallint[]"
     else:
         item, user, kinds = "pg_catalog.array_agg(r.item)", "pg_catalog.array_agg(r.usr)", "pg_catalog.array_agg(r.kind)"
-    return f"SELECT {kinds} AS kinds, {item} AS item_ids, {user} AS user_ids"
+    return f"SELECT {kinds} AS kinds, {item} AS item_ids,\n{' ' * (indent + 7)}{user} AS user_ids"
 
 
 def changes_body(src: Source) -> str:
-    sel = changes_select(src)
     insert = "INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)"
 
     def one(transition: str) -> str:
@@ -172,8 +176,8 @@ def changes_body(src: Source) -> str:
         {SEQ}
         {insert}
         SELECT s.seq, {src.code}, d.kinds, d.item_ids, d.user_ids
-        FROM s, ({sel}
-                 FROM {changes_rows(src, transition)}
+        FROM s, ({changes_select(src, 17)}
+                 FROM {changes_rows(src, transition, 17)}
                  HAVING pg_catalog.count(*) > 0) d;
 """
     return f"""\
@@ -181,10 +185,10 @@ def changes_body(src: Source) -> str:
 {one("capture_new")}\
     ELSIF TG_OP = 'UPDATE' THEN
         {SEQ},
-        n AS ({sel}
-              FROM {changes_rows(src, "capture_new")}),
-        o AS ({sel}
-              FROM {changes_rows(src, "capture_old")})
+        n AS ({changes_select(src, 14)}
+              FROM {changes_rows(src, "capture_new", 14)}),
+        o AS ({changes_select(src, 14)}
+              FROM {changes_rows(src, "capture_old", 14)})
         {insert}
         SELECT s.seq, {src.code},
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,

@@ -48,14 +48,17 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 6, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
                  FROM capture_new r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        n AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                     pg_catalog.array_agg(r.user_id) AS user_ids
               FROM capture_new r),
-        o AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        o AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                     pg_catalog.array_agg(r.user_id) AS user_ids
               FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 6,
@@ -70,7 +73,8 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 6, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids, pg_catalog.array_agg(r.user_id) AS user_ids
+        FROM s, (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
                  FROM capture_old r
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE

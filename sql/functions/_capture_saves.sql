@@ -48,15 +48,30 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 3, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.save_item_id AS item, t.user_id AS usr FROM capture_new t) r WHERE r.kind IS NOT NULL
+        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                        pg_catalog.array_agg(r.usr) AS user_ids
+                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
+                                   WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                              t.save_item_id AS item, t.user_id AS usr
+                       FROM capture_new t) r
+                 WHERE r.kind IS NOT NULL
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.save_item_id AS item, t.user_id AS usr FROM capture_new t) r WHERE r.kind IS NOT NULL),
-        o AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.save_item_id AS item, t.user_id AS usr FROM capture_old t) r WHERE r.kind IS NOT NULL)
+        n AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                     pg_catalog.array_agg(r.usr) AS user_ids
+              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
+                                WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                           t.save_item_id AS item, t.user_id AS usr
+                    FROM capture_new t) r
+              WHERE r.kind IS NOT NULL),
+        o AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                     pg_catalog.array_agg(r.usr) AS user_ids
+              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
+                                WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                           t.save_item_id AS item, t.user_id AS usr
+                    FROM capture_old t) r
+              WHERE r.kind IS NOT NULL)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 3,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -70,8 +85,13 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 3, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids, pg_catalog.array_agg(r.usr) AS user_ids
-                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type)) WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind, t.save_item_id AS item, t.user_id AS usr FROM capture_old t) r WHERE r.kind IS NOT NULL
+        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                        pg_catalog.array_agg(r.usr) AS user_ids
+                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
+                                   WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                              t.save_item_id AS item, t.user_id AS usr
+                       FROM capture_old t) r
+                 WHERE r.kind IS NOT NULL
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
         INSERT INTO trending._capture_truncates (seq, source)
