@@ -544,3 +544,43 @@ def test_a_write_succeeds_and_records_nothing_once_the_capture_stopped_recording
         # what the cycle side does next (item 5: a full cycle, saying why); here, by hand
         su.execute("UPDATE trending._capture_armed SET record_until = 'infinity'")
         su.execute("SELECT trending.recompute(%s, true)", (DATASET.now,))
+
+
+@pytest.mark.skipif(VERSION is not None, reason="checks this build's install_capture")
+@pytest.mark.parametrize("breakage, undo, message", [
+    ("ALTER ROLE trending_capture LOGIN", "ALTER ROLE trending_capture NOLOGIN",
+     "role trending_capture has attributes or memberships it must not have"),
+    ("GRANT capw_group TO trending_capture", "REVOKE capw_group FROM trending_capture",
+     "role trending_capture has attributes or memberships it must not have"),
+    ("ALTER FUNCTION trending._capture_saves() OWNER TO capw_owner",
+     "ALTER FUNCTION trending._capture_saves() OWNER TO trending_capture",
+     "the capture trigger functions must run as trending_capture: _capture_saves (owner capw_owner)"),
+    ("ALTER FUNCTION trending._capture_users() SECURITY INVOKER",
+     "ALTER FUNCTION trending._capture_users() SECURITY DEFINER",
+     "the capture trigger functions must run as trending_capture: _capture_users (owner trending_capture, "
+     "not SECURITY DEFINER)"),
+])
+def test_install_refuses_a_capture_role_that_could_forge_or_triggers_not_running_as_it(su, breakage, undo, message):
+    su.execute(breakage)
+    try:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match=message.replace("(", r"\(").replace(")", r"\)")):
+            su.execute("SELECT trending.install_capture()")
+    finally:
+        su.execute(undo)
+    su.execute("SELECT trending.install_capture()")
+
+
+@pytest.mark.skipif(VERSION is not None, reason="checks this build's script")
+def test_create_extension_refuses_an_existing_capture_role_with_more_than_it_needs(su, make_db):
+    dsn = make_db("capture_writers_role", extensions=())
+    su.execute("ALTER ROLE trending_capture LOGIN")
+    try:
+        with psycopg.connect(dsn, autocommit=True) as c:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege,
+                               match="role trending_capture exists with attributes or memberships"):
+                c.execute("CREATE EXTENSION trending CASCADE")
+    finally:
+        su.execute("ALTER ROLE trending_capture NOLOGIN")
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute("CREATE EXTENSION trending CASCADE")  # the role as it should be: reused
+        c.execute("DROP EXTENSION trending")
