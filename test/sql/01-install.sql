@@ -113,13 +113,13 @@ SELECT results_eq(
       FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
       WHERE p.pronamespace = 'trending'::regnamespace ORDER BY 1$$,
     $$VALUES ('_apply_slice', 'v', true, 'plpgsql'),
-             ('_capture_advance', 'v', true, 'plpgsql'), ('_capture_aggregate_playlist', 'v', false, 'plpgsql'),
-             ('_capture_aggregate_plays', 'v', false, 'plpgsql'), ('_capture_aggregate_track', 'v', false, 'plpgsql'),
-             ('_capture_aggregate_user', 'v', false, 'plpgsql'), ('_capture_arm', 'v', true, 'plpgsql'),
-             ('_capture_guard_drop', 'v', false, 'plpgsql'), ('_capture_playlists', 'v', false, 'plpgsql'),
-             ('_capture_plays', 'v', false, 'plpgsql'), ('_capture_reposts', 'v', false, 'plpgsql'),
-             ('_capture_saves', 'v', false, 'plpgsql'), ('_capture_settle', 'v', true, 'plpgsql'),
-             ('_capture_tracks', 'v', false, 'plpgsql'), ('_capture_users', 'v', false, 'plpgsql'),
+             ('_capture_advance', 'v', true, 'plpgsql'), ('_capture_aggregate_playlist', 'v', true, 'plpgsql'),
+             ('_capture_aggregate_plays', 'v', true, 'plpgsql'), ('_capture_aggregate_track', 'v', true, 'plpgsql'),
+             ('_capture_aggregate_user', 'v', true, 'plpgsql'), ('_capture_arm', 'v', true, 'plpgsql'),
+             ('_capture_guard_drop', 'v', false, 'plpgsql'), ('_capture_playlists', 'v', true, 'plpgsql'),
+             ('_capture_plays', 'v', true, 'plpgsql'), ('_capture_reposts', 'v', true, 'plpgsql'),
+             ('_capture_saves', 'v', true, 'plpgsql'), ('_capture_settle', 'v', true, 'plpgsql'),
+             ('_capture_tracks', 'v', true, 'plpgsql'), ('_capture_users', 'v', true, 'plpgsql'),
              ('_check_sources', 'v', false, 'plpgsql'),
              ('_explain', 'v', false, 'plpython3u'),
              ('_own_run', 's', true, 'plpgsql'), ('_preview', 'v', false, 'plpython3u'),
@@ -152,7 +152,7 @@ SELECT results_eq(
              ('top_playlists', 's', false, 'plpgsql'), ('top_tracks', 's', false, 'plpgsql'),
              ('underground_tracks', 's', false, 'plpgsql'), ('uninstall_capture', 'v', false, 'plpython3u'),
              ('unschedule', 'v', false, 'plpgsql')$$,
-    'volatility, security and language of every function are deliberate (definers: the view triggers and the cycle''s writers)');
+    'volatility, security and language of every function are deliberate (definers: the view triggers, the cycle''s writers and the capture triggers)');
 SELECT is_empty(
     $$SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
       WHERE p.pronamespace = 'trending'::regnamespace AND p.prosecdef AND l.lanname NOT IN ('plpgsql', 'sql')$$,
@@ -204,8 +204,11 @@ SELECT is_empty(
       FROM pg_class c, aclexplode(COALESCE(c.relacl, acldefault('r', c.relowner))) AS a
       WHERE c.relnamespace = 'trending'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
         AND a.grantee <> c.relowner AND a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')
-        AND NOT (c.relname IN ('settings', 'strategies') AND a.privilege_type IN ('UPDATE', 'DELETE'))$$,
-    'no role but the owner may write a table of trending (cycles write through the checked definer functions)');
+        AND NOT (c.relname IN ('settings', 'strategies') AND a.privilege_type IN ('UPDATE', 'DELETE'))
+        -- the capture triggers run as trending_capture, which may only append to the delta tables
+        AND NOT (a.grantee = 'trending_capture'::regrole AND a.privilege_type = 'INSERT'
+                 AND c.relname IN ('_capture_changes', '_capture_plays', '_capture_truncates'))$$,
+    'no role but the owner may write a table of trending (cycles write through the checked definer functions; the capture triggers append as trending_capture)');
 SELECT is_empty(
     $$SELECT p.oid::regprocedure::text FROM pg_proc p, aclexplode(COALESCE(p.proacl, acldefault('f', p.proowner))) AS a
       WHERE p.pronamespace = 'trending'::regnamespace AND a.grantee = 0 AND a.privilege_type = 'EXECUTE'
