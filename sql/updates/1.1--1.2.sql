@@ -48,3 +48,8 @@ ALTER TABLE trending._capture_changes ADD COLUMN tx xid8 NOT NULL DEFAULT pg_cur
 ALTER TABLE trending._capture_plays ADD COLUMN tx xid8 NOT NULL DEFAULT pg_current_xact_id();
 ALTER TABLE trending._capture_truncates ADD COLUMN tx xid8 NOT NULL DEFAULT pg_current_xact_id();
 ALTER TABLE trending._capture_armed ADD COLUMN record_until timestamptz NOT NULL DEFAULT 'infinity';
+
+-- Issue 16 (DDL and partitions): what a full cycle verified also covers the
+-- columns a cycle reads and the partitions (trending._capture_catalog).
+-- Armed by 1.1, these are NULL: the next cycle runs full and records them.
+ALTER TABLE trending._capture_installed ADD COLUMN armed_columns jsonb, ADD COLUMN armed_partitions jsonb;
