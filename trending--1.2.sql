@@ -610,19 +610,20 @@ WITH setting AS (
     -- that do not carry the capture triggers as they should
     SELECT ra.source,
            pg_catalog.jsonb_object_agg(ra.relid::text, pg_catalog.format('%s|%s|%s|%s|%s',
-               pg_catalog.format('%I.%I', n.nspname, c.relname), pg_catalog.pg_get_expr(c.relpartbound, c.oid),
+               ra.name, pg_catalog.pg_get_expr(c.relpartbound, c.oid),
                c.relkind, c.relfilenode, ra.triggers)) AS partitions,
-           pg_catalog.string_agg(pg_catalog.format('%I.%I', n.nspname, c.relname), ', ' ORDER BY c.relname)
+           pg_catalog.string_agg(ra.name, ', ' ORDER BY ra.name)
                FILTER (WHERE c.relkind NOT IN ('r', 'p')) AS not_tables,
-           pg_catalog.string_agg(pg_catalog.format('%I.%I', n.nspname, c.relname), ', ' ORDER BY c.relname)
+           pg_catalog.string_agg(ra.name, ', ' ORDER BY ra.name)
                FILTER (WHERE c.relkind IN ('r', 'p') AND ra.triggers IS NULL) AS bare,
-           pg_catalog.string_agg(pg_catalog.format('%I.%I', n.nspname, c.relname), ', ' ORDER BY c.relname)
+           pg_catalog.string_agg(ra.name, ', ' ORDER BY ra.name)
                FILTER (WHERE c.relkind IN ('r', 'p') AND ra.triggers IS NOT NULL
                        AND (ra.missing IS NOT NULL OR ra.misshaped IS NOT NULL OR ra.disabled IS NOT NULL)) AS broken
-    FROM rel_agg ra
+    FROM (SELECT a.*, (SELECT pg_catalog.format('%I.%I', n.nspname::text, k.relname::text) COLLATE pg_catalog."default"
+                       FROM pg_catalog.pg_class k JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace
+                       WHERE k.oid = a.relid) AS name
+          FROM rel_agg a WHERE a.level > 0) ra
     JOIN pg_catalog.pg_class c ON c.oid = ra.relid
-    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-    WHERE ra.level > 0
     GROUP BY ra.source
 ), cols AS (
     -- per source: each column a cycle reads as the catalog has it now
