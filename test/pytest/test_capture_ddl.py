@@ -227,3 +227,40 @@ def test_read_columns_agree_with_sources_required_columns(conn):
     got = sorted((s, c, sorted(t) if t else None, sorted(e) if e else None) for s, c, t, e in conn.execute(
         "SELECT source, column_name, type_names, enum_labels FROM trending._capture_read_columns").fetchall())
     assert got == want
+
+
+def test_a_column_retyped_to_a_type_the_capture_does_not_read_takes_the_triggers_off(conn):
+    """The capture triggers would run the type's code, or fail the service's
+    writes: the event trigger takes them off the table at the ALTER. The
+    writes succeed, the table is not covered (doctor fails), the cycle
+    refuses the type; retyped back, the triggers return."""
+    steady(conn)
+    conn.execute("DROP DOMAIN IF EXISTS public.counter")
+    conn.execute("CREATE DOMAIN public.counter AS bigint")
+    conn.execute("ALTER TABLE music.aggregate_plays ALTER COLUMN count TYPE public.counter")
+    assert conn.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'music.aggregate_plays'::regclass"
+                        ).fetchone()[0] == 0
+    conn.execute("UPDATE music.aggregate_plays SET count = count + 1")
+    (not_covered,) = conn.execute("SELECT not_covered FROM trending.capture_status").fetchone()
+    assert not_covered == ["music.aggregate_plays has no capture triggers: a column a cycle reads is gone "
+                           "or of a type the capture does not read"], not_covered
+    with pytest.raises(psycopg.Error, match="aggregate_plays"):
+        conn.execute("CALL trending.scheduled_recompute(%s)", (DATASET.now,))
+    conn.execute("ALTER TABLE music.aggregate_plays ALTER COLUMN count TYPE bigint")
+    assert conn.execute("SELECT not_covered FROM trending.capture_status").fetchone()[0] == []
+    status, kind, reason = cycle(conn)
+    assert (status, kind) == ("ok", "full") and "music.aggregate_plays" in reason, reason
+    steady(conn)
+
+
+def test_an_enum_label_the_capture_compares_with_renamed_away_never_fails_a_write(conn):
+    conn.execute("ALTER TYPE music.savetype RENAME VALUE 'track' TO 'song'")
+    conn.execute("INSERT INTO music.saves (user_id, save_item_id, save_type, is_current, is_delete, created_at, txhash) "
+                 "VALUES (1, 1, 'song', true, false, now(), 'x1')")
+    assert any("music.saves" in p for p in
+               conn.execute("SELECT not_covered FROM trending.capture_status").fetchone()[0])
+    conn.execute("ALTER TYPE music.savetype RENAME VALUE 'song' TO 'track'")
+    assert conn.execute("SELECT not_covered FROM trending.capture_status").fetchone()[0] == []
+    status, kind, reason = cycle(conn)
+    assert (status, kind) == ("ok", "full") and "music.saves" in reason, reason
+    steady(conn)

@@ -225,6 +225,34 @@ def test_partition_ddl_is_captured_or_runs_the_next_cycle_full(conn, case):
     incremental(conn)
 
 
+def test_a_partition_created_by_the_tables_owner_is_covered(conn, dsn):
+    """The event trigger runs as the extension's owner: a partition that the
+    source tables' owner (no superuser, no grant on trending) creates or
+    attaches gets the capture triggers, which that role could not create."""
+    conn.execute("DROP ROLE IF EXISTS plays_owner")
+    conn.execute("CREATE ROLE plays_owner")
+    conn.execute("GRANT CREATE, USAGE ON SCHEMA music TO plays_owner")
+    conn.execute("ALTER TABLE music.plays OWNER TO plays_owner")
+    conn.execute("ALTER SEQUENCE music.plays_id_seq OWNER TO plays_owner")
+    conn.execute("SELECT trending.install_capture()")  # (1.1's invoker triggers: the new owner's grant)
+    with psycopg.connect(dsn, autocommit=True) as owner:
+        owner.execute("SET ROLE plays_owner")
+        owner.execute(f"CREATE TABLE music.plays_m4 PARTITION OF music.plays "
+                      f"FOR VALUES FROM ({month(DATASET, 2)}) TO ({month(DATASET, 3)})")
+        owner.execute(f"INSERT INTO music.plays (play_item_id, created_at) SELECT 1, {month(DATASET, 2)} "
+                      f"FROM generate_series(1, 3)")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            owner.execute("SELECT trending._capture_cover('music.plays_m4'::regclass, 'plays')")
+    assert conn.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'music.plays_m4'::regclass "
+                        "AND tgname LIKE 'trending_capture_%' AND tgenabled = 'A'").fetchone()[0] == 4
+    incremental(conn)
+    conn.execute("ALTER TABLE music.plays OWNER TO postgres")
+    conn.execute("ALTER SEQUENCE music.plays_id_seq OWNER TO postgres")
+    conn.execute("DROP TABLE music.plays_m4")
+    conn.execute("DROP OWNED BY plays_owner")  # the grants, if install_capture gave any
+    conn.execute("DROP ROLE plays_owner")
+
+
 def trending(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "trending_cli", *args], capture_output=True, text=True,
                           timeout=120, env={"PYTHONPATH": str(CLI_DIR), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
