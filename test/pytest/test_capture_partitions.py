@@ -278,6 +278,17 @@ def test_a_partition_without_the_capture_triggers_fails_doctor_with_the_fix(conn
     incremental(conn)
 
 
+def test_uninstall_takes_the_triggers_off_every_partition(conn):
+    removed = conn.execute("SELECT trending.uninstall_capture()").fetchone()[0]["removed"]
+    assert len(removed) == 4 * (10 + 8)  # ten source tables, eight partitions of plays
+    assert conn.execute("SELECT count(*) FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid "
+                        "WHERE c.relnamespace = 'music'::regnamespace").fetchone()[0] == 0
+    # and the event trigger leaves partitions alone without the capture
+    conn.execute(f"CREATE TABLE music.plays_m4 PARTITION OF music.plays "
+                 f"FOR VALUES FROM ({month(DATASET, 2)}) TO ({month(DATASET, 3)})")
+    assert conn.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'music.plays_m4'::regclass").fetchone()[0] == 0
+
+
 def test_install_still_refuses_inheritance_children(dsn):
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SET client_min_messages = warning")
