@@ -123,7 +123,6 @@ COMMENT ON FUNCTION trending._capture_advance(bigint) IS 'Internal: an increment
 COMMENT ON FUNCTION trending._capture_guard_drop() IS 'Internal: event trigger; a bare DROP EXTENSION trending with capture installed fails naming uninstall_capture().';
 COMMENT ON FUNCTION trending._capture_follow_ddl() IS 'Internal: event trigger after CREATE TABLE, ALTER TABLE, ALTER TYPE; puts the capture triggers on new partitions of a source table and takes them off relations they can no longer read; never fails the DDL.';
 COMMENT ON FUNCTION trending._capture_cover(oid, text) IS 'Internal: put the four capture triggers of a source table on a relation (the table or one of its partitions).';
-COMMENT ON FUNCTION trending._capture_readable(oid, smallint) IS 'Internal: can the capture trigger of a source read every column it needs on this relation (accepted built-in types, enum labels)?';
 COMMENT ON FUNCTION trending._capture_empty(oid) IS 'Internal: is the relation provably empty (every table in it has no page)?';
 COMMENT ON VIEW trending._capture_read_columns IS 'Internal: the columns a cycle reads of each source table, with the types accepted (sources.py REQUIRED_COLUMNS).';
 COMMENT ON FUNCTION trending._capture_tracks() IS 'Internal: capture trigger of tracks (see install_capture).';

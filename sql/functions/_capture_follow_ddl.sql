@@ -47,29 +47,71 @@ DECLARE
     v_error text;
 BEGIN
     BEGIN
-        -- nothing to do before the install, nor for temporary tables (a
-        -- cycle creates its own: it must not pay for this)
-        IF NOT EXISTS (SELECT FROM trending._capture_installed)
-           OR NOT EXISTS (SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() d
-                          WHERE d.schema_name IS NULL OR d.schema_name NOT LIKE 'pg\_temp%') THEN
+        -- Nothing to do before the install, nor for DDL that touches no
+        -- relation of the source schema, no relation carrying a capture
+        -- trigger and no partition of either (temporary tables, a cycle's
+        -- own, included): unrelated DDL pays one catalog query. ALTER TYPE
+        -- (an enum label) always looks. The triggers this function creates
+        -- run DDL themselves: it does not follow its own (the setting is
+        -- transaction-local; a role setting it skips only the repairs, never
+        -- the fingerprint: an uncovered table stays a problem).
+        IF pg_catalog.current_setting('trending.capture_following_ddl', true) = 'on'
+           OR NOT EXISTS (SELECT FROM trending._capture_installed)
+           OR NOT EXISTS (
+               SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() d
+               WHERE d.object_type = 'type' OR d.command_tag = 'ALTER TYPE'
+                  OR EXISTS (
+                      SELECT FROM pg_catalog.pg_class k
+                      WHERE k.oid = d.objid AND k.relpersistence <> 't'
+                        AND EXISTS (
+                            SELECT FROM (SELECT k.oid AS relid
+                                         UNION ALL
+                                         SELECT a.relid::oid FROM pg_catalog.pg_partition_ancestors(k.oid) a) r
+                            JOIN pg_catalog.pg_class rc ON rc.oid = r.relid
+                            WHERE rc.relnamespace = (SELECT n.oid FROM pg_catalog.pg_namespace n
+                                                     JOIN trending.settings st ON st.name = 'source_schema'
+                                                     WHERE n.nspname = st.value)
+                               OR EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                                          WHERE g.tgrelid = r.relid AND g.tgname LIKE 'trending\_capture\_%')))) THEN
             RETURN;
         END IF;
+        PERFORM pg_catalog.set_config('trending.capture_following_ddl', 'on', true);
         -- 1 and 2: capture triggers that cannot run, or belong elsewhere
         FOR v_rel IN
-            SELECT g.tgrelid::pg_catalog.regclass::text AS rel,
-                   pg_catalog.array_agg(g.tgname ORDER BY g.tgname) AS names,
-                   pg_catalog.bool_or(NOT trending._capture_readable(g.tgrelid, c.source)) AS unreadable
-            FROM trending._capture_catalog c
-            JOIN pg_catalog.pg_proc p
-              ON p.pronamespace = 'trending'::pg_catalog.regnamespace
-             AND p.proname = '_capture_' || c.table_name AND p.pronargs = 0
-            JOIN pg_catalog.pg_trigger g ON g.tgfoid = p.oid
-            WHERE NOT trending._capture_readable(g.tgrelid, c.source)
-               OR (c.installed AND c.installed_schema = c.source_schema
-                   AND g.tgrelid IS DISTINCT FROM c.relid
-                   AND NOT EXISTS (SELECT FROM pg_catalog.pg_partition_tree(c.relid::pg_catalog.regclass) t
-                                   WHERE t.relid::oid = g.tgrelid))
-            GROUP BY g.tgrelid
+            WITH cat AS MATERIALIZED (
+                SELECT c.source, c.table_name, c.relid, c.installed AND c.installed_schema = c.source_schema AS followed
+                FROM trending._capture_catalog c
+            ), carrying AS (
+                SELECT g.tgrelid AS relid, cat.source, cat.followed, cat.relid AS source_relid,
+                       pg_catalog.array_agg(g.tgname ORDER BY g.tgname) AS names
+                FROM cat
+                JOIN pg_catalog.pg_proc p
+                  ON p.pronamespace = 'trending'::pg_catalog.regnamespace
+                 AND p.proname = '_capture_' || cat.table_name AND p.pronargs = 0
+                JOIN pg_catalog.pg_trigger g ON g.tgfoid = p.oid
+                GROUP BY g.tgrelid, cat.source, cat.followed, cat.relid
+            ), judged AS (
+                SELECT w.*,
+                       -- the expression of trending._capture_catalog's readable, per relation
+                       NOT (SELECT pg_catalog.bool_and(a.attnum IS NOT NULL AND CASE
+                                WHEN rc.enum_labels IS NOT NULL THEN ty.typtype = 'e' AND rc.enum_labels <@
+                                    ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e WHERE e.enumtypid = ty.oid)
+                                ELSE ty.typnamespace = 'pg_catalog'::pg_catalog.regnamespace
+                                    AND ty.typname::text = ANY (rc.type_names)
+                            END)
+                            FROM trending._capture_read_columns rc
+                            LEFT JOIN pg_catalog.pg_attribute a
+                                ON a.attrelid = w.relid AND a.attname = rc.column_name AND a.attnum > 0
+                               AND NOT a.attisdropped
+                            LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+                            WHERE rc.source = w.source) AS unreadable,
+                       w.followed AND w.relid IS DISTINCT FROM w.source_relid
+                           AND NOT EXISTS (SELECT FROM pg_catalog.pg_partition_ancestors(w.relid) t
+                                           WHERE t.relid::oid = w.source_relid) AS stray
+                FROM carrying w
+            )
+            SELECT j.relid::pg_catalog.regclass::text AS rel, j.names, j.unreadable
+            FROM judged j WHERE j.unreadable OR j.stray
         LOOP
             FOREACH v_name IN ARRAY v_rel.names LOOP
                 EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', v_name, v_rel.rel);
@@ -81,6 +123,7 @@ BEGIN
                 USING HINT = 'Cycles run full until the capture covers the source tables again (SELECT * FROM trending.capture_status).';
         END LOOP;
         -- 3: the source tables and partitions without any capture trigger
+        -- (a partition has its parent's columns: readable as the table is)
         FOR v_rel IN
             SELECT r.relid, c.table_name
             FROM trending._capture_catalog c
@@ -88,8 +131,7 @@ BEGIN
                                 UNION
                                 SELECT t.relid::oid FROM pg_catalog.pg_partition_tree(c.relid::pg_catalog.regclass) t) r
             JOIN pg_catalog.pg_class k ON k.oid = r.relid
-            WHERE c.installed AND c.installed_schema = c.source_schema AND k.relkind IN ('r', 'p')
-              AND trending._capture_readable(r.relid, c.source)
+            WHERE c.installed AND c.installed_schema = c.source_schema AND c.readable AND k.relkind IN ('r', 'p')
               AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
                               JOIN pg_catalog.pg_proc p ON p.oid = g.tgfoid
                               WHERE g.tgrelid = r.relid
@@ -121,6 +163,7 @@ BEGIN
                                      WHERE c.problem IS NOT NULL OR c.drift IS NOT NULL) THEN
             UPDATE trending._capture_armed SET fingerprint = (SELECT s.fingerprint FROM trending.capture_status s);
         END IF;
+        PERFORM pg_catalog.set_config('trending.capture_following_ddl', '', true);
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT;
         RAISE WARNING 'trending: the change capture could not follow this command: %', v_error

@@ -7,7 +7,8 @@
 -- REQUIRED_COLUMNS; test_capture_ddl.py checks they agree): the column, the
 -- types accepted (pg_catalog names), and for an enum column the labels it
 -- must have. The capture fingerprints these columns, and its triggers stay
--- only on tables where every one of them exists with an accepted type.
+-- only on tables where every one of them exists with an accepted type
+-- (_capture_catalog.readable; _capture_follow_ddl).
 CREATE VIEW trending._capture_read_columns AS
 SELECT v.source, v.column_name, v.type_names, v.enum_labels
 FROM (VALUES

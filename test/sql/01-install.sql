@@ -48,7 +48,7 @@ SELECT functions_are('trending', ARRAY['recompute', '_recompute', '_python_init'
                                        '_capture_reposts', '_capture_saves', '_capture_settle', '_capture_tracks',
                                        '_capture_users', 'install_capture', 'uninstall_capture',
                                        -- the capture follows DDL, covers partitions (issue 16)
-                                       '_capture_follow_ddl', '_capture_cover', '_capture_readable', '_capture_empty',
+                                       '_capture_follow_ddl', '_capture_cover', '_capture_empty',
                                        '_state_write', '_state_advance', '_state_finish',
                                        '_wal_compress',
                                        -- staging tables made by the owner (issue 17)
@@ -122,8 +122,7 @@ SELECT results_eq(
              ('_capture_cover', 'v', false, 'plpgsql'), ('_capture_empty', 'v', false, 'sql'),
              ('_capture_follow_ddl', 'v', true, 'plpgsql'),
              ('_capture_guard_drop', 'v', false, 'plpgsql'), ('_capture_playlists', 'v', false, 'plpgsql'),
-             ('_capture_plays', 'v', false, 'plpgsql'), ('_capture_readable', 's', false, 'sql'),
-             ('_capture_reposts', 'v', false, 'plpgsql'),
+             ('_capture_plays', 'v', false, 'plpgsql'), ('_capture_reposts', 'v', false, 'plpgsql'),
              ('_capture_saves', 'v', false, 'plpgsql'), ('_capture_settle', 'v', true, 'plpgsql'),
              ('_capture_tracks', 'v', false, 'plpgsql'), ('_capture_users', 'v', false, 'plpgsql'),
              ('_check_sources', 'v', false, 'plpgsql'),
