@@ -399,7 +399,14 @@ CREATE TABLE trending._capture_installed (
     -- have escaped the triggers
     armed_relid     oid,
     armed_filenode  oid,
-    armed_triggers  text
+    armed_triggers  text,
+    -- also set by _capture_arm (issue 16): what a cycle reads of the table
+    -- (per column: number, type, enum labels) and its partitions (per
+    -- partition: name, bound, kind, storage, triggers), as in
+    -- trending._capture_catalog; the event trigger _capture_follow_ddl
+    -- updates armed_partitions when it proves a partition change empty
+    armed_columns    jsonb,
+    armed_partitions jsonb
 );
 SELECT pg_catalog.pg_extension_config_dump('trending._capture_installed', '');
 
@@ -484,9 +491,63 @@ CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(p.item_ids), pg_catalog.unnest(p
     AS u (item_id, created_at)
 GROUP BY p.seq, u.item_id, pg_catalog.date_trunc('hour', u.created_at);
 
+-- source: sql/schema/81_capture_views.sql
+-- Change capture, the views over the catalog (docs/incremental.md): what
+-- the catalog says of each source table next to what the last full cycle
+-- verified, and whether the next cycle may be incremental. Views only, so
+-- that an upgrade replaces them in place (Makefile VIEW_PARTS).
+
+-- What a cycle reads of each source table (extension/trending_pl/sources.py
+-- REQUIRED_COLUMNS; test_capture_ddl.py checks they agree): the column, the
+-- types accepted (pg_catalog names), and for an enum column the labels it
+-- must have. The capture fingerprints these columns, and its triggers stay
+-- only on tables where every one of them exists with an accepted type
+-- (_capture_catalog.readable; _capture_follow_ddl).
+CREATE VIEW trending._capture_read_columns AS
+SELECT v.source, v.column_name, v.type_names, v.enum_labels
+FROM (VALUES
+    (1::smallint, 'track_id', '{int2,int4,int8}'::text[], NULL::text[]),
+    (1::smallint, 'owner_id', '{int2,int4,int8}', NULL), (1::smallint, 'genre', '{text,varchar,bpchar}', NULL),
+    (1::smallint, 'created_at', '{timestamp}', NULL), (1::smallint, 'release_date', '{timestamp}', NULL),
+    (1::smallint, 'is_current', '{bool}', NULL), (1::smallint, 'is_delete', '{bool}', NULL),
+    (1::smallint, 'is_unlisted', '{bool}', NULL), (1::smallint, 'stem_of', '{jsonb}', NULL),
+    (2::smallint, 'play_item_id', '{int2,int4,int8}', NULL), (2::smallint, 'created_at', '{timestamp}', NULL),
+    (3::smallint, 'user_id', '{int2,int4,int8}', NULL), (3::smallint, 'save_item_id', '{int2,int4,int8}', NULL),
+    (3::smallint, 'save_type', NULL, '{track,playlist}'), (3::smallint, 'is_current', '{bool}', NULL),
+    (3::smallint, 'is_delete', '{bool}', NULL), (3::smallint, 'created_at', '{timestamp}', NULL),
+    (4::smallint, 'user_id', '{int2,int4,int8}', NULL), (4::smallint, 'repost_item_id', '{int2,int4,int8}', NULL),
+    (4::smallint, 'repost_type', NULL, '{track,playlist}'), (4::smallint, 'is_current', '{bool}', NULL),
+    (4::smallint, 'is_delete', '{bool}', NULL), (4::smallint, 'created_at', '{timestamp}', NULL),
+    (5::smallint, 'user_id', '{int2,int4,int8}', NULL), (5::smallint, 'is_current', '{bool}', NULL),
+    (5::smallint, 'cover_photo', '{text,varchar,bpchar}', NULL),
+    (5::smallint, 'cover_photo_sizes', '{text,varchar,bpchar}', NULL),
+    (5::smallint, 'profile_picture', '{text,varchar,bpchar}', NULL),
+    (5::smallint, 'profile_picture_sizes', '{text,varchar,bpchar}', NULL),
+    (5::smallint, 'bio', '{text,varchar,bpchar}', NULL),
+    (6::smallint, 'user_id', '{int2,int4,int8}', NULL), (6::smallint, 'follower_count', '{int2,int4,int8}', NULL),
+    (6::smallint, 'following_count', '{int2,int4,int8}', NULL),
+    (7::smallint, 'track_id', '{int2,int4,int8}', NULL), (7::smallint, 'repost_count', '{int2,int4,int8}', NULL),
+    (7::smallint, 'save_count', '{int2,int4,int8}', NULL),
+    (8::smallint, 'play_item_id', '{int2,int4,int8}', NULL), (8::smallint, 'count', '{int2,int4,int8}', NULL),
+    (9::smallint, 'playlist_id', '{int2,int4,int8}', NULL), (9::smallint, 'repost_count', '{int2,int4,int8}', NULL),
+    (9::smallint, 'save_count', '{int2,int4,int8}', NULL),
+    (10::smallint, 'playlist_id', '{int2,int4,int8}', NULL), (10::smallint, 'playlist_owner_id', '{int2,int4,int8}', NULL),
+    (10::smallint, 'is_current', '{bool}', NULL), (10::smallint, 'is_delete', '{bool}', NULL),
+    (10::smallint, 'is_private', '{bool}', NULL), (10::smallint, 'playlist_contents', '{jsonb}', NULL),
+    (10::smallint, 'created_at', '{timestamp}', NULL), (10::smallint, 'release_date', '{timestamp}', NULL)
+) AS v (source, column_name, type_names, enum_labels);
+
 -- Per source table: what the catalog says now, next to what was installed
 -- and armed, and the first reason (if any) the capture cannot be trusted.
--- The capture triggers are the ones calling trending._capture_<table>().
+-- The capture triggers are the ones calling trending._capture_<table>(). A
+-- partitioned source carries them on itself and on every partition, at
+-- every level: a statement trigger fires only for the table a statement
+-- names, so a write through the parent and one straight into a partition
+-- are each captured once. What is compared with the last full cycle
+-- (issue 16): the relation, its storage, its triggers, each column a cycle
+-- reads (number, type, enum labels: a rename, a drop and re-add, a retype,
+-- an enum label renamed or added all change it) and the partitions (name,
+-- bound, kind, storage, triggers of each).
 CREATE VIEW trending._capture_catalog AS
 WITH setting AS (
     SELECT s.value AS source_schema FROM trending.settings s WHERE s.name = 'source_schema'
@@ -505,27 +566,37 @@ WITH setting AS (
             WHERE p.pronamespace = 'trending'::pg_catalog.regnamespace
               AND p.proname = '_capture_' || src.table_name AND p.pronargs = 0) AS funcid,
            i.source IS NOT NULL AS installed, i.source_schema AS installed_schema, i.relid AS installed_relid,
-           i.installed_at, i.armed_relid, i.armed_filenode, i.armed_triggers
+           i.installed_at, i.armed_relid, i.armed_filenode, i.armed_triggers, i.armed_columns, i.armed_partitions
     FROM sources src
     CROSS JOIN setting st
     LEFT JOIN trending._capture_installed i ON i.source = src.source
+), rels AS (
+    -- the relations that must carry the capture triggers: the table (level
+    -- 0, NULL when it does not exist) and every partition under it
+    SELECT t.source, t.relid, 0 AS level FROM t
+    UNION ALL
+    SELECT t.source, p.relid::oid, p.level
+    FROM t CROSS JOIN LATERAL pg_catalog.pg_partition_tree(t.relid::pg_catalog.regclass) p
+    WHERE p.level > 0
 ), expected (tgname, tgtype, oldtable, newtable) AS (
     VALUES ('trending_capture_insert', 4::smallint, NULL, 'capture_new'),
            ('trending_capture_update', 16::smallint, 'capture_old', 'capture_new'),
            ('trending_capture_delete', 8::smallint, 'capture_old', NULL),
            ('trending_capture_truncate', 32::smallint, NULL, NULL)
 ), trig AS (
-    -- every expected trigger, with what the catalog has under its name
-    SELECT t.source, e.tgname, g.oid AS tgoid, g.xmin::text AS tgxmin, g.tgenabled,
+    -- every expected trigger of every relation, with what the catalog has under its name
+    SELECT r.source, r.relid, r.level, e.tgname, g.oid AS tgoid, g.xmin::text AS tgxmin, g.tgenabled,
            g.oid IS NOT NULL AS present,
            g.tgfoid = t.funcid AND g.tgtype = e.tgtype AND g.tgnargs = 0
                AND g.tgqual IS NULL AND COALESCE(pg_catalog.cardinality(g.tgattr::smallint[]), 0) = 0
                AND g.tgoldtable IS NOT DISTINCT FROM e.oldtable
                AND g.tgnewtable IS NOT DISTINCT FROM e.newtable AS shaped
-    FROM t CROSS JOIN expected e
-    LEFT JOIN pg_catalog.pg_trigger g ON g.tgrelid = t.relid AND g.tgname = e.tgname
-), trig_agg AS (
-    SELECT tr.source,
+    FROM rels r
+    JOIN t ON t.source = r.source
+    CROSS JOIN expected e
+    LEFT JOIN pg_catalog.pg_trigger g ON g.tgrelid = r.relid AND g.tgname = e.tgname
+), rel_agg AS (
+    SELECT tr.source, tr.relid, tr.level,
            pg_catalog.string_agg(pg_catalog.format('%s:%s:%s:%s', tr.tgname, tr.tgoid, tr.tgxmin, tr.tgenabled),
                                  ',' ORDER BY tr.tgname) FILTER (WHERE tr.present) AS triggers,
            pg_catalog.string_agg(tr.tgname, ', ' ORDER BY tr.tgname) FILTER (WHERE NOT tr.present) AS missing,
@@ -534,16 +605,64 @@ WITH setting AS (
            pg_catalog.string_agg(tr.tgname, ', ' ORDER BY tr.tgname)
                FILTER (WHERE tr.present AND tr.shaped AND tr.tgenabled <> 'A') AS disabled
     FROM trig tr
-    GROUP BY tr.source
+    GROUP BY tr.source, tr.relid, tr.level
+), parts AS (
+    -- per source: its partitions as the fingerprint keeps them, and those
+    -- that do not carry the capture triggers as they should
+    SELECT ra.source,
+           pg_catalog.jsonb_object_agg(ra.relid::text, pg_catalog.format('%s|%s|%s|%s|%s',
+               ra.name, pg_catalog.pg_get_expr(c.relpartbound, c.oid),
+               c.relkind, c.relfilenode, ra.triggers)) AS partitions,
+           pg_catalog.string_agg(ra.name, ', ' ORDER BY ra.name)
+               FILTER (WHERE c.relkind NOT IN ('r', 'p')) AS not_tables,
+           pg_catalog.string_agg(ra.name, ', ' ORDER BY ra.name)
+               FILTER (WHERE c.relkind IN ('r', 'p') AND ra.triggers IS NULL) AS bare,
+           pg_catalog.string_agg(ra.name, ', ' ORDER BY ra.name)
+               FILTER (WHERE c.relkind IN ('r', 'p') AND ra.triggers IS NOT NULL
+                       AND (ra.missing IS NOT NULL OR ra.misshaped IS NOT NULL OR ra.disabled IS NOT NULL)) AS broken
+    FROM (SELECT a.*, (SELECT pg_catalog.format('%I.%I', n.nspname::text, k.relname::text) COLLATE pg_catalog."default"
+                       FROM pg_catalog.pg_class k JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace
+                       WHERE k.oid = a.relid) AS name
+          FROM rel_agg a WHERE a.level > 0) ra
+    JOIN pg_catalog.pg_class c ON c.oid = ra.relid
+    GROUP BY ra.source
+), cols AS (
+    -- per source: each column a cycle reads as the catalog has it now
+    -- (number/type/enum labels; '' when it is gone), and whether the
+    -- capture triggers can read them all (each of an accepted type)
+    SELECT t.source,
+           pg_catalog.jsonb_object_agg(rc.column_name, pg_catalog.concat_ws('/', a.attnum, a.atttypid,
+               (SELECT pg_catalog.string_agg(pg_catalog.format('%s:%s:%s', e.oid, e.enumsortorder, e.enumlabel),
+                                             ',' ORDER BY e.enumsortorder)
+                FROM pg_catalog.pg_enum e WHERE e.enumtypid = a.atttypid))) AS columns,
+           pg_catalog.bool_and(a.attnum IS NOT NULL AND CASE
+               WHEN rc.enum_labels IS NOT NULL THEN ty.typtype = 'e' AND rc.enum_labels OPERATOR(pg_catalog.<@)
+                   ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e WHERE e.enumtypid = ty.oid)
+               ELSE ty.typnamespace = 'pg_catalog'::pg_catalog.regnamespace
+                   AND ty.typname::text OPERATOR(pg_catalog.=) ANY (rc.type_names)
+           END) AS readable
+    FROM t
+    JOIN trending._capture_read_columns rc ON rc.source = t.source
+    LEFT JOIN pg_catalog.pg_attribute a
+        ON a.attrelid = t.relid AND a.attname = rc.column_name AND a.attnum > 0 AND NOT a.attisdropped
+    LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+    GROUP BY t.source
 ), facts AS (
     SELECT t.*, c.relkind, c.relfilenode,
-           EXISTS (SELECT FROM pg_catalog.pg_inherits h WHERE h.inhparent = t.relid) AS has_children,
+           -- inheritance children (not partitions): writes to them bypass the capture
+           EXISTS (SELECT FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class k ON k.oid = h.inhrelid
+                   WHERE h.inhparent = t.relid AND NOT k.relispartition) AS has_children,
            a.triggers, a.missing, a.misshaped, a.disabled,
-           -- capture triggers on other relations (a renamed table keeps them)
+           p.partitions, p.not_tables, p.bare, p.broken, cl.columns, cl.readable,
+           -- capture triggers on relations that are neither the table nor
+           -- one of its partitions (a renamed or detached table keeps them)
            (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger g
-            WHERE g.tgfoid = t.funcid AND g.tgrelid IS DISTINCT FROM t.relid) AS elsewhere
+            WHERE g.tgfoid = t.funcid
+              AND NOT EXISTS (SELECT FROM rels r WHERE r.source = t.source AND r.relid = g.tgrelid)) AS elsewhere
     FROM t
-    JOIN trig_agg a ON a.source = t.source
+    JOIN rel_agg a ON a.source = t.source AND a.level = 0
+    JOIN cols cl ON cl.source = t.source
+    LEFT JOIN parts p ON p.source = t.source
     LEFT JOIN pg_catalog.pg_class c ON c.oid = t.relid
 )
 SELECT f.source, f.table_name, f.source_schema, f.relid, f.relfilenode, f.triggers,
@@ -556,10 +675,16 @@ SELECT f.source, f.table_name, f.source_schema, f.relid, f.relfilenode, f.trigge
                                  f.source_schema, f.installed_schema)
            WHEN f.relid IS NULL THEN
                pg_catalog.format('table %I.%I does not exist', f.source_schema, f.table_name)
-           WHEN f.relkind <> 'r' THEN
-               pg_catalog.format('%I.%I is not a plain table', f.source_schema, f.table_name)
+           WHEN f.relkind NOT IN ('r', 'p') THEN
+               pg_catalog.format('%I.%I is not a plain or partitioned table', f.source_schema, f.table_name)
            WHEN f.has_children THEN
-               pg_catalog.format('%I.%I has partitions or inheritance children: writes to them bypass the capture',
+               pg_catalog.format('%I.%I has inheritance children: writes to them bypass the capture',
+                                 f.source_schema, f.table_name)
+           WHEN f.not_tables IS NOT NULL THEN
+               pg_catalog.format('%I.%I has partitions that cannot carry the capture triggers (not plain tables): %s',
+                                 f.source_schema, f.table_name, f.not_tables)
+           WHEN f.triggers IS NULL AND NOT f.readable THEN
+               pg_catalog.format('%I.%I has no capture triggers: a column a cycle reads is gone or of a type the capture does not read',
                                  f.source_schema, f.table_name)
            WHEN f.missing IS NOT NULL THEN
                pg_catalog.format('capture trigger(s) %s missing on %I.%I', f.missing, f.source_schema, f.table_name)
@@ -569,6 +694,15 @@ SELECT f.source, f.table_name, f.source_schema, f.relid, f.relfilenode, f.trigge
            WHEN f.disabled IS NOT NULL THEN
                pg_catalog.format('capture trigger(s) %s on %I.%I are disabled (they must be ENABLE ALWAYS)',
                                  f.disabled, f.source_schema, f.table_name)
+           WHEN f.bare IS NOT NULL THEN
+               pg_catalog.format('%s has no capture triggers: run SELECT trending.install_capture()', f.bare)
+           WHEN f.broken IS NOT NULL THEN
+               pg_catalog.format('capture triggers on %s are missing, replaced or disabled: run SELECT trending.install_capture()',
+                                 f.broken)
+           -- their writes would be counted as writes to the source table
+           WHEN f.elsewhere > 0 THEN
+               pg_catalog.format('capture triggers of %I.%I are also on %s relation(s) that are neither it nor its partitions (renamed, moved or detached): run SELECT trending.install_capture()',
+                                 f.source_schema, f.table_name, f.elsewhere)
        END AS problem,
        -- reasons for a full cycle that a full cycle itself clears (_capture_arm
        -- re-arms when the triggers are intact, e.g. after a restore; a table
@@ -576,10 +710,30 @@ SELECT f.source, f.table_name, f.source_schema, f.relid, f.relfilenode, f.trigge
        CASE
            WHEN NOT f.installed THEN NULL
            WHEN f.relid IS DISTINCT FROM COALESCE(f.armed_relid, f.installed_relid) THEN
-               pg_catalog.format('%I.%I was replaced since the capture was %s (relation OID changed)',
+               pg_catalog.format('%I.%I was replaced since the capture was %s (relation OID changed: renamed, moved to another schema, or dropped and created)',
                                  f.source_schema, f.table_name,
                                  CASE WHEN f.armed_relid IS NULL THEN 'installed' ELSE 'last armed by a full cycle' END)
            WHEN f.armed_relid IS NULL THEN NULL  -- never armed: said by capture_status
+           WHEN f.armed_columns IS NULL THEN
+               pg_catalog.format('%I.%I: the columns a cycle reads were not recorded when the capture was armed (by 1.1)',
+                                 f.source_schema, f.table_name)
+           WHEN f.columns IS DISTINCT FROM f.armed_columns THEN
+               pg_catalog.format('%I.%I: column %s changed (renamed, dropped, retyped or re-added, or its enum labels renamed or added) since the last full cycle',
+                                 f.source_schema, f.table_name,
+                                 (SELECT pg_catalog.string_agg(k.key, ', ' ORDER BY k.key)
+                                  FROM pg_catalog.jsonb_each_text(f.columns) k
+                                  WHERE k.value IS DISTINCT FROM f.armed_columns OPERATOR(pg_catalog.->>) k.key))
+           WHEN f.partitions IS DISTINCT FROM f.armed_partitions THEN
+               pg_catalog.format('%I.%I: its partitions changed since the last full cycle (attached, detached, created, dropped or rewritten): %s',
+                                 f.source_schema, f.table_name,
+                                 (SELECT pg_catalog.string_agg(d.what, ', ' ORDER BY d.what)
+                                  FROM (SELECT CASE WHEN o.value IS NULL THEN pg_catalog.split_part(n.value, '|', 1) || ' added'
+                                                    WHEN n.value IS NULL THEN pg_catalog.split_part(o.value, '|', 1) || ' removed'
+                                                    ELSE pg_catalog.split_part(n.value, '|', 1) || ' changed' END AS what
+                                        FROM pg_catalog.jsonb_each_text(COALESCE(f.partitions, '{}')) n
+                                        FULL JOIN pg_catalog.jsonb_each_text(COALESCE(f.armed_partitions, '{}')) o
+                                            ON o.key = n.key
+                                        WHERE n.value IS DISTINCT FROM o.value) d))
            WHEN f.relfilenode IS DISTINCT FROM f.armed_filenode THEN
                pg_catalog.format('%I.%I was rewritten since the last full cycle (TRUNCATE, VACUUM FULL, CLUSTER or ALTER TABLE: rows can change without firing triggers)',
                                  f.source_schema, f.table_name)
@@ -587,7 +741,8 @@ SELECT f.source, f.table_name, f.source_schema, f.relid, f.relfilenode, f.trigge
                pg_catalog.format('capture triggers on %I.%I were altered since the last full cycle (disabled, dropped or re-created)',
                                  f.source_schema, f.table_name)
        END AS drift,
-       f.elsewhere
+       f.elsewhere,
+       f.installed_schema, f.columns, f.partitions, f.readable
 FROM facts f;
 
 -- One row: is the capture installed and armed, may the next cycle be
@@ -599,7 +754,8 @@ WITH cat AS (
     SELECT a.since, a.fingerprint, a.armed_at, a.advanced_at FROM trending._capture_armed a
 ), fp AS (
     SELECT pg_catalog.md5(pg_catalog.string_agg(
-               pg_catalog.format('%s=%s/%s/%s', c.source, c.relid, c.relfilenode, c.triggers), ';' ORDER BY c.source))
+               pg_catalog.format('%s=%s/%s/%s/%s/%s', c.source, c.relid, c.relfilenode, c.triggers, c.columns,
+                                 c.partitions), ';' ORDER BY c.source))
            AS fingerprint
     FROM cat c
 ), truncated AS (
@@ -650,7 +806,11 @@ SELECT EXISTS (SELECT FROM cat WHERE cat.installed)            AS installed,
        (SELECT armed.armed_at FROM armed)                       AS armed_at,
        (SELECT armed.advanced_at FROM armed)                    AS advanced_at,
        (SELECT pg_catalog.count(*) FROM cat c WHERE c.triggers IS NOT NULL) AS tables_with_triggers,
-       fp.fingerprint                                           AS fingerprint
+       fp.fingerprint                                           AS fingerprint,
+       -- tables and partitions the capture does not cover (issue 16):
+       -- doctor fails on them; a superuser's install_capture() fixes them
+       (SELECT COALESCE(pg_catalog.array_agg(c.problem ORDER BY c.source), '{}') FROM cat c
+        WHERE c.problem IS NOT NULL AND c.installed)            AS not_covered
 FROM fp, pending, reasons;
 
 -- source: sql/schema/85_state.sql
@@ -993,14 +1153,10 @@ $function$;
 -- source: sql/functions/_capture_aggregate_playlist.sql
 -------------------------------------------------------------------------------
 -- _capture_aggregate_playlist
--- GENERATED by tools/generate_capture.py (one definition of the capture):
--- edit its SOURCES entry or its shape there, then run make; do not edit this
--- file (test/pytest/test_build.py checks that it is the generator's output).
---
 -- Capture trigger of the source table aggregate_playlist (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new).
--- Appends one row per statement to trending._capture_changes (source 9):
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- one row per statement to trending._capture_changes (source 9):
 -- the playlist
 -- of every row inserted, deleted, or updated, as arrays (see
 -- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
@@ -1008,35 +1164,18 @@ $function$;
 -- keeps the ids, and PostgreSQL stores old and new rows in the same order)
 -- they are stored once. Candidates, not a diff: a cycle compares them with
 -- its state, so the writer pays for no comparison.
--- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
--- append to the delta tables, draw their sequence and read the armed row. So
--- no writer of the service needs any privilege in schema trending (a write
--- succeeds however the writer got its own privilege: table, column, role
--- membership, PUBLIC, a definer function), and no writer may insert, change
--- or delete a delta row itself: the only rows are the ones this code derives
--- from the statement's own transition tables. Nothing here can fail on the
--- data: install_capture and every cycle check that the columns read have
--- built-in integer (and, for plays, timestamp) types; ids are aggregated into
--- arrays of their own type and stored with built-in casts; an enum column is
--- compared by its label through built-in functions (enum_out, textin), never
--- by an operator or cast its type's owner could define; search_path and
--- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
+-- tables and USAGE on their sequence (install_capture grants them), so no
+-- code of the table's owner or writers ever runs as another role. One
+-- INSERT of integers, no cast of a column, nothing that can fail on the data.
 CREATE FUNCTION trending._capture_aggregate_playlist()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY DEFINER
+SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
-SET constraint_exclusion = off
 AS $function$
 BEGIN
-    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
@@ -1048,11 +1187,11 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
         n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
-                     NULL::bigint[] AS user_ids
-              FROM capture_new r),
+                         NULL::bigint[] AS user_ids
+                  FROM capture_new r),
         o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
-                     NULL::bigint[] AS user_ids
-              FROM capture_old r)
+                         NULL::bigint[] AS user_ids
+                  FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 9,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -1081,14 +1220,10 @@ $function$;
 -- source: sql/functions/_capture_aggregate_plays.sql
 -------------------------------------------------------------------------------
 -- _capture_aggregate_plays
--- GENERATED by tools/generate_capture.py (one definition of the capture):
--- edit its SOURCES entry or its shape there, then run make; do not edit this
--- file (test/pytest/test_build.py checks that it is the generator's output).
---
 -- Capture trigger of the source table aggregate_plays (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new).
--- Appends one row per statement to trending._capture_changes (source 8):
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- one row per statement to trending._capture_changes (source 8):
 -- the track
 -- of every row inserted, deleted, or updated, as arrays (see
 -- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
@@ -1096,35 +1231,18 @@ $function$;
 -- keeps the ids, and PostgreSQL stores old and new rows in the same order)
 -- they are stored once. Candidates, not a diff: a cycle compares them with
 -- its state, so the writer pays for no comparison.
--- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
--- append to the delta tables, draw their sequence and read the armed row. So
--- no writer of the service needs any privilege in schema trending (a write
--- succeeds however the writer got its own privilege: table, column, role
--- membership, PUBLIC, a definer function), and no writer may insert, change
--- or delete a delta row itself: the only rows are the ones this code derives
--- from the statement's own transition tables. Nothing here can fail on the
--- data: install_capture and every cycle check that the columns read have
--- built-in integer (and, for plays, timestamp) types; ids are aggregated into
--- arrays of their own type and stored with built-in casts; an enum column is
--- compared by its label through built-in functions (enum_out, textin), never
--- by an operator or cast its type's owner could define; search_path and
--- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
+-- tables and USAGE on their sequence (install_capture grants them), so no
+-- code of the table's owner or writers ever runs as another role. One
+-- INSERT of integers, no cast of a column, nothing that can fail on the data.
 CREATE FUNCTION trending._capture_aggregate_plays()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY DEFINER
+SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
-SET constraint_exclusion = off
 AS $function$
 BEGIN
-    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
@@ -1136,11 +1254,11 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
         n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids,
-                     NULL::bigint[] AS user_ids
-              FROM capture_new r),
+                         NULL::bigint[] AS user_ids
+                  FROM capture_new r),
         o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids,
-                     NULL::bigint[] AS user_ids
-              FROM capture_old r)
+                         NULL::bigint[] AS user_ids
+                  FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 8,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -1169,14 +1287,10 @@ $function$;
 -- source: sql/functions/_capture_aggregate_track.sql
 -------------------------------------------------------------------------------
 -- _capture_aggregate_track
--- GENERATED by tools/generate_capture.py (one definition of the capture):
--- edit its SOURCES entry or its shape there, then run make; do not edit this
--- file (test/pytest/test_build.py checks that it is the generator's output).
---
 -- Capture trigger of the source table aggregate_track (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new).
--- Appends one row per statement to trending._capture_changes (source 7):
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- one row per statement to trending._capture_changes (source 7):
 -- the track
 -- of every row inserted, deleted, or updated, as arrays (see
 -- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
@@ -1184,35 +1298,18 @@ $function$;
 -- keeps the ids, and PostgreSQL stores old and new rows in the same order)
 -- they are stored once. Candidates, not a diff: a cycle compares them with
 -- its state, so the writer pays for no comparison.
--- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
--- append to the delta tables, draw their sequence and read the armed row. So
--- no writer of the service needs any privilege in schema trending (a write
--- succeeds however the writer got its own privilege: table, column, role
--- membership, PUBLIC, a definer function), and no writer may insert, change
--- or delete a delta row itself: the only rows are the ones this code derives
--- from the statement's own transition tables. Nothing here can fail on the
--- data: install_capture and every cycle check that the columns read have
--- built-in integer (and, for plays, timestamp) types; ids are aggregated into
--- arrays of their own type and stored with built-in casts; an enum column is
--- compared by its label through built-in functions (enum_out, textin), never
--- by an operator or cast its type's owner could define; search_path and
--- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
+-- tables and USAGE on their sequence (install_capture grants them), so no
+-- code of the table's owner or writers ever runs as another role. One
+-- INSERT of integers, no cast of a column, nothing that can fail on the data.
 CREATE FUNCTION trending._capture_aggregate_track()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY DEFINER
+SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
-SET constraint_exclusion = off
 AS $function$
 BEGIN
-    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
@@ -1224,11 +1321,11 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
         n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
-                     NULL::bigint[] AS user_ids
-              FROM capture_new r),
+                         NULL::bigint[] AS user_ids
+                  FROM capture_new r),
         o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
-                     NULL::bigint[] AS user_ids
-              FROM capture_old r)
+                         NULL::bigint[] AS user_ids
+                  FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 7,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -1257,14 +1354,10 @@ $function$;
 -- source: sql/functions/_capture_aggregate_user.sql
 -------------------------------------------------------------------------------
 -- _capture_aggregate_user
--- GENERATED by tools/generate_capture.py (one definition of the capture):
--- edit its SOURCES entry or its shape there, then run make; do not edit this
--- file (test/pytest/test_build.py checks that it is the generator's output).
---
 -- Capture trigger of the source table aggregate_user (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new).
--- Appends one row per statement to trending._capture_changes (source 6):
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- one row per statement to trending._capture_changes (source 6):
 -- the user (follower_count is what a cycle reads)
 -- of every row inserted, deleted, or updated, as arrays (see
 -- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
@@ -1272,35 +1365,18 @@ $function$;
 -- keeps the ids, and PostgreSQL stores old and new rows in the same order)
 -- they are stored once. Candidates, not a diff: a cycle compares them with
 -- its state, so the writer pays for no comparison.
--- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
--- append to the delta tables, draw their sequence and read the armed row. So
--- no writer of the service needs any privilege in schema trending (a write
--- succeeds however the writer got its own privilege: table, column, role
--- membership, PUBLIC, a definer function), and no writer may insert, change
--- or delete a delta row itself: the only rows are the ones this code derives
--- from the statement's own transition tables. Nothing here can fail on the
--- data: install_capture and every cycle check that the columns read have
--- built-in integer (and, for plays, timestamp) types; ids are aggregated into
--- arrays of their own type and stored with built-in casts; an enum column is
--- compared by its label through built-in functions (enum_out, textin), never
--- by an operator or cast its type's owner could define; search_path and
--- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
+-- tables and USAGE on their sequence (install_capture grants them), so no
+-- code of the table's owner or writers ever runs as another role. One
+-- INSERT of integers, no cast of a column, nothing that can fail on the data.
 CREATE FUNCTION trending._capture_aggregate_user()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY DEFINER
+SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
-SET constraint_exclusion = off
 AS $function$
 BEGIN
-    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
@@ -1312,11 +1388,11 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
         n AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
-                     pg_catalog.array_agg(r.user_id) AS user_ids
-              FROM capture_new r),
+                         pg_catalog.array_agg(r.user_id) AS user_ids
+                  FROM capture_new r),
         o AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
-                     pg_catalog.array_agg(r.user_id) AS user_ids
-              FROM capture_old r)
+                         pg_catalog.array_agg(r.user_id) AS user_ids
+                  FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 6,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -1403,7 +1479,8 @@ BEGIN
     END IF;
 
     UPDATE trending._capture_installed i
-    SET relid = c.relid, armed_relid = c.relid, armed_filenode = c.relfilenode, armed_triggers = c.triggers
+    SET relid = c.relid, armed_relid = c.relid, armed_filenode = c.relfilenode, armed_triggers = c.triggers,
+        armed_columns = c.columns, armed_partitions = c.partitions
     FROM trending._capture_catalog c
     WHERE c.source = i.source;
     INSERT INTO trending._capture_armed AS a (since, fingerprint) VALUES (p_upto, p_fingerprint)
@@ -1411,6 +1488,248 @@ BEGIN
     SET since = excluded.since, fingerprint = excluded.fingerprint,
         armed_at = pg_catalog.now(), advanced_at = pg_catalog.now();
     RETURN NULL;
+END;
+$function$;
+
+-- source: sql/functions/_capture_cover.sql
+-------------------------------------------------------------------------------
+-- _capture_cover
+-- Put the four capture triggers of source table p_table (statement-level,
+-- AFTER, with transition tables; ENABLE ALWAYS so that they fire for a
+-- logical replication subscriber too) on relation p_relid: the source table
+-- or one of its partitions. Used by install_capture() and by the event
+-- trigger _capture_follow_ddl for a partition created or attached later.
+-- Statement triggers are not cloned to partitions and fire only for the
+-- table a statement names, so the parent and each partition carry their
+-- own and no write is counted twice. Takes SHARE ROW EXCLUSIVE on p_relid.
+CREATE FUNCTION trending._capture_cover(p_relid oid, p_table text)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_rel text := p_relid::pg_catalog.regclass::text;  -- schema-qualified (search_path is pg_catalog only)
+    v_function text := pg_catalog.format('trending.%I', '_capture_' || p_table);
+BEGIN
+    EXECUTE pg_catalog.format('CREATE TRIGGER trending_capture_insert AFTER INSERT ON %s '
+                              'REFERENCING NEW TABLE AS capture_new FOR EACH STATEMENT EXECUTE FUNCTION %s()',
+                              v_rel, v_function);
+    EXECUTE pg_catalog.format('CREATE TRIGGER trending_capture_update AFTER UPDATE ON %s '
+                              'REFERENCING OLD TABLE AS capture_old NEW TABLE AS capture_new '
+                              'FOR EACH STATEMENT EXECUTE FUNCTION %s()', v_rel, v_function);
+    EXECUTE pg_catalog.format('CREATE TRIGGER trending_capture_delete AFTER DELETE ON %s '
+                              'REFERENCING OLD TABLE AS capture_old FOR EACH STATEMENT EXECUTE FUNCTION %s()',
+                              v_rel, v_function);
+    EXECUTE pg_catalog.format('CREATE TRIGGER trending_capture_truncate AFTER TRUNCATE ON %s '
+                              'FOR EACH STATEMENT EXECUTE FUNCTION %s()', v_rel, v_function);
+    EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER trending_capture_insert, '
+                              'ENABLE ALWAYS TRIGGER trending_capture_update, '
+                              'ENABLE ALWAYS TRIGGER trending_capture_delete, '
+                              'ENABLE ALWAYS TRIGGER trending_capture_truncate', v_rel);
+END;
+$function$;
+
+-- source: sql/functions/_capture_empty.sql
+-------------------------------------------------------------------------------
+-- _capture_empty
+-- Is relation p_relid provably empty: it exists, and every table in it (a
+-- partitioned table's every leaf) has no page at all? Read from the size of
+-- the files, not from a snapshot: a row committed by any transaction, or in
+-- flight, has made a page. The event trigger _capture_follow_ddl keeps the
+-- capture armed over a partition attached, created or detached only when
+-- this is true (pg_partman's premade partitions); a partition that ever held
+-- a row, or is not a plain table, makes the next cycle run full.
+CREATE FUNCTION trending._capture_empty(p_relid oid)
+RETURNS boolean
+LANGUAGE sql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+SELECT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = p_relid AND c.relkind IN ('r', 'p'))
+   AND NOT EXISTS (
+       SELECT FROM pg_catalog.pg_partition_tree(p_relid::pg_catalog.regclass) t
+       JOIN pg_catalog.pg_class c ON c.oid = t.relid
+       WHERE c.relkind <> 'p' AND (c.relkind <> 'r' OR pg_catalog.pg_relation_size(c.oid) > 0))
+   AND NOT (SELECT c.relkind = 'r' AND pg_catalog.pg_relation_size(c.oid) > 0
+            FROM pg_catalog.pg_class c WHERE c.oid = p_relid);
+$function$;
+
+-- source: sql/functions/_capture_follow_ddl.sql
+-------------------------------------------------------------------------------
+-- _capture_follow_ddl
+-- Event trigger (ddl_command_end on CREATE TABLE [AS], SELECT INTO, ALTER TABLE, ALTER TYPE;
+-- see sql/triggers.sql): keeps the capture triggers where they must be after
+-- any role's DDL, in the DDL's own transaction (issue 16, docs/incremental.md
+-- "What makes a cycle run full"). Once the capture is installed:
+-- 1. takes the capture triggers off a relation whose columns they could no
+--    longer read (a column a cycle reads dropped, renamed away, retyped to a
+--    type the capture does not read, an enum label renamed): otherwise the
+--    service's own writes would fail in them;
+-- 2. takes them off a relation that is no longer the source table or one
+--    of its partitions (renamed or moved away, detached): its writes would
+--    be counted as the source's;
+-- 3. puts them on the source table and each of its partitions that has
+--    none and whose columns they can read: a partition created or attached
+--    (pg_partman's maintenance), a table renamed or moved into the source
+--    schema in place of a source table;
+-- 4. when the only change to a source's partitions since the last full
+--    cycle is partitions added or detached that are provably empty
+--    (trending._capture_empty: no page in any of their tables), records the
+--    partitions as verified, so that premade partitions keep cycles
+--    incremental. Anything else stays a difference from what the last full
+--    cycle verified (trending._capture_catalog), and the next cycle runs
+--    full naming the table.
+-- It never fails the DDL: the body runs in a block that turns any error
+-- into a WARNING (a relation left without its triggers is then a problem
+-- in trending.capture_status: cycles run full and doctor fails), and it
+-- waits at most 1s for a lock.
+-- SECURITY DEFINER (owned by the extension's owner, a superuser): the DDL's
+-- role could not create triggers on tables it does not own. It reads only
+-- the catalog and trending's tables, runs no code of the DDL's role (no
+-- operator or function resolved through its search_path; names quoted by
+-- format), and acts only on the source tables the capture was installed on.
+CREATE FUNCTION trending._capture_follow_ddl()
+RETURNS event_trigger
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
+SET lock_timeout = '1s'
+AS $function$
+DECLARE
+    v_rel record;
+    v_name name;
+    v_blessed boolean := false;
+    v_error text;
+BEGIN
+    BEGIN
+        -- Nothing to do before the install, nor for DDL that touches no
+        -- relation of the source schema, no relation carrying a capture
+        -- trigger and no partition of either (temporary tables, a cycle's
+        -- own, included): unrelated DDL pays one catalog query. ALTER TYPE
+        -- (an enum label) always looks. The triggers this function creates
+        -- run DDL themselves: it does not follow its own (the setting is
+        -- transaction-local; a role setting it skips only the repairs, never
+        -- the fingerprint: an uncovered table stays a problem).
+        IF pg_catalog.current_setting('trending.capture_following_ddl', true) = 'on'
+           OR NOT EXISTS (SELECT FROM trending._capture_installed)
+           OR NOT EXISTS (
+               SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() d
+               WHERE d.object_type = 'type' OR d.command_tag = 'ALTER TYPE'
+                  OR EXISTS (
+                      SELECT FROM pg_catalog.pg_class k
+                      WHERE k.oid = d.objid AND k.relpersistence <> 't'
+                        AND EXISTS (
+                            SELECT FROM (SELECT k.oid AS relid
+                                         UNION ALL
+                                         SELECT a.relid::oid FROM pg_catalog.pg_partition_ancestors(k.oid) a) r
+                            JOIN pg_catalog.pg_class rc ON rc.oid = r.relid
+                            WHERE rc.relnamespace = (SELECT n.oid FROM pg_catalog.pg_namespace n
+                                                     JOIN trending.settings st ON st.name = 'source_schema'
+                                                     WHERE n.nspname = st.value)
+                               OR EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                                          WHERE g.tgrelid = r.relid AND g.tgname LIKE 'trending\_capture\_%')))) THEN
+            RETURN;
+        END IF;
+        PERFORM pg_catalog.set_config('trending.capture_following_ddl', 'on', true);
+        -- 1 and 2: capture triggers that cannot run, or belong elsewhere
+        FOR v_rel IN
+            WITH cat AS MATERIALIZED (
+                SELECT c.source, c.table_name, c.relid, c.installed AND c.installed_schema = c.source_schema AS followed
+                FROM trending._capture_catalog c
+            ), carrying AS (
+                SELECT g.tgrelid AS relid, cat.source, cat.followed, cat.relid AS source_relid,
+                       pg_catalog.array_agg(g.tgname ORDER BY g.tgname) AS names
+                FROM cat
+                JOIN pg_catalog.pg_proc p
+                  ON p.pronamespace = 'trending'::pg_catalog.regnamespace
+                 AND p.proname = '_capture_' || cat.table_name AND p.pronargs = 0
+                JOIN pg_catalog.pg_trigger g ON g.tgfoid = p.oid
+                GROUP BY g.tgrelid, cat.source, cat.followed, cat.relid
+            ), judged AS (
+                SELECT w.*,
+                       -- the expression of trending._capture_catalog's readable, per relation
+                       NOT (SELECT pg_catalog.bool_and(a.attnum IS NOT NULL AND CASE
+                                WHEN rc.enum_labels IS NOT NULL THEN ty.typtype = 'e' AND rc.enum_labels <@
+                                    ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e WHERE e.enumtypid = ty.oid)
+                                ELSE ty.typnamespace = 'pg_catalog'::pg_catalog.regnamespace
+                                    AND ty.typname::text = ANY (rc.type_names)
+                            END)
+                            FROM trending._capture_read_columns rc
+                            LEFT JOIN pg_catalog.pg_attribute a
+                                ON a.attrelid = w.relid AND a.attname = rc.column_name AND a.attnum > 0
+                               AND NOT a.attisdropped
+                            LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+                            WHERE rc.source = w.source) AS unreadable,
+                       w.followed AND w.relid IS DISTINCT FROM w.source_relid
+                           AND NOT EXISTS (SELECT FROM pg_catalog.pg_partition_ancestors(w.relid) t
+                                           WHERE t.relid::oid = w.source_relid) AS stray
+                FROM carrying w
+            )
+            SELECT j.relid::pg_catalog.regclass::text AS rel, j.names, j.unreadable
+            FROM judged j WHERE j.unreadable OR j.stray
+        LOOP
+            FOREACH v_name IN ARRAY v_rel.names LOOP
+                EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', v_name, v_rel.rel);
+            END LOOP;
+            RAISE WARNING 'trending: capture triggers removed from %: %', v_rel.rel,
+                CASE WHEN v_rel.unreadable
+                     THEN 'a column a cycle reads is gone or of a type the capture does not read'
+                     ELSE 'it is no longer a source table or one of its partitions' END
+                USING HINT = 'Cycles run full until the capture covers the source tables again (SELECT * FROM trending.capture_status).';
+        END LOOP;
+        -- 3: the source tables and partitions without any capture trigger
+        -- (a partition has its parent's columns: readable as the table is)
+        FOR v_rel IN
+            SELECT r.relid, c.table_name
+            FROM trending._capture_catalog c
+            CROSS JOIN LATERAL (SELECT c.relid AS relid
+                                UNION
+                                SELECT t.relid::oid FROM pg_catalog.pg_partition_tree(c.relid::pg_catalog.regclass) t) r
+            JOIN pg_catalog.pg_class k ON k.oid = r.relid
+            WHERE c.installed AND c.installed_schema = c.source_schema AND c.readable AND k.relkind IN ('r', 'p')
+              AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                              JOIN pg_catalog.pg_proc p ON p.oid = g.tgfoid
+                              WHERE g.tgrelid = r.relid
+                                AND (g.tgname LIKE 'trending\_capture\_%'
+                                     OR (p.pronamespace = 'trending'::pg_catalog.regnamespace
+                                         AND p.proname LIKE '\_capture\_%')))
+        LOOP
+            PERFORM trending._capture_cover(v_rel.relid, v_rel.table_name);
+        END LOOP;
+        -- 4: partitions added or detached, all provably empty
+        FOR v_rel IN
+            SELECT c.source, c.partitions
+            FROM trending._capture_catalog c
+            JOIN trending._capture_installed i ON i.source = c.source
+            WHERE c.problem IS NULL AND i.armed_relid = c.relid AND i.armed_partitions IS NOT NULL
+              AND c.partitions IS DISTINCT FROM i.armed_partitions
+              AND NOT EXISTS (
+                  SELECT FROM pg_catalog.jsonb_each_text(COALESCE(c.partitions, '{}')) n
+                  FULL JOIN pg_catalog.jsonb_each_text(i.armed_partitions) o ON o.key = n.key
+                  WHERE n.value IS DISTINCT FROM o.value
+                    AND NOT (o.key IS NULL AND trending._capture_empty(n.key::oid))
+                    AND NOT (n.key IS NULL AND trending._capture_empty(o.key::oid)))
+        LOOP
+            UPDATE trending._capture_installed SET armed_partitions = v_rel.partitions WHERE source = v_rel.source;
+            v_blessed := true;
+        END LOOP;
+        -- the armed fingerprint follows when nothing else differs from the last full cycle
+        IF v_blessed AND NOT EXISTS (SELECT FROM trending._capture_catalog c
+                                     WHERE c.problem IS NOT NULL OR c.drift IS NOT NULL) THEN
+            UPDATE trending._capture_armed SET fingerprint = (SELECT s.fingerprint FROM trending.capture_status s);
+        END IF;
+        PERFORM pg_catalog.set_config('trending.capture_following_ddl', '', true);
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT;
+        RAISE WARNING 'trending: the change capture could not follow this command: %', v_error
+            USING HINT = 'The command went ahead. Cycles run full until the capture covers the source tables again: '
+                         'SELECT * FROM trending.capture_status; a superuser runs SELECT trending.install_capture().';
+    END;
 END;
 $function$;
 
@@ -1464,14 +1783,10 @@ $function$;
 -- source: sql/functions/_capture_playlists.sql
 -------------------------------------------------------------------------------
 -- _capture_playlists
--- GENERATED by tools/generate_capture.py (one definition of the capture):
--- edit its SOURCES entry or its shape there, then run make; do not edit this
--- file (test/pytest/test_build.py checks that it is the generator's output).
---
 -- Capture trigger of the source table playlists (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new).
--- Appends one row per statement to trending._capture_changes (source 10):
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- one row per statement to trending._capture_changes (source 10):
 -- the playlist and its owner (kind: playlist)
 -- of every row inserted, deleted, or updated, as arrays (see
 -- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
@@ -1479,35 +1794,18 @@ $function$;
 -- keeps the ids, and PostgreSQL stores old and new rows in the same order)
 -- they are stored once. Candidates, not a diff: a cycle compares them with
 -- its state, so the writer pays for no comparison.
--- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
--- append to the delta tables, draw their sequence and read the armed row. So
--- no writer of the service needs any privilege in schema trending (a write
--- succeeds however the writer got its own privilege: table, column, role
--- membership, PUBLIC, a definer function), and no writer may insert, change
--- or delete a delta row itself: the only rows are the ones this code derives
--- from the statement's own transition tables. Nothing here can fail on the
--- data: install_capture and every cycle check that the columns read have
--- built-in integer (and, for plays, timestamp) types; ids are aggregated into
--- arrays of their own type and stored with built-in casts; an enum column is
--- compared by its label through built-in functions (enum_out, textin), never
--- by an operator or cast its type's owner could define; search_path and
--- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
+-- tables and USAGE on their sequence (install_capture grants them), so no
+-- code of the table's owner or writers ever runs as another role. One
+-- INSERT of integers, no cast of a column, nothing that can fail on the data.
 CREATE FUNCTION trending._capture_playlists()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY DEFINER
+SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
-SET constraint_exclusion = off
 AS $function$
 BEGIN
-    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
@@ -1519,11 +1817,11 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
         n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
-                     pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
-              FROM capture_new r),
+                         pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
+                  FROM capture_new r),
         o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
-                     pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
-              FROM capture_old r)
+                         pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
+                  FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 10,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -1552,49 +1850,26 @@ $function$;
 -- source: sql/functions/_capture_plays.sql
 -------------------------------------------------------------------------------
 -- _capture_plays
--- GENERATED by tools/generate_capture.py (one definition of the capture):
--- edit its SOURCES entry or its shape there, then run make; do not edit this
--- file (test/pytest/test_build.py checks that it is the generator's output).
---
 -- Capture trigger of the source table plays (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new).
--- Appends per statement the play_item_id and created_at of every row added
--- (n = 1) and of every row removed (n = -1) to trending._capture_plays, as two
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- per statement the play_item_id and created_at of every row added (n = 1)
+-- and of every row removed (n = -1) to trending._capture_plays, as two
 -- arrays: a late play (created_at hours or days old) keeps its own time, and
 -- a cycle buckets them (trending._capture_play_hours). An UPDATE appends
 -- its new rows (+1) and old rows (-1), or nothing when it changed neither
 -- column of any row (the usual case: PostgreSQL stores old and new rows in
 -- the same order). Bucketing here measured three times the cost of copying.
--- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
--- append to the delta tables, draw their sequence and read the armed row. So
--- no writer of the service needs any privilege in schema trending (a write
--- succeeds however the writer got its own privilege: table, column, role
--- membership, PUBLIC, a definer function), and no writer may insert, change
--- or delete a delta row itself: the only rows are the ones this code derives
--- from the statement's own transition tables. Nothing here can fail on the
--- data: install_capture and every cycle check that the columns read have
--- built-in integer (and, for plays, timestamp) types; ids are aggregated into
--- arrays of their own type and stored with built-in casts; an enum column is
--- compared by its label through built-in functions (enum_out, textin), never
--- by an operator or cast its type's owner could define; search_path and
--- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- SECURITY INVOKER: it runs as the writer (see _capture_tracks). No cast of
+-- a column, nothing that can fail on the data.
 CREATE FUNCTION trending._capture_plays()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY DEFINER
+SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
-SET constraint_exclusion = off
 AS $function$
 BEGIN
-    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_plays (seq, n, item_ids, created_ats)
@@ -1630,14 +1905,10 @@ $function$;
 -- source: sql/functions/_capture_reposts.sql
 -------------------------------------------------------------------------------
 -- _capture_reposts
--- GENERATED by tools/generate_capture.py (one definition of the capture):
--- edit its SOURCES entry or its shape there, then run make; do not edit this
--- file (test/pytest/test_build.py checks that it is the generator's output).
---
 -- Capture trigger of the source table reposts (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new).
--- Appends one row per statement to trending._capture_changes (source 4):
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- one row per statement to trending._capture_changes (source 4):
 -- the reposted item, its kind (1 track, 2 playlist; 'album' reposts are not read) and the reposting user
 -- of every row inserted, deleted, or updated, as arrays (see
 -- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
@@ -1645,63 +1916,34 @@ $function$;
 -- keeps the ids, and PostgreSQL stores old and new rows in the same order)
 -- they are stored once. Candidates, not a diff: a cycle compares them with
 -- its state, so the writer pays for no comparison.
--- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
--- append to the delta tables, draw their sequence and read the armed row. So
--- no writer of the service needs any privilege in schema trending (a write
--- succeeds however the writer got its own privilege: table, column, role
--- membership, PUBLIC, a definer function), and no writer may insert, change
--- or delete a delta row itself: the only rows are the ones this code derives
--- from the statement's own transition tables. Nothing here can fail on the
--- data: install_capture and every cycle check that the columns read have
--- built-in integer (and, for plays, timestamp) types; ids are aggregated into
--- arrays of their own type and stored with built-in casts; an enum column is
--- compared by its label through built-in functions (enum_out, textin), never
--- by an operator or cast its type's owner could define; search_path and
--- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
+-- tables and USAGE on their sequence (install_capture grants them), so no
+-- code of the table's owner or writers ever runs as another role. One
+-- INSERT of integers, no cast of a column, nothing that can fail on the data.
 CREATE FUNCTION trending._capture_reposts()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY DEFINER
+SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
-SET constraint_exclusion = off
 AS $function$
 BEGIN
-    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 4, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
-                        pg_catalog.array_agg(r.usr) AS user_ids
-                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type))
-                                   WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
-                              t.repost_item_id AS item, t.user_id AS usr
-                       FROM capture_new t) r
-                 WHERE r.kind IS NOT NULL
+        FROM s, (SELECT pg_catalog.array_agg(CASE WHEN r.repost_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.repost_item_id) AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
+                 FROM capture_new r WHERE r.repost_type IN ('track', 'playlist')
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
-                     pg_catalog.array_agg(r.usr) AS user_ids
-              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type))
-                                WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
-                           t.repost_item_id AS item, t.user_id AS usr
-                    FROM capture_new t) r
-              WHERE r.kind IS NOT NULL),
-        o AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
-                     pg_catalog.array_agg(r.usr) AS user_ids
-              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type))
-                                WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
-                           t.repost_item_id AS item, t.user_id AS usr
-                    FROM capture_old t) r
-              WHERE r.kind IS NOT NULL)
+        n AS (SELECT pg_catalog.array_agg(CASE WHEN r.repost_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.repost_item_id) AS item_ids,
+                         pg_catalog.array_agg(r.user_id) AS user_ids
+                  FROM capture_new r WHERE r.repost_type IN ('track', 'playlist')),
+        o AS (SELECT pg_catalog.array_agg(CASE WHEN r.repost_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.repost_item_id) AS item_ids,
+                         pg_catalog.array_agg(r.user_id) AS user_ids
+                  FROM capture_old r WHERE r.repost_type IN ('track', 'playlist'))
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 4,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -1715,13 +1957,9 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 4, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
-                        pg_catalog.array_agg(r.usr) AS user_ids
-                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type))
-                                   WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
-                              t.repost_item_id AS item, t.user_id AS usr
-                       FROM capture_old t) r
-                 WHERE r.kind IS NOT NULL
+        FROM s, (SELECT pg_catalog.array_agg(CASE WHEN r.repost_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.repost_item_id) AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
+                 FROM capture_old r WHERE r.repost_type IN ('track', 'playlist')
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
         INSERT INTO trending._capture_truncates (seq, source)
@@ -1734,14 +1972,10 @@ $function$;
 -- source: sql/functions/_capture_saves.sql
 -------------------------------------------------------------------------------
 -- _capture_saves
--- GENERATED by tools/generate_capture.py (one definition of the capture):
--- edit its SOURCES entry or its shape there, then run make; do not edit this
--- file (test/pytest/test_build.py checks that it is the generator's output).
---
 -- Capture trigger of the source table saves (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new).
--- Appends one row per statement to trending._capture_changes (source 3):
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- one row per statement to trending._capture_changes (source 3):
 -- the saved item, its kind (1 track, 2 playlist; 'album' saves are not read) and the saving user
 -- of every row inserted, deleted, or updated, as arrays (see
 -- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
@@ -1749,63 +1983,34 @@ $function$;
 -- keeps the ids, and PostgreSQL stores old and new rows in the same order)
 -- they are stored once. Candidates, not a diff: a cycle compares them with
 -- its state, so the writer pays for no comparison.
--- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
--- append to the delta tables, draw their sequence and read the armed row. So
--- no writer of the service needs any privilege in schema trending (a write
--- succeeds however the writer got its own privilege: table, column, role
--- membership, PUBLIC, a definer function), and no writer may insert, change
--- or delete a delta row itself: the only rows are the ones this code derives
--- from the statement's own transition tables. Nothing here can fail on the
--- data: install_capture and every cycle check that the columns read have
--- built-in integer (and, for plays, timestamp) types; ids are aggregated into
--- arrays of their own type and stored with built-in casts; an enum column is
--- compared by its label through built-in functions (enum_out, textin), never
--- by an operator or cast its type's owner could define; search_path and
--- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
+-- tables and USAGE on their sequence (install_capture grants them), so no
+-- code of the table's owner or writers ever runs as another role. One
+-- INSERT of integers, no cast of a column, nothing that can fail on the data.
 CREATE FUNCTION trending._capture_saves()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY DEFINER
+SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
-SET constraint_exclusion = off
 AS $function$
 BEGIN
-    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 3, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
-                        pg_catalog.array_agg(r.usr) AS user_ids
-                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
-                                   WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
-                              t.save_item_id AS item, t.user_id AS usr
-                       FROM capture_new t) r
-                 WHERE r.kind IS NOT NULL
+        FROM s, (SELECT pg_catalog.array_agg(CASE WHEN r.save_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.save_item_id) AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
+                 FROM capture_new r WHERE r.save_type IN ('track', 'playlist')
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
-                     pg_catalog.array_agg(r.usr) AS user_ids
-              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
-                                WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
-                           t.save_item_id AS item, t.user_id AS usr
-                    FROM capture_new t) r
-              WHERE r.kind IS NOT NULL),
-        o AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
-                     pg_catalog.array_agg(r.usr) AS user_ids
-              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
-                                WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
-                           t.save_item_id AS item, t.user_id AS usr
-                    FROM capture_old t) r
-              WHERE r.kind IS NOT NULL)
+        n AS (SELECT pg_catalog.array_agg(CASE WHEN r.save_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.save_item_id) AS item_ids,
+                         pg_catalog.array_agg(r.user_id) AS user_ids
+                  FROM capture_new r WHERE r.save_type IN ('track', 'playlist')),
+        o AS (SELECT pg_catalog.array_agg(CASE WHEN r.save_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.save_item_id) AS item_ids,
+                         pg_catalog.array_agg(r.user_id) AS user_ids
+                  FROM capture_old r WHERE r.save_type IN ('track', 'playlist'))
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 3,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -1819,13 +2024,9 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 3, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
-                        pg_catalog.array_agg(r.usr) AS user_ids
-                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
-                                   WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
-                              t.save_item_id AS item, t.user_id AS usr
-                       FROM capture_old t) r
-                 WHERE r.kind IS NOT NULL
+        FROM s, (SELECT pg_catalog.array_agg(CASE WHEN r.save_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.save_item_id) AS item_ids,
+                        pg_catalog.array_agg(r.user_id) AS user_ids
+                 FROM capture_old r WHERE r.save_type IN ('track', 'playlist')
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
         INSERT INTO trending._capture_truncates (seq, source)
@@ -1890,14 +2091,10 @@ $function$;
 -- source: sql/functions/_capture_tracks.sql
 -------------------------------------------------------------------------------
 -- _capture_tracks
--- GENERATED by tools/generate_capture.py (one definition of the capture):
--- edit its SOURCES entry or its shape there, then run make; do not edit this
--- file (test/pytest/test_build.py checks that it is the generator's output).
---
 -- Capture trigger of the source table tracks (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new).
--- Appends one row per statement to trending._capture_changes (source 1):
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- one row per statement to trending._capture_changes (source 1):
 -- the track and its owner (kind: track)
 -- of every row inserted, deleted, or updated, as arrays (see
 -- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
@@ -1905,35 +2102,18 @@ $function$;
 -- keeps the ids, and PostgreSQL stores old and new rows in the same order)
 -- they are stored once. Candidates, not a diff: a cycle compares them with
 -- its state, so the writer pays for no comparison.
--- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
--- append to the delta tables, draw their sequence and read the armed row. So
--- no writer of the service needs any privilege in schema trending (a write
--- succeeds however the writer got its own privilege: table, column, role
--- membership, PUBLIC, a definer function), and no writer may insert, change
--- or delete a delta row itself: the only rows are the ones this code derives
--- from the statement's own transition tables. Nothing here can fail on the
--- data: install_capture and every cycle check that the columns read have
--- built-in integer (and, for plays, timestamp) types; ids are aggregated into
--- arrays of their own type and stored with built-in casts; an enum column is
--- compared by its label through built-in functions (enum_out, textin), never
--- by an operator or cast its type's owner could define; search_path and
--- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
+-- tables and USAGE on their sequence (install_capture grants them), so no
+-- code of the table's owner or writers ever runs as another role. One
+-- INSERT of integers, no cast of a column, nothing that can fail on the data.
 CREATE FUNCTION trending._capture_tracks()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY DEFINER
+SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
-SET constraint_exclusion = off
 AS $function$
 BEGIN
-    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
@@ -1945,11 +2125,11 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
         n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
-                     pg_catalog.array_agg(r.owner_id) AS user_ids
-              FROM capture_new r),
+                         pg_catalog.array_agg(r.owner_id) AS user_ids
+                  FROM capture_new r),
         o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
-                     pg_catalog.array_agg(r.owner_id) AS user_ids
-              FROM capture_old r)
+                         pg_catalog.array_agg(r.owner_id) AS user_ids
+                  FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 1,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -1978,14 +2158,10 @@ $function$;
 -- source: sql/functions/_capture_users.sql
 -------------------------------------------------------------------------------
 -- _capture_users
--- GENERATED by tools/generate_capture.py (one definition of the capture):
--- edit its SOURCES entry or its shape there, then run make; do not edit this
--- file (test/pytest/test_build.py checks that it is the generator's output).
---
 -- Capture trigger of the source table users (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new).
--- Appends one row per statement to trending._capture_changes (source 5):
+-- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
+-- one row per statement to trending._capture_changes (source 5):
 -- the user (the profile columns decide karma eligibility)
 -- of every row inserted, deleted, or updated, as arrays (see
 -- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
@@ -1993,35 +2169,18 @@ $function$;
 -- keeps the ids, and PostgreSQL stores old and new rows in the same order)
 -- they are stored once. Candidates, not a diff: a cycle compares them with
 -- its state, so the writer pays for no comparison.
--- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
--- append to the delta tables, draw their sequence and read the armed row. So
--- no writer of the service needs any privilege in schema trending (a write
--- succeeds however the writer got its own privilege: table, column, role
--- membership, PUBLIC, a definer function), and no writer may insert, change
--- or delete a delta row itself: the only rows are the ones this code derives
--- from the statement's own transition tables. Nothing here can fail on the
--- data: install_capture and every cycle check that the columns read have
--- built-in integer (and, for plays, timestamp) types; ids are aggregated into
--- arrays of their own type and stored with built-in casts; an enum column is
--- compared by its label through built-in functions (enum_out, textin), never
--- by an operator or cast its type's owner could define; search_path and
--- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
+-- tables and USAGE on their sequence (install_capture grants them), so no
+-- code of the table's owner or writers ever runs as another role. One
+-- INSERT of integers, no cast of a column, nothing that can fail on the data.
 CREATE FUNCTION trending._capture_users()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY DEFINER
+SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
-SET constraint_exclusion = off
 AS $function$
 BEGIN
-    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
@@ -2033,11 +2192,11 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
         n AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
-                     pg_catalog.array_agg(r.user_id) AS user_ids
-              FROM capture_new r),
+                         pg_catalog.array_agg(r.user_id) AS user_ids
+                  FROM capture_new r),
         o AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
-                     pg_catalog.array_agg(r.user_id) AS user_ids
-              FROM capture_old r)
+                         pg_catalog.array_agg(r.user_id) AS user_ids
+                  FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 5,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -2581,7 +2740,7 @@ import sys
 
 SOURCES = {
     'trending_pl': '"""trending_pl: the Python half of the trending extension.\n\nIt runs inside PostgreSQL (PL/Python, the server\'s own Python, stdlib only).\nThe install script embeds these modules (see sql/functions/_python_init.sql);\nnothing here imports ``plpy`` at module level: functions that talk to the\ndatabase take it as their first argument, so every module also imports\noutside the server, where the unit tests pass a fake.\n"""\n\n__version__ = "1.2"  # must equal default_version in trending.control\n',
-    'trending_pl.capture': '"""Change capture: what changed in the source tables since the last cycle.\n\nStatement-level AFTER triggers (sql/functions/_capture_<table>.sql, generated\nby tools/generate_capture.py) append the ids of changed rows to UNLOGGED delta\ntables in schema trending, in the writer\'s transaction. They run as the role\ntrending_capture (SECURITY DEFINER), which may only append there: the\nservice\'s writers need no privilege in schema trending and have none. See\ndocs/incremental.md for the design and its cost.\nThis module installs and removes the triggers and answers the one question\na cycle asks first: may I run incrementally, and if not, why?\n\nProtocol for a cycle (the cycle lock held throughout):\n\n    st = capture.state(plpy)                 # before reading any source\n    upto, settled = capture.settle(plpy, timeout)\n    if st["incremental"] and settled:\n        read the delta rows with st["since"] < seq <= upto, rescore what they name,\n        then, in the transaction that commits that state:\n        reason = capture.advance(plpy, upto) # None, or why the next cycle must be full\n    else:                                    # full cycle, reason st["reason"]\n        recompute everything, then in the transaction that commits it:\n        reason = capture.arm(plpy, upto, st["fingerprint"]) if settled else "..."\n\nExactness: a delta row commits in the same transaction as the change it\nnames, so it is visible exactly when the change is. `settle` returns a\nnumber below which every delta row is committed or rolled back (it waits\nfor the writers in flight), so a watermark never skips a row that commits\nout of order. Reading the sources after `settle` sees at least every change\nnumbered <= upto; a change numbered above may be seen too and is then\nprocessed again by the next cycle, which must therefore be idempotent\n(rescore the items named, recount the play hours named).\n\nNothing here imports plpy: functions take it as their first argument.\n"""\n\nfrom __future__ import annotations\n\nimport json\n\nfrom trending_pl import sources\n\n# Source code (as stored in the delta tables) -> table, as in sql/schema/80_capture.sql.\nSOURCES = {1: "tracks", 2: "plays", 3: "saves", 4: "reposts", 5: "users", 6: "aggregate_user",\n           7: "aggregate_track", 8: "aggregate_plays", 9: "aggregate_playlist", 10: "playlists"}\nTABLES = tuple(SOURCES[code] for code in sorted(SOURCES))\n\n# name -> (event, transition tables clause); tgtype and names are checked by trending._capture_catalog\nTRIGGERS = {\n    "trending_capture_insert": ("INSERT", "REFERENCING NEW TABLE AS capture_new"),\n    "trending_capture_update": ("UPDATE", "REFERENCING OLD TABLE AS capture_old NEW TABLE AS capture_new"),\n    "trending_capture_delete": ("DELETE", "REFERENCING OLD TABLE AS capture_old"),\n    "trending_capture_truncate": ("TRUNCATE", ""),\n}\nDELTA_TABLES = ("trending._capture_changes", "trending._capture_plays", "trending._capture_truncates")\n# the owner of the trigger functions (sql/grants.sql): they run as it\nCAPTURE_ROLE = "trending_capture"\nCAPTURE_FUNCTIONS_SQL = ("SELECT p.oid FROM pg_catalog.pg_proc p "\n                         "WHERE p.pronamespace = \'trending\'::pg_catalog.regnamespace "\n                         "AND p.proname = ANY (ARRAY[{}]) AND p.pronargs = 0")\n\n\ndef state(plpy, schema: str | None = None) -> dict:\n    """May the next cycle be incremental? {"incremental": bool, "reason": str | None\n    (the first reason a full cycle is needed), "reasons": [...], "since": the\n    watermark (None when not armed), "fingerprint": pass it to arm(), ...}.\n    `schema`: the source schema the cycle reads (default: the setting\'s).\n    Read-only; call it before reading the sources."""\n    row = plpy.execute("SELECT s.installed, s.armed, s.incremental_ok, s.full_cycle_reason, "\n                       "s.full_cycle_reasons, s.consumed_upto, s.captured_upto, s.pending_changes, "\n                       "s.pending_plays, s.fingerprint, s.source_schema FROM trending.capture_status s")[0]\n    reasons = list(row["full_cycle_reasons"] or [])\n    if schema is not None and schema != row["source_schema"]:\n        reasons.insert(0, f\'the cycle reads schema "{schema}", the capture follows "{row["source_schema"]}"\')\n    return {"incremental": not reasons, "reason": reasons[0] if reasons else None,\n            "reasons": reasons, "installed": bool(row["installed"]),\n            "armed": bool(row["armed"]), "since": row["consumed_upto"], "captured_upto": row["captured_upto"],\n            "pending_changes": row["pending_changes"], "pending_plays": row["pending_plays"],\n            "fingerprint": row["fingerprint"]}\n\n\n\ndef settle(plpy, timeout: str = "5s") -> tuple[int, bool]:\n    """(upto, settled): every delta row numbered <= upto is committed or rolled\n    back when settled is true (see trending._capture_settle)."""\n    row = plpy.execute("SELECT s.upto, s.settled FROM trending._capture_settle("\n                       f"{plpy.quote_literal(timeout)}::pg_catalog.interval) s")[0]\n    return int(row["upto"]), bool(row["settled"])\n\n\ndef arm(plpy, upto: int, fingerprint: str) -> str | None:\n    """After a full cycle: cover every change above upto from now on. None, or why not."""\n    return plpy.execute(f"SELECT trending._capture_arm({int(upto)}, "\n                        f"{plpy.quote_literal(fingerprint)}) AS reason")[0]["reason"]\n\n\ndef advance(plpy, upto: int) -> str | None:\n    """After an incremental cycle: move the watermark to upto. None, or why the next cycle must be full."""\n    return plpy.execute(f"SELECT trending._capture_advance({int(upto)}) AS reason")[0]["reason"]\n\n\n# --------------------------------------------------------------------------\n# install / uninstall (superuser)\n# --------------------------------------------------------------------------\ndef _require_superuser(plpy, what: str) -> None:\n    row = plpy.execute("SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER")\n    if not (row and row[0]["rolsuper"]):\n        plpy.error(f"trending: {what} puts triggers on the service\'s tables and needs a superuser",\n                   sqlstate="42501",\n                   hint="Ask a superuser to run it: it locks the service\'s tables briefly; it grants nothing "\n                        "to anyone.")\n\n\ndef _setting(plpy, name: str) -> str:\n    return plpy.execute("SELECT s.value FROM trending.settings s WHERE s.name = "\n                        + plpy.quote_literal(name))[0]["value"]\n\n\ndef _capture_functions(plpy) -> list[int]:\n    names = ", ".join(plpy.quote_literal("_capture_" + t) for t in TABLES)\n    return [r["oid"] for r in plpy.execute(CAPTURE_FUNCTIONS_SQL.format(names))]\n\n\ndef _check_capture_role(plpy, functions: list[int]) -> None:\n    """The trigger functions run as their owner: it must be trending_capture,\n    which must have no way in (login, membership) and no power (superuser, ...)."""\n    wrong = plpy.execute(\n        "SELECT pg_catalog.string_agg(p.proname || \' (owner \' || r.rolname || CASE WHEN p.prosecdef THEN \'\' "\n        "ELSE \', not SECURITY DEFINER\' END || \')\', \', \' ORDER BY p.proname) AS list "\n        "FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles r ON r.oid = p.proowner "\n        f"WHERE p.oid = ANY (ARRAY[{\', \'.join(str(f) for f in functions)}]::oid[]) "\n        f"AND (r.rolname <> {plpy.quote_literal(CAPTURE_ROLE)} OR NOT p.prosecdef)")[0]["list"]\n    if wrong:\n        plpy.error(f"trending: the capture trigger functions must run as {CAPTURE_ROLE}: {wrong}",\n                   sqlstate="42501",\n                   hint="ALTER EXTENSION trending UPDATE (or reinstall the extension) restores them.")\n    powers = plpy.execute(\n        "SELECT r.rolsuper OR r.rolcanlogin OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication "\n        "OR r.rolbypassrls OR EXISTS (SELECT FROM pg_catalog.pg_auth_members m "\n        "WHERE r.oid IN (m.roleid, m.member)) AS more FROM pg_catalog.pg_roles r "\n        f"WHERE r.rolname = {plpy.quote_literal(CAPTURE_ROLE)}")\n    if powers and powers[0]["more"]:\n        plpy.error(f"trending: role {CAPTURE_ROLE} has attributes or memberships it must not have",\n                   sqlstate="42501",\n                   detail="The capture triggers run as it: a way to log in or act as it could forge captured changes.",\n                   hint=f"ALTER ROLE {CAPTURE_ROLE} NOLOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION "\n                        "NOBYPASSRLS, and revoke its memberships (trending doctor lists them).")\n\n\ndef _create_triggers(plpy, qualified: str, table: str) -> None:\n    """The four capture triggers of source `table` on relation `qualified`\n    (schema-qualified, quoted), firing in every session_replication_role."""\n    for name, (event, referencing) in TRIGGERS.items():\n        plpy.execute(f"CREATE TRIGGER {name} AFTER {event} ON {qualified} {referencing} "\n                     f"FOR EACH STATEMENT EXECUTE FUNCTION trending._capture_{table}()")\n    # ALWAYS: fire in session_replication_role = replica too (a logical\n    # replication subscriber applying the service\'s changes)\n    plpy.execute(f"ALTER TABLE {qualified} "\n                 + ", ".join(f"ENABLE ALWAYS TRIGGER {name}" for name in TRIGGERS))\n\n\ndef _intact(plpy, relid: int, table: str) -> bool:\n    """Are the four capture triggers of `table` on relid, as install creates them?"""\n    names = ", ".join(plpy.quote_literal(n) for n in TRIGGERS)\n    trig = plpy.execute(\n        "SELECT pg_catalog.count(*) AS n FROM pg_catalog.pg_trigger g "\n        f"WHERE g.tgrelid = {int(relid)} AND g.tgname IN ({names}) AND g.tgenabled = \'A\' "\n        "AND g.tgfoid = " + plpy.quote_literal(f"trending._capture_{table}()") + "::pg_catalog.regprocedure "\n        "AND g.tgnargs = 0 AND g.tgqual IS NULL "\n        "AND g.tgtype = CASE g.tgname WHEN \'trending_capture_insert\' THEN 4 WHEN \'trending_capture_update\' THEN 16 "\n        "WHEN \'trending_capture_delete\' THEN 8 ELSE 32 END "\n        "AND g.tgoldtable IS NOT DISTINCT FROM CASE WHEN g.tgname IN (\'trending_capture_update\', "\n        "\'trending_capture_delete\') THEN \'capture_old\' END "\n        "AND g.tgnewtable IS NOT DISTINCT FROM CASE WHEN g.tgname IN (\'trending_capture_insert\', "\n        "\'trending_capture_update\') THEN \'capture_new\' END")\n    return trig[0]["n"] == len(TRIGGERS)\n\n\ndef install(plpy) -> str:\n    """Body of trending.install_capture(): see sql/functions/install_capture.sql."""\n    _require_superuser(plpy, "install_capture()")\n    schema = _setting(plpy, "source_schema")\n    # the tables must be the service\'s plain tables, of the types a cycle reads\n    sources.lock_and_check(plpy, schema)\n    plpy.execute("SELECT pg_catalog.set_config(\'lock_timeout\', "\n                 + plpy.quote_literal(_setting(plpy, "lock_timeout")) + ", true)")\n    result = {"source_schema": schema, "tables": {}, "removed": []}\n    relids = {}\n    for table in TABLES:\n        row = plpy.execute(\n            "SELECT c.oid, c.relkind, EXISTS (SELECT FROM pg_catalog.pg_inherits h WHERE h.inhparent = c.oid) "\n            "AS has_children FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass("\n            + plpy.quote_literal(_qualified(plpy, schema, table)) + ")")[0]\n        if row["relkind"] != "r" or row["has_children"]:\n            plpy.error(f"trending: cannot capture changes of {schema}.{table}: it is partitioned or has "\n                       "inheritance children, and writes to those would bypass statement triggers on it",\n                       sqlstate="0A000",\n                       hint="Capture needs plain tables; without it every cycle runs full.")\n        relids[table] = row["oid"]\n\n    functions = _capture_functions(plpy)\n    if len(functions) != len(TABLES):\n        plpy.error("trending: the capture functions are missing", sqlstate="XX000",\n                   hint="ALTER EXTENSION trending UPDATE, or reinstall the extension.")\n    _check_capture_role(plpy, functions)\n    # capture triggers on other relations: an old source schema, a table renamed away\n    stray = plpy.execute(\n        "SELECT g.tgname, g.tgrelid::pg_catalog.regclass::text AS rel FROM pg_catalog.pg_trigger g "\n        f"WHERE g.tgfoid = ANY (ARRAY[{\', \'.join(str(f) for f in functions)}]::oid[]) "\n        f"AND g.tgrelid <> ALL (ARRAY[{\', \'.join(str(r) for r in relids.values())}]::oid[]) "\n        "ORDER BY 2, 1")\n    for trigger in stray:\n        plpy.notice(f"trending: removing capture trigger {trigger[\'tgname\']} from {trigger[\'rel\']}, "\n                    "which is no longer a source table; this briefly locks it (ACCESS EXCLUSIVE)")\n        plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger[\'tgname\'])} ON {trigger[\'rel\']}")\n        result["removed"].append(f"{trigger[\'rel\']}.{trigger[\'tgname\']}")\n\n    for table in TABLES:\n        qualified = _qualified(plpy, schema, table)\n        if _intact(plpy, relids[table], table):\n            result["tables"][table] = "kept"\n            continue\n        plpy.notice(f"trending: installing capture triggers on {qualified}; this briefly locks the table "\n                    "(SHARE ROW EXCLUSIVE: its writers wait, its readers do not)")\n        existing = plpy.execute(\n            "SELECT g.tgname FROM pg_catalog.pg_trigger g "\n            f"WHERE g.tgrelid = {int(relids[table])} AND (g.tgname LIKE \'trending\\\\_capture\\\\_%\' "\n            f"OR g.tgfoid = ANY (ARRAY[{\', \'.join(str(f) for f in functions)}]::oid[])) ORDER BY 1")\n        for trigger in existing:\n            plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger[\'tgname\'])} ON {qualified}")\n        _create_triggers(plpy, qualified, table)\n        result["tables"][table] = "replaced" if existing else "installed"\n    # nothing is granted: the triggers run as trending_capture, whatever role writes\n\n    for code, table in sorted(SOURCES.items()):\n        plpy.execute(\n            "INSERT INTO trending._capture_installed (source, source_schema, relid) VALUES "\n            f"({code}, {plpy.quote_literal(schema)}, {int(relids[table])}) "\n            "ON CONFLICT (source) DO UPDATE SET source_schema = excluded.source_schema, relid = excluded.relid, "\n            "installed_at = CASE WHEN trending._capture_installed.relid = excluded.relid "\n            "  AND trending._capture_installed.source_schema = excluded.source_schema "\n            "  THEN trending._capture_installed.installed_at ELSE excluded.installed_at END, "\n            "installed_by = excluded.installed_by")\n    if any(v != "kept" for v in result["tables"].values()) or result["removed"]:\n        plpy.notice("trending: change capture installed; the next cycle runs full and arms it "\n                    "(SELECT * FROM trending.capture_status)")\n    return json.dumps(result)\n\n\ndef uninstall(plpy) -> str:\n    """Body of trending.uninstall_capture(): see sql/functions/uninstall_capture.sql."""\n    _require_superuser(plpy, "uninstall_capture()")\n    plpy.execute("SELECT pg_catalog.set_config(\'lock_timeout\', "\n                 + plpy.quote_literal(_setting(plpy, "lock_timeout")) + ", true)")\n    functions = _capture_functions(plpy)\n    result = {"removed": []}\n    if functions:\n        triggers = plpy.execute(\n            "SELECT g.tgname, g.tgrelid::pg_catalog.regclass::text AS rel FROM pg_catalog.pg_trigger g "\n            f"WHERE g.tgfoid = ANY (ARRAY[{\', \'.join(str(f) for f in functions)}]::oid[]) ORDER BY 2, 1")\n        for rel in sorted({t["rel"] for t in triggers}):\n            plpy.notice(f"trending: removing capture triggers from {rel}; this briefly locks the table "\n                        "(ACCESS EXCLUSIVE)")\n        for trigger in triggers:\n            plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger[\'tgname\'])} ON {trigger[\'rel\']}")\n            result["removed"].append(f"{trigger[\'rel\']}.{trigger[\'tgname\']}")\n    # install granted nothing, so there is nothing to revoke (trending_capture\n    # keeps its grants: they come with the extension, see sql/grants.sql)\n    for table in ("trending._capture_armed", "trending._capture_installed") + DELTA_TABLES:\n        plpy.execute(f"DELETE FROM {table}")\n    return json.dumps(result)\n\n\ndef _qualified(plpy, schema: str, table: str) -> str:\n    return f"{plpy.quote_ident(schema)}.{plpy.quote_ident(table)}"\n',
+    'trending_pl.capture': '"""Change capture: what changed in the source tables since the last cycle.\n\nStatement-level AFTER triggers (sql/functions/_capture_<table>.sql) append\nthe ids of changed rows to UNLOGGED delta tables in schema trending, in the\nwriter\'s transaction; see docs/incremental.md for the design and its cost.\nThis module installs and removes the triggers and answers the one question\na cycle asks first: may I run incrementally, and if not, why?\n\nProtocol for a cycle (the cycle lock held throughout):\n\n    st = capture.state(plpy)                 # before reading any source\n    upto, settled = capture.settle(plpy, timeout)\n    if st["incremental"] and settled:\n        read the delta rows with st["since"] < seq <= upto, rescore what they name,\n        then, in the transaction that commits that state:\n        reason = capture.advance(plpy, upto) # None, or why the next cycle must be full\n    else:                                    # full cycle, reason st["reason"]\n        recompute everything, then in the transaction that commits it:\n        reason = capture.arm(plpy, upto, st["fingerprint"]) if settled else "..."\n\nExactness: a delta row commits in the same transaction as the change it\nnames, so it is visible exactly when the change is. `settle` returns a\nnumber below which every delta row is committed or rolled back (it waits\nfor the writers in flight), so a watermark never skips a row that commits\nout of order. Reading the sources after `settle` sees at least every change\nnumbered <= upto; a change numbered above may be seen too and is then\nprocessed again by the next cycle, which must therefore be idempotent\n(rescore the items named, recount the play hours named).\n\nNothing here imports plpy: functions take it as their first argument.\n"""\n\nfrom __future__ import annotations\n\nimport json\n\nfrom trending_pl import sources\n\n# Source code (as stored in the delta tables) -> table, as in sql/schema/80_capture.sql.\nSOURCES = {1: "tracks", 2: "plays", 3: "saves", 4: "reposts", 5: "users", 6: "aggregate_user",\n           7: "aggregate_track", 8: "aggregate_plays", 9: "aggregate_playlist", 10: "playlists"}\nTABLES = tuple(SOURCES[code] for code in sorted(SOURCES))\n\n# name -> (event, transition tables clause); tgtype and names are checked by trending._capture_catalog\nTRIGGERS = {\n    "trending_capture_insert": ("INSERT", "REFERENCING NEW TABLE AS capture_new"),\n    "trending_capture_update": ("UPDATE", "REFERENCING OLD TABLE AS capture_old NEW TABLE AS capture_new"),\n    "trending_capture_delete": ("DELETE", "REFERENCING OLD TABLE AS capture_old"),\n    "trending_capture_truncate": ("TRUNCATE", ""),\n}\nDELTA_TABLES = ("trending._capture_changes", "trending._capture_plays", "trending._capture_truncates")\nSEQUENCE = "trending._capture_seq"\nWRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")\nCAPTURE_FUNCTIONS_SQL = ("SELECT p.oid FROM pg_catalog.pg_proc p "\n                         "WHERE p.pronamespace = \'trending\'::pg_catalog.regnamespace "\n                         "AND p.proname = ANY (ARRAY[{}]) AND p.pronargs = 0")\n\n\ndef state(plpy, schema: str | None = None) -> dict:\n    """May the next cycle be incremental? {"incremental": bool, "reason": str | None\n    (the first reason a full cycle is needed), "reasons": [...], "since": the\n    watermark (None when not armed), "fingerprint": pass it to arm(), ...}.\n    `schema`: the source schema the cycle reads (default: the setting\'s).\n    Read-only; call it before reading the sources."""\n    row = plpy.execute("SELECT s.installed, s.armed, s.incremental_ok, s.full_cycle_reason, "\n                       "s.full_cycle_reasons, s.consumed_upto, s.captured_upto, s.pending_changes, "\n                       "s.pending_plays, s.fingerprint, s.source_schema FROM trending.capture_status s")[0]\n    reasons = list(row["full_cycle_reasons"] or [])\n    if schema is not None and schema != row["source_schema"]:\n        reasons.insert(0, f\'the cycle reads schema "{schema}", the capture follows "{row["source_schema"]}"\')\n    return {"incremental": not reasons, "reason": reasons[0] if reasons else None,\n            "reasons": reasons, "installed": bool(row["installed"]),\n            "armed": bool(row["armed"]), "since": row["consumed_upto"], "captured_upto": row["captured_upto"],\n            "pending_changes": row["pending_changes"], "pending_plays": row["pending_plays"],\n            "fingerprint": row["fingerprint"]}\n\n\n\ndef settle(plpy, timeout: str = "5s") -> tuple[int, bool]:\n    """(upto, settled): every delta row numbered <= upto is committed or rolled\n    back when settled is true (see trending._capture_settle)."""\n    row = plpy.execute("SELECT s.upto, s.settled FROM trending._capture_settle("\n                       f"{plpy.quote_literal(timeout)}::pg_catalog.interval) s")[0]\n    return int(row["upto"]), bool(row["settled"])\n\n\ndef arm(plpy, upto: int, fingerprint: str) -> str | None:\n    """After a full cycle: cover every change above upto from now on. None, or why not."""\n    return plpy.execute(f"SELECT trending._capture_arm({int(upto)}, "\n                        f"{plpy.quote_literal(fingerprint)}) AS reason")[0]["reason"]\n\n\ndef advance(plpy, upto: int) -> str | None:\n    """After an incremental cycle: move the watermark to upto. None, or why the next cycle must be full."""\n    return plpy.execute(f"SELECT trending._capture_advance({int(upto)}) AS reason")[0]["reason"]\n\n\n# --------------------------------------------------------------------------\n# install / uninstall (superuser)\n# --------------------------------------------------------------------------\ndef _require_superuser(plpy, what: str) -> None:\n    row = plpy.execute("SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER")\n    if not (row and row[0]["rolsuper"]):\n        plpy.error(f"trending: {what} puts triggers on the service\'s tables and needs a superuser",\n                   sqlstate="42501",\n                   hint="Ask a superuser to run it: it locks the service\'s tables briefly and grants their "\n                        "writers INSERT on trending\'s delta tables.")\n\n\ndef _setting(plpy, name: str) -> str:\n    return plpy.execute("SELECT s.value FROM trending.settings s WHERE s.name = "\n                        + plpy.quote_literal(name))[0]["value"]\n\n\ndef _capture_functions(plpy) -> list[int]:\n    names = ", ".join(plpy.quote_literal("_capture_" + t) for t in TABLES)\n    return [r["oid"] for r in plpy.execute(CAPTURE_FUNCTIONS_SQL.format(names))]\n\n\ndef _intact(plpy, relid: int, table: str) -> bool:\n    """Are the four capture triggers of `table` on relid, as install creates them?"""\n    names = ", ".join(plpy.quote_literal(n) for n in TRIGGERS)\n    trig = plpy.execute(\n        "SELECT pg_catalog.count(*) AS n FROM pg_catalog.pg_trigger g "\n        f"WHERE g.tgrelid = {int(relid)} AND g.tgname IN ({names}) AND g.tgenabled = \'A\' "\n        "AND g.tgfoid = " + plpy.quote_literal(f"trending._capture_{table}()") + "::pg_catalog.regprocedure "\n        "AND g.tgnargs = 0 AND g.tgqual IS NULL "\n        "AND g.tgtype = CASE g.tgname WHEN \'trending_capture_insert\' THEN 4 WHEN \'trending_capture_update\' THEN 16 "\n        "WHEN \'trending_capture_delete\' THEN 8 ELSE 32 END "\n        "AND g.tgoldtable IS NOT DISTINCT FROM CASE WHEN g.tgname IN (\'trending_capture_update\', "\n        "\'trending_capture_delete\') THEN \'capture_old\' END "\n        "AND g.tgnewtable IS NOT DISTINCT FROM CASE WHEN g.tgname IN (\'trending_capture_insert\', "\n        "\'trending_capture_update\') THEN \'capture_new\' END")\n    return trig[0]["n"] == len(TRIGGERS)\n\n\ndef install(plpy) -> str:\n    """Body of trending.install_capture(): see sql/functions/install_capture.sql."""\n    _require_superuser(plpy, "install_capture()")\n    schema = _setting(plpy, "source_schema")\n    # the tables must be the service\'s plain tables, of the types a cycle reads\n    sources.lock_and_check(plpy, schema)\n    plpy.execute("SELECT pg_catalog.set_config(\'lock_timeout\', "\n                 + plpy.quote_literal(_setting(plpy, "lock_timeout")) + ", true)")\n    result = {"source_schema": schema, "tables": {}, "removed": [], "writers": []}\n    relids = {}\n    partitions = {}  # table -> [(relid, qualified name)], every level under it\n    for table in TABLES:\n        row = plpy.execute(\n            "SELECT c.oid, c.relkind, EXISTS (SELECT FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class k "\n            "ON k.oid = h.inhrelid WHERE h.inhparent = c.oid AND NOT k.relispartition) AS has_children "\n            "FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass("\n            + plpy.quote_literal(_qualified(plpy, schema, table)) + ")")[0]\n        if row["relkind"] not in ("r", "p") or row["has_children"]:\n            plpy.error(f"trending: cannot capture changes of {schema}.{table}: it has inheritance children, "\n                       "and writes to those would bypass statement triggers on it",\n                       sqlstate="0A000",\n                       hint="Capture needs plain or declaratively partitioned tables; without it every cycle "\n                            "runs full.")\n        relids[table] = row["oid"]\n        partitions[table] = _partitions(plpy, row["oid"], f"{schema}.{table}")\n\n    functions = _capture_functions(plpy)\n    if len(functions) != len(TABLES):\n        plpy.error("trending: the capture functions are missing", sqlstate="XX000",\n                   hint="ALTER EXTENSION trending UPDATE, or reinstall the extension.")\n    # capture triggers on other relations: an old source schema, a table renamed away, a partition detached\n    covered = list(relids.values()) + [relid for parts in partitions.values() for relid, _ in parts]\n    stray = plpy.execute(\n        "SELECT g.tgname, g.tgrelid::pg_catalog.regclass::text AS rel FROM pg_catalog.pg_trigger g "\n        f"WHERE g.tgfoid = ANY (ARRAY[{\', \'.join(str(f) for f in functions)}]::oid[]) "\n        f"AND g.tgrelid <> ALL (ARRAY[{\', \'.join(str(r) for r in covered)}]::oid[]) "\n        "ORDER BY 2, 1")\n    for trigger in stray:\n        plpy.notice(f"trending: removing capture trigger {trigger[\'tgname\']} from {trigger[\'rel\']}, "\n                    "which is no longer a source table; this briefly locks it (ACCESS EXCLUSIVE)")\n        plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger[\'tgname\'])} ON {trigger[\'rel\']}")\n        result["removed"].append(f"{trigger[\'rel\']}.{trigger[\'tgname\']}")\n\n    for table in TABLES:\n        qualified = _qualified(plpy, schema, table)\n        if _intact(plpy, relids[table], table):\n            result["tables"][table] = "kept"\n            continue\n        plpy.notice(f"trending: installing capture triggers on {qualified}; this briefly locks the table "\n                    "(SHARE ROW EXCLUSIVE: its writers wait, its readers do not)")\n        existing = plpy.execute(\n            "SELECT g.tgname FROM pg_catalog.pg_trigger g "\n            f"WHERE g.tgrelid = {int(relids[table])} AND (g.tgname LIKE \'trending\\\\_capture\\\\_%\' "\n            f"OR g.tgfoid = ANY (ARRAY[{\', \'.join(str(f) for f in functions)}]::oid[])) ORDER BY 1")\n        for trigger in existing:\n            plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger[\'tgname\'])} ON {qualified}")\n        for name, (event, referencing) in TRIGGERS.items():\n            plpy.execute(f"CREATE TRIGGER {name} AFTER {event} ON {qualified} {referencing} "\n                         f"FOR EACH STATEMENT EXECUTE FUNCTION trending._capture_{table}()")\n        # ALWAYS: fire in session_replication_role = replica too (a logical\n        # replication subscriber applying the service\'s changes)\n        plpy.execute(f"ALTER TABLE {qualified} "\n                     + ", ".join(f"ENABLE ALWAYS TRIGGER {name}" for name in TRIGGERS))\n        result["tables"][table] = "replaced" if existing else "installed"\n\n    # a partitioned source: the same triggers on every partition, at every level\n    # (statement triggers fire only for the table a statement names)\n    result["partitions"] = {}\n    for table in TABLES:\n        for relid, qualified in partitions[table]:\n            result["partitions"][qualified] = _cover(plpy, relid, qualified, table, functions)\n\n    # the triggers run as the writer: the owner and every role that may write\n    # a source table needs INSERT on the delta tables\n    writers = plpy.execute(\n        "SELECT DISTINCT CASE WHEN w.grantee = 0 THEN \'PUBLIC\' ELSE pg_catalog.quote_ident(r.rolname) END AS role "\n        "FROM (SELECT c.relowner AS grantee FROM pg_catalog.pg_class c "\n        f"      WHERE c.oid = ANY (ARRAY[{\', \'.join(str(r) for r in relids.values())}]::oid[]) "\n        "      UNION "\n        "      SELECT a.grantee FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "\n        f"      WHERE c.oid = ANY (ARRAY[{\', \'.join(str(r) for r in relids.values())}]::oid[]) "\n        f"        AND a.privilege_type IN ({\', \'.join(plpy.quote_literal(p) for p in WRITE_PRIVILEGES)})) w "\n        "LEFT JOIN pg_catalog.pg_roles r ON r.oid = w.grantee "\n        "WHERE w.grantee = 0 OR NOT r.rolsuper ORDER BY 1")\n    roles = [w["role"] for w in writers]\n    if roles:\n        plpy.execute(f"GRANT INSERT ON TABLE {\', \'.join(DELTA_TABLES)} TO {\', \'.join(roles)}")\n        plpy.execute(f"GRANT USAGE ON SEQUENCE {SEQUENCE} TO {\', \'.join(roles)}")\n    result["writers"] = roles\n\n    for code, table in sorted(SOURCES.items()):\n        plpy.execute(\n            "INSERT INTO trending._capture_installed (source, source_schema, relid) VALUES "\n            f"({code}, {plpy.quote_literal(schema)}, {int(relids[table])}) "\n            "ON CONFLICT (source) DO UPDATE SET source_schema = excluded.source_schema, relid = excluded.relid, "\n            "installed_at = CASE WHEN trending._capture_installed.relid = excluded.relid "\n            "  AND trending._capture_installed.source_schema = excluded.source_schema "\n            "  THEN trending._capture_installed.installed_at ELSE excluded.installed_at END, "\n            "installed_by = excluded.installed_by")\n    if any(v != "kept" for v in list(result["tables"].values()) + list(result["partitions"].values())) \\\n            or result["removed"]:\n        plpy.notice("trending: change capture installed; the next cycle runs full and arms it "\n                    "(SELECT * FROM trending.capture_status)")\n    return json.dumps(result)\n\n\ndef uninstall(plpy) -> str:\n    """Body of trending.uninstall_capture(): see sql/functions/uninstall_capture.sql."""\n    _require_superuser(plpy, "uninstall_capture()")\n    plpy.execute("SELECT pg_catalog.set_config(\'lock_timeout\', "\n                 + plpy.quote_literal(_setting(plpy, "lock_timeout")) + ", true)")\n    functions = _capture_functions(plpy)\n    result = {"removed": [], "revoked": []}\n    if functions:\n        triggers = plpy.execute(\n            "SELECT g.tgname, g.tgrelid::pg_catalog.regclass::text AS rel FROM pg_catalog.pg_trigger g "\n            f"WHERE g.tgfoid = ANY (ARRAY[{\', \'.join(str(f) for f in functions)}]::oid[]) ORDER BY 2, 1")\n        for rel in sorted({t["rel"] for t in triggers}):\n            plpy.notice(f"trending: removing capture triggers from {rel}; this briefly locks the table "\n                        "(ACCESS EXCLUSIVE)")\n        for trigger in triggers:\n            plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger[\'tgname\'])} ON {trigger[\'rel\']}")\n            result["removed"].append(f"{trigger[\'rel\']}.{trigger[\'tgname\']}")\n    # the writers\' grants install gave (INSERT, USAGE); other grants stay\n    grants = plpy.execute(\n        "SELECT DISTINCT CASE WHEN a.grantee = 0 THEN \'PUBLIC\' ELSE pg_catalog.quote_ident(r.rolname) END AS role "\n        "FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "\n        "LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee "\n        f"WHERE c.oid = ANY (ARRAY[{\', \'.join(plpy.quote_literal(t) for t in DELTA_TABLES + (SEQUENCE,))}]"\n        "::pg_catalog.regclass[]::oid[]) AND a.grantee <> c.relowner "\n        "AND a.privilege_type IN (\'INSERT\', \'USAGE\') ORDER BY 1")\n    roles = [g["role"] for g in grants]\n    if roles:\n        plpy.execute(f"REVOKE INSERT ON TABLE {\', \'.join(DELTA_TABLES)} FROM {\', \'.join(roles)}")\n        plpy.execute(f"REVOKE USAGE ON SEQUENCE {SEQUENCE} FROM {\', \'.join(roles)}")\n    result["revoked"] = roles\n    for table in ("trending._capture_armed", "trending._capture_installed") + DELTA_TABLES:\n        plpy.execute(f"DELETE FROM {table}")\n    return json.dumps(result)\n\n\ndef _partitions(plpy, relid: int, name: str) -> list[tuple[int, str]]:\n    """The partitions of relid, every level, as (relid, schema-qualified name);\n    an error if one cannot carry the capture triggers (a foreign table)."""\n    rows = plpy.execute(\n        "SELECT t.relid::pg_catalog.oid AS relid, pg_catalog.format(\'%I.%I\', n.nspname, c.relname) AS name, "\n        "c.relkind FROM pg_catalog.pg_partition_tree(" + str(int(relid)) + "::pg_catalog.regclass) t "\n        "JOIN pg_catalog.pg_class c ON c.oid = t.relid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "\n        "WHERE t.level > 0 ORDER BY t.level, c.relname")\n    odd = [r["name"] for r in rows if r["relkind"] not in ("r", "p")]\n    if odd:\n        plpy.error(f"trending: cannot capture changes of {name}: its partition(s) {\', \'.join(odd)} are not plain "\n                   "tables and cannot carry the capture triggers", sqlstate="0A000",\n                   hint="Capture needs plain or declaratively partitioned tables; without it every cycle runs full.")\n    return [(r["relid"], r["name"]) for r in rows]\n\n\ndef _cover(plpy, relid: int, qualified: str, table: str, functions: list[int]) -> str:\n    """Put the capture triggers of `table` on relid (a partition) unless intact there: kept, installed or replaced."""\n    if _intact(plpy, relid, table):\n        return "kept"\n    existing = plpy.execute(\n        "SELECT g.tgname FROM pg_catalog.pg_trigger g "\n        f"WHERE g.tgrelid = {int(relid)} AND (g.tgname LIKE \'trending\\\\_capture\\\\_%\' "\n        f"OR g.tgfoid = ANY (ARRAY[{\', \'.join(str(f) for f in functions)}]::oid[])) ORDER BY 1")\n    for trigger in existing:\n        plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger[\'tgname\'])} ON {qualified}")\n    plpy.execute(f"SELECT trending._capture_cover({int(relid)}, {plpy.quote_literal(table)})")\n    return "replaced" if existing else "installed"\n\n\ndef _qualified(plpy, schema: str, table: str) -> str:\n    return f"{plpy.quote_ident(schema)}.{plpy.quote_ident(table)}"\n',
     'trending_pl.config': '"""Read the extension\'s configuration: trending.settings and trending.strategies."""\n\nfrom __future__ import annotations\n\nfrom dataclasses import dataclass\n\n\n@dataclass(frozen=True)\nclass Strategy:\n    type: str\n    version: str\n    kind: str  # \'track\' or \'playlist\': which score table it writes\n    time_ranges: tuple[str, ...]\n    enabled: bool\n\n    @property\n    def key(self) -> str:\n        return f"{self.type}/{self.version}"\n\n\ndef read_settings(plpy) -> dict[str, str]:\n    rows = plpy.execute("SELECT name, value FROM trending.settings")\n    return {row["name"]: row["value"] for row in rows}\n\n\ndef read_strategies(plpy) -> list[Strategy]:\n    rows = plpy.execute(\n        "SELECT type, version, kind, time_ranges, enabled FROM trending.strategies"\n        " ORDER BY kind DESC, type, version")\n    return [Strategy(r["type"], r["version"], r["kind"], tuple(r["time_ranges"]), bool(r["enabled"]))\n            for r in rows]\n',
     'trending_pl.cycle': '"""A cycle as a list of steps, each small enough to be its own transaction.\n\nThe plan is fixed when a run starts (settings, the strategies switched on,\nthe steps) and kept in the session\'s memory (runs.py; the run\'s row keeps a\ncopy for the record, never read back), so that the scheduled procedure can\ncommit between steps and still run exactly what it planned: check the\nsources; then per kind of item (tracks, playlists) stage the shared inputs,\nthen the changes (private temp tables, kept across the procedure\'s commits),\nthen one step per slice that writes them. recompute() runs the same steps in\none transaction.\n\nEach slice is written by one statement, so a reader sees a slice either\nbefore or after its step, never in between.\n"""\n\nfrom __future__ import annotations\n\nimport json\nimport time\n\nfrom . import capture, config, hooks, incremental, inputs, runs, slices, sources\nfrom .config import Strategy\n\nCHECK_SOURCES = "check_sources"\nINPUTS = {"track": "track_inputs", "playlist": "playlist_inputs"}\nCHANGES = {"track": "track_changes", "playlist": "playlist_changes"}\nSTAGE_STEPS = (CHECK_SOURCES, *INPUTS.values(), *CHANGES.values())\n\n\ndef plan(plpy, full: bool = False) -> dict:\n    """What this run will do, as JSON-able data: per kind of item with an\n    enabled strategy, stage its inputs, then its changes, then apply each\n    slice; a disabled strategy\'s slices are cleared. Whether the cycle is\n    full or incremental is decided by its first step (begin_capture); `full`\n    asks for a full one."""\n    settings = config.read_settings(plpy)\n    strategies = config.read_strategies(plpy)\n    steps = [{"name": CHECK_SOURCES}]\n    for kind in ("track", "playlist"):\n        mine = [s for s in strategies if s.kind == kind]\n        if any(s.enabled for s in mine):\n            steps += [{"name": INPUTS[kind]}, {"name": CHANGES[kind]}]\n        for s in mine:\n            for time_range in s.time_ranges:\n                steps.append({"name": f"{s.key}/{time_range}", "type": s.type, "version": s.version,\n                              "kind": s.kind, "range": time_range, "enabled": s.enabled})\n    plan_ = {"source_schema": settings["source_schema"], "settings": settings, "steps": steps,\n             "full_requested": bool(full)}\n    plan_["fingerprint"] = incremental.fingerprint(plan_)\n    return plan_\n\n\ndef _strategy(step: dict) -> Strategy:\n    return Strategy(step["type"], step["version"], step["kind"], (step["range"],), step["enabled"])\n\n\n# trending.settings name -> the server parameter it sets for a cycle\'s transactions\nSESSION_SETTINGS = {"work_mem": "work_mem", "lock_timeout": "lock_timeout",\n                    "parallel_workers": "max_parallel_workers_per_gather"}\n\n\ndef apply_session_settings(plpy, settings: dict) -> None:\n    """work_mem, lock_timeout and parallelism for the rest of this transaction."""\n    for name, parameter in SESSION_SETTINGS.items():\n        plpy.execute(f"SELECT pg_catalog.set_config({plpy.quote_literal(parameter)}, "\n                     f"{plpy.quote_literal(settings[name])}, true)")\n\n\ndef _stage_changes(plpy, run: dict, kind: str) -> dict:\n    """Stage every enabled slice of `kind`\'s changes; remember the score\n    table\'s filenode they were staged against (see slices.apply)."""\n    enabled = [(_strategy(s), s["range"]) for s in run["plan"]["steps"]\n               if s.get("kind") == kind and s["enabled"]]\n    ids = f"pg_temp.trending_{kind}_affected" if run["cycle"]["kind"] == "incremental" else None\n    changes = slices.stage_changes(plpy, kind, enabled, ids)\n    run.setdefault("filenodes", {})[kind] = changes["filenode"]\n    return changes\n\n\ndef run_step(plpy, run: dict, index: int) -> None:\n    """Run step `index` of the run\'s plan and record it in the run\'s row."""\n    plan_ = run["plan"]\n    step = plan_["steps"][index]\n    apply_session_settings(plpy, plan_["settings"])\n    source_schema = plan_["source_schema"]\n    started = time.monotonic()\n    name = step["name"]\n    bad_rows = slice_result = changes = None\n\n    cycle_ = None\n    if name == CHECK_SOURCES:\n        inputs.drop_temp_tables(plpy)  # a failed run earlier in this session may have left them\n        # before any source is read; before their locks too, so that the\n        # settle wait never holds a lock a writer in flight may be queued on\n        cycle_ = begin_capture(plpy, run, source_schema, plan_["settings"])\n        sources.lock_and_check(plpy, source_schema)\n    elif name in INPUTS.values():\n        # Every transaction that reads the sources checks them after taking\n        # the read\'s lock (the procedure commits between steps, and the owner\n        # may swap a table in between), and again before each statement that\n        # reads them and after the last: DDL that the read\'s lock does not\n        # conflict with (CREATE INDEX, CREATE STATISTICS, ATTACH PARTITION)\n        # could add what the check refuses. A change found after the last\n        # read fails the step, and its transaction\'s effects with it.\n        def guard(point: str) -> None:\n            hooks.pause_after(plpy, f"{name}/{point}")  # tests put DDL here\n            sources.lock_and_check(plpy, source_schema, name)\n\n        kind = next(k for k, v in INPUTS.items() if v == name)\n        bad_rows = stage_inputs(plpy, run, kind, inputs.Cycle.start(plpy, run["now"], source_schema), guard)\n    elif name in CHANGES.values():\n        changes = _stage_changes(plpy, run, next(k for k, v in CHANGES.items() if v == name))\n    elif step["enabled"]:\n        kind = step["kind"]\n        slice_result = slices.apply(plpy, run["run_id"], inputs.Cycle.start(plpy, run["now"], source_schema),\n                                    _strategy(step), step["range"], run.get("filenodes", {}).get(kind),\n                                    restage=lambda: _stage_changes(plpy, run, kind)["filenode"])\n    else:\n        slice_result = slices.remove(plpy, run["run_id"], _strategy(step), step["range"])\n\n    if index == len(plan_["steps"]) - 1:\n        record_top(plpy, run)  # the lists as this cycle leaves them, for movers()\n        finish_capture(plpy, run, inputs.Cycle.start(plpy, run["now"], source_schema))\n        # in the transaction that commits the cycle\'s last state\n\n    ms = round((time.monotonic() - started) * 1000, 1)\n    in_step = name in INPUTS.values()\n    runs.record_step(plpy, run["run_id"], name, ms, slice_key=None if slice_result is None else name,\n                     slice_result=slice_result, bad_rows=bad_rows, cycle=cycle_,\n                     affected=run["cycle"]["affected"] if in_step else None,\n                     drift=run["cycle"]["drift"] if in_step else None)\n    plpy.notice(progress_line(index, len(plan_["steps"]), name, ms, slice_result, bad_rows, changes))\n    if index == len(plan_["steps"]) - 1:\n        inputs.drop_temp_tables(plpy)\n    hooks.pause_after(plpy, name)\n\n\n# A full cycle does not need the capture settled to be right: an unsettled\n# one only leaves the delta rows to the next cycle. So it waits for the\n# writers in flight (normally milliseconds) at most this long, and never\n# longer than the lock_timeout setting, the bound on any wait of a cycle.\nSETTLE_MAX_MS = 1000\n_DURATION_MS = {"ms": 1, "s": 1000, "min": 60_000}\n\n\ndef settle_timeout_ms(lock_timeout: str) -> int:\n    """min(lock_timeout setting, SETTLE_MAX_MS), in ms (the setting is validated: \'5s\', \'200 ms\', \'2min\')."""\n    number = "".join(ch for ch in lock_timeout if ch.isdigit())\n    unit = lock_timeout[len(number):].strip()\n    return min(int(number) * _DURATION_MS[unit], SETTLE_MAX_MS)\n\n\ndef _ms_text(ms: int) -> str:\n    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"\n\n\ndef begin_capture(plpy, run: dict, source_schema: str, settings: dict) -> dict:\n    """The change capture\'s part of the first step: its state, a settled\n    watermark, the incremental state\'s row, and from them the kind of cycle\n    and why (incremental.decide), all kept in the run\'s memory (never re-read\n    from a table another role can write) for the later steps. Returns the\n    kind and the reason, for the run\'s row."""\n    st = capture.state(plpy, source_schema)\n    info = {"installed": st["installed"], "fingerprint": st["fingerprint"], "upto": None, "settled": False,\n            "armed": False, "not_armed": None, "since": st["since"]}\n    if st["installed"]:\n        timeout_ms = settle_timeout_ms(settings["lock_timeout"])\n        info["upto"], info["settled"] = capture.settle(plpy, f"{timeout_ms} milliseconds")\n        if not info["settled"]:\n            info["not_armed"] = (f"the capture did not settle within {_ms_text(timeout_ms)}: a write to a source "\n                                 "table was still in flight; its changes are kept for the next cycle")\n    meta = incremental.read_meta(plpy)\n    now_utc = inputs.Cycle.start(plpy, run["now"], source_schema).now_text\n    kind, reason = incremental.decide(plpy, full_requested=run["plan"]["full_requested"], capture_state=st,\n                                      settled=info["settled"], meta=meta,\n                                      plan_fingerprint=run["plan"]["fingerprint"], now_utc=now_utc,\n                                      reconcile_every=settings["reconcile_every"])\n    if kind == "full" and reason is None:\n        reason = info["not_armed"]\n    # a full cycle rebuilds the state when it can arm the capture at its end\n    info["build_state"] = kind != "incremental" and st["installed"] and info["settled"]\n    info["prev_now"] = None if meta is None else meta["cycle_now"]\n    run["capture"] = info\n    run["cycle"] = {"kind": kind, "reason": reason, "affected": {}, "drift": None}\n    run["state_staged"] = []\n    # The state stays valid through any cycle that does not rebuild it (its\n    # writes all happen in the last step\'s transaction, with the watermark),\n    # except one at an earlier now: the scores it writes are not those an\n    # incremental cycle would reach from the state\'s now.\n    if kind != "incremental" and meta and meta["valid"] and plpy.execute(\n            plpy.prepare("SELECT $1::timestamp < $2::timestamp AS b", ["text", "text"]),\n            [now_utc, meta["cycle_now"]])[0]["b"]:\n        plpy.execute(plpy.prepare("SELECT trending._state_write($1, \'begin\', true)", ["bigint"]), [run["run_id"]])\n    return {"kind": kind, "reason": reason}\n\n\n# What trending._state_write stores of each kind\'s staging.\n_STATE_PARTS = {"track": ["track", "track_users"], "playlist": ["playlist", "playlist_users"]}\n\n\ndef stage_inputs(plpy, run: dict, kind: str, c: inputs.Cycle, guard) -> dict | None:\n    """The inputs step of `kind`: stage the inputs (every item, or the\n    affected ones) and what the state keeps of them (written by the last\n    step, finish_capture). Returns the bad rows found (None: not counted)."""\n    info, cycle_kind = run["capture"], run["cycle"]["kind"]\n    stage = inputs.stage_track_inputs if kind == "track" else inputs.stage_playlist_inputs\n    if cycle_kind in ("incremental", "reconcile"):\n        prev = inputs.Cycle.start(plpy, info["prev_now"] + "+00", run["plan"]["source_schema"])\n        affected = incremental.stage_affected(plpy, kind, c, prev, info["since"], info["upto"], guard)\n        run["cycle"]["affected"][kind] = affected\n    if cycle_kind == "incremental":\n        scope = inputs.Scope(ids=f"pg_temp.trending_{kind}_affected", plays="state",\n                             since=info["since"], upto=info["upto"],\n                             prev_week_floor=prev.track_week_floor, prev_month_floor=prev.track_month_floor,\n                             reread=f"pg_temp.trending_{kind}_reread",\n                             unknown=f"pg_temp.trending_{kind}_unknown")\n        stage(plpy, c, guard, scope)\n        guard("end")\n        if info["settled"]:  # else the state stays where it is: its rows are read again next time\n            inputs.stage_state(plpy, c, kind, incremental=True)\n            run["state_staged"] += _STATE_PARTS[kind]\n        return None  # absurd rows are counted by full and reconciling cycles, which read every row\n    if not info["build_state"]:\n        bad_rows = stage(plpy, c, guard)\n        guard("end")\n        return bad_rows\n    bad_rows = stage(plpy, c, guard, inputs.Scope(upto=info["upto"]))\n    guard("end")\n    inputs.stage_state(plpy, c, kind)\n    if cycle_kind == "reconcile":\n        run["cycle"]["drift"] = dict(run["cycle"]["drift"] or {}, **measure_drift(plpy, kind, c, info))\n    run["state_staged"] += _STATE_PARTS[kind]\n    return bad_rows\n\n\ndef measure_drift(plpy, kind: str, c: inputs.Cycle, info: dict) -> dict:\n    """A reconciling cycle, before it rebuilds the state from the sources:\n    how many items\' stored inputs differ from what the sources give, leaving\n    out the items this hour\'s changes name (an incremental cycle would have\n    rescored them), and how many hourly play buckets differ from the plays\n    read (both as of the capture\'s watermark). Any of it is drift: a change\n    the capture or the incremental cycles missed."""\n    id_col = f"{kind}_id"\n    items = int(plpy.execute(f"""\nSELECT count(*) AS n\nFROM pg_temp.trending_{kind}_state f\nFULL JOIN trending._state_{kind}s s ON s.{id_col} = f.{id_col}\nWHERE ROW(f.*) IS DISTINCT FROM ROW(s.*)\n  AND COALESCE(f.{id_col}, s.{id_col}) NOT IN (SELECT a.id FROM pg_temp.trending_{kind}_affected a)""")[0]["n"])\n    drift = {f"{kind}s": items}\n    # users whose weight the state holds wrong, leaving out those this hour names\n    drift[f"{kind}_users"] = int(plpy.execute(f"""\nWITH fresh AS (\n    SELECT f.user_id, f.weight, COALESCE(f.negative, false) AS negative FROM pg_temp.trending_{kind}_user_state f\n    WHERE f.weight IS NOT NULL OR f.negative\n)\nSELECT count(*) AS n FROM fresh f FULL JOIN trending._state_{kind}_users s ON s.user_id = f.user_id\nWHERE ROW(f.weight, f.negative) IS DISTINCT FROM ROW(s.weight, s.negative)\n  AND COALESCE(f.user_id, s.user_id) NOT IN (SELECT n.user_id FROM pg_temp.trending_{kind}_named_weights n)""")[0]["n"])\n    if kind == "track":\n        mf, inf = c.track_month_floor, "\'-infinity\'::timestamp"\n        drift["play_hours"] = int(plpy.execute(f"""\nWITH fresh AS (\n    SELECT h.track_id, h.hour, h.n_source - h.n_after AS n FROM pg_temp.trending_play_hours h\n    WHERE h.n_source <> h.n_after AND (h.hour >= {mf} OR h.hour = {inf})\n), kept AS (\n    SELECT k.track_id, k.hour, sum(k.n) AS n FROM (\n        SELECT b.track_id, b.hour, b.plays AS n FROM trending._state_play_buckets b\n        WHERE b.hour >= {mf} OR b.hour = {inf}\n        UNION ALL\n        SELECT d.item_id, d.hour, d.n FROM trending._capture_play_hours d\n        WHERE d.seq > {int(info["since"])} AND d.seq <= {int(info["upto"])} AND (d.hour >= {mf} OR d.hour = {inf})\n    ) AS k GROUP BY k.track_id, k.hour HAVING sum(k.n) <> 0\n)\nSELECT count(*) AS n FROM fresh f FULL JOIN kept k ON k.track_id = f.track_id AND k.hour = f.hour\nWHERE f.n IS DISTINCT FROM k.n""")[0]["n"])\n    return drift\n\n\ndef finish_capture(plpy, run: dict, c: inputs.Cycle) -> None:\n    """In the transaction of the last step, which commits the cycle\'s last\n    scores: move the state and the capture\'s watermark together.\n    - Full or reconciling (settled): arm the capture from the watermark\n      settled before any source was read (this prunes the delta rows the\n      cycle covered), and replace the state with what the cycle staged.\n    - Incremental (settled): add the delta rows\' plays to the buckets,\n      replace the affected items\' rows, and move the watermark past them,\n      so each delta row is counted once.\n    The state is then valid at the watermark and at this now. A failed run\n    never gets here: nothing is armed, moved or written, and the next cycle\n    reads again."""\n    info = run.get("capture")\n    if not info or not info["installed"]:\n        return\n    kind = run["cycle"]["kind"]\n    month_floor = c.track_month_keep  # what the state keeps of plays and track engagements\n    year_floor = c.playlist_floors[max(inputs.formulas.PLAYLIST_WINDOWS,\n                                       key=lambda r: inputs.formulas.WINDOW_DAYS[r])]\n    if not info["settled"]:\n        return  # armed (or not) as it was; its rows wait for the next cycle\n    write = plpy.prepare("SELECT trending._state_write($1, $2, $3) AS n", ["bigint", "text", "bool"])\n    full = kind != "incremental"\n    if kind == "incremental":\n        plpy.execute(f"SELECT trending._state_advance({int(run[\'run_id\'])}, {int(info[\'upto\'])},"\n                     f" {month_floor}, {year_floor})")\n        info["not_armed"] = capture.advance(plpy, info["upto"])\n    else:\n        info["not_armed"] = capture.arm(plpy, info["upto"], info["fingerprint"])\n    info["armed"] = info["not_armed"] is None\n    if info["not_armed"]:\n        plpy.warning(f"trending: the change capture was not armed: {info[\'not_armed\']}",\n                     hint="The next cycle runs full again; SELECT * FROM trending.capture_status.")\n    if full and info["build_state"]:\n        plpy.execute(write, [run["run_id"], "begin", True])\n        if "track" in run["state_staged"]:\n            plpy.execute(write, [run["run_id"], "play_buckets", True])\n    for staged in run["state_staged"]:\n        plpy.execute(write, [run["run_id"], staged, full])\n    if run["state_staged"] or (full and info["build_state"]):\n        plpy.execute(plpy.prepare("SELECT trending._state_finish($1, $2, $3, $4)",\n                                  ["bigint", "timestamp", "text", "text"]),\n                     [run["run_id"], c.now_text, run["plan"]["fingerprint"], kind])\n\n\ndef record_top(plpy, run: dict) -> None:\n    """In the last step\'s transaction: record the top N of every list the\n    API reads (trending._record_top keeps the previous cycle\'s beside them)\n    and keep its counts in the run\'s memory for announce()."""\n    settings = run["plan"]["settings"]\n    # an incremental cycle keeps the previous run\'s genre lists (counting the\n    # biggest genres reads a whole slice); full and reconciling cycles recount\n    row = plpy.execute(plpy.prepare("SELECT trending._record_top($1, $2, $3, $4) AS r",\n                                    ["bigint", "int4", "int4", "bool"]),\n                       [run["run_id"], int(settings["movers_top_n"]), int(settings["movers_max_genres"]),\n                        run["cycle"]["kind"] != "incremental"])\n    run["movers"] = _json(row[0]["r"])\n\n\n# NOTIFY payloads are limited to 8000 bytes: this one is a few dozen; the\n# detail is in trending.movers().\nNOTIFY_CHANNEL = "trending"\n\n\ndef announce(plpy, run: dict, now_text: str) -> None:\n    """After runs.finish, in the same transaction: NOTIFY trending with the\n    run id, its status, its now and the total entries into the top N lists.\n    Delivered at commit only, so a failed or rolled-back cycle sends nothing."""\n    payload = json.dumps({"run_id": run["run_id"], "status": "ok", "now": now_text,\n                          "entries": int((run.get("movers") or {}).get("entries") or 0)})\n    plpy.execute(plpy.prepare("SELECT pg_catalog.pg_notify($1, $2)", ["text", "text"]), [NOTIFY_CHANNEL, payload])\n\n\ndef progress_line(index: int, total: int, name: str, ms: float, slice_result, bad_rows, changes=None) -> str:\n    """The NOTICE a DBA sees in psql as each step finishes."""\n    line = f"trending: step {index + 1}/{total} {name} done in {ms:.0f} ms"\n    if changes is not None:\n        line += f": {changes[\'changed\']} of {changes[\'staged\']} scores to write"\n    if slice_result is not None:\n        line += (f": {slice_result[\'inserted\']} inserted, {slice_result[\'updated\']} updated,"\n                 f" {slice_result[\'deleted\']} deleted, {slice_result[\'unchanged\']} unchanged")\n    if bad_rows:\n        found = {k: v for k, v in bad_rows.items() if v}\n        if found:\n            line += "; skipped or adjusted rows: " + ", ".join(f"{k} {v}" for k, v in found.items())\n    return line\n\n\ndef summary(plan_: dict, run_row: dict, now_text: str, capture_info: dict | None = None) -> dict:\n    """The jsonb recompute() returns, from the run\'s finished row (and the\n    capture\'s part of the run\'s memory)."""\n    step_ms = _json(run_row["step_ms"])\n    slice_rows = _json(run_row["slice_rows"])\n    strategies: dict = {}\n    for step in plan_["steps"]:\n        if "range" not in step:\n            continue\n        entry = strategies.setdefault(f"{step[\'type\']}/{step[\'version\']}",\n                                      {"enabled": step["enabled"], "ranges": {}})\n        entry["ranges"][step["range"]] = slice_rows[step["name"]]\n    counters = ("inserted", "updated", "deleted", "unchanged")\n    totals = {k: sum(r[k] for s in strategies.values() for r in s["ranges"].values()) for k in counters}\n    steps = {k: v for k, v in step_ms.items() if k in STAGE_STEPS}\n    steps["slices"] = round(sum(v for k, v in step_ms.items() if k not in steps), 1)\n    bad_rows = dict.fromkeys(inputs.TRACK_BAD_ROWS + inputs.PLAYLIST_BAD_ROWS)\n    bad_rows.update(_json(run_row["bad_rows"]) or {})\n    return {"status": "ok", "run_id": int(run_row["run_id"]), "now": now_text,\n            "source_schema": plan_["source_schema"], "ms": float(run_row["ms"]),\n            "wal_bytes": int(run_row["wal_bytes"]), "rows": totals, "steps": steps,\n            "strategies": strategies, "bad_rows": bad_rows,\n            "cycle": {"kind": run_row.get("cycle_kind"), "reason": run_row.get("cycle_reason"),\n                      "affected": _json(run_row.get("affected")), "drift": _json(run_row.get("drift")),\n                      "capture": None if capture_info is None else\n                      {k: capture_info[k] for k in ("installed", "upto", "settled", "armed", "not_armed")}}}\n\n\ndef _json(value):\n    """jsonb arrives in PL/Python as text."""\n    return json.loads(value) if isinstance(value, str) else value\n',
     'trending_pl.explain': '"""Explain one stored score: its inputs, each term of the formula, and why.\n\ntrending.explain_track() / explain_playlist() stage the cycle\'s own inputs\n(inputs.py, its very statements) for the one item, as an incremental cycle\nstages the items it rescores (inputs.Scope): the item\'s rows, saves and\nreposts by their indexes; counting one track\'s plays still scans the month\nof plays by plays(created_at), there being no index on play_item_id. The score is the\ncycle\'s expression (formulas.py) over that row, so a computed score equals\nthe stored one when both are for the same `now`. The sources are checked\nas a cycle checks them, before each read and after the last.\n"""\n\nfrom __future__ import annotations\n\nimport json\nimport math\nimport re\n\nfrom . import config, cycle, formulas, inputs, slices, sources, validate\n\nREL_TOLERANCE = 1e-12\nTOP_CONTRIBUTORS = 10\n\n\ndef _json_value(value):\n    """SQL values as JSON: exact integers, finite floats, text for the rest."""\n    if value is None or isinstance(value, (bool, int, str)):\n        return value\n    if isinstance(value, float):\n        return value if math.isfinite(value) else str(value)\n    text = str(value)  # numeric (Decimal), timestamps\n    if re.fullmatch(r"-?\\d+", text):\n        return int(text)\n    return text\n\n\ndef _row(row) -> dict:\n    return {k: _json_value(v) for k, v in dict(row).items()}\n\n\ndef _validate(plpy, kind: str, item_id, time_range, version) -> config.Strategy:\n    if item_id is None:\n        plpy.error(f"trending: invalid {kind}_id NULL", sqlstate="22023", hint=f"Pass the {kind}\'s id.")\n    strategies = config.read_strategies(plpy)\n    choose = plpy.prepare("SELECT trending._validate_choice($1, $2, $3)", ["text", "text", "text[]"])\n    if kind == "track":\n        versions = [s.version for s in strategies if s.type == "TRACKS"]\n        plpy.execute(choose, ["version", version, versions])\n        strategy = next(s for s in strategies if s.type == "TRACKS" and s.version == version)\n    else:\n        strategy = next(s for s in strategies if s.type == "PLAYLISTS")\n    plpy.execute(choose, ["time_range", time_range, list(strategy.time_ranges)])\n    return strategy\n\n\ndef _resolve_now(plpy, now):\n    """(now, where it came from): NULL means the now of the stored scores."""\n    if now is not None:\n        return now, "argument"\n    row = plpy.execute("SELECT s.scores_as_of::text AS n FROM trending.status s")\n    if row and row[0]["n"] is not None:\n        return row[0]["n"], "scores_as_of"\n    return plpy.execute("SELECT pg_catalog.now()::text AS n")[0]["n"], "transaction (no cycle has succeeded yet)"\n\n\ndef explain(plpy, kind: str, item_id, time_range, version, now) -> str:\n    """The jsonb document (as JSON text) explaining one item\'s score."""\n    strategy = _validate(plpy, kind, item_id, time_range, version)\n    now, now_source = _resolve_now(plpy, now)\n    validate.now(plpy, now)\n    settings = config.read_settings(plpy)\n    cycle.apply_session_settings(plpy, settings)\n    schema = settings["source_schema"]\n    step = cycle.INPUTS[kind]\n\n    def guard(point: str) -> None:\n        sources.lock_and_check(plpy, schema, step)\n\n    inputs.drop_temp_tables(plpy)\n    try:\n        guard("start")\n        c = inputs.Cycle.start(plpy, now, schema)\n        id_col = slices.TABLES[kind]["id"]\n        plpy.execute("CREATE TEMP TABLE trending_explain_ids (id bigint)")\n        plpy.execute(f"INSERT INTO pg_temp.trending_explain_ids VALUES ({int(item_id)})")\n        stage = inputs.stage_track_inputs if kind == "track" else inputs.stage_playlist_inputs\n        bad_rows = stage(plpy, c, guard, inputs.Scope(ids="pg_temp.trending_explain_ids"))\n        guard("rules")\n        doc = {"kind": kind, "id": int(item_id), "type": strategy.type, "version": strategy.version,\n               "time_range": time_range, "now": c.now_text + "+00", "now_source": now_source,\n               "source_schema": schema, "strategy_enabled": strategy.enabled,\n               "bad_rows": {k: v for k, v in bad_rows.items() if v}}\n        found = plpy.execute(f"SELECT * FROM {slices.TABLES[kind][\'inputs\']} i WHERE i.{id_col} = {int(item_id)}")\n        if kind == "track":\n            excluded = _track_exclusion(plpy, c, int(item_id)) if not found else None\n        else:\n            excluded = _playlist_exclusion(plpy, c, int(item_id)) if not found else None\n        doc["eligible"] = bool(found)\n        doc["excluded_by"] = excluded\n        if found:\n            doc["inputs"] = {k: _json_value(v) for k, v in dict(found[0]).items()\n                             if k not in ("negative_contributors",)}\n            doc["karma_contributors"], doc["karma_contributors_total"] = _contributors(\n                plpy, c, kind, int(item_id), time_range)\n            guard("end")\n            doc.update(_formula(plpy, strategy, time_range))\n        else:\n            guard("end")\n            doc["inputs"] = None\n            doc["formula"] = None\n            doc["computed_score"] = 0.0\n            doc["stored_if_computed"] = False\n    finally:\n        inputs.drop_temp_tables(plpy)\n    doc["stored"] = _stored(plpy, strategy, int(item_id), time_range)\n    doc["agrees"] = _agrees(doc)\n    if found and doc["computed_score"] == 0:\n        doc["no_row_because"] = ("the owner has fewer than Y followers: the score is 0, not stored"\n                                 if doc["formula"]["owner_below_min_followers"]\n                                 else "the score is 0 (a zero factor), not stored")\n    return json.dumps(doc)\n\n\ndef _track_exclusion(plpy, c: inputs.Cycle, track_id: int) -> str:\n    """The eligibility rule (or bad-row counter) that leaves this track out."""\n    row = plpy.execute(f"""\nSELECT count(*) AS current_rows,\n       bool_and(t.is_delete IS FALSE) AS not_deleted, bool_and(t.is_unlisted IS FALSE) AS listed,\n       bool_and(t.stem_of IS NULL) AS not_stem, bool_and(pg_catalog.isfinite(t.created_at)) AS finite\nFROM {c.source}.tracks t WHERE t.track_id = {track_id} AND t.is_current IS TRUE""")[0]\n    if row["current_rows"] == 0:\n        return "no current row: no tracks row with is_current true for this track_id"\n    if row["current_rows"] > 1:\n        return (f"{row[\'current_rows\']} current rows for this track_id: skipped and counted"\n                " (bad row counter duplicate_current_tracks)")\n    if not row["not_deleted"]:\n        return "is_delete is not false (true or NULL)"\n    if not row["listed"]:\n        return "is_unlisted is not false (true or NULL)"\n    if not row["not_stem"]:\n        return "stem_of is not NULL: a stem is not scored"\n    if not row["finite"]:\n        return "created_at is infinite (bad row counter tracks_created_at_infinite)"\n    return "not eligible"\n\n\ndef _playlist_exclusion(plpy, c: inputs.Cycle, playlist_id: int) -> str:\n    row = plpy.execute(f"""\nSELECT count(*) AS current_rows,\n       bool_and(p.is_delete IS FALSE) AS not_deleted, bool_and(p.is_private IS FALSE) AS public,\n       bool_and(pg_catalog.jsonb_typeof(p.playlist_contents -> \'track_ids\') IS NOT DISTINCT FROM \'array\') AS is_array,\n       min(CASE WHEN pg_catalog.jsonb_typeof(p.playlist_contents -> \'track_ids\') = \'array\'\n                THEN pg_catalog.jsonb_array_length(p.playlist_contents -> \'track_ids\') END) AS entries,\n       bool_and(EXISTS (SELECT FROM {c.source}.aggregate_user au WHERE au.user_id = p.playlist_owner_id))\n           AS owner_known,\n       bool_and(pg_catalog.isfinite(p.created_at)) AS finite\nFROM {c.source}.playlists p WHERE p.playlist_id = {playlist_id} AND p.is_current IS TRUE""")[0]\n    if row["current_rows"] == 0:\n        return "no current row: no playlists row with is_current true for this playlist_id"\n    if row["current_rows"] > 1:\n        return (f"{row[\'current_rows\']} current rows for this playlist_id: skipped and counted"\n                " (bad row counter duplicate_current_playlists)")\n    if not row["not_deleted"]:\n        return "is_delete is not false (true or NULL)"\n    if not row["public"]:\n        return "is_private is not false (true or NULL)"\n    if not row["is_array"]:\n        return ("playlist_contents->\'track_ids\' is missing or not an array"\n                " (bad row counter playlists_track_ids_not_array)")\n    if row["entries"] < 3:\n        return f"{row[\'entries\']} entries in playlist_contents->\'track_ids\': fewer than 3"\n    if not row["owner_known"]:\n        return "the owner has no aggregate_user row"\n    if not row["finite"]:\n        return "created_at is infinite (bad row counter playlists_created_at_infinite)"\n    return "not eligible"\n\n\ndef _contributors(plpy, c: inputs.Cycle, kind: str, item_id: int, time_range: str):\n    """The karma\'s biggest contributors (at most TOP_CONTRIBUTORS) and how many\n    there are: per user with a complete profile, follower_count, engagements\n    (reposts + saves) and profile rows; contribution = follower_count x\n    profile rows x engagements (a negative or missing follower_count adds\n    nothing), as the cycle sums it."""\n    if kind == "track":\n        label, window, current = "track", "true", ""\n    else:\n        # playlist karma: the range\'s window (created_at >= start), current users rows only\n        label, window, current = "playlist", f"e.created_at >= {c.playlist_starts[time_range]}", \\\n            "u.is_current IS TRUE AND "\n    rows = plpy.execute(f"""\nWITH engagements AS (\n    SELECT r.user_id, true AS is_repost, r.created_at\n    FROM {c.source}.reposts r\n    WHERE r.repost_item_id = {item_id}\n      AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), \'{label}\')\n      AND r.is_current IS TRUE AND r.is_delete IS FALSE\n    UNION ALL\n    SELECT s.user_id, false, s.created_at\n    FROM {c.source}.saves s\n    WHERE s.save_item_id = {item_id}\n      AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), \'{label}\')\n      AND s.is_current IS TRUE AND s.is_delete IS FALSE\n), per_user AS (\n    SELECT e.user_id, count(*) FILTER (WHERE e.is_repost) AS reposts, count(*) FILTER (WHERE NOT e.is_repost) AS saves\n    FROM engagements e WHERE {window}\n    GROUP BY e.user_id\n), profiles AS (\n    SELECT u.user_id, count(*) AS profile_rows\n    FROM {c.source}.users u\n    WHERE u.user_id IN (SELECT p.user_id FROM per_user p) AND {current}{inputs._COMPLETE_PROFILE}\n    GROUP BY u.user_id\n), ranked AS (\n    SELECT p.user_id, au.follower_count, p.reposts + p.saves AS engagements, p.reposts, p.saves,\n           pr.profile_rows,\n           CASE WHEN au.follower_count >= 0\n                THEN au.follower_count::numeric * pr.profile_rows * (p.reposts + p.saves) ELSE 0 END AS contribution\n    FROM per_user p\n    JOIN profiles pr ON pr.user_id = p.user_id\n    LEFT JOIN {c.source}.aggregate_user au ON au.user_id = p.user_id\n)\nSELECT r.*, count(*) OVER () AS total FROM ranked r\nORDER BY r.contribution DESC, r.user_id LIMIT {TOP_CONTRIBUTORS}""")\n    total = int(rows[0]["total"]) if rows else 0\n    return [{k: v for k, v in _row(r).items() if k != "total"} for r in rows], total\n\n\ndef _formula(plpy, strategy: config.Strategy, time_range: str) -> dict:\n    """Each term, S, decay, K, the owner gate and the score, evaluated in SQL by\n    the cycle\'s own expressions (formulas.py) over the staged inputs row."""\n    num = formulas._num\n    i = "i"\n    totals = {"R*repost_total": f"{num(formulas.R)} * {i}.repost_total",\n              "I*save_total": f"{num(formulas.I)} * {i}.save_total"}\n    if strategy.kind == "track":\n        score, _filter = formulas.track_score(strategy.version, time_range)\n        k = formulas.karma_factor(strategy.version, f"{i}.karma")\n        if time_range == "allTime":\n            terms = {"N*play_total": f"{num(formulas.N)} * {i}.play_total", **totals}\n            decay, window = num(1), None\n        else:\n            terms = {f"N*listens_{time_range}": f"{num(formulas.N)} * {i}.listens_{time_range}",\n                     f"F*reposts_{time_range}": f"{num(formulas.F)} * {i}.reposts_{time_range}",\n                     f"O*saves_{time_range}": f"{num(formulas.O)} * {i}.saves_{time_range}", **totals}\n            window = formulas.WINDOW_DAYS[time_range]\n            decay = formulas.decay(f"{i}.age_days", window)\n        k_text = "karma" if strategy.version == "pnagD" else "1 + log10(1 + karma)"\n    else:\n        score, _filter = formulas.playlist_score(time_range)\n        k = f"COALESCE({i}.karma_{time_range}::float8, {num(1)})"\n        terms = {"N*1": f"{num(formulas.N)} * 1",\n                 f"F*reposts_{time_range}": f"{num(formulas.F)} * {i}.reposts_{time_range}",\n                 f"O*saves_{time_range}": f"{num(formulas.O)} * {i}.saves_{time_range}", **totals}\n        window = formulas.WINDOW_DAYS[time_range]\n        decay = formulas.decay(f"{i}.age_days", window)\n        k_text = f"karma_{time_range}, or 1 when NULL"\n    columns = [f"({expr})::float8 AS t{n}" for n, expr in enumerate(terms.values())]\n    s_expr = " + ".join(f"({expr})" for expr in terms.values())\n    row = plpy.execute(f"""\nSELECT {\', \'.join(columns)}, ({s_expr})::float8 AS s, ({decay})::float8 AS decay, ({k})::float8 AS k,\n       COALESCE({i}.owner_followers < {formulas.Y}, false) AS gated,\n       ({score})::float8 AS score, ({_filter}) AS has_row\nFROM {slices.TABLES[strategy.kind][\'inputs\']} {i}""")[0]  # the one item\'s row (explain() checked)\n    constants = {"N": formulas.N, "F": formulas.F, "O": formulas.O, "R": formulas.R, "I": formulas.I,\n                 "Q": formulas.Q, "Y": formulas.Y}\n    return {\n        "formula": {\n            "constants": constants,\n            # a list: jsonb keeps the order of arrays, not of object keys\n            "terms": [{"term": name, "value": _json_value(row[f"t{n}"])} for n, name in enumerate(terms)],\n            "S": _json_value(row["s"]),\n            "decay": _json_value(row["decay"]),\n            "decay_window_days": window,\n            "K": _json_value(row["k"]),\n            "K_is": k_text,\n            "owner_below_min_followers": bool(row["gated"]),\n            "expression": "0 if owner_followers < Y else decay * S * K",\n        },\n        "computed_score": _json_value(row["score"]) if row["has_row"] else None,\n        "stored_if_computed": bool(row["has_row"]) and row["score"] != 0,\n        "no_row_because": None if row["has_row"] else (\n            "no aggregate_plays row, or its count is NULL (bad row counter null_play_counts): no allTime score"),\n    }\n\n\ndef _stored(plpy, strategy: config.Strategy, item_id: int, time_range: str):\n    spec = slices.TABLES[strategy.kind]\n    genre = ", t.genre" if spec["genre"] else ""\n    rows = plpy.execute(plpy.prepare(\n        f"SELECT t.score, pg_catalog.to_char(t.created_at, \'YYYY-MM-DD HH24:MI:SS.US\') AS created_at{genre}"\n        f" FROM {spec[\'table\']} t WHERE t.{spec[\'id\']} = $1 AND t.type = $2 AND t.version = $3"\n        f" AND t.time_range = $4", ["integer", "text", "text", "text"]),\n        [item_id, strategy.type, strategy.version, time_range])\n    return _row(rows[0]) if rows else None\n\n\ndef _agrees(doc: dict) -> bool:\n    """The computed score and the stored one agree within REL_TOLERANCE; a zero\n    (or absent) score agrees with no stored row."""\n    stored = doc["stored"]\n    computed = doc.get("computed_score") or 0.0\n    if stored is None:\n        return computed == 0\n    got = float(stored["score"])\n    return abs(computed - got) <= REL_TOLERANCE * max(abs(computed), abs(got))\n',
@@ -2596,7 +2755,7 @@ SOURCES = {
     'trending_pl.sources': '"""Check the source tables in every transaction that reads them.\n\nCREATE EXTENSION must not need the source tables (pg_restore creates\nextensions before tables), so the first moment we can check them is a cycle.\n\nThe source tables belong to another role (the service\'s indexer) and a cycle\nmay run as a superuser: nothing that role owns may run as the cycle. So a\nsource, and every partition or inheritance child a read scans, must be a plain\nor partitioned table without row-level security; every column a cycle reads\nmust have one of the built-in types listed below (by type OID: a domain or a\nlook-alike type is refused; an enum column must be an enum, compared without a\ncast); and no index, constraint, extended statistics object or partition key\nof them may use a function, operator or type owned by a non-superuser (the\nplanner evaluates those). trending._check_sources does it all in one catalog\nquery, AFTER taking the lock the reads take, so the check sees what the reads\nwill see; the scheduled procedure commits between steps, so every step that\nreads the sources calls lock_and_check first. A problem stops the cycle with\none error that names every problem, before any source row is read.\n"""\n\nfrom __future__ import annotations\n\nimport json\n\n# Accepted types per column: pg_catalog type names, compared by OID.\nINTEGER = ("int2", "int4", "int8")\nTEXT = ("text", "varchar", "bpchar")\nTIMESTAMP = ("timestamp",)  # without time zone, holding UTC (docs/reference.md): timestamptz would shift windows\nBOOLEAN = ("bool",)\nJSONB = ("jsonb",)\n\n\nclass Enum(tuple):\n    """An enum column: any enum type having these labels (compared by label, never cast)."""\n\n\nITEM_TYPE = Enum(("track", "playlist"))\n\n# Every column a cycle reads, by table, with the types it accepts.\nREQUIRED_COLUMNS: dict[str, dict[str, tuple]] = {\n    "tracks": {"track_id": INTEGER, "owner_id": INTEGER, "genre": TEXT, "created_at": TIMESTAMP,\n               "release_date": TIMESTAMP, "is_current": BOOLEAN, "is_delete": BOOLEAN,\n               "is_unlisted": BOOLEAN, "stem_of": JSONB},\n    "plays": {"play_item_id": INTEGER, "created_at": TIMESTAMP},\n    "saves": {"user_id": INTEGER, "save_item_id": INTEGER, "save_type": ITEM_TYPE, "is_current": BOOLEAN,\n              "is_delete": BOOLEAN, "created_at": TIMESTAMP},\n    "reposts": {"user_id": INTEGER, "repost_item_id": INTEGER, "repost_type": ITEM_TYPE,\n                "is_current": BOOLEAN, "is_delete": BOOLEAN, "created_at": TIMESTAMP},\n    "users": {"user_id": INTEGER, "is_current": BOOLEAN, "cover_photo": TEXT, "cover_photo_sizes": TEXT,\n              "profile_picture": TEXT, "profile_picture_sizes": TEXT, "bio": TEXT},\n    "aggregate_user": {"user_id": INTEGER, "follower_count": INTEGER, "following_count": INTEGER},\n    "aggregate_track": {"track_id": INTEGER, "repost_count": INTEGER, "save_count": INTEGER},\n    "aggregate_plays": {"play_item_id": INTEGER, "count": INTEGER},\n    "aggregate_playlist": {"playlist_id": INTEGER, "repost_count": INTEGER, "save_count": INTEGER},\n    "playlists": {"playlist_id": INTEGER, "playlist_owner_id": INTEGER, "is_current": BOOLEAN,\n                  "is_delete": BOOLEAN, "is_private": BOOLEAN, "playlist_contents": JSONB,\n                  "created_at": TIMESTAMP, "release_date": TIMESTAMP},\n}\n\n# The tables each reading step reads (inputs.py); the check_sources step checks them all.\nTABLES_READ = {\n    "track_inputs": ("tracks", "plays", "users", "aggregate_user", "reposts", "saves",\n                     "aggregate_track", "aggregate_plays"),\n    "playlist_inputs": ("playlists", "aggregate_user", "users", "reposts", "saves", "aggregate_playlist"),\n}\n\nINVALID_SCHEMA_NAME = "3F000"\nNOT_READ_COMMITTED = "25000"\n\n\ndef column_spec(tables=None) -> str:\n    """REQUIRED_COLUMNS (of `tables`, default all) as the jsonb trending._check_sources takes, in order."""\n    spec = []\n    for table, columns in REQUIRED_COLUMNS.items():\n        if tables is not None and table not in tables:\n            continue\n        for column, accepted in columns.items():\n            key = "enum" if isinstance(accepted, Enum) else "types"\n            spec.append({"table": table, "column": column, key: list(accepted)})\n    return json.dumps(spec)\n\n\ndef lock_and_check(plpy, schema: str, step: str | None = None) -> None:\n    """Lock the sources `step` reads (default: all) as its reads will, then\n    raise one clear error if they cannot feed a cycle or are not to be\n    trusted. Call it first in every transaction that reads the sources."""\n    spec = column_spec(TABLES_READ.get(step) if step else None)\n    rows = plpy.execute("SELECT c.sqlstate, c.problem, c.severity FROM trending._check_sources("\n                        f"{plpy.quote_literal(schema)}, {plpy.quote_literal(spec)}::pg_catalog.jsonb) c")\n    raise_problems(plpy, schema, list(rows))\n\n\ndef raise_problems(plpy, schema: str, problems) -> None:\n    """One error naming every problem, with the SQLSTATE of the most fundamental."""\n    if not problems:\n        return\n    first = min(problems, key=lambda p: p["severity"])\n    sqlstate = first["sqlstate"]\n    if sqlstate == NOT_READ_COMMITTED:\n        plpy.error(f"trending: {first[\'problem\']}", sqlstate=sqlstate,\n                   detail="Under REPEATABLE READ or SERIALIZABLE the check of the source tables would "\n                          "use a snapshot older than their lock, and could miss a change.",\n                   hint="Run the cycle in a READ COMMITTED transaction (the default): "\n                        "SET TRANSACTION ISOLATION LEVEL READ COMMITTED, or check default_transaction_isolation.")\n    if sqlstate == INVALID_SCHEMA_NAME:\n        plpy.error(f\'trending: source schema "{schema}" does not exist\',\n                   hint="Set trending.settings.source_schema to the schema holding tracks, plays, ...: "\n                        "UPDATE trending.settings SET value = \'<schema>\' WHERE name = \'source_schema\';",\n                   sqlstate=sqlstate)\n    plpy.error(f\'trending: source schema "{schema}" cannot feed a cycle: \'\n               + "; ".join(p["problem"] for p in problems),\n               detail="trending reads these columns: " + describe_requirements()\n                      + ". See \\"What a cycle trusts and what it refuses\\" in docs/security.md.",\n               hint="Point trending.settings.source_schema at the service\'s schema of plain tables, "\n                    "or fix the objects named (a source table\'s owner must not be able to run code "\n                    "as the cycle\'s role).",\n               sqlstate=sqlstate)\n\n\ndef describe_requirements() -> str:\n    return "; ".join(f"{table}({\', \'.join(columns)})" for table, columns in REQUIRED_COLUMNS.items())\n',
     'trending_pl.validate': '"""What a cycle checks before it plans anything: its `now` and its settings.\n\nBoth entry points call cycle_inputs() first, so a bad value fails at once\nwith 22023 and a message that says what is accepted, instead of a Python\nTypeError, an overflow in the middle of a step, or a silently different\ncycle. The checks are SQL, on the value the server parsed: `now` arrives\nhere as text (None for NULL) and is never parsed in Python.\n"""\n\nfrom __future__ import annotations\n\n# The cycle\'s `now`, in UTC. The lower bound keeps every window start AD\n# (the longest window is 365 days: 0002-01-01 - 365 days = 0001-01-01; a BC\n# `now` or window start would lose its era in the run\'s row and summary);\n# the upper one keeps four-digit years everywhere a timestamp is written as\n# text.\nNOW_MIN = "0002-01-01 00:00:00"\nNOW_MAX = "9999-12-31 23:59:59.999999"\nNOW_ACCEPTED = (f"now must be a finite timestamptz from {NOW_MIN}+00 to {NOW_MAX}+00 (UTC):"\n                " AD, and a year before it still AD")\n\n\ndef now(plpy, value) -> None:\n    """Raise 22023 unless `value` (the text of a timestamptz, or None) is a\n    `now` a cycle can compute with."""\n    if value is None:\n        plpy.error("trending: invalid now NULL: " + NOW_ACCEPTED, sqlstate="22023",\n                   hint="Omit it (or pass NULL to scheduled_recompute) for the current time.")\n    row = plpy.execute(f"""\nSELECT pg_catalog.isfinite(n) AND n AT TIME ZONE \'UTC\'\n           BETWEEN {plpy.quote_literal(NOW_MIN)}::timestamp AND {plpy.quote_literal(NOW_MAX)}::timestamp AS ok,\n       pg_catalog.to_char(n AT TIME ZONE \'UTC\', \'YYYY-MM-DD HH24:MI:SS.US+00 AD\') AS utc\nFROM (SELECT {plpy.quote_literal(value)}::timestamptz AS n) AS given""")[0]\n    if not row["ok"]:\n        shown = row["utc"] or value  # infinity has no to_char\n        plpy.error(f"trending: invalid now {plpy.quote_literal(shown)}: {NOW_ACCEPTED}", sqlstate="22023",\n                   hint="Omit it for the current time.")\n\n\ndef settings(plpy) -> None:\n    """Raise 22023 unless every setting is one a cycle can use: the values\n    stored under an older version, or loaded by pg_restore, never went\n    through today\'s checks."""\n    try:\n        plpy.execute("SELECT trending._validate_setting(s.name, s.value) FROM trending.settings s ORDER BY s.name")\n    except plpy.SPIError as error:\n        # spidata: (sqlerrcode, detail, hint, ...); pass only what is set\n        spidata = getattr(error, "spidata", None) or ()\n        extra = {k: v for k, v in zip(("detail", "hint"), spidata[1:3]) if v}\n        plpy.error(f"trending: {error.args[0] if error.args else error}",\n                   sqlstate=getattr(error, "sqlstate", None) or "22023", **extra)\n\n\ndef cycle_inputs(plpy, now_value) -> None:\n    """Everything a cycle is given: its `now` and the settings."""\n    now(plpy, now_value)\n    settings(plpy)\n',
 }
-DIGEST = 'f179ab8879d3a854dc8def896022707f0217ffde3caa5e0843ff61149d17dd37'
+DIGEST = '950f82a3f60bc0ad284c33df2703f5789a9c962506ac7fa3938e1f6ccbb2a560'
 PACKAGE = "trending_pl"
 
 loaded = sys.modules.get(PACKAGE)
@@ -4245,9 +4404,9 @@ $function$;
 -- most the lock_timeout setting), and says so. Idempotent: intact triggers
 -- are kept; missing, disabled or altered ones are replaced; capture
 -- triggers left on other relations (a renamed table, an old schema) are
--- removed. Grants nothing: the triggers run as the role trending_capture
--- (SECURITY DEFINER; sql/grants.sql), so any writer, however it got its
--- privilege, writes as before. Returns what it did as jsonb. The next
+-- removed. Grants INSERT on the delta tables and USAGE on their sequence to
+-- each table's owner and every role that may write it (run it again after
+-- granting a new writer role). Returns what it did as jsonb. The next
 -- cycle runs full and arms the capture.
 CREATE FUNCTION trending.install_capture()
 RETURNS jsonb
@@ -4756,9 +4915,9 @@ $function$;
 -- source: sql/functions/uninstall_capture.sql
 -------------------------------------------------------------------------------
 -- uninstall_capture
--- Remove every change-capture trigger (wherever it is) and the capture's
--- state: the service's tables are left as they were before
--- install_capture() (superuser only; DROP
+-- Remove every change-capture trigger (wherever it is), the writers'
+-- grants on the delta tables and the capture's state: the service's tables
+-- are left as they were before install_capture() (superuser only; DROP
 -- TRIGGER takes an ACCESS EXCLUSIVE lock on each table for a moment, and
 -- says so). Idempotent. Returns what it did as jsonb.
 CREATE FUNCTION trending.uninstall_capture()
@@ -4822,6 +4981,17 @@ CREATE EVENT TRIGGER trending_capture_guard_drop ON ddl_command_start
     WHEN TAG IN ('DROP EXTENSION')
     EXECUTE FUNCTION trending._capture_guard_drop();
 
+-- Change capture follows DDL (issue 16, sql/functions/_capture_follow_ddl.sql):
+-- after any role's CREATE TABLE, ALTER TABLE or ALTER TYPE, the capture
+-- triggers go on new partitions of a source table and off relations they
+-- can no longer read. ENABLE ALWAYS: it fires in session_replication_role
+-- replica too. (1.1 -> 1.2: sql/updates/1.1--1.2-finish.sql creates it.)
+CREATE EVENT TRIGGER trending_capture_follow_ddl ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE', 'ALTER TYPE')
+    EXECUTE FUNCTION trending._capture_follow_ddl();
+ALTER EVENT TRIGGER trending_capture_follow_ddl ENABLE ALWAYS;
+COMMENT ON EVENT TRIGGER trending_capture_follow_ddl IS 'Change capture: keeps the capture triggers on every partition of a source table and off relations they can no longer read (sql/functions/_capture_follow_ddl.sql).';
+
 -- source: sql/grants.sql
 -- Privileges, all explicit. PUBLIC may read the scores and the configuration
 -- and call the read functions; nothing written in an untrusted language
@@ -4861,53 +5031,11 @@ GRANT EXECUTE ON FUNCTION trending._check_sources(text, jsonb) TO PUBLIC;
 
 -- Change capture (issue 9, docs/incremental.md). capture_status: like
 -- status, anyone may see whether the capture works. The trigger functions,
--- install/uninstall and the watermark routines stay revoked from PUBLIC
--- (EXECUTE is checked when a trigger is created: no writer can put a
--- capture trigger on a table of its own to forge delta rows); cycles call
--- _capture_settle, _capture_arm and _capture_advance (SECURITY DEFINER,
--- cycle lock required).
+-- install/uninstall and the watermark routines stay revoked from PUBLIC:
+-- install_capture() grants INSERT on the delta tables and USAGE on their
+-- sequence to the source tables' writers; cycles call _capture_settle,
+-- _capture_arm and _capture_advance (SECURITY DEFINER, cycle lock required).
 GRANT SELECT ON trending.capture_status TO PUBLIC;
-
--- Issue 16: the capture triggers run as trending_capture (SECURITY
--- DEFINER), so the service's writers need nothing in schema trending and
--- may write nothing there. A cluster-wide NOLOGIN NOINHERIT role with no
--- other attribute and no membership; created here when missing (CREATE
--- EXTENSION runs as a superuser), refused when it exists with more, since it
--- could then be used to forge delta rows. It owns the ten trigger functions
--- and may exactly: use schema trending, append to the delta tables, draw
--- their sequence, read the armed row. The delta tables, the sequence, the
--- state and the scores stay the extension owner's.
-DO $do$
-BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = 'trending_capture') THEN
-        CREATE ROLE trending_capture NOLOGIN NOINHERIT;
-    ELSIF EXISTS (SELECT FROM pg_catalog.pg_roles r
-                  WHERE r.rolname = 'trending_capture'
-                    AND (r.rolsuper OR r.rolcanlogin OR r.rolinherit OR r.rolcreaterole OR r.rolcreatedb
-                         OR r.rolreplication OR r.rolbypassrls))
-       OR EXISTS (SELECT FROM pg_catalog.pg_auth_members m
-                  WHERE 'trending_capture'::pg_catalog.regrole IN (m.roleid, m.member)) THEN
-        RAISE EXCEPTION 'trending: role trending_capture exists with attributes or memberships it must not have'
-            USING ERRCODE = '42501',
-                  DETAIL = 'The capture triggers run as trending_capture: any way to log in or act as it could forge captured changes.',
-                  HINT = 'Make it NOLOGIN NOINHERIT with no other attribute and no role membership (or drop it), then retry.';
-    END IF;
-END;
-$do$;
-ALTER FUNCTION trending._capture_tracks() OWNER TO trending_capture;
-ALTER FUNCTION trending._capture_plays() OWNER TO trending_capture;
-ALTER FUNCTION trending._capture_saves() OWNER TO trending_capture;
-ALTER FUNCTION trending._capture_reposts() OWNER TO trending_capture;
-ALTER FUNCTION trending._capture_users() OWNER TO trending_capture;
-ALTER FUNCTION trending._capture_aggregate_user() OWNER TO trending_capture;
-ALTER FUNCTION trending._capture_aggregate_track() OWNER TO trending_capture;
-ALTER FUNCTION trending._capture_aggregate_plays() OWNER TO trending_capture;
-ALTER FUNCTION trending._capture_aggregate_playlist() OWNER TO trending_capture;
-ALTER FUNCTION trending._capture_playlists() OWNER TO trending_capture;
-GRANT USAGE ON SCHEMA trending TO trending_capture;
-GRANT INSERT ON trending._capture_changes, trending._capture_plays, trending._capture_truncates TO trending_capture;
-GRANT USAGE ON SEQUENCE trending._capture_seq TO trending_capture;
-GRANT SELECT ON trending._capture_armed TO trending_capture;
 
 -- Insight (issue 11): preview() and explain_track()/explain_playlist() read
 -- the source tables as the caller and run plpython3u: not for PUBLIC.
@@ -5038,23 +5166,27 @@ COMMENT ON FUNCTION trending._staging_drop() IS 'Internal, SECURITY DEFINER: dro
 COMMENT ON VIEW trending.capture_status IS
     'One row: is the change capture installed (trending.install_capture()) and armed (by a full cycle), may the next cycle be incremental (incremental_ok) and if not why (full_cycle_reason), and how many captured changes wait to be consumed.';
 COMMENT ON FUNCTION trending.install_capture() IS
-    'Superuser: put the change-capture triggers (statement-level, AFTER INSERT/UPDATE/DELETE/TRUNCATE) on the source tables of source_schema; briefly locks each table (SHARE ROW EXCLUSIVE). Idempotent; grants nothing (the triggers run as role trending_capture). See docs/incremental.md.';
+    'Superuser: put the change-capture triggers (statement-level, AFTER INSERT/UPDATE/DELETE/TRUNCATE) on the source tables of source_schema; briefly locks each table (SHARE ROW EXCLUSIVE). Idempotent; grants the writers INSERT on the delta tables. See docs/incremental.md.';
 COMMENT ON FUNCTION trending.uninstall_capture() IS
-    'Superuser: remove every change-capture trigger, leaving the source tables as they were; briefly locks each table. Idempotent.';
+    'Superuser: remove every change-capture trigger and the writers'' grants, leaving the source tables as they were; briefly locks each table. Idempotent.';
 COMMENT ON FUNCTION trending._capture_settle(interval) IS 'Internal: the capture watermark below which every delta row has committed or rolled back (waits for writers in flight, at most the timeout).';
 COMMENT ON FUNCTION trending._capture_arm(bigint, text) IS 'Internal: a full cycle arms the capture from a settled watermark; returns why not, or NULL.';
 COMMENT ON FUNCTION trending._capture_advance(bigint) IS 'Internal: an incremental cycle moves the capture watermark, or disarms it and returns why.';
 COMMENT ON FUNCTION trending._capture_guard_drop() IS 'Internal: event trigger; a bare DROP EXTENSION trending with capture installed fails naming uninstall_capture().';
-COMMENT ON FUNCTION trending._capture_tracks() IS 'Internal: capture trigger of tracks (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
-COMMENT ON FUNCTION trending._capture_plays() IS 'Internal: capture trigger of plays (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
-COMMENT ON FUNCTION trending._capture_saves() IS 'Internal: capture trigger of saves (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
-COMMENT ON FUNCTION trending._capture_reposts() IS 'Internal: capture trigger of reposts (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
-COMMENT ON FUNCTION trending._capture_users() IS 'Internal: capture trigger of users (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
-COMMENT ON FUNCTION trending._capture_aggregate_user() IS 'Internal: capture trigger of aggregate_user (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
-COMMENT ON FUNCTION trending._capture_aggregate_track() IS 'Internal: capture trigger of aggregate_track (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
-COMMENT ON FUNCTION trending._capture_aggregate_plays() IS 'Internal: capture trigger of aggregate_plays (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
-COMMENT ON FUNCTION trending._capture_aggregate_playlist() IS 'Internal: capture trigger of aggregate_playlist (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
-COMMENT ON FUNCTION trending._capture_playlists() IS 'Internal: capture trigger of playlists (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
+COMMENT ON FUNCTION trending._capture_follow_ddl() IS 'Internal: event trigger after CREATE TABLE, ALTER TABLE, ALTER TYPE; puts the capture triggers on new partitions of a source table and takes them off relations they can no longer read; never fails the DDL.';
+COMMENT ON FUNCTION trending._capture_cover(oid, text) IS 'Internal: put the four capture triggers of a source table on a relation (the table or one of its partitions).';
+COMMENT ON FUNCTION trending._capture_empty(oid) IS 'Internal: is the relation provably empty (every table in it has no page)?';
+COMMENT ON VIEW trending._capture_read_columns IS 'Internal: the columns a cycle reads of each source table, with the types accepted (sources.py REQUIRED_COLUMNS).';
+COMMENT ON FUNCTION trending._capture_tracks() IS 'Internal: capture trigger of tracks (see install_capture).';
+COMMENT ON FUNCTION trending._capture_plays() IS 'Internal: capture trigger of plays (see install_capture).';
+COMMENT ON FUNCTION trending._capture_saves() IS 'Internal: capture trigger of saves (see install_capture).';
+COMMENT ON FUNCTION trending._capture_reposts() IS 'Internal: capture trigger of reposts (see install_capture).';
+COMMENT ON FUNCTION trending._capture_users() IS 'Internal: capture trigger of users (see install_capture).';
+COMMENT ON FUNCTION trending._capture_aggregate_user() IS 'Internal: capture trigger of aggregate_user (see install_capture).';
+COMMENT ON FUNCTION trending._capture_aggregate_track() IS 'Internal: capture trigger of aggregate_track (see install_capture).';
+COMMENT ON FUNCTION trending._capture_aggregate_plays() IS 'Internal: capture trigger of aggregate_plays (see install_capture).';
+COMMENT ON FUNCTION trending._capture_aggregate_playlist() IS 'Internal: capture trigger of aggregate_playlist (see install_capture).';
+COMMENT ON FUNCTION trending._capture_playlists() IS 'Internal: capture trigger of playlists (see install_capture).';
 COMMENT ON TABLE trending._capture_changes IS 'Internal, UNLOGGED: delta rows (source, item kind, item id, user id) appended by the capture triggers.';
 COMMENT ON TABLE trending._capture_plays IS 'Internal, UNLOGGED: net plays added per (item, hour of created_at), appended by the plays capture trigger.';
 COMMENT ON TABLE trending._capture_truncates IS 'Internal, UNLOGGED: TRUNCATEs of source tables (the next cycle runs full).';

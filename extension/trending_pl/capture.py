@@ -44,13 +44,10 @@ SOURCES = {1: "tracks", 2: "plays", 3: "saves", 4: "reposts", 5: "users", 6: "ag
            7: "aggregate_track", 8: "aggregate_plays", 9: "aggregate_playlist", 10: "playlists"}
 TABLES = tuple(SOURCES[code] for code in sorted(SOURCES))
 
-# name -> (event, transition tables clause); tgtype and names are checked by trending._capture_catalog
-TRIGGERS = {
-    "trending_capture_insert": ("INSERT", "REFERENCING NEW TABLE AS capture_new"),
-    "trending_capture_update": ("UPDATE", "REFERENCING OLD TABLE AS capture_old NEW TABLE AS capture_new"),
-    "trending_capture_delete": ("DELETE", "REFERENCING OLD TABLE AS capture_old"),
-    "trending_capture_truncate": ("TRUNCATE", ""),
-}
+# the capture triggers' names; trending._capture_cover creates them, and
+# trending._capture_catalog and _intact check their shape
+TRIGGERS = ("trending_capture_insert", "trending_capture_update", "trending_capture_delete",
+            "trending_capture_truncate")
 DELTA_TABLES = ("trending._capture_changes", "trending._capture_plays", "trending._capture_truncates")
 # the owner of the trigger functions (sql/grants.sql): they run as it
 CAPTURE_ROLE = "trending_capture"
@@ -146,18 +143,6 @@ def _check_capture_role(plpy, functions: list[int]) -> None:
                         "NOBYPASSRLS, and revoke its memberships (trending doctor lists them).")
 
 
-def _create_triggers(plpy, qualified: str, table: str) -> None:
-    """The four capture triggers of source `table` on relation `qualified`
-    (schema-qualified, quoted), firing in every session_replication_role."""
-    for name, (event, referencing) in TRIGGERS.items():
-        plpy.execute(f"CREATE TRIGGER {name} AFTER {event} ON {qualified} {referencing} "
-                     f"FOR EACH STATEMENT EXECUTE FUNCTION trending._capture_{table}()")
-    # ALWAYS: fire in session_replication_role = replica too (a logical
-    # replication subscriber applying the service's changes)
-    plpy.execute(f"ALTER TABLE {qualified} "
-                 + ", ".join(f"ENABLE ALWAYS TRIGGER {name}" for name in TRIGGERS))
-
-
 def _intact(plpy, relid: int, table: str) -> bool:
     """Are the four capture triggers of `table` on relid, as install creates them?"""
     names = ", ".join(plpy.quote_literal(n) for n in TRIGGERS)
@@ -185,28 +170,33 @@ def install(plpy) -> str:
                  + plpy.quote_literal(_setting(plpy, "lock_timeout")) + ", true)")
     result = {"source_schema": schema, "tables": {}, "removed": []}
     relids = {}
+    partitions = {}  # table -> [(relid, qualified name)], every level under it
     for table in TABLES:
         row = plpy.execute(
-            "SELECT c.oid, c.relkind, EXISTS (SELECT FROM pg_catalog.pg_inherits h WHERE h.inhparent = c.oid) "
-            "AS has_children FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass("
+            "SELECT c.oid, c.relkind, EXISTS (SELECT FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class k "
+            "ON k.oid = h.inhrelid WHERE h.inhparent = c.oid AND NOT k.relispartition) AS has_children "
+            "FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass("
             + plpy.quote_literal(_qualified(plpy, schema, table)) + ")")[0]
-        if row["relkind"] != "r" or row["has_children"]:
-            plpy.error(f"trending: cannot capture changes of {schema}.{table}: it is partitioned or has "
-                       "inheritance children, and writes to those would bypass statement triggers on it",
+        if row["relkind"] not in ("r", "p") or row["has_children"]:
+            plpy.error(f"trending: cannot capture changes of {schema}.{table}: it has inheritance children, "
+                       "and writes to those would bypass statement triggers on it",
                        sqlstate="0A000",
-                       hint="Capture needs plain tables; without it every cycle runs full.")
+                       hint="Capture needs plain or declaratively partitioned tables; without it every cycle "
+                            "runs full.")
         relids[table] = row["oid"]
+        partitions[table] = _partitions(plpy, row["oid"], f"{schema}.{table}")
 
     functions = _capture_functions(plpy)
     if len(functions) != len(TABLES):
         plpy.error("trending: the capture functions are missing", sqlstate="XX000",
                    hint="ALTER EXTENSION trending UPDATE, or reinstall the extension.")
     _check_capture_role(plpy, functions)
-    # capture triggers on other relations: an old source schema, a table renamed away
+    # capture triggers on other relations: an old source schema, a table renamed away, a partition detached
+    covered = list(relids.values()) + [relid for parts in partitions.values() for relid, _ in parts]
     stray = plpy.execute(
         "SELECT g.tgname, g.tgrelid::pg_catalog.regclass::text AS rel FROM pg_catalog.pg_trigger g "
         f"WHERE g.tgfoid = ANY (ARRAY[{', '.join(str(f) for f in functions)}]::oid[]) "
-        f"AND g.tgrelid <> ALL (ARRAY[{', '.join(str(r) for r in relids.values())}]::oid[]) "
+        f"AND g.tgrelid <> ALL (ARRAY[{', '.join(str(r) for r in covered)}]::oid[]) "
         "ORDER BY 2, 1")
     for trigger in stray:
         plpy.notice(f"trending: removing capture trigger {trigger['tgname']} from {trigger['rel']}, "
@@ -214,21 +204,17 @@ def install(plpy) -> str:
         plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger['tgname'])} ON {trigger['rel']}")
         result["removed"].append(f"{trigger['rel']}.{trigger['tgname']}")
 
+    # the source tables, then (partitioned sources) every partition at every
+    # level: statement triggers fire only for the table a statement names
+    result["partitions"] = {}
     for table in TABLES:
         qualified = _qualified(plpy, schema, table)
-        if _intact(plpy, relids[table], table):
-            result["tables"][table] = "kept"
-            continue
-        plpy.notice(f"trending: installing capture triggers on {qualified}; this briefly locks the table "
-                    "(SHARE ROW EXCLUSIVE: its writers wait, its readers do not)")
-        existing = plpy.execute(
-            "SELECT g.tgname FROM pg_catalog.pg_trigger g "
-            f"WHERE g.tgrelid = {int(relids[table])} AND (g.tgname LIKE 'trending\\_capture\\_%' "
-            f"OR g.tgfoid = ANY (ARRAY[{', '.join(str(f) for f in functions)}]::oid[])) ORDER BY 1")
-        for trigger in existing:
-            plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger['tgname'])} ON {qualified}")
-        _create_triggers(plpy, qualified, table)
-        result["tables"][table] = "replaced" if existing else "installed"
+        if not _intact(plpy, relids[table], table):
+            plpy.notice(f"trending: installing capture triggers on {qualified}; this briefly locks the table "
+                        "(SHARE ROW EXCLUSIVE: its writers wait, its readers do not)")
+        result["tables"][table] = _cover(plpy, relids[table], qualified, table, functions)
+        for relid, partition in partitions[table]:
+            result["partitions"][partition] = _cover(plpy, relid, partition, table, functions)
     # nothing is granted: the triggers run as trending_capture, whatever role writes
 
     for code, table in sorted(SOURCES.items()):
@@ -240,7 +226,8 @@ def install(plpy) -> str:
             "  AND trending._capture_installed.source_schema = excluded.source_schema "
             "  THEN trending._capture_installed.installed_at ELSE excluded.installed_at END, "
             "installed_by = excluded.installed_by")
-    if any(v != "kept" for v in result["tables"].values()) or result["removed"]:
+    if any(v != "kept" for v in list(result["tables"].values()) + list(result["partitions"].values())) \
+            or result["removed"]:
         plpy.notice("trending: change capture installed; the next cycle runs full and arms it "
                     "(SELECT * FROM trending.capture_status)")
     return json.dumps(result)
@@ -268,6 +255,37 @@ def uninstall(plpy) -> str:
     for table in ("trending._capture_armed", "trending._capture_installed") + DELTA_TABLES:
         plpy.execute(f"DELETE FROM {table}")
     return json.dumps(result)
+
+
+def _partitions(plpy, relid: int, name: str) -> list[tuple[int, str]]:
+    """The partitions of relid, every level, as (relid, schema-qualified name);
+    an error if one cannot carry the capture triggers (a foreign table)."""
+    rows = plpy.execute(
+        "SELECT t.relid::pg_catalog.oid AS relid, pg_catalog.format('%I.%I', n.nspname, c.relname) AS name, "
+        "c.relkind FROM pg_catalog.pg_partition_tree(" + str(int(relid)) + "::pg_catalog.regclass) t "
+        "JOIN pg_catalog.pg_class c ON c.oid = t.relid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE t.level > 0 ORDER BY t.level, c.relname")
+    odd = [r["name"] for r in rows if r["relkind"] not in ("r", "p")]
+    if odd:
+        plpy.error(f"trending: cannot capture changes of {name}: its partition(s) {', '.join(odd)} are not plain "
+                   "tables and cannot carry the capture triggers", sqlstate="0A000",
+                   hint="Capture needs plain or declaratively partitioned tables; without it every cycle runs full.")
+    return [(r["relid"], r["name"]) for r in rows]
+
+
+def _cover(plpy, relid: int, qualified: str, table: str, functions: list[int]) -> str:
+    """Put the capture triggers of `table` on relid (the source table or a
+    partition) unless intact there: kept, installed or replaced."""
+    if _intact(plpy, relid, table):
+        return "kept"
+    existing = plpy.execute(
+        "SELECT g.tgname FROM pg_catalog.pg_trigger g "
+        f"WHERE g.tgrelid = {int(relid)} AND (g.tgname LIKE 'trending\\_capture\\_%' "
+        f"OR g.tgfoid = ANY (ARRAY[{', '.join(str(f) for f in functions)}]::oid[])) ORDER BY 1")
+    for trigger in existing:
+        plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger['tgname'])} ON {qualified}")
+    plpy.execute(f"SELECT trending._capture_cover({int(relid)}, {plpy.quote_literal(table)})")
+    return "replaced" if existing else "installed"
 
 
 def _qualified(plpy, schema: str, table: str) -> str:

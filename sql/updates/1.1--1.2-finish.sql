@@ -39,3 +39,12 @@ BEGIN
     END LOOP;
 END;
 $do$;
+
+-- Issue 16 (DDL and partitions): the event trigger that keeps the capture
+-- triggers on new partitions and off relations they can no longer read (as
+-- in sql/triggers.sql; it needs its function, created above).
+CREATE EVENT TRIGGER trending_capture_follow_ddl ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE', 'ALTER TYPE')
+    EXECUTE FUNCTION trending._capture_follow_ddl();
+ALTER EVENT TRIGGER trending_capture_follow_ddl ENABLE ALWAYS;
+COMMENT ON EVENT TRIGGER trending_capture_follow_ddl IS 'Change capture: keeps the capture triggers on every partition of a source table and off relations they can no longer read (sql/functions/_capture_follow_ddl.sql).';

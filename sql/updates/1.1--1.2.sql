@@ -87,3 +87,8 @@ BEGIN
     END LOOP;
 END;
 $do$;
+
+-- Issue 16 (DDL and partitions): what a full cycle verified also covers the
+-- columns a cycle reads and the partitions (trending._capture_catalog).
+-- Armed by 1.1, these are NULL: the next cycle runs full and records them.
+ALTER TABLE trending._capture_installed ADD COLUMN armed_columns jsonb, ADD COLUMN armed_partitions jsonb;

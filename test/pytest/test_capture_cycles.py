@@ -303,7 +303,7 @@ def test_status_without_the_capture_says_cycles_read_everything(make_db):
         use_source_schema(c, SOURCE)
     out = ok("status", "--dsn", dsn)
     assert "capture: not installed (every cycle reads everything; trending install --capture)" in out
-    assert "ok    capture: not installed" in ok("doctor", "--dsn", dsn)
+    assert "note  capture: off: not installed" in ok("doctor", "--dsn", dsn)
     ok("uninstall", "--dsn", dsn)
 
 

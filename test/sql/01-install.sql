@@ -28,7 +28,8 @@ SELECT tables_are('trending', ARRAY['track_trending_scores', 'playlist_trending_
                                     'movers_top'],
                   'the schema holds the two score tables, the configuration tables and the run history');
 SELECT views_are('trending', ARRAY['settings', 'strategies', 'status', 'metrics', 'capture_status',
-                                   '_capture_catalog', '_capture_changed', '_capture_play_hours'],
+                                   '_capture_catalog', '_capture_changed', '_capture_play_hours',
+                                   '_capture_read_columns'],
                  'settings, strategies, status, metrics and the change capture''s views are views');
 SELECT functions_are('trending', ARRAY['recompute', '_recompute', '_python_init', 'top_tracks',
                                        'underground_tracks', 'top_playlists', '_validate_choice',
@@ -46,6 +47,8 @@ SELECT functions_are('trending', ARRAY['recompute', '_recompute', '_python_init'
                                        '_capture_guard_drop', '_capture_playlists', '_capture_plays',
                                        '_capture_reposts', '_capture_saves', '_capture_settle', '_capture_tracks',
                                        '_capture_users', 'install_capture', 'uninstall_capture',
+                                       -- the capture follows DDL, covers partitions (issue 16)
+                                       '_capture_follow_ddl', '_capture_cover', '_capture_empty',
                                        '_state_write', '_state_advance', '_state_finish',
                                        '_wal_compress',
                                        -- staging tables made by the owner (issue 17)
@@ -116,6 +119,8 @@ SELECT results_eq(
              ('_capture_advance', 'v', true, 'plpgsql'), ('_capture_aggregate_playlist', 'v', true, 'plpgsql'),
              ('_capture_aggregate_plays', 'v', true, 'plpgsql'), ('_capture_aggregate_track', 'v', true, 'plpgsql'),
              ('_capture_aggregate_user', 'v', true, 'plpgsql'), ('_capture_arm', 'v', true, 'plpgsql'),
+             ('_capture_cover', 'v', false, 'plpgsql'), ('_capture_empty', 'v', false, 'sql'),
+             ('_capture_follow_ddl', 'v', true, 'plpgsql'),
              ('_capture_guard_drop', 'v', false, 'plpgsql'), ('_capture_playlists', 'v', true, 'plpgsql'),
              ('_capture_plays', 'v', true, 'plpgsql'), ('_capture_reposts', 'v', true, 'plpgsql'),
              ('_capture_saves', 'v', true, 'plpgsql'), ('_capture_settle', 'v', true, 'plpgsql'),

@@ -1,9 +1,10 @@
 """`trending doctor`: is everything in place for trending to run, and run on
-schedule? One line per check, ok / warn / FAIL, with the fix under each
-warning and failure. It works before an install too (it then says what
-`trending install` will do and what would stop it). FAIL only for what
-blocks an install or makes a cycle fail; a step not done yet (the
-extension, pg_cron, the job) is a warning. Exit status 1 when anything
+schedule? One line per check, ok / note / warn / FAIL, with the fix under
+each warning and failure. It works before an install too (it then says what
+`trending install` will do and what would stop it). FAIL for what blocks an
+install or makes a cycle fail, and, once the change capture is installed,
+for a source table or partition it does not cover; a step not done yet (the
+extension, pg_cron, the job) is a warning; the capture turned off a note. Exit status 1 when anything
 FAILs. Checks that depend on a failed one are not run (their fix would
 repeat it).
 """
@@ -23,7 +24,7 @@ from ..errors import CliError, server_message
 
 @dataclass
 class Check:
-    status: str  # "ok", "warn" or "FAIL"
+    status: str  # "ok", "note", "warn" or "FAIL"
     label: str
     detail: str
     fix: str = ""
@@ -34,8 +35,9 @@ def register(commands) -> None:
         "doctor", help="check the prerequisites and the schedule, with the fix for each failure",
         description="Check the server version, PL/Python, the extension files and the extension, the source "
                     "tables, pg_cron (preloaded, its database, the extension there), the job and its last "
-                    "runs. Works before an install too. Prints ok/warn/FAIL per check and the fix for each; "
-                    "FAIL only for what blocks an install or makes a cycle fail, with exit status 1.")
+                    "runs. Works before an install too. Prints ok/note/warn/FAIL per check and the fix for each; "
+                    "FAIL (exit status 1) for what blocks an install or makes a cycle fail, and, with the change "
+                    "capture installed, for a source table or partition it does not cover.")
     parser.set_defaults(handler=run)
 
 
@@ -97,12 +99,7 @@ def _server(conn):
                Check("warn", "health", line, "trending status shows the runs; trending recompute runs a cycle now"))
     captured = status.capture(conn) if installed else None
     if captured:
-        line = captured[1].removeprefix("capture: ")
-        yield (Check("ok", "capture", line) if captured[0] else
-               Check("warn", "capture", line, "a full cycle re-arms it (trending recompute); a missing, disabled "
-                     "or replaced trigger needs trending install --capture again"))
-        if not line.startswith("not installed"):
-            yield from _capture_role(conn)
+        yield from _capture(conn, captured)
     # before an install: the schema trending install would use by default
     schema = source_schema(conn) if installed else DEFAULT_SOURCE_SCHEMA
     label = "source tables" if installed else "source tables (before install: the default schema)"
@@ -112,6 +109,30 @@ def _server(conn):
                     "trending install --source-schema SCHEMA (the schema holding the service's tables)")
     else:
         yield Check("ok", label, f"all present in schema {schema}")
+
+
+def _capture(conn, captured: tuple[bool, str]):
+    """The change capture: off is a note; on, a table or partition it does not
+    cover (its writes would be missed) FAILs with the fix."""
+    fine, line = captured
+    line = line.removeprefix("capture: ")
+    if line.startswith("not installed"):
+        yield Check("note", "capture", "off: " + line)
+        return
+    not_covered = conn.execute(
+        "SELECT CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = "
+        "'trending.capture_status'::pg_catalog.regclass AND a.attname = 'not_covered') "
+        "THEN (SELECT to_jsonb(c) -> 'not_covered' FROM trending.capture_status c) END").fetchone()[0]
+    if not_covered:
+        yield Check("FAIL", "capture", "not covered: " + "; ".join(not_covered),
+                    "a superuser runs SELECT trending.install_capture(); (or trending install --capture): it puts "
+                    "the capture triggers on every source table and partition")
+    elif fine:
+        yield Check("ok", "capture", line)
+    else:
+        yield Check("warn", "capture", line, "a full cycle re-arms it (trending recompute); a missing, disabled "
+                    "or replaced trigger needs trending install --capture again")
+    yield from _capture_role(conn)
 
 
 CAPTURE_ROLE = "trending_capture"
