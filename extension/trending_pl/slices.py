@@ -29,7 +29,7 @@ import time
 
 from . import formulas
 from .config import Strategy
-from .inputs import Cycle
+from .inputs import Cycle, analyze_staging, staging_table
 
 # How each kind of strategy is stored: its score table, id column, inputs,
 # and whether rows carry a genre.
@@ -76,7 +76,7 @@ def stage_changes(plpy, kind: str, slices: list[tuple[Strategy, str]], ids: str 
     spec = TABLES[kind]
     table, id_col = spec["table"], spec["id"]
     changes, counts = changes_table(kind), staged_counts_table(kind)
-    genre, genre_def = (", i.genre", ", genre varchar") if spec["genre"] else ("", "")
+    genre = ", i.genre" if spec["genre"] else ""
     selects = []
     for strategy, time_range in slices:
         expression, row_filter = score_expression(strategy, time_range)
@@ -87,16 +87,26 @@ def stage_changes(plpy, kind: str, slices: list[tuple[Strategy, str]], ids: str 
             f" FROM {spec['inputs']} i WHERE {row_filter}")
     union = "\n        UNION ALL\n        ".join(selects)
     keys = ", ".join(_slice_key(plpy, s, r) for s, r in slices)
-    in_scope = "" if ids is None else f" AND t.{id_col} = ANY (ARRAY(SELECT a.id FROM {ids} a))"
+    # The stored rows to compare: every row of the slices, or (incremental)
+    # the affected items' rows, each item looked up by its id alone, which
+    # only the primary key leads with; OFFSET 0 keeps the lookup a
+    # parameterized subquery. So no estimate (a score table the cold cycle
+    # filled before autovacuum analyzed it looks empty) can turn it into a
+    # walk of a whole slice through a ranking index, where the id is no
+    # leading key, as `id = ANY (...)` beside the slice keys did.
+    in_slices = f"(t.type, t.version, t.time_range) IN ({keys})"
+    stored = f"SELECT t.ctid, t.* FROM {table} t WHERE {in_slices}" if ids is None else (
+        f"SELECT t.* FROM {ids} a CROSS JOIN LATERAL"
+        f" (SELECT t.ctid, t.* FROM {table} t WHERE t.{id_col} = a.id OFFSET 0) AS t WHERE {in_slices}")
     differs = "t.score IS DISTINCT FROM s.score"
     stage_genre = kept_genre = ""
     if spec["genre"]:
         differs += " OR t.genre IS DISTINCT FROM s.genre"
         stage_genre, kept_genre = ", s.genre", ", genre"
-    # the write checks these exact columns and types (sql/functions/_apply_slice.sql)
-    plpy.execute(f"DROP TABLE IF EXISTS {changes}, {counts}")
-    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_changes (stored_tid tid, stored_id integer, type text,"
-                 f" version text, time_range text, id integer, score float8{genre_def})")
+    # the changes table is a staging table (the write reads it and checks its
+    # columns: sql/functions/_staging_columns.sql, _apply_slice.sql)
+    staging_table(plpy, f"trending_{kind}_changes")
+    plpy.execute(f"DROP TABLE IF EXISTS {counts}")
     plpy.execute(f"CREATE TEMP TABLE trending_{kind}_staged (type text, version text, time_range text, n bigint)")
     plpy.execute(f"""
 WITH joined AS MATERIALIZED (
@@ -111,7 +121,7 @@ WITH joined AS MATERIALIZED (
         ) AS scored
         WHERE scored.score <> 0
     ) AS s
-    FULL JOIN (SELECT t.ctid, t.* FROM {table} t WHERE (t.type, t.version, t.time_range) IN ({keys}){in_scope}) AS t
+    FULL JOIN ({stored}) AS t
            ON t.{id_col} = s.id AND t.type = s.type AND t.version = s.version AND t.time_range = s.time_range
 ), kept AS (
     INSERT INTO {changes}
@@ -119,7 +129,7 @@ WITH joined AS MATERIALIZED (
 )
 INSERT INTO {counts}
 SELECT type, version, time_range, count(id) FROM joined GROUP BY type, version, time_range""")
-    plpy.execute(f"ANALYZE {changes}")
+    analyze_staging(plpy, f"trending_{kind}_changes")
     # read under the lock the diff's scan of the score table took, kept to
     # the end of this transaction: the file the staged ctids point into
     row = plpy.execute(f"SELECT (SELECT sum(n) FROM {counts}) AS staged, (SELECT count(*) FROM {changes}) AS changed,"

@@ -18,6 +18,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 DECLARE
     v_reason text;
@@ -49,7 +50,8 @@ BEGIN
     END IF;
 
     UPDATE trending._capture_installed i
-    SET relid = c.relid, armed_relid = c.relid, armed_filenode = c.relfilenode, armed_triggers = c.triggers
+    SET relid = c.relid, armed_relid = c.relid, armed_filenode = c.relfilenode, armed_triggers = c.triggers,
+        armed_columns = c.columns, armed_partitions = c.partitions
     FROM trending._capture_catalog c
     WHERE c.source = i.source;
     INSERT INTO trending._capture_armed AS a (since, fingerprint) VALUES (p_upto, p_fingerprint)

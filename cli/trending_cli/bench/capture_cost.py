@@ -136,6 +136,9 @@ def run(scale: str, runs: int, progress=print) -> dict:
             conn.execute("CREATE EXTENSION pg_walinspect")  # after generate(), which recreates schema public
             conn.execute("SET client_min_messages = warning")
             conn.execute("SELECT trending.install_capture()")
+            # a full cycle arms it: until then the triggers return at once and record nothing
+            conn.execute("SELECT trending.recompute(%s, true)", (AS_OF,))
+            assert conn.execute("SELECT armed FROM trending.capture_status").fetchone()[0]
             conn.execute("VACUUM ANALYZE")
             conn.execute("CHECKPOINT")  # then none during the runs (checkpoint_timeout 1h)
             settings = dict(conn.execute(
