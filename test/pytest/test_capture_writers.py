@@ -412,6 +412,8 @@ def test_the_upgrade_from_1_1_revokes_the_writers_grants_and_the_capture_keeps_w
                              "FROM unnest(%s::text[]) t", (role, role, list(DELTA_TABLES))).fetchone()[0] is False
         assert c.execute("SELECT DISTINCT r.rolname FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner "
                          "WHERE p.proname = ANY (%s)", (CAPTURE_FUNCTIONS,)).fetchall() == [(CAPTURE_ROLE,)]
+        # 1.1 armed without recording the columns and partitions a cycle reads: one full cycle records them
+        assert cycle(c) == "full"
         with as_role(dsn, writer) as w:
             w.execute("INSERT INTO plays (play_item_id, created_at) SELECT %s, %s FROM generate_series(1, 4)",
                       (a_track(c), an_hour_ago()))
