@@ -4,7 +4,7 @@ trending.preview(now) runs the cycle's own staging (inputs.py, then
 slices.stage_changes) as the caller, so what it reports is what the next
 cycle at the same `now` would write, and keeps the result in
 pg_temp.trending_preview for the SQL wrapper to return. Nothing else is
-written: no run row, no score, no advisory lock (a preview runs beside a
+written: no run row, no score, no cycle lease (a preview runs beside a
 cycle; neither waits for the other). The sources and score tables are read
 under ACCESS SHARE only, as a cycle reads them.
 

@@ -3,7 +3,7 @@
 -- Stage a cycle at `now` without writing it (extension/trending_pl/preview.py):
 -- the cycle's own staging as the caller, the rows it would insert, update and
 -- delete kept in pg_temp.trending_preview for trending.preview() to return.
--- No run row, no advisory lock, nothing written but temp tables.
+-- No run row, no cycle lease, nothing written but temp tables.
 --
 -- The same SET clauses as trending._recompute: TimeZone and DateStyle pinned
 -- so nothing depends on the session; work_mem, lock_timeout and parallelism
