@@ -209,163 +209,6 @@ ALTER TABLE trending.runs
 CREATE INDEX runs_started_at_idx ON trending.runs (started_at);
 CREATE INDEX runs_status_idx ON trending.runs (status, run_id);
 
--- source: sql/schema/60_status.sql
--- One row that answers "are the scores fresh, did anything fail, is a cycle
--- running now?". A running cycle is found by its advisory lock (see
--- extension/trending_pl/runs.py), since recompute()'s run row is invisible to
--- other sessions until it commits.
---
--- stale: no run has succeeded within the stale_after setting (or none ever).
--- healthy: not stale, and the last run that finished neither failed nor was
--- aborted. A running or skipped run changes neither: a skip is not a fault,
--- and a run in progress has not finished yet.
--- last_cycle_kind, last_cycle_reason: of the last successful run (full or
--- incremental, and why). The change capture's own state is
--- trending.capture_status (created after this view in a fresh install).
-CREATE VIEW trending.status AS
-WITH last_ok AS (
-    SELECT r.run_id, r.finished_at, r.cycle_now, r.trigger, r.cycle_kind, r.cycle_reason,
-           pg_catalog.round(EXTRACT(epoch FROM r.finished_at - r.started_at)::numeric, 1) AS seconds
-    FROM trending.runs r WHERE r.status = 'ok' ORDER BY r.run_id DESC LIMIT 1
-), last_reconcile AS (
-    SELECT r.finished_at, r.drift
-    FROM trending.runs r WHERE r.status = 'ok' AND r.cycle_kind = 'reconcile' ORDER BY r.run_id DESC LIMIT 1
-), last_failure AS (
-    SELECT r.run_id, r.status, r.finished_at, r.sqlstate, r.message
-    FROM trending.runs r WHERE r.status IN ('failed', 'aborted') ORDER BY r.run_id DESC LIMIT 1
-), last_finished AS (
-    SELECT r.status
-    FROM trending.runs r WHERE r.status IN ('ok', 'failed', 'aborted') ORDER BY r.run_id DESC LIMIT 1
-), stale_after AS (
-    SELECT s.value::interval AS value FROM trending.settings s WHERE s.name = 'stale_after'
-), running AS (
-    -- a scheduled run's committed row knows when it started; recompute()'s
-    -- start is its transaction's
-    SELECT l.pid,
-           COALESCE((SELECT r.started_at FROM trending.runs r
-                     WHERE r.status = 'running' AND r.pid = l.pid
-                     ORDER BY r.run_id DESC LIMIT 1), a.xact_start) AS since
-    FROM pg_catalog.pg_locks l
-    LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-    WHERE l.locktype = 'advisory' AND l.granted
-      AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
-      AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
-                        WHERE d.datname = pg_catalog.current_database())
-    LIMIT 1
-), freshness AS (
-    SELECT COALESCE(last_ok.finished_at < pg_catalog.now() - stale_after.value, true) AS stale
-    FROM stale_after LEFT JOIN last_ok ON true
-)
-SELECT last_ok.finished_at                         AS last_success_at,
-       last_ok.run_id                              AS last_success_run_id,
-       last_ok.seconds                             AS last_success_seconds,
-       last_ok.cycle_now                           AS scores_as_of,
-       pg_catalog.now() - last_ok.cycle_now        AS scores_age,
-       last_failure.finished_at                    AS last_failure_at,
-       last_failure.run_id                         AS last_failure_run_id,
-       last_failure.status                         AS last_failure_status,
-       last_failure.sqlstate                       AS last_failure_sqlstate,
-       last_failure.message                        AS last_failure_message,
-       running.pid                                 AS running_pid,
-       running.since                               AS running_since,
-       freshness.stale                             AS stale,
-       NOT freshness.stale AND COALESCE(last_finished.status = 'ok', false) AS healthy,
-       stale_after.value                           AS stale_after,
-       last_ok.cycle_kind                          AS last_cycle_kind,
-       last_ok.cycle_reason                        AS last_cycle_reason,
-       last_reconcile.finished_at                  AS last_reconcile_at,
-       last_reconcile.drift                        AS last_reconcile_drift,
-       EXISTS (SELECT FROM pg_catalog.jsonb_each_text(last_reconcile.drift) AS d(key, value)
-               WHERE d.value::numeric <> 0)        AS drift_found
-FROM (SELECT) AS one_row
-LEFT JOIN last_ok ON true
-LEFT JOIN last_reconcile ON true
-LEFT JOIN last_failure ON true
-LEFT JOIN last_finished ON true
-LEFT JOIN stale_after ON true
-LEFT JOIN freshness ON true
-LEFT JOIN running ON true;
-
--- source: sql/schema/70_metrics.sql
--- One row per figure a monitoring system scrapes, with labels, so that an
--- exporter can expose the view as it is (docs/monitoring/queries.yaml for
--- prometheus-postgres-exporter). Figures describe the last successful run
--- unless their name says otherwise; labels are '' where they do not apply
--- (exporters turn NULL labels into errors or empty strings inconsistently).
-CREATE VIEW trending.metrics AS
-WITH last_ok AS (
-    SELECT r.run_id, r.started_at, r.finished_at, r.slice_rows, r.bad_rows, r.wal_bytes
-    FROM trending.runs r WHERE r.status = 'ok' ORDER BY r.run_id DESC LIMIT 1
-), last_ok_detail AS (
-    SELECT r.affected FROM trending.runs r WHERE r.status = 'ok' ORDER BY r.run_id DESC LIMIT 1
-), last_counted AS (
-    -- incremental cycles count no absurd rows (they read only the affected
-    -- items): the last full or reconciling run's counts
-    SELECT r.bad_rows FROM trending.runs r
-    WHERE r.status = 'ok' AND r.cycle_kind IS DISTINCT FROM 'incremental' ORDER BY r.run_id DESC LIMIT 1
-), status AS (
-    SELECT s.* FROM trending.status s
-), slice_rows AS (
-    -- slice names are TYPE/version/range; the strategy says which kind of item
-    SELECT d.kind, c.key AS action, sum(c.value::numeric) AS n
-    FROM last_ok,
-         pg_catalog.jsonb_each(last_ok.slice_rows) AS s(slice, result),
-         pg_catalog.jsonb_each_text(s.result) AS c(key, value)
-    JOIN trending._strategy_defaults d ON true
-    WHERE d.type = pg_catalog.split_part(s.slice, '/', 1) AND d.version = pg_catalog.split_part(s.slice, '/', 2)
-      AND c.key IN ('inserted', 'updated', 'deleted', 'unchanged')
-    GROUP BY d.kind, c.key
-)
-SELECT 'scores_age_seconds'::text AS metric, ''::text AS kind, ''::text AS counter,
-       EXTRACT(epoch FROM status.scores_age)::float8 AS value,
-       'Seconds since the now of the stored scores (NULL: no successful run yet).'::text AS help
-FROM status
-UNION ALL
-SELECT 'last_success_age_seconds', '', '', EXTRACT(epoch FROM pg_catalog.now() - status.last_success_at)::float8,
-       'Seconds since the last successful run finished.'
-FROM status
-UNION ALL
-SELECT 'last_run_seconds', '', '', EXTRACT(epoch FROM last_ok.finished_at - last_ok.started_at)::float8,
-       'Duration of the last successful run.'
-FROM last_ok
-UNION ALL
-SELECT 'last_run_wal_bytes', '', '', last_ok.wal_bytes::float8,
-       'WAL written in the cluster during the last successful run.'
-FROM last_ok
-UNION ALL
-SELECT 'last_run_rows', slice_rows.kind, slice_rows.action, slice_rows.n::float8,
-       'Score rows of the last successful run, per kind (track, playlist) and action (counter label).'
-FROM slice_rows
-UNION ALL
-SELECT 'last_run_bad_rows', '', b.key, b.value::float8,
-       'Source rows the last successful full or reconciling run skipped or adjusted, per counter.'
-FROM last_counted, pg_catalog.jsonb_each_text(last_counted.bad_rows) AS b(key, value)
-WHERE b.value IS NOT NULL
-UNION ALL
-SELECT 'last_run_affected', a.key, '', a.value::float8,
-       'Items the last successful run rescored, per kind (incremental and reconciling runs).'
-FROM last_ok_detail, pg_catalog.jsonb_each_text(last_ok_detail.affected) AS a(key, value)
-UNION ALL
-SELECT 'last_reconcile_drift', '', d.key, d.value::float8,
-       'Drift the last reconciling run found and repaired, per counter (0 when incremental cycles were exact).'
-FROM status, pg_catalog.jsonb_each_text(status.last_reconcile_drift) AS d(key, value)
-UNION ALL
-SELECT 'last_reconcile_age_seconds', '', '', EXTRACT(epoch FROM pg_catalog.now() - status.last_reconcile_at)::float8,
-       'Seconds since the last reconciling run finished (NULL: none yet).'
-FROM status
-UNION ALL
-SELECT 'run_in_progress', '', '', (status.running_pid IS NOT NULL)::integer::float8,
-       '1 while a cycle holds the cycle lock.'
-FROM status
-UNION ALL
-SELECT 'stale', '', '', status.stale::integer::float8,
-       '1 when no run has succeeded within the stale_after setting.'
-FROM status
-UNION ALL
-SELECT 'healthy', '', '', status.healthy::integer::float8,
-       '1 when not stale and the last finished run succeeded.'
-FROM status;
-
 -- source: sql/schema/80_capture.sql
 -- Change capture (docs/incremental.md): statement-level AFTER triggers on the
 -- service's source tables append the ids of what changed to the delta tables
@@ -465,6 +308,10 @@ CREATE UNLOGGED TABLE trending._capture_truncates (
     truncated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     tx          xid8        NOT NULL DEFAULT pg_catalog.pg_current_xact_id()  -- the writer's transaction
 );
+
+-- source: sql/schema/81_capture_views.sql
+-- The change capture's views (its tables are in 80_capture.sql). Views only,
+-- so that the upgrade script replaces them (VIEW_PARTS in the Makefile).
 
 -- The delta rows one id per row, for a cycle: WHERE seq > since AND seq <= upto.
 -- kind: 1 track, 2 playlist (from the source when it has one kind).
@@ -806,6 +653,163 @@ CREATE UNLOGGED TABLE trending._state_meta (
     reconciled_at timestamp,           -- UTC now of the last full or reconciling cycle
     run_id        bigint
 );
+
+-- source: sql/schema/86_status.sql
+-- One row that answers "are the scores fresh, did anything fail, is a cycle
+-- running now?". A running cycle is found by its advisory lock (see
+-- extension/trending_pl/runs.py), since recompute()'s run row is invisible to
+-- other sessions until it commits.
+--
+-- stale: no run has succeeded within the stale_after setting (or none ever).
+-- healthy: not stale, and the last run that finished neither failed nor was
+-- aborted. A running or skipped run changes neither: a skip is not a fault,
+-- and a run in progress has not finished yet.
+-- last_cycle_kind, last_cycle_reason: of the last successful run (full or
+-- incremental, and why). The change capture's own state is
+-- trending.capture_status (created after this view in a fresh install).
+CREATE VIEW trending.status AS
+WITH last_ok AS (
+    SELECT r.run_id, r.finished_at, r.cycle_now, r.trigger, r.cycle_kind, r.cycle_reason,
+           pg_catalog.round(EXTRACT(epoch FROM r.finished_at - r.started_at)::numeric, 1) AS seconds
+    FROM trending.runs r WHERE r.status = 'ok' ORDER BY r.run_id DESC LIMIT 1
+), last_reconcile AS (
+    SELECT r.finished_at, r.drift
+    FROM trending.runs r WHERE r.status = 'ok' AND r.cycle_kind = 'reconcile' ORDER BY r.run_id DESC LIMIT 1
+), last_failure AS (
+    SELECT r.run_id, r.status, r.finished_at, r.sqlstate, r.message
+    FROM trending.runs r WHERE r.status IN ('failed', 'aborted') ORDER BY r.run_id DESC LIMIT 1
+), last_finished AS (
+    SELECT r.status
+    FROM trending.runs r WHERE r.status IN ('ok', 'failed', 'aborted') ORDER BY r.run_id DESC LIMIT 1
+), stale_after AS (
+    SELECT s.value::interval AS value FROM trending.settings s WHERE s.name = 'stale_after'
+), running AS (
+    -- a scheduled run's committed row knows when it started; recompute()'s
+    -- start is its transaction's
+    SELECT l.pid,
+           COALESCE((SELECT r.started_at FROM trending.runs r
+                     WHERE r.status = 'running' AND r.pid = l.pid
+                     ORDER BY r.run_id DESC LIMIT 1), a.xact_start) AS since
+    FROM pg_catalog.pg_locks l
+    LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.granted
+      AND l.classid = 1953654126 AND l.objid = 1 AND l.objsubid = 2
+      AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
+                        WHERE d.datname = pg_catalog.current_database())
+    LIMIT 1
+), freshness AS (
+    SELECT COALESCE(last_ok.finished_at < pg_catalog.now() - stale_after.value, true) AS stale
+    FROM stale_after LEFT JOIN last_ok ON true
+)
+SELECT last_ok.finished_at                         AS last_success_at,
+       last_ok.run_id                              AS last_success_run_id,
+       last_ok.seconds                             AS last_success_seconds,
+       last_ok.cycle_now                           AS scores_as_of,
+       pg_catalog.now() - last_ok.cycle_now        AS scores_age,
+       last_failure.finished_at                    AS last_failure_at,
+       last_failure.run_id                         AS last_failure_run_id,
+       last_failure.status                         AS last_failure_status,
+       last_failure.sqlstate                       AS last_failure_sqlstate,
+       last_failure.message                        AS last_failure_message,
+       running.pid                                 AS running_pid,
+       running.since                               AS running_since,
+       freshness.stale                             AS stale,
+       NOT freshness.stale AND COALESCE(last_finished.status = 'ok', false) AS healthy,
+       stale_after.value                           AS stale_after,
+       last_ok.cycle_kind                          AS last_cycle_kind,
+       last_ok.cycle_reason                        AS last_cycle_reason,
+       last_reconcile.finished_at                  AS last_reconcile_at,
+       last_reconcile.drift                        AS last_reconcile_drift,
+       EXISTS (SELECT FROM pg_catalog.jsonb_each_text(last_reconcile.drift) AS d(key, value)
+               WHERE d.value::numeric <> 0)        AS drift_found
+FROM (SELECT) AS one_row
+LEFT JOIN last_ok ON true
+LEFT JOIN last_reconcile ON true
+LEFT JOIN last_failure ON true
+LEFT JOIN last_finished ON true
+LEFT JOIN stale_after ON true
+LEFT JOIN freshness ON true
+LEFT JOIN running ON true;
+
+-- source: sql/schema/87_metrics.sql
+-- One row per figure a monitoring system scrapes, with labels, so that an
+-- exporter can expose the view as it is (docs/monitoring/queries.yaml for
+-- prometheus-postgres-exporter). Figures describe the last successful run
+-- unless their name says otherwise; labels are '' where they do not apply
+-- (exporters turn NULL labels into errors or empty strings inconsistently).
+CREATE VIEW trending.metrics AS
+WITH last_ok AS (
+    SELECT r.run_id, r.started_at, r.finished_at, r.slice_rows, r.bad_rows, r.wal_bytes
+    FROM trending.runs r WHERE r.status = 'ok' ORDER BY r.run_id DESC LIMIT 1
+), last_ok_detail AS (
+    SELECT r.affected FROM trending.runs r WHERE r.status = 'ok' ORDER BY r.run_id DESC LIMIT 1
+), last_counted AS (
+    -- incremental cycles count no absurd rows (they read only the affected
+    -- items): the last full or reconciling run's counts
+    SELECT r.bad_rows FROM trending.runs r
+    WHERE r.status = 'ok' AND r.cycle_kind IS DISTINCT FROM 'incremental' ORDER BY r.run_id DESC LIMIT 1
+), status AS (
+    SELECT s.* FROM trending.status s
+), slice_rows AS (
+    -- slice names are TYPE/version/range; the strategy says which kind of item
+    SELECT d.kind, c.key AS action, sum(c.value::numeric) AS n
+    FROM last_ok,
+         pg_catalog.jsonb_each(last_ok.slice_rows) AS s(slice, result),
+         pg_catalog.jsonb_each_text(s.result) AS c(key, value)
+    JOIN trending._strategy_defaults d ON true
+    WHERE d.type = pg_catalog.split_part(s.slice, '/', 1) AND d.version = pg_catalog.split_part(s.slice, '/', 2)
+      AND c.key IN ('inserted', 'updated', 'deleted', 'unchanged')
+    GROUP BY d.kind, c.key
+)
+SELECT 'scores_age_seconds'::text AS metric, ''::text AS kind, ''::text AS counter,
+       EXTRACT(epoch FROM status.scores_age)::float8 AS value,
+       'Seconds since the now of the stored scores (NULL: no successful run yet).'::text AS help
+FROM status
+UNION ALL
+SELECT 'last_success_age_seconds', '', '', EXTRACT(epoch FROM pg_catalog.now() - status.last_success_at)::float8,
+       'Seconds since the last successful run finished.'
+FROM status
+UNION ALL
+SELECT 'last_run_seconds', '', '', EXTRACT(epoch FROM last_ok.finished_at - last_ok.started_at)::float8,
+       'Duration of the last successful run.'
+FROM last_ok
+UNION ALL
+SELECT 'last_run_wal_bytes', '', '', last_ok.wal_bytes::float8,
+       'WAL written in the cluster during the last successful run.'
+FROM last_ok
+UNION ALL
+SELECT 'last_run_rows', slice_rows.kind, slice_rows.action, slice_rows.n::float8,
+       'Score rows of the last successful run, per kind (track, playlist) and action (counter label).'
+FROM slice_rows
+UNION ALL
+SELECT 'last_run_bad_rows', '', b.key, b.value::float8,
+       'Source rows the last successful full or reconciling run skipped or adjusted, per counter.'
+FROM last_counted, pg_catalog.jsonb_each_text(last_counted.bad_rows) AS b(key, value)
+WHERE b.value IS NOT NULL
+UNION ALL
+SELECT 'last_run_affected', a.key, '', a.value::float8,
+       'Items the last successful run rescored, per kind (incremental and reconciling runs).'
+FROM last_ok_detail, pg_catalog.jsonb_each_text(last_ok_detail.affected) AS a(key, value)
+UNION ALL
+SELECT 'last_reconcile_drift', '', d.key, d.value::float8,
+       'Drift the last reconciling run found and repaired, per counter (0 when incremental cycles were exact).'
+FROM status, pg_catalog.jsonb_each_text(status.last_reconcile_drift) AS d(key, value)
+UNION ALL
+SELECT 'last_reconcile_age_seconds', '', '', EXTRACT(epoch FROM pg_catalog.now() - status.last_reconcile_at)::float8,
+       'Seconds since the last reconciling run finished (NULL: none yet).'
+FROM status
+UNION ALL
+SELECT 'run_in_progress', '', '', (status.running_pid IS NOT NULL)::integer::float8,
+       '1 while a cycle holds the cycle lock.'
+FROM status
+UNION ALL
+SELECT 'stale', '', '', status.stale::integer::float8,
+       '1 when no run has succeeded within the stale_after setting.'
+FROM status
+UNION ALL
+SELECT 'healthy', '', '', status.healthy::integer::float8,
+       '1 when not stale and the last finished run succeeded.'
+FROM status;
 
 -- source: sql/schema/90_movers.sql
 -- Movers (issue 11): the top N (setting movers_top_n) of every list the API
