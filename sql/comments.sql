@@ -104,14 +104,16 @@ COMMENT ON FUNCTION trending._safe_temp_table(text, text[], regtype[]) IS
 
 -- Change capture (issue 9, docs/incremental.md)
 COMMENT ON VIEW trending.capture_status IS
-    'One row: is the change capture installed (trending.install_capture()) and armed (by a full cycle), may the next cycle be incremental (incremental_ok) and if not why (full_cycle_reason), and how many captured changes wait to be consumed.';
+    'One row: is the change capture installed (trending.install_capture()), recording (until record_until: capture_max_pause after a cycle last consumed it) and armed (by a full cycle), may the next cycle be incremental (incremental_ok) and if not why (full_cycle_reason), how many captured changes wait to be consumed (pending_*) and since when (unconsumed_for), and which open or prepared transactions hold changes back (held_by).';
 COMMENT ON FUNCTION trending.install_capture() IS
     'Superuser: put the change-capture triggers (statement-level, AFTER INSERT/UPDATE/DELETE/TRUNCATE) on the source tables of source_schema; briefly locks each table (SHARE ROW EXCLUSIVE). Idempotent; grants the writers INSERT on the delta tables. See docs/incremental.md.';
 COMMENT ON FUNCTION trending.uninstall_capture() IS
     'Superuser: remove every change-capture trigger and the writers'' grants, leaving the source tables as they were; briefly locks each table. Idempotent.';
-COMMENT ON FUNCTION trending._capture_settle(interval) IS 'Internal: the capture watermark below which every delta row has committed or rolled back (waits for writers in flight, at most the timeout).';
-COMMENT ON FUNCTION trending._capture_arm(bigint, text) IS 'Internal: a full cycle arms the capture from a settled watermark; returns why not, or NULL.';
-COMMENT ON FUNCTION trending._capture_advance(bigint) IS 'Internal: an incremental cycle moves the capture watermark, or disarms it and returns why.';
+COMMENT ON FUNCTION trending._capture_snapshot(interval) IS 'Internal: the snapshot a cycle consumes the capture up to, the last one''s, and why the capture cannot be armed or advanced at it (NULL: it can).';
+COMMENT ON FUNCTION trending._capture_margin() IS 'Internal: how long before record_until a cycle treats the capture as no longer recording (a quarter of capture_max_pause, at most 10 minutes).';
+COMMENT ON FUNCTION trending._capture_writers_before(timestamptz) IS 'Internal: the open transactions writing a source table that started before the given time, or prepared (pid or gid), or NULL.';
+COMMENT ON FUNCTION trending._capture_arm(text) IS 'Internal: a full cycle arms the capture at its snapshot (or starts it recording again); returns why not, or NULL.';
+COMMENT ON FUNCTION trending._capture_advance() IS 'Internal: an incremental cycle moves the capture watermark to its snapshot, or disarms it and returns why.';
 COMMENT ON FUNCTION trending._capture_guard_drop() IS 'Internal: event trigger; a bare DROP EXTENSION trending with capture installed fails naming uninstall_capture().';
 COMMENT ON FUNCTION trending._capture_tracks() IS 'Internal: capture trigger of tracks (see install_capture).';
 COMMENT ON FUNCTION trending._capture_plays() IS 'Internal: capture trigger of plays (see install_capture).';
@@ -126,7 +128,7 @@ COMMENT ON FUNCTION trending._capture_playlists() IS 'Internal: capture trigger 
 COMMENT ON TABLE trending._capture_changes IS 'Internal, UNLOGGED: delta rows (source, item kind, item id, user id) appended by the capture triggers.';
 COMMENT ON TABLE trending._capture_plays IS 'Internal, UNLOGGED: net plays added per (item, hour of created_at), appended by the plays capture trigger.';
 COMMENT ON TABLE trending._capture_truncates IS 'Internal, UNLOGGED: TRUNCATEs of source tables (the next cycle runs full).';
-COMMENT ON TABLE trending._capture_armed IS 'Internal, UNLOGGED: the capture watermark while armed; lost with a crash, a failover or a restore, which makes the next cycle full.';
+COMMENT ON TABLE trending._capture_armed IS 'Internal, UNLOGGED: whether and until when the capture records, and its watermark (the last consuming cycle''s snapshot) while armed; lost with a crash, a failover or a restore, which makes the next cycles full.';
 COMMENT ON TABLE trending._capture_installed IS 'Internal: the source tables install_capture() put triggers on, and what the last full cycle verified (dumped).';
 COMMENT ON VIEW trending._capture_catalog IS 'Internal: per source table, the catalog now against what install and the last full cycle recorded; the first problem or drift.';
 COMMENT ON VIEW trending._capture_changed IS 'Internal: trending._capture_changes one id per row (seq, source, kind, item_id, user_id), for a cycle.';
@@ -143,7 +145,7 @@ COMMENT ON TABLE trending._state_play_buckets IS 'Internal, UNLOGGED: plays per 
 COMMENT ON TABLE trending._state_track_hours IS 'Internal, UNLOGGED: the hours that hold a live save or repost of a track (from the month window''s first hour on).';
 COMMENT ON TABLE trending._state_playlist_hours IS 'Internal, UNLOGGED: the hours that hold a live save or repost of a playlist (from the year window''s first hour on).';
 COMMENT ON FUNCTION trending._state_write(bigint, text, boolean) IS 'Internal: a cycle stores its staging into the incremental state (checked: the caller''s own run, plain temp tables).';
-COMMENT ON FUNCTION trending._state_advance(bigint, bigint, timestamp, timestamp) IS 'Internal: an incremental cycle adds the delta rows'' plays to the buckets, in the transaction that moves the watermark past them.';
+COMMENT ON FUNCTION trending._state_advance(bigint, timestamp, timestamp) IS 'Internal: an incremental cycle adds the delta rows'' plays to the buckets, in the transaction that moves the watermark past them.';
 COMMENT ON FUNCTION trending._state_finish(bigint, timestamp, text, text) IS 'Internal: the last step marks the state valid at the capture''s watermark and the cycle''s now (invalid when the capture is not armed).';
 COMMENT ON COLUMN trending.runs.affected IS 'Incremental and reconciling cycles: the items of each kind they rescored ({"track": n, "playlist": n}).';
 COMMENT ON COLUMN trending.runs.drift IS 'Reconciling cycles: items whose stored inputs differed from the sources'' ({"tracks": n, "playlists": n}) and hourly play buckets that did ("play_hours"), all repaired; 0 everywhere when incremental cycles were exact.';

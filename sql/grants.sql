@@ -38,7 +38,7 @@ GRANT EXECUTE ON FUNCTION trending._check_sources(text, jsonb) TO PUBLIC;
 -- status, anyone may see whether the capture works. The trigger functions,
 -- install/uninstall and the watermark routines stay revoked from PUBLIC:
 -- install_capture() grants INSERT on the delta tables and USAGE on their
--- sequence to the source tables' writers; cycles call _capture_settle,
+-- sequence to the source tables' writers; cycles call _capture_snapshot,
 -- _capture_arm and _capture_advance (SECURITY DEFINER, cycle lock required).
 GRANT SELECT ON trending.capture_status TO PUBLIC;
 

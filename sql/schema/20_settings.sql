@@ -26,7 +26,9 @@ INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
     ('reconcile_every', '1 day',
      'How often a cycle reconciles: a full recompute that also compares the incremental state with the sources, records any drift in trending.runs and repairs it (1 hour to 100 years).'),
     ('movers_max_genres', '50',
-     'How many genres (those with the most scored tracks) get their own movers list per range (0 to 1000; 0: none).');
+     'How many genres (those with the most scored tracks) get their own movers list per range (0 to 1000; 0: none).'),
+    ('capture_max_pause', '1 day',
+     'How long the change capture records with no cycle consuming it (1 minute to 30 days); past it the triggers record nothing and the next cycle runs full.');
 
 CREATE TABLE trending._setting_overrides (
     name       text        PRIMARY KEY REFERENCES trending._setting_defaults (name) ON DELETE CASCADE,

@@ -48,3 +48,29 @@ ALTER TABLE trending._capture_changes ADD COLUMN tx xid8 NOT NULL DEFAULT pg_cur
 ALTER TABLE trending._capture_plays ADD COLUMN tx xid8 NOT NULL DEFAULT pg_current_xact_id();
 ALTER TABLE trending._capture_truncates ADD COLUMN tx xid8 NOT NULL DEFAULT pg_current_xact_id();
 ALTER TABLE trending._capture_armed ADD COLUMN record_until timestamptz NOT NULL DEFAULT 'infinity';
+
+-- Issue 16 (items 5 and 7): a cycle consumes the delta rows by snapshot
+-- (the armed row keeps the last cycle's), the triggers record until a
+-- bound (capture_max_pause), and the routines whose signature changed are
+-- replaced. A capture armed by 1.1 is left recording but not armed: the
+-- first cycle after the upgrade runs full and arms it.
+ALTER TABLE trending._capture_armed
+    ADD COLUMN snapshot pg_snapshot,
+    ADD COLUMN next_snapshot pg_snapshot,
+    ADD COLUMN recording_from timestamptz;
+INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
+    ('capture_max_pause', '1 day',
+     'How long the change capture records with no cycle consuming it (1 minute to 30 days); past it the triggers record nothing and the next cycle runs full.');
+SELECT pg_temp.trending_drop_keeping_grants(ARRAY[
+    'trending._capture_arm(bigint, text)', 'trending._capture_advance(bigint)',
+    'trending._state_advance(bigint, bigint, timestamp, timestamp)']::regprocedure[]);
+-- the roles that could settle the capture (grant_cycle) may take its snapshot
+SELECT set_config('trending.upgrade_grants', (
+    COALESCE(NULLIF(current_setting('trending.upgrade_grants', true), ''), '[]')::jsonb
+    || COALESCE((SELECT jsonb_agg(jsonb_build_object('name', '_capture_snapshot', 'grantee', a.grantee::regrole::text,
+                                                     'grantable', a.is_grantable))
+                 FROM pg_proc p, aclexplode(p.proacl) a
+                 WHERE p.oid = 'trending._capture_settle(interval)'::regprocedure AND a.privilege_type = 'EXECUTE'
+                   AND a.grantee <> 0 AND a.grantee <> p.proowner), '[]'))::text, true);
+ALTER EXTENSION trending DROP FUNCTION trending._capture_settle(interval);
+DROP FUNCTION trending._capture_settle(interval);
