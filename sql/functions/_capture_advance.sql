@@ -52,9 +52,9 @@ BEGIN
     END IF;
     IF v_reason IS NOT NULL THEN
         -- the next cycle runs full and reads every change committed by then
+        -- (a truncate's row stays: capture_status names the table until then)
         DELETE FROM trending._capture_changes;
         DELETE FROM trending._capture_plays;
-        DELETE FROM trending._capture_truncates;
         UPDATE trending._capture_armed
         SET snapshot = NULL, next_snapshot = NULL, advanced_at = pg_catalog.now(), record_until = v_until,
             recording_from = CASE WHEN v_stopped THEN NULL ELSE recording_from END;
