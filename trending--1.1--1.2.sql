@@ -76,6 +76,11 @@ SELECT set_config('trending.upgrade_grants', (
 ALTER EXTENSION trending DROP FUNCTION trending._capture_settle(interval);
 DROP FUNCTION trending._capture_settle(interval);
 
+-- Issue 16 (item 6): _require_local_pg_cron says which action its hint is for
+-- (pause, resume and unschedule name the CLI command that reaches pg_cron).
+ALTER EXTENSION trending DROP FUNCTION trending._require_local_pg_cron();
+DROP FUNCTION trending._require_local_pg_cron();
+
 -- source: sql/schema/81_capture_views.sql
 -- The change capture's views (its tables are in 80_capture.sql). Views only,
 -- so that the upgrade script replaces them (VIEW_PARTS in the Makefile).
@@ -318,7 +323,12 @@ FROM fp, pending, reasons, held, bound;
 -- and a run in progress has not finished yet.
 -- last_cycle_kind, last_cycle_reason: of the last successful run (full or
 -- incremental, and why). The change capture's own state is
--- trending.capture_status (created after this view in a fresh install).
+-- trending.capture_status; capture_*: its backlog, for monitoring (NULL
+-- when the capture is not installed): the changed ids and plays waiting to
+-- be consumed, how long since a cycle last consumed it, its bound (the
+-- capture_max_pause setting: past it the triggers stop recording and the
+-- next cycle runs full), whether it records, and the open or prepared
+-- transactions whose captured changes wait for their commit.
 CREATE OR REPLACE VIEW trending.status AS
 WITH last_ok AS (
     SELECT r.run_id, r.finished_at, r.cycle_now, r.trigger, r.cycle_kind, r.cycle_reason,
@@ -349,6 +359,9 @@ WITH last_ok AS (
       AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
                         WHERE d.datname = pg_catalog.current_database())
     LIMIT 1
+), capture AS (
+    SELECT c.pending_changes, c.pending_plays, c.unconsumed_for, c.max_pause, c.recording, c.held_by
+    FROM trending.capture_status c WHERE c.installed
 ), freshness AS (
     SELECT COALESCE(last_ok.finished_at < pg_catalog.now() - stale_after.value, true) AS stale
     FROM stale_after LEFT JOIN last_ok ON true
@@ -373,7 +386,13 @@ SELECT last_ok.finished_at                         AS last_success_at,
        last_reconcile.finished_at                  AS last_reconcile_at,
        last_reconcile.drift                        AS last_reconcile_drift,
        EXISTS (SELECT FROM pg_catalog.jsonb_each_text(last_reconcile.drift) AS d(key, value)
-               WHERE d.value::numeric <> 0)        AS drift_found
+               WHERE d.value::numeric <> 0)        AS drift_found,
+       capture.pending_changes                     AS capture_pending_changes,
+       capture.pending_plays                       AS capture_pending_plays,
+       capture.unconsumed_for                      AS capture_unconsumed_for,
+       capture.max_pause                           AS capture_max_pause,
+       capture.recording                           AS capture_recording,
+       capture.held_by                             AS capture_held_by
 FROM (SELECT) AS one_row
 LEFT JOIN last_ok ON true
 LEFT JOIN last_reconcile ON true
@@ -381,7 +400,8 @@ LEFT JOIN last_failure ON true
 LEFT JOIN last_finished ON true
 LEFT JOIN stale_after ON true
 LEFT JOIN freshness ON true
-LEFT JOIN running ON true;
+LEFT JOIN running ON true
+LEFT JOIN capture ON true;
 
 -- source: sql/schema/87_metrics.sql
 -- One row per figure a monitoring system scrapes, with labels, so that an
@@ -461,7 +481,30 @@ FROM status
 UNION ALL
 SELECT 'healthy', '', '', status.healthy::integer::float8,
        '1 when not stale and the last finished run succeeded.'
-FROM status;
+FROM status
+UNION ALL
+-- the change capture's backlog (only when it is installed)
+SELECT 'capture_pending', p.kind, '', p.n::float8,
+       'Captured changes waiting to be consumed by a cycle, per kind (changes: changed ids; plays).'
+FROM status, LATERAL (VALUES ('changes', status.capture_pending_changes),
+                             ('plays', status.capture_pending_plays)) AS p (kind, n)
+WHERE status.capture_recording IS NOT NULL
+UNION ALL
+SELECT 'capture_unconsumed_seconds', '', '', EXTRACT(epoch FROM status.capture_unconsumed_for)::float8,
+       'Seconds since a cycle last consumed the change capture; at capture_max_seconds it stops recording.'
+FROM status WHERE status.capture_recording IS NOT NULL
+UNION ALL
+SELECT 'capture_max_seconds', '', '', EXTRACT(epoch FROM status.capture_max_pause)::float8,
+       'The capture_max_pause setting in seconds: how long the change capture records with no cycle consuming it.'
+FROM status WHERE status.capture_recording IS NOT NULL
+UNION ALL
+SELECT 'capture_recording', '', '', status.capture_recording::integer::float8,
+       '1 while the change capture records; 0 once no cycle consumed it for capture_max_pause (the next cycle runs full).'
+FROM status WHERE status.capture_recording IS NOT NULL
+UNION ALL
+SELECT 'capture_held_back', '', '', pg_catalog.cardinality(status.capture_held_by)::float8,
+       'Open or prepared transactions whose captured changes wait for their commit (trending.capture_status.held_by names them).'
+FROM status WHERE status.capture_recording IS NOT NULL;
 
 -- source: sql/functions/_apply_slice.sql
 -------------------------------------------------------------------------------
@@ -1368,6 +1411,7 @@ DECLARE
     v_deadline timestamptz := pg_catalog.clock_timestamp() + COALESCE(p_timeout, '0'::pg_catalog.interval);
     v_writers text;
     v_snapshot pg_snapshot;
+    v_recording_from timestamptz;
 BEGIN
     IF NOT EXISTS (
         SELECT FROM pg_catalog.pg_locks l
@@ -1395,13 +1439,14 @@ BEGIN
         -- not armed: arming needs every write that may have gone unrecorded
         -- (a transaction that started before recording did) to be visible
         -- to the cycle's reads, i.e. committed before its snapshot
-        IF v_row.recording_from IS NULL THEN
+        v_recording_from := v_row.recording_from;
+        IF v_recording_from IS NULL THEN
             -- recording was (re)started by a commit this cycle already sees
-            v_row.recording_from := pg_catalog.clock_timestamp();
-            UPDATE trending._capture_armed SET recording_from = v_row.recording_from;
+            v_recording_from := pg_catalog.clock_timestamp();
+            UPDATE trending._capture_armed SET recording_from = v_recording_from;
         END IF;
         LOOP
-            v_writers := trending._capture_writers_before(v_row.recording_from);
+            v_writers := trending._capture_writers_before(v_recording_from);
             EXIT WHEN v_writers IS NULL OR pg_catalog.clock_timestamp() >= v_deadline;
             PERFORM pg_catalog.pg_sleep(0.005);
         END LOOP;
@@ -2386,11 +2431,13 @@ $function$;
 -------------------------------------------------------------------------------
 -- _require_local_pg_cron
 -- Raise a clear error, with a HINT saying what to do, unless pg_cron is
--- preloaded and installed in this very database: trending.schedule() and
--- unschedule() only handle that common case. pg_cron lives in one database
--- per cluster (cron.database_name); from any other database the `trending`
--- CLI schedules through cron.schedule_in_database in the cron database.
-CREATE OR REPLACE FUNCTION trending._require_local_pg_cron()
+-- preloaded and installed in this very database: trending.schedule(),
+-- unschedule(), pause() and resume() (p_action: which one) only handle that
+-- case. pg_cron lives in one database per cluster (cron.database_name), and
+-- SQL in another database cannot reach it: the hint names the `trending`
+-- CLI command that does (it connects to the cron database), and the SQL to
+-- run there.
+CREATE OR REPLACE FUNCTION trending._require_local_pg_cron(p_action text)
 RETURNS void
 LANGUAGE plpgsql
 STABLE
@@ -2399,6 +2446,9 @@ SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE
     v_cron_database text := current_setting('cron.database_name', true);
+    -- this database's job, for the SQL to run in the cron database
+    v_job text := ' FROM cron.job WHERE jobname = ''trending-recompute'' AND database = '
+                  || quote_literal(current_database());
 BEGIN
     IF v_cron_database IS NULL THEN
         RAISE EXCEPTION 'pg_cron is not loaded in this server'
@@ -2411,16 +2461,32 @@ BEGIN
         RAISE EXCEPTION 'pg_cron lives in database %, not in %', quote_ident(v_cron_database),
                         quote_ident(current_database())
               USING ERRCODE = 'object_not_in_prerequisite_state',
-                    HINT = format('Schedule from the shell: trending install --schedule ''0 * * * *'' --dsn ''dbname=%s'' '
-                                  '(it uses cron.schedule_in_database in %s), or in %s: '
-                                  'SELECT cron.schedule_in_database(''trending-recompute'', ''0 * * * *'', '
-                                  '''CALL trending.scheduled_recompute()'', %L);',
-                                  current_database(), v_cron_database, v_cron_database, current_database());
+                    HINT = CASE p_action
+                        WHEN 'pause' THEN
+                            format('Pause from the shell: trending pause --dsn ''dbname=%s'' (it runs cron.alter_job '
+                                   'in %s), or in %s: %s;', current_database(), v_cron_database, v_cron_database,
+                                   'SELECT cron.alter_job(jobid, active => false)' || v_job)
+                        WHEN 'resume' THEN
+                            format('Resume from the shell: trending resume --dsn ''dbname=%s'' (it runs cron.alter_job '
+                                   'in %s), or in %s: %s;', current_database(), v_cron_database, v_cron_database,
+                                   'SELECT cron.alter_job(jobid, active => true)' || v_job)
+                        WHEN 'unschedule' THEN
+                            format('Stop the schedule from the shell: trending pause --dsn ''dbname=%s'' (trending '
+                                   'resume starts it again; trending uninstall removes the job with the extension), '
+                                   'or remove the job in %s: %s;', current_database(), v_cron_database,
+                                   'SELECT cron.unschedule(jobid)' || v_job)
+                        ELSE
+                            format('Schedule from the shell: trending install --schedule ''0 * * * *'' --dsn ''dbname=%s'' '
+                                   '(it uses cron.schedule_in_database in %s), or in %s: '
+                                   'SELECT cron.schedule_in_database(''trending-recompute'', ''0 * * * *'', '
+                                   '''CALL trending.scheduled_recompute()'', %L);',
+                                   current_database(), v_cron_database, v_cron_database, current_database())
+                    END;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
         RAISE EXCEPTION 'pg_cron is loaded but not installed in database %', quote_ident(current_database())
               USING ERRCODE = 'object_not_in_prerequisite_state',
-                    HINT = 'CREATE EXTENSION pg_cron; (as a superuser), then call trending.schedule() again.';
+                    HINT = format('CREATE EXTENSION pg_cron; (as a superuser), then call trending.%s() again.', p_action);
     END IF;
 END;
 $function$;
@@ -3695,6 +3761,41 @@ BEGIN
 END;
 $function$;
 
+-- source: sql/functions/pause.sql
+-------------------------------------------------------------------------------
+-- pause
+-- Pause this database's pg_cron job 'trending-recompute' (whichever role it
+-- runs as; pg_cron lets only its owner or a superuser change it): its
+-- schedule and run history stay; trending.resume() makes it run again.
+-- Returns true if there was a job, false if nothing was scheduled. A run in
+-- progress is not stopped (cancel it with pg_cancel_backend(running_pid)
+-- from trending.status). While paused, the change capture records for
+-- capture_max_pause at most; the first cycle after that runs full.
+-- pg_cron must live in this database; from the service's own database,
+-- where it usually does not, the error's hint names the CLI command
+-- (`trending pause --dsn ...`), which reaches pg_cron's database.
+CREATE OR REPLACE FUNCTION trending.pause()
+RETURNS boolean
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_jobs bigint[];
+    v_job_id bigint;
+BEGIN
+    PERFORM trending._require_local_pg_cron('pause');
+    EXECUTE 'SELECT pg_catalog.array_agg(j.jobid ORDER BY j.jobid) FROM cron.job j
+             WHERE j.jobname = $1 AND j.database = pg_catalog.current_database()'
+       INTO v_jobs USING 'trending-recompute';
+    FOREACH v_job_id IN ARRAY COALESCE(v_jobs, '{}') LOOP
+        EXECUTE 'SELECT cron.alter_job(job_id => $1, active => false)' USING v_job_id;
+    END LOOP;
+    RETURN v_jobs IS NOT NULL;
+END;
+$function$;
+
 -- source: sql/functions/preview.sql
 -------------------------------------------------------------------------------
 -- preview
@@ -3778,6 +3879,43 @@ EXCEPTION WHEN OTHERS THEN
 END;
 $function$;
 
+-- source: sql/functions/resume.sql
+-------------------------------------------------------------------------------
+-- resume
+-- Make this database's pg_cron job 'trending-recompute' run again after
+-- trending.pause() (whichever role it runs as; pg_cron lets only its owner
+-- or a superuser change it). Returns true; raises when there is no job.
+-- The first cycle after a pause longer than capture_max_pause runs full.
+-- pg_cron must live in this database; from the service's own database,
+-- where it usually does not, the error's hint names the CLI command
+-- (`trending resume --dsn ...`), which reaches pg_cron's database.
+CREATE OR REPLACE FUNCTION trending.resume()
+RETURNS boolean
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_jobs bigint[];
+    v_job_id bigint;
+BEGIN
+    PERFORM trending._require_local_pg_cron('resume');
+    EXECUTE 'SELECT pg_catalog.array_agg(j.jobid ORDER BY j.jobid) FROM cron.job j
+             WHERE j.jobname = $1 AND j.database = pg_catalog.current_database()'
+       INTO v_jobs USING 'trending-recompute';
+    IF v_jobs IS NULL THEN
+        RAISE EXCEPTION 'no pg_cron job trending-recompute runs trending in database %', pg_catalog.current_database()
+              USING ERRCODE = 'object_not_in_prerequisite_state',
+                    HINT = 'Schedule it: SELECT trending.schedule();';
+    END IF;
+    FOREACH v_job_id IN ARRAY v_jobs LOOP
+        EXECUTE 'SELECT cron.alter_job(job_id => $1, active => true)' USING v_job_id;
+    END LOOP;
+    RETURN true;
+END;
+$function$;
+
 -- source: sql/functions/revoke_configure.sql
 -------------------------------------------------------------------------------
 -- revoke_configure
@@ -3856,7 +3994,7 @@ BEGIN
                     HINT = 'For example ''0 * * * *'' (hourly, the default), ''*/15 * * * *'' or ''@hourly''. '
                            'Intervals in seconds need pg_cron 1.5 or later.';
     END IF;
-    PERFORM trending._require_local_pg_cron();
+    PERFORM trending._require_local_pg_cron('schedule');
     EXECUTE 'SELECT j.jobid FROM cron.job j WHERE j.jobname = $1 AND j.database = pg_catalog.current_database()
              AND j.username <> CURRENT_USER ORDER BY j.jobid LIMIT 1'
        INTO v_job_id USING 'trending-recompute';
@@ -4145,7 +4283,7 @@ $python$;
 -- its owner or a superuser remove it); true if there was one. (pg_cron 1.4's
 -- cron.unschedule raises on a missing name, so look first.) A run in
 -- progress is not stopped: cancel it with pg_cancel_backend(running_pid)
--- from trending.status.
+-- from trending.status. To stop the schedule but keep the job: trending.pause().
 CREATE OR REPLACE FUNCTION trending.unschedule()
 RETURNS boolean
 LANGUAGE plpgsql
@@ -4157,7 +4295,7 @@ DECLARE
     v_jobs bigint[];
     v_job_id bigint;
 BEGIN
-    PERFORM trending._require_local_pg_cron();
+    PERFORM trending._require_local_pg_cron('unschedule');
     EXECUTE 'SELECT array_agg(j.jobid ORDER BY j.jobid) FROM cron.job j
              WHERE j.jobname = $1 AND j.database = pg_catalog.current_database()'
        INTO v_jobs USING 'trending-recompute';
@@ -4274,7 +4412,7 @@ COMMENT ON COLUMN trending.runs.wal_bytes IS 'WAL written in the cluster between
 COMMENT ON COLUMN trending.runs.cycle_kind IS 'full (every score recomputed), incremental (only the affected items) or reconcile (full, and the incremental state compared with the sources); NULL for a skipped call.';
 COMMENT ON COLUMN trending.runs.cycle_reason IS 'Why the cycle was of its kind: for a full one, the first reason the change capture gave (trending.capture_status), e.g. not installed or not armed.';
 COMMENT ON VIEW trending.status IS
-    'One row: last successful run and the age of the scores, last failed or aborted run with its SQLSTATE and message, and the backend running a cycle now, if any.';
+    'One row: last successful run and the age of the scores, last failed or aborted run with its SQLSTATE and message, the backend running a cycle now, if any, and the change capture''s backlog (capture_*: pending changes and plays, time since a cycle consumed it, its bound capture_max_pause, whether it records, the open transactions holding changes back).';
 COMMENT ON PROCEDURE trending.scheduled_recompute(timestamptz, boolean) IS
     'The cycle pg_cron runs (CALL trending.scheduled_recompute()): commits after each step, records failures in trending.runs and re-raises them, returns quietly on a standby or when a cycle is running. Call at top level, not inside BEGIN.';
 COMMENT ON FUNCTION trending._scheduled_start(timestamptz, boolean) IS 'Internal: first step of trending.scheduled_recompute().';
@@ -4283,13 +4421,17 @@ COMMENT ON FUNCTION trending.schedule(text) IS
     'Schedule CALL trending.scheduled_recompute() with pg_cron as job trending-recompute (default hourly, ''0 * * * *'', GMT); idempotent; returns the job id. Needs pg_cron in this database; otherwise use the trending CLI.';
 COMMENT ON FUNCTION trending.unschedule() IS
     'Remove the pg_cron job trending-recompute; true if it existed. Does not stop a run in progress.';
-COMMENT ON FUNCTION trending._require_local_pg_cron() IS 'Internal: raise with a hint unless pg_cron is loaded and installed in this database.';
+COMMENT ON FUNCTION trending._require_local_pg_cron(text) IS 'Internal: raise with a hint (the CLI command that does the given action from here) unless pg_cron is loaded and installed in this database.';
+COMMENT ON FUNCTION trending.pause() IS
+    'Pause this database''s pg_cron job trending-recompute (schedule and history kept; trending.resume() restarts it); true if there was one. Needs pg_cron in this database; otherwise: trending pause --dsn ... (the CLI).';
+COMMENT ON FUNCTION trending.resume() IS
+    'Make this database''s paused pg_cron job trending-recompute run again; raises when there is none. Needs pg_cron in this database; otherwise: trending resume --dsn ... (the CLI).';
 COMMENT ON FUNCTION trending._raise(text, text, text, text) IS 'Internal: raise with a message, SQLSTATE and optional DETAIL and HINT.';
 COMMENT ON FUNCTION trending.compare_scores(regclass, text, double precision, integer) IS
     'Compare a legacy score table (any relation with track_id or playlist_id, type, version, time_range, score; genre optional) with trending''s, per slice: compare_scores(legacy => ''public.track_trending_scores'', kind => track|playlist, tolerance => 1e-9 relative, top_n => 100). Returns per (type, version, time_range): whether trending computes it, rows on each side, legacy zero-score rows (left out: trending stores none), rows on one side only, scores differing beyond the tolerance and the largest relative difference, genres differing (NULL without a legacy genre column), and the overlap of each side''s top N (score DESC, id DESC) and whether its order is the same. SECURITY INVOKER: the caller reads the legacy relation.';
 
 COMMENT ON VIEW trending.metrics IS
-    'One row per monitoring figure (metric, labels kind and counter, value, help): scores age, last run duration, WAL, rows per kind and action, bad rows per counter, run in progress, stale, healthy. docs/monitoring/queries.yaml exposes it to prometheus-postgres-exporter.';
+    'One row per monitoring figure (metric, labels kind and counter, value, help): scores age, last run duration, WAL, rows per kind and action, bad rows per counter, run in progress, stale, healthy, and the change capture''s backlog (capture_pending, capture_unconsumed_seconds, capture_max_seconds, capture_recording, capture_held_back). docs/monitoring/queries.yaml exposes it to prometheus-postgres-exporter.';
 COMMENT ON COLUMN trending.status.stale IS 'true when no run has succeeded within the stale_after setting (or none ever has).';
 COMMENT ON COLUMN trending.status.healthy IS 'true when not stale and the last finished run (ok, failed or aborted) succeeded; running and skipped runs change neither.';
 COMMENT ON COLUMN trending.status.last_cycle_kind IS 'Kind of the last successful run: full, incremental or reconcile.';

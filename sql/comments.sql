@@ -46,7 +46,7 @@ COMMENT ON COLUMN trending.runs.wal_bytes IS 'WAL written in the cluster between
 COMMENT ON COLUMN trending.runs.cycle_kind IS 'full (every score recomputed), incremental (only the affected items) or reconcile (full, and the incremental state compared with the sources); NULL for a skipped call.';
 COMMENT ON COLUMN trending.runs.cycle_reason IS 'Why the cycle was of its kind: for a full one, the first reason the change capture gave (trending.capture_status), e.g. not installed or not armed.';
 COMMENT ON VIEW trending.status IS
-    'One row: last successful run and the age of the scores, last failed or aborted run with its SQLSTATE and message, and the backend running a cycle now, if any.';
+    'One row: last successful run and the age of the scores, last failed or aborted run with its SQLSTATE and message, the backend running a cycle now, if any, and the change capture''s backlog (capture_*: pending changes and plays, time since a cycle consumed it, its bound capture_max_pause, whether it records, the open transactions holding changes back).';
 COMMENT ON PROCEDURE trending.scheduled_recompute(timestamptz, boolean) IS
     'The cycle pg_cron runs (CALL trending.scheduled_recompute()): commits after each step, records failures in trending.runs and re-raises them, returns quietly on a standby or when a cycle is running. Call at top level, not inside BEGIN.';
 COMMENT ON FUNCTION trending._scheduled_start(timestamptz, boolean) IS 'Internal: first step of trending.scheduled_recompute().';
@@ -55,13 +55,17 @@ COMMENT ON FUNCTION trending.schedule(text) IS
     'Schedule CALL trending.scheduled_recompute() with pg_cron as job trending-recompute (default hourly, ''0 * * * *'', GMT); idempotent; returns the job id. Needs pg_cron in this database; otherwise use the trending CLI.';
 COMMENT ON FUNCTION trending.unschedule() IS
     'Remove the pg_cron job trending-recompute; true if it existed. Does not stop a run in progress.';
-COMMENT ON FUNCTION trending._require_local_pg_cron() IS 'Internal: raise with a hint unless pg_cron is loaded and installed in this database.';
+COMMENT ON FUNCTION trending._require_local_pg_cron(text) IS 'Internal: raise with a hint (the CLI command that does the given action from here) unless pg_cron is loaded and installed in this database.';
+COMMENT ON FUNCTION trending.pause() IS
+    'Pause this database''s pg_cron job trending-recompute (schedule and history kept; trending.resume() restarts it); true if there was one. Needs pg_cron in this database; otherwise: trending pause --dsn ... (the CLI).';
+COMMENT ON FUNCTION trending.resume() IS
+    'Make this database''s paused pg_cron job trending-recompute run again; raises when there is none. Needs pg_cron in this database; otherwise: trending resume --dsn ... (the CLI).';
 COMMENT ON FUNCTION trending._raise(text, text, text, text) IS 'Internal: raise with a message, SQLSTATE and optional DETAIL and HINT.';
 COMMENT ON FUNCTION trending.compare_scores(regclass, text, double precision, integer) IS
     'Compare a legacy score table (any relation with track_id or playlist_id, type, version, time_range, score; genre optional) with trending''s, per slice: compare_scores(legacy => ''public.track_trending_scores'', kind => track|playlist, tolerance => 1e-9 relative, top_n => 100). Returns per (type, version, time_range): whether trending computes it, rows on each side, legacy zero-score rows (left out: trending stores none), rows on one side only, scores differing beyond the tolerance and the largest relative difference, genres differing (NULL without a legacy genre column), and the overlap of each side''s top N (score DESC, id DESC) and whether its order is the same. SECURITY INVOKER: the caller reads the legacy relation.';
 
 COMMENT ON VIEW trending.metrics IS
-    'One row per monitoring figure (metric, labels kind and counter, value, help): scores age, last run duration, WAL, rows per kind and action, bad rows per counter, run in progress, stale, healthy. docs/monitoring/queries.yaml exposes it to prometheus-postgres-exporter.';
+    'One row per monitoring figure (metric, labels kind and counter, value, help): scores age, last run duration, WAL, rows per kind and action, bad rows per counter, run in progress, stale, healthy, and the change capture''s backlog (capture_pending, capture_unconsumed_seconds, capture_max_seconds, capture_recording, capture_held_back). docs/monitoring/queries.yaml exposes it to prometheus-postgres-exporter.';
 COMMENT ON COLUMN trending.status.stale IS 'true when no run has succeeded within the stale_after setting (or none ever has).';
 COMMENT ON COLUMN trending.status.healthy IS 'true when not stale and the last finished run (ok, failed or aborted) succeeded; running and skipped runs change neither.';
 COMMENT ON COLUMN trending.status.last_cycle_kind IS 'Kind of the last successful run: full, incremental or reconcile.';

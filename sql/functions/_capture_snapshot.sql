@@ -33,6 +33,7 @@ DECLARE
     v_deadline timestamptz := pg_catalog.clock_timestamp() + COALESCE(p_timeout, '0'::pg_catalog.interval);
     v_writers text;
     v_snapshot pg_snapshot;
+    v_recording_from timestamptz;
 BEGIN
     IF NOT EXISTS (
         SELECT FROM pg_catalog.pg_locks l
@@ -60,13 +61,14 @@ BEGIN
         -- not armed: arming needs every write that may have gone unrecorded
         -- (a transaction that started before recording did) to be visible
         -- to the cycle's reads, i.e. committed before its snapshot
-        IF v_row.recording_from IS NULL THEN
+        v_recording_from := v_row.recording_from;
+        IF v_recording_from IS NULL THEN
             -- recording was (re)started by a commit this cycle already sees
-            v_row.recording_from := pg_catalog.clock_timestamp();
-            UPDATE trending._capture_armed SET recording_from = v_row.recording_from;
+            v_recording_from := pg_catalog.clock_timestamp();
+            UPDATE trending._capture_armed SET recording_from = v_recording_from;
         END IF;
         LOOP
-            v_writers := trending._capture_writers_before(v_row.recording_from);
+            v_writers := trending._capture_writers_before(v_recording_from);
             EXIT WHEN v_writers IS NULL OR pg_catalog.clock_timestamp() >= v_deadline;
             PERFORM pg_catalog.pg_sleep(0.005);
         END LOOP;

@@ -9,7 +9,12 @@
 -- and a run in progress has not finished yet.
 -- last_cycle_kind, last_cycle_reason: of the last successful run (full or
 -- incremental, and why). The change capture's own state is
--- trending.capture_status (created after this view in a fresh install).
+-- trending.capture_status; capture_*: its backlog, for monitoring (NULL
+-- when the capture is not installed): the changed ids and plays waiting to
+-- be consumed, how long since a cycle last consumed it, its bound (the
+-- capture_max_pause setting: past it the triggers stop recording and the
+-- next cycle runs full), whether it records, and the open or prepared
+-- transactions whose captured changes wait for their commit.
 CREATE VIEW trending.status AS
 WITH last_ok AS (
     SELECT r.run_id, r.finished_at, r.cycle_now, r.trigger, r.cycle_kind, r.cycle_reason,
@@ -40,6 +45,9 @@ WITH last_ok AS (
       AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d
                         WHERE d.datname = pg_catalog.current_database())
     LIMIT 1
+), capture AS (
+    SELECT c.pending_changes, c.pending_plays, c.unconsumed_for, c.max_pause, c.recording, c.held_by
+    FROM trending.capture_status c WHERE c.installed
 ), freshness AS (
     SELECT COALESCE(last_ok.finished_at < pg_catalog.now() - stale_after.value, true) AS stale
     FROM stale_after LEFT JOIN last_ok ON true
@@ -64,7 +72,13 @@ SELECT last_ok.finished_at                         AS last_success_at,
        last_reconcile.finished_at                  AS last_reconcile_at,
        last_reconcile.drift                        AS last_reconcile_drift,
        EXISTS (SELECT FROM pg_catalog.jsonb_each_text(last_reconcile.drift) AS d(key, value)
-               WHERE d.value::numeric <> 0)        AS drift_found
+               WHERE d.value::numeric <> 0)        AS drift_found,
+       capture.pending_changes                     AS capture_pending_changes,
+       capture.pending_plays                       AS capture_pending_plays,
+       capture.unconsumed_for                      AS capture_unconsumed_for,
+       capture.max_pause                           AS capture_max_pause,
+       capture.recording                           AS capture_recording,
+       capture.held_by                             AS capture_held_by
 FROM (SELECT) AS one_row
 LEFT JOIN last_ok ON true
 LEFT JOIN last_reconcile ON true
@@ -72,4 +86,5 @@ LEFT JOIN last_failure ON true
 LEFT JOIN last_finished ON true
 LEFT JOIN stale_after ON true
 LEFT JOIN freshness ON true
-LEFT JOIN running ON true;
+LEFT JOIN running ON true
+LEFT JOIN capture ON true;

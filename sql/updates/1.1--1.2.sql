@@ -74,3 +74,8 @@ SELECT set_config('trending.upgrade_grants', (
                    AND a.grantee <> 0 AND a.grantee <> p.proowner), '[]'))::text, true);
 ALTER EXTENSION trending DROP FUNCTION trending._capture_settle(interval);
 DROP FUNCTION trending._capture_settle(interval);
+
+-- Issue 16 (item 6): _require_local_pg_cron says which action its hint is for
+-- (pause, resume and unschedule name the CLI command that reaches pg_cron).
+ALTER EXTENSION trending DROP FUNCTION trending._require_local_pg_cron();
+DROP FUNCTION trending._require_local_pg_cron();
