@@ -50,7 +50,7 @@ ALTER TABLE trending._capture_plays ADD COLUMN tx xid8 NOT NULL DEFAULT pg_curre
 ALTER TABLE trending._capture_truncates ADD COLUMN tx xid8 NOT NULL DEFAULT pg_current_xact_id();
 ALTER TABLE trending._capture_armed ADD COLUMN record_until timestamptz NOT NULL DEFAULT 'infinity';
 
--- Issue 16 (items 5 and 7): a cycle consumes the delta rows by snapshot
+-- Issue 16 (items 5, 6 and 7): a cycle consumes the delta rows by snapshot
 -- (the armed row keeps the last cycle's), the triggers record until a
 -- bound (capture_max_pause), and the routines whose signature changed are
 -- replaced. A capture armed by 1.1 is left recording but not armed: the
@@ -75,9 +75,8 @@ SELECT set_config('trending.upgrade_grants', (
                    AND a.grantee <> 0 AND a.grantee <> p.proowner), '[]'))::text, true);
 ALTER EXTENSION trending DROP FUNCTION trending._capture_settle(interval);
 DROP FUNCTION trending._capture_settle(interval);
-
--- Issue 16 (item 6): _require_local_pg_cron says which action its hint is for
--- (pause, resume and unschedule name the CLI command that reaches pg_cron).
+-- (item 6) _require_local_pg_cron says which action its hint is for: pause,
+-- resume and unschedule name the CLI command that reaches pg_cron
 ALTER EXTENSION trending DROP FUNCTION trending._require_local_pg_cron();
 DROP FUNCTION trending._require_local_pg_cron();
 
@@ -245,13 +244,17 @@ WITH cat AS (
     -- transactions still open (or prepared) that wrote delta rows: their
     -- changes wait for their commit (pg_locks and pg_prepared_xacts are
     -- readable by every role)
-    SELECT pg_catalog.array_agg(DISTINCT COALESCE(
-               'pid ' || l.pid::text,
-               pg_catalog.format('prepared transaction %L', px.gid),
-               'transaction ' || l.virtualtransaction)) AS list
+    SELECT pg_catalog.array_agg(DISTINCT CASE
+               WHEN l.pid IS NOT NULL THEN 'pid ' || l.pid::text
+               -- a prepared transaction's locks have no pid and keep its
+               -- virtual transaction, whose transactionid lock names its xid
+               ELSE pg_catalog.format('prepared transaction %L', COALESCE(
+                   (SELECT px.gid FROM pg_catalog.pg_locks x
+                    JOIN pg_catalog.pg_prepared_xacts px ON px.transaction = x.transactionid
+                    WHERE x.locktype = 'transactionid' AND x.pid IS NULL
+                      AND x.virtualtransaction = l.virtualtransaction LIMIT 1),
+                   l.virtualtransaction)) END) AS list
     FROM pg_catalog.pg_locks l
-    LEFT JOIN pg_catalog.pg_prepared_xacts px
-           ON l.pid IS NULL AND px.transaction::text = pg_catalog.split_part(l.virtualtransaction, '/', 2)
     WHERE l.locktype = 'relation' AND l.granted AND l.mode = 'RowExclusiveLock'
       AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
       AND l.relation = ANY (ARRAY['trending._capture_changes'::pg_catalog.regclass,
@@ -1641,10 +1644,15 @@ AS $function$
         FROM writers w JOIN pg_catalog.pg_stat_activity a ON a.pid = w.pid
         WHERE a.xact_start < p_since
         UNION
-        SELECT pg_catalog.format('prepared transaction %L', COALESCE(px.gid, w.virtualtransaction))
+        -- a prepared transaction's locks have no pid and keep its virtual
+        -- transaction, whose transactionid lock names its xid
+        SELECT pg_catalog.format('prepared transaction %L', COALESCE(
+                   (SELECT px.gid FROM pg_catalog.pg_locks x
+                    JOIN pg_catalog.pg_prepared_xacts px ON px.transaction = x.transactionid
+                    WHERE x.locktype = 'transactionid' AND x.pid IS NULL
+                      AND x.virtualtransaction = w.virtualtransaction LIMIT 1),
+                   w.virtualtransaction))
         FROM writers w
-        LEFT JOIN pg_catalog.pg_prepared_xacts px
-               ON px.transaction::text = pg_catalog.split_part(w.virtualtransaction, '/', 2)
         WHERE w.pid IS NULL
     ) w
 $function$;

@@ -494,13 +494,17 @@ WITH cat AS (
     -- transactions still open (or prepared) that wrote delta rows: their
     -- changes wait for their commit (pg_locks and pg_prepared_xacts are
     -- readable by every role)
-    SELECT pg_catalog.array_agg(DISTINCT COALESCE(
-               'pid ' || l.pid::text,
-               pg_catalog.format('prepared transaction %L', px.gid),
-               'transaction ' || l.virtualtransaction)) AS list
+    SELECT pg_catalog.array_agg(DISTINCT CASE
+               WHEN l.pid IS NOT NULL THEN 'pid ' || l.pid::text
+               -- a prepared transaction's locks have no pid and keep its
+               -- virtual transaction, whose transactionid lock names its xid
+               ELSE pg_catalog.format('prepared transaction %L', COALESCE(
+                   (SELECT px.gid FROM pg_catalog.pg_locks x
+                    JOIN pg_catalog.pg_prepared_xacts px ON px.transaction = x.transactionid
+                    WHERE x.locktype = 'transactionid' AND x.pid IS NULL
+                      AND x.virtualtransaction = l.virtualtransaction LIMIT 1),
+                   l.virtualtransaction)) END) AS list
     FROM pg_catalog.pg_locks l
-    LEFT JOIN pg_catalog.pg_prepared_xacts px
-           ON l.pid IS NULL AND px.transaction::text = pg_catalog.split_part(l.virtualtransaction, '/', 2)
     WHERE l.locktype = 'relation' AND l.granted AND l.mode = 'RowExclusiveLock'
       AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
       AND l.relation = ANY (ARRAY['trending._capture_changes'::pg_catalog.regclass,
@@ -2065,10 +2069,15 @@ AS $function$
         FROM writers w JOIN pg_catalog.pg_stat_activity a ON a.pid = w.pid
         WHERE a.xact_start < p_since
         UNION
-        SELECT pg_catalog.format('prepared transaction %L', COALESCE(px.gid, w.virtualtransaction))
+        -- a prepared transaction's locks have no pid and keep its virtual
+        -- transaction, whose transactionid lock names its xid
+        SELECT pg_catalog.format('prepared transaction %L', COALESCE(
+                   (SELECT px.gid FROM pg_catalog.pg_locks x
+                    JOIN pg_catalog.pg_prepared_xacts px ON px.transaction = x.transactionid
+                    WHERE x.locktype = 'transactionid' AND x.pid IS NULL
+                      AND x.virtualtransaction = w.virtualtransaction LIMIT 1),
+                   w.virtualtransaction))
         FROM writers w
-        LEFT JOIN pg_catalog.pg_prepared_xacts px
-               ON px.transaction::text = pg_catalog.split_part(w.virtualtransaction, '/', 2)
         WHERE w.pid IS NULL
     ) w
 $function$;

@@ -40,10 +40,15 @@ AS $function$
         FROM writers w JOIN pg_catalog.pg_stat_activity a ON a.pid = w.pid
         WHERE a.xact_start < p_since
         UNION
-        SELECT pg_catalog.format('prepared transaction %L', COALESCE(px.gid, w.virtualtransaction))
+        -- a prepared transaction's locks have no pid and keep its virtual
+        -- transaction, whose transactionid lock names its xid
+        SELECT pg_catalog.format('prepared transaction %L', COALESCE(
+                   (SELECT px.gid FROM pg_catalog.pg_locks x
+                    JOIN pg_catalog.pg_prepared_xacts px ON px.transaction = x.transactionid
+                    WHERE x.locktype = 'transactionid' AND x.pid IS NULL
+                      AND x.virtualtransaction = w.virtualtransaction LIMIT 1),
+                   w.virtualtransaction))
         FROM writers w
-        LEFT JOIN pg_catalog.pg_prepared_xacts px
-               ON px.transaction::text = pg_catalog.split_part(w.virtualtransaction, '/', 2)
         WHERE w.pid IS NULL
     ) w
 $function$;

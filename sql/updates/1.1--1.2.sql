@@ -49,7 +49,7 @@ ALTER TABLE trending._capture_plays ADD COLUMN tx xid8 NOT NULL DEFAULT pg_curre
 ALTER TABLE trending._capture_truncates ADD COLUMN tx xid8 NOT NULL DEFAULT pg_current_xact_id();
 ALTER TABLE trending._capture_armed ADD COLUMN record_until timestamptz NOT NULL DEFAULT 'infinity';
 
--- Issue 16 (items 5 and 7): a cycle consumes the delta rows by snapshot
+-- Issue 16 (items 5, 6 and 7): a cycle consumes the delta rows by snapshot
 -- (the armed row keeps the last cycle's), the triggers record until a
 -- bound (capture_max_pause), and the routines whose signature changed are
 -- replaced. A capture armed by 1.1 is left recording but not armed: the
@@ -74,8 +74,7 @@ SELECT set_config('trending.upgrade_grants', (
                    AND a.grantee <> 0 AND a.grantee <> p.proowner), '[]'))::text, true);
 ALTER EXTENSION trending DROP FUNCTION trending._capture_settle(interval);
 DROP FUNCTION trending._capture_settle(interval);
-
--- Issue 16 (item 6): _require_local_pg_cron says which action its hint is for
--- (pause, resume and unschedule name the CLI command that reaches pg_cron).
+-- (item 6) _require_local_pg_cron says which action its hint is for: pause,
+-- resume and unschedule name the CLI command that reaches pg_cron
 ALTER EXTENSION trending DROP FUNCTION trending._require_local_pg_cron();
 DROP FUNCTION trending._require_local_pg_cron();

@@ -626,6 +626,55 @@ def test_crash_recovery_loses_the_unlogged_state_and_asks_for_a_full_cycle():
             c.execute("SELECT trending.uninstall_capture()")
 
 
+def test_a_prepared_transaction_holds_back_only_its_own_changes_and_is_named():
+    """Issue 16, item 7: a prepared transaction (two-phase commit) stays
+    "in progress" until someone commits or rolls it back. Consumers go on
+    without it, capture_status names its gid, and its changes are consumed
+    once it commits; arming after a gap waits for it (and names it), since
+    it may hold writes the capture did not record. A cluster of its own:
+    the test cluster has max_prepared_transactions = 0."""
+    from trending_cli.cluster import Cluster
+    with Cluster(name="trending-capture-2pc", settings={"max_prepared_transactions": "4"}) as server:
+        with psycopg.connect(server.conninfo(), autocommit=True) as c:
+            c.execute("SET client_min_messages = warning")
+            c.execute("CREATE EXTENSION trending CASCADE")
+            _reset_roles(c)
+            c.execute("UPDATE trending.settings SET value = %s WHERE name = 'source_schema'", (SRC,))
+            _create_sources(c)
+            c.execute("SELECT trending.install_capture()")
+            assert arm(c) is None
+            with as_role(server.conninfo(), WRITER) as w:
+                w.execute("BEGIN")
+                w.execute("INSERT INTO plays (play_item_id, created_at) VALUES (6, %s)", (T0,))
+                w.execute("PREPARE TRANSACTION 'trending-2pc'")
+                w.execute("INSERT INTO plays (play_item_id, created_at) VALUES (7, %s)", (T0,))
+            changes, plays, advanced = consume(c)
+            assert plays == Counter({(7, T0.replace(minute=0)): 1}) and advanced
+            assert status(c)["held_by"] == ["prepared transaction 'trending-2pc'"]
+            c.execute("COMMIT PREPARED 'trending-2pc'")
+            assert status(c)["held_by"] == []
+            assert consume(c)[1] == Counter({(6, T0.replace(minute=0)): 1}), "its row, once it committed"
+            assert consume(c)[1] == Counter()
+
+            # a gap in the recording (its state lost): arming waits for the prepared writer
+            c.execute("DELETE FROM trending._capture_armed")
+            with as_role(server.conninfo(), WRITER) as w:
+                w.execute("BEGIN")
+                w.execute("INSERT INTO plays (play_item_id, created_at) VALUES (8, %s)", (T0,))
+                w.execute("PREPARE TRANSACTION 'trending-2pc-gap'")
+            assert "records from this cycle on" in arm(c)
+            c.execute(f"SELECT pg_advisory_lock({CYCLE_LOCK})")
+            try:
+                (unrecorded,) = c.execute("SELECT unrecorded FROM trending._capture_snapshot('10 ms')").fetchone()
+            finally:
+                c.execute(f"SELECT pg_advisory_unlock({CYCLE_LOCK})")
+            assert "prepared transaction 'trending-2pc-gap', which started before the capture recorded" in unrecorded
+            assert arm(c) is not None and not status(c)["armed"]
+            c.execute("ROLLBACK PREPARED 'trending-2pc-gap'")
+            assert arm(c) is None and status(c)["incremental_ok"]
+            c.execute("SELECT trending.uninstall_capture()")
+
+
 def test_the_upgrade_from_1_0_brings_the_capture_and_its_drop_guard(make_db, cdsn):
     dsn = make_db("trending_capture_upgrade", extensions=())
     with psycopg.connect(dsn, autocommit=True) as c:
