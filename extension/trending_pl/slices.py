@@ -87,7 +87,17 @@ def stage_changes(plpy, kind: str, slices: list[tuple[Strategy, str]], ids: str 
             f" FROM {spec['inputs']} i WHERE {row_filter}")
     union = "\n        UNION ALL\n        ".join(selects)
     keys = ", ".join(_slice_key(plpy, s, r) for s, r in slices)
-    in_scope = "" if ids is None else f" AND t.{id_col} = ANY (ARRAY(SELECT a.id FROM {ids} a))"
+    # The stored rows to compare: every row of the slices, or (incremental)
+    # the affected items' rows, each item looked up by its id alone, which
+    # only the primary key leads with; OFFSET 0 keeps the lookup a
+    # parameterized subquery. So no estimate (a score table the cold cycle
+    # filled before autovacuum analyzed it looks empty) can turn it into a
+    # walk of a whole slice through a ranking index, where the id is no
+    # leading key, as `id = ANY (...)` beside the slice keys did.
+    in_slices = f"(t.type, t.version, t.time_range) IN ({keys})"
+    stored = f"SELECT t.ctid, t.* FROM {table} t WHERE {in_slices}" if ids is None else (
+        f"SELECT t.* FROM {ids} a CROSS JOIN LATERAL"
+        f" (SELECT t.ctid, t.* FROM {table} t WHERE t.{id_col} = a.id OFFSET 0) AS t WHERE {in_slices}")
     differs = "t.score IS DISTINCT FROM s.score"
     stage_genre = kept_genre = ""
     if spec["genre"]:
@@ -111,7 +121,7 @@ WITH joined AS MATERIALIZED (
         ) AS scored
         WHERE scored.score <> 0
     ) AS s
-    FULL JOIN (SELECT t.ctid, t.* FROM {table} t WHERE (t.type, t.version, t.time_range) IN ({keys}){in_scope}) AS t
+    FULL JOIN ({stored}) AS t
            ON t.{id_col} = s.id AND t.type = s.type AND t.version = s.version AND t.time_range = s.time_range
 ), kept AS (
     INSERT INTO {changes}

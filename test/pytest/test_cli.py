@@ -257,6 +257,30 @@ def test_status_shows_runs_freshness_and_sizes(music):
     assert re.search(r"^track_trending_scores\s+[\d,]+\s+\d+ kB$", out, re.M)
 
 
+def test_status_run_shows_a_scheduled_runs_steps_as_its_progress_lines_did(music):
+    """A scheduled run's progress NOTICEs reach no log at the default
+    log_min_messages: `status --run N` shows the same steps from trending.runs."""
+    with psycopg.connect(music, autocommit=True) as conn:
+        notices = []
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary))
+        conn.execute("CALL trending.scheduled_recompute()")
+        (run_id, step_ms, kind) = conn.execute("SELECT run_id, step_ms, cycle_kind FROM trending.runs "
+                                               "WHERE trigger = 'scheduled' ORDER BY run_id DESC LIMIT 1").fetchone()
+    out = ok("--dsn", music, "status", "--run", str(run_id))
+    lines = out.splitlines()
+    assert lines[0].startswith(f"run {run_id}: scheduled, ok, {kind} cycle, as role "), out
+    progress = [n[len("trending: "):] for n in notices if re.match(r"trending: step \d+/\d+ ", n)]
+    shown = [line for line in lines if line.startswith("step ")]
+    assert len(shown) == len(progress) == len(step_ms) > 3, (out, notices)
+    for printed, said in zip(shown, progress):
+        # the same step, position and rows (the ms as recorded, rounded like the notice; the
+        # count of staged changes is the notice's alone)
+        said = re.sub(r": \d+ of \d+ scores to write$", "", said.split("; ")[0])
+        assert re.sub(r"done in [\d,]+ ms", "", printed) == re.sub(r"done in \d+ ms", "", said), (printed, said)
+    expected_error(trending("--dsn", music, "status", "--run", "999999"), "status",
+                   "there is no run 999999 in trending.runs")
+
+
 def test_status_into_a_closed_pipe_stops_quietly(music):
     """`trending status | head -1`: the reader goes away; no traceback."""
     proc = subprocess.Popen([*TRENDING, "--dsn", music, "status"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 TRENDING = [sys.executable, "-m", "trending_cli"]
 CLI_DIR = Path(__file__).resolve().parents[2] / "cli"
@@ -35,10 +36,18 @@ def section(output: str, title: str) -> list[str]:
     return rows
 
 
-def test_demo_prints_the_lists_and_the_summary():
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.fixture(scope="module")
+def demo_output() -> str:
     result = run_cli("demo")
     assert result.returncode == 0, result.stderr
-    out = result.stdout
+    return result.stdout
+
+
+def test_demo_prints_the_lists_and_the_summary(demo_output):
+    out = demo_output
     assert "  extension: created trending 1.2 in database postgres\n" in out
     assert "  source schema: set to music (was public)\n" in out
     assert re.search(r"^  schedule: created pg_cron job \d+ in database postgres: '0 \* \* \* \*' runs "
@@ -70,6 +79,43 @@ def test_demo_prints_the_lists_and_the_summary():
     assert "bad rows: " in out and "duplicate_current_tracks" in out
 
 
+def _shape(line: str) -> str:
+    """A printed line, numbers aside: every number is N, runs of spaces or of
+    dashes (table alignment, which follows the numbers' widths) count once."""
+    line = re.sub(r"\d[\d,]*(?:\.\d+)?", "N", line)
+    return re.sub(r"-{2,}", "-", re.sub(r"\s+", " ", line)).strip()
+
+
+def readme_demo_sample() -> list[str]:
+    text = README.read_text()
+    start = text.index("What the demo prints")
+    block = text[text.index("```\n", start) + 4:]
+    return block[:block.index("```")].splitlines()
+
+
+def test_readme_sample_is_what_the_demo_prints(demo_output):
+    """The README's sample of the demo's output, numbers aside, is the demo's
+    own output: its runs of lines (a `...` line separates runs) appear in
+    order, each run as consecutive lines."""
+    printed = [_shape(line) for line in demo_output.splitlines()]
+    runs, run = [], []
+    for line in readme_demo_sample():
+        if line.strip() == "...":
+            runs.append(run)
+            run = []
+        else:
+            run.append(_shape(line))
+    runs.append(run)
+    assert sum(map(len, runs)) >= 10, "the README should show a sample of the demo's output"
+    at = 0
+    for run in filter(None, runs):
+        found = next((i for i in range(at, len(printed) - len(run) + 1) if printed[i:i + len(run)] == run), None)
+        assert found is not None, ("the README's sample of the demo's output is not what the demo prints: "
+                                   f"these lines do not appear (in order, numbers aside):\n" + "\n".join(run)
+                                   + "\n\n--- the demo printed\n" + demo_output)
+        at = found + len(run)
+
+
 def test_demo_keep_leaves_a_cluster_to_connect_to():
     result = run_cli("demo", "--keep", "--json", "--seed", "7")
     assert result.returncode == 0, result.stderr
@@ -96,8 +142,11 @@ def test_demo_keep_leaves_a_cluster_to_connect_to():
                       out.index("\nThe cluster keeps running")].splitlines()
         assert [(line.split()[0], int(line.split()[1].replace(",", ""))) for line in printed[2:]] == movers \
             if movers else printed == ["(nothing moved)"]
-        watch = re.search(r"^  trending (status --dsn .+)$", out, re.M).group(1)
-        status = run_cli(*shlex.split(watch))
+        # the hint names a command that runs as printed (`trending` is on no PATH here)
+        watch = shlex.split(re.search(r"^  (.+ status --dsn .+)$", out, re.M).group(1))
+        assert watch[0] != "trending", "the hint must name a trending that this shell can run"
+        status = subprocess.run(watch, capture_output=True, text=True, timeout=120,
+                                env={"PYTHONPATH": str(CLI_DIR), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
         assert status.returncode == 0, status.stderr
         assert re.search(r"^schedule: '0 \* \* \* \*' \(GMT\), pg_cron job \d+ in database postgres, "
                          r"as role trending_job, active$", status.stdout, re.M)

@@ -161,3 +161,13 @@ def test_cli_compare_of_a_missing_table_is_one_line(legacy):
     result = trending("--dsn", legacy, "compare", "no_such_table")
     assert result.returncode == 1 and len(result.stderr.splitlines()) == 2, result.stderr
     assert result.stderr.startswith('trending compare: relation "no_such_table" does not exist')
+
+
+def test_cli_compare_against_an_empty_legacy_table_says_it_is_empty(legacy):
+    with psycopg.connect(legacy, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS empty_legacy (LIKE upstream_c0.track_trending_scores)")
+    result = trending("--dsn", legacy, "compare", "empty_legacy")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "empty_legacy is empty: there is nothing to compare trending's scores with" in result.stdout
+    full = trending("--dsn", legacy, "compare", "upstream_c0.track_trending_scores")
+    assert "is empty" not in full.stdout, "a filled legacy table is not called empty"

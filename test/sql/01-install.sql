@@ -8,11 +8,11 @@ BEGIN;
 SELECT plan(36);
 
 SELECT has_extension('trending', 'the trending extension is installed');
-SELECT is((SELECT requires FROM pg_available_extension_versions WHERE name = 'trending' AND version = '1.1'),
+SELECT is((SELECT requires FROM pg_available_extension_versions WHERE name = 'trending' AND version = '1.2'),
           ARRAY['plpython3u']::name[], 'trending requires plpython3u and nothing else (pg_cron stays optional)');
 SELECT is((SELECT e.extversion || ':' || n.nspname || ':' || e.extrelocatable
            FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'trending'),
-          '1.1:trending:false', 'version 1.1 lives in the fixed, non-relocatable schema trending');
+          '1.2:trending:false', 'version 1.2 lives in the fixed, non-relocatable schema trending');
 
 SELECT tables_are('trending', ARRAY['track_trending_scores', 'playlist_trending_scores',
                                     '_setting_defaults', '_setting_overrides',

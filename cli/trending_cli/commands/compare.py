@@ -71,6 +71,9 @@ def _compare(conn, relation: str, args) -> tuple[int, int]:
         if not enabled:
             notes.append(_not_computed(conn, type_, version, time_range))
     print(table(HEADERS, cells, align="llllrrrrrrrrrl") if cells else "(no rows on either side)")
+    if not any(row[4] for row in rows):
+        notes.insert(0, f"{name} is empty: there is nothing to compare trending's scores with (run the legacy "
+                        "job first, or name the table it fills)")
     for note in notes:
         print(note)
     return differing, len(rows)

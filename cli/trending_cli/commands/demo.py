@@ -15,7 +15,10 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
+import sys
 import time
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 
 from ..cluster import Cluster, pg_bindir
@@ -110,14 +113,26 @@ def _print_list(title: str, headers: list[str], rows: list) -> None:
     print()
 
 
+def trending_command() -> str:
+    """How to call this very `trending` from a shell: its name when PATH finds
+    this one, else its full path (scripts/demo.sh runs .venv/bin/trending,
+    which is on nobody's PATH), else this Python with -m."""
+    here = Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else None
+    if here is not None and here.name == "trending" and here.is_file():
+        on_path = shutil.which("trending")
+        return "trending" if on_path and Path(on_path).resolve() == here else shlex.quote(str(here))
+    return f"{shlex.quote(sys.executable)} -m trending_cli"
+
+
 def _print_keep(cluster: Cluster) -> None:
+    trending = trending_command()
     dsn = shlex.quote(cluster.conninfo(DEMO_DB))
     pg_ctl = f"{pg_bindir() / 'pg_ctl'} -D {cluster.data_dir} stop"
     stop = f"runuser -u postgres -- {pg_ctl}" if os.geteuid() == 0 else pg_ctl
     print(f"\nThe cluster keeps running. Connect with:\n  psql \"{cluster.conninfo(DEMO_DB)}\"\n"
           f"pg_cron runs the cycle at minute 0 of every hour (GMT). Watch it with:\n"
-          f"  trending status --dsn {dsn}\n"
-          f"  trending doctor --dsn {dsn}\n"
+          f"  {trending} status --dsn {dsn}\n"
+          f"  {trending} doctor --dsn {dsn}\n"
           f"  psql {dsn} -c 'SELECT * FROM cron.job_run_details ORDER BY runid DESC LIMIT 5'\n"
-          f"Run a cycle now with:\n  trending recompute --dsn {dsn}\n"
+          f"Run a cycle now with:\n  {trending} recompute --dsn {dsn}\n"
           f"Stop and remove it with:\n  {stop} && rm -rf {cluster.dir}")

@@ -3,7 +3,8 @@ schedule, how fresh the scores are (with a warning once they are stale or
 unhealthy, by trending.status's rule), the change capture's state and how
 big its tables are.
 `trending status --check` is a monitoring probe: one line, exit 0 when
-healthy, 1 when not."""
+healthy, 1 when not. `trending status --run N` shows one run as its
+progress lines said it (pg_cron's runs print them to no one)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ def register(commands) -> None:
     parser.add_argument("--runs", type=int, default=10, metavar="N", help="how many recent runs (default 10)")
     parser.add_argument("--check", action="store_true",
                         help="print only the health and exit 0 when healthy, 1 when not")
+    parser.add_argument("--run", type=int, metavar="N",
+                        help="show run N (trending.runs): its kind and reason, each step's time and rows, "
+                             "the rows it skipped, its drift and its error, as its progress lines said")
     parser.set_defaults(handler=run)
 
 
@@ -36,6 +40,9 @@ def run(args) -> int:
             healthy, line = health(conn)
             print(line)
             return 0 if healthy else 1
+        if args.run is not None:
+            print(one_run(conn, args.run))
+            return 0
         print(f"trending {version} in database {conn.info.dbname}, source schema {source_schema(conn)}\n")
         _runs(conn, args.runs)
         _schedule(conn, args.dsn)
@@ -171,3 +178,57 @@ WHERE n.nspname = 'trending' AND c.relkind = 'r' AND c.relname NOT LIKE '\\_%'
 ORDER BY pg_total_relation_size(c.oid) DESC""").fetchall()
     print("Tables")
     print(table(["table", "live rows (est.)", "size with indexes"], [list(r) for r in rows], align="lrr"))
+
+
+def one_run(conn, run_id: int) -> str:
+    """Run `run_id` of trending.runs, as the progress lines of a cycle show it
+    (a scheduled run's lines reach no log at the default log_min_messages):
+    one line per step recorded, then what it skipped, its kind, its error."""
+    row = conn.execute("""
+SELECT run_id, trigger, status, cycle_kind, cycle_reason, run_by, pid, source_schema,
+       to_char(cycle_now AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
+       to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+       round(EXTRACT(epoch FROM finished_at - started_at)::numeric, 1)::text,
+       COALESCE(plan -> 'steps', '[]'), step_ms, slice_rows, bad_rows, affected, drift, wal_bytes,
+       sqlstate, message, detail, hint
+FROM trending.runs WHERE run_id = %s""", (run_id,)).fetchone()
+    if row is None:
+        (last,) = conn.execute("SELECT max(run_id) FROM trending.runs").fetchone()
+        raise CliError(f"there is no run {run_id} in trending.runs",
+                       "`trending status` lists the recent runs" + (f" (the last is {last})" if last else "")
+                       + "; the run_retention setting says how long runs are kept")
+    (run_id, trigger, status, kind, reason, run_by, pid, schema, now, started, seconds, plan_steps, step_ms,
+     slice_rows, bad_rows, affected, drift, wal_bytes, sqlstate, message, detail, hint) = row
+    lines = [f"run {run_id}: {trigger}, {status}" + (f", {kind} cycle" if kind else "")
+             + f", as role {run_by} (pid {pid})",
+             f"now {now} UTC, source schema {schema or '?'}, started {started} UTC"
+             + (f", took {seconds} s" if seconds else "")
+             + (f", WAL {int(wal_bytes):,} bytes" if wal_bytes is not None else "")]
+    if reason:
+        lines.append(f"why {kind}: {reason}")
+    # the plan's order; steps recorded under names the plan does not list come last
+    names = [s["name"] for s in plan_steps if "name" in s]
+    names += [n for n in step_ms if n not in names]
+    total = len(names)
+    for index, name in enumerate(names):
+        if name not in step_ms:
+            lines.append(f"step {index + 1}/{total} {name}: not reached")
+            continue
+        line = f"step {index + 1}/{total} {name} done in {step_ms[name]:,.0f} ms"
+        done = slice_rows.get(name)
+        if done:
+            line += (f": {done['inserted']} inserted, {done['updated']} updated, {done['deleted']} deleted, "
+                     f"{done['unchanged']} unchanged")
+        lines.append(line)
+    found = {k: v for k, v in sorted((bad_rows or {}).items()) if v}
+    if found:
+        lines.append("skipped or adjusted rows: " + ", ".join(f"{k} {v:,}" for k, v in found.items()))
+    if affected:
+        lines.append("items rescored: " + ", ".join(f"{k} {v:,}" for k, v in sorted(affected.items())))
+    if drift is not None:
+        lines.append("drift: " + (", ".join(f"{k} {v:,}" for k, v in sorted(drift.items())) or "none"))
+    if message:
+        lines.append(f"error: {sqlstate}: {message}" if sqlstate else f"error: {message}")
+        lines += [f"detail: {detail}"] if detail else []
+        lines += [f"hint: {hint}"] if hint else []
+    return "\n".join(lines)
