@@ -1,7 +1,7 @@
 """What the change capture costs the service's writers (issues 9 and 16, docs/incremental.md).
 
     python -m trending_cli.bench.capture_cost [--scale small] [--runs 9] [--versions 1.1,1.2]
-                                              [--output docs/bench/capture-cost.md]
+                                              [--output docs/bench/capture-cost-1.2.md]
 
 Starts a durable throwaway cluster (fsync and full-page writes on, the
 benchmark's server settings) and, per extension version asked (default: the
@@ -299,7 +299,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--versions", default="1.1,1.2",
                         help="extension versions to measure side by side, comma-separated (default 1.1,1.2)")
-    parser.add_argument("--output", type=Path, default=Path("docs/bench/capture-cost.md"))
+    parser.add_argument("--output", type=Path, default=Path("docs/bench/capture-cost-1.2.md"))
     args = parser.parse_args(argv)
     result = run(args.scale, args.runs, tuple(v.strip() for v in args.versions.split(",") if v.strip()),
                  progress=lambda m: print(m, file=sys.stderr, flush=True))
