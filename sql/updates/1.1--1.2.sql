@@ -58,6 +58,8 @@ ALTER TABLE trending._capture_armed
     ADD COLUMN snapshot pg_snapshot,
     ADD COLUMN next_snapshot pg_snapshot,
     ADD COLUMN recording_from timestamptz;
+-- 1.1's armed row (if any) records for the default bound from now on
+UPDATE trending._capture_armed SET record_until = now() + interval '1 day';
 INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
     ('capture_max_pause', '1 day',
      'How long the change capture records with no cycle consuming it (1 minute to 30 days); past it the triggers record nothing and the next cycle runs full.');

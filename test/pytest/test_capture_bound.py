@@ -208,3 +208,33 @@ def test_without_the_capture_doctor_only_notes_that_it_is_off(conn, dsn):
     assert conn.execute("SELECT capture_recording, capture_pending_plays FROM trending.status").fetchone() == \
         (None, None)
     assert conn.execute("SELECT count(*) FROM trending.metrics WHERE metric LIKE 'capture%%'").fetchone()[0] == 0
+
+
+def test_a_capture_armed_by_1_1_records_across_the_upgrade_and_the_first_cycle_arms_it(make_db):
+    """The upgrade keeps 1.1's armed row recording (its bound: none yet) but
+    not armed: nothing written around the upgrade is lost, the first cycle
+    runs full and arms the capture, and the next one is incremental."""
+    dsn = make_db("capture_bound_upgrade", extensions=())
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET client_min_messages = warning")
+        conn.execute("CREATE EXTENSION trending VERSION '1.1' CASCADE")
+        load_dataset(conn, SOURCE, DATASET)
+        conn.execute(f"SELECT setval(pg_get_serial_sequence('{SOURCE}.plays', 'id'), "
+                     f"(SELECT COALESCE(max(id), 0) + 1 FROM {SOURCE}.plays))")
+        use_source_schema(conn, SOURCE)
+        enable_strategies(conn)
+        conn.execute("SELECT trending.install_capture()")
+        cycle(conn)
+        play(conn)
+        cycle(conn)
+        assert last_run(conn)[0] == "incremental"
+        play(conn)  # pending across the upgrade
+        conn.execute("ALTER EXTENSION trending UPDATE")
+        st = capture(conn)
+        assert st["recording"] and not st["armed"] and st["pending_plays"] == 3
+        cycle(conn)
+        assert last_run(conn)[0] == "full" and capture(conn)["armed"]
+        play(conn)
+        cycle(conn)
+        assert last_run(conn) == ("incremental", "incremental: the capture and the state are intact")
+        conn.execute("SELECT trending.uninstall_capture()")

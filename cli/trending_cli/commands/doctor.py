@@ -122,7 +122,11 @@ def _server(conn):
 
 def _capture_backlog(conn):
     """The capture's backlog against its bound, and what holds changes back
-    (nothing when the capture is not installed)."""
+    (nothing when the capture is not installed, or the extension is older
+    than the bound: 1.1)."""
+    if not conn.execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute WHERE attrelid = "
+                        "'trending.capture_status'::pg_catalog.regclass AND attname = 'record_until')").fetchone()[0]:
+        return
     row = conn.execute("""
 SELECT c.recording, to_char(c.record_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), c.max_pause::text,
        date_trunc('second', c.unconsumed_for)::text, c.unconsumed_for >= c.max_pause / 2,

@@ -68,8 +68,9 @@ def _set_active(args, *, active: bool) -> int:
 
 def _capture_line(conn, active: bool) -> str | None:
     """What the pause means for the change capture, or None without it."""
-    if conn.execute("SELECT pg_catalog.to_regclass('trending.capture_status') IS NULL").fetchone()[0]:
-        return None
+    if not conn.execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute WHERE attrelid = "
+                        "pg_catalog.to_regclass('trending.capture_status') AND attname = 'record_until')").fetchone()[0]:
+        return None  # no capture, or one without a bound (1.1)
     row = conn.execute("SELECT c.installed, c.recording, "
                        "to_char(c.record_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), c.max_pause::text "
                        "FROM trending.capture_status c").fetchone()
