@@ -460,6 +460,52 @@ SELECT f.source, f.table_name, f.source_schema, f.relid, f.relfilenode, f.trigge
        f.elsewhere
 FROM facts f;
 
+-- One row: the capture's backlog against its bound, from its own tables
+-- only (no catalog), so that trending.status can show it cheaply: the ids
+-- and plays not yet consumed (of transactions not visible in the last
+-- consuming cycle's snapshot; all of them when not armed), how long since
+-- a cycle consumed it, the bound (capture_max_pause), until when and
+-- whether it records, and the open or prepared transactions that wrote
+-- delta rows not yet committed (pg_locks and pg_prepared_xacts are
+-- readable by every role).
+CREATE VIEW trending._capture_backlog AS
+WITH armed AS (
+    SELECT a.advanced_at, a.record_until, a.snapshot FROM trending._capture_armed a
+), held AS (
+    SELECT pg_catalog.array_agg(DISTINCT CASE
+               WHEN l.pid IS NOT NULL THEN 'pid ' || l.pid::text
+               -- a prepared transaction's locks have no pid and keep its
+               -- virtual transaction, whose transactionid lock names its xid
+               ELSE pg_catalog.format('prepared transaction %L', COALESCE(
+                   (SELECT px.gid FROM pg_catalog.pg_locks x
+                    JOIN pg_catalog.pg_prepared_xacts px ON px.transaction = x.transactionid
+                    WHERE x.locktype = 'transactionid' AND x.pid IS NULL
+                      AND x.virtualtransaction = l.virtualtransaction LIMIT 1),
+                   l.virtualtransaction)) END) AS list
+    FROM pg_catalog.pg_locks l
+    WHERE l.locktype = 'relation' AND l.granted AND l.mode = 'RowExclusiveLock'
+      AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+      AND l.relation = ANY (ARRAY['trending._capture_changes'::pg_catalog.regclass,
+                                  'trending._capture_plays'::pg_catalog.regclass,
+                                  'trending._capture_truncates'::pg_catalog.regclass]::oid[])
+      AND l.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()
+)
+SELECT (SELECT COALESCE(pg_catalog.sum(pg_catalog.cardinality(COALESCE(d.item_ids, d.user_ids))), 0)
+        FROM trending._capture_changes d
+        WHERE NOT COALESCE(pg_catalog.pg_visible_in_snapshot(d.tx, (SELECT armed.snapshot FROM armed)), false))
+           AS pending_changes,
+       (SELECT COALESCE(pg_catalog.sum(pg_catalog.cardinality(d.item_ids)), 0)
+        FROM trending._capture_plays d
+        WHERE NOT COALESCE(pg_catalog.pg_visible_in_snapshot(d.tx, (SELECT armed.snapshot FROM armed)), false))
+           AS pending_plays,
+       pg_catalog.now() - (SELECT armed.advanced_at FROM armed)          AS unconsumed_for,
+       (SELECT s.value::pg_catalog.interval FROM trending.settings s
+        WHERE s.name = 'capture_max_pause')                              AS max_pause,
+       (SELECT armed.record_until FROM armed)                            AS record_until,
+       EXISTS (SELECT FROM armed WHERE armed.record_until > pg_catalog.now()) AS recording,
+       COALESCE(held.list, '{}')                                         AS held_by
+FROM held;
+
 -- One row: is the capture installed, recording and armed, may the next
 -- cycle be incremental, and if not why; how much is waiting to be consumed,
 -- for how long, and which open transactions hold changes back.
@@ -481,38 +527,8 @@ WITH cat AS (
     FROM trending._capture_truncates x
     JOIN cat c ON c.source = x.source
     WHERE NOT COALESCE(pg_catalog.pg_visible_in_snapshot(x.tx, (SELECT armed.snapshot FROM armed)), false)
-), pending AS (
-    SELECT (SELECT COALESCE(pg_catalog.sum(pg_catalog.cardinality(COALESCE(d.item_ids, d.user_ids))), 0)
-            FROM trending._capture_changes d
-            WHERE NOT COALESCE(pg_catalog.pg_visible_in_snapshot(d.tx, (SELECT armed.snapshot FROM armed)), false))
-               AS changes,
-           (SELECT COALESCE(pg_catalog.sum(pg_catalog.cardinality(d.item_ids)), 0)
-            FROM trending._capture_plays d
-            WHERE NOT COALESCE(pg_catalog.pg_visible_in_snapshot(d.tx, (SELECT armed.snapshot FROM armed)), false))
-               AS plays
-), held AS (
-    -- transactions still open (or prepared) that wrote delta rows: their
-    -- changes wait for their commit (pg_locks and pg_prepared_xacts are
-    -- readable by every role)
-    SELECT pg_catalog.array_agg(DISTINCT CASE
-               WHEN l.pid IS NOT NULL THEN 'pid ' || l.pid::text
-               -- a prepared transaction's locks have no pid and keep its
-               -- virtual transaction, whose transactionid lock names its xid
-               ELSE pg_catalog.format('prepared transaction %L', COALESCE(
-                   (SELECT px.gid FROM pg_catalog.pg_locks x
-                    JOIN pg_catalog.pg_prepared_xacts px ON px.transaction = x.transactionid
-                    WHERE x.locktype = 'transactionid' AND x.pid IS NULL
-                      AND x.virtualtransaction = l.virtualtransaction LIMIT 1),
-                   l.virtualtransaction)) END) AS list
-    FROM pg_catalog.pg_locks l
-    WHERE l.locktype = 'relation' AND l.granted AND l.mode = 'RowExclusiveLock'
-      AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
-      AND l.relation = ANY (ARRAY['trending._capture_changes'::pg_catalog.regclass,
-                                  'trending._capture_plays'::pg_catalog.regclass,
-                                  'trending._capture_truncates'::pg_catalog.regclass]::oid[])
-      AND l.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()
-), bound AS (
-    SELECT s.value::pg_catalog.interval AS max_pause FROM trending.settings s WHERE s.name = 'capture_max_pause'
+), backlog AS (
+    SELECT * FROM trending._capture_backlog
 ), reasons AS (
     SELECT pg_catalog.array_agg(r ORDER BY o) AS list
     FROM (
@@ -551,18 +567,18 @@ SELECT EXISTS (SELECT FROM cat WHERE cat.installed)            AS installed,
        COALESCE(reasons.list, '{}')                             AS full_cycle_reasons,
        (SELECT armed.since FROM armed WHERE armed.snapshot IS NOT NULL) AS consumed_upto,
        (SELECT CASE WHEN q.is_called THEN q.last_value ELSE 0 END FROM trending._capture_seq q) AS captured_upto,
-       pending.changes                                          AS pending_changes,
-       pending.plays                                            AS pending_plays,
+       backlog.pending_changes                                  AS pending_changes,
+       backlog.pending_plays                                    AS pending_plays,
        (SELECT armed.armed_at FROM armed WHERE armed.snapshot IS NOT NULL) AS armed_at,
        (SELECT armed.advanced_at FROM armed)                    AS advanced_at,
        (SELECT pg_catalog.count(*) FROM cat c WHERE c.triggers IS NOT NULL) AS tables_with_triggers,
        fp.fingerprint                                           AS fingerprint,
-       EXISTS (SELECT FROM armed WHERE armed.record_until > pg_catalog.now()) AS recording,
-       (SELECT armed.record_until FROM armed)                   AS record_until,
-       bound.max_pause                                          AS max_pause,
-       pg_catalog.now() - (SELECT armed.advanced_at FROM armed) AS unconsumed_for,
-       COALESCE(held.list, '{}')                                AS held_by
-FROM fp, pending, reasons, held, bound;
+       backlog.recording                                        AS recording,
+       backlog.record_until                                     AS record_until,
+       backlog.max_pause                                        AS max_pause,
+       backlog.unconsumed_for                                   AS unconsumed_for,
+       backlog.held_by                                          AS held_by
+FROM fp, backlog, reasons;
 
 -- source: sql/schema/85_state.sql
 -- The incremental cycles' state (docs/incremental.md, "The state"): what a
@@ -767,8 +783,10 @@ WITH last_ok AS (
                         WHERE d.datname = pg_catalog.current_database())
     LIMIT 1
 ), capture AS (
-    SELECT c.pending_changes, c.pending_plays, c.unconsumed_for, c.max_pause, c.recording, c.held_by
-    FROM trending.capture_status c WHERE c.installed
+    -- the backlog alone (trending._capture_backlog reads no catalog; the
+    -- capture's full state is trending.capture_status)
+    SELECT b.pending_changes, b.pending_plays, b.unconsumed_for, b.max_pause, b.recording, b.held_by
+    FROM trending._capture_backlog b WHERE EXISTS (SELECT FROM trending._capture_installed)
 ), freshness AS (
     SELECT COALESCE(last_ok.finished_at < pg_catalog.now() - stale_after.value, true) AS stale
     FROM stale_after LEFT JOIN last_ok ON true
@@ -4951,6 +4969,7 @@ COMMENT ON TABLE trending._capture_truncates IS 'Internal, UNLOGGED: TRUNCATEs o
 COMMENT ON TABLE trending._capture_armed IS 'Internal, UNLOGGED: whether and until when the capture records, and its watermark (the last consuming cycle''s snapshot) while armed; lost with a crash, a failover or a restore, which makes the next cycles full.';
 COMMENT ON TABLE trending._capture_installed IS 'Internal: the source tables install_capture() put triggers on, and what the last full cycle verified (dumped).';
 COMMENT ON VIEW trending._capture_catalog IS 'Internal: per source table, the catalog now against what install and the last full cycle recorded; the first problem or drift.';
+COMMENT ON VIEW trending._capture_backlog IS 'Internal: the change capture''s backlog against its bound (pending ids and plays, time since consumed, capture_max_pause, record_until, recording, held_by), from its own tables only, for trending.status and capture_status.';
 COMMENT ON VIEW trending._capture_changed IS 'Internal: trending._capture_changes one id per row (seq, source, kind, item_id, user_id), for a cycle.';
 COMMENT ON VIEW trending._capture_play_hours IS 'Internal: trending._capture_plays one (item, hour, net count) per row, for a cycle.';
 

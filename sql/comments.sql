@@ -135,6 +135,7 @@ COMMENT ON TABLE trending._capture_truncates IS 'Internal, UNLOGGED: TRUNCATEs o
 COMMENT ON TABLE trending._capture_armed IS 'Internal, UNLOGGED: whether and until when the capture records, and its watermark (the last consuming cycle''s snapshot) while armed; lost with a crash, a failover or a restore, which makes the next cycles full.';
 COMMENT ON TABLE trending._capture_installed IS 'Internal: the source tables install_capture() put triggers on, and what the last full cycle verified (dumped).';
 COMMENT ON VIEW trending._capture_catalog IS 'Internal: per source table, the catalog now against what install and the last full cycle recorded; the first problem or drift.';
+COMMENT ON VIEW trending._capture_backlog IS 'Internal: the change capture''s backlog against its bound (pending ids and plays, time since consumed, capture_max_pause, record_until, recording, held_by), from its own tables only, for trending.status and capture_status.';
 COMMENT ON VIEW trending._capture_changed IS 'Internal: trending._capture_changes one id per row (seq, source, kind, item_id, user_id), for a cycle.';
 COMMENT ON VIEW trending._capture_play_hours IS 'Internal: trending._capture_plays one (item, hour, net count) per row, for a cycle.';
 

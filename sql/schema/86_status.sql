@@ -46,8 +46,10 @@ WITH last_ok AS (
                         WHERE d.datname = pg_catalog.current_database())
     LIMIT 1
 ), capture AS (
-    SELECT c.pending_changes, c.pending_plays, c.unconsumed_for, c.max_pause, c.recording, c.held_by
-    FROM trending.capture_status c WHERE c.installed
+    -- the backlog alone (trending._capture_backlog reads no catalog; the
+    -- capture's full state is trending.capture_status)
+    SELECT b.pending_changes, b.pending_plays, b.unconsumed_for, b.max_pause, b.recording, b.held_by
+    FROM trending._capture_backlog b WHERE EXISTS (SELECT FROM trending._capture_installed)
 ), freshness AS (
     SELECT COALESCE(last_ok.finished_at < pg_catalog.now() - stale_after.value, true) AS stale
     FROM stale_after LEFT JOIN last_ok ON true

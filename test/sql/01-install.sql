@@ -28,7 +28,7 @@ SELECT tables_are('trending', ARRAY['track_trending_scores', 'playlist_trending_
                                     'movers_top'],
                   'the schema holds the two score tables, the configuration tables and the run history');
 SELECT views_are('trending', ARRAY['settings', 'strategies', 'status', 'metrics', 'capture_status',
-                                   '_capture_catalog', '_capture_changed', '_capture_play_hours'],
+                                   '_capture_catalog', '_capture_changed', '_capture_play_hours', '_capture_backlog'],
                  'settings, strategies, status, metrics and the change capture''s views are views');
 SELECT functions_are('trending', ARRAY['recompute', '_recompute', '_python_init', 'top_tracks',
                                        'underground_tracks', 'top_playlists', '_validate_choice',
