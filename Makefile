@@ -18,15 +18,21 @@
 # hold only views (as CREATE OR REPLACE: new columns go last), every routine
 # (as CREATE OR REPLACE), the grants, the comments and
 # sql/updates/A--B-finish.sql.
+#
+# The capture trigger functions sql/functions/_capture_<table>.sql are
+# themselves generated, by tools/generate_capture.py (one definition of the
+# capture; edit its spec, not the files), and committed too.
 
 EXTENSION  = trending
 EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 PYTHON    ?= python3
 VENV      ?= .venv
 
+CAPTURE_FUNCTIONS := $(shell $(PYTHON) tools/generate_capture.py --list)
+FUNCTION_PARTS = $(sort $(wildcard sql/functions/*.sql) $(CAPTURE_FUNCTIONS))
 SQL_PARTS = sql/header.sql \
             $(sort $(wildcard sql/schema/*.sql)) \
-            $(sort $(wildcard sql/functions/*.sql)) \
+            $(FUNCTION_PARTS) \
             sql/triggers.sql \
             sql/grants.sql \
             sql/comments.sql
@@ -38,7 +44,7 @@ VIEW_PARTS = sql/schema/81_capture_views.sql sql/schema/86_status.sql sql/schema
 UPGRADE_PARTS = sql/updates/$(PREVIOUS)--$(EXTVERSION).sql \
             $(NEW_PARTS) \
             $(VIEW_PARTS) \
-            $(sort $(wildcard sql/functions/*.sql)) \
+            $(FUNCTION_PARTS) \
             sql/grants.sql \
             sql/comments.sql \
             sql/updates/$(PREVIOUS)--$(EXTVERSION)-finish.sql
@@ -52,6 +58,9 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 all: $(EXTENSION)--$(EXTVERSION).sql $(EXTENSION)--$(PREVIOUS)--$(EXTVERSION).sql
+
+$(CAPTURE_FUNCTIONS) &: tools/generate_capture.py
+	$(PYTHON) tools/generate_capture.py
 
 $(EXTENSION)--$(EXTVERSION).sql: tools/build_install_script.py $(SQL_PARTS) $(PY_PARTS) $(EXTENSION).control
 	$(BUILD) --output $@ $(SQL_PARTS)

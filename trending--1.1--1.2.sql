@@ -50,6 +50,50 @@ ALTER TABLE trending._capture_plays ADD COLUMN tx xid8 NOT NULL DEFAULT pg_curre
 ALTER TABLE trending._capture_truncates ADD COLUMN tx xid8 NOT NULL DEFAULT pg_current_xact_id();
 ALTER TABLE trending._capture_armed ADD COLUMN record_until timestamptz NOT NULL DEFAULT 'infinity';
 
+-- Issue 16 (items 1, 2): no role but trending's own writes trending's
+-- tables. 1.1's install_capture() granted the service's writers INSERT on
+-- the delta tables and USAGE on their sequence (the triggers ran as the
+-- writer); in 1.2 the triggers run as trending_capture (sql/grants.sql) and
+-- those grants would only let a writer forge captured changes. Revoke from
+-- every role but the owner each write privilege on trending's tables (the
+-- capture, the state, the scores, the runs; the configuration tables
+-- settings and strategies keep what trending.grant_configure gives) and
+-- USAGE/UPDATE on its sequences, saying each one (a WARNING: an extension
+-- script runs with client_min_messages at least warning, so a NOTICE would
+-- never reach the DBA).
+DO $do$
+DECLARE
+    v record;
+BEGIN
+    FOR v IN
+        SELECT c.oid::regclass::text AS relation, c.relkind,
+               CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END AS grantee,
+               string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type) AS privileges
+        FROM pg_class c
+        CROSS JOIN LATERAL aclexplode(c.relacl) a
+        LEFT JOIN pg_roles r ON r.oid = a.grantee
+        WHERE c.relnamespace = 'trending'::regnamespace
+          AND a.grantee <> c.relowner
+          AND ((c.relkind IN ('r', 'p')
+                AND c.relname NOT IN ('settings', 'strategies')
+                AND a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'))
+               OR (c.relkind = 'S' AND a.privilege_type IN ('USAGE', 'UPDATE')))
+        GROUP BY 1, 2, 3
+        ORDER BY 1, 3
+    LOOP
+        RAISE WARNING 'trending: revoking % on % from % (in 1.2 only trending''s own roles write it)',
+            v.privileges, v.relation, v.grantee;
+        EXECUTE format('REVOKE %s ON %s %s FROM %s', v.privileges,
+                       CASE v.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, v.relation, v.grantee);
+    END LOOP;
+END;
+$do$;
+
+-- Issue 16 (DDL and partitions): what a full cycle verified also covers the
+-- columns a cycle reads and the partitions (trending._capture_catalog).
+-- Armed by 1.1, these are NULL: the next cycle runs full and records them.
+ALTER TABLE trending._capture_installed ADD COLUMN armed_columns jsonb, ADD COLUMN armed_partitions jsonb;
+
 -- Issue 16 (items 5, 6 and 7): a cycle consumes the delta rows by snapshot
 -- (the armed row keeps the last cycle's), the triggers record until a
 -- bound (capture_max_pause), and the routines whose signature changed are
@@ -83,8 +127,10 @@ ALTER EXTENSION trending DROP FUNCTION trending._require_local_pg_cron();
 DROP FUNCTION trending._require_local_pg_cron();
 
 -- source: sql/schema/81_capture_views.sql
--- The change capture's views (its tables are in 80_capture.sql). Views only,
--- so that the upgrade script replaces them (VIEW_PARTS in the Makefile).
+-- Change capture, the views over the catalog (docs/incremental.md): what
+-- the catalog says of each source table next to what the last full cycle
+-- verified, and whether the next cycle may be incremental. Views only, so
+-- that an upgrade replaces them in place (Makefile VIEW_PARTS).
 
 -- The delta rows one id per row, for a cycle, which takes those of the
 -- transactions (tx) visible in its snapshot and not in the last cycle's.
@@ -106,9 +152,57 @@ CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(p.item_ids), pg_catalog.unnest(p
     AS u (item_id, created_at)
 GROUP BY p.seq, p.tx, u.item_id, pg_catalog.date_trunc('hour', u.created_at);
 
+-- What a cycle reads of each source table (extension/trending_pl/sources.py
+-- REQUIRED_COLUMNS; test_capture_ddl.py checks they agree): the column, the
+-- types accepted (pg_catalog names), and for an enum column the labels it
+-- must have. The capture fingerprints these columns, and its triggers stay
+-- only on tables where every one of them exists with an accepted type
+-- (_capture_catalog.readable; _capture_follow_ddl).
+CREATE OR REPLACE VIEW trending._capture_read_columns AS
+SELECT v.source, v.column_name, v.type_names, v.enum_labels
+FROM (VALUES
+    (1::smallint, 'track_id', '{int2,int4,int8}'::text[], NULL::text[]),
+    (1::smallint, 'owner_id', '{int2,int4,int8}', NULL), (1::smallint, 'genre', '{text,varchar,bpchar}', NULL),
+    (1::smallint, 'created_at', '{timestamp}', NULL), (1::smallint, 'release_date', '{timestamp}', NULL),
+    (1::smallint, 'is_current', '{bool}', NULL), (1::smallint, 'is_delete', '{bool}', NULL),
+    (1::smallint, 'is_unlisted', '{bool}', NULL), (1::smallint, 'stem_of', '{jsonb}', NULL),
+    (2::smallint, 'play_item_id', '{int2,int4,int8}', NULL), (2::smallint, 'created_at', '{timestamp}', NULL),
+    (3::smallint, 'user_id', '{int2,int4,int8}', NULL), (3::smallint, 'save_item_id', '{int2,int4,int8}', NULL),
+    (3::smallint, 'save_type', NULL, '{track,playlist}'), (3::smallint, 'is_current', '{bool}', NULL),
+    (3::smallint, 'is_delete', '{bool}', NULL), (3::smallint, 'created_at', '{timestamp}', NULL),
+    (4::smallint, 'user_id', '{int2,int4,int8}', NULL), (4::smallint, 'repost_item_id', '{int2,int4,int8}', NULL),
+    (4::smallint, 'repost_type', NULL, '{track,playlist}'), (4::smallint, 'is_current', '{bool}', NULL),
+    (4::smallint, 'is_delete', '{bool}', NULL), (4::smallint, 'created_at', '{timestamp}', NULL),
+    (5::smallint, 'user_id', '{int2,int4,int8}', NULL), (5::smallint, 'is_current', '{bool}', NULL),
+    (5::smallint, 'cover_photo', '{text,varchar,bpchar}', NULL),
+    (5::smallint, 'cover_photo_sizes', '{text,varchar,bpchar}', NULL),
+    (5::smallint, 'profile_picture', '{text,varchar,bpchar}', NULL),
+    (5::smallint, 'profile_picture_sizes', '{text,varchar,bpchar}', NULL),
+    (5::smallint, 'bio', '{text,varchar,bpchar}', NULL),
+    (6::smallint, 'user_id', '{int2,int4,int8}', NULL), (6::smallint, 'follower_count', '{int2,int4,int8}', NULL),
+    (6::smallint, 'following_count', '{int2,int4,int8}', NULL),
+    (7::smallint, 'track_id', '{int2,int4,int8}', NULL), (7::smallint, 'repost_count', '{int2,int4,int8}', NULL),
+    (7::smallint, 'save_count', '{int2,int4,int8}', NULL),
+    (8::smallint, 'play_item_id', '{int2,int4,int8}', NULL), (8::smallint, 'count', '{int2,int4,int8}', NULL),
+    (9::smallint, 'playlist_id', '{int2,int4,int8}', NULL), (9::smallint, 'repost_count', '{int2,int4,int8}', NULL),
+    (9::smallint, 'save_count', '{int2,int4,int8}', NULL),
+    (10::smallint, 'playlist_id', '{int2,int4,int8}', NULL), (10::smallint, 'playlist_owner_id', '{int2,int4,int8}', NULL),
+    (10::smallint, 'is_current', '{bool}', NULL), (10::smallint, 'is_delete', '{bool}', NULL),
+    (10::smallint, 'is_private', '{bool}', NULL), (10::smallint, 'playlist_contents', '{jsonb}', NULL),
+    (10::smallint, 'created_at', '{timestamp}', NULL), (10::smallint, 'release_date', '{timestamp}', NULL)
+) AS v (source, column_name, type_names, enum_labels);
+
 -- Per source table: what the catalog says now, next to what was installed
 -- and armed, and the first reason (if any) the capture cannot be trusted.
--- The capture triggers are the ones calling trending._capture_<table>().
+-- The capture triggers are the ones calling trending._capture_<table>(). A
+-- partitioned source carries them on itself and on every partition, at
+-- every level: a statement trigger fires only for the table a statement
+-- names, so a write through the parent and one straight into a partition
+-- are each captured once. What is compared with the last full cycle
+-- (issue 16): the relation, its storage, its triggers, each column a cycle
+-- reads (number, type, enum labels: a rename, a drop and re-add, a retype,
+-- an enum label renamed or added all change it) and the partitions (name,
+-- bound, kind, storage, triggers of each).
 CREATE OR REPLACE VIEW trending._capture_catalog AS
 WITH setting AS (
     SELECT s.value AS source_schema FROM trending.settings s WHERE s.name = 'source_schema'
@@ -127,27 +221,37 @@ WITH setting AS (
             WHERE p.pronamespace = 'trending'::pg_catalog.regnamespace
               AND p.proname = '_capture_' || src.table_name AND p.pronargs = 0) AS funcid,
            i.source IS NOT NULL AS installed, i.source_schema AS installed_schema, i.relid AS installed_relid,
-           i.installed_at, i.armed_relid, i.armed_filenode, i.armed_triggers
+           i.installed_at, i.armed_relid, i.armed_filenode, i.armed_triggers, i.armed_columns, i.armed_partitions
     FROM sources src
     CROSS JOIN setting st
     LEFT JOIN trending._capture_installed i ON i.source = src.source
+), rels AS (
+    -- the relations that must carry the capture triggers: the table (level
+    -- 0, NULL when it does not exist) and every partition under it
+    SELECT t.source, t.relid, 0 AS level FROM t
+    UNION ALL
+    SELECT t.source, p.relid::oid, p.level
+    FROM t CROSS JOIN LATERAL pg_catalog.pg_partition_tree(t.relid::pg_catalog.regclass) p
+    WHERE p.level > 0
 ), expected (tgname, tgtype, oldtable, newtable) AS (
     VALUES ('trending_capture_insert', 4::smallint, NULL, 'capture_new'),
            ('trending_capture_update', 16::smallint, 'capture_old', 'capture_new'),
            ('trending_capture_delete', 8::smallint, 'capture_old', NULL),
            ('trending_capture_truncate', 32::smallint, NULL, NULL)
 ), trig AS (
-    -- every expected trigger, with what the catalog has under its name
-    SELECT t.source, e.tgname, g.oid AS tgoid, g.xmin::text AS tgxmin, g.tgenabled,
+    -- every expected trigger of every relation, with what the catalog has under its name
+    SELECT r.source, r.relid, r.level, e.tgname, g.oid AS tgoid, g.xmin::text AS tgxmin, g.tgenabled,
            g.oid IS NOT NULL AS present,
            g.tgfoid = t.funcid AND g.tgtype = e.tgtype AND g.tgnargs = 0
                AND g.tgqual IS NULL AND COALESCE(pg_catalog.cardinality(g.tgattr::smallint[]), 0) = 0
                AND g.tgoldtable IS NOT DISTINCT FROM e.oldtable
                AND g.tgnewtable IS NOT DISTINCT FROM e.newtable AS shaped
-    FROM t CROSS JOIN expected e
-    LEFT JOIN pg_catalog.pg_trigger g ON g.tgrelid = t.relid AND g.tgname = e.tgname
-), trig_agg AS (
-    SELECT tr.source,
+    FROM rels r
+    JOIN t ON t.source = r.source
+    CROSS JOIN expected e
+    LEFT JOIN pg_catalog.pg_trigger g ON g.tgrelid = r.relid AND g.tgname = e.tgname
+), rel_agg AS (
+    SELECT tr.source, tr.relid, tr.level,
            pg_catalog.string_agg(pg_catalog.format('%s:%s:%s:%s', tr.tgname, tr.tgoid, tr.tgxmin, tr.tgenabled),
                                  ',' ORDER BY tr.tgname) FILTER (WHERE tr.present) AS triggers,
            pg_catalog.string_agg(tr.tgname, ', ' ORDER BY tr.tgname) FILTER (WHERE NOT tr.present) AS missing,
@@ -156,16 +260,64 @@ WITH setting AS (
            pg_catalog.string_agg(tr.tgname, ', ' ORDER BY tr.tgname)
                FILTER (WHERE tr.present AND tr.shaped AND tr.tgenabled <> 'A') AS disabled
     FROM trig tr
-    GROUP BY tr.source
+    GROUP BY tr.source, tr.relid, tr.level
+), parts AS (
+    -- per source: its partitions as the fingerprint keeps them, and those
+    -- that do not carry the capture triggers as they should
+    SELECT ra.source,
+           pg_catalog.jsonb_object_agg(ra.relid::text, pg_catalog.format('%s|%s|%s|%s|%s',
+               ra.name, pg_catalog.pg_get_expr(c.relpartbound, c.oid),
+               c.relkind, c.relfilenode, ra.triggers)) AS partitions,
+           pg_catalog.string_agg(ra.name, ', ' ORDER BY ra.name)
+               FILTER (WHERE c.relkind NOT IN ('r', 'p')) AS not_tables,
+           pg_catalog.string_agg(ra.name, ', ' ORDER BY ra.name)
+               FILTER (WHERE c.relkind IN ('r', 'p') AND ra.triggers IS NULL) AS bare,
+           pg_catalog.string_agg(ra.name, ', ' ORDER BY ra.name)
+               FILTER (WHERE c.relkind IN ('r', 'p') AND ra.triggers IS NOT NULL
+                       AND (ra.missing IS NOT NULL OR ra.misshaped IS NOT NULL OR ra.disabled IS NOT NULL)) AS broken
+    FROM (SELECT a.*, (SELECT pg_catalog.format('%I.%I', n.nspname::text, k.relname::text) COLLATE pg_catalog."default"
+                       FROM pg_catalog.pg_class k JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace
+                       WHERE k.oid = a.relid) AS name
+          FROM rel_agg a WHERE a.level > 0) ra
+    JOIN pg_catalog.pg_class c ON c.oid = ra.relid
+    GROUP BY ra.source
+), cols AS (
+    -- per source: each column a cycle reads as the catalog has it now
+    -- (number/type/enum labels; '' when it is gone), and whether the
+    -- capture triggers can read them all (each of an accepted type)
+    SELECT t.source,
+           pg_catalog.jsonb_object_agg(rc.column_name, pg_catalog.concat_ws('/', a.attnum, a.atttypid,
+               (SELECT pg_catalog.string_agg(pg_catalog.format('%s:%s:%s', e.oid, e.enumsortorder, e.enumlabel),
+                                             ',' ORDER BY e.enumsortorder)
+                FROM pg_catalog.pg_enum e WHERE e.enumtypid = a.atttypid))) AS columns,
+           pg_catalog.bool_and(a.attnum IS NOT NULL AND CASE
+               WHEN rc.enum_labels IS NOT NULL THEN ty.typtype = 'e' AND rc.enum_labels OPERATOR(pg_catalog.<@)
+                   ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e WHERE e.enumtypid = ty.oid)
+               ELSE ty.typnamespace = 'pg_catalog'::pg_catalog.regnamespace
+                   AND ty.typname::text OPERATOR(pg_catalog.=) ANY (rc.type_names)
+           END) AS readable
+    FROM t
+    JOIN trending._capture_read_columns rc ON rc.source = t.source
+    LEFT JOIN pg_catalog.pg_attribute a
+        ON a.attrelid = t.relid AND a.attname = rc.column_name AND a.attnum > 0 AND NOT a.attisdropped
+    LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+    GROUP BY t.source
 ), facts AS (
     SELECT t.*, c.relkind, c.relfilenode,
-           EXISTS (SELECT FROM pg_catalog.pg_inherits h WHERE h.inhparent = t.relid) AS has_children,
+           -- inheritance children (not partitions): writes to them bypass the capture
+           EXISTS (SELECT FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class k ON k.oid = h.inhrelid
+                   WHERE h.inhparent = t.relid AND NOT k.relispartition) AS has_children,
            a.triggers, a.missing, a.misshaped, a.disabled,
-           -- capture triggers on other relations (a renamed table keeps them)
+           p.partitions, p.not_tables, p.bare, p.broken, cl.columns, cl.readable,
+           -- capture triggers on relations that are neither the table nor
+           -- one of its partitions (a renamed or detached table keeps them)
            (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger g
-            WHERE g.tgfoid = t.funcid AND g.tgrelid IS DISTINCT FROM t.relid) AS elsewhere
+            WHERE g.tgfoid = t.funcid
+              AND NOT EXISTS (SELECT FROM rels r WHERE r.source = t.source AND r.relid = g.tgrelid)) AS elsewhere
     FROM t
-    JOIN trig_agg a ON a.source = t.source
+    JOIN rel_agg a ON a.source = t.source AND a.level = 0
+    JOIN cols cl ON cl.source = t.source
+    LEFT JOIN parts p ON p.source = t.source
     LEFT JOIN pg_catalog.pg_class c ON c.oid = t.relid
 )
 SELECT f.source, f.table_name, f.source_schema, f.relid, f.relfilenode, f.triggers,
@@ -178,10 +330,16 @@ SELECT f.source, f.table_name, f.source_schema, f.relid, f.relfilenode, f.trigge
                                  f.source_schema, f.installed_schema)
            WHEN f.relid IS NULL THEN
                pg_catalog.format('table %I.%I does not exist', f.source_schema, f.table_name)
-           WHEN f.relkind <> 'r' THEN
-               pg_catalog.format('%I.%I is not a plain table', f.source_schema, f.table_name)
+           WHEN f.relkind NOT IN ('r', 'p') THEN
+               pg_catalog.format('%I.%I is not a plain or partitioned table', f.source_schema, f.table_name)
            WHEN f.has_children THEN
-               pg_catalog.format('%I.%I has partitions or inheritance children: writes to them bypass the capture',
+               pg_catalog.format('%I.%I has inheritance children: writes to them bypass the capture',
+                                 f.source_schema, f.table_name)
+           WHEN f.not_tables IS NOT NULL THEN
+               pg_catalog.format('%I.%I has partitions that cannot carry the capture triggers (not plain tables): %s',
+                                 f.source_schema, f.table_name, f.not_tables)
+           WHEN f.triggers IS NULL AND NOT f.readable THEN
+               pg_catalog.format('%I.%I has no capture triggers: a column a cycle reads is gone or of a type the capture does not read',
                                  f.source_schema, f.table_name)
            WHEN f.missing IS NOT NULL THEN
                pg_catalog.format('capture trigger(s) %s missing on %I.%I', f.missing, f.source_schema, f.table_name)
@@ -191,6 +349,15 @@ SELECT f.source, f.table_name, f.source_schema, f.relid, f.relfilenode, f.trigge
            WHEN f.disabled IS NOT NULL THEN
                pg_catalog.format('capture trigger(s) %s on %I.%I are disabled (they must be ENABLE ALWAYS)',
                                  f.disabled, f.source_schema, f.table_name)
+           WHEN f.bare IS NOT NULL THEN
+               pg_catalog.format('%s has no capture triggers: run SELECT trending.install_capture()', f.bare)
+           WHEN f.broken IS NOT NULL THEN
+               pg_catalog.format('capture triggers on %s are missing, replaced or disabled: run SELECT trending.install_capture()',
+                                 f.broken)
+           -- their writes would be counted as writes to the source table
+           WHEN f.elsewhere > 0 THEN
+               pg_catalog.format('capture triggers of %I.%I are also on %s relation(s) that are neither it nor its partitions (renamed, moved or detached): run SELECT trending.install_capture()',
+                                 f.source_schema, f.table_name, f.elsewhere)
        END AS problem,
        -- reasons for a full cycle that a full cycle itself clears (_capture_arm
        -- re-arms when the triggers are intact, e.g. after a restore; a table
@@ -198,10 +365,30 @@ SELECT f.source, f.table_name, f.source_schema, f.relid, f.relfilenode, f.trigge
        CASE
            WHEN NOT f.installed THEN NULL
            WHEN f.relid IS DISTINCT FROM COALESCE(f.armed_relid, f.installed_relid) THEN
-               pg_catalog.format('%I.%I was replaced since the capture was %s (relation OID changed)',
+               pg_catalog.format('%I.%I was replaced since the capture was %s (relation OID changed: renamed, moved to another schema, or dropped and created)',
                                  f.source_schema, f.table_name,
                                  CASE WHEN f.armed_relid IS NULL THEN 'installed' ELSE 'last armed by a full cycle' END)
            WHEN f.armed_relid IS NULL THEN NULL  -- never armed: said by capture_status
+           WHEN f.armed_columns IS NULL THEN
+               pg_catalog.format('%I.%I: the columns a cycle reads were not recorded when the capture was armed (by 1.1)',
+                                 f.source_schema, f.table_name)
+           WHEN f.columns IS DISTINCT FROM f.armed_columns THEN
+               pg_catalog.format('%I.%I: column %s changed (renamed, dropped, retyped or re-added, or its enum labels renamed or added) since the last full cycle',
+                                 f.source_schema, f.table_name,
+                                 (SELECT pg_catalog.string_agg(k.key, ', ' ORDER BY k.key)
+                                  FROM pg_catalog.jsonb_each_text(f.columns) k
+                                  WHERE k.value IS DISTINCT FROM f.armed_columns OPERATOR(pg_catalog.->>) k.key))
+           WHEN f.partitions IS DISTINCT FROM f.armed_partitions THEN
+               pg_catalog.format('%I.%I: its partitions changed since the last full cycle (attached, detached, created, dropped or rewritten): %s',
+                                 f.source_schema, f.table_name,
+                                 (SELECT pg_catalog.string_agg(d.what, ', ' ORDER BY d.what)
+                                  FROM (SELECT CASE WHEN o.value IS NULL THEN pg_catalog.split_part(n.value, '|', 1) || ' added'
+                                                    WHEN n.value IS NULL THEN pg_catalog.split_part(o.value, '|', 1) || ' removed'
+                                                    ELSE pg_catalog.split_part(n.value, '|', 1) || ' changed' END AS what
+                                        FROM pg_catalog.jsonb_each_text(COALESCE(f.partitions, '{}')) n
+                                        FULL JOIN pg_catalog.jsonb_each_text(COALESCE(f.armed_partitions, '{}')) o
+                                            ON o.key = n.key
+                                        WHERE n.value IS DISTINCT FROM o.value) d))
            WHEN f.relfilenode IS DISTINCT FROM f.armed_filenode THEN
                pg_catalog.format('%I.%I was rewritten since the last full cycle (TRUNCATE, VACUUM FULL, CLUSTER or ALTER TABLE: rows can change without firing triggers)',
                                  f.source_schema, f.table_name)
@@ -209,7 +396,8 @@ SELECT f.source, f.table_name, f.source_schema, f.relid, f.relfilenode, f.trigge
                pg_catalog.format('capture triggers on %I.%I were altered since the last full cycle (disabled, dropped or re-created)',
                                  f.source_schema, f.table_name)
        END AS drift,
-       f.elsewhere
+       f.elsewhere,
+       f.installed_schema, f.columns, f.partitions, f.readable
 FROM facts f;
 
 -- One row: the capture's backlog against its bound, from its own tables
@@ -269,7 +457,8 @@ WITH cat AS (
     FROM trending._capture_armed a
 ), fp AS (
     SELECT pg_catalog.md5(pg_catalog.string_agg(
-               pg_catalog.format('%s=%s/%s/%s', c.source, c.relid, c.relfilenode, c.triggers), ';' ORDER BY c.source))
+               pg_catalog.format('%s=%s/%s/%s/%s/%s', c.source, c.relid, c.relfilenode, c.triggers, c.columns,
+                                 c.partitions), ';' ORDER BY c.source))
            AS fingerprint
     FROM cat c
 ), truncated AS (
@@ -325,6 +514,10 @@ SELECT EXISTS (SELECT FROM cat WHERE cat.installed)            AS installed,
        (SELECT armed.advanced_at FROM armed)                    AS advanced_at,
        (SELECT pg_catalog.count(*) FROM cat c WHERE c.triggers IS NOT NULL) AS tables_with_triggers,
        fp.fingerprint                                           AS fingerprint,
+       -- tables and partitions the capture does not cover (issue 16):
+       -- doctor fails on them; a superuser's install_capture() fixes them
+       (SELECT COALESCE(pg_catalog.array_agg(c.problem ORDER BY c.source), '{}') FROM cat c
+        WHERE c.problem IS NOT NULL AND c.installed)            AS not_covered,
        backlog.recording                                        AS recording,
        backlog.record_until                                     AS record_until,
        backlog.max_pause                                        AS max_pause,
@@ -553,6 +746,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 DECLARE
     v_table regclass;
@@ -711,10 +905,14 @@ $function$;
 -- source: sql/functions/_capture_aggregate_playlist.sql
 -------------------------------------------------------------------------------
 -- _capture_aggregate_playlist
+-- GENERATED by tools/generate_capture.py (one definition of the capture):
+-- edit its SOURCES entry or its shape there, then run make; do not edit this
+-- file (test/pytest/test_build.py checks that it is the generator's output).
+--
 -- Capture trigger of the source table aggregate_playlist (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
--- one row per statement to trending._capture_changes (source 9):
+-- EACH STATEMENT, with transition tables capture_old / capture_new).
+-- Appends one row per statement to trending._capture_changes (source 9):
 -- the playlist
 -- of every row inserted, deleted, or updated, as arrays (see
 -- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
@@ -722,18 +920,35 @@ $function$;
 -- keeps the ids, and PostgreSQL stores old and new rows in the same order)
 -- they are stored once. Candidates, not a diff: a cycle compares them with
 -- its state, so the writer pays for no comparison.
--- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
--- tables and USAGE on their sequence (install_capture grants them), so no
--- code of the table's owner or writers ever runs as another role. One
--- INSERT of integers, no cast of a column, nothing that can fail on the data.
+-- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
+-- append to the delta tables, draw their sequence and read the armed row. So
+-- no writer of the service needs any privilege in schema trending (a write
+-- succeeds however the writer got its own privilege: table, column, role
+-- membership, PUBLIC, a definer function), and no writer may insert, change
+-- or delete a delta row itself: the only rows are the ones this code derives
+-- from the statement's own transition tables. Nothing here can fail on the
+-- data: install_capture and every cycle check that the columns read have
+-- built-in integer (and, for plays, timestamp) types; ids are aggregated into
+-- arrays of their own type and stored with built-in casts; an enum column is
+-- compared by its label through built-in functions (enum_out, textin), never
+-- by an operator or cast its type's owner could define; search_path and
+-- constraint_exclusion are pinned. No EXCEPTION block: each would be a
+-- subtransaction per statement of the writer. First, the armed check: when no
+-- cycle consumed the capture for longer than its bound (record_until) or it
+-- is not armed, it records nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_aggregate_playlist()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY INVOKER
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 BEGIN
+    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
@@ -745,11 +960,11 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
         n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
-                         NULL::bigint[] AS user_ids
-                  FROM capture_new r),
+                     NULL::bigint[] AS user_ids
+              FROM capture_new r),
         o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
-                         NULL::bigint[] AS user_ids
-                  FROM capture_old r)
+                     NULL::bigint[] AS user_ids
+              FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 9,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -778,10 +993,14 @@ $function$;
 -- source: sql/functions/_capture_aggregate_plays.sql
 -------------------------------------------------------------------------------
 -- _capture_aggregate_plays
+-- GENERATED by tools/generate_capture.py (one definition of the capture):
+-- edit its SOURCES entry or its shape there, then run make; do not edit this
+-- file (test/pytest/test_build.py checks that it is the generator's output).
+--
 -- Capture trigger of the source table aggregate_plays (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
--- one row per statement to trending._capture_changes (source 8):
+-- EACH STATEMENT, with transition tables capture_old / capture_new).
+-- Appends one row per statement to trending._capture_changes (source 8):
 -- the track
 -- of every row inserted, deleted, or updated, as arrays (see
 -- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
@@ -789,18 +1008,35 @@ $function$;
 -- keeps the ids, and PostgreSQL stores old and new rows in the same order)
 -- they are stored once. Candidates, not a diff: a cycle compares them with
 -- its state, so the writer pays for no comparison.
--- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
--- tables and USAGE on their sequence (install_capture grants them), so no
--- code of the table's owner or writers ever runs as another role. One
--- INSERT of integers, no cast of a column, nothing that can fail on the data.
+-- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
+-- append to the delta tables, draw their sequence and read the armed row. So
+-- no writer of the service needs any privilege in schema trending (a write
+-- succeeds however the writer got its own privilege: table, column, role
+-- membership, PUBLIC, a definer function), and no writer may insert, change
+-- or delete a delta row itself: the only rows are the ones this code derives
+-- from the statement's own transition tables. Nothing here can fail on the
+-- data: install_capture and every cycle check that the columns read have
+-- built-in integer (and, for plays, timestamp) types; ids are aggregated into
+-- arrays of their own type and stored with built-in casts; an enum column is
+-- compared by its label through built-in functions (enum_out, textin), never
+-- by an operator or cast its type's owner could define; search_path and
+-- constraint_exclusion are pinned. No EXCEPTION block: each would be a
+-- subtransaction per statement of the writer. First, the armed check: when no
+-- cycle consumed the capture for longer than its bound (record_until) or it
+-- is not armed, it records nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_aggregate_plays()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY INVOKER
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 BEGIN
+    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
@@ -812,11 +1048,11 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
         n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids,
-                         NULL::bigint[] AS user_ids
-                  FROM capture_new r),
+                     NULL::bigint[] AS user_ids
+              FROM capture_new r),
         o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.play_item_id) AS item_ids,
-                         NULL::bigint[] AS user_ids
-                  FROM capture_old r)
+                     NULL::bigint[] AS user_ids
+              FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 8,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -845,10 +1081,14 @@ $function$;
 -- source: sql/functions/_capture_aggregate_track.sql
 -------------------------------------------------------------------------------
 -- _capture_aggregate_track
+-- GENERATED by tools/generate_capture.py (one definition of the capture):
+-- edit its SOURCES entry or its shape there, then run make; do not edit this
+-- file (test/pytest/test_build.py checks that it is the generator's output).
+--
 -- Capture trigger of the source table aggregate_track (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
--- one row per statement to trending._capture_changes (source 7):
+-- EACH STATEMENT, with transition tables capture_old / capture_new).
+-- Appends one row per statement to trending._capture_changes (source 7):
 -- the track
 -- of every row inserted, deleted, or updated, as arrays (see
 -- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
@@ -856,18 +1096,35 @@ $function$;
 -- keeps the ids, and PostgreSQL stores old and new rows in the same order)
 -- they are stored once. Candidates, not a diff: a cycle compares them with
 -- its state, so the writer pays for no comparison.
--- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
--- tables and USAGE on their sequence (install_capture grants them), so no
--- code of the table's owner or writers ever runs as another role. One
--- INSERT of integers, no cast of a column, nothing that can fail on the data.
+-- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
+-- append to the delta tables, draw their sequence and read the armed row. So
+-- no writer of the service needs any privilege in schema trending (a write
+-- succeeds however the writer got its own privilege: table, column, role
+-- membership, PUBLIC, a definer function), and no writer may insert, change
+-- or delete a delta row itself: the only rows are the ones this code derives
+-- from the statement's own transition tables. Nothing here can fail on the
+-- data: install_capture and every cycle check that the columns read have
+-- built-in integer (and, for plays, timestamp) types; ids are aggregated into
+-- arrays of their own type and stored with built-in casts; an enum column is
+-- compared by its label through built-in functions (enum_out, textin), never
+-- by an operator or cast its type's owner could define; search_path and
+-- constraint_exclusion are pinned. No EXCEPTION block: each would be a
+-- subtransaction per statement of the writer. First, the armed check: when no
+-- cycle consumed the capture for longer than its bound (record_until) or it
+-- is not armed, it records nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_aggregate_track()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY INVOKER
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 BEGIN
+    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
@@ -879,11 +1136,11 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
         n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
-                         NULL::bigint[] AS user_ids
-                  FROM capture_new r),
+                     NULL::bigint[] AS user_ids
+              FROM capture_new r),
         o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
-                         NULL::bigint[] AS user_ids
-                  FROM capture_old r)
+                     NULL::bigint[] AS user_ids
+              FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 7,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -912,10 +1169,14 @@ $function$;
 -- source: sql/functions/_capture_aggregate_user.sql
 -------------------------------------------------------------------------------
 -- _capture_aggregate_user
+-- GENERATED by tools/generate_capture.py (one definition of the capture):
+-- edit its SOURCES entry or its shape there, then run make; do not edit this
+-- file (test/pytest/test_build.py checks that it is the generator's output).
+--
 -- Capture trigger of the source table aggregate_user (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
--- one row per statement to trending._capture_changes (source 6):
+-- EACH STATEMENT, with transition tables capture_old / capture_new).
+-- Appends one row per statement to trending._capture_changes (source 6):
 -- the user (follower_count is what a cycle reads)
 -- of every row inserted, deleted, or updated, as arrays (see
 -- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
@@ -923,18 +1184,35 @@ $function$;
 -- keeps the ids, and PostgreSQL stores old and new rows in the same order)
 -- they are stored once. Candidates, not a diff: a cycle compares them with
 -- its state, so the writer pays for no comparison.
--- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
--- tables and USAGE on their sequence (install_capture grants them), so no
--- code of the table's owner or writers ever runs as another role. One
--- INSERT of integers, no cast of a column, nothing that can fail on the data.
+-- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
+-- append to the delta tables, draw their sequence and read the armed row. So
+-- no writer of the service needs any privilege in schema trending (a write
+-- succeeds however the writer got its own privilege: table, column, role
+-- membership, PUBLIC, a definer function), and no writer may insert, change
+-- or delete a delta row itself: the only rows are the ones this code derives
+-- from the statement's own transition tables. Nothing here can fail on the
+-- data: install_capture and every cycle check that the columns read have
+-- built-in integer (and, for plays, timestamp) types; ids are aggregated into
+-- arrays of their own type and stored with built-in casts; an enum column is
+-- compared by its label through built-in functions (enum_out, textin), never
+-- by an operator or cast its type's owner could define; search_path and
+-- constraint_exclusion are pinned. No EXCEPTION block: each would be a
+-- subtransaction per statement of the writer. First, the armed check: when no
+-- cycle consumed the capture for longer than its bound (record_until) or it
+-- is not armed, it records nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_aggregate_user()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY INVOKER
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 BEGIN
+    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
@@ -946,11 +1224,11 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
         n AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
-                         pg_catalog.array_agg(r.user_id) AS user_ids
-                  FROM capture_new r),
+                     pg_catalog.array_agg(r.user_id) AS user_ids
+              FROM capture_new r),
         o AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
-                         pg_catalog.array_agg(r.user_id) AS user_ids
-                  FROM capture_old r)
+                     pg_catalog.array_agg(r.user_id) AS user_ids
+              FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 6,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -1065,13 +1343,256 @@ BEGIN
     DELETE FROM trending._capture_plays d WHERE pg_catalog.pg_visible_in_snapshot(d.tx, v_row.next_snapshot);
     DELETE FROM trending._capture_truncates d WHERE pg_catalog.pg_visible_in_snapshot(d.tx, v_row.next_snapshot);
     UPDATE trending._capture_installed i
-    SET relid = c.relid, armed_relid = c.relid, armed_filenode = c.relfilenode, armed_triggers = c.triggers
+    SET relid = c.relid, armed_relid = c.relid, armed_filenode = c.relfilenode, armed_triggers = c.triggers,
+        armed_columns = c.columns, armed_partitions = c.partitions
     FROM trending._capture_catalog c
     WHERE c.source = i.source;
     UPDATE trending._capture_armed
     SET since = since + 1, fingerprint = p_fingerprint, armed_at = pg_catalog.now(), advanced_at = pg_catalog.now(),
         record_until = v_until, snapshot = next_snapshot, next_snapshot = NULL;
     RETURN NULL;
+END;
+$function$;
+
+-- source: sql/functions/_capture_cover.sql
+-------------------------------------------------------------------------------
+-- _capture_cover
+-- Put the four capture triggers of source table p_table (statement-level,
+-- AFTER, with transition tables; ENABLE ALWAYS so that they fire for a
+-- logical replication subscriber too) on relation p_relid: the source table
+-- or one of its partitions. Used by install_capture() and by the event
+-- trigger _capture_follow_ddl for a partition created or attached later.
+-- Statement triggers are not cloned to partitions and fire only for the
+-- table a statement names, so the parent and each partition carry their
+-- own and no write is counted twice. Takes SHARE ROW EXCLUSIVE on p_relid.
+CREATE OR REPLACE FUNCTION trending._capture_cover(p_relid oid, p_table text)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_rel text := p_relid::pg_catalog.regclass::text;  -- schema-qualified (search_path is pg_catalog only)
+    v_function text := pg_catalog.format('trending.%I', '_capture_' || p_table);
+BEGIN
+    EXECUTE pg_catalog.format('CREATE TRIGGER trending_capture_insert AFTER INSERT ON %s '
+                              'REFERENCING NEW TABLE AS capture_new FOR EACH STATEMENT EXECUTE FUNCTION %s()',
+                              v_rel, v_function);
+    EXECUTE pg_catalog.format('CREATE TRIGGER trending_capture_update AFTER UPDATE ON %s '
+                              'REFERENCING OLD TABLE AS capture_old NEW TABLE AS capture_new '
+                              'FOR EACH STATEMENT EXECUTE FUNCTION %s()', v_rel, v_function);
+    EXECUTE pg_catalog.format('CREATE TRIGGER trending_capture_delete AFTER DELETE ON %s '
+                              'REFERENCING OLD TABLE AS capture_old FOR EACH STATEMENT EXECUTE FUNCTION %s()',
+                              v_rel, v_function);
+    EXECUTE pg_catalog.format('CREATE TRIGGER trending_capture_truncate AFTER TRUNCATE ON %s '
+                              'FOR EACH STATEMENT EXECUTE FUNCTION %s()', v_rel, v_function);
+    EXECUTE pg_catalog.format('ALTER TABLE %s ENABLE ALWAYS TRIGGER trending_capture_insert, '
+                              'ENABLE ALWAYS TRIGGER trending_capture_update, '
+                              'ENABLE ALWAYS TRIGGER trending_capture_delete, '
+                              'ENABLE ALWAYS TRIGGER trending_capture_truncate', v_rel);
+END;
+$function$;
+
+-- source: sql/functions/_capture_empty.sql
+-------------------------------------------------------------------------------
+-- _capture_empty
+-- Is relation p_relid provably empty: it exists, and every table in it (a
+-- partitioned table's every leaf) has no page at all? Read from the size of
+-- the files, not from a snapshot: a row committed by any transaction, or in
+-- flight, has made a page. The event trigger _capture_follow_ddl keeps the
+-- capture armed over a partition attached, created or detached only when
+-- this is true (pg_partman's premade partitions); a partition that ever held
+-- a row, or is not a plain table, makes the next cycle run full.
+CREATE OR REPLACE FUNCTION trending._capture_empty(p_relid oid)
+RETURNS boolean
+LANGUAGE sql
+VOLATILE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+SELECT EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = p_relid AND c.relkind IN ('r', 'p'))
+   AND NOT EXISTS (
+       SELECT FROM pg_catalog.pg_partition_tree(p_relid::pg_catalog.regclass) t
+       JOIN pg_catalog.pg_class c ON c.oid = t.relid
+       WHERE c.relkind <> 'p' AND (c.relkind <> 'r' OR pg_catalog.pg_relation_size(c.oid) > 0))
+   AND NOT (SELECT c.relkind = 'r' AND pg_catalog.pg_relation_size(c.oid) > 0
+            FROM pg_catalog.pg_class c WHERE c.oid = p_relid);
+$function$;
+
+-- source: sql/functions/_capture_follow_ddl.sql
+-------------------------------------------------------------------------------
+-- _capture_follow_ddl
+-- Event trigger (ddl_command_end on CREATE TABLE [AS], SELECT INTO, ALTER TABLE, ALTER TYPE;
+-- see sql/triggers.sql): keeps the capture triggers where they must be after
+-- any role's DDL, in the DDL's own transaction (issue 16, docs/incremental.md
+-- "What makes a cycle run full"). Once the capture is installed:
+-- 1. takes the capture triggers off a relation whose columns they could no
+--    longer read (a column a cycle reads dropped, renamed away, retyped to a
+--    type the capture does not read, an enum label renamed): otherwise the
+--    service's own writes would fail in them;
+-- 2. takes them off a relation that is no longer the source table or one
+--    of its partitions (renamed or moved away, detached): its writes would
+--    be counted as the source's;
+-- 3. puts them on the source table and each of its partitions that has
+--    none and whose columns they can read: a partition created or attached
+--    (pg_partman's maintenance), a table renamed or moved into the source
+--    schema in place of a source table;
+-- 4. when the only change to a source's partitions since the last full
+--    cycle is partitions added or detached that are provably empty
+--    (trending._capture_empty: no page in any of their tables), records the
+--    partitions as verified, so that premade partitions keep cycles
+--    incremental. Anything else stays a difference from what the last full
+--    cycle verified (trending._capture_catalog), and the next cycle runs
+--    full naming the table.
+-- It never fails the DDL: the body runs in a block that turns any error
+-- into a WARNING (a relation left without its triggers is then a problem
+-- in trending.capture_status: cycles run full and doctor fails), and it
+-- waits at most 1s for a lock.
+-- SECURITY DEFINER (owned by the extension's owner, a superuser): the DDL's
+-- role could not create triggers on tables it does not own. It reads only
+-- the catalog and trending's tables, runs no code of the DDL's role (no
+-- operator or function resolved through its search_path; names quoted by
+-- format), and acts only on the source tables the capture was installed on.
+CREATE OR REPLACE FUNCTION trending._capture_follow_ddl()
+RETURNS event_trigger
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
+SET lock_timeout = '1s'
+AS $function$
+DECLARE
+    v_rel record;
+    v_name name;
+    v_blessed boolean := false;
+    v_error text;
+BEGIN
+    BEGIN
+        -- Nothing to do before the install, nor for DDL that touches no
+        -- relation of the source schema, no relation carrying a capture
+        -- trigger and no partition of either (temporary tables, a cycle's
+        -- own, included): unrelated DDL pays one catalog query. ALTER TYPE
+        -- (an enum label) always looks. The triggers this function creates
+        -- run DDL themselves: it does not follow its own (the setting is
+        -- transaction-local; a role setting it skips only the repairs, never
+        -- the fingerprint: an uncovered table stays a problem).
+        IF pg_catalog.current_setting('trending.capture_following_ddl', true) = 'on'
+           OR NOT EXISTS (SELECT FROM trending._capture_installed)
+           OR NOT EXISTS (
+               SELECT FROM pg_catalog.pg_event_trigger_ddl_commands() d
+               WHERE d.object_type = 'type' OR d.command_tag = 'ALTER TYPE'
+                  OR EXISTS (
+                      SELECT FROM pg_catalog.pg_class k
+                      WHERE k.oid = d.objid AND k.relpersistence <> 't'
+                        AND EXISTS (
+                            SELECT FROM (SELECT k.oid AS relid
+                                         UNION ALL
+                                         SELECT a.relid::oid FROM pg_catalog.pg_partition_ancestors(k.oid) a) r
+                            JOIN pg_catalog.pg_class rc ON rc.oid = r.relid
+                            WHERE rc.relnamespace = (SELECT n.oid FROM pg_catalog.pg_namespace n
+                                                     JOIN trending.settings st ON st.name = 'source_schema'
+                                                     WHERE n.nspname = st.value)
+                               OR EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                                          WHERE g.tgrelid = r.relid AND g.tgname LIKE 'trending\_capture\_%')))) THEN
+            RETURN;
+        END IF;
+        PERFORM pg_catalog.set_config('trending.capture_following_ddl', 'on', true);
+        -- 1 and 2: capture triggers that cannot run, or belong elsewhere
+        FOR v_rel IN
+            WITH cat AS MATERIALIZED (
+                SELECT c.source, c.table_name, c.relid, c.installed AND c.installed_schema = c.source_schema AS followed
+                FROM trending._capture_catalog c
+            ), carrying AS (
+                SELECT g.tgrelid AS relid, cat.source, cat.followed, cat.relid AS source_relid,
+                       pg_catalog.array_agg(g.tgname ORDER BY g.tgname) AS names
+                FROM cat
+                JOIN pg_catalog.pg_proc p
+                  ON p.pronamespace = 'trending'::pg_catalog.regnamespace
+                 AND p.proname = '_capture_' || cat.table_name AND p.pronargs = 0
+                JOIN pg_catalog.pg_trigger g ON g.tgfoid = p.oid
+                GROUP BY g.tgrelid, cat.source, cat.followed, cat.relid
+            ), judged AS (
+                SELECT w.*,
+                       -- the expression of trending._capture_catalog's readable, per relation
+                       NOT (SELECT pg_catalog.bool_and(a.attnum IS NOT NULL AND CASE
+                                WHEN rc.enum_labels IS NOT NULL THEN ty.typtype = 'e' AND rc.enum_labels <@
+                                    ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e WHERE e.enumtypid = ty.oid)
+                                ELSE ty.typnamespace = 'pg_catalog'::pg_catalog.regnamespace
+                                    AND ty.typname::text = ANY (rc.type_names)
+                            END)
+                            FROM trending._capture_read_columns rc
+                            LEFT JOIN pg_catalog.pg_attribute a
+                                ON a.attrelid = w.relid AND a.attname = rc.column_name AND a.attnum > 0
+                               AND NOT a.attisdropped
+                            LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+                            WHERE rc.source = w.source) AS unreadable,
+                       w.followed AND w.relid IS DISTINCT FROM w.source_relid
+                           AND NOT EXISTS (SELECT FROM pg_catalog.pg_partition_ancestors(w.relid) t
+                                           WHERE t.relid::oid = w.source_relid) AS stray
+                FROM carrying w
+            )
+            SELECT j.relid::pg_catalog.regclass::text AS rel, j.names, j.unreadable
+            FROM judged j WHERE j.unreadable OR j.stray
+        LOOP
+            FOREACH v_name IN ARRAY v_rel.names LOOP
+                EXECUTE pg_catalog.format('DROP TRIGGER %I ON %s', v_name, v_rel.rel);
+            END LOOP;
+            RAISE WARNING 'trending: capture triggers removed from %: %', v_rel.rel,
+                CASE WHEN v_rel.unreadable
+                     THEN 'a column a cycle reads is gone or of a type the capture does not read'
+                     ELSE 'it is no longer a source table or one of its partitions' END
+                USING HINT = 'Cycles run full until the capture covers the source tables again (SELECT * FROM trending.capture_status).';
+        END LOOP;
+        -- 3: the source tables and partitions without any capture trigger
+        -- (a partition has its parent's columns: readable as the table is)
+        FOR v_rel IN
+            SELECT r.relid, c.table_name
+            FROM trending._capture_catalog c
+            CROSS JOIN LATERAL (SELECT c.relid AS relid
+                                UNION
+                                SELECT t.relid::oid FROM pg_catalog.pg_partition_tree(c.relid::pg_catalog.regclass) t) r
+            JOIN pg_catalog.pg_class k ON k.oid = r.relid
+            WHERE c.installed AND c.installed_schema = c.source_schema AND c.readable AND k.relkind IN ('r', 'p')
+              AND NOT EXISTS (SELECT FROM pg_catalog.pg_trigger g
+                              JOIN pg_catalog.pg_proc p ON p.oid = g.tgfoid
+                              WHERE g.tgrelid = r.relid
+                                AND (g.tgname LIKE 'trending\_capture\_%'
+                                     OR (p.pronamespace = 'trending'::pg_catalog.regnamespace
+                                         AND p.proname LIKE '\_capture\_%')))
+        LOOP
+            PERFORM trending._capture_cover(v_rel.relid, v_rel.table_name);
+        END LOOP;
+        -- 4: partitions added or detached, all provably empty
+        FOR v_rel IN
+            SELECT c.source, c.partitions
+            FROM trending._capture_catalog c
+            JOIN trending._capture_installed i ON i.source = c.source
+            WHERE c.problem IS NULL AND i.armed_relid = c.relid AND i.armed_partitions IS NOT NULL
+              AND c.partitions IS DISTINCT FROM i.armed_partitions
+              AND NOT EXISTS (
+                  SELECT FROM pg_catalog.jsonb_each_text(COALESCE(c.partitions, '{}')) n
+                  FULL JOIN pg_catalog.jsonb_each_text(i.armed_partitions) o ON o.key = n.key
+                  WHERE n.value IS DISTINCT FROM o.value
+                    AND NOT (o.key IS NULL AND trending._capture_empty(n.key::oid))
+                    AND NOT (n.key IS NULL AND trending._capture_empty(o.key::oid)))
+        LOOP
+            UPDATE trending._capture_installed SET armed_partitions = v_rel.partitions WHERE source = v_rel.source;
+            v_blessed := true;
+        END LOOP;
+        -- the armed fingerprint follows when nothing else differs from the last full cycle
+        IF v_blessed AND NOT EXISTS (SELECT FROM trending._capture_catalog c
+                                     WHERE c.problem IS NOT NULL OR c.drift IS NOT NULL) THEN
+            UPDATE trending._capture_armed SET fingerprint = (SELECT s.fingerprint FROM trending.capture_status s);
+        END IF;
+        PERFORM pg_catalog.set_config('trending.capture_following_ddl', '', true);
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT;
+        RAISE WARNING 'trending: the change capture could not follow this command: %', v_error
+            USING HINT = 'The command went ahead. Cycles run full until the capture covers the source tables again: '
+                         'SELECT * FROM trending.capture_status; a superuser runs SELECT trending.install_capture().';
+    END;
 END;
 $function$;
 
@@ -1145,10 +1666,14 @@ $function$;
 -- source: sql/functions/_capture_playlists.sql
 -------------------------------------------------------------------------------
 -- _capture_playlists
+-- GENERATED by tools/generate_capture.py (one definition of the capture):
+-- edit its SOURCES entry or its shape there, then run make; do not edit this
+-- file (test/pytest/test_build.py checks that it is the generator's output).
+--
 -- Capture trigger of the source table playlists (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
--- one row per statement to trending._capture_changes (source 10):
+-- EACH STATEMENT, with transition tables capture_old / capture_new).
+-- Appends one row per statement to trending._capture_changes (source 10):
 -- the playlist and its owner (kind: playlist)
 -- of every row inserted, deleted, or updated, as arrays (see
 -- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
@@ -1156,18 +1681,35 @@ $function$;
 -- keeps the ids, and PostgreSQL stores old and new rows in the same order)
 -- they are stored once. Candidates, not a diff: a cycle compares them with
 -- its state, so the writer pays for no comparison.
--- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
--- tables and USAGE on their sequence (install_capture grants them), so no
--- code of the table's owner or writers ever runs as another role. One
--- INSERT of integers, no cast of a column, nothing that can fail on the data.
+-- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
+-- append to the delta tables, draw their sequence and read the armed row. So
+-- no writer of the service needs any privilege in schema trending (a write
+-- succeeds however the writer got its own privilege: table, column, role
+-- membership, PUBLIC, a definer function), and no writer may insert, change
+-- or delete a delta row itself: the only rows are the ones this code derives
+-- from the statement's own transition tables. Nothing here can fail on the
+-- data: install_capture and every cycle check that the columns read have
+-- built-in integer (and, for plays, timestamp) types; ids are aggregated into
+-- arrays of their own type and stored with built-in casts; an enum column is
+-- compared by its label through built-in functions (enum_out, textin), never
+-- by an operator or cast its type's owner could define; search_path and
+-- constraint_exclusion are pinned. No EXCEPTION block: each would be a
+-- subtransaction per statement of the writer. First, the armed check: when no
+-- cycle consumed the capture for longer than its bound (record_until) or it
+-- is not armed, it records nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_playlists()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY INVOKER
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 BEGIN
+    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
@@ -1179,11 +1721,11 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
         n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
-                         pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
-                  FROM capture_new r),
+                     pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
+              FROM capture_new r),
         o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.playlist_id) AS item_ids,
-                         pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
-                  FROM capture_old r)
+                     pg_catalog.array_agg(r.playlist_owner_id) AS user_ids
+              FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 10,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -1212,26 +1754,49 @@ $function$;
 -- source: sql/functions/_capture_plays.sql
 -------------------------------------------------------------------------------
 -- _capture_plays
+-- GENERATED by tools/generate_capture.py (one definition of the capture):
+-- edit its SOURCES entry or its shape there, then run make; do not edit this
+-- file (test/pytest/test_build.py checks that it is the generator's output).
+--
 -- Capture trigger of the source table plays (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
--- per statement the play_item_id and created_at of every row added (n = 1)
--- and of every row removed (n = -1) to trending._capture_plays, as two
+-- EACH STATEMENT, with transition tables capture_old / capture_new).
+-- Appends per statement the play_item_id and created_at of every row added
+-- (n = 1) and of every row removed (n = -1) to trending._capture_plays, as two
 -- arrays: a late play (created_at hours or days old) keeps its own time, and
 -- a cycle buckets them (trending._capture_play_hours). An UPDATE appends
 -- its new rows (+1) and old rows (-1), or nothing when it changed neither
 -- column of any row (the usual case: PostgreSQL stores old and new rows in
 -- the same order). Bucketing here measured three times the cost of copying.
--- SECURITY INVOKER: it runs as the writer (see _capture_tracks). No cast of
--- a column, nothing that can fail on the data.
+-- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
+-- append to the delta tables, draw their sequence and read the armed row. So
+-- no writer of the service needs any privilege in schema trending (a write
+-- succeeds however the writer got its own privilege: table, column, role
+-- membership, PUBLIC, a definer function), and no writer may insert, change
+-- or delete a delta row itself: the only rows are the ones this code derives
+-- from the statement's own transition tables. Nothing here can fail on the
+-- data: install_capture and every cycle check that the columns read have
+-- built-in integer (and, for plays, timestamp) types; ids are aggregated into
+-- arrays of their own type and stored with built-in casts; an enum column is
+-- compared by its label through built-in functions (enum_out, textin), never
+-- by an operator or cast its type's owner could define; search_path and
+-- constraint_exclusion are pinned. No EXCEPTION block: each would be a
+-- subtransaction per statement of the writer. First, the armed check: when no
+-- cycle consumed the capture for longer than its bound (record_until) or it
+-- is not armed, it records nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_plays()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY INVOKER
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 BEGIN
+    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_plays (seq, n, item_ids, created_ats)
@@ -1267,10 +1832,14 @@ $function$;
 -- source: sql/functions/_capture_reposts.sql
 -------------------------------------------------------------------------------
 -- _capture_reposts
+-- GENERATED by tools/generate_capture.py (one definition of the capture):
+-- edit its SOURCES entry or its shape there, then run make; do not edit this
+-- file (test/pytest/test_build.py checks that it is the generator's output).
+--
 -- Capture trigger of the source table reposts (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
--- one row per statement to trending._capture_changes (source 4):
+-- EACH STATEMENT, with transition tables capture_old / capture_new).
+-- Appends one row per statement to trending._capture_changes (source 4):
 -- the reposted item, its kind (1 track, 2 playlist; 'album' reposts are not read) and the reposting user
 -- of every row inserted, deleted, or updated, as arrays (see
 -- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
@@ -1278,34 +1847,63 @@ $function$;
 -- keeps the ids, and PostgreSQL stores old and new rows in the same order)
 -- they are stored once. Candidates, not a diff: a cycle compares them with
 -- its state, so the writer pays for no comparison.
--- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
--- tables and USAGE on their sequence (install_capture grants them), so no
--- code of the table's owner or writers ever runs as another role. One
--- INSERT of integers, no cast of a column, nothing that can fail on the data.
+-- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
+-- append to the delta tables, draw their sequence and read the armed row. So
+-- no writer of the service needs any privilege in schema trending (a write
+-- succeeds however the writer got its own privilege: table, column, role
+-- membership, PUBLIC, a definer function), and no writer may insert, change
+-- or delete a delta row itself: the only rows are the ones this code derives
+-- from the statement's own transition tables. Nothing here can fail on the
+-- data: install_capture and every cycle check that the columns read have
+-- built-in integer (and, for plays, timestamp) types; ids are aggregated into
+-- arrays of their own type and stored with built-in casts; an enum column is
+-- compared by its label through built-in functions (enum_out, textin), never
+-- by an operator or cast its type's owner could define; search_path and
+-- constraint_exclusion are pinned. No EXCEPTION block: each would be a
+-- subtransaction per statement of the writer. First, the armed check: when no
+-- cycle consumed the capture for longer than its bound (record_until) or it
+-- is not armed, it records nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_reposts()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY INVOKER
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 BEGIN
+    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 4, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT pg_catalog.array_agg(CASE WHEN r.repost_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.repost_item_id) AS item_ids,
-                        pg_catalog.array_agg(r.user_id) AS user_ids
-                 FROM capture_new r WHERE r.repost_type IN ('track', 'playlist')
+        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                        pg_catalog.array_agg(r.usr) AS user_ids
+                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type))
+                                   WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                              t.repost_item_id AS item, t.user_id AS usr
+                       FROM capture_new t) r
+                 WHERE r.kind IS NOT NULL
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT pg_catalog.array_agg(CASE WHEN r.repost_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.repost_item_id) AS item_ids,
-                         pg_catalog.array_agg(r.user_id) AS user_ids
-                  FROM capture_new r WHERE r.repost_type IN ('track', 'playlist')),
-        o AS (SELECT pg_catalog.array_agg(CASE WHEN r.repost_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.repost_item_id) AS item_ids,
-                         pg_catalog.array_agg(r.user_id) AS user_ids
-                  FROM capture_old r WHERE r.repost_type IN ('track', 'playlist'))
+        n AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                     pg_catalog.array_agg(r.usr) AS user_ids
+              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type))
+                                WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                           t.repost_item_id AS item, t.user_id AS usr
+                    FROM capture_new t) r
+              WHERE r.kind IS NOT NULL),
+        o AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                     pg_catalog.array_agg(r.usr) AS user_ids
+              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type))
+                                WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                           t.repost_item_id AS item, t.user_id AS usr
+                    FROM capture_old t) r
+              WHERE r.kind IS NOT NULL)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 4,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -1319,9 +1917,13 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 4, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT pg_catalog.array_agg(CASE WHEN r.repost_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.repost_item_id) AS item_ids,
-                        pg_catalog.array_agg(r.user_id) AS user_ids
-                 FROM capture_old r WHERE r.repost_type IN ('track', 'playlist')
+        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                        pg_catalog.array_agg(r.usr) AS user_ids
+                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.repost_type))
+                                   WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                              t.repost_item_id AS item, t.user_id AS usr
+                       FROM capture_old t) r
+                 WHERE r.kind IS NOT NULL
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
         INSERT INTO trending._capture_truncates (seq, source)
@@ -1334,10 +1936,14 @@ $function$;
 -- source: sql/functions/_capture_saves.sql
 -------------------------------------------------------------------------------
 -- _capture_saves
+-- GENERATED by tools/generate_capture.py (one definition of the capture):
+-- edit its SOURCES entry or its shape there, then run make; do not edit this
+-- file (test/pytest/test_build.py checks that it is the generator's output).
+--
 -- Capture trigger of the source table saves (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
--- one row per statement to trending._capture_changes (source 3):
+-- EACH STATEMENT, with transition tables capture_old / capture_new).
+-- Appends one row per statement to trending._capture_changes (source 3):
 -- the saved item, its kind (1 track, 2 playlist; 'album' saves are not read) and the saving user
 -- of every row inserted, deleted, or updated, as arrays (see
 -- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
@@ -1345,34 +1951,63 @@ $function$;
 -- keeps the ids, and PostgreSQL stores old and new rows in the same order)
 -- they are stored once. Candidates, not a diff: a cycle compares them with
 -- its state, so the writer pays for no comparison.
--- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
--- tables and USAGE on their sequence (install_capture grants them), so no
--- code of the table's owner or writers ever runs as another role. One
--- INSERT of integers, no cast of a column, nothing that can fail on the data.
+-- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
+-- append to the delta tables, draw their sequence and read the armed row. So
+-- no writer of the service needs any privilege in schema trending (a write
+-- succeeds however the writer got its own privilege: table, column, role
+-- membership, PUBLIC, a definer function), and no writer may insert, change
+-- or delete a delta row itself: the only rows are the ones this code derives
+-- from the statement's own transition tables. Nothing here can fail on the
+-- data: install_capture and every cycle check that the columns read have
+-- built-in integer (and, for plays, timestamp) types; ids are aggregated into
+-- arrays of their own type and stored with built-in casts; an enum column is
+-- compared by its label through built-in functions (enum_out, textin), never
+-- by an operator or cast its type's owner could define; search_path and
+-- constraint_exclusion are pinned. No EXCEPTION block: each would be a
+-- subtransaction per statement of the writer. First, the armed check: when no
+-- cycle consumed the capture for longer than its bound (record_until) or it
+-- is not armed, it records nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_saves()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY INVOKER
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 BEGIN
+    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 3, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT pg_catalog.array_agg(CASE WHEN r.save_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.save_item_id) AS item_ids,
-                        pg_catalog.array_agg(r.user_id) AS user_ids
-                 FROM capture_new r WHERE r.save_type IN ('track', 'playlist')
+        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                        pg_catalog.array_agg(r.usr) AS user_ids
+                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
+                                   WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                              t.save_item_id AS item, t.user_id AS usr
+                       FROM capture_new t) r
+                 WHERE r.kind IS NOT NULL
                  HAVING pg_catalog.count(*) > 0) d;
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
-        n AS (SELECT pg_catalog.array_agg(CASE WHEN r.save_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.save_item_id) AS item_ids,
-                         pg_catalog.array_agg(r.user_id) AS user_ids
-                  FROM capture_new r WHERE r.save_type IN ('track', 'playlist')),
-        o AS (SELECT pg_catalog.array_agg(CASE WHEN r.save_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.save_item_id) AS item_ids,
-                         pg_catalog.array_agg(r.user_id) AS user_ids
-                  FROM capture_old r WHERE r.save_type IN ('track', 'playlist'))
+        n AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                     pg_catalog.array_agg(r.usr) AS user_ids
+              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
+                                WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                           t.save_item_id AS item, t.user_id AS usr
+                    FROM capture_new t) r
+              WHERE r.kind IS NOT NULL),
+        o AS (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                     pg_catalog.array_agg(r.usr) AS user_ids
+              FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
+                                WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                           t.save_item_id AS item, t.user_id AS usr
+                    FROM capture_old t) r
+              WHERE r.kind IS NOT NULL)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 3,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -1386,9 +2021,13 @@ BEGIN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 3, d.kinds, d.item_ids, d.user_ids
-        FROM s, (SELECT pg_catalog.array_agg(CASE WHEN r.save_type = 'track' THEN 1 ELSE 2 END) AS kinds, pg_catalog.array_agg(r.save_item_id) AS item_ids,
-                        pg_catalog.array_agg(r.user_id) AS user_ids
-                 FROM capture_old r WHERE r.save_type IN ('track', 'playlist')
+        FROM s, (SELECT pg_catalog.array_agg(r.kind) AS kinds, pg_catalog.array_agg(r.item) AS item_ids,
+                        pg_catalog.array_agg(r.usr) AS user_ids
+                 FROM (SELECT CASE pg_catalog.textin(pg_catalog.enum_out(t.save_type))
+                                   WHEN 'track' THEN 1 WHEN 'playlist' THEN 2 END AS kind,
+                              t.save_item_id AS item, t.user_id AS usr
+                       FROM capture_old t) r
+                 WHERE r.kind IS NOT NULL
                  HAVING pg_catalog.count(*) > 0) d;
     ELSE
         INSERT INTO trending._capture_truncates (seq, source)
@@ -1490,10 +2129,14 @@ $function$;
 -- source: sql/functions/_capture_tracks.sql
 -------------------------------------------------------------------------------
 -- _capture_tracks
+-- GENERATED by tools/generate_capture.py (one definition of the capture):
+-- edit its SOURCES entry or its shape there, then run make; do not edit this
+-- file (test/pytest/test_build.py checks that it is the generator's output).
+--
 -- Capture trigger of the source table tracks (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
--- one row per statement to trending._capture_changes (source 1):
+-- EACH STATEMENT, with transition tables capture_old / capture_new).
+-- Appends one row per statement to trending._capture_changes (source 1):
 -- the track and its owner (kind: track)
 -- of every row inserted, deleted, or updated, as arrays (see
 -- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
@@ -1501,18 +2144,35 @@ $function$;
 -- keeps the ids, and PostgreSQL stores old and new rows in the same order)
 -- they are stored once. Candidates, not a diff: a cycle compares them with
 -- its state, so the writer pays for no comparison.
--- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
--- tables and USAGE on their sequence (install_capture grants them), so no
--- code of the table's owner or writers ever runs as another role. One
--- INSERT of integers, no cast of a column, nothing that can fail on the data.
+-- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
+-- append to the delta tables, draw their sequence and read the armed row. So
+-- no writer of the service needs any privilege in schema trending (a write
+-- succeeds however the writer got its own privilege: table, column, role
+-- membership, PUBLIC, a definer function), and no writer may insert, change
+-- or delete a delta row itself: the only rows are the ones this code derives
+-- from the statement's own transition tables. Nothing here can fail on the
+-- data: install_capture and every cycle check that the columns read have
+-- built-in integer (and, for plays, timestamp) types; ids are aggregated into
+-- arrays of their own type and stored with built-in casts; an enum column is
+-- compared by its label through built-in functions (enum_out, textin), never
+-- by an operator or cast its type's owner could define; search_path and
+-- constraint_exclusion are pinned. No EXCEPTION block: each would be a
+-- subtransaction per statement of the writer. First, the armed check: when no
+-- cycle consumed the capture for longer than its bound (record_until) or it
+-- is not armed, it records nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_tracks()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY INVOKER
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 BEGIN
+    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
@@ -1524,11 +2184,11 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
         n AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
-                         pg_catalog.array_agg(r.owner_id) AS user_ids
-                  FROM capture_new r),
+                     pg_catalog.array_agg(r.owner_id) AS user_ids
+              FROM capture_new r),
         o AS (SELECT NULL::smallint[] AS kinds, pg_catalog.array_agg(r.track_id) AS item_ids,
-                         pg_catalog.array_agg(r.owner_id) AS user_ids
-                  FROM capture_old r)
+                     pg_catalog.array_agg(r.owner_id) AS user_ids
+              FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 1,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -1557,10 +2217,14 @@ $function$;
 -- source: sql/functions/_capture_users.sql
 -------------------------------------------------------------------------------
 -- _capture_users
+-- GENERATED by tools/generate_capture.py (one definition of the capture):
+-- edit its SOURCES entry or its shape there, then run make; do not edit this
+-- file (test/pytest/test_build.py checks that it is the generator's output).
+--
 -- Capture trigger of the source table users (installed by
 -- trending.install_capture(): AFTER INSERT / UPDATE / DELETE / TRUNCATE, FOR
--- EACH STATEMENT, with transition tables capture_old / capture_new). Appends
--- one row per statement to trending._capture_changes (source 5):
+-- EACH STATEMENT, with transition tables capture_old / capture_new).
+-- Appends one row per statement to trending._capture_changes (source 5):
 -- the user (the profile columns decide karma eligibility)
 -- of every row inserted, deleted, or updated, as arrays (see
 -- sql/schema/80_capture.sql). An UPDATE names the ids of the old and the
@@ -1568,18 +2232,35 @@ $function$;
 -- keeps the ids, and PostgreSQL stores old and new rows in the same order)
 -- they are stored once. Candidates, not a diff: a cycle compares them with
 -- its state, so the writer pays for no comparison.
--- SECURITY INVOKER: it runs as the writer, who needs INSERT on the delta
--- tables and USAGE on their sequence (install_capture grants them), so no
--- code of the table's owner or writers ever runs as another role. One
--- INSERT of integers, no cast of a column, nothing that can fail on the data.
+-- SECURITY DEFINER, owned by trending_capture: a NOLOGIN role that may only
+-- append to the delta tables, draw their sequence and read the armed row. So
+-- no writer of the service needs any privilege in schema trending (a write
+-- succeeds however the writer got its own privilege: table, column, role
+-- membership, PUBLIC, a definer function), and no writer may insert, change
+-- or delete a delta row itself: the only rows are the ones this code derives
+-- from the statement's own transition tables. Nothing here can fail on the
+-- data: install_capture and every cycle check that the columns read have
+-- built-in integer (and, for plays, timestamp) types; ids are aggregated into
+-- arrays of their own type and stored with built-in casts; an enum column is
+-- compared by its label through built-in functions (enum_out, textin), never
+-- by an operator or cast its type's owner could define; search_path and
+-- constraint_exclusion are pinned. No EXCEPTION block: each would be a
+-- subtransaction per statement of the writer. First, the armed check: when no
+-- cycle consumed the capture for longer than its bound (record_until) or it
+-- is not armed, it records nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_users()
 RETURNS trigger
 LANGUAGE plpgsql
 VOLATILE
-SECURITY INVOKER
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 BEGIN
+    PERFORM FROM trending._capture_armed a WHERE a.record_until > pg_catalog.now();
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'INSERT' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
@@ -1591,11 +2272,11 @@ BEGIN
     ELSIF TG_OP = 'UPDATE' THEN
         WITH s AS MATERIALIZED (SELECT pg_catalog.nextval('trending._capture_seq') AS seq),
         n AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
-                         pg_catalog.array_agg(r.user_id) AS user_ids
-                  FROM capture_new r),
+                     pg_catalog.array_agg(r.user_id) AS user_ids
+              FROM capture_new r),
         o AS (SELECT NULL::smallint[] AS kinds, NULL::bigint[] AS item_ids,
-                         pg_catalog.array_agg(r.user_id) AS user_ids
-                  FROM capture_old r)
+                     pg_catalog.array_agg(r.user_id) AS user_ids
+              FROM capture_old r)
         INSERT INTO trending._capture_changes (seq, source, kinds, item_ids, user_ids)
         SELECT s.seq, 5,
                CASE WHEN same THEN n.kinds ELSE n.kinds || o.kinds END,
@@ -1946,6 +2627,7 @@ LANGUAGE plpgsql
 STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 DECLARE
     v_pid integer;
@@ -2060,7 +2742,9 @@ DECLARE
         'trending._state_advance(bigint, timestamp, timestamp)',
         'trending._state_finish(bigint, timestamp, text, text)',
         -- the last step records the movers' top lists (issue 11)
-        'trending._record_top(bigint, integer, integer, boolean)'];
+        'trending._record_top(bigint, integer, integer, boolean)',
+        -- the temp tables the writers read are made by the owner (issue 17)
+        'trending._staging_table(text)', 'trending._staging_analyze(text)', 'trending._staging_drop()'];
     v_read_routines text[] := ARRAY[
         'trending.top_tracks(text, text, integer, integer, text)',
         'trending.underground_tracks(text, text, integer, integer)',
@@ -2192,22 +2876,22 @@ import sys
 
 SOURCES = {
     'trending_pl': '"""trending_pl: the Python half of the trending extension.\n\nIt runs inside PostgreSQL (PL/Python, the server\'s own Python, stdlib only).\nThe install script embeds these modules (see sql/functions/_python_init.sql);\nnothing here imports ``plpy`` at module level: functions that talk to the\ndatabase take it as their first argument, so every module also imports\noutside the server, where the unit tests pass a fake.\n"""\n\n__version__ = "1.2"  # must equal default_version in trending.control\n',
-    'trending_pl.capture': '"""Change capture: what changed in the source tables since the last cycle.\n\nStatement-level AFTER triggers (sql/functions/_capture_<table>.sql) append\nthe ids of changed rows to UNLOGGED delta tables in schema trending, in the\nwriter\'s transaction; see docs/incremental.md for the design and its cost.\nThis module installs and removes the triggers and answers the one question\na cycle asks first: may I run incrementally, and if not, why?\n\nProtocol for a cycle (the cycle lock held throughout):\n\n    st = capture.state(plpy)                 # before reading any source\n    snap = capture.snapshot(plpy, timeout)   # the cycle\'s snapshot, the last one\'s\n    if st["incremental"] and snap["unrecorded"] is None:\n        read the delta rows consumed(snap) names, rescore what they name,\n        then, in the transaction that commits that state:\n        reason = capture.advance(plpy)       # None, or why the next cycle must be full\n    else:                                    # full cycle, reason st["reason"]\n        recompute everything, then in the transaction that commits it:\n        reason = capture.arm(plpy, st["fingerprint"])\n\nExactness (pgq\'s method): a delta row commits in the same transaction as\nthe change it names and carries that transaction\'s id (tx). A cycle takes\nits snapshot S before it reads anything and consumes the rows of the\ntransactions visible in S and not in the last consuming cycle\'s: every\nlater statement of the cycle sees those transactions, so all its reads\nagree on that set, and a transaction still open (or prepared) is in no\nconsumed set until a snapshot sees it committed, exactly once. Reading the\nsources after S sees at least every change visible in S; a change of a\ntransaction not visible in S may be seen too and is then processed again\nby the cycle that consumes its rows, which must therefore be idempotent\n(rescore the items named); play-hour counts are deltas, so a full cycle\nsubtracts from the plays it reads those of the delta rows not visible in S\n(after()), in the same statement.\n\nNothing here imports plpy: functions take it as their first argument.\n"""\n\nfrom __future__ import annotations\n\nimport json\n\nfrom trending_pl import sources\n\n# Source code (as stored in the delta tables) -> table, as in sql/schema/80_capture.sql.\nSOURCES = {1: "tracks", 2: "plays", 3: "saves", 4: "reposts", 5: "users", 6: "aggregate_user",\n           7: "aggregate_track", 8: "aggregate_plays", 9: "aggregate_playlist", 10: "playlists"}\nTABLES = tuple(SOURCES[code] for code in sorted(SOURCES))\n\n# name -> (event, transition tables clause); tgtype and names are checked by trending._capture_catalog\nTRIGGERS = {\n    "trending_capture_insert": ("INSERT", "REFERENCING NEW TABLE AS capture_new"),\n    "trending_capture_update": ("UPDATE", "REFERENCING OLD TABLE AS capture_old NEW TABLE AS capture_new"),\n    "trending_capture_delete": ("DELETE", "REFERENCING OLD TABLE AS capture_old"),\n    "trending_capture_truncate": ("TRUNCATE", ""),\n}\nDELTA_TABLES = ("trending._capture_changes", "trending._capture_plays", "trending._capture_truncates")\nSEQUENCE = "trending._capture_seq"\nWRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")\nCAPTURE_FUNCTIONS_SQL = ("SELECT p.oid FROM pg_catalog.pg_proc p "\n                         "WHERE p.pronamespace = \'trending\'::pg_catalog.regnamespace "\n                         "AND p.proname = ANY (ARRAY[{}]) AND p.pronargs = 0")\n\n\ndef state(plpy, schema: str | None = None) -> dict:\n    """May the next cycle be incremental? {"incremental": bool, "reason": str | None\n    (the first reason a full cycle is needed), "reasons": [...], "since": the\n    watermark (None when not armed), "fingerprint": pass it to arm(), ...}.\n    `schema`: the source schema the cycle reads (default: the setting\'s).\n    Read-only; call it before reading the sources."""\n    row = plpy.execute("SELECT s.installed, s.armed, s.incremental_ok, s.full_cycle_reason, "\n                       "s.full_cycle_reasons, s.consumed_upto, s.captured_upto, s.pending_changes, "\n                       "s.pending_plays, s.fingerprint, s.source_schema FROM trending.capture_status s")[0]\n    reasons = list(row["full_cycle_reasons"] or [])\n    if schema is not None and schema != row["source_schema"]:\n        reasons.insert(0, f\'the cycle reads schema "{schema}", the capture follows "{row["source_schema"]}"\')\n    return {"incremental": not reasons, "reason": reasons[0] if reasons else None,\n            "reasons": reasons, "installed": bool(row["installed"]),\n            "armed": bool(row["armed"]), "since": row["consumed_upto"], "captured_upto": row["captured_upto"],\n            "pending_changes": row["pending_changes"], "pending_plays": row["pending_plays"],\n            "fingerprint": row["fingerprint"]}\n\n\n\ndef snapshot(plpy, timeout: str = "1s") -> dict:\n    """{"snapshot": S (text), "previous": the last consuming cycle\'s (text or\n    None), "unrecorded": None, or why the capture cannot be armed or advanced\n    at S (the cycle then runs full)}; see trending._capture_snapshot."""\n    row = plpy.execute("SELECT s.snapshot::text AS snapshot, s.previous::text AS previous, s.unrecorded "\n                       "FROM trending._capture_snapshot(" + plpy.quote_literal(timeout) + "::pg_catalog.interval) s")[0]\n    return {"snapshot": row["snapshot"], "previous": row["previous"], "unrecorded": row["unrecorded"]}\n\n\ndef _snapshot_literal(plpy, snapshot: str) -> str:\n    return plpy.quote_literal(snapshot) + "::pg_catalog.pg_snapshot"\n\n\ndef consumed(plpy, alias: str, now: str, previous: str) -> str:\n    """SQL condition: the delta row `alias` is of a transaction visible in the\n    cycle\'s snapshot `now` and not in the last one\'s `previous`."""\n    return (f"pg_catalog.pg_visible_in_snapshot({alias}.tx, {_snapshot_literal(plpy, now)})"\n            f" AND NOT pg_catalog.pg_visible_in_snapshot({alias}.tx, {_snapshot_literal(plpy, previous)})")\n\n\ndef after(plpy, alias: str, snapshot: str) -> str:\n    """SQL condition: the delta row `alias` is of a transaction not visible in `snapshot`."""\n    return f"NOT pg_catalog.pg_visible_in_snapshot({alias}.tx, {_snapshot_literal(plpy, snapshot)})"\n\n\ndef arm(plpy, fingerprint: str) -> str | None:\n    """After a full cycle: cover every change not visible in its snapshot from now on. None, or why not."""\n    return plpy.execute("SELECT trending._capture_arm(" + plpy.quote_literal(fingerprint) + ") AS reason")[0]["reason"]\n\n\ndef advance(plpy) -> str | None:\n    """After an incremental cycle: move the watermark to its snapshot. None, or why the next cycle must be full."""\n    return plpy.execute("SELECT trending._capture_advance() AS reason")[0]["reason"]\n\n\n# --------------------------------------------------------------------------\n# install / uninstall (superuser)\n# --------------------------------------------------------------------------\ndef _require_superuser(plpy, what: str) -> None:\n    row = plpy.execute("SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER")\n    if not (row and row[0]["rolsuper"]):\n        plpy.error(f"trending: {what} puts triggers on the service\'s tables and needs a superuser",\n                   sqlstate="42501",\n                   hint="Ask a superuser to run it: it locks the service\'s tables briefly and grants their "\n                        "writers INSERT on trending\'s delta tables.")\n\n\ndef _setting(plpy, name: str) -> str:\n    return plpy.execute("SELECT s.value FROM trending.settings s WHERE s.name = "\n                        + plpy.quote_literal(name))[0]["value"]\n\n\ndef _capture_functions(plpy) -> list[int]:\n    names = ", ".join(plpy.quote_literal("_capture_" + t) for t in TABLES)\n    return [r["oid"] for r in plpy.execute(CAPTURE_FUNCTIONS_SQL.format(names))]\n\n\ndef _intact(plpy, relid: int, table: str) -> bool:\n    """Are the four capture triggers of `table` on relid, as install creates them?"""\n    names = ", ".join(plpy.quote_literal(n) for n in TRIGGERS)\n    trig = plpy.execute(\n        "SELECT pg_catalog.count(*) AS n FROM pg_catalog.pg_trigger g "\n        f"WHERE g.tgrelid = {int(relid)} AND g.tgname IN ({names}) AND g.tgenabled = \'A\' "\n        "AND g.tgfoid = " + plpy.quote_literal(f"trending._capture_{table}()") + "::pg_catalog.regprocedure "\n        "AND g.tgnargs = 0 AND g.tgqual IS NULL "\n        "AND g.tgtype = CASE g.tgname WHEN \'trending_capture_insert\' THEN 4 WHEN \'trending_capture_update\' THEN 16 "\n        "WHEN \'trending_capture_delete\' THEN 8 ELSE 32 END "\n        "AND g.tgoldtable IS NOT DISTINCT FROM CASE WHEN g.tgname IN (\'trending_capture_update\', "\n        "\'trending_capture_delete\') THEN \'capture_old\' END "\n        "AND g.tgnewtable IS NOT DISTINCT FROM CASE WHEN g.tgname IN (\'trending_capture_insert\', "\n        "\'trending_capture_update\') THEN \'capture_new\' END")\n    return trig[0]["n"] == len(TRIGGERS)\n\n\ndef install(plpy) -> str:\n    """Body of trending.install_capture(): see sql/functions/install_capture.sql."""\n    _require_superuser(plpy, "install_capture()")\n    schema = _setting(plpy, "source_schema")\n    # the tables must be the service\'s plain tables, of the types a cycle reads\n    sources.lock_and_check(plpy, schema)\n    plpy.execute("SELECT pg_catalog.set_config(\'lock_timeout\', "\n                 + plpy.quote_literal(_setting(plpy, "lock_timeout")) + ", true)")\n    result = {"source_schema": schema, "tables": {}, "removed": [], "writers": []}\n    relids = {}\n    for table in TABLES:\n        row = plpy.execute(\n            "SELECT c.oid, c.relkind, EXISTS (SELECT FROM pg_catalog.pg_inherits h WHERE h.inhparent = c.oid) "\n            "AS has_children FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass("\n            + plpy.quote_literal(_qualified(plpy, schema, table)) + ")")[0]\n        if row["relkind"] != "r" or row["has_children"]:\n            plpy.error(f"trending: cannot capture changes of {schema}.{table}: it is partitioned or has "\n                       "inheritance children, and writes to those would bypass statement triggers on it",\n                       sqlstate="0A000",\n                       hint="Capture needs plain tables; without it every cycle runs full.")\n        relids[table] = row["oid"]\n\n    functions = _capture_functions(plpy)\n    if len(functions) != len(TABLES):\n        plpy.error("trending: the capture functions are missing", sqlstate="XX000",\n                   hint="ALTER EXTENSION trending UPDATE, or reinstall the extension.")\n    # capture triggers on other relations: an old source schema, a table renamed away\n    stray = plpy.execute(\n        "SELECT g.tgname, g.tgrelid::pg_catalog.regclass::text AS rel FROM pg_catalog.pg_trigger g "\n        f"WHERE g.tgfoid = ANY (ARRAY[{\', \'.join(str(f) for f in functions)}]::oid[]) "\n        f"AND g.tgrelid <> ALL (ARRAY[{\', \'.join(str(r) for r in relids.values())}]::oid[]) "\n        "ORDER BY 2, 1")\n    for trigger in stray:\n        plpy.notice(f"trending: removing capture trigger {trigger[\'tgname\']} from {trigger[\'rel\']}, "\n                    "which is no longer a source table; this briefly locks it (ACCESS EXCLUSIVE)")\n        plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger[\'tgname\'])} ON {trigger[\'rel\']}")\n        result["removed"].append(f"{trigger[\'rel\']}.{trigger[\'tgname\']}")\n\n    for table in TABLES:\n        qualified = _qualified(plpy, schema, table)\n        if _intact(plpy, relids[table], table):\n            result["tables"][table] = "kept"\n            continue\n        plpy.notice(f"trending: installing capture triggers on {qualified}; this briefly locks the table "\n                    "(SHARE ROW EXCLUSIVE: its writers wait, its readers do not)")\n        existing = plpy.execute(\n            "SELECT g.tgname FROM pg_catalog.pg_trigger g "\n            f"WHERE g.tgrelid = {int(relids[table])} AND (g.tgname LIKE \'trending\\\\_capture\\\\_%\' "\n            f"OR g.tgfoid = ANY (ARRAY[{\', \'.join(str(f) for f in functions)}]::oid[])) ORDER BY 1")\n        for trigger in existing:\n            plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger[\'tgname\'])} ON {qualified}")\n        for name, (event, referencing) in TRIGGERS.items():\n            plpy.execute(f"CREATE TRIGGER {name} AFTER {event} ON {qualified} {referencing} "\n                         f"FOR EACH STATEMENT EXECUTE FUNCTION trending._capture_{table}()")\n        # ALWAYS: fire in session_replication_role = replica too (a logical\n        # replication subscriber applying the service\'s changes)\n        plpy.execute(f"ALTER TABLE {qualified} "\n                     + ", ".join(f"ENABLE ALWAYS TRIGGER {name}" for name in TRIGGERS))\n        result["tables"][table] = "replaced" if existing else "installed"\n\n    # the triggers run as the writer: the owner and every role that may write\n    # a source table needs INSERT on the delta tables\n    writers = plpy.execute(\n        "SELECT DISTINCT CASE WHEN w.grantee = 0 THEN \'PUBLIC\' ELSE pg_catalog.quote_ident(r.rolname) END AS role "\n        "FROM (SELECT c.relowner AS grantee FROM pg_catalog.pg_class c "\n        f"      WHERE c.oid = ANY (ARRAY[{\', \'.join(str(r) for r in relids.values())}]::oid[]) "\n        "      UNION "\n        "      SELECT a.grantee FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "\n        f"      WHERE c.oid = ANY (ARRAY[{\', \'.join(str(r) for r in relids.values())}]::oid[]) "\n        f"        AND a.privilege_type IN ({\', \'.join(plpy.quote_literal(p) for p in WRITE_PRIVILEGES)})) w "\n        "LEFT JOIN pg_catalog.pg_roles r ON r.oid = w.grantee "\n        "WHERE w.grantee = 0 OR NOT r.rolsuper ORDER BY 1")\n    roles = [w["role"] for w in writers]\n    if roles:\n        plpy.execute(f"GRANT INSERT ON TABLE {\', \'.join(DELTA_TABLES)} TO {\', \'.join(roles)}")\n        plpy.execute(f"GRANT USAGE ON SEQUENCE {SEQUENCE} TO {\', \'.join(roles)}")\n    result["writers"] = roles\n\n    for code, table in sorted(SOURCES.items()):\n        plpy.execute(\n            "INSERT INTO trending._capture_installed (source, source_schema, relid) VALUES "\n            f"({code}, {plpy.quote_literal(schema)}, {int(relids[table])}) "\n            "ON CONFLICT (source) DO UPDATE SET source_schema = excluded.source_schema, relid = excluded.relid, "\n            "installed_at = CASE WHEN trending._capture_installed.relid = excluded.relid "\n            "  AND trending._capture_installed.source_schema = excluded.source_schema "\n            "  THEN trending._capture_installed.installed_at ELSE excluded.installed_at END, "\n            "installed_by = excluded.installed_by")\n    # Recording starts with the triggers (issue 16): the armed row says until\n    # when the triggers record; the first full cycle arms it. A row already\n    # there (reinstall) is the cycles\' business (_capture_arm).\n    plpy.execute("INSERT INTO trending._capture_armed (since, fingerprint, record_until) "\n                 "SELECT 0, \'\', pg_catalog.now() + s.value::pg_catalog.interval FROM trending.settings s "\n                 "WHERE s.name = \'capture_max_pause\' ON CONFLICT (one) DO NOTHING")\n    if any(v != "kept" for v in result["tables"].values()) or result["removed"]:\n        plpy.notice("trending: change capture installed; the next cycle runs full and arms it "\n                    "(SELECT * FROM trending.capture_status)")\n    return json.dumps(result)\n\n\ndef uninstall(plpy) -> str:\n    """Body of trending.uninstall_capture(): see sql/functions/uninstall_capture.sql."""\n    _require_superuser(plpy, "uninstall_capture()")\n    plpy.execute("SELECT pg_catalog.set_config(\'lock_timeout\', "\n                 + plpy.quote_literal(_setting(plpy, "lock_timeout")) + ", true)")\n    functions = _capture_functions(plpy)\n    result = {"removed": [], "revoked": []}\n    if functions:\n        triggers = plpy.execute(\n            "SELECT g.tgname, g.tgrelid::pg_catalog.regclass::text AS rel FROM pg_catalog.pg_trigger g "\n            f"WHERE g.tgfoid = ANY (ARRAY[{\', \'.join(str(f) for f in functions)}]::oid[]) ORDER BY 2, 1")\n        for rel in sorted({t["rel"] for t in triggers}):\n            plpy.notice(f"trending: removing capture triggers from {rel}; this briefly locks the table "\n                        "(ACCESS EXCLUSIVE)")\n        for trigger in triggers:\n            plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger[\'tgname\'])} ON {trigger[\'rel\']}")\n            result["removed"].append(f"{trigger[\'rel\']}.{trigger[\'tgname\']}")\n    # the writers\' grants install gave (INSERT, USAGE); other grants stay\n    grants = plpy.execute(\n        "SELECT DISTINCT CASE WHEN a.grantee = 0 THEN \'PUBLIC\' ELSE pg_catalog.quote_ident(r.rolname) END AS role "\n        "FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "\n        "LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee "\n        f"WHERE c.oid = ANY (ARRAY[{\', \'.join(plpy.quote_literal(t) for t in DELTA_TABLES + (SEQUENCE,))}]"\n        "::pg_catalog.regclass[]::oid[]) AND a.grantee <> c.relowner "\n        "AND a.privilege_type IN (\'INSERT\', \'USAGE\') ORDER BY 1")\n    roles = [g["role"] for g in grants]\n    if roles:\n        plpy.execute(f"REVOKE INSERT ON TABLE {\', \'.join(DELTA_TABLES)} FROM {\', \'.join(roles)}")\n        plpy.execute(f"REVOKE USAGE ON SEQUENCE {SEQUENCE} FROM {\', \'.join(roles)}")\n    result["revoked"] = roles\n    for table in ("trending._capture_armed", "trending._capture_installed") + DELTA_TABLES:\n        plpy.execute(f"DELETE FROM {table}")\n    return json.dumps(result)\n\n\ndef _qualified(plpy, schema: str, table: str) -> str:\n    return f"{plpy.quote_ident(schema)}.{plpy.quote_ident(table)}"\n',
+    'trending_pl.capture': '"""Change capture: what changed in the source tables since the last cycle.\n\nStatement-level AFTER triggers (sql/functions/_capture_<table>.sql, generated\nby tools/generate_capture.py) append the ids of changed rows to UNLOGGED delta\ntables in schema trending, in the writer\'s transaction. They run as the role\ntrending_capture (SECURITY DEFINER), which may only append there: the\nservice\'s writers need no privilege in schema trending and have none. See\ndocs/incremental.md for the design and its cost.\nThis module installs and removes the triggers and answers the one question\na cycle asks first: may I run incrementally, and if not, why?\n\nProtocol for a cycle (the cycle lock held throughout):\n\n    st = capture.state(plpy)                 # before reading any source\n    snap = capture.snapshot(plpy, timeout)   # the cycle\'s snapshot, the last one\'s\n    if st["incremental"] and snap["unrecorded"] is None:\n        read the delta rows consumed(snap) names, rescore what they name,\n        then, in the transaction that commits that state:\n        reason = capture.advance(plpy)       # None, or why the next cycle must be full\n    else:                                    # full cycle, reason st["reason"]\n        recompute everything, then in the transaction that commits it:\n        reason = capture.arm(plpy, st["fingerprint"])\n\nExactness (pgq\'s method): a delta row commits in the same transaction as\nthe change it names and carries that transaction\'s id (tx). A cycle takes\nits snapshot S before it reads anything and consumes the rows of the\ntransactions visible in S and not in the last consuming cycle\'s: every\nlater statement of the cycle sees those transactions, so all its reads\nagree on that set, and a transaction still open (or prepared) is in no\nconsumed set until a snapshot sees it committed, exactly once. Reading the\nsources after S sees at least every change visible in S; a change of a\ntransaction not visible in S may be seen too and is then processed again\nby the cycle that consumes its rows, which must therefore be idempotent\n(rescore the items named); play-hour counts are deltas, so a full cycle\nsubtracts from the plays it reads those of the delta rows not visible in S\n(after()), in the same statement.\n\nNothing here imports plpy: functions take it as their first argument.\n"""\n\nfrom __future__ import annotations\n\nimport json\n\nfrom trending_pl import sources\n\n# Source code (as stored in the delta tables) -> table, as in sql/schema/80_capture.sql.\nSOURCES = {1: "tracks", 2: "plays", 3: "saves", 4: "reposts", 5: "users", 6: "aggregate_user",\n           7: "aggregate_track", 8: "aggregate_plays", 9: "aggregate_playlist", 10: "playlists"}\nTABLES = tuple(SOURCES[code] for code in sorted(SOURCES))\n\n# the capture triggers\' names; trending._capture_cover creates them, and\n# trending._capture_catalog and _intact check their shape\nTRIGGERS = ("trending_capture_insert", "trending_capture_update", "trending_capture_delete",\n            "trending_capture_truncate")\nDELTA_TABLES = ("trending._capture_changes", "trending._capture_plays", "trending._capture_truncates")\n# the owner of the trigger functions (sql/grants.sql): they run as it\nCAPTURE_ROLE = "trending_capture"\nCAPTURE_FUNCTIONS_SQL = ("SELECT p.oid FROM pg_catalog.pg_proc p "\n                         "WHERE p.pronamespace = \'trending\'::pg_catalog.regnamespace "\n                         "AND p.proname = ANY (ARRAY[{}]) AND p.pronargs = 0")\n\n\ndef state(plpy, schema: str | None = None) -> dict:\n    """May the next cycle be incremental? {"incremental": bool, "reason": str | None\n    (the first reason a full cycle is needed), "reasons": [...], "since": the\n    watermark (None when not armed), "fingerprint": pass it to arm(), ...}.\n    `schema`: the source schema the cycle reads (default: the setting\'s).\n    Read-only; call it before reading the sources."""\n    row = plpy.execute("SELECT s.installed, s.armed, s.incremental_ok, s.full_cycle_reason, "\n                       "s.full_cycle_reasons, s.consumed_upto, s.captured_upto, s.pending_changes, "\n                       "s.pending_plays, s.fingerprint, s.source_schema FROM trending.capture_status s")[0]\n    reasons = list(row["full_cycle_reasons"] or [])\n    if schema is not None and schema != row["source_schema"]:\n        reasons.insert(0, f\'the cycle reads schema "{schema}", the capture follows "{row["source_schema"]}"\')\n    return {"incremental": not reasons, "reason": reasons[0] if reasons else None,\n            "reasons": reasons, "installed": bool(row["installed"]),\n            "armed": bool(row["armed"]), "since": row["consumed_upto"], "captured_upto": row["captured_upto"],\n            "pending_changes": row["pending_changes"], "pending_plays": row["pending_plays"],\n            "fingerprint": row["fingerprint"]}\n\n\n\ndef snapshot(plpy, timeout: str = "1s") -> dict:\n    """{"snapshot": S (text), "previous": the last consuming cycle\'s (text or\n    None), "unrecorded": None, or why the capture cannot be armed or advanced\n    at S (the cycle then runs full)}; see trending._capture_snapshot."""\n    row = plpy.execute("SELECT s.snapshot::text AS snapshot, s.previous::text AS previous, s.unrecorded "\n                       "FROM trending._capture_snapshot(" + plpy.quote_literal(timeout) + "::pg_catalog.interval) s")[0]\n    return {"snapshot": row["snapshot"], "previous": row["previous"], "unrecorded": row["unrecorded"]}\n\n\ndef _snapshot_literal(plpy, snapshot: str) -> str:\n    return plpy.quote_literal(snapshot) + "::pg_catalog.pg_snapshot"\n\n\ndef consumed(plpy, alias: str, now: str, previous: str) -> str:\n    """SQL condition: the delta row `alias` is of a transaction visible in the\n    cycle\'s snapshot `now` and not in the last one\'s `previous`."""\n    return (f"pg_catalog.pg_visible_in_snapshot({alias}.tx, {_snapshot_literal(plpy, now)})"\n            f" AND NOT pg_catalog.pg_visible_in_snapshot({alias}.tx, {_snapshot_literal(plpy, previous)})")\n\n\ndef after(plpy, alias: str, snapshot: str) -> str:\n    """SQL condition: the delta row `alias` is of a transaction not visible in `snapshot`."""\n    return f"NOT pg_catalog.pg_visible_in_snapshot({alias}.tx, {_snapshot_literal(plpy, snapshot)})"\n\n\ndef arm(plpy, fingerprint: str) -> str | None:\n    """After a full cycle: cover every change not visible in its snapshot from now on. None, or why not."""\n    return plpy.execute("SELECT trending._capture_arm(" + plpy.quote_literal(fingerprint) + ") AS reason")[0]["reason"]\n\n\ndef advance(plpy) -> str | None:\n    """After an incremental cycle: move the watermark to its snapshot. None, or why the next cycle must be full."""\n    return plpy.execute("SELECT trending._capture_advance() AS reason")[0]["reason"]\n\n\n# --------------------------------------------------------------------------\n# install / uninstall (superuser)\n# --------------------------------------------------------------------------\ndef _require_superuser(plpy, what: str) -> None:\n    row = plpy.execute("SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER")\n    if not (row and row[0]["rolsuper"]):\n        plpy.error(f"trending: {what} puts triggers on the service\'s tables and needs a superuser",\n                   sqlstate="42501",\n                   hint="Ask a superuser to run it: it locks the service\'s tables briefly; it grants nothing "\n                        "to anyone.")\n\n\ndef _setting(plpy, name: str) -> str:\n    return plpy.execute("SELECT s.value FROM trending.settings s WHERE s.name = "\n                        + plpy.quote_literal(name))[0]["value"]\n\n\ndef _capture_functions(plpy) -> list[int]:\n    names = ", ".join(plpy.quote_literal("_capture_" + t) for t in TABLES)\n    return [r["oid"] for r in plpy.execute(CAPTURE_FUNCTIONS_SQL.format(names))]\n\n\ndef _check_capture_role(plpy, functions: list[int]) -> None:\n    """The trigger functions run as their owner: it must be trending_capture,\n    which must have no way in (login, membership) and no power (superuser, ...)."""\n    wrong = plpy.execute(\n        "SELECT pg_catalog.string_agg(p.proname || \' (owner \' || r.rolname || CASE WHEN p.prosecdef THEN \'\' "\n        "ELSE \', not SECURITY DEFINER\' END || \')\', \', \' ORDER BY p.proname) AS list "\n        "FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles r ON r.oid = p.proowner "\n        f"WHERE p.oid = ANY (ARRAY[{\', \'.join(str(f) for f in functions)}]::oid[]) "\n        f"AND (r.rolname <> {plpy.quote_literal(CAPTURE_ROLE)} OR NOT p.prosecdef)")[0]["list"]\n    if wrong:\n        plpy.error(f"trending: the capture trigger functions must run as {CAPTURE_ROLE}: {wrong}",\n                   sqlstate="42501",\n                   hint="ALTER EXTENSION trending UPDATE (or reinstall the extension) restores them.")\n    powers = plpy.execute(\n        "SELECT r.rolsuper OR r.rolcanlogin OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication "\n        "OR r.rolbypassrls OR EXISTS (SELECT FROM pg_catalog.pg_auth_members m "\n        "WHERE r.oid IN (m.roleid, m.member)) AS more FROM pg_catalog.pg_roles r "\n        f"WHERE r.rolname = {plpy.quote_literal(CAPTURE_ROLE)}")\n    if powers and powers[0]["more"]:\n        plpy.error(f"trending: role {CAPTURE_ROLE} has attributes or memberships it must not have",\n                   sqlstate="42501",\n                   detail="The capture triggers run as it: a way to log in or act as it could forge captured changes.",\n                   hint=f"ALTER ROLE {CAPTURE_ROLE} NOLOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION "\n                        "NOBYPASSRLS, and revoke its memberships (trending doctor lists them).")\n\n\ndef _intact(plpy, relid: int, table: str) -> bool:\n    """Are the four capture triggers of `table` on relid, as install creates them?"""\n    names = ", ".join(plpy.quote_literal(n) for n in TRIGGERS)\n    trig = plpy.execute(\n        "SELECT pg_catalog.count(*) AS n FROM pg_catalog.pg_trigger g "\n        f"WHERE g.tgrelid = {int(relid)} AND g.tgname IN ({names}) AND g.tgenabled = \'A\' "\n        "AND g.tgfoid = " + plpy.quote_literal(f"trending._capture_{table}()") + "::pg_catalog.regprocedure "\n        "AND g.tgnargs = 0 AND g.tgqual IS NULL "\n        "AND g.tgtype = CASE g.tgname WHEN \'trending_capture_insert\' THEN 4 WHEN \'trending_capture_update\' THEN 16 "\n        "WHEN \'trending_capture_delete\' THEN 8 ELSE 32 END "\n        "AND g.tgoldtable IS NOT DISTINCT FROM CASE WHEN g.tgname IN (\'trending_capture_update\', "\n        "\'trending_capture_delete\') THEN \'capture_old\' END "\n        "AND g.tgnewtable IS NOT DISTINCT FROM CASE WHEN g.tgname IN (\'trending_capture_insert\', "\n        "\'trending_capture_update\') THEN \'capture_new\' END")\n    return trig[0]["n"] == len(TRIGGERS)\n\n\ndef install(plpy) -> str:\n    """Body of trending.install_capture(): see sql/functions/install_capture.sql."""\n    _require_superuser(plpy, "install_capture()")\n    schema = _setting(plpy, "source_schema")\n    # the tables must be the service\'s plain tables, of the types a cycle reads\n    sources.lock_and_check(plpy, schema)\n    plpy.execute("SELECT pg_catalog.set_config(\'lock_timeout\', "\n                 + plpy.quote_literal(_setting(plpy, "lock_timeout")) + ", true)")\n    result = {"source_schema": schema, "tables": {}, "removed": []}\n    relids = {}\n    partitions = {}  # table -> [(relid, qualified name)], every level under it\n    for table in TABLES:\n        row = plpy.execute(\n            "SELECT c.oid, c.relkind, EXISTS (SELECT FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class k "\n            "ON k.oid = h.inhrelid WHERE h.inhparent = c.oid AND NOT k.relispartition) AS has_children "\n            "FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass("\n            + plpy.quote_literal(_qualified(plpy, schema, table)) + ")")[0]\n        if row["relkind"] not in ("r", "p") or row["has_children"]:\n            plpy.error(f"trending: cannot capture changes of {schema}.{table}: it has inheritance children, "\n                       "and writes to those would bypass statement triggers on it",\n                       sqlstate="0A000",\n                       hint="Capture needs plain or declaratively partitioned tables; without it every cycle "\n                            "runs full.")\n        relids[table] = row["oid"]\n        partitions[table] = _partitions(plpy, row["oid"], f"{schema}.{table}")\n\n    functions = _capture_functions(plpy)\n    if len(functions) != len(TABLES):\n        plpy.error("trending: the capture functions are missing", sqlstate="XX000",\n                   hint="ALTER EXTENSION trending UPDATE, or reinstall the extension.")\n    _check_capture_role(plpy, functions)\n    # capture triggers on other relations: an old source schema, a table renamed away, a partition detached\n    covered = list(relids.values()) + [relid for parts in partitions.values() for relid, _ in parts]\n    stray = plpy.execute(\n        "SELECT g.tgname, g.tgrelid::pg_catalog.regclass::text AS rel FROM pg_catalog.pg_trigger g "\n        f"WHERE g.tgfoid = ANY (ARRAY[{\', \'.join(str(f) for f in functions)}]::oid[]) "\n        f"AND g.tgrelid <> ALL (ARRAY[{\', \'.join(str(r) for r in covered)}]::oid[]) "\n        "ORDER BY 2, 1")\n    for trigger in stray:\n        plpy.notice(f"trending: removing capture trigger {trigger[\'tgname\']} from {trigger[\'rel\']}, "\n                    "which is no longer a source table; this briefly locks it (ACCESS EXCLUSIVE)")\n        plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger[\'tgname\'])} ON {trigger[\'rel\']}")\n        result["removed"].append(f"{trigger[\'rel\']}.{trigger[\'tgname\']}")\n\n    # the source tables, then (partitioned sources) every partition at every\n    # level: statement triggers fire only for the table a statement names\n    result["partitions"] = {}\n    for table in TABLES:\n        qualified = _qualified(plpy, schema, table)\n        if not _intact(plpy, relids[table], table):\n            plpy.notice(f"trending: installing capture triggers on {qualified}; this briefly locks the table "\n                        "(SHARE ROW EXCLUSIVE: its writers wait, its readers do not)")\n        result["tables"][table] = _cover(plpy, relids[table], qualified, table, functions)\n        for relid, partition in partitions[table]:\n            result["partitions"][partition] = _cover(plpy, relid, partition, table, functions)\n    # nothing is granted: the triggers run as trending_capture, whatever role writes\n\n    for code, table in sorted(SOURCES.items()):\n        plpy.execute(\n            "INSERT INTO trending._capture_installed (source, source_schema, relid) VALUES "\n            f"({code}, {plpy.quote_literal(schema)}, {int(relids[table])}) "\n            "ON CONFLICT (source) DO UPDATE SET source_schema = excluded.source_schema, relid = excluded.relid, "\n            "installed_at = CASE WHEN trending._capture_installed.relid = excluded.relid "\n            "  AND trending._capture_installed.source_schema = excluded.source_schema "\n            "  THEN trending._capture_installed.installed_at ELSE excluded.installed_at END, "\n            "installed_by = excluded.installed_by")\n    # Recording starts with the triggers (issue 16): the armed row says until\n    # when the triggers record; the first full cycle arms it. A row already\n    # there (reinstall) is the cycles\' business (_capture_arm).\n    plpy.execute("INSERT INTO trending._capture_armed (since, fingerprint, record_until) "\n                 "SELECT 0, \'\', pg_catalog.now() + s.value::pg_catalog.interval FROM trending.settings s "\n                 "WHERE s.name = \'capture_max_pause\' ON CONFLICT (one) DO NOTHING")\n    if any(v != "kept" for v in list(result["tables"].values()) + list(result["partitions"].values())) \\\n            or result["removed"]:\n        plpy.notice("trending: change capture installed; the next cycle runs full and arms it "\n                    "(SELECT * FROM trending.capture_status)")\n    return json.dumps(result)\n\n\ndef uninstall(plpy) -> str:\n    """Body of trending.uninstall_capture(): see sql/functions/uninstall_capture.sql."""\n    _require_superuser(plpy, "uninstall_capture()")\n    plpy.execute("SELECT pg_catalog.set_config(\'lock_timeout\', "\n                 + plpy.quote_literal(_setting(plpy, "lock_timeout")) + ", true)")\n    functions = _capture_functions(plpy)\n    result = {"removed": []}\n    if functions:\n        triggers = plpy.execute(\n            "SELECT g.tgname, g.tgrelid::pg_catalog.regclass::text AS rel FROM pg_catalog.pg_trigger g "\n            f"WHERE g.tgfoid = ANY (ARRAY[{\', \'.join(str(f) for f in functions)}]::oid[]) ORDER BY 2, 1")\n        for rel in sorted({t["rel"] for t in triggers}):\n            plpy.notice(f"trending: removing capture triggers from {rel}; this briefly locks the table "\n                        "(ACCESS EXCLUSIVE)")\n        for trigger in triggers:\n            plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger[\'tgname\'])} ON {trigger[\'rel\']}")\n            result["removed"].append(f"{trigger[\'rel\']}.{trigger[\'tgname\']}")\n    # install granted nothing, so there is nothing to revoke (trending_capture\n    # keeps its grants: they come with the extension, see sql/grants.sql)\n    for table in ("trending._capture_armed", "trending._capture_installed") + DELTA_TABLES:\n        plpy.execute(f"DELETE FROM {table}")\n    return json.dumps(result)\n\n\ndef _partitions(plpy, relid: int, name: str) -> list[tuple[int, str]]:\n    """The partitions of relid, every level, as (relid, schema-qualified name);\n    an error if one cannot carry the capture triggers (a foreign table)."""\n    rows = plpy.execute(\n        "SELECT t.relid::pg_catalog.oid AS relid, pg_catalog.format(\'%I.%I\', n.nspname, c.relname) AS name, "\n        "c.relkind FROM pg_catalog.pg_partition_tree(" + str(int(relid)) + "::pg_catalog.regclass) t "\n        "JOIN pg_catalog.pg_class c ON c.oid = t.relid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "\n        "WHERE t.level > 0 ORDER BY t.level, c.relname")\n    odd = [r["name"] for r in rows if r["relkind"] not in ("r", "p")]\n    if odd:\n        plpy.error(f"trending: cannot capture changes of {name}: its partition(s) {\', \'.join(odd)} are not plain "\n                   "tables and cannot carry the capture triggers", sqlstate="0A000",\n                   hint="Capture needs plain or declaratively partitioned tables; without it every cycle runs full.")\n    return [(r["relid"], r["name"]) for r in rows]\n\n\ndef _cover(plpy, relid: int, qualified: str, table: str, functions: list[int]) -> str:\n    """Put the capture triggers of `table` on relid (the source table or a\n    partition) unless intact there: kept, installed or replaced."""\n    if _intact(plpy, relid, table):\n        return "kept"\n    existing = plpy.execute(\n        "SELECT g.tgname FROM pg_catalog.pg_trigger g "\n        f"WHERE g.tgrelid = {int(relid)} AND (g.tgname LIKE \'trending\\\\_capture\\\\_%\' "\n        f"OR g.tgfoid = ANY (ARRAY[{\', \'.join(str(f) for f in functions)}]::oid[])) ORDER BY 1")\n    for trigger in existing:\n        plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger[\'tgname\'])} ON {qualified}")\n    plpy.execute(f"SELECT trending._capture_cover({int(relid)}, {plpy.quote_literal(table)})")\n    return "replaced" if existing else "installed"\n\n\ndef _qualified(plpy, schema: str, table: str) -> str:\n    return f"{plpy.quote_ident(schema)}.{plpy.quote_ident(table)}"\n',
     'trending_pl.config': '"""Read the extension\'s configuration: trending.settings and trending.strategies."""\n\nfrom __future__ import annotations\n\nfrom dataclasses import dataclass\n\n\n@dataclass(frozen=True)\nclass Strategy:\n    type: str\n    version: str\n    kind: str  # \'track\' or \'playlist\': which score table it writes\n    time_ranges: tuple[str, ...]\n    enabled: bool\n\n    @property\n    def key(self) -> str:\n        return f"{self.type}/{self.version}"\n\n\ndef read_settings(plpy) -> dict[str, str]:\n    rows = plpy.execute("SELECT name, value FROM trending.settings")\n    return {row["name"]: row["value"] for row in rows}\n\n\ndef read_strategies(plpy) -> list[Strategy]:\n    rows = plpy.execute(\n        "SELECT type, version, kind, time_ranges, enabled FROM trending.strategies"\n        " ORDER BY kind DESC, type, version")\n    return [Strategy(r["type"], r["version"], r["kind"], tuple(r["time_ranges"]), bool(r["enabled"]))\n            for r in rows]\n',
     'trending_pl.cycle': '"""A cycle as a list of steps, each small enough to be its own transaction.\n\nThe plan is fixed when a run starts (settings, the strategies switched on,\nthe steps) and kept in the session\'s memory (runs.py; the run\'s row keeps a\ncopy for the record, never read back), so that the scheduled procedure can\ncommit between steps and still run exactly what it planned: check the\nsources; then per kind of item (tracks, playlists) stage the shared inputs,\nthen the changes (private temp tables, kept across the procedure\'s commits),\nthen one step per slice that writes them. recompute() runs the same steps in\none transaction.\n\nEach slice is written by one statement, so a reader sees a slice either\nbefore or after its step, never in between.\n"""\n\nfrom __future__ import annotations\n\nimport json\nimport time\n\nfrom . import capture, config, hooks, incremental, inputs, runs, slices, sources\nfrom .config import Strategy\n\nCHECK_SOURCES = "check_sources"\nINPUTS = {"track": "track_inputs", "playlist": "playlist_inputs"}\nCHANGES = {"track": "track_changes", "playlist": "playlist_changes"}\nSTAGE_STEPS = (CHECK_SOURCES, *INPUTS.values(), *CHANGES.values())\n\n\ndef plan(plpy, full: bool = False) -> dict:\n    """What this run will do, as JSON-able data: per kind of item with an\n    enabled strategy, stage its inputs, then its changes, then apply each\n    slice; a disabled strategy\'s slices are cleared. Whether the cycle is\n    full or incremental is decided by its first step (begin_capture); `full`\n    asks for a full one."""\n    settings = config.read_settings(plpy)\n    strategies = config.read_strategies(plpy)\n    steps = [{"name": CHECK_SOURCES}]\n    for kind in ("track", "playlist"):\n        mine = [s for s in strategies if s.kind == kind]\n        if any(s.enabled for s in mine):\n            steps += [{"name": INPUTS[kind]}, {"name": CHANGES[kind]}]\n        for s in mine:\n            for time_range in s.time_ranges:\n                steps.append({"name": f"{s.key}/{time_range}", "type": s.type, "version": s.version,\n                              "kind": s.kind, "range": time_range, "enabled": s.enabled})\n    plan_ = {"source_schema": settings["source_schema"], "settings": settings, "steps": steps,\n             "full_requested": bool(full)}\n    plan_["fingerprint"] = incremental.fingerprint(plan_)\n    return plan_\n\n\ndef _strategy(step: dict) -> Strategy:\n    return Strategy(step["type"], step["version"], step["kind"], (step["range"],), step["enabled"])\n\n\n# trending.settings name -> the server parameter it sets for a cycle\'s transactions\nSESSION_SETTINGS = {"work_mem": "work_mem", "lock_timeout": "lock_timeout",\n                    "parallel_workers": "max_parallel_workers_per_gather"}\n\n\ndef apply_session_settings(plpy, settings: dict) -> None:\n    """work_mem, lock_timeout and parallelism for the rest of this transaction."""\n    for name, parameter in SESSION_SETTINGS.items():\n        plpy.execute(f"SELECT pg_catalog.set_config({plpy.quote_literal(parameter)}, "\n                     f"{plpy.quote_literal(settings[name])}, true)")\n\n\ndef _stage_changes(plpy, run: dict, kind: str) -> dict:\n    """Stage every enabled slice of `kind`\'s changes; remember the score\n    table\'s filenode they were staged against (see slices.apply)."""\n    enabled = [(_strategy(s), s["range"]) for s in run["plan"]["steps"]\n               if s.get("kind") == kind and s["enabled"]]\n    ids = f"pg_temp.trending_{kind}_affected" if run["cycle"]["kind"] == "incremental" else None\n    changes = slices.stage_changes(plpy, kind, enabled, ids)\n    run.setdefault("filenodes", {})[kind] = changes["filenode"]\n    return changes\n\n\ndef run_step(plpy, run: dict, index: int) -> None:\n    """Run step `index` of the run\'s plan and record it in the run\'s row."""\n    plan_ = run["plan"]\n    step = plan_["steps"][index]\n    apply_session_settings(plpy, plan_["settings"])\n    source_schema = plan_["source_schema"]\n    started = time.monotonic()\n    name = step["name"]\n    bad_rows = slice_result = changes = None\n\n    cycle_ = None\n    if name == CHECK_SOURCES:\n        inputs.drop_temp_tables(plpy)  # a failed run earlier in this session may have left them\n        # before any source is read (the capture\'s snapshot); before their\n        # locks too, so that its wait for writers in flight (when arming)\n        # never holds a lock a writer may be queued on\n        cycle_ = begin_capture(plpy, run, source_schema, plan_["settings"])\n        sources.lock_and_check(plpy, source_schema)\n    elif name in INPUTS.values():\n        # Every transaction that reads the sources checks them after taking\n        # the read\'s lock (the procedure commits between steps, and the owner\n        # may swap a table in between), and again before each statement that\n        # reads them and after the last: DDL that the read\'s lock does not\n        # conflict with (CREATE INDEX, CREATE STATISTICS, ATTACH PARTITION)\n        # could add what the check refuses. A change found after the last\n        # read fails the step, and its transaction\'s effects with it.\n        def guard(point: str) -> None:\n            hooks.pause_after(plpy, f"{name}/{point}")  # tests put DDL here\n            sources.lock_and_check(plpy, source_schema, name)\n\n        kind = next(k for k, v in INPUTS.items() if v == name)\n        bad_rows = stage_inputs(plpy, run, kind, inputs.Cycle.start(plpy, run["now"], source_schema), guard)\n    elif name in CHANGES.values():\n        changes = _stage_changes(plpy, run, next(k for k, v in CHANGES.items() if v == name))\n    elif step["enabled"]:\n        kind = step["kind"]\n        slice_result = slices.apply(plpy, run["run_id"], inputs.Cycle.start(plpy, run["now"], source_schema),\n                                    _strategy(step), step["range"], run.get("filenodes", {}).get(kind),\n                                    restage=lambda: _stage_changes(plpy, run, kind)["filenode"])\n    else:\n        slice_result = slices.remove(plpy, run["run_id"], _strategy(step), step["range"])\n\n    if index == len(plan_["steps"]) - 1:\n        record_top(plpy, run)  # the lists as this cycle leaves them, for movers()\n        finish_capture(plpy, run, inputs.Cycle.start(plpy, run["now"], source_schema))\n        # in the transaction that commits the cycle\'s last state\n\n    ms = round((time.monotonic() - started) * 1000, 1)\n    in_step = name in INPUTS.values()\n    runs.record_step(plpy, run["run_id"], name, ms, slice_key=None if slice_result is None else name,\n                     slice_result=slice_result, bad_rows=bad_rows, cycle=cycle_,\n                     affected=run["cycle"]["affected"] if in_step else None,\n                     drift=run["cycle"]["drift"] if in_step else None)\n    plpy.notice(progress_line(index, len(plan_["steps"]), name, ms, slice_result, bad_rows, changes))\n    if index == len(plan_["steps"]) - 1:\n        inputs.drop_temp_tables(plpy)\n    hooks.pause_after(plpy, name)\n\n\n# Arming the capture after it was not recording waits for the source\n# tables\' writers that started before it recorded (normally milliseconds) at\n# most this long, and never longer than the lock_timeout setting, the bound\n# on any wait of a cycle; past it the cycle runs full without arming.\nARM_WAIT_MAX_MS = 1000\n_DURATION_MS = {"ms": 1, "s": 1000, "min": 60_000}\n\n\ndef arm_wait_ms(lock_timeout: str) -> int:\n    """min(lock_timeout setting, ARM_WAIT_MAX_MS), in ms (the setting is validated: \'5s\', \'200 ms\', \'2min\')."""\n    number = "".join(ch for ch in lock_timeout if ch.isdigit())\n    unit = lock_timeout[len(number):].strip()\n    return min(int(number) * _DURATION_MS[unit], ARM_WAIT_MAX_MS)\n\n\ndef begin_capture(plpy, run: dict, source_schema: str, settings: dict) -> dict:\n    """The change capture\'s part of the first step: its state, the cycle\'s\n    snapshot (what it consumes up to) and the last one\'s, the incremental\n    state\'s row, and from them the kind of cycle and why\n    (incremental.decide), all kept in the run\'s memory (never re-read from a\n    table another role can write) for the later steps. Returns the kind and\n    the reason, for the run\'s row."""\n    st = capture.state(plpy, source_schema)\n    info = {"installed": st["installed"], "fingerprint": st["fingerprint"], "snapshot": None, "previous": None,\n            "unrecorded": None, "armed": False, "not_armed": None, "since": st["since"]}\n    if st["installed"]:\n        snap = capture.snapshot(plpy, f"{arm_wait_ms(settings[\'lock_timeout\'])} milliseconds")\n        info.update(snapshot=snap["snapshot"], previous=snap["previous"], unrecorded=snap["unrecorded"])\n    meta = incremental.read_meta(plpy)\n    now_utc = inputs.Cycle.start(plpy, run["now"], source_schema).now_text\n    kind, reason = incremental.decide(plpy, full_requested=run["plan"]["full_requested"], capture_state=st,\n                                      unrecorded=info["unrecorded"], meta=meta,\n                                      plan_fingerprint=run["plan"]["fingerprint"], now_utc=now_utc,\n                                      reconcile_every=settings["reconcile_every"])\n    # a full cycle rebuilds the state when the capture is installed: its arm\n    # says at the end whether the state is valid (armed) or not\n    info["build_state"] = kind != "incremental" and st["installed"]\n    info["prev_now"] = None if meta is None else meta["cycle_now"]\n    run["capture"] = info\n    run["cycle"] = {"kind": kind, "reason": reason, "affected": {}, "drift": None}\n    run["state_staged"] = []\n    # The state stays valid through any cycle that does not rebuild it (its\n    # writes all happen in the last step\'s transaction, with the watermark),\n    # except one at an earlier now: the scores it writes are not those an\n    # incremental cycle would reach from the state\'s now.\n    if kind != "incremental" and meta and meta["valid"] and plpy.execute(\n            plpy.prepare("SELECT $1::timestamp < $2::timestamp AS b", ["text", "text"]),\n            [now_utc, meta["cycle_now"]])[0]["b"]:\n        plpy.execute(plpy.prepare("SELECT trending._state_write($1, \'begin\', true)", ["bigint"]), [run["run_id"]])\n    return {"kind": kind, "reason": reason}\n\n\n# What trending._state_write stores of each kind\'s staging.\n_STATE_PARTS = {"track": ["track", "track_users"], "playlist": ["playlist", "playlist_users"]}\n\n\ndef stage_inputs(plpy, run: dict, kind: str, c: inputs.Cycle, guard) -> dict | None:\n    """The inputs step of `kind`: stage the inputs (every item, or the\n    affected ones) and what the state keeps of them (written by the last\n    step, finish_capture). Returns the bad rows found (None: not counted)."""\n    info, cycle_kind = run["capture"], run["cycle"]["kind"]\n    stage = inputs.stage_track_inputs if kind == "track" else inputs.stage_playlist_inputs\n    if cycle_kind in ("incremental", "reconcile"):\n        prev = inputs.Cycle.start(plpy, info["prev_now"] + "+00", run["plan"]["source_schema"])\n        affected = incremental.stage_affected(plpy, kind, c, prev, _consumed(plpy, info), guard)\n        run["cycle"]["affected"][kind] = affected\n    if cycle_kind == "incremental":\n        scope = inputs.Scope(ids=f"pg_temp.trending_{kind}_affected", plays="state",\n                             consumed=_consumed(plpy, info),\n                             prev_week_floor=prev.track_week_floor, prev_month_floor=prev.track_month_floor,\n                             reread=f"pg_temp.trending_{kind}_reread",\n                             unknown=f"pg_temp.trending_{kind}_unknown")\n        stage(plpy, c, guard, scope)\n        guard("end")\n        inputs.stage_state(plpy, c, kind, incremental=True)\n        run["state_staged"] += _STATE_PARTS[kind]\n        return None  # absurd rows are counted by full and reconciling cycles, which read every row\n    if not info["build_state"]:\n        bad_rows = stage(plpy, c, guard)\n        guard("end")\n        return bad_rows\n    bad_rows = stage(plpy, c, guard, inputs.Scope(after=capture.after(plpy, "d", info["snapshot"])))\n    guard("end")\n    inputs.stage_state(plpy, c, kind)\n    if cycle_kind == "reconcile":\n        run["cycle"]["drift"] = dict(run["cycle"]["drift"] or {}, **measure_drift(plpy, kind, c, info))\n    run["state_staged"] += _STATE_PARTS[kind]\n    return bad_rows\n\n\ndef measure_drift(plpy, kind: str, c: inputs.Cycle, info: dict) -> dict:\n    """A reconciling cycle, before it rebuilds the state from the sources:\n    how many items\' stored inputs differ from what the sources give, leaving\n    out the items this hour\'s changes name (an incremental cycle would have\n    rescored them), and how many hourly play buckets differ from the plays\n    read (both as of the capture\'s watermark). Any of it is drift: a change\n    the capture or the incremental cycles missed."""\n    id_col = f"{kind}_id"\n    items = int(plpy.execute(f"""\nSELECT count(*) AS n\nFROM pg_temp.trending_{kind}_state f\nFULL JOIN trending._state_{kind}s s ON s.{id_col} = f.{id_col}\nWHERE ROW(f.*) IS DISTINCT FROM ROW(s.*)\n  AND COALESCE(f.{id_col}, s.{id_col}) NOT IN (SELECT a.id FROM pg_temp.trending_{kind}_affected a)""")[0]["n"])\n    drift = {f"{kind}s": items}\n    # users whose weight the state holds wrong, leaving out those this hour names\n    drift[f"{kind}_users"] = int(plpy.execute(f"""\nWITH fresh AS (\n    SELECT f.user_id, f.weight, COALESCE(f.negative, false) AS negative FROM pg_temp.trending_{kind}_user_state f\n    WHERE f.weight IS NOT NULL OR f.negative\n)\nSELECT count(*) AS n FROM fresh f FULL JOIN trending._state_{kind}_users s ON s.user_id = f.user_id\nWHERE ROW(f.weight, f.negative) IS DISTINCT FROM ROW(s.weight, s.negative)\n  AND COALESCE(f.user_id, s.user_id) NOT IN (SELECT n.user_id FROM pg_temp.trending_{kind}_named_weights n)""")[0]["n"])\n    if kind == "track":\n        mf, inf = c.track_month_floor, "\'-infinity\'::timestamp"\n        drift["play_hours"] = int(plpy.execute(f"""\nWITH fresh AS (\n    SELECT h.track_id, h.hour, h.n_source - h.n_after AS n FROM pg_temp.trending_play_hours h\n    WHERE h.n_source <> h.n_after AND (h.hour >= {mf} OR h.hour = {inf})\n), kept AS (\n    SELECT k.track_id, k.hour, sum(k.n) AS n FROM (\n        SELECT b.track_id, b.hour, b.plays AS n FROM trending._state_play_buckets b\n        WHERE b.hour >= {mf} OR b.hour = {inf}\n        UNION ALL\n        SELECT d.item_id, d.hour, d.n FROM trending._capture_play_hours d\n        WHERE {_consumed(plpy, info)} AND (d.hour >= {mf} OR d.hour = {inf})\n    ) AS k GROUP BY k.track_id, k.hour HAVING sum(k.n) <> 0\n)\nSELECT count(*) AS n FROM fresh f FULL JOIN kept k ON k.track_id = f.track_id AND k.hour = f.hour\nWHERE f.n IS DISTINCT FROM k.n""")[0]["n"])\n    return drift\n\n\ndef _consumed(plpy, info: dict) -> str:\n    """SQL condition on a delta row aliased d: consumed by this incremental cycle."""\n    return capture.consumed(plpy, "d", info["snapshot"], info["previous"])\n\n\ndef finish_capture(plpy, run: dict, c: inputs.Cycle) -> None:\n    """In the transaction of the last step, which commits the cycle\'s last\n    scores: move the state and the capture\'s watermark together.\n    - Full or reconciling: arm the capture at the snapshot taken before any\n      source was read (this prunes the delta rows the cycle covered), and\n      replace the state with what the cycle staged (valid only if armed).\n    - Incremental: add the consumed delta rows\' plays to the buckets,\n      replace the affected items\' rows, and move the watermark past them,\n      so each delta row is counted once.\n    The state is then valid at the watermark and at this now. A failed run\n    never gets here: nothing is armed, moved or written, and the next cycle\n    reads again."""\n    info = run.get("capture")\n    if not info or not info["installed"]:\n        return\n    kind = run["cycle"]["kind"]\n    month_floor = c.track_month_keep  # what the state keeps of plays and track engagements\n    year_floor = c.playlist_floors[max(inputs.formulas.PLAYLIST_WINDOWS,\n                                       key=lambda r: inputs.formulas.WINDOW_DAYS[r])]\n    write = plpy.prepare("SELECT trending._state_write($1, $2, $3) AS n", ["bigint", "text", "bool"])\n    full = kind != "incremental"\n    if kind == "incremental":\n        plpy.execute(f"SELECT trending._state_advance({int(run[\'run_id\'])}, {month_floor}, {year_floor})")\n        info["not_armed"] = capture.advance(plpy)\n    else:\n        reason = capture.arm(plpy, info["fingerprint"])\n        # when the cycle\'s snapshot already said why it cannot arm, that says more\n        info["not_armed"] = reason and (info["unrecorded"] or reason)\n    info["armed"] = info["not_armed"] is None\n    if info["not_armed"]:\n        plpy.warning(f"trending: the change capture was not armed: {info[\'not_armed\']}",\n                     hint="The next cycle runs full again; SELECT * FROM trending.capture_status.")\n    if full and info["build_state"]:\n        plpy.execute(write, [run["run_id"], "begin", True])\n        if "track" in run["state_staged"]:\n            plpy.execute(write, [run["run_id"], "play_buckets", True])\n    for staged in run["state_staged"]:\n        plpy.execute(write, [run["run_id"], staged, full])\n    if run["state_staged"] or (full and info["build_state"]):\n        plpy.execute(plpy.prepare("SELECT trending._state_finish($1, $2, $3, $4)",\n                                  ["bigint", "timestamp", "text", "text"]),\n                     [run["run_id"], c.now_text, run["plan"]["fingerprint"], kind])\n\n\ndef record_top(plpy, run: dict) -> None:\n    """In the last step\'s transaction: record the top N of every list the\n    API reads (trending._record_top keeps the previous cycle\'s beside them)\n    and keep its counts in the run\'s memory for announce()."""\n    settings = run["plan"]["settings"]\n    # an incremental cycle keeps the previous run\'s genre lists (counting the\n    # biggest genres reads a whole slice); full and reconciling cycles recount\n    row = plpy.execute(plpy.prepare("SELECT trending._record_top($1, $2, $3, $4) AS r",\n                                    ["bigint", "int4", "int4", "bool"]),\n                       [run["run_id"], int(settings["movers_top_n"]), int(settings["movers_max_genres"]),\n                        run["cycle"]["kind"] != "incremental"])\n    run["movers"] = _json(row[0]["r"])\n\n\n# NOTIFY payloads are limited to 8000 bytes: this one is a few dozen; the\n# detail is in trending.movers().\nNOTIFY_CHANNEL = "trending"\n\n\ndef announce(plpy, run: dict, now_text: str) -> None:\n    """After runs.finish, in the same transaction: NOTIFY trending with the\n    run id, its status, its now and the total entries into the top N lists.\n    Delivered at commit only, so a failed or rolled-back cycle sends nothing."""\n    payload = json.dumps({"run_id": run["run_id"], "status": "ok", "now": now_text,\n                          "entries": int((run.get("movers") or {}).get("entries") or 0)})\n    plpy.execute(plpy.prepare("SELECT pg_catalog.pg_notify($1, $2)", ["text", "text"]), [NOTIFY_CHANNEL, payload])\n\n\ndef progress_line(index: int, total: int, name: str, ms: float, slice_result, bad_rows, changes=None) -> str:\n    """The NOTICE a DBA sees in psql as each step finishes."""\n    line = f"trending: step {index + 1}/{total} {name} done in {ms:.0f} ms"\n    if changes is not None:\n        line += f": {changes[\'changed\']} of {changes[\'staged\']} scores to write"\n    if slice_result is not None:\n        line += (f": {slice_result[\'inserted\']} inserted, {slice_result[\'updated\']} updated,"\n                 f" {slice_result[\'deleted\']} deleted, {slice_result[\'unchanged\']} unchanged")\n    if bad_rows:\n        found = {k: v for k, v in bad_rows.items() if v}\n        if found:\n            line += "; skipped or adjusted rows: " + ", ".join(f"{k} {v}" for k, v in found.items())\n    return line\n\n\ndef summary(plan_: dict, run_row: dict, now_text: str, capture_info: dict | None = None) -> dict:\n    """The jsonb recompute() returns, from the run\'s finished row (and the\n    capture\'s part of the run\'s memory)."""\n    step_ms = _json(run_row["step_ms"])\n    slice_rows = _json(run_row["slice_rows"])\n    strategies: dict = {}\n    for step in plan_["steps"]:\n        if "range" not in step:\n            continue\n        entry = strategies.setdefault(f"{step[\'type\']}/{step[\'version\']}",\n                                      {"enabled": step["enabled"], "ranges": {}})\n        entry["ranges"][step["range"]] = slice_rows[step["name"]]\n    counters = ("inserted", "updated", "deleted", "unchanged")\n    totals = {k: sum(r[k] for s in strategies.values() for r in s["ranges"].values()) for k in counters}\n    steps = {k: v for k, v in step_ms.items() if k in STAGE_STEPS}\n    steps["slices"] = round(sum(v for k, v in step_ms.items() if k not in steps), 1)\n    bad_rows = dict.fromkeys(inputs.TRACK_BAD_ROWS + inputs.PLAYLIST_BAD_ROWS)\n    bad_rows.update(_json(run_row["bad_rows"]) or {})\n    return {"status": "ok", "run_id": int(run_row["run_id"]), "now": now_text,\n            "source_schema": plan_["source_schema"], "ms": float(run_row["ms"]),\n            "wal_bytes": int(run_row["wal_bytes"]), "rows": totals, "steps": steps,\n            "strategies": strategies, "bad_rows": bad_rows,\n            "cycle": {"kind": run_row.get("cycle_kind"), "reason": run_row.get("cycle_reason"),\n                      "affected": _json(run_row.get("affected")), "drift": _json(run_row.get("drift")),\n                      "capture": None if capture_info is None else\n                      {k: capture_info[k] for k in ("installed", "snapshot", "armed", "not_armed")}}}\n\n\ndef _json(value):\n    """jsonb arrives in PL/Python as text."""\n    return json.loads(value) if isinstance(value, str) else value\n',
     'trending_pl.explain': '"""Explain one stored score: its inputs, each term of the formula, and why.\n\ntrending.explain_track() / explain_playlist() stage the cycle\'s own inputs\n(inputs.py, its very statements) for the one item, as an incremental cycle\nstages the items it rescores (inputs.Scope): the item\'s rows, saves and\nreposts by their indexes; counting one track\'s plays still scans the month\nof plays by plays(created_at), there being no index on play_item_id. The score is the\ncycle\'s expression (formulas.py) over that row, so a computed score equals\nthe stored one when both are for the same `now`. The sources are checked\nas a cycle checks them, before each read and after the last.\n"""\n\nfrom __future__ import annotations\n\nimport json\nimport math\nimport re\n\nfrom . import config, cycle, formulas, inputs, slices, sources, validate\n\nREL_TOLERANCE = 1e-12\nTOP_CONTRIBUTORS = 10\n\n\ndef _json_value(value):\n    """SQL values as JSON: exact integers, finite floats, text for the rest."""\n    if value is None or isinstance(value, (bool, int, str)):\n        return value\n    if isinstance(value, float):\n        return value if math.isfinite(value) else str(value)\n    text = str(value)  # numeric (Decimal), timestamps\n    if re.fullmatch(r"-?\\d+", text):\n        return int(text)\n    return text\n\n\ndef _row(row) -> dict:\n    return {k: _json_value(v) for k, v in dict(row).items()}\n\n\ndef _validate(plpy, kind: str, item_id, time_range, version) -> config.Strategy:\n    if item_id is None:\n        plpy.error(f"trending: invalid {kind}_id NULL", sqlstate="22023", hint=f"Pass the {kind}\'s id.")\n    strategies = config.read_strategies(plpy)\n    choose = plpy.prepare("SELECT trending._validate_choice($1, $2, $3)", ["text", "text", "text[]"])\n    if kind == "track":\n        versions = [s.version for s in strategies if s.type == "TRACKS"]\n        plpy.execute(choose, ["version", version, versions])\n        strategy = next(s for s in strategies if s.type == "TRACKS" and s.version == version)\n    else:\n        strategy = next(s for s in strategies if s.type == "PLAYLISTS")\n    plpy.execute(choose, ["time_range", time_range, list(strategy.time_ranges)])\n    return strategy\n\n\ndef _resolve_now(plpy, now):\n    """(now, where it came from): NULL means the now of the stored scores."""\n    if now is not None:\n        return now, "argument"\n    row = plpy.execute("SELECT s.scores_as_of::text AS n FROM trending.status s")\n    if row and row[0]["n"] is not None:\n        return row[0]["n"], "scores_as_of"\n    return plpy.execute("SELECT pg_catalog.now()::text AS n")[0]["n"], "transaction (no cycle has succeeded yet)"\n\n\ndef explain(plpy, kind: str, item_id, time_range, version, now) -> str:\n    """The jsonb document (as JSON text) explaining one item\'s score."""\n    strategy = _validate(plpy, kind, item_id, time_range, version)\n    now, now_source = _resolve_now(plpy, now)\n    validate.now(plpy, now)\n    settings = config.read_settings(plpy)\n    cycle.apply_session_settings(plpy, settings)\n    schema = settings["source_schema"]\n    step = cycle.INPUTS[kind]\n\n    def guard(point: str) -> None:\n        sources.lock_and_check(plpy, schema, step)\n\n    inputs.drop_temp_tables(plpy)\n    try:\n        guard("start")\n        c = inputs.Cycle.start(plpy, now, schema)\n        id_col = slices.TABLES[kind]["id"]\n        plpy.execute("CREATE TEMP TABLE trending_explain_ids (id bigint)")\n        plpy.execute(f"INSERT INTO pg_temp.trending_explain_ids VALUES ({int(item_id)})")\n        stage = inputs.stage_track_inputs if kind == "track" else inputs.stage_playlist_inputs\n        bad_rows = stage(plpy, c, guard, inputs.Scope(ids="pg_temp.trending_explain_ids"))\n        guard("rules")\n        doc = {"kind": kind, "id": int(item_id), "type": strategy.type, "version": strategy.version,\n               "time_range": time_range, "now": c.now_text + "+00", "now_source": now_source,\n               "source_schema": schema, "strategy_enabled": strategy.enabled,\n               "bad_rows": {k: v for k, v in bad_rows.items() if v}}\n        found = plpy.execute(f"SELECT * FROM {slices.TABLES[kind][\'inputs\']} i WHERE i.{id_col} = {int(item_id)}")\n        if kind == "track":\n            excluded = _track_exclusion(plpy, c, int(item_id)) if not found else None\n        else:\n            excluded = _playlist_exclusion(plpy, c, int(item_id)) if not found else None\n        doc["eligible"] = bool(found)\n        doc["excluded_by"] = excluded\n        if found:\n            doc["inputs"] = {k: _json_value(v) for k, v in dict(found[0]).items()\n                             if k not in ("negative_contributors",)}\n            doc["karma_contributors"], doc["karma_contributors_total"] = _contributors(\n                plpy, c, kind, int(item_id), time_range)\n            guard("end")\n            doc.update(_formula(plpy, strategy, time_range))\n        else:\n            guard("end")\n            doc["inputs"] = None\n            doc["formula"] = None\n            doc["computed_score"] = 0.0\n            doc["stored_if_computed"] = False\n    finally:\n        inputs.drop_temp_tables(plpy)\n    doc["stored"] = _stored(plpy, strategy, int(item_id), time_range)\n    doc["agrees"] = _agrees(doc)\n    if found and doc["computed_score"] == 0:\n        doc["no_row_because"] = ("the owner has fewer than Y followers: the score is 0, not stored"\n                                 if doc["formula"]["owner_below_min_followers"]\n                                 else "the score is 0 (a zero factor), not stored")\n    return json.dumps(doc)\n\n\ndef _track_exclusion(plpy, c: inputs.Cycle, track_id: int) -> str:\n    """The eligibility rule (or bad-row counter) that leaves this track out."""\n    row = plpy.execute(f"""\nSELECT count(*) AS current_rows,\n       bool_and(t.is_delete IS FALSE) AS not_deleted, bool_and(t.is_unlisted IS FALSE) AS listed,\n       bool_and(t.stem_of IS NULL) AS not_stem, bool_and(pg_catalog.isfinite(t.created_at)) AS finite\nFROM {c.source}.tracks t WHERE t.track_id = {track_id} AND t.is_current IS TRUE""")[0]\n    if row["current_rows"] == 0:\n        return "no current row: no tracks row with is_current true for this track_id"\n    if row["current_rows"] > 1:\n        return (f"{row[\'current_rows\']} current rows for this track_id: skipped and counted"\n                " (bad row counter duplicate_current_tracks)")\n    if not row["not_deleted"]:\n        return "is_delete is not false (true or NULL)"\n    if not row["listed"]:\n        return "is_unlisted is not false (true or NULL)"\n    if not row["not_stem"]:\n        return "stem_of is not NULL: a stem is not scored"\n    if not row["finite"]:\n        return "created_at is infinite (bad row counter tracks_created_at_infinite)"\n    return "not eligible"\n\n\ndef _playlist_exclusion(plpy, c: inputs.Cycle, playlist_id: int) -> str:\n    row = plpy.execute(f"""\nSELECT count(*) AS current_rows,\n       bool_and(p.is_delete IS FALSE) AS not_deleted, bool_and(p.is_private IS FALSE) AS public,\n       bool_and(pg_catalog.jsonb_typeof(p.playlist_contents -> \'track_ids\') IS NOT DISTINCT FROM \'array\') AS is_array,\n       min(CASE WHEN pg_catalog.jsonb_typeof(p.playlist_contents -> \'track_ids\') = \'array\'\n                THEN pg_catalog.jsonb_array_length(p.playlist_contents -> \'track_ids\') END) AS entries,\n       bool_and(EXISTS (SELECT FROM {c.source}.aggregate_user au WHERE au.user_id = p.playlist_owner_id))\n           AS owner_known,\n       bool_and(pg_catalog.isfinite(p.created_at)) AS finite\nFROM {c.source}.playlists p WHERE p.playlist_id = {playlist_id} AND p.is_current IS TRUE""")[0]\n    if row["current_rows"] == 0:\n        return "no current row: no playlists row with is_current true for this playlist_id"\n    if row["current_rows"] > 1:\n        return (f"{row[\'current_rows\']} current rows for this playlist_id: skipped and counted"\n                " (bad row counter duplicate_current_playlists)")\n    if not row["not_deleted"]:\n        return "is_delete is not false (true or NULL)"\n    if not row["public"]:\n        return "is_private is not false (true or NULL)"\n    if not row["is_array"]:\n        return ("playlist_contents->\'track_ids\' is missing or not an array"\n                " (bad row counter playlists_track_ids_not_array)")\n    if row["entries"] < 3:\n        return f"{row[\'entries\']} entries in playlist_contents->\'track_ids\': fewer than 3"\n    if not row["owner_known"]:\n        return "the owner has no aggregate_user row"\n    if not row["finite"]:\n        return "created_at is infinite (bad row counter playlists_created_at_infinite)"\n    return "not eligible"\n\n\ndef _contributors(plpy, c: inputs.Cycle, kind: str, item_id: int, time_range: str):\n    """The karma\'s biggest contributors (at most TOP_CONTRIBUTORS) and how many\n    there are: per user with a complete profile, follower_count, engagements\n    (reposts + saves) and profile rows; contribution = follower_count x\n    profile rows x engagements (a negative or missing follower_count adds\n    nothing), as the cycle sums it."""\n    if kind == "track":\n        label, window, current = "track", "true", ""\n    else:\n        # playlist karma: the range\'s window (created_at >= start), current users rows only\n        label, window, current = "playlist", f"e.created_at >= {c.playlist_starts[time_range]}", \\\n            "u.is_current IS TRUE AND "\n    rows = plpy.execute(f"""\nWITH engagements AS (\n    SELECT r.user_id, true AS is_repost, r.created_at\n    FROM {c.source}.reposts r\n    WHERE r.repost_item_id = {item_id}\n      AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), \'{label}\')\n      AND r.is_current IS TRUE AND r.is_delete IS FALSE\n    UNION ALL\n    SELECT s.user_id, false, s.created_at\n    FROM {c.source}.saves s\n    WHERE s.save_item_id = {item_id}\n      AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), \'{label}\')\n      AND s.is_current IS TRUE AND s.is_delete IS FALSE\n), per_user AS (\n    SELECT e.user_id, count(*) FILTER (WHERE e.is_repost) AS reposts, count(*) FILTER (WHERE NOT e.is_repost) AS saves\n    FROM engagements e WHERE {window}\n    GROUP BY e.user_id\n), profiles AS (\n    SELECT u.user_id, count(*) AS profile_rows\n    FROM {c.source}.users u\n    WHERE u.user_id IN (SELECT p.user_id FROM per_user p) AND {current}{inputs._COMPLETE_PROFILE}\n    GROUP BY u.user_id\n), ranked AS (\n    SELECT p.user_id, au.follower_count, p.reposts + p.saves AS engagements, p.reposts, p.saves,\n           pr.profile_rows,\n           CASE WHEN au.follower_count >= 0\n                THEN au.follower_count::numeric * pr.profile_rows * (p.reposts + p.saves) ELSE 0 END AS contribution\n    FROM per_user p\n    JOIN profiles pr ON pr.user_id = p.user_id\n    LEFT JOIN {c.source}.aggregate_user au ON au.user_id = p.user_id\n)\nSELECT r.*, count(*) OVER () AS total FROM ranked r\nORDER BY r.contribution DESC, r.user_id LIMIT {TOP_CONTRIBUTORS}""")\n    total = int(rows[0]["total"]) if rows else 0\n    return [{k: v for k, v in _row(r).items() if k != "total"} for r in rows], total\n\n\ndef _formula(plpy, strategy: config.Strategy, time_range: str) -> dict:\n    """Each term, S, decay, K, the owner gate and the score, evaluated in SQL by\n    the cycle\'s own expressions (formulas.py) over the staged inputs row."""\n    num = formulas._num\n    i = "i"\n    totals = {"R*repost_total": f"{num(formulas.R)} * {i}.repost_total",\n              "I*save_total": f"{num(formulas.I)} * {i}.save_total"}\n    if strategy.kind == "track":\n        score, _filter = formulas.track_score(strategy.version, time_range)\n        k = formulas.karma_factor(strategy.version, f"{i}.karma")\n        if time_range == "allTime":\n            terms = {"N*play_total": f"{num(formulas.N)} * {i}.play_total", **totals}\n            decay, window = num(1), None\n        else:\n            terms = {f"N*listens_{time_range}": f"{num(formulas.N)} * {i}.listens_{time_range}",\n                     f"F*reposts_{time_range}": f"{num(formulas.F)} * {i}.reposts_{time_range}",\n                     f"O*saves_{time_range}": f"{num(formulas.O)} * {i}.saves_{time_range}", **totals}\n            window = formulas.WINDOW_DAYS[time_range]\n            decay = formulas.decay(f"{i}.age_days", window)\n        k_text = "karma" if strategy.version == "pnagD" else "1 + log10(1 + karma)"\n    else:\n        score, _filter = formulas.playlist_score(time_range)\n        k = f"COALESCE({i}.karma_{time_range}::float8, {num(1)})"\n        terms = {"N*1": f"{num(formulas.N)} * 1",\n                 f"F*reposts_{time_range}": f"{num(formulas.F)} * {i}.reposts_{time_range}",\n                 f"O*saves_{time_range}": f"{num(formulas.O)} * {i}.saves_{time_range}", **totals}\n        window = formulas.WINDOW_DAYS[time_range]\n        decay = formulas.decay(f"{i}.age_days", window)\n        k_text = f"karma_{time_range}, or 1 when NULL"\n    columns = [f"({expr})::float8 AS t{n}" for n, expr in enumerate(terms.values())]\n    s_expr = " + ".join(f"({expr})" for expr in terms.values())\n    row = plpy.execute(f"""\nSELECT {\', \'.join(columns)}, ({s_expr})::float8 AS s, ({decay})::float8 AS decay, ({k})::float8 AS k,\n       COALESCE({i}.owner_followers < {formulas.Y}, false) AS gated,\n       ({score})::float8 AS score, ({_filter}) AS has_row\nFROM {slices.TABLES[strategy.kind][\'inputs\']} {i}""")[0]  # the one item\'s row (explain() checked)\n    constants = {"N": formulas.N, "F": formulas.F, "O": formulas.O, "R": formulas.R, "I": formulas.I,\n                 "Q": formulas.Q, "Y": formulas.Y}\n    return {\n        "formula": {\n            "constants": constants,\n            # a list: jsonb keeps the order of arrays, not of object keys\n            "terms": [{"term": name, "value": _json_value(row[f"t{n}"])} for n, name in enumerate(terms)],\n            "S": _json_value(row["s"]),\n            "decay": _json_value(row["decay"]),\n            "decay_window_days": window,\n            "K": _json_value(row["k"]),\n            "K_is": k_text,\n            "owner_below_min_followers": bool(row["gated"]),\n            "expression": "0 if owner_followers < Y else decay * S * K",\n        },\n        "computed_score": _json_value(row["score"]) if row["has_row"] else None,\n        "stored_if_computed": bool(row["has_row"]) and row["score"] != 0,\n        "no_row_because": None if row["has_row"] else (\n            "no aggregate_plays row, or its count is NULL (bad row counter null_play_counts): no allTime score"),\n    }\n\n\ndef _stored(plpy, strategy: config.Strategy, item_id: int, time_range: str):\n    spec = slices.TABLES[strategy.kind]\n    genre = ", t.genre" if spec["genre"] else ""\n    rows = plpy.execute(plpy.prepare(\n        f"SELECT t.score, pg_catalog.to_char(t.created_at, \'YYYY-MM-DD HH24:MI:SS.US\') AS created_at{genre}"\n        f" FROM {spec[\'table\']} t WHERE t.{spec[\'id\']} = $1 AND t.type = $2 AND t.version = $3"\n        f" AND t.time_range = $4", ["integer", "text", "text", "text"]),\n        [item_id, strategy.type, strategy.version, time_range])\n    return _row(rows[0]) if rows else None\n\n\ndef _agrees(doc: dict) -> bool:\n    """The computed score and the stored one agree within REL_TOLERANCE; a zero\n    (or absent) score agrees with no stored row."""\n    stored = doc["stored"]\n    computed = doc.get("computed_score") or 0.0\n    if stored is None:\n        return computed == 0\n    got = float(stored["score"])\n    return abs(computed - got) <= REL_TOLERANCE * max(abs(computed), abs(got))\n',
     'trending_pl.formulas': '"""The score formulas of docs/reference.md, as SQL expressions over the staged inputs.\n\nThe constants live here and only here. Each builder returns SQL text that the\nslice step evaluates for every input row in one INSERT ... SELECT; Python never\ntouches a row. Arithmetic is double precision throughout, in the reference\'s order\n(decay * S * K).\n"""\n\nfrom __future__ import annotations\n\nN = 1        # weight of a listen\nF = 50       # weight of a windowed repost\nO = 1        # weight of a windowed save\nR = 0.25     # weight of a total repost\nI = 0.01     # weight of a total save\nQ = 100000   # decay base\nY = 3        # minimum owner followers\n\n# Window lengths in days, for the decay (and for the playlist windows).\nWINDOW_DAYS = {"week": 7, "month": 30, "year": 365}\n\n# Track windows for counting listens, reposts and saves are calendar based\n# (\'1 mon\' is a calendar month: Mar 31 - 1 mon = Feb 28).\nTRACK_COUNT_WINDOWS = {"week": "7 days", "month": "1 mon"}\n# Playlist windows count days, year included.\nPLAYLIST_WINDOWS = {"week": "7 days", "month": "30 days", "year": "365 days"}\n\nTRACK_VERSIONS = ("pnagD", "AnlGe")\n\n# docs/reference.md, "Absurd rows": a genre longer than this many bytes (octet_length) is\n# stored as NULL; the score tables\' genre index could not hold it.\nGENRE_MAX_BYTES = 1000\n\n# The base date is clamped into [now - AGE_CLAMP_DAYS, now] before `now - base`,\n# so that no finite date (4713 BC .. 294276 AD) can overflow the interval. The\n# decay is unchanged: an age <= 0 gives 1 as any age <= w does, and at\n# AGE_CLAMP_DAYS = 11 * the widest window every window\'s exponent is already\n# at its floor -10 (1 - 11*365/w <= -10), as it is for any older base.\nAGE_CLAMP_DAYS = 11 * max(WINDOW_DAYS.values())\n\n\ndef _num(value) -> str:\n    """A double precision SQL literal that parses back to exactly `value`."""\n    return f"{float(value)!r}::float8"\n\n\ndef decay(age_days: str, window_days: int) -> str:\n    """1 within the window, then Q^(1 - age/w) floored at 1/Q (exponent floored at -10)."""\n    return (f"CASE WHEN {age_days} <= {window_days} THEN {_num(1)} "\n            f"ELSE greatest({_num(1)} / {_num(Q)}, "\n            f"power({_num(Q)}, greatest({_num(-10)}, {_num(1)} - {age_days}::float8 / {_num(window_days)}))) END")\n\n\ndef karma_factor(version: str, karma: str) -> str:\n    """K: the karma itself (pnagD) or 1 + log10(1 + karma) (AnlGe)."""\n    if version == "pnagD":\n        return f"{karma}::float8"\n    if version == "AnlGe":\n        return f"({_num(1)} + log({_num(1)} + {karma}::float8))"\n    raise ValueError(f"unknown track strategy version {version!r}")\n\n\ndef _gate(owner_followers: str, score: str) -> str:\n    """Owners with fewer than Y followers score 0 (a NULL count is not < Y)."""\n    return f"CASE WHEN {owner_followers} < {Y} THEN {_num(0)} ELSE {score} END"\n\n\ndef track_score(version: str, time_range: str, row: str = "i") -> tuple[str, str]:\n    """(score expression, row filter) for one track slice over trending_track_inputs."""\n    k = karma_factor(version, f"{row}.karma")\n    totals = f"{_num(R)} * {row}.repost_total + {_num(I)} * {row}.save_total"\n    if time_range == "allTime":\n        s = f"({_num(N)} * {row}.play_total + {totals})"\n        return _gate(f"{row}.owner_followers", f"{s} * {k}"), f"{row}.play_total IS NOT NULL"\n    if time_range not in TRACK_COUNT_WINDOWS:\n        raise ValueError(f"unknown track time range {time_range!r}")\n    s = (f"({_num(N)} * {row}.listens_{time_range} + {_num(F)} * {row}.reposts_{time_range}"\n         f" + {_num(O)} * {row}.saves_{time_range} + {totals})")\n    d = decay(f"{row}.age_days", WINDOW_DAYS[time_range])\n    return _gate(f"{row}.owner_followers", f"({d}) * {s} * {k}"), "true"\n\n\ndef playlist_score(time_range: str, row: str = "i") -> tuple[str, str]:\n    """(score expression, row filter) for one playlist slice over trending_playlist_inputs."""\n    if time_range not in PLAYLIST_WINDOWS:\n        raise ValueError(f"unknown playlist time range {time_range!r}")\n    s = (f"({_num(N)} * 1 + {_num(F)} * {row}.reposts_{time_range}"\n         f" + {_num(O)} * {row}.saves_{time_range}"\n         f" + {_num(R)} * {row}.repost_total + {_num(I)} * {row}.save_total)")\n    d = decay(f"{row}.age_days", WINDOW_DAYS[time_range])\n    k = f"COALESCE({row}.karma_{time_range}::float8, {_num(1)})"\n    return _gate(f"{row}.owner_followers", f"({d}) * {s} * {k}"), "true"\n',
     'trending_pl.hooks': '"""A test-only pause inside a cycle, so tests can look at a cycle mid-way.\n\n`SET trending.test_pause_after = \'STEP:SECONDS\'` (e.g.\n\'TRACKS/pnagD/week:5\') makes a cycle sleep that long after that step\'s\nwork, before its commit, with its locks held (in the scheduled procedure the\nsteps before it are committed). Off unless set; only a superuser may use it:\nanyone can set a custom parameter, so a non-superuser\'s cycle refuses to run\nwith it set rather than let any role stretch a cycle\'s locks.\n"""\n\nfrom __future__ import annotations\n\nPAUSE_SETTING = "trending.test_pause_after"\n\n\ndef pause_after(plpy, step_name: str) -> None:\n    value = plpy.execute(f"SELECT pg_catalog.current_setting(\'{PAUSE_SETTING}\', true) AS value")[0]["value"]\n    if not value:\n        return\n    target, _, seconds = value.rpartition(":")\n    if not target or not _is_number(seconds):\n        plpy.error(f"trending: invalid {PAUSE_SETTING} {value!r}", sqlstate="22023",\n                   hint="Use \'STEP:SECONDS\', e.g. \'TRACKS/pnagD/week:5\', or RESET it.")\n    superuser = plpy.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")\n    if not (superuser and superuser[0]["rolsuper"]):\n        plpy.error(f"trending: {PAUSE_SETTING} is a test hook that only a superuser may set",\n                   sqlstate="42501", hint=f"RESET {PAUSE_SETTING};")\n    if target == step_name:\n        plpy.execute(f"SELECT pg_catalog.pg_sleep({float(seconds)})")\n\n\ndef _is_number(text: str) -> bool:\n    try:\n        return float(text) >= 0\n    except ValueError:\n        return False\n',
-    'trending_pl.incremental': '"""Incremental cycles: which kind of cycle runs, and which items it rescores.\n\nA cycle is incremental when the change capture is intact and armed, the\nstate (sql/schema/85_state.sql) is valid at the capture\'s watermark, and\nnothing that changes results changed since the state was built (decide()).\nIt then rescores only the affected items (stage_affected): the items the\ncapture names since the watermark, the items of the users it names, the\nitems whose plays or engagements left a window since the last cycle\'s now,\nand the items whose age in days crossed a step where a decay changes. Their\ninputs are computed by the full cycle\'s own statements restricted to them\n(inputs.Scope), so an incremental score is the full cycle\'s score.\n\nWhy that set is complete (docs/incremental.md, "What is exact and why"):\nan item\'s inputs are a function of its source rows, of its users\' rows, of\nthe windows\' starts and of now. The capture names every changed row\'s item\nand user; the windows\' starts move by (last now, now], and the plays and\nengagements in the hours they crossed are found in the state\'s hour tables;\nnow moves the ages, and the decay of a window of w days only changes when\nan age crosses a day in w+1 .. 2w+1 (it is 1 up to w days and 1/Q from 2w\non), so the items whose age base lies in (last now - k days, now - k days]\nfor those k are the ones whose decay changed; a release date in (last now,\nnow] changes the base itself.\n\nNothing here imports plpy: functions take it as their first argument.\n"""\n\nfrom __future__ import annotations\n\nimport hashlib\nimport json\n\nfrom . import formulas\nfrom .inputs import Cycle, user_weights\n\n# A cycle more than this after the last one runs full: the affected set\n# would hold most items anyway (every age crosses a day), and a full cycle\n# costs less than finding them one range at a time.\nMAX_GAP_HOURS = 24\n\n# Source codes of trending._capture_changed (capture.SOURCES): the tables\n# whose rows name users rather than items.\nUSER_SOURCES = (5, 6)  # users, aggregate_user\nKIND_CODE = {"track": 1, "playlist": 2}\n\n# The decay windows of each kind of item (formulas.decay), in days.\nDECAY_WINDOWS = {"track": tuple(formulas.WINDOW_DAYS[r] for r in formulas.TRACK_COUNT_WINDOWS),\n                 "playlist": tuple(formulas.WINDOW_DAYS[r] for r in formulas.PLAYLIST_WINDOWS)}\n\n\ndef decay_steps(kind: str) -> list[int]:\n    """The ages (days) at which some decay of `kind` changes: w+1 .. 2w+1 per\n    window w (one beyond 2w in case power() rounds 1/Q up)."""\n    return sorted({k for w in DECAY_WINDOWS[kind] for k in range(w + 1, 2 * w + 2)})\n\n\ndef fingerprint(plan: dict) -> str:\n    """What must not change between the cycle that built the state and an\n    incremental one: the source schema and the slices switched on."""\n    slices = sorted(s["name"] for s in plan["steps"] if s.get("enabled"))\n    text = json.dumps({"source_schema": plan["source_schema"], "slices": slices}, sort_keys=True)\n    return hashlib.sha256(text.encode()).hexdigest()[:32]\n\n\ndef read_meta(plpy) -> dict | None:\n    rows = plpy.execute("SELECT m.valid, m.cycle_now::text AS cycle_now, m.since, m.fingerprint,"\n                        " m.reconciled_at::text AS reconciled_at FROM trending._state_meta m")\n    return dict(rows[0]) if rows else None\n\n\ndef decide(plpy, *, full_requested: bool, capture_state: dict, unrecorded: str | None, meta: dict | None,\n           plan_fingerprint: str, now_utc: str, reconcile_every: str) -> tuple[str, str]:\n    """(kind, reason): \'full\', \'reconcile\' or \'incremental\', and why. The\n    first reason that needs a full cycle wins."""\n    if full_requested:\n        return "full", "a full cycle was requested (full => true)"\n    if not capture_state["incremental"]:\n        return "full", capture_state["reason"]\n    if unrecorded is not None:  # the capture\'s snapshot found it not recording, or about to stop\n        return "full", unrecorded\n    if meta is None:\n        return "full", ("the incremental state is missing: first cycle with the capture, or the unlogged "\n                        "state was lost (crash restart, failover, restore or upgrade)")\n    if not meta["valid"]:\n        return "full", ("the incremental state is invalid: a full cycle that was to rebuild it did not finish, "\n                        "or one at an earlier now could not")\n    if meta["fingerprint"] != plan_fingerprint:\n        return "full", "the source schema or the strategies switched on changed since the state was built"\n    if meta["since"] != capture_state["since"]:\n        return "full", "the incremental state and the capture\'s watermark are out of step"\n    row = plpy.execute(plpy.prepare(\n        "SELECT $1::timestamp < $2::timestamp AS backwards,"\n        " $1::timestamp - $2::timestamp > pg_catalog.make_interval(hours => $3) AS gap,"\n        " ($1::timestamp - $2::timestamp)::text AS elapsed,"\n        " $4::timestamp + $5::interval <= $1::timestamp AS reconcile",\n        ["text", "text", "int4", "text", "text"]),\n        [now_utc, meta["cycle_now"], MAX_GAP_HOURS, meta["reconciled_at"] or meta["cycle_now"], reconcile_every])[0]\n    if row["backwards"]:\n        return "full", f"now ({now_utc}) is before the last cycle\'s ({meta[\'cycle_now\']})"\n    if row["gap"]:\n        return "full", (f"{row[\'elapsed\']} since the last cycle, more than {MAX_GAP_HOURS} hours: "\n                        "a full cycle costs less than finding what changed")\n    if row["reconcile"]:\n        return "reconcile", (f"reconciliation is due (reconcile_every {reconcile_every}; last at "\n                             f"{meta[\'reconciled_at\']})")\n    return "incremental", "incremental: the capture and the state are intact"\n\n\n_AFFECTED_TABLE = "CREATE TEMP TABLE trending_{kind}_affected (id bigint)"\n\n# Users named by the capture (their profile, follower count or rows changed).\n_NAMED_USERS = """\nSELECT DISTINCT d.user_id FROM trending._capture_changed d\nWHERE {consumed} AND d.source IN ({user_sources}) AND d.user_id IS NOT NULL\n"""\n\n\n# Each named user\'s karma weight now (from the sources) and as the state\n# holds it.\n_NAMED_WEIGHTS = """\nCREATE TEMP TABLE trending_{kind}_named_weights AS\nWITH named_users AS MATERIALIZED ({named})\nSELECT n.user_id, w.weight, w.negative, s.weight AS old_weight, s.negative AS old_negative\nFROM named_users n\nLEFT JOIN ({weights}) AS w ON w.user_id = n.user_id\nLEFT JOIN trending._state_{kind}_users s ON s.user_id = n.user_id\n"""\n\n# Per item, the sum of the weight differences of the users who changed over\n# its live saves and reposts by them (a user who both saved and reposted\n# counts twice, as in karma), per karma column; reread: the item\'s karma\n# must be summed again (_REREAD_USER).\n_KARMA_DELTA = """\nCREATE TEMP TABLE trending_{kind}_karma_delta AS\nWITH changed AS MATERIALIZED (\n    SELECT n.user_id, COALESCE(n.weight, 0) - COALESCE(n.old_weight, 0) AS delta, {reread_user} AS reread\n    FROM pg_temp.trending_{kind}_named_weights n\n    WHERE {changed}\n)\nSELECT x.id, {sums}, bool_or(c.reread) AS reread\nFROM (\n    SELECT s.save_item_id::bigint AS id, s.user_id::bigint AS user_id, s.created_at FROM {src}.saves s\n    WHERE s.user_id = ANY (ARRAY(SELECT c.user_id FROM changed c))\n      AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), \'{kind}\')\n      AND s.is_current IS TRUE AND s.is_delete IS FALSE\n    UNION ALL\n    SELECT r.repost_item_id::bigint, r.user_id::bigint, r.created_at FROM {src}.reposts r\n    WHERE r.user_id = ANY (ARRAY(SELECT c.user_id FROM changed c))\n      AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), \'{kind}\')\n      AND r.is_current IS TRUE AND r.is_delete IS FALSE\n) AS x\nJOIN changed c ON c.user_id = x.user_id\nGROUP BY x.id\n"""\n\n# A user whose weight changed. A track\'s karma counts no weight as 0; a\n# playlist\'s is NULL without a weight (its K is then 1), so there a weight\n# of 0 appearing or vanishing is a change.\n_CHANGED_USER = {\n    "track": ("(COALESCE(n.weight, 0), COALESCE(n.negative, false))"\n              " IS DISTINCT FROM (COALESCE(n.old_weight, 0), COALESCE(n.old_negative, false))"),\n    "playlist": ("(n.weight, COALESCE(n.negative, false))"\n                 " IS DISTINCT FROM (n.old_weight, COALESCE(n.old_negative, false))"),\n}\n\n# A changed user whose items\' karma is summed again rather than moved: a\n# follower count that is or was negative (the state\'s negative_contributors\n# must follow it); for playlists also a weight that appears or vanishes (a\n# playlist\'s karma is NULL without contributors, which a difference cannot\n# say).\n_REREAD_USER = {\n    "track": "COALESCE(n.negative, false) OR COALESCE(n.old_negative, false)",\n    "playlist": ("COALESCE(n.negative, false) OR COALESCE(n.old_negative, false)"\n                 " OR n.weight IS NULL OR n.old_weight IS NULL"),\n}\n\n\ndef stage_karma_delta(plpy, kind: str, cur: Cycle, consumed: str) -> None:\n    """pg_temp.trending_<kind>_named_weights and trending_<kind>_karma_delta:\n    the users the delta rows this cycle consumes name (`consumed`: an SQL\n    condition on the delta row aliased d), their weights, and what\n    their changes add to each item\'s karma (tracks: delta; playlists:\n    delta_<range> over the saves and reposts inside each window)."""\n    named = _NAMED_USERS.format(consumed=consumed, user_sources=", ".join(map(str, USER_SOURCES)))\n    in_named = "\\n  AND u.user_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))"\n    plpy.execute(_NAMED_WEIGHTS.format(kind=kind, named=named, weights=user_weights(kind, cur.source, in_named)))\n    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_named_weights")\n    if kind == "track":\n        sums = "sum(c.delta) AS delta"\n    else:  # karma takes created_at >= start (inputs._PLAYLIST_INPUTS)\n        sums = ", ".join(f"sum(c.delta) FILTER (WHERE x.created_at >= {cur.playlist_starts[r]}) AS delta_{r}"\n                         for r in formulas.PLAYLIST_WINDOWS)\n    plpy.execute(_KARMA_DELTA.format(kind=kind, src=cur.source, sums=sums, changed=_CHANGED_USER[kind],\n                                     reread_user=_REREAD_USER[kind]))\n    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_karma_delta")\n\n\ndef _steps_values(kind: str) -> str:\n    return ", ".join(f"({k})" for k in decay_steps(kind))\n\n\ndef stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, consumed: str, guard) -> int:\n    """Fill pg_temp.trending_<kind>_affected with the ids to rescore, and\n    pg_temp.trending_<kind>_unknown with those the state does not hold, and\n    pg_temp.trending_<kind>_reread with those whose saves and reposts must be\n    read again (the others\' engagement counts and karma are the state\'s,\n    their karma moved by stage_karma_delta); the number affected.\n    Reads the delta rows this cycle consumes (`consumed`: an SQL condition on\n    the delta row aliased d), the state, and (by the\n    users\' index) the saves and reposts of the users named."""\n    code = KIND_CODE[kind]\n    state = f"trending._state_{kind}s"\n    id_col = f"{kind}_id"\n    hours = f"trending._state_{kind}_hours"\n    owners = "trending._state_playlist_owners" if kind == "playlist" else state\n    owner_id_col = "playlist_id" if kind == "playlist" else id_col\n    if kind == "track":\n        edges = [(prev.track_week_floor, cur.track_week_floor), (prev.track_month_floor, cur.track_month_floor)]\n    else:\n        edges = [(prev.playlist_floors[r], cur.playlist_floors[r]) for r in formulas.PLAYLIST_WINDOWS]\n    # both ways: the calendar month\'s start can move back (inputs.Cycle.track_month_keep)\n    in_hours = " OR ".join(f"(h.hour >= least({a}, {b}) AND h.hour <= greatest({a}, {b}))" for a, b in edges)\n    guard("affected")  # the users\' rows, saves and reposts are read from the sources\n    # (query, whether its items\' saves and reposts must be read again: they\n    # changed, a contributor\'s weight changed, or a window moved over them)\n    parts = [\n        # items named: their rows, their saves and reposts, their counts (and, for tracks, plays)\n        (f"SELECT d.item_id, d.source IN (3, 4) FROM trending._capture_changed d"  # 3, 4: saves, reposts\n         f" WHERE {consumed} AND d.kind = {code} AND d.item_id IS NOT NULL"),\n        # items owned by the users named (owner_followers)\n        f"SELECT o.{owner_id_col}, false FROM {owners} o WHERE o.owner_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))",\n    ]\n    # an item\'s karma moves by its contributors\' weight differences\n    stage_karma_delta(plpy, kind, cur, consumed)\n    parts.append(f"SELECT kd.id, kd.reread FROM pg_temp.trending_{kind}_karma_delta kd")\n    parts += [\n        # engagements that left a window\n        f"SELECT h.item_id, true FROM {hours} h WHERE {in_hours}",\n        # ages that crossed a decay step; release dates that passed\n        f"SELECT s.{id_col}, false FROM {state} s JOIN (VALUES {_steps_values(kind)}) AS k (days)"\n        f" ON s.created_at > {prev.now_utc} - pg_catalog.make_interval(days => k.days)"\n        f" AND s.created_at <= {cur.now_utc} - pg_catalog.make_interval(days => k.days)",\n        f"SELECT s.{id_col}, false FROM {state} s JOIN (VALUES {_steps_values(kind)}) AS k (days)"\n        f" ON s.released_base > {prev.now_utc} - pg_catalog.make_interval(days => k.days)"\n        f" AND s.released_base <= {cur.now_utc} - pg_catalog.make_interval(days => k.days)",\n        f"SELECT s.{id_col}, false FROM {state} s WHERE s.release_date > {prev.now_utc} AND s.release_date <= {cur.now_utc}",\n    ]\n    if kind == "track":\n        play_edges = " OR ".join(f"(b.hour >= least({a}, {b}) AND b.hour <= greatest({a}, {b}))" for a, b in edges)\n        parts += [\n            f"SELECT d.item_id, false FROM trending._capture_play_hours d WHERE {consumed}",\n            # plays that left a window\n            f"SELECT b.track_id, false FROM trending._state_play_buckets b WHERE {play_edges}",\n        ]\n    union = "\\n    UNION ALL\\n    ".join(parts)\n    plpy.execute(_AFFECTED_TABLE.format(kind=kind))\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_reread (id bigint)")\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_unknown (id bigint)")\n    plpy.execute(f"""\nWITH named_users AS MATERIALIZED ({_NAMED_USERS.format(consumed=consumed,\n                                                       user_sources=", ".join(map(str, USER_SOURCES)))}),\nparts AS MATERIALIZED (\n    SELECT x.id, bool_or(x.reread) AS reread FROM (\n    {union}\n    ) AS x (id, reread)\n    WHERE x.id IS NOT NULL\n    GROUP BY x.id\n), affected AS (\n    INSERT INTO pg_temp.trending_{kind}_affected SELECT p.id FROM parts p\n), unknown AS (\n    INSERT INTO pg_temp.trending_{kind}_unknown\n    SELECT p.id FROM parts p WHERE NOT EXISTS (SELECT FROM {state} s WHERE s.{id_col} = p.id)\n    RETURNING id\n)\n-- an item the state does not hold (it was not eligible) is read whole\nINSERT INTO pg_temp.trending_{kind}_reread\nSELECT p.id FROM parts p\nWHERE p.reread OR p.id IN (SELECT u.id FROM unknown u)""")\n    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_reread")\n    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_unknown")\n    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_affected")\n    return int(plpy.execute(f"SELECT count(*) AS n FROM pg_temp.trending_{kind}_affected")[0]["n"])\n',
-    'trending_pl.inputs': '"""Stage the inputs every strategy shares, once per cycle, as private temp tables.\n\nOne row per eligible track (pg_temp.trending_track_inputs) and per eligible\nplaylist (pg_temp.trending_playlist_inputs) holds everything the reference\'s formulas\nneed for every strategy and range: windowed counts, totals, karma, age, owner\nfollowers. The windows are FILTER clauses of the same aggregate. No source\nrow is ever visited from Python.\n\nA Scope says which items and where the plays come from:\n- a full cycle (and preview): every item, plays read from the sources, one\n  scan of the month of plays grouped by track and hour;\n- an incremental cycle: the affected items only (a temp table of ids, found\n  by incremental.py), their rows read by index, their plays from the state\'s\n  hourly buckets plus the delta rows not yet added to them;\n- explain: one item, plays from the sources.\nEither way a window\'s listens are the plays of the whole hours after the\nhour that holds its start, plus that partial first hour counted exactly\nfrom plays(created_at) (its own index range scan).\n"""\n\nfrom __future__ import annotations\n\nfrom dataclasses import dataclass\n\nfrom . import formulas\n\n\n@dataclass(frozen=True)\nclass Scope:\n    """Which items a staging covers and where their plays come from.\n    ids: a temp table (id bigint) of the items, or None for every item.\n    plays: "sources" (read plays; with `after`, an SQL condition on a delta\n    row aliased d, also the plays of the delta rows it holds for, those of\n    the transactions not visible in the cycle\'s snapshot, which a full cycle\n    keeps out of the state\'s buckets) or "state": the state\'s per-track sums\n    of whole hours, less the hours the windows left since the state\'s now\n    (prev_*_floor), plus the plays of the delta rows `consumed` (an SQL\n    condition on a delta row aliased d) holds for."""\n    ids: str | None = None\n    plays: str = "sources"\n    after: str | None = None\n    consumed: str | None = None\n    prev_week_floor: str | None = None   # state: the hours the state\'s sums start after\n    prev_month_floor: str | None = None\n    reread: str | None = None            # state: the ids whose saves and reposts are read again;\n                                         # the others\' engagement counts and karma are the state\'s\n    unknown: str | None = None           # state: the ids the state does not hold\n\n\nEVERYTHING = Scope()\n\n\n@dataclass(frozen=True)\nclass Cycle:\n    """What every statement of one cycle needs: where to read and when `now` is."""\n    source: str       # the source schema, quoted as an identifier\n    now_text: str     # now in UTC, ISO text, for the summary\n    now_utc: str      # SQL literals of type timestamp (UTC)\n    track_week_start: str\n    track_month_start: str\n    playlist_starts: dict  # time range -> SQL literal\n    track_week_floor: str = ""   # the hour (UTC) that holds each start\n    track_month_floor: str = ""\n    playlist_floors: dict = None\n    # The month window\'s start ("1 mon", day clamped to the month\'s end) can\n    # move back as now moves on: Dec 30 23:50 - 1 mon is Nov 30 23:50, Dec 31\n    # 10:08 - 1 mon is Nov 30 10:08. Never by more than a day, so the state\n    # keeps the plays and engagements from this hour on: the earliest any\n    # later window can reach.\n    track_month_keep: str = ""\n\n    @classmethod\n    def start(cls, plpy, now: str, source_schema: str) -> "Cycle":\n        """Window bounds in UTC, with PostgreSQL\'s calendar arithmetic (\'1 mon\')."""\n        bounds = {"now_utc": "interval \'0\'",\n                  "track_week_start": f"interval \'{formulas.TRACK_COUNT_WINDOWS[\'week\']}\'",\n                  "track_month_start": f"interval \'{formulas.TRACK_COUNT_WINDOWS[\'month\']}\'"}\n        bounds.update({f"playlist_{r}_start": f"interval \'{w}\'"\n                       for r, w in formulas.PLAYLIST_WINDOWS.items()})\n        bounds["track_month_keep"] = f"(interval \'{formulas.TRACK_COUNT_WINDOWS[\'month\']}\' + interval \'1 day\')"\n        select = ", ".join(f"(n - {interval})::text AS {name}, "\n                           f"pg_catalog.date_trunc(\'hour\', n - {interval})::text AS {name}_floor"\n                           for name, interval in bounds.items())\n        row = plpy.execute(f"SELECT {select} FROM (SELECT {plpy.quote_literal(now)}::timestamptz"\n                           f" AT TIME ZONE \'UTC\' AS n) AS cycle_now")[0]\n\n        def lit(name: str) -> str:\n            return f"{plpy.quote_literal(row[name])}::timestamp"\n\n        return cls(source=plpy.quote_ident(source_schema), now_text=row["now_utc"],\n                   now_utc=lit("now_utc"),\n                   track_week_start=lit("track_week_start"),\n                   track_month_start=lit("track_month_start"),\n                   playlist_starts={r: lit(f"playlist_{r}_start") for r in formulas.PLAYLIST_WINDOWS},\n                   track_week_floor=lit("track_week_start_floor"),\n                   track_month_floor=lit("track_month_start_floor"),\n                   playlist_floors={r: lit(f"playlist_{r}_start_floor") for r in formulas.PLAYLIST_WINDOWS},\n                   track_month_keep=lit("track_month_keep_floor"))\n\n\n# Traps and absurd rows counted per cycle (docs/reference.md, "Traps", and the "Absurd\n# rows"; docs/reference-absurd-rows.md says what each counts); None in a\n# summary when the kind of strategy that would find them is switched off.\nTRACK_BAD_ROWS = ("duplicate_current_tracks", "null_play_counts",\n                  "tracks_created_at_infinite", "tracks_release_date_infinite",\n                  "track_events_created_at_infinite", "track_genres_over_1000_bytes",\n                  "track_users_negative_followers", "track_karma_over_int8")\nPLAYLIST_BAD_ROWS = ("duplicate_current_playlists", "playlists_track_ids_not_array",\n                     "playlist_karma_over_int4",\n                     "playlists_created_at_infinite", "playlists_release_date_infinite",\n                     "playlist_events_created_at_infinite",\n                     "playlist_users_negative_followers", "playlist_karma_over_int8")\n\n# Kept across the scheduled procedure\'s commits (so not ON COMMIT DROP):\n# dropped by the last step, by a failure, and before a run stages anything.\nTEMP_TABLES = tuple(f"trending_{kind}_{table}" for kind in ("track", "playlist")\n                    for table in ("candidates", "inputs", "staged", "changes", "engagements", "affected",\n                                  "reread", "unknown", "state", "engagement_hours", "weights",\n                                  "named_weights", "karma_delta", "user_state")) + (\n    "trending_play_hours", "trending_track_listens", "trending_playlist_owners", "trending_explain_ids")\n\n\ndef drop_temp_tables(plpy) -> None:\n    """Drop this cycle\'s private tables."""\n    for name in TEMP_TABLES:\n        if plpy.execute(f"SELECT pg_catalog.to_regclass(\'pg_temp.{name}\') IS NOT NULL AS present")[0]["present"]:\n            plpy.execute(f"DROP TABLE pg_temp.{name}")\n\n\ndef _age_days(c: Cycle, row: str) -> str:\n    """Whole days of now - base (the interval\'s days field, truncated toward zero).\n    base: created_at if release_date is after now, else the later of the two\n    (greatest() ignores a NULL release_date; an infinite release_date needs no\n    case of its own: +infinity is after now, -infinity loses to created_at).\n    created_at is finite (an infinite one makes the item not eligible). The\n    base is clamped into [now - AGE_CLAMP_DAYS, now] so that `now - base`\n    cannot overflow; the decay is the same (formulas.AGE_CLAMP_DAYS)."""\n    base = (f"CASE WHEN {row}.release_date > {c.now_utc} "\n            f"THEN {row}.created_at ELSE greatest({row}.release_date, {row}.created_at) END")\n    oldest = f"{c.now_utc} - interval \'{formulas.AGE_CLAMP_DAYS} days\'"\n    return f"EXTRACT(day FROM {c.now_utc} - greatest(least({base}, {c.now_utc}), {oldest}))::integer"\n\n\nINT8_MAX = 9223372036854775807\n_INFINITE = "\'-infinity\'::timestamp"   # the one created_at below every window bound\n\n\n_COMPLETE_PROFILE = """(u.cover_photo IS NOT NULL OR u.cover_photo_sizes IS NOT NULL)\n          AND (u.profile_picture IS NOT NULL OR u.profile_picture_sizes IS NOT NULL)\n          AND u.bio IS NOT NULL"""\n\n# An id with more than one current row is skipped (and counted): upstream\n# failed on it because the score tables\' key would collide. Grouping the\n# current rows gives both the single row\'s values and the duplicates.\n_TRACK_CANDIDATES = """\nCREATE TEMP TABLE trending_track_candidates AS\nSELECT t.track_id,\n       count(*)            AS current_rows,\n       min(t.owner_id)     AS owner_id,\n       min(t.genre)        AS genre,\n       min(t.created_at)   AS created_at,\n       min(t.release_date) AS release_date,\n       bool_and(t.is_delete IS FALSE AND t.is_unlisted IS FALSE AND t.stem_of IS NULL) AS listed\nFROM {src}.tracks t\nWHERE t.is_current IS TRUE{in_scope}\nGROUP BY t.track_id\n"""\n\n# Plays per track and hour, from the hour that holds the month window\'s start\n# on (and the hour of -infinity, read only to be counted). n_after: the plays\n# of the delta rows of transactions not visible in the snapshot a full cycle\n# arms at, which the state\'s buckets leave to a later cycle (see\n# _PLAY_HOURS_AFTER).\n_PLAY_HOURS_TABLE = """\nCREATE TEMP TABLE trending_play_hours (track_id bigint, hour timestamp, n_source bigint, n_after bigint)\n"""\n\n_PLAY_HOURS_FROM_SOURCES = """\nINSERT INTO pg_temp.trending_play_hours\nSELECT h.track_id, h.hour, pg_catalog.sum(h.n_source)::bigint, pg_catalog.sum(h.n_after)::bigint\nFROM (\n    SELECT p.play_item_id::bigint AS track_id, pg_catalog.date_trunc(\'hour\', p.created_at) AS hour,\n           1 AS n_source, 0 AS n_after\n    FROM {src}.plays p\n    WHERE (p.created_at >= {keep_floor} OR p.created_at = {infinite}){in_scope}\n    {after}\n) AS h\nGROUP BY h.track_id, h.hour\n"""\n\n# In the statement that reads the plays, so from the same snapshot: the delta\n# rows of the transactions this read sees and the cycle\'s snapshot does not,\n# whose plays the read counted (a later cycle consumes those rows).\n_PLAY_HOURS_AFTER = """UNION ALL\n    SELECT d.item_id, d.hour, 0, d.n\n    FROM trending._capture_play_hours d\n    WHERE {after} AND (d.hour >= {keep_floor} OR d.hour = {infinite}){in_scope}"""\n\n# Per track: the plays of the whole hours after the hour that holds each\n# window\'s start, and those dated +-infinity (counted as absurd rows); state_*: the same as of the watermark a\n# full cycle arms (less the delta rows not visible in its snapshot), which the state keeps.\n_LISTENS_TABLE = """\nCREATE TEMP TABLE trending_track_listens (track_id bigint, week_hours bigint, month_hours bigint,\n                                          infinite_plays bigint, state_week_hours bigint,\n                                          state_month_hours bigint, state_infinite_plays bigint)\n"""\n\n_LISTENS_FROM_PLAY_HOURS = """\nINSERT INTO pg_temp.trending_track_listens\nSELECT h.track_id,\n       sum(h.n_source) FILTER (WHERE h.hour > {week_floor}),\n       sum(h.n_source) FILTER (WHERE h.hour > {month_floor}),\n       sum(h.n_source) FILTER (WHERE NOT pg_catalog.isfinite(h.hour)),\n       sum(h.n_source - h.n_after) FILTER (WHERE h.hour > {week_floor}),\n       sum(h.n_source - h.n_after) FILTER (WHERE h.hour > {month_floor}),\n       sum(h.n_source - h.n_after) FILTER (WHERE NOT pg_catalog.isfinite(h.hour))\nFROM pg_temp.trending_play_hours h\nGROUP BY h.track_id\n"""\n\n# An incremental cycle\'s plays, for the affected tracks only: the state\'s\n# sums less the buckets of the hours each window left since the state\'s now,\n# plus the delta rows not yet in the buckets; a track the state does not\n# hold (it was not eligible) sums its buckets.\n_LISTENS_FROM_STATE = """\nWITH left_windows AS (\n    -- a window\'s start moves on (hours leave it) or, for the calendar month,\n    -- may move back up to a day (hours come back into it)\n    SELECT b.track_id,\n           COALESCE(sum(b.plays) FILTER (WHERE b.hour > {prev_week_floor} AND b.hour <= {week_floor}), 0)\n           - COALESCE(sum(b.plays) FILTER (WHERE b.hour > {week_floor} AND b.hour <= {prev_week_floor}), 0)\n               AS week_out,\n           COALESCE(sum(b.plays) FILTER (WHERE b.hour > {prev_month_floor} AND b.hour <= {month_floor}), 0)\n           - COALESCE(sum(b.plays) FILTER (WHERE b.hour > {month_floor} AND b.hour <= {prev_month_floor}), 0)\n               AS month_out\n    FROM trending._state_play_buckets b\n    WHERE (b.hour > least({prev_week_floor}, {week_floor}) AND b.hour <= greatest({prev_week_floor}, {week_floor}))\n       OR (b.hour > least({prev_month_floor}, {month_floor}) AND b.hour <= greatest({prev_month_floor}, {month_floor}))\n    GROUP BY b.track_id\n), unknown AS (\n    SELECT b.track_id,\n           sum(b.plays) FILTER (WHERE b.hour > {week_floor})  AS week_all,\n           sum(b.plays) FILTER (WHERE b.hour > {month_floor}) AS month_all,\n           sum(b.plays) FILTER (WHERE NOT pg_catalog.isfinite(b.hour)) AS infinite_all\n    FROM trending._state_play_buckets b\n    WHERE b.track_id = ANY (ARRAY(SELECT u.id FROM {unknown} u))\n    GROUP BY b.track_id\n), added AS (\n    SELECT d.item_id AS track_id,\n           sum(d.n) FILTER (WHERE d.hour > {week_floor})  AS week_new,\n           sum(d.n) FILTER (WHERE d.hour > {month_floor}) AS month_new,\n           sum(d.n) FILTER (WHERE NOT pg_catalog.isfinite(d.hour)) AS infinite_new\n    FROM trending._capture_play_hours d\n    WHERE {consumed} AND d.item_id IN (SELECT a.id FROM {ids} a)\n    GROUP BY d.item_id\n), sums AS (\n    SELECT a.id AS track_id,\n           CASE WHEN s.track_id IS NULL THEN COALESCE(u.week_all, 0)\n                ELSE COALESCE(s.week_hours, 0) - COALESCE(o.week_out, 0) END + COALESCE(n.week_new, 0) AS week_hours,\n           CASE WHEN s.track_id IS NULL THEN COALESCE(u.month_all, 0)\n                ELSE COALESCE(s.month_hours, 0) - COALESCE(o.month_out, 0) END + COALESCE(n.month_new, 0) AS month_hours,\n           CASE WHEN s.track_id IS NULL THEN COALESCE(u.infinite_all, 0)\n                ELSE COALESCE(s.infinite_plays, 0) END + COALESCE(n.infinite_new, 0) AS infinite_plays\n    FROM {ids} a\n    LEFT JOIN trending._state_tracks s ON s.track_id = a.id\n    LEFT JOIN left_windows o ON o.track_id = a.id\n    LEFT JOIN unknown u ON u.track_id = a.id\n    LEFT JOIN added n ON n.track_id = a.id\n)\nINSERT INTO pg_temp.trending_track_listens\nSELECT x.track_id, x.week_hours, x.month_hours, x.infinite_plays, x.week_hours, x.month_hours, x.infinite_plays\nFROM sums x\n"""\n\n_TRACK_ENGAGEMENTS = """\nCREATE TEMP TABLE trending_track_engagements AS\nSELECT r.repost_item_id::bigint AS track_id, true AS is_repost, r.user_id::bigint AS user_id, r.created_at\nFROM {src}.reposts r\nWHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), \'track\')  -- by label, no cast (docs/security.md)\n  AND r.is_current IS TRUE AND r.is_delete IS FALSE{reposts_in_scope}\nUNION ALL\nSELECT s.save_item_id::bigint, false, s.user_id::bigint, s.created_at\nFROM {src}.saves s\nWHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), \'track\')  -- by label, no cast (docs/security.md)\n  AND s.is_current IS TRUE AND s.is_delete IS FALSE{saves_in_scope}\n"""\n\n# Karma weight of a user: follower_count once per users row with a complete\n# profile, for tracks every row (current or not, as upstream), for playlists\n# the current ones (upstream filters is_current there). A negative\n# follower_count adds nothing, as if the user had no aggregate_user row\n# (docs/reference.md, Absurd rows). Also read by incremental.py for the\n# users the capture names.\n_USER_ROWS = {"track": "", "playlist": "u.is_current IS TRUE AND "}\n\n\ndef user_weights(kind: str, src: str, users_in_scope: str) -> str:\n    """The query of the karma weights of `kind` of the users in scope."""\n    return f"""\nSELECT u.user_id::bigint AS user_id, sum(au.follower_count) FILTER (WHERE au.follower_count >= 0)::numeric AS weight,\n       bool_or(au.follower_count < 0) AS negative\nFROM {src}.users u\nJOIN {src}.aggregate_user au ON au.user_id = u.user_id\nWHERE {_USER_ROWS[kind]}{_COMPLETE_PROFILE}{users_in_scope}\nGROUP BY u.user_id\n"""\n\n\n# An incremental cycle\'s weights of the contributors to the items whose\n# saves and reposts it reads again: the state\'s, or for a user the capture\n# named, the new one (incremental.py). Never the sources\' for a user not\n# named: the state\'s karma sums hold the state\'s weights, and a change not\n# yet named is applied, as a difference, when it is.\n_WEIGHTS_FROM_STATE = """\nCREATE TEMP TABLE trending_{kind}_weights AS\nSELECT e.user_id,\n       CASE WHEN n.user_id IS NULL THEN s.weight ELSE n.weight END AS weight,\n       CASE WHEN n.user_id IS NULL THEN s.negative ELSE n.negative END AS negative\nFROM (SELECT DISTINCT g.user_id FROM pg_temp.trending_{kind}_engagements g) AS e\nLEFT JOIN pg_temp.trending_{kind}_named_weights n ON n.user_id = e.user_id\nLEFT JOIN trending._state_{kind}_users s ON s.user_id = e.user_id\n"""\n\n\ndef _stage_weights(plpy, c: "Cycle", kind: str, scope: "Scope") -> None:\n    """pg_temp.trending_<kind>_weights: the karma weights of the contributors\n    to the items whose saves and reposts were read (every user\'s, reading\n    every item)."""\n    if scope.reread is not None:\n        plpy.execute(_WEIGHTS_FROM_STATE.format(kind=kind))\n    else:\n        users_in_scope = "" if scope.ids is None else (\n            f"\\n  AND u.user_id = ANY (ARRAY(SELECT DISTINCT e.user_id FROM pg_temp.trending_{kind}_engagements e))")\n        plpy.execute(f"CREATE TEMP TABLE trending_{kind}_weights AS" + user_weights(kind, c.source, users_in_scope))\n    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_weights")\n\n\n_TRACK_INPUTS = """\nCREATE TEMP TABLE trending_track_inputs AS\nWITH eligible AS (\n    -- an infinite created_at makes a track not eligible (counted)\n    SELECT c.* FROM pg_temp.trending_track_candidates c\n    WHERE c.current_rows = 1 AND c.listed AND pg_catalog.isfinite(c.created_at)\n),\n-- the whole hours after the hour that holds each window\'s start are in\n-- trending_track_listens; the partial hour that holds it, exactly (created_at > start):\nlisten_edges AS (\n    SELECT p.play_item_id AS track_id,\n           count(*) FILTER (WHERE p.created_at > {week_start} AND p.created_at < {week_floor} + interval \'1 hour\')\n               AS week_edge,\n           count(*) FILTER (WHERE p.created_at > {month_start} AND p.created_at < {month_floor} + interval \'1 hour\')\n               AS month_edge\n    FROM {src}.plays p\n    WHERE (p.created_at > {week_start} AND p.created_at < {week_floor} + interval \'1 hour\')\n       OR (p.created_at > {month_start} AND p.created_at < {month_floor} + interval \'1 hour\')\n    GROUP BY p.play_item_id\n),\nengagement_counts AS (\n    SELECT e.track_id,\n           count(*) FILTER (WHERE e.is_repost AND e.created_at > {week_start})      AS reposts_week,\n           count(*) FILTER (WHERE e.is_repost AND e.created_at > {month_start})     AS reposts_month,\n           count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {week_start})  AS saves_week,\n           count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {month_start}) AS saves_month,\n           sum(w.weight)                                                           AS karma,\n           count(*) FILTER (WHERE NOT pg_catalog.isfinite(e.created_at))           AS infinite_actions,\n           array_agg(e.user_id ORDER BY e.user_id) FILTER (WHERE w.negative)      AS negative_contributors\n    FROM pg_temp.trending_track_engagements e\n    LEFT JOIN pg_temp.trending_track_weights w ON w.user_id = e.user_id\n    GROUP BY e.track_id\n),\nengagement_inputs AS (\n    SELECT * FROM engagement_counts{engagements_from_state}\n)\nSELECT e.track_id,\n       -- too long for the genre index: stored as NULL (counted)\n       CASE WHEN pg_catalog.octet_length(e.genre) > {genre_max_bytes} THEN NULL ELSE e.genre END AS genre,\n       COALESCE(pg_catalog.octet_length(e.genre) > {genre_max_bytes}, false) AS genre_too_long,\n       e.owner_id,\n       au.follower_count                     AS owner_followers,\n       {age_days}                            AS age_days,\n       NOT COALESCE(pg_catalog.isfinite(e.release_date), true) AS release_date_infinite,\n       COALESCE(l.infinite_plays, 0) + COALESCE(g.infinite_actions, 0) AS infinite_events,\n       g.negative_contributors,\n       COALESCE(l.week_hours, 0) + COALESCE(x.week_edge, 0)   AS listens_week,\n       COALESCE(l.month_hours, 0) + COALESCE(x.month_edge, 0) AS listens_month,\n       COALESCE(g.reposts_week, 0)           AS reposts_week,\n       COALESCE(g.reposts_month, 0)          AS reposts_month,\n       COALESCE(g.saves_week, 0)             AS saves_week,\n       COALESCE(g.saves_month, 0)            AS saves_month,\n       COALESCE(at.repost_count, 0)          AS repost_total,\n       COALESCE(at.save_count, 0)            AS save_total,\n       ap.count                              AS play_total,\n       ap.play_item_id IS NOT NULL AND ap.count IS NULL AS null_play_count,\n       COALESCE(g.karma, 0)                  AS karma,\n       COALESCE(g.infinite_actions, 0)       AS infinite_actions\nFROM eligible e\nLEFT JOIN {src}.aggregate_user au     ON au.user_id = e.owner_id\nLEFT JOIN pg_temp.trending_track_listens l ON l.track_id = e.track_id\nLEFT JOIN listen_edges x              ON x.track_id = e.track_id\nLEFT JOIN engagement_inputs g         ON g.track_id = e.track_id\nLEFT JOIN {src}.aggregate_track at    ON at.track_id = e.track_id\nLEFT JOIN {src}.aggregate_plays ap    ON ap.play_item_id = e.track_id\n"""\n\n_PLAYLIST_CANDIDATES = """\nCREATE TEMP TABLE trending_playlist_candidates AS\nSELECT p.playlist_id,\n       count(*)                 AS current_rows,\n       min(p.playlist_owner_id) AS owner_id,\n       min(p.created_at)        AS created_at,\n       min(p.release_date)      AS release_date,\n       bool_and(p.is_delete IS FALSE AND p.is_private IS FALSE) AS listed,\n       bool_and(pg_catalog.jsonb_typeof(p.playlist_contents -> \'track_ids\') IS NOT DISTINCT FROM \'array\')\n                                AS track_ids_is_array,\n       min(CASE WHEN pg_catalog.jsonb_typeof(p.playlist_contents -> \'track_ids\') = \'array\'\n                THEN pg_catalog.jsonb_array_length(p.playlist_contents -> \'track_ids\') END)\n                                AS track_count\nFROM {src}.playlists p\nWHERE p.is_current IS TRUE{in_scope}\nGROUP BY p.playlist_id\n"""\n\n# the widest window bounds the read (all windows are nested), but for the\n# rows dated -infinity, read only to be counted\n_PLAYLIST_ENGAGEMENTS = """\nCREATE TEMP TABLE trending_playlist_engagements AS\nSELECT r.repost_item_id::bigint AS playlist_id, true AS is_repost, r.user_id::bigint AS user_id, r.created_at\nFROM {src}.reposts r\nWHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), \'playlist\')  -- by label, no cast (docs/security.md)\n  AND r.is_current IS TRUE AND r.is_delete IS FALSE\n  AND (r.created_at >= {year_start} OR r.created_at = {infinite}){reposts_in_scope}\nUNION ALL\nSELECT s.save_item_id::bigint, false, s.user_id::bigint, s.created_at\nFROM {src}.saves s\nWHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), \'playlist\')  -- by label, no cast (docs/security.md)\n  AND s.is_current IS TRUE AND s.is_delete IS FALSE\n  AND (s.created_at >= {year_start} OR s.created_at = {infinite}){saves_in_scope}\n"""\n\n_PLAYLIST_INPUTS = """\nCREATE TEMP TABLE trending_playlist_inputs AS\nWITH eligible AS (\n    SELECT c.*, au.follower_count AS owner_followers\n    FROM pg_temp.trending_playlist_candidates c\n    JOIN {src}.aggregate_user au ON au.user_id = c.owner_id\n    WHERE c.current_rows = 1 AND c.listed AND c.track_ids_is_array AND c.track_count >= 3\n      AND pg_catalog.isfinite(c.created_at)\n),\n-- counts take created_at > start, karma created_at >= start (as upstream)\nengagement_counts AS (\n    SELECT e.playlist_id,\n           {window_columns}\n    FROM pg_temp.trending_playlist_engagements e\n    LEFT JOIN pg_temp.trending_playlist_weights w ON w.user_id = e.user_id\n    GROUP BY e.playlist_id\n),\nengagement_inputs AS (\n    SELECT * FROM engagement_counts{engagements_from_state}\n)\nSELECT e.playlist_id,\n       e.owner_id,\n       e.owner_followers,\n       {age_days}                            AS age_days,\n       NOT COALESCE(pg_catalog.isfinite(e.release_date), true) AS release_date_infinite,\n       COALESCE(g.infinite_events, 0)        AS infinite_events,\n       g.negative_contributors,\n       {window_outputs},\n       COALESCE(ap.repost_count, 0)          AS repost_total,\n       COALESCE(ap.save_count, 0)            AS save_total\nFROM eligible e\nLEFT JOIN engagement_inputs g         ON g.playlist_id = e.playlist_id\nLEFT JOIN {src}.aggregate_playlist ap ON ap.playlist_id = e.playlist_id\n"""\n\n# A user with a negative follower_count is counted once per kind of item,\n# when met as the owner of an eligible item or as one of its karma\n# contributors (whose follower_count the karma would have summed).\n_NEGATIVE_FOLLOWER_USERS = """(SELECT count(DISTINCT n.user_id) FROM (\n           SELECT i.owner_id AS user_id FROM {inputs} i WHERE i.owner_followers < 0\n           UNION ALL\n           SELECT pg_catalog.unnest(i.negative_contributors) FROM {inputs} i\n           WHERE i.negative_contributors IS NOT NULL) AS n)"""\n\n_TRACK_BAD_ROWS = f"""\nSELECT (SELECT count(*) FROM pg_temp.trending_track_candidates WHERE current_rows > 1) AS duplicate_current_tracks,\n       (SELECT count(*) FROM pg_temp.trending_track_inputs WHERE null_play_count)      AS null_play_counts,\n       (SELECT count(*) FROM pg_temp.trending_track_candidates\n         WHERE current_rows = 1 AND listed AND NOT pg_catalog.isfinite(created_at))   AS tracks_created_at_infinite,\n       (SELECT count(*) FROM pg_temp.trending_track_inputs WHERE release_date_infinite)\n           AS tracks_release_date_infinite,\n       (SELECT COALESCE(sum(infinite_events), 0) FROM pg_temp.trending_track_inputs)\n           AS track_events_created_at_infinite,\n       (SELECT count(*) FROM pg_temp.trending_track_inputs WHERE genre_too_long)\n           AS track_genres_over_1000_bytes,\n       {_NEGATIVE_FOLLOWER_USERS.format(inputs="pg_temp.trending_track_inputs")}\n           AS track_users_negative_followers,\n       (SELECT count(*) FROM pg_temp.trending_track_inputs WHERE karma > {INT8_MAX})\n           AS track_karma_over_int8\n"""\n\n_PLAYLIST_BAD_ROWS = """\nSELECT (SELECT count(*) FROM pg_temp.trending_playlist_candidates WHERE current_rows > 1)\n           AS duplicate_current_playlists,\n       (SELECT count(*) FROM pg_temp.trending_playlist_candidates\n         WHERE current_rows = 1 AND listed AND NOT track_ids_is_array)\n           AS playlists_track_ids_not_array,\n       (SELECT count(*) FROM pg_temp.trending_playlist_inputs\n         WHERE greatest({karmas}) > 2147483647)\n           AS playlist_karma_over_int4,\n       (SELECT count(*) FROM pg_temp.trending_playlist_candidates\n         WHERE current_rows = 1 AND listed AND NOT pg_catalog.isfinite(created_at))\n           AS playlists_created_at_infinite,\n       (SELECT count(*) FROM pg_temp.trending_playlist_inputs WHERE release_date_infinite)\n           AS playlists_release_date_infinite,\n       (SELECT COALESCE(sum(infinite_events), 0) FROM pg_temp.trending_playlist_inputs)\n           AS playlist_events_created_at_infinite,\n       {negative_users}\n           AS playlist_users_negative_followers,\n       (SELECT count(*) FROM pg_temp.trending_playlist_inputs\n         WHERE greatest({karmas}) > {int8_max})\n           AS playlist_karma_over_int8\n"""\n\n\ndef _no_guard(point: str) -> None:\n    pass\n\n\ndef _in(ids: str | None, column: str) -> str:\n    """ AND column IN (the scope\'s ids), or nothing for every item."""\n    # = ANY (ARRAY(...)): one index probe per id, whatever the planner thinks\n    # of the ids\' range (a merge join would walk the index from its start)\n    return "" if ids is None else f"\\n  AND {column} = ANY (ARRAY(SELECT a.id FROM {ids} a))"\n\n\n_TRACK_ENGAGEMENT_COLUMNS = ("reposts_week", "reposts_month", "saves_week", "saves_month", "karma",\n                             "infinite_actions", "negative_contributors")\n\n\ndef _engagements_from_state(kind: str, scope: Scope, columns) -> str:\n    """An incremental cycle: the engagement counts and karma of the affected\n    items it does not read again are the state\'s (they changed only if the\n    item\'s saves or reposts did, or a window moved over them: then the item\n    is in scope.reread). Their karma moves by the weight differences of the\n    users who changed (pg_temp.trending_<kind>_karma_delta, incremental.py)."""\n    if scope.reread is None:\n        return ""\n    id_col = f"{kind}_id"\n    values = {c: f"st.{c}" for c in columns}\n    for karma in (c for c in columns if c.startswith("karma")):\n        # NULL stays NULL: a playlist karma without contributors has no difference to add\n        values[karma] = f"st.{karma} + COALESCE(kd.delta{karma[len(\'karma\'):]}, 0)"\n    delta_join = f"\\n    LEFT JOIN pg_temp.trending_{kind}_karma_delta kd ON kd.id = st.{id_col}"\n    return (f"\\n    UNION ALL\\n    SELECT st.{id_col}, " + ", ".join(values[c] for c in columns)\n            + f"\\n    FROM trending._state_{kind}s st{delta_join}"\n            f"\\n    WHERE st.{id_col} = ANY (ARRAY(SELECT a.id FROM {scope.ids} a"\n            f" WHERE NOT EXISTS (SELECT FROM {scope.reread} r WHERE r.id = a.id)))")\n\n\ndef _stage_listens(plpy, c: Cycle, scope: Scope) -> None:\n    """pg_temp.trending_track_listens (and, reading the sources, trending_play_hours)."""\n    plpy.execute(_LISTENS_TABLE)\n    if scope.plays == "state":\n        plpy.execute(_LISTENS_FROM_STATE.format(ids=scope.ids, unknown=scope.unknown, consumed=scope.consumed,\n                                                week_floor=c.track_week_floor, month_floor=c.track_month_floor,\n                                                prev_week_floor=scope.prev_week_floor,\n                                                prev_month_floor=scope.prev_month_floor, infinite=_INFINITE))\n    else:\n        plpy.execute(_PLAY_HOURS_TABLE)\n        after = "" if scope.after is None else _PLAY_HOURS_AFTER.format(\n            after=scope.after, keep_floor=c.track_month_keep, infinite=_INFINITE,\n            in_scope=_in(scope.ids, "d.item_id"))\n        plpy.execute(_PLAY_HOURS_FROM_SOURCES.format(src=c.source, keep_floor=c.track_month_keep,\n                                                     infinite=_INFINITE, after=after,\n                                                     in_scope=_in(scope.ids, "p.play_item_id")))\n        plpy.execute(_LISTENS_FROM_PLAY_HOURS.format(week_floor=c.track_week_floor, month_floor=c.track_month_floor,\n                                                     infinite=_INFINITE))\n    plpy.execute("ANALYZE pg_temp.trending_track_listens")\n\n\ndef stage_track_inputs(plpy, c: Cycle, guard=_no_guard, scope: Scope = EVERYTHING) -> dict[str, int]:\n    """Build trending_track_inputs for the scope\'s tracks; return the track\n    traps found among them. guard(point) runs before each statement that\n    reads the sources ("candidates", "plays", "engagements", "inputs")."""\n    guard("candidates")\n    plpy.execute(_TRACK_CANDIDATES.format(src=c.source, in_scope=_in(scope.ids, "t.track_id")))\n    plpy.execute("ANALYZE pg_temp.trending_track_candidates")\n    if scope.plays != "state":\n        guard("plays")\n    _stage_listens(plpy, c, scope)\n    guard("engagements")\n    engaged = scope.reread or scope.ids\n    plpy.execute(_TRACK_ENGAGEMENTS.format(src=c.source, reposts_in_scope=_in(engaged, "r.repost_item_id"),\n                                           saves_in_scope=_in(engaged, "s.save_item_id")))\n    plpy.execute("ANALYZE pg_temp.trending_track_engagements")\n    guard("inputs")\n    _stage_weights(plpy, c, "track", scope)\n    plpy.execute(_TRACK_INPUTS.format(src=c.source, week_start=c.track_week_start,\n                                      month_start=c.track_month_start, week_floor=c.track_week_floor,\n                                      month_floor=c.track_month_floor,\n                                      engagements_from_state=_engagements_from_state(\n                                          "track", scope, _TRACK_ENGAGEMENT_COLUMNS),\n                                      infinite=_INFINITE, genre_max_bytes=formulas.GENRE_MAX_BYTES,\n                                      age_days=_age_days(c, "e")))\n    plpy.execute("ANALYZE pg_temp.trending_track_inputs")\n    row = plpy.execute(_TRACK_BAD_ROWS)[0]\n    return {key: int(row[key]) for key in TRACK_BAD_ROWS}\n\n\ndef stage_playlist_inputs(plpy, c: Cycle, guard=_no_guard, scope: Scope = EVERYTHING) -> dict[str, int]:\n    """Build trending_playlist_inputs for the scope\'s playlists; return the playlist traps found."""\n    ranges = list(formulas.PLAYLIST_WINDOWS)\n    starts = c.playlist_starts\n    widest = max(ranges, key=lambda r: formulas.WINDOW_DAYS[r])\n    window_columns = ",\\n           ".join(\n        [f"count(*) FILTER (WHERE e.is_repost AND e.created_at > {starts[r]}) AS reposts_{r}" for r in ranges]\n        + [f"count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {starts[r]}) AS saves_{r}" for r in ranges]\n        + [f"sum(w.weight) FILTER (WHERE e.created_at >= {starts[r]}) AS karma_{r}" for r in ranges]\n        + ["count(*) FILTER (WHERE NOT pg_catalog.isfinite(e.created_at)) AS infinite_events",\n           # contributors to some window\'s karma (the widest window holds them all)\n           f"array_agg(e.user_id ORDER BY e.user_id) FILTER (WHERE w.negative AND e.created_at >= {starts[widest]})"\n           " AS negative_contributors"])\n    window_outputs = ",\\n       ".join(\n        [f"COALESCE(g.reposts_{r}, 0) AS reposts_{r}" for r in ranges]\n        + [f"COALESCE(g.saves_{r}, 0) AS saves_{r}" for r in ranges]\n        + [f"g.karma_{r} AS karma_{r}" for r in ranges])\n    guard("candidates")\n    plpy.execute(_PLAYLIST_CANDIDATES.format(src=c.source, in_scope=_in(scope.ids, "p.playlist_id")))\n    plpy.execute("ANALYZE pg_temp.trending_playlist_candidates")\n    guard("engagements")\n    engaged = scope.reread or scope.ids\n    plpy.execute(_PLAYLIST_ENGAGEMENTS.format(src=c.source, year_start=starts[widest], infinite=_INFINITE,\n                                              reposts_in_scope=_in(engaged, "r.repost_item_id"),\n                                              saves_in_scope=_in(engaged, "s.save_item_id")))\n    plpy.execute("ANALYZE pg_temp.trending_playlist_engagements")\n    guard("inputs")\n    _stage_weights(plpy, c, "playlist", scope)\n    engagement_columns = ([f"reposts_{r}" for r in ranges] + [f"saves_{r}" for r in ranges]\n                          + [f"karma_{r}" for r in ranges] + ["infinite_events", "negative_contributors"])\n    plpy.execute(_PLAYLIST_INPUTS.format(src=c.source,\n                                         engagements_from_state=_engagements_from_state(\n                                             "playlist", scope, engagement_columns),\n                                         window_columns=window_columns,\n                                         window_outputs=window_outputs,\n                                         age_days=_age_days(c, "e")))\n    plpy.execute("ANALYZE pg_temp.trending_playlist_inputs")\n    karmas = ", ".join(f"karma_{r}" for r in ranges)\n    row = plpy.execute(_PLAYLIST_BAD_ROWS.format(\n        karmas=karmas, int8_max=INT8_MAX,\n        negative_users=_NEGATIVE_FOLLOWER_USERS.format(inputs="pg_temp.trending_playlist_inputs")))[0]\n    return {key: int(row[key]) for key in PLAYLIST_BAD_ROWS}\n\n\n# What the state keeps of a staging (sql/schema/85_state.sql), in the state\n# tables\' column order; trending._state_write copies these temp tables.\n_TRACK_STATE = """\nINSERT INTO pg_temp.trending_track_state\nSELECT i.track_id, i.owner_id, c.created_at, greatest(c.release_date, c.created_at), c.release_date,\n       i.genre, i.genre_too_long, i.owner_followers, i.release_date_infinite, i.infinite_events,\n       i.negative_contributors, i.listens_week, i.listens_month, i.reposts_week, i.reposts_month,\n       i.saves_week, i.saves_month, i.repost_total, i.save_total, i.play_total, i.null_play_count, i.karma,\n       COALESCE(l.state_week_hours, 0), COALESCE(l.state_month_hours, 0), COALESCE(l.state_infinite_plays, 0),\n       i.infinite_actions\nFROM pg_temp.trending_track_inputs i\nJOIN pg_temp.trending_track_candidates c ON c.track_id = i.track_id\nLEFT JOIN pg_temp.trending_track_listens l ON l.track_id = i.track_id\n"""\n\n_PLAYLIST_STATE = """\nINSERT INTO pg_temp.trending_playlist_state\nSELECT i.playlist_id, i.owner_id, c.created_at, greatest(c.release_date, c.created_at), c.release_date,\n       i.owner_followers, i.release_date_infinite, i.infinite_events, i.negative_contributors,\n       i.reposts_week, i.reposts_month, i.reposts_year, i.saves_week, i.saves_month, i.saves_year,\n       i.karma_week, i.karma_month, i.karma_year, i.repost_total, i.save_total\nFROM pg_temp.trending_playlist_inputs i\nJOIN pg_temp.trending_playlist_candidates c ON c.playlist_id = i.playlist_id\n"""\n\n\ndef stage_state(plpy, c: Cycle, kind: str, incremental: bool = False) -> None:\n    """The temp tables trending._state_write copies into the state, from the\n    kind\'s staging: its inputs with their age\'s dates, the hours of its\n    items\' live engagements that a window can still leave, and (playlists)\n    the owner of every playlist with one current row. A full staging reads\n    every item\'s saves and reposts, eligible or not, and keeps all their\n    hours; an incremental one reads those of some items (the capture named\n    them, the state did not hold them, or a window moved over them) and adds\n    their hours to the state\'s (an hour left behind by an undone save only\n    makes a later cycle rescore the item once more)."""\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_state (LIKE trending._state_{kind}s)")\n    plpy.execute(_TRACK_STATE if kind == "track" else _PLAYLIST_STATE)\n    id_col = f"{kind}_id"\n    floor = c.track_month_keep if kind == "track" else c.playlist_floors[max(\n        formulas.PLAYLIST_WINDOWS, key=lambda r: formulas.WINDOW_DAYS[r])]\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_engagement_hours (hour timestamp, item_id bigint)")\n    plpy.execute(f"INSERT INTO pg_temp.trending_{kind}_engagement_hours"\n                 f" SELECT DISTINCT pg_catalog.date_trunc(\'hour\', e.created_at), e.{id_col}"\n                 f" FROM pg_temp.trending_{kind}_engagements e WHERE e.created_at >= {floor}")\n    # each user\'s weight as the state\'s karma sums now hold it: every user\'s\n    # after a full staging, the named users\' after an incremental one\n    weights = f"trending_{kind}_named_weights" if incremental else f"trending_{kind}_weights"\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_user_state AS SELECT w.user_id, w.weight, w.negative"\n                 f" FROM pg_temp.{weights} w")\n    if kind == "playlist":\n        plpy.execute("CREATE TEMP TABLE trending_playlist_owners (playlist_id bigint, owner_id bigint)")\n        plpy.execute("INSERT INTO pg_temp.trending_playlist_owners"\n                     " SELECT c.playlist_id, c.owner_id FROM pg_temp.trending_playlist_candidates c"\n                     " WHERE c.current_rows = 1")\n',
+    'trending_pl.incremental': '"""Incremental cycles: which kind of cycle runs, and which items it rescores.\n\nA cycle is incremental when the change capture is intact and armed, the\nstate (sql/schema/85_state.sql) is valid at the capture\'s watermark, and\nnothing that changes results changed since the state was built (decide()).\nIt then rescores only the affected items (stage_affected): the items the\ncapture names since the watermark, the items of the users it names, the\nitems whose plays or engagements left a window since the last cycle\'s now,\nand the items whose age in days crossed a step where a decay changes. Their\ninputs are computed by the full cycle\'s own statements restricted to them\n(inputs.Scope), so an incremental score is the full cycle\'s score.\n\nWhy that set is complete (docs/incremental.md, "What is exact and why"):\nan item\'s inputs are a function of its source rows, of its users\' rows, of\nthe windows\' starts and of now. The capture names every changed row\'s item\nand user; the windows\' starts move by (last now, now], and the plays and\nengagements in the hours they crossed are found in the state\'s hour tables;\nnow moves the ages, and the decay of a window of w days only changes when\nan age crosses a day in w+1 .. 2w+1 (it is 1 up to w days and 1/Q from 2w\non), so the items whose age base lies in (last now - k days, now - k days]\nfor those k are the ones whose decay changed; a release date in (last now,\nnow] changes the base itself.\n\nNothing here imports plpy: functions take it as their first argument.\n"""\n\nfrom __future__ import annotations\n\nimport hashlib\nimport json\n\nfrom . import formulas\nfrom .inputs import Cycle, analyze_staging, staging_table, user_weights\n\n# A cycle more than this after the last one runs full: the affected set\n# would hold most items anyway (every age crosses a day), and a full cycle\n# costs less than finding them one range at a time.\nMAX_GAP_HOURS = 24\n\n# Source codes of trending._capture_changed (capture.SOURCES): the tables\n# whose rows name users rather than items.\nUSER_SOURCES = (5, 6)  # users, aggregate_user\nKIND_CODE = {"track": 1, "playlist": 2}\n\n# The decay windows of each kind of item (formulas.decay), in days.\nDECAY_WINDOWS = {"track": tuple(formulas.WINDOW_DAYS[r] for r in formulas.TRACK_COUNT_WINDOWS),\n                 "playlist": tuple(formulas.WINDOW_DAYS[r] for r in formulas.PLAYLIST_WINDOWS)}\n\n\ndef decay_steps(kind: str) -> list[int]:\n    """The ages (days) at which some decay of `kind` changes: w+1 .. 2w+1 per\n    window w (one beyond 2w in case power() rounds 1/Q up)."""\n    return sorted({k for w in DECAY_WINDOWS[kind] for k in range(w + 1, 2 * w + 2)})\n\n\ndef fingerprint(plan: dict) -> str:\n    """What must not change between the cycle that built the state and an\n    incremental one: the source schema and the slices switched on."""\n    slices = sorted(s["name"] for s in plan["steps"] if s.get("enabled"))\n    text = json.dumps({"source_schema": plan["source_schema"], "slices": slices}, sort_keys=True)\n    return hashlib.sha256(text.encode()).hexdigest()[:32]\n\n\ndef read_meta(plpy) -> dict | None:\n    rows = plpy.execute("SELECT m.valid, m.cycle_now::text AS cycle_now, m.since, m.fingerprint,"\n                        " m.reconciled_at::text AS reconciled_at FROM trending._state_meta m")\n    return dict(rows[0]) if rows else None\n\n\ndef decide(plpy, *, full_requested: bool, capture_state: dict, unrecorded: str | None, meta: dict | None,\n           plan_fingerprint: str, now_utc: str, reconcile_every: str) -> tuple[str, str]:\n    """(kind, reason): \'full\', \'reconcile\' or \'incremental\', and why. The\n    first reason that needs a full cycle wins."""\n    if full_requested:\n        return "full", "a full cycle was requested (full => true)"\n    if not capture_state["incremental"]:\n        return "full", capture_state["reason"]\n    if unrecorded is not None:  # the capture\'s snapshot found it not recording, or about to stop\n        return "full", unrecorded\n    if meta is None:\n        return "full", ("the incremental state is missing: first cycle with the capture, or the unlogged "\n                        "state was lost (crash restart, failover, restore or upgrade)")\n    if not meta["valid"]:\n        return "full", ("the incremental state is invalid: a full cycle that was to rebuild it did not finish, "\n                        "or one at an earlier now could not")\n    if meta["fingerprint"] != plan_fingerprint:\n        return "full", "the source schema or the strategies switched on changed since the state was built"\n    if meta["since"] != capture_state["since"]:\n        return "full", "the incremental state and the capture\'s watermark are out of step"\n    row = plpy.execute(plpy.prepare(\n        "SELECT $1::timestamp < $2::timestamp AS backwards,"\n        " $1::timestamp - $2::timestamp > pg_catalog.make_interval(hours => $3) AS gap,"\n        " ($1::timestamp - $2::timestamp)::text AS elapsed,"\n        " $4::timestamp + $5::interval <= $1::timestamp AS reconcile",\n        ["text", "text", "int4", "text", "text"]),\n        [now_utc, meta["cycle_now"], MAX_GAP_HOURS, meta["reconciled_at"] or meta["cycle_now"], reconcile_every])[0]\n    if row["backwards"]:\n        return "full", f"now ({now_utc}) is before the last cycle\'s ({meta[\'cycle_now\']})"\n    if row["gap"]:\n        return "full", (f"{row[\'elapsed\']} since the last cycle, more than {MAX_GAP_HOURS} hours: "\n                        "a full cycle costs less than finding what changed")\n    if row["reconcile"]:\n        return "reconcile", (f"reconciliation is due (reconcile_every {reconcile_every}; last at "\n                             f"{meta[\'reconciled_at\']})")\n    return "incremental", "incremental: the capture and the state are intact"\n\n\n# Users named by the capture (their profile, follower count or rows changed).\n_NAMED_USERS = """\nSELECT DISTINCT d.user_id FROM trending._capture_changed d\nWHERE {consumed} AND d.source IN ({user_sources}) AND d.user_id IS NOT NULL\n"""\n\n\n# Each named user\'s karma weight now (from the sources) and as the state\n# holds it.\n_NAMED_WEIGHTS = """\nCREATE TEMP TABLE trending_{kind}_named_weights AS\nWITH named_users AS MATERIALIZED ({named})\nSELECT n.user_id, w.weight, w.negative, s.weight AS old_weight, s.negative AS old_negative\nFROM named_users n\nLEFT JOIN ({weights}) AS w ON w.user_id = n.user_id\nLEFT JOIN trending._state_{kind}_users s ON s.user_id = n.user_id\n"""\n\n# Per item, the sum of the weight differences of the users who changed over\n# its live saves and reposts by them (a user who both saved and reposted\n# counts twice, as in karma), per karma column; reread: the item\'s karma\n# must be summed again (_REREAD_USER).\n_KARMA_DELTA = """\nCREATE TEMP TABLE trending_{kind}_karma_delta AS\nWITH changed AS MATERIALIZED (\n    SELECT n.user_id, COALESCE(n.weight, 0) - COALESCE(n.old_weight, 0) AS delta, {reread_user} AS reread\n    FROM pg_temp.trending_{kind}_named_weights n\n    WHERE {changed}\n)\nSELECT x.id, {sums}, bool_or(c.reread) AS reread\nFROM (\n    SELECT s.save_item_id::bigint AS id, s.user_id::bigint AS user_id, s.created_at FROM {src}.saves s\n    WHERE s.user_id = ANY (ARRAY(SELECT c.user_id FROM changed c))\n      AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), \'{kind}\')\n      AND s.is_current IS TRUE AND s.is_delete IS FALSE\n    UNION ALL\n    SELECT r.repost_item_id::bigint, r.user_id::bigint, r.created_at FROM {src}.reposts r\n    WHERE r.user_id = ANY (ARRAY(SELECT c.user_id FROM changed c))\n      AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), \'{kind}\')\n      AND r.is_current IS TRUE AND r.is_delete IS FALSE\n) AS x\nJOIN changed c ON c.user_id = x.user_id\nGROUP BY x.id\n"""\n\n# A user whose weight changed. A track\'s karma counts no weight as 0; a\n# playlist\'s is NULL without a weight (its K is then 1), so there a weight\n# of 0 appearing or vanishing is a change.\n_CHANGED_USER = {\n    "track": ("(COALESCE(n.weight, 0), COALESCE(n.negative, false))"\n              " IS DISTINCT FROM (COALESCE(n.old_weight, 0), COALESCE(n.old_negative, false))"),\n    "playlist": ("(n.weight, COALESCE(n.negative, false))"\n                 " IS DISTINCT FROM (n.old_weight, COALESCE(n.old_negative, false))"),\n}\n\n# A changed user whose items\' karma is summed again rather than moved: a\n# follower count that is or was negative (the state\'s negative_contributors\n# must follow it); for playlists also a weight that appears or vanishes (a\n# playlist\'s karma is NULL without contributors, which a difference cannot\n# say).\n_REREAD_USER = {\n    "track": "COALESCE(n.negative, false) OR COALESCE(n.old_negative, false)",\n    "playlist": ("COALESCE(n.negative, false) OR COALESCE(n.old_negative, false)"\n                 " OR n.weight IS NULL OR n.old_weight IS NULL"),\n}\n\n\ndef stage_karma_delta(plpy, kind: str, cur: Cycle, consumed: str) -> None:\n    """pg_temp.trending_<kind>_named_weights and trending_<kind>_karma_delta:\n    the users the delta rows this cycle consumes name (`consumed`: an SQL\n    condition on the delta row aliased d), their weights, and what\n    their changes add to each item\'s karma (tracks: delta; playlists:\n    delta_<range> over the saves and reposts inside each window)."""\n    named = _NAMED_USERS.format(consumed=consumed, user_sources=", ".join(map(str, USER_SOURCES)))\n    in_named = "\\n  AND u.user_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))"\n    plpy.execute(_NAMED_WEIGHTS.format(kind=kind, named=named, weights=user_weights(kind, cur.source, in_named)))\n    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_named_weights")\n    if kind == "track":\n        sums = "sum(c.delta) AS delta"\n    else:  # karma takes created_at >= start (inputs._PLAYLIST_INPUTS)\n        sums = ", ".join(f"sum(c.delta) FILTER (WHERE x.created_at >= {cur.playlist_starts[r]}) AS delta_{r}"\n                         for r in formulas.PLAYLIST_WINDOWS)\n    plpy.execute(_KARMA_DELTA.format(kind=kind, src=cur.source, sums=sums, changed=_CHANGED_USER[kind],\n                                     reread_user=_REREAD_USER[kind]))\n    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_karma_delta")\n\n\ndef _steps_values(kind: str) -> str:\n    return ", ".join(f"({k})" for k in decay_steps(kind))\n\n\ndef stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, consumed: str, guard) -> int:\n    """Fill pg_temp.trending_<kind>_affected with the ids to rescore, and\n    pg_temp.trending_<kind>_unknown with those the state does not hold, and\n    pg_temp.trending_<kind>_reread with those whose saves and reposts must be\n    read again (the others\' engagement counts and karma are the state\'s,\n    their karma moved by stage_karma_delta); the number affected.\n    Reads the delta rows this cycle consumes (`consumed`: an SQL condition on\n    the delta row aliased d), the state, and (by the\n    users\' index) the saves and reposts of the users named."""\n    code = KIND_CODE[kind]\n    state = f"trending._state_{kind}s"\n    id_col = f"{kind}_id"\n    hours = f"trending._state_{kind}_hours"\n    owners = "trending._state_playlist_owners" if kind == "playlist" else state\n    owner_id_col = "playlist_id" if kind == "playlist" else id_col\n    if kind == "track":\n        edges = [(prev.track_week_floor, cur.track_week_floor), (prev.track_month_floor, cur.track_month_floor)]\n    else:\n        edges = [(prev.playlist_floors[r], cur.playlist_floors[r]) for r in formulas.PLAYLIST_WINDOWS]\n    # both ways: the calendar month\'s start can move back (inputs.Cycle.track_month_keep)\n    in_hours = " OR ".join(f"(h.hour >= least({a}, {b}) AND h.hour <= greatest({a}, {b}))" for a, b in edges)\n    guard("affected")  # the users\' rows, saves and reposts are read from the sources\n    # (query, whether its items\' saves and reposts must be read again: they\n    # changed, a contributor\'s weight changed, or a window moved over them)\n    parts = [\n        # items named: their rows, their saves and reposts, their counts (and, for tracks, plays)\n        (f"SELECT d.item_id, d.source IN (3, 4) FROM trending._capture_changed d"  # 3, 4: saves, reposts\n         f" WHERE {consumed} AND d.kind = {code} AND d.item_id IS NOT NULL"),\n        # items owned by the users named (owner_followers)\n        f"SELECT o.{owner_id_col}, false FROM {owners} o WHERE o.owner_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))",\n    ]\n    # an item\'s karma moves by its contributors\' weight differences\n    stage_karma_delta(plpy, kind, cur, consumed)\n    parts.append(f"SELECT kd.id, kd.reread FROM pg_temp.trending_{kind}_karma_delta kd")\n    parts += [\n        # engagements that left a window\n        f"SELECT h.item_id, true FROM {hours} h WHERE {in_hours}",\n        # ages that crossed a decay step; release dates that passed\n        f"SELECT s.{id_col}, false FROM {state} s JOIN (VALUES {_steps_values(kind)}) AS k (days)"\n        f" ON s.created_at > {prev.now_utc} - pg_catalog.make_interval(days => k.days)"\n        f" AND s.created_at <= {cur.now_utc} - pg_catalog.make_interval(days => k.days)",\n        f"SELECT s.{id_col}, false FROM {state} s JOIN (VALUES {_steps_values(kind)}) AS k (days)"\n        f" ON s.released_base > {prev.now_utc} - pg_catalog.make_interval(days => k.days)"\n        f" AND s.released_base <= {cur.now_utc} - pg_catalog.make_interval(days => k.days)",\n        f"SELECT s.{id_col}, false FROM {state} s WHERE s.release_date > {prev.now_utc} AND s.release_date <= {cur.now_utc}",\n    ]\n    if kind == "track":\n        play_edges = " OR ".join(f"(b.hour >= least({a}, {b}) AND b.hour <= greatest({a}, {b}))" for a, b in edges)\n        parts += [\n            f"SELECT d.item_id, false FROM trending._capture_play_hours d WHERE {consumed}",\n            # plays that left a window\n            f"SELECT b.track_id, false FROM trending._state_play_buckets b WHERE {play_edges}",\n        ]\n    union = "\\n    UNION ALL\\n    ".join(parts)\n    staging_table(plpy, f"trending_{kind}_affected")  # trending._state_write reads it\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_reread (id bigint)")\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_unknown (id bigint)")\n    plpy.execute(f"""\nWITH named_users AS MATERIALIZED ({_NAMED_USERS.format(consumed=consumed,\n                                                       user_sources=", ".join(map(str, USER_SOURCES)))}),\nparts AS MATERIALIZED (\n    SELECT x.id, bool_or(x.reread) AS reread FROM (\n    {union}\n    ) AS x (id, reread)\n    WHERE x.id IS NOT NULL\n    GROUP BY x.id\n), affected AS (\n    INSERT INTO pg_temp.trending_{kind}_affected SELECT p.id FROM parts p\n), unknown AS (\n    INSERT INTO pg_temp.trending_{kind}_unknown\n    SELECT p.id FROM parts p WHERE NOT EXISTS (SELECT FROM {state} s WHERE s.{id_col} = p.id)\n    RETURNING id\n)\n-- an item the state does not hold (it was not eligible) is read whole\nINSERT INTO pg_temp.trending_{kind}_reread\nSELECT p.id FROM parts p\nWHERE p.reread OR p.id IN (SELECT u.id FROM unknown u)""")\n    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_reread")\n    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_unknown")\n    analyze_staging(plpy, f"trending_{kind}_affected")\n    return int(plpy.execute(f"SELECT count(*) AS n FROM pg_temp.trending_{kind}_affected")[0]["n"])\n',
+    'trending_pl.inputs': '"""Stage the inputs every strategy shares, once per cycle, as private temp tables.\n\nOne row per eligible track (pg_temp.trending_track_inputs) and per eligible\nplaylist (pg_temp.trending_playlist_inputs) holds everything the reference\'s formulas\nneed for every strategy and range: windowed counts, totals, karma, age, owner\nfollowers. The windows are FILTER clauses of the same aggregate. No source\nrow is ever visited from Python.\n\nA Scope says which items and where the plays come from:\n- a full cycle (and preview): every item, plays read from the sources, one\n  scan of the month of plays grouped by track and hour;\n- an incremental cycle: the affected items only (a temp table of ids, found\n  by incremental.py), their rows read by index, their plays from the state\'s\n  hourly buckets plus the delta rows not yet added to them;\n- explain: one item, plays from the sources.\nEither way a window\'s listens are the plays of the whole hours after the\nhour that holds its start, plus that partial first hour counted exactly\nfrom plays(created_at) (its own index range scan).\n"""\n\nfrom __future__ import annotations\n\nfrom dataclasses import dataclass\n\nfrom . import formulas\n\n\n@dataclass(frozen=True)\nclass Scope:\n    """Which items a staging covers and where their plays come from.\n    ids: a temp table (id bigint) of the items, or None for every item.\n    plays: "sources" (read plays; with `after`, an SQL condition on a delta\n    row aliased d, also the plays of the delta rows it holds for, those of\n    the transactions not visible in the cycle\'s snapshot, which a full cycle\n    keeps out of the state\'s buckets) or "state": the state\'s per-track sums\n    of whole hours, less the hours the windows left since the state\'s now\n    (prev_*_floor), plus the plays of the delta rows `consumed` (an SQL\n    condition on a delta row aliased d) holds for."""\n    ids: str | None = None\n    plays: str = "sources"\n    after: str | None = None\n    consumed: str | None = None\n    prev_week_floor: str | None = None   # state: the hours the state\'s sums start after\n    prev_month_floor: str | None = None\n    reread: str | None = None            # state: the ids whose saves and reposts are read again;\n                                         # the others\' engagement counts and karma are the state\'s\n    unknown: str | None = None           # state: the ids the state does not hold\n\n\nEVERYTHING = Scope()\n\n\n@dataclass(frozen=True)\nclass Cycle:\n    """What every statement of one cycle needs: where to read and when `now` is."""\n    source: str       # the source schema, quoted as an identifier\n    now_text: str     # now in UTC, ISO text, for the summary\n    now_utc: str      # SQL literals of type timestamp (UTC)\n    track_week_start: str\n    track_month_start: str\n    playlist_starts: dict  # time range -> SQL literal\n    track_week_floor: str = ""   # the hour (UTC) that holds each start\n    track_month_floor: str = ""\n    playlist_floors: dict = None\n    # The month window\'s start ("1 mon", day clamped to the month\'s end) can\n    # move back as now moves on: Dec 30 23:50 - 1 mon is Nov 30 23:50, Dec 31\n    # 10:08 - 1 mon is Nov 30 10:08. Never by more than a day, so the state\n    # keeps the plays and engagements from this hour on: the earliest any\n    # later window can reach.\n    track_month_keep: str = ""\n\n    @classmethod\n    def start(cls, plpy, now: str, source_schema: str) -> "Cycle":\n        """Window bounds in UTC, with PostgreSQL\'s calendar arithmetic (\'1 mon\')."""\n        bounds = {"now_utc": "interval \'0\'",\n                  "track_week_start": f"interval \'{formulas.TRACK_COUNT_WINDOWS[\'week\']}\'",\n                  "track_month_start": f"interval \'{formulas.TRACK_COUNT_WINDOWS[\'month\']}\'"}\n        bounds.update({f"playlist_{r}_start": f"interval \'{w}\'"\n                       for r, w in formulas.PLAYLIST_WINDOWS.items()})\n        bounds["track_month_keep"] = f"(interval \'{formulas.TRACK_COUNT_WINDOWS[\'month\']}\' + interval \'1 day\')"\n        select = ", ".join(f"(n - {interval})::text AS {name}, "\n                           f"pg_catalog.date_trunc(\'hour\', n - {interval})::text AS {name}_floor"\n                           for name, interval in bounds.items())\n        row = plpy.execute(f"SELECT {select} FROM (SELECT {plpy.quote_literal(now)}::timestamptz"\n                           f" AT TIME ZONE \'UTC\' AS n) AS cycle_now")[0]\n\n        def lit(name: str) -> str:\n            return f"{plpy.quote_literal(row[name])}::timestamp"\n\n        return cls(source=plpy.quote_ident(source_schema), now_text=row["now_utc"],\n                   now_utc=lit("now_utc"),\n                   track_week_start=lit("track_week_start"),\n                   track_month_start=lit("track_month_start"),\n                   playlist_starts={r: lit(f"playlist_{r}_start") for r in formulas.PLAYLIST_WINDOWS},\n                   track_week_floor=lit("track_week_start_floor"),\n                   track_month_floor=lit("track_month_start_floor"),\n                   playlist_floors={r: lit(f"playlist_{r}_start_floor") for r in formulas.PLAYLIST_WINDOWS},\n                   track_month_keep=lit("track_month_keep_floor"))\n\n\n# Traps and absurd rows counted per cycle (docs/reference.md, "Traps", and the "Absurd\n# rows"; docs/reference-absurd-rows.md says what each counts); None in a\n# summary when the kind of strategy that would find them is switched off.\nTRACK_BAD_ROWS = ("duplicate_current_tracks", "null_play_counts",\n                  "tracks_created_at_infinite", "tracks_release_date_infinite",\n                  "track_events_created_at_infinite", "track_genres_over_1000_bytes",\n                  "track_users_negative_followers", "track_karma_over_int8")\nPLAYLIST_BAD_ROWS = ("duplicate_current_playlists", "playlists_track_ids_not_array",\n                     "playlist_karma_over_int4",\n                     "playlists_created_at_infinite", "playlists_release_date_infinite",\n                     "playlist_events_created_at_infinite",\n                     "playlist_users_negative_followers", "playlist_karma_over_int8")\n\n# Kept across the scheduled procedure\'s commits (so not ON COMMIT DROP):\n# dropped by the last step, by a failure, and before a run stages anything.\nTEMP_TABLES = tuple(f"trending_{kind}_{table}" for kind in ("track", "playlist")\n                    for table in ("candidates", "inputs", "staged", "changes", "engagements", "affected",\n                                  "reread", "unknown", "state", "engagement_hours", "weights",\n                                  "named_weights", "karma_delta", "user_state")) + (\n    "trending_play_hours", "trending_track_listens", "trending_playlist_owners", "trending_explain_ids")\n\n\ndef staging_table(plpy, name: str) -> None:\n    """Create the empty temp table pg_temp.<name> that a SECURITY DEFINER\n    writer will read, through trending._staging_table: it is made and owned\n    by the extension\'s owner, this session may only fill and read it, so\n    nothing this role attaches to it can run as the owner (docs/security.md,\n    "What a definer function reads"). Its columns are the catalogue\'s,\n    sql/functions/_staging_columns.sql."""\n    plpy.execute(f"SELECT trending._staging_table({plpy.quote_literal(name)})")\n\n\ndef analyze_staging(plpy, name: str) -> None:\n    """ANALYZE a staging table (only its owner may: trending._staging_analyze)."""\n    plpy.execute(f"SELECT trending._staging_analyze({plpy.quote_literal(name)})")\n\n\ndef drop_temp_tables(plpy) -> None:\n    """Drop this cycle\'s private tables: the staging tables through\n    trending._staging_drop (the owner\'s), then the session\'s own."""\n    plpy.execute("SELECT trending._staging_drop()")\n    for name in TEMP_TABLES:\n        if plpy.execute(f"SELECT pg_catalog.to_regclass(\'pg_temp.{name}\') IS NOT NULL AS present")[0]["present"]:\n            plpy.execute(f"DROP TABLE pg_temp.{name}")\n\n\ndef _age_days(c: Cycle, row: str) -> str:\n    """Whole days of now - base (the interval\'s days field, truncated toward zero).\n    base: created_at if release_date is after now, else the later of the two\n    (greatest() ignores a NULL release_date; an infinite release_date needs no\n    case of its own: +infinity is after now, -infinity loses to created_at).\n    created_at is finite (an infinite one makes the item not eligible). The\n    base is clamped into [now - AGE_CLAMP_DAYS, now] so that `now - base`\n    cannot overflow; the decay is the same (formulas.AGE_CLAMP_DAYS)."""\n    base = (f"CASE WHEN {row}.release_date > {c.now_utc} "\n            f"THEN {row}.created_at ELSE greatest({row}.release_date, {row}.created_at) END")\n    oldest = f"{c.now_utc} - interval \'{formulas.AGE_CLAMP_DAYS} days\'"\n    return f"EXTRACT(day FROM {c.now_utc} - greatest(least({base}, {c.now_utc}), {oldest}))::integer"\n\n\nINT8_MAX = 9223372036854775807\n_INFINITE = "\'-infinity\'::timestamp"   # the one created_at below every window bound\n\n\n_COMPLETE_PROFILE = """(u.cover_photo IS NOT NULL OR u.cover_photo_sizes IS NOT NULL)\n          AND (u.profile_picture IS NOT NULL OR u.profile_picture_sizes IS NOT NULL)\n          AND u.bio IS NOT NULL"""\n\n# An id with more than one current row is skipped (and counted): upstream\n# failed on it because the score tables\' key would collide. Grouping the\n# current rows gives both the single row\'s values and the duplicates.\n_TRACK_CANDIDATES = """\nCREATE TEMP TABLE trending_track_candidates AS\nSELECT t.track_id,\n       count(*)            AS current_rows,\n       min(t.owner_id)     AS owner_id,\n       min(t.genre)        AS genre,\n       min(t.created_at)   AS created_at,\n       min(t.release_date) AS release_date,\n       bool_and(t.is_delete IS FALSE AND t.is_unlisted IS FALSE AND t.stem_of IS NULL) AS listed\nFROM {src}.tracks t\nWHERE t.is_current IS TRUE{in_scope}\nGROUP BY t.track_id\n"""\n\n# Plays per track and hour, from the hour that holds the month window\'s start\n# on (and the hour of -infinity, read only to be counted). n_after: the plays\n# of the delta rows of transactions not visible in the snapshot a full cycle\n# arms at, which the state\'s buckets leave to a later cycle (see\n# _PLAY_HOURS_AFTER). A staging table (staging_table): trending._state_write\n# reads it.\n_PLAY_HOURS_FROM_SOURCES = """\nINSERT INTO pg_temp.trending_play_hours\nSELECT h.track_id, h.hour, pg_catalog.sum(h.n_source)::bigint, pg_catalog.sum(h.n_after)::bigint\nFROM (\n    SELECT p.play_item_id::bigint AS track_id, pg_catalog.date_trunc(\'hour\', p.created_at) AS hour,\n           1 AS n_source, 0 AS n_after\n    FROM {src}.plays p\n    WHERE (p.created_at >= {keep_floor} OR p.created_at = {infinite}){in_scope}\n    {after}\n) AS h\nGROUP BY h.track_id, h.hour\n"""\n\n# In the statement that reads the plays, so from the same snapshot: the delta\n# rows of the transactions this read sees and the cycle\'s snapshot does not,\n# whose plays the read counted (a later cycle consumes those rows).\n_PLAY_HOURS_AFTER = """UNION ALL\n    SELECT d.item_id, d.hour, 0, d.n\n    FROM trending._capture_play_hours d\n    WHERE {after} AND (d.hour >= {keep_floor} OR d.hour = {infinite}){in_scope}"""\n\n# Per track: the plays of the whole hours after the hour that holds each\n# window\'s start, and those dated +-infinity (counted as absurd rows); state_*: the same as of the watermark a\n# full cycle arms (less the delta rows not visible in its snapshot), which the state keeps.\n_LISTENS_TABLE = """\nCREATE TEMP TABLE trending_track_listens (track_id bigint, week_hours bigint, month_hours bigint,\n                                          infinite_plays bigint, state_week_hours bigint,\n                                          state_month_hours bigint, state_infinite_plays bigint)\n"""\n\n_LISTENS_FROM_PLAY_HOURS = """\nINSERT INTO pg_temp.trending_track_listens\nSELECT h.track_id,\n       sum(h.n_source) FILTER (WHERE h.hour > {week_floor}),\n       sum(h.n_source) FILTER (WHERE h.hour > {month_floor}),\n       sum(h.n_source) FILTER (WHERE NOT pg_catalog.isfinite(h.hour)),\n       sum(h.n_source - h.n_after) FILTER (WHERE h.hour > {week_floor}),\n       sum(h.n_source - h.n_after) FILTER (WHERE h.hour > {month_floor}),\n       sum(h.n_source - h.n_after) FILTER (WHERE NOT pg_catalog.isfinite(h.hour))\nFROM pg_temp.trending_play_hours h\nGROUP BY h.track_id\n"""\n\n# An incremental cycle\'s plays, for the affected tracks only: the state\'s\n# sums less the buckets of the hours each window left since the state\'s now,\n# plus the delta rows not yet in the buckets; a track the state does not\n# hold (it was not eligible) sums its buckets.\n_LISTENS_FROM_STATE = """\nWITH left_windows AS (\n    -- a window\'s start moves on (hours leave it) or, for the calendar month,\n    -- may move back up to a day (hours come back into it)\n    SELECT b.track_id,\n           COALESCE(sum(b.plays) FILTER (WHERE b.hour > {prev_week_floor} AND b.hour <= {week_floor}), 0)\n           - COALESCE(sum(b.plays) FILTER (WHERE b.hour > {week_floor} AND b.hour <= {prev_week_floor}), 0)\n               AS week_out,\n           COALESCE(sum(b.plays) FILTER (WHERE b.hour > {prev_month_floor} AND b.hour <= {month_floor}), 0)\n           - COALESCE(sum(b.plays) FILTER (WHERE b.hour > {month_floor} AND b.hour <= {prev_month_floor}), 0)\n               AS month_out\n    FROM trending._state_play_buckets b\n    WHERE (b.hour > least({prev_week_floor}, {week_floor}) AND b.hour <= greatest({prev_week_floor}, {week_floor}))\n       OR (b.hour > least({prev_month_floor}, {month_floor}) AND b.hour <= greatest({prev_month_floor}, {month_floor}))\n    GROUP BY b.track_id\n), unknown AS (\n    SELECT b.track_id,\n           sum(b.plays) FILTER (WHERE b.hour > {week_floor})  AS week_all,\n           sum(b.plays) FILTER (WHERE b.hour > {month_floor}) AS month_all,\n           sum(b.plays) FILTER (WHERE NOT pg_catalog.isfinite(b.hour)) AS infinite_all\n    FROM trending._state_play_buckets b\n    WHERE b.track_id = ANY (ARRAY(SELECT u.id FROM {unknown} u))\n    GROUP BY b.track_id\n), added AS (\n    SELECT d.item_id AS track_id,\n           sum(d.n) FILTER (WHERE d.hour > {week_floor})  AS week_new,\n           sum(d.n) FILTER (WHERE d.hour > {month_floor}) AS month_new,\n           sum(d.n) FILTER (WHERE NOT pg_catalog.isfinite(d.hour)) AS infinite_new\n    FROM trending._capture_play_hours d\n    WHERE {consumed} AND d.item_id IN (SELECT a.id FROM {ids} a)\n    GROUP BY d.item_id\n), sums AS (\n    SELECT a.id AS track_id,\n           CASE WHEN s.track_id IS NULL THEN COALESCE(u.week_all, 0)\n                ELSE COALESCE(s.week_hours, 0) - COALESCE(o.week_out, 0) END + COALESCE(n.week_new, 0) AS week_hours,\n           CASE WHEN s.track_id IS NULL THEN COALESCE(u.month_all, 0)\n                ELSE COALESCE(s.month_hours, 0) - COALESCE(o.month_out, 0) END + COALESCE(n.month_new, 0) AS month_hours,\n           CASE WHEN s.track_id IS NULL THEN COALESCE(u.infinite_all, 0)\n                ELSE COALESCE(s.infinite_plays, 0) END + COALESCE(n.infinite_new, 0) AS infinite_plays\n    FROM {ids} a\n    LEFT JOIN trending._state_tracks s ON s.track_id = a.id\n    LEFT JOIN left_windows o ON o.track_id = a.id\n    LEFT JOIN unknown u ON u.track_id = a.id\n    LEFT JOIN added n ON n.track_id = a.id\n)\nINSERT INTO pg_temp.trending_track_listens\nSELECT x.track_id, x.week_hours, x.month_hours, x.infinite_plays, x.week_hours, x.month_hours, x.infinite_plays\nFROM sums x\n"""\n\n_TRACK_ENGAGEMENTS = """\nCREATE TEMP TABLE trending_track_engagements AS\nSELECT r.repost_item_id::bigint AS track_id, true AS is_repost, r.user_id::bigint AS user_id, r.created_at\nFROM {src}.reposts r\nWHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), \'track\')  -- by label, no cast (docs/security.md)\n  AND r.is_current IS TRUE AND r.is_delete IS FALSE{reposts_in_scope}\nUNION ALL\nSELECT s.save_item_id::bigint, false, s.user_id::bigint, s.created_at\nFROM {src}.saves s\nWHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), \'track\')  -- by label, no cast (docs/security.md)\n  AND s.is_current IS TRUE AND s.is_delete IS FALSE{saves_in_scope}\n"""\n\n# Karma weight of a user: follower_count once per users row with a complete\n# profile, for tracks every row (current or not, as upstream), for playlists\n# the current ones (upstream filters is_current there). A negative\n# follower_count adds nothing, as if the user had no aggregate_user row\n# (docs/reference.md, Absurd rows). Also read by incremental.py for the\n# users the capture names.\n_USER_ROWS = {"track": "", "playlist": "u.is_current IS TRUE AND "}\n\n\ndef user_weights(kind: str, src: str, users_in_scope: str) -> str:\n    """The query of the karma weights of `kind` of the users in scope."""\n    return f"""\nSELECT u.user_id::bigint AS user_id, sum(au.follower_count) FILTER (WHERE au.follower_count >= 0)::numeric AS weight,\n       bool_or(au.follower_count < 0) AS negative\nFROM {src}.users u\nJOIN {src}.aggregate_user au ON au.user_id = u.user_id\nWHERE {_USER_ROWS[kind]}{_COMPLETE_PROFILE}{users_in_scope}\nGROUP BY u.user_id\n"""\n\n\n# An incremental cycle\'s weights of the contributors to the items whose\n# saves and reposts it reads again: the state\'s, or for a user the capture\n# named, the new one (incremental.py). Never the sources\' for a user not\n# named: the state\'s karma sums hold the state\'s weights, and a change not\n# yet named is applied, as a difference, when it is.\n_WEIGHTS_FROM_STATE = """\nCREATE TEMP TABLE trending_{kind}_weights AS\nSELECT e.user_id,\n       CASE WHEN n.user_id IS NULL THEN s.weight ELSE n.weight END AS weight,\n       CASE WHEN n.user_id IS NULL THEN s.negative ELSE n.negative END AS negative\nFROM (SELECT DISTINCT g.user_id FROM pg_temp.trending_{kind}_engagements g) AS e\nLEFT JOIN pg_temp.trending_{kind}_named_weights n ON n.user_id = e.user_id\nLEFT JOIN trending._state_{kind}_users s ON s.user_id = e.user_id\n"""\n\n\ndef _stage_weights(plpy, c: "Cycle", kind: str, scope: "Scope") -> None:\n    """pg_temp.trending_<kind>_weights: the karma weights of the contributors\n    to the items whose saves and reposts were read (every user\'s, reading\n    every item)."""\n    if scope.reread is not None:\n        plpy.execute(_WEIGHTS_FROM_STATE.format(kind=kind))\n    else:\n        users_in_scope = "" if scope.ids is None else (\n            f"\\n  AND u.user_id = ANY (ARRAY(SELECT DISTINCT e.user_id FROM pg_temp.trending_{kind}_engagements e))")\n        plpy.execute(f"CREATE TEMP TABLE trending_{kind}_weights AS" + user_weights(kind, c.source, users_in_scope))\n    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_weights")\n\n\n_TRACK_INPUTS = """\nCREATE TEMP TABLE trending_track_inputs AS\nWITH eligible AS (\n    -- an infinite created_at makes a track not eligible (counted)\n    SELECT c.* FROM pg_temp.trending_track_candidates c\n    WHERE c.current_rows = 1 AND c.listed AND pg_catalog.isfinite(c.created_at)\n),\n-- the whole hours after the hour that holds each window\'s start are in\n-- trending_track_listens; the partial hour that holds it, exactly (created_at > start):\nlisten_edges AS (\n    SELECT p.play_item_id AS track_id,\n           count(*) FILTER (WHERE p.created_at > {week_start} AND p.created_at < {week_floor} + interval \'1 hour\')\n               AS week_edge,\n           count(*) FILTER (WHERE p.created_at > {month_start} AND p.created_at < {month_floor} + interval \'1 hour\')\n               AS month_edge\n    FROM {src}.plays p\n    WHERE (p.created_at > {week_start} AND p.created_at < {week_floor} + interval \'1 hour\')\n       OR (p.created_at > {month_start} AND p.created_at < {month_floor} + interval \'1 hour\')\n    GROUP BY p.play_item_id\n),\nengagement_counts AS (\n    SELECT e.track_id,\n           count(*) FILTER (WHERE e.is_repost AND e.created_at > {week_start})      AS reposts_week,\n           count(*) FILTER (WHERE e.is_repost AND e.created_at > {month_start})     AS reposts_month,\n           count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {week_start})  AS saves_week,\n           count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {month_start}) AS saves_month,\n           sum(w.weight)                                                           AS karma,\n           count(*) FILTER (WHERE NOT pg_catalog.isfinite(e.created_at))           AS infinite_actions,\n           array_agg(e.user_id ORDER BY e.user_id) FILTER (WHERE w.negative)      AS negative_contributors\n    FROM pg_temp.trending_track_engagements e\n    LEFT JOIN pg_temp.trending_track_weights w ON w.user_id = e.user_id\n    GROUP BY e.track_id\n),\nengagement_inputs AS (\n    SELECT * FROM engagement_counts{engagements_from_state}\n)\nSELECT e.track_id,\n       -- too long for the genre index: stored as NULL (counted)\n       CASE WHEN pg_catalog.octet_length(e.genre) > {genre_max_bytes} THEN NULL ELSE e.genre END AS genre,\n       COALESCE(pg_catalog.octet_length(e.genre) > {genre_max_bytes}, false) AS genre_too_long,\n       e.owner_id,\n       au.follower_count                     AS owner_followers,\n       {age_days}                            AS age_days,\n       NOT COALESCE(pg_catalog.isfinite(e.release_date), true) AS release_date_infinite,\n       COALESCE(l.infinite_plays, 0) + COALESCE(g.infinite_actions, 0) AS infinite_events,\n       g.negative_contributors,\n       COALESCE(l.week_hours, 0) + COALESCE(x.week_edge, 0)   AS listens_week,\n       COALESCE(l.month_hours, 0) + COALESCE(x.month_edge, 0) AS listens_month,\n       COALESCE(g.reposts_week, 0)           AS reposts_week,\n       COALESCE(g.reposts_month, 0)          AS reposts_month,\n       COALESCE(g.saves_week, 0)             AS saves_week,\n       COALESCE(g.saves_month, 0)            AS saves_month,\n       COALESCE(at.repost_count, 0)          AS repost_total,\n       COALESCE(at.save_count, 0)            AS save_total,\n       ap.count                              AS play_total,\n       ap.play_item_id IS NOT NULL AND ap.count IS NULL AS null_play_count,\n       COALESCE(g.karma, 0)                  AS karma,\n       COALESCE(g.infinite_actions, 0)       AS infinite_actions\nFROM eligible e\nLEFT JOIN {src}.aggregate_user au     ON au.user_id = e.owner_id\nLEFT JOIN pg_temp.trending_track_listens l ON l.track_id = e.track_id\nLEFT JOIN listen_edges x              ON x.track_id = e.track_id\nLEFT JOIN engagement_inputs g         ON g.track_id = e.track_id\nLEFT JOIN {src}.aggregate_track at    ON at.track_id = e.track_id\nLEFT JOIN {src}.aggregate_plays ap    ON ap.play_item_id = e.track_id\n"""\n\n_PLAYLIST_CANDIDATES = """\nCREATE TEMP TABLE trending_playlist_candidates AS\nSELECT p.playlist_id,\n       count(*)                 AS current_rows,\n       min(p.playlist_owner_id) AS owner_id,\n       min(p.created_at)        AS created_at,\n       min(p.release_date)      AS release_date,\n       bool_and(p.is_delete IS FALSE AND p.is_private IS FALSE) AS listed,\n       bool_and(pg_catalog.jsonb_typeof(p.playlist_contents -> \'track_ids\') IS NOT DISTINCT FROM \'array\')\n                                AS track_ids_is_array,\n       min(CASE WHEN pg_catalog.jsonb_typeof(p.playlist_contents -> \'track_ids\') = \'array\'\n                THEN pg_catalog.jsonb_array_length(p.playlist_contents -> \'track_ids\') END)\n                                AS track_count\nFROM {src}.playlists p\nWHERE p.is_current IS TRUE{in_scope}\nGROUP BY p.playlist_id\n"""\n\n# the widest window bounds the read (all windows are nested), but for the\n# rows dated -infinity, read only to be counted\n_PLAYLIST_ENGAGEMENTS = """\nCREATE TEMP TABLE trending_playlist_engagements AS\nSELECT r.repost_item_id::bigint AS playlist_id, true AS is_repost, r.user_id::bigint AS user_id, r.created_at\nFROM {src}.reposts r\nWHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), \'playlist\')  -- by label, no cast (docs/security.md)\n  AND r.is_current IS TRUE AND r.is_delete IS FALSE\n  AND (r.created_at >= {year_start} OR r.created_at = {infinite}){reposts_in_scope}\nUNION ALL\nSELECT s.save_item_id::bigint, false, s.user_id::bigint, s.created_at\nFROM {src}.saves s\nWHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), \'playlist\')  -- by label, no cast (docs/security.md)\n  AND s.is_current IS TRUE AND s.is_delete IS FALSE\n  AND (s.created_at >= {year_start} OR s.created_at = {infinite}){saves_in_scope}\n"""\n\n_PLAYLIST_INPUTS = """\nCREATE TEMP TABLE trending_playlist_inputs AS\nWITH eligible AS (\n    SELECT c.*, au.follower_count AS owner_followers\n    FROM pg_temp.trending_playlist_candidates c\n    JOIN {src}.aggregate_user au ON au.user_id = c.owner_id\n    WHERE c.current_rows = 1 AND c.listed AND c.track_ids_is_array AND c.track_count >= 3\n      AND pg_catalog.isfinite(c.created_at)\n),\n-- counts take created_at > start, karma created_at >= start (as upstream)\nengagement_counts AS (\n    SELECT e.playlist_id,\n           {window_columns}\n    FROM pg_temp.trending_playlist_engagements e\n    LEFT JOIN pg_temp.trending_playlist_weights w ON w.user_id = e.user_id\n    GROUP BY e.playlist_id\n),\nengagement_inputs AS (\n    SELECT * FROM engagement_counts{engagements_from_state}\n)\nSELECT e.playlist_id,\n       e.owner_id,\n       e.owner_followers,\n       {age_days}                            AS age_days,\n       NOT COALESCE(pg_catalog.isfinite(e.release_date), true) AS release_date_infinite,\n       COALESCE(g.infinite_events, 0)        AS infinite_events,\n       g.negative_contributors,\n       {window_outputs},\n       COALESCE(ap.repost_count, 0)          AS repost_total,\n       COALESCE(ap.save_count, 0)            AS save_total\nFROM eligible e\nLEFT JOIN engagement_inputs g         ON g.playlist_id = e.playlist_id\nLEFT JOIN {src}.aggregate_playlist ap ON ap.playlist_id = e.playlist_id\n"""\n\n# A user with a negative follower_count is counted once per kind of item,\n# when met as the owner of an eligible item or as one of its karma\n# contributors (whose follower_count the karma would have summed).\n_NEGATIVE_FOLLOWER_USERS = """(SELECT count(DISTINCT n.user_id) FROM (\n           SELECT i.owner_id AS user_id FROM {inputs} i WHERE i.owner_followers < 0\n           UNION ALL\n           SELECT pg_catalog.unnest(i.negative_contributors) FROM {inputs} i\n           WHERE i.negative_contributors IS NOT NULL) AS n)"""\n\n_TRACK_BAD_ROWS = f"""\nSELECT (SELECT count(*) FROM pg_temp.trending_track_candidates WHERE current_rows > 1) AS duplicate_current_tracks,\n       (SELECT count(*) FROM pg_temp.trending_track_inputs WHERE null_play_count)      AS null_play_counts,\n       (SELECT count(*) FROM pg_temp.trending_track_candidates\n         WHERE current_rows = 1 AND listed AND NOT pg_catalog.isfinite(created_at))   AS tracks_created_at_infinite,\n       (SELECT count(*) FROM pg_temp.trending_track_inputs WHERE release_date_infinite)\n           AS tracks_release_date_infinite,\n       (SELECT COALESCE(sum(infinite_events), 0) FROM pg_temp.trending_track_inputs)\n           AS track_events_created_at_infinite,\n       (SELECT count(*) FROM pg_temp.trending_track_inputs WHERE genre_too_long)\n           AS track_genres_over_1000_bytes,\n       {_NEGATIVE_FOLLOWER_USERS.format(inputs="pg_temp.trending_track_inputs")}\n           AS track_users_negative_followers,\n       (SELECT count(*) FROM pg_temp.trending_track_inputs WHERE karma > {INT8_MAX})\n           AS track_karma_over_int8\n"""\n\n_PLAYLIST_BAD_ROWS = """\nSELECT (SELECT count(*) FROM pg_temp.trending_playlist_candidates WHERE current_rows > 1)\n           AS duplicate_current_playlists,\n       (SELECT count(*) FROM pg_temp.trending_playlist_candidates\n         WHERE current_rows = 1 AND listed AND NOT track_ids_is_array)\n           AS playlists_track_ids_not_array,\n       (SELECT count(*) FROM pg_temp.trending_playlist_inputs\n         WHERE greatest({karmas}) > 2147483647)\n           AS playlist_karma_over_int4,\n       (SELECT count(*) FROM pg_temp.trending_playlist_candidates\n         WHERE current_rows = 1 AND listed AND NOT pg_catalog.isfinite(created_at))\n           AS playlists_created_at_infinite,\n       (SELECT count(*) FROM pg_temp.trending_playlist_inputs WHERE release_date_infinite)\n           AS playlists_release_date_infinite,\n       (SELECT COALESCE(sum(infinite_events), 0) FROM pg_temp.trending_playlist_inputs)\n           AS playlist_events_created_at_infinite,\n       {negative_users}\n           AS playlist_users_negative_followers,\n       (SELECT count(*) FROM pg_temp.trending_playlist_inputs\n         WHERE greatest({karmas}) > {int8_max})\n           AS playlist_karma_over_int8\n"""\n\n\ndef _no_guard(point: str) -> None:\n    pass\n\n\ndef _in(ids: str | None, column: str) -> str:\n    """ AND column IN (the scope\'s ids), or nothing for every item."""\n    # = ANY (ARRAY(...)): one index probe per id, whatever the planner thinks\n    # of the ids\' range (a merge join would walk the index from its start)\n    return "" if ids is None else f"\\n  AND {column} = ANY (ARRAY(SELECT a.id FROM {ids} a))"\n\n\n_TRACK_ENGAGEMENT_COLUMNS = ("reposts_week", "reposts_month", "saves_week", "saves_month", "karma",\n                             "infinite_actions", "negative_contributors")\n\n\ndef _engagements_from_state(kind: str, scope: Scope, columns) -> str:\n    """An incremental cycle: the engagement counts and karma of the affected\n    items it does not read again are the state\'s (they changed only if the\n    item\'s saves or reposts did, or a window moved over them: then the item\n    is in scope.reread). Their karma moves by the weight differences of the\n    users who changed (pg_temp.trending_<kind>_karma_delta, incremental.py)."""\n    if scope.reread is None:\n        return ""\n    id_col = f"{kind}_id"\n    values = {c: f"st.{c}" for c in columns}\n    for karma in (c for c in columns if c.startswith("karma")):\n        # NULL stays NULL: a playlist karma without contributors has no difference to add\n        values[karma] = f"st.{karma} + COALESCE(kd.delta{karma[len(\'karma\'):]}, 0)"\n    delta_join = f"\\n    LEFT JOIN pg_temp.trending_{kind}_karma_delta kd ON kd.id = st.{id_col}"\n    return (f"\\n    UNION ALL\\n    SELECT st.{id_col}, " + ", ".join(values[c] for c in columns)\n            + f"\\n    FROM trending._state_{kind}s st{delta_join}"\n            f"\\n    WHERE st.{id_col} = ANY (ARRAY(SELECT a.id FROM {scope.ids} a"\n            f" WHERE NOT EXISTS (SELECT FROM {scope.reread} r WHERE r.id = a.id)))")\n\n\ndef _stage_listens(plpy, c: Cycle, scope: Scope) -> None:\n    """pg_temp.trending_track_listens (and, reading the sources, trending_play_hours)."""\n    plpy.execute(_LISTENS_TABLE)\n    if scope.plays == "state":\n        plpy.execute(_LISTENS_FROM_STATE.format(ids=scope.ids, unknown=scope.unknown, consumed=scope.consumed,\n                                                week_floor=c.track_week_floor, month_floor=c.track_month_floor,\n                                                prev_week_floor=scope.prev_week_floor,\n                                                prev_month_floor=scope.prev_month_floor, infinite=_INFINITE))\n    else:\n        staging_table(plpy, "trending_play_hours")\n        after = "" if scope.after is None else _PLAY_HOURS_AFTER.format(\n            after=scope.after, keep_floor=c.track_month_keep, infinite=_INFINITE,\n            in_scope=_in(scope.ids, "d.item_id"))\n        plpy.execute(_PLAY_HOURS_FROM_SOURCES.format(src=c.source, keep_floor=c.track_month_keep,\n                                                     infinite=_INFINITE, after=after,\n                                                     in_scope=_in(scope.ids, "p.play_item_id")))\n        plpy.execute(_LISTENS_FROM_PLAY_HOURS.format(week_floor=c.track_week_floor, month_floor=c.track_month_floor,\n                                                     infinite=_INFINITE))\n    plpy.execute("ANALYZE pg_temp.trending_track_listens")\n\n\ndef stage_track_inputs(plpy, c: Cycle, guard=_no_guard, scope: Scope = EVERYTHING) -> dict[str, int]:\n    """Build trending_track_inputs for the scope\'s tracks; return the track\n    traps found among them. guard(point) runs before each statement that\n    reads the sources ("candidates", "plays", "engagements", "inputs")."""\n    guard("candidates")\n    plpy.execute(_TRACK_CANDIDATES.format(src=c.source, in_scope=_in(scope.ids, "t.track_id")))\n    plpy.execute("ANALYZE pg_temp.trending_track_candidates")\n    if scope.plays != "state":\n        guard("plays")\n    _stage_listens(plpy, c, scope)\n    guard("engagements")\n    engaged = scope.reread or scope.ids\n    plpy.execute(_TRACK_ENGAGEMENTS.format(src=c.source, reposts_in_scope=_in(engaged, "r.repost_item_id"),\n                                           saves_in_scope=_in(engaged, "s.save_item_id")))\n    plpy.execute("ANALYZE pg_temp.trending_track_engagements")\n    guard("inputs")\n    _stage_weights(plpy, c, "track", scope)\n    plpy.execute(_TRACK_INPUTS.format(src=c.source, week_start=c.track_week_start,\n                                      month_start=c.track_month_start, week_floor=c.track_week_floor,\n                                      month_floor=c.track_month_floor,\n                                      engagements_from_state=_engagements_from_state(\n                                          "track", scope, _TRACK_ENGAGEMENT_COLUMNS),\n                                      infinite=_INFINITE, genre_max_bytes=formulas.GENRE_MAX_BYTES,\n                                      age_days=_age_days(c, "e")))\n    plpy.execute("ANALYZE pg_temp.trending_track_inputs")\n    row = plpy.execute(_TRACK_BAD_ROWS)[0]\n    return {key: int(row[key]) for key in TRACK_BAD_ROWS}\n\n\ndef stage_playlist_inputs(plpy, c: Cycle, guard=_no_guard, scope: Scope = EVERYTHING) -> dict[str, int]:\n    """Build trending_playlist_inputs for the scope\'s playlists; return the playlist traps found."""\n    ranges = list(formulas.PLAYLIST_WINDOWS)\n    starts = c.playlist_starts\n    widest = max(ranges, key=lambda r: formulas.WINDOW_DAYS[r])\n    window_columns = ",\\n           ".join(\n        [f"count(*) FILTER (WHERE e.is_repost AND e.created_at > {starts[r]}) AS reposts_{r}" for r in ranges]\n        + [f"count(*) FILTER (WHERE NOT e.is_repost AND e.created_at > {starts[r]}) AS saves_{r}" for r in ranges]\n        + [f"sum(w.weight) FILTER (WHERE e.created_at >= {starts[r]}) AS karma_{r}" for r in ranges]\n        + ["count(*) FILTER (WHERE NOT pg_catalog.isfinite(e.created_at)) AS infinite_events",\n           # contributors to some window\'s karma (the widest window holds them all)\n           f"array_agg(e.user_id ORDER BY e.user_id) FILTER (WHERE w.negative AND e.created_at >= {starts[widest]})"\n           " AS negative_contributors"])\n    window_outputs = ",\\n       ".join(\n        [f"COALESCE(g.reposts_{r}, 0) AS reposts_{r}" for r in ranges]\n        + [f"COALESCE(g.saves_{r}, 0) AS saves_{r}" for r in ranges]\n        + [f"g.karma_{r} AS karma_{r}" for r in ranges])\n    guard("candidates")\n    plpy.execute(_PLAYLIST_CANDIDATES.format(src=c.source, in_scope=_in(scope.ids, "p.playlist_id")))\n    plpy.execute("ANALYZE pg_temp.trending_playlist_candidates")\n    guard("engagements")\n    engaged = scope.reread or scope.ids\n    plpy.execute(_PLAYLIST_ENGAGEMENTS.format(src=c.source, year_start=starts[widest], infinite=_INFINITE,\n                                              reposts_in_scope=_in(engaged, "r.repost_item_id"),\n                                              saves_in_scope=_in(engaged, "s.save_item_id")))\n    plpy.execute("ANALYZE pg_temp.trending_playlist_engagements")\n    guard("inputs")\n    _stage_weights(plpy, c, "playlist", scope)\n    engagement_columns = ([f"reposts_{r}" for r in ranges] + [f"saves_{r}" for r in ranges]\n                          + [f"karma_{r}" for r in ranges] + ["infinite_events", "negative_contributors"])\n    plpy.execute(_PLAYLIST_INPUTS.format(src=c.source,\n                                         engagements_from_state=_engagements_from_state(\n                                             "playlist", scope, engagement_columns),\n                                         window_columns=window_columns,\n                                         window_outputs=window_outputs,\n                                         age_days=_age_days(c, "e")))\n    plpy.execute("ANALYZE pg_temp.trending_playlist_inputs")\n    karmas = ", ".join(f"karma_{r}" for r in ranges)\n    row = plpy.execute(_PLAYLIST_BAD_ROWS.format(\n        karmas=karmas, int8_max=INT8_MAX,\n        negative_users=_NEGATIVE_FOLLOWER_USERS.format(inputs="pg_temp.trending_playlist_inputs")))[0]\n    return {key: int(row[key]) for key in PLAYLIST_BAD_ROWS}\n\n\n# What the state keeps of a staging (sql/schema/85_state.sql), in the state\n# tables\' column order; trending._state_write copies these temp tables.\n_TRACK_STATE = """\nINSERT INTO pg_temp.trending_track_state\nSELECT i.track_id, i.owner_id, c.created_at, greatest(c.release_date, c.created_at), c.release_date,\n       i.genre, i.genre_too_long, i.owner_followers, i.release_date_infinite, i.infinite_events,\n       i.negative_contributors, i.listens_week, i.listens_month, i.reposts_week, i.reposts_month,\n       i.saves_week, i.saves_month, i.repost_total, i.save_total, i.play_total, i.null_play_count, i.karma,\n       COALESCE(l.state_week_hours, 0), COALESCE(l.state_month_hours, 0), COALESCE(l.state_infinite_plays, 0),\n       i.infinite_actions\nFROM pg_temp.trending_track_inputs i\nJOIN pg_temp.trending_track_candidates c ON c.track_id = i.track_id\nLEFT JOIN pg_temp.trending_track_listens l ON l.track_id = i.track_id\n"""\n\n_PLAYLIST_STATE = """\nINSERT INTO pg_temp.trending_playlist_state\nSELECT i.playlist_id, i.owner_id, c.created_at, greatest(c.release_date, c.created_at), c.release_date,\n       i.owner_followers, i.release_date_infinite, i.infinite_events, i.negative_contributors,\n       i.reposts_week, i.reposts_month, i.reposts_year, i.saves_week, i.saves_month, i.saves_year,\n       i.karma_week, i.karma_month, i.karma_year, i.repost_total, i.save_total\nFROM pg_temp.trending_playlist_inputs i\nJOIN pg_temp.trending_playlist_candidates c ON c.playlist_id = i.playlist_id\n"""\n\n\ndef stage_state(plpy, c: Cycle, kind: str, incremental: bool = False) -> None:\n    """The temp tables trending._state_write copies into the state, from the\n    kind\'s staging: its inputs with their age\'s dates, the hours of its\n    items\' live engagements that a window can still leave, and (playlists)\n    the owner of every playlist with one current row. A full staging reads\n    every item\'s saves and reposts, eligible or not, and keeps all their\n    hours; an incremental one reads those of some items (the capture named\n    them, the state did not hold them, or a window moved over them) and adds\n    their hours to the state\'s (an hour left behind by an undone save only\n    makes a later cycle rescore the item once more)."""\n    staging_table(plpy, f"trending_{kind}_state")\n    plpy.execute(_TRACK_STATE if kind == "track" else _PLAYLIST_STATE)\n    id_col = f"{kind}_id"\n    floor = c.track_month_keep if kind == "track" else c.playlist_floors[max(\n        formulas.PLAYLIST_WINDOWS, key=lambda r: formulas.WINDOW_DAYS[r])]\n    staging_table(plpy, f"trending_{kind}_engagement_hours")\n    plpy.execute(f"INSERT INTO pg_temp.trending_{kind}_engagement_hours"\n                 f" SELECT DISTINCT pg_catalog.date_trunc(\'hour\', e.created_at), e.{id_col}"\n                 f" FROM pg_temp.trending_{kind}_engagements e WHERE e.created_at >= {floor}")\n    # each user\'s weight as the state\'s karma sums now hold it: every user\'s\n    # after a full staging, the named users\' after an incremental one\n    weights = f"trending_{kind}_named_weights" if incremental else f"trending_{kind}_weights"\n    staging_table(plpy, f"trending_{kind}_user_state")\n    plpy.execute(f"INSERT INTO pg_temp.trending_{kind}_user_state SELECT w.user_id, w.weight, w.negative"\n                 f" FROM pg_temp.{weights} w")\n    if kind == "playlist":\n        staging_table(plpy, "trending_playlist_owners")\n        plpy.execute("INSERT INTO pg_temp.trending_playlist_owners"\n                     " SELECT c.playlist_id, c.owner_id FROM pg_temp.trending_playlist_candidates c"\n                     " WHERE c.current_rows = 1")\n',
     'trending_pl.preview': '"""Preview a cycle: the rows a cycle at `now` would insert, update and delete.\n\ntrending.preview(now) runs the cycle\'s own staging (inputs.py, then\nslices.stage_changes) as the caller, so what it reports is what the next\ncycle at the same `now` would write, and keeps the result in\npg_temp.trending_preview for the SQL wrapper to return. Nothing else is\nwritten: no run row, no score, no advisory lock (a preview runs beside a\ncycle; neither waits for the other). The sources and score tables are read\nunder ACCESS SHARE only, as a cycle reads them.\n\nRanks are the API\'s (score DESC, id DESC within the slice), computed as sets\nwith window functions over each changed slice: old over the stored rows,\nnew over the stored rows with the changes applied. The stored rows are read\nagain by the statement that ranks them; should a cycle commit between the\nstaging and that statement, old values are those it left.\n"""\n\nfrom __future__ import annotations\n\nfrom . import config, cycle, inputs, slices, sources, validate\n\nRESULT = "pg_temp.trending_preview"\n\n\ndef stage(plpy, now: str) -> int:\n    """Build pg_temp.trending_preview for a cycle at `now`; return its row count.\n    The cycle\'s private tables are dropped before and after (also on error)."""\n    validate.cycle_inputs(plpy, now)\n    plan = cycle.plan(plpy)\n    cycle.apply_session_settings(plpy, plan["settings"])\n    schema = plan["source_schema"]\n    by_kind: dict[str, list] = {"track": [], "playlist": []}\n    removed: list = []\n    for step in plan["steps"]:\n        if "range" not in step:\n            continue\n        strategy = config.Strategy(step["type"], step["version"], step["kind"], (step["range"],), step["enabled"])\n        (by_kind[step["kind"]] if step["enabled"] else removed).append((strategy, step["range"]))\n\n    plpy.execute(f"DROP TABLE IF EXISTS {RESULT}")\n    plpy.execute("CREATE TEMP TABLE trending_preview (kind text, type text, version text, time_range text,"\n                 " id integer, action text, old_score float8, new_score float8, old_rank bigint,"\n                 " new_rank bigint, old_genre text, new_genre text)")\n    inputs.drop_temp_tables(plpy)  # a failed run earlier in this session may have left them\n    try:\n        sources.lock_and_check(plpy, schema)\n        c = inputs.Cycle.start(plpy, now, schema)\n        for kind, enabled in by_kind.items():\n            if not enabled:\n                continue\n            step = cycle.INPUTS[kind]\n\n            # as a cycle\'s step: check the sources before each read and after the last\n            def guard(point: str, step=step) -> None:\n                sources.lock_and_check(plpy, schema, step)\n\n            stage_inputs = inputs.stage_track_inputs if kind == "track" else inputs.stage_playlist_inputs\n            stage_inputs(plpy, c, guard)\n            guard("end")\n            slices.stage_changes(plpy, kind, enabled)\n            _keep_changes(plpy, kind)\n        for strategy, time_range in removed:\n            _keep_removal(plpy, strategy, time_range)\n    finally:\n        inputs.drop_temp_tables(plpy)\n    return int(plpy.execute(f"SELECT count(*) AS n FROM {RESULT}")[0]["n"])\n\n\ndef _keep_changes(plpy, kind: str) -> None:\n    """The kind\'s staged changes, with both scores and both ranks, into the result."""\n    spec = slices.TABLES[kind]\n    table, id_col = spec["table"], spec["id"]\n    changes = slices.changes_table(kind)\n    new_genre, old_genre = ("c.genre", "t.genre::text") if spec["genre"] else ("NULL::text", "NULL::text")\n    slice_ = "type, version, time_range"\n    plpy.execute(f"""\nWITH ch AS (\n    SELECT c.type, c.version, c.time_range, c.stored_id, c.id AS new_id, c.score AS new_score,\n           {new_genre} AS new_genre\n    FROM {changes} c\n), touched AS (\n    SELECT DISTINCT {slice_} FROM ch\n), stored AS (\n    SELECT t.{id_col} AS id, t.type::text AS type, t.version::text AS version,\n           t.time_range::text AS time_range, t.score, {old_genre} AS genre\n    FROM {table} t\n    WHERE (t.type, t.version, t.time_range) IN (SELECT s.type, s.version, s.time_range FROM touched s)\n), old_ranked AS (\n    SELECT s.*, pg_catalog.row_number() OVER (PARTITION BY {slice_} ORDER BY s.score DESC, s.id DESC) AS rank\n    FROM stored s\n), new_slice AS (\n    SELECT s.id, s.type, s.version, s.time_range, s.score FROM stored s\n    WHERE NOT EXISTS (SELECT FROM ch WHERE ch.stored_id = s.id AND ch.type = s.type\n                                       AND ch.version = s.version AND ch.time_range = s.time_range)\n    UNION ALL\n    SELECT ch.new_id, ch.type, ch.version, ch.time_range, ch.new_score FROM ch WHERE ch.new_id IS NOT NULL\n), new_ranked AS (\n    SELECT n.*, pg_catalog.row_number() OVER (PARTITION BY {slice_} ORDER BY n.score DESC, n.id DESC) AS rank\n    FROM new_slice n\n)\nINSERT INTO {RESULT}\nSELECT {plpy.quote_literal(kind)}, ch.type, ch.version, ch.time_range, COALESCE(ch.new_id, ch.stored_id),\n       CASE WHEN ch.stored_id IS NULL THEN \'insert\' WHEN ch.new_id IS NULL THEN \'delete\' ELSE \'update\' END,\n       o.score, ch.new_score, o.rank, n.rank, o.genre, ch.new_genre\nFROM ch\nLEFT JOIN old_ranked o ON o.id = ch.stored_id AND o.type = ch.type AND o.version = ch.version\n                      AND o.time_range = ch.time_range\nLEFT JOIN new_ranked n ON n.id = ch.new_id AND n.type = ch.type AND n.version = ch.version\n                      AND n.time_range = ch.time_range""")\n\n\ndef _keep_removal(plpy, strategy: config.Strategy, time_range: str) -> None:\n    """A switched-off strategy\'s slice: the cycle deletes every stored row."""\n    spec = slices.TABLES[strategy.kind]\n    genre = "t.genre::text" if spec["genre"] else "NULL::text"\n    plpy.execute(plpy.prepare(f"""\nINSERT INTO {RESULT}\nSELECT $1, t.type, t.version, t.time_range, t.{spec[\'id\']}, \'delete\', t.score, NULL,\n       pg_catalog.row_number() OVER (ORDER BY t.score DESC, t.{spec[\'id\']} DESC), NULL, {genre}, NULL\nFROM {spec[\'table\']} t\nWHERE t.type = $2 AND t.version = $3 AND t.time_range = $4""", ["text", "text", "text", "text"]),\n                 [strategy.kind, strategy.type, strategy.version, time_range])\n',
     'trending_pl.recompute': '"""The two ways to run a cycle.\n\n- run(): `SELECT trending.recompute()`, one transaction. The caller sees\n  every error; nothing of a failed cycle stays, not even its run row.\n- start() / step(): `CALL trending.scheduled_recompute()`, the procedure\n  pg_cron runs, which commits after each step so that no snapshot or lock is\n  held for a whole cycle. Its \'running\' row is committed first; a failure is\n  recorded in the row (with SQLSTATE and message) before the procedure\n  re-raises it, so pg_cron marks the job failed too.\n\nBoth plan the cycle the same way and run the same steps (cycle.py).\n"""\n\nfrom __future__ import annotations\n\nimport json\n\nfrom . import cycle, inputs, runs\nfrom . import validate\n\n\ndef _require_primary(plpy) -> None:\n    if plpy.execute("SELECT pg_catalog.pg_is_in_recovery() AS standby")[0]["standby"]:\n        plpy.error("trending: cannot run a cycle on a hot standby", sqlstate="25006",\n                   hint="Run it on the primary; the scheduled procedure returns quietly on a standby.")\n\n\ndef _now_text(plpy, now: str) -> str:\n    return plpy.execute(f"SELECT pg_catalog.to_char({plpy.quote_literal(now)}::timestamptz AT TIME ZONE \'UTC\',"\n                        " \'YYYY-MM-DD HH24:MI:SS.US\') AS t")[0]["t"].removesuffix(".000000")\n\n\ndef _skip(plpy, trigger: str, now: str) -> dict:\n    result = runs.skipped(plpy, trigger, now)\n    plpy.notice(f"trending: skipped: {result[\'message\']}")\n    return result\n\n\ndef run(plpy, now: str, full: bool = False) -> str:\n    """One whole cycle in the caller\'s transaction; the summary as JSON text.\n    `full`: a full cycle even when an incremental one could run."""\n    validate.cycle_inputs(plpy, now)\n    _require_primary(plpy)\n    runs.release_leftover(plpy)\n    if not runs.try_lock(plpy, session=False):\n        return json.dumps(_skip(plpy, "recompute", now))\n    runs.warn_if_before_current_scores(plpy, now)\n    plan = cycle.plan(plpy, full=bool(full))\n    run = runs.start(plpy, "recompute", now, plan)\n    try:\n        for index in range(len(plan["steps"])):\n            cycle.run_step(plpy, run, index)\n        finished = runs.finish(plpy, run["run_id"])\n        now_text = _now_text(plpy, now)\n        cycle.announce(plpy, run, now_text)  # sent when the caller commits\n        return json.dumps(cycle.summary(plan, finished, now_text, run.get("capture")))\n    finally:\n        runs.forget(run["run_id"])\n\n\ndef start(plpy, now: str, full: bool = False):\n    """First transaction of a scheduled run: the run id, or None when another\n    cycle is running (recorded as skipped)."""\n    validate.cycle_inputs(plpy, now)\n    runs.release_leftover(plpy)\n    if not runs.try_lock(plpy, session=True):\n        _skip(plpy, "scheduled", now)\n        return None\n    try:\n        runs.warn_if_before_current_scores(plpy, now)\n        plan = cycle.plan(plpy, full=bool(full))\n        run_id = runs.start(plpy, "scheduled", now, plan)["run_id"]\n    except Exception:\n        runs.unlock(plpy)\n        raise\n    plpy.notice(f"trending: run {run_id} started: {len(plan[\'steps\'])} steps")\n    return run_id\n\n\ndef step(plpy, run_id: int, index: int) -> str:\n    """Step `index` of a scheduled run, as one subtransaction of the\n    procedure\'s current transaction. Returns JSON: {"state": "more"} while\n    steps remain, {"state": "ok", "summary": ...} after the last one, or\n    {"state": "failed", "sqlstate", "message", "detail", "hint"} after\n    recording the failure (the step\'s own work is rolled back).\n\n    Only the session that started the run continues it (runs.mine): another\n    session\'s run, or one this session does not hold, raises at once and is\n    left as it is."""\n    try:\n        with plpy.subtransaction():\n            state = runs.mine(plpy, run_id, index)\n    except Exception as error:\n        if _failed_own_row(plpy, run_id, error):\n            return _failed(error)\n        raise\n    try:\n        last = index == len(state["plan"]["steps"]) - 1\n        with plpy.subtransaction():\n            cycle.run_step(plpy, state, index)\n            # the last step arms the change capture: marking the run ok goes\n            # with it, so that a run recorded failed has armed nothing\n            finished = runs.finish(plpy, run_id) if last else None\n            if last:\n                cycle.announce(plpy, state, _now_text(plpy, state["now"]))  # sent at the procedure\'s commit\n        state["next"] = index + 1\n        if not last:\n            return json.dumps({"state": "more"})\n        summary = cycle.summary(state["plan"], finished, _now_text(plpy, state["now"]), state.get("capture"))\n        runs.unlock(plpy)\n        plpy.notice(f"trending: run {run_id} ok in {summary[\'ms\']:.0f} ms: "\n                    + ", ".join(f"{v} {k}" for k, v in summary["rows"].items()))\n        return json.dumps({"state": "ok", "summary": summary})\n    except Exception as error:  # every failure ends the run: record it, free the lock\n        runs.fail(plpy, run_id, error)\n        inputs.drop_temp_tables(plpy)\n        runs.unlock(plpy)\n        return _failed(error)\n\n\ndef _failed(error) -> str:\n    return json.dumps({"state": "failed", "sqlstate": getattr(error, "sqlstate", None) or "XX000",\n                       "message": runs.error_message(error), "detail": getattr(error, "detail", None),\n                       "hint": getattr(error, "hint", None)})\n\n\ndef _failed_own_row(plpy, run_id: int, error) -> bool:\n    """A run whose row is this backend\'s own, running, but which this session\n    cannot continue (its plan is no longer in memory: the module was\n    reloaded by ALTER EXTENSION ... UPDATE; or a step out of order): record\n    it failed and free the lock, so later cycles do not skip; True. Whatever\n    the error (a cancel while checking counts too), any other session\'s run\n    is not touched (trending._run_fail refuses it): False."""\n    try:\n        with plpy.subtransaction():\n            runs.fail(plpy, run_id, error)\n    except Exception:\n        return False\n    inputs.drop_temp_tables(plpy)\n    runs.unlock(plpy)\n    return True\n',
     'trending_pl.runs': '"""Run history (trending.runs) and the lock that keeps cycles from overlapping.\n\nEvery cycle is one row of trending.runs: \'running\' while it works, then \'ok\',\n\'failed\' (with SQLSTATE and message) or, when its backend died, \'aborted\'\n(set by the next run). A call that finds another cycle running records a\n\'skipped\' row and returns at once.\n\nBoth entry points take the same advisory lock: recompute() a transaction\nlock (released at its commit or rollback), the scheduled procedure a session\nlock (it commits between steps), released when it finishes or fails and, if\nits backend dies, by the server.\n\nA role that runs cycles has no write privilege on trending.runs: every\nwrite goes through a SECURITY DEFINER function (trending._run_*) that checks\nthe run is the caller\'s own (sql/functions/_own_run.sql).\n"""\n\nfrom __future__ import annotations\n\nimport json\n\n# pg_try_advisory_*lock(int4, int4) key: \'tren\' as an int4, then 1 for\n# "recompute". pg_locks shows it as classid = 1953654126, objid = 1,\n# objsubid = 2 (the trending.status view looks for exactly that).\nLOCK_KEY = "1953654126, 1"\n\n\ndef try_lock(plpy, *, session: bool) -> bool:\n    function = "pg_try_advisory_lock" if session else "pg_try_advisory_xact_lock"\n    return bool(plpy.execute(f"SELECT pg_catalog.{function}({LOCK_KEY}) AS locked")[0]["locked"])\n\n\ndef unlock(plpy) -> None:\n    """Release the session lock of a scheduled run (quietly if not held)."""\n    plpy.execute(f"""\nSELECT pg_catalog.pg_advisory_unlock({LOCK_KEY})\nFROM pg_catalog.pg_locks\nWHERE locktype = \'advisory\' AND pid = pg_catalog.pg_backend_pid() AND granted\n  AND classid = 1953654126 AND objid = 1 AND objsubid = 2\n  AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())""")\n\n\ndef release_leftover(plpy) -> None:\n    """Before a new run: a scheduled run interrupted between two steps (a\n    cancel landing in the procedure\'s own COMMIT) leaves this session holding\n    the cycle lock, and advisory locks are re-entrant, so a new run\'s single\n    unlock would leave it held and every other session\'s cycle skipped. Drop\n    every hold this session has and forget its runs; the new run marks the\n    leftover \'running\' row aborted. (An unfinished run in this session\'s\n    memory is the sign: a finished or failed one is forgotten.)"""\n    if not _RUNS:\n        return\n    _RUNS.clear()\n    for _ in range(1000):  # one hold per interrupted call at most; bounded anyway\n        held = plpy.execute(f"""\nSELECT pg_catalog.pg_advisory_unlock({LOCK_KEY}) AS released\nFROM pg_catalog.pg_locks\nWHERE locktype = \'advisory\' AND pid = pg_catalog.pg_backend_pid() AND granted AND mode = \'ExclusiveLock\'\n  AND classid = 1953654126 AND objid = 1 AND objsubid = 2\n  AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())""")\n        if not held or not held[0]["released"]:\n            return\n\n\ndef warn_if_before_current_scores(plpy, now: str) -> None:\n    """A cycle at a now earlier than the stored scores\' runs (a DBA may mean\n    it), but rewrites the live lists as of that earlier time, counting every\n    later event: say so. (trending.status, not trending.runs: a role that\n    runs cycles may not read the history table itself.)"""\n    row = plpy.execute(plpy.prepare("""\nSELECT pg_catalog.to_char(s.scores_as_of AT TIME ZONE \'UTC\', \'YYYY-MM-DD HH24:MI:SS\') AS scores_as_of,\n       s.scores_as_of > $1 AS later\nFROM trending.status s""", ["timestamptz"]), [now])\n    if row and row[0]["later"]:\n        plpy.warning(f"trending: this cycle\'s now is earlier than the current scores\' "\n                     f"({row[0][\'scores_as_of\']} UTC): the live score tables go back in time",\n                     hint="trending.preview(now) shows what a cycle at another time would write, "\n                          "without writing it; trending.recompute() with no argument computes as of now.")\n\n\n# The runs this session is running, by run id: the plan fixed when the run\n# started, `now`, the next step to run and what the steps left for later\n# ones (the score tables\' filenodes; the change capture\'s watermark, its\n# fingerprint and whether it settled, taken by the first step and used by\n# the last: cycle.begin_capture, cycle.finish_capture). A run\'s plan is never re-read from trending.runs (whose plan column\n# is a record only): the scheduled procedure\'s steps are transactions of the\n# same session, so they find it here, and a session that did not start a\n# run cannot continue it.\n_RUNS: dict[int, dict] = {}\n\n\ndef _one(plpy, query: str, types: list[str], args: list):\n    return plpy.execute(plpy.prepare(query, types), args)[0]\n\n\ndef _current_user(plpy) -> str:\n    return plpy.execute("SELECT CURRENT_USER::text AS u")[0]["u"]\n\n\ndef start(plpy, trigger: str, now: str, plan: dict) -> dict:\n    """Begin a run (the caller holds the lock): trending._run_begin marks the\n    runs of dead backends aborted, forgets runs older than the retention and\n    inserts the \'running\' row. The run\'s state, kept in this session."""\n    row = _one(plpy, "SELECT trending._run_begin($1, $2, $3, $4) AS run_id",\n               ["text", "timestamptz", "name", "jsonb"], [trigger, now, _current_user(plpy), json.dumps(plan)])\n    run = {"run_id": int(row["run_id"]), "now": now, "plan": plan, "next": 0, "filenodes": {}}\n    _RUNS[run["run_id"]] = run\n    return run\n\n\ndef mine(plpy, run_id: int, index: int) -> dict:\n    """The state of run `run_id` for its step `index`, if this session\n    started the run and the run\'s row agrees (pid = this backend, status\n    \'running\', the cycle lock held: trending._own_run). Raises 42501 for\n    another session\'s run; 55000 for a run not running, or one this\n    session\'s memory does not hold, or a step out of order."""\n    _one(plpy, "SELECT trending._own_run($1) AS ok", ["bigint"], [run_id])\n    run = _RUNS.get(run_id)\n    if run is None:\n        plpy.error(f"trending: run {run_id} was not started by this session", sqlstate="55000",\n                   hint="Only the session that started a scheduled run continues it.")\n    if index != run["next"]:\n        plpy.error(f"trending: run {run_id} is at step {run[\'next\']}, not {index}", sqlstate="55000")\n    return run\n\n\ndef forget(run_id: int) -> None:\n    _RUNS.pop(run_id, None)\n\n\ndef skipped(plpy, trigger: str, now: str) -> dict:\n    """Record a call that found a cycle running; the summary it returns."""\n    row = json.loads(_one(plpy, "SELECT trending._run_skipped($1, $2, $3) AS r", ["text", "timestamptz", "name"],\n                          [trigger, now, _current_user(plpy)])["r"])\n    return {"status": "skipped", "run_id": int(row["run_id"]), "message": row["message"]}\n\n\ndef record_step(plpy, run_id: int, name: str, ms: float, *, slice_key: str | None = None,\n                slice_result: dict | None = None, bad_rows: dict | None = None,\n                cycle: dict | None = None, affected: dict | None = None, drift: dict | None = None) -> None:\n    """Add one finished step to the run\'s row: its milliseconds and, for a\n    slice, its row counts; for an input step, the bad rows it counted, and\n    the items it rescored and the drift it found; for the step that decides\n    it, the kind of cycle and why ({"kind", "reason"})."""\n    plpy.execute(plpy.prepare("SELECT trending._run_step_done($1, $2, $3, $4, $5, $6, $7, $8, $9)",\n                              ["bigint", "text", "float8", "jsonb", "jsonb", "text", "text", "jsonb", "jsonb"]),\n                 [run_id, name, float(ms), None if slice_key is None else json.dumps(slice_result),\n                  json.dumps(bad_rows) if bad_rows else None,\n                  None if cycle is None else cycle["kind"], None if cycle is None else cycle["reason"],\n                  json.dumps(affected) if affected else None, json.dumps(drift) if drift else None])\n\n\ndef finish(plpy, run_id: int) -> dict:\n    """Mark the run ok; return its row (with the WAL the cycle wrote)."""\n    row = json.loads(_one(plpy, "SELECT trending._run_finish($1) AS r", ["bigint"], [run_id])["r"])\n    forget(run_id)\n    return row\n\n\ndef fail(plpy, run_id: int, error) -> None:\n    """Record a failed run with the error\'s SQLSTATE, message, detail and hint."""\n    forget(run_id)\n    plpy.execute(plpy.prepare("SELECT trending._run_fail($1, $2, $3, $4, $5)",\n                              ["bigint", "text", "text", "text", "text"]),\n                 [run_id, getattr(error, "sqlstate", None) or "XX000", error_message(error),\n                  _text(getattr(error, "detail", None)), _text(getattr(error, "hint", None))])\n\n\ndef _text(value):\n    return None if value is None else str(value)\n\n\ndef error_message(error) -> str:\n    text = str(error.args[0]) if getattr(error, "args", None) else str(error)\n    return text or type(error).__name__\n',
-    'trending_pl.slices': '"""Score the slices (strategy x time range) and bring their rows up to date.\n\nPer kind of item (tracks, playlists), once per cycle, the `changes` step:\nevery enabled slice\'s new scores are computed as one set and compared with\nthe stored rows in one FULL JOIN (hash or merge: a full join cannot be a\nnested loop, so no estimate makes it quadratic). What differs is kept, with the stored rows\' ctids, in\npg_temp.trending_<kind>_changes: rows whose score or genre changed, new rows,\nand rows of items that left the eligible set.\n\nThen one step per slice applies that slice\'s changes in one statement (a\nreader sees the slice before or after, never in between): updates and deletes\nby ctid (a TID scan of exactly the rows that change), inserts of new rows in\nscore order. Unchanged rows are not touched and keep their created_at. The\nwrite is trending._apply_slice, a SECURITY DEFINER function (roles that run\ncycles have no write privilege on the score tables) that checks the run is\nthe caller\'s own and that the changes table is a plain temp table.\n\nThe changes table outlives the scheduled procedure\'s commits between steps.\nIts ctids are trusted only with care: the stored row\'s key is kept with its\nctid and an update or delete happens only where both still match, and a\nrewrite of the score table (VACUUM FULL, CLUSTER, pg_repack: a new filenode)\nsince the changes were staged makes the step stage them again first.\n"""\n\nfrom __future__ import annotations\n\nimport json\nimport time\n\nfrom . import formulas\nfrom .config import Strategy\nfrom .inputs import Cycle\n\n# How each kind of strategy is stored: its score table, id column, inputs,\n# and whether rows carry a genre.\nTABLES = {\n    "track": {"table": "trending.track_trending_scores", "id": "track_id",\n              "inputs": "pg_temp.trending_track_inputs", "genre": True},\n    "playlist": {"table": "trending.playlist_trending_scores", "id": "playlist_id",\n                 "inputs": "pg_temp.trending_playlist_inputs", "genre": False},\n}\n\n\ndef changes_table(kind: str) -> str:\n    return f"pg_temp.trending_{kind}_changes"\n\n\ndef staged_counts_table(kind: str) -> str:\n    return f"pg_temp.trending_{kind}_staged"\n\n\ndef score_expression(strategy: Strategy, time_range: str) -> tuple[str, str]:\n    if strategy.kind == "track":\n        return formulas.track_score(strategy.version, time_range)\n    return formulas.playlist_score(time_range)\n\n\ndef _slice_key(plpy, strategy: Strategy, time_range: str) -> str:\n    """The slice\'s (type, version, time_range) as a SQL row literal."""\n    return (f"({plpy.quote_literal(strategy.type)}, {plpy.quote_literal(strategy.version)},"\n            f" {plpy.quote_literal(time_range)})")\n\n\ndef _in_slice(plpy, strategy: Strategy, time_range: str, alias: str) -> str:\n    return f"({alias}.type, {alias}.version, {alias}.time_range) = {_slice_key(plpy, strategy, time_range)}"\n\n\ndef stage_changes(plpy, kind: str, slices: list[tuple[Strategy, str]], ids: str | None = None) -> dict[str, int]:\n    """Score every enabled slice of `kind` and keep what differs from the stored\n    rows in the kind\'s changes table, and each slice\'s number of non-zero\n    scores in its staged-counts table. One statement: the new scores are\n    computed, joined and counted in flight, never written out whole.\n    `ids`: a temp table (id bigint) of the items an incremental cycle staged;\n    only their stored rows are read (by the primary key) and compared.\n    Returns {"staged", "changed"}."""\n    spec = TABLES[kind]\n    table, id_col = spec["table"], spec["id"]\n    changes, counts = changes_table(kind), staged_counts_table(kind)\n    genre, genre_def = (", i.genre", ", genre varchar") if spec["genre"] else ("", "")\n    selects = []\n    for strategy, time_range in slices:\n        expression, row_filter = score_expression(strategy, time_range)\n        selects.append(\n            f"SELECT i.{id_col} AS id, {plpy.quote_literal(strategy.type)}::text AS type,"\n            f" {plpy.quote_literal(strategy.version)}::text AS version,"\n            f" {plpy.quote_literal(time_range)}::text AS time_range{genre}, {expression} AS score"\n            f" FROM {spec[\'inputs\']} i WHERE {row_filter}")\n    union = "\\n        UNION ALL\\n        ".join(selects)\n    keys = ", ".join(_slice_key(plpy, s, r) for s, r in slices)\n    # The stored rows to compare: every row of the slices, or (incremental)\n    # the affected items\' rows, each item looked up by its id alone, which\n    # only the primary key leads with; OFFSET 0 keeps the lookup a\n    # parameterized subquery. So no estimate (a score table the cold cycle\n    # filled before autovacuum analyzed it looks empty) can turn it into a\n    # walk of a whole slice through a ranking index, where the id is no\n    # leading key, as `id = ANY (...)` beside the slice keys did.\n    in_slices = f"(t.type, t.version, t.time_range) IN ({keys})"\n    stored = f"SELECT t.ctid, t.* FROM {table} t WHERE {in_slices}" if ids is None else (\n        f"SELECT t.* FROM {ids} a CROSS JOIN LATERAL"\n        f" (SELECT t.ctid, t.* FROM {table} t WHERE t.{id_col} = a.id OFFSET 0) AS t WHERE {in_slices}")\n    differs = "t.score IS DISTINCT FROM s.score"\n    stage_genre = kept_genre = ""\n    if spec["genre"]:\n        differs += " OR t.genre IS DISTINCT FROM s.genre"\n        stage_genre, kept_genre = ", s.genre", ", genre"\n    # the write checks these exact columns and types (sql/functions/_apply_slice.sql)\n    plpy.execute(f"DROP TABLE IF EXISTS {changes}, {counts}")\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_changes (stored_tid tid, stored_id integer, type text,"\n                 f" version text, time_range text, id integer, score float8{genre_def})")\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_staged (type text, version text, time_range text, n bigint)")\n    plpy.execute(f"""\nWITH joined AS MATERIALIZED (\n    SELECT t.ctid AS stored_tid, t.{id_col} AS stored_id,\n           COALESCE(s.type, t.type::text) AS type, COALESCE(s.version, t.version::text) AS version,\n           COALESCE(s.time_range, t.time_range::text) AS time_range,\n           s.id, s.score{stage_genre},\n           t.{id_col} IS NULL OR s.id IS NULL OR {differs} AS differs\n    FROM (\n        SELECT scored.* FROM (\n        {union}\n        ) AS scored\n        WHERE scored.score <> 0\n    ) AS s\n    FULL JOIN ({stored}) AS t\n           ON t.{id_col} = s.id AND t.type = s.type AND t.version = s.version AND t.time_range = s.time_range\n), kept AS (\n    INSERT INTO {changes}\n    SELECT stored_tid, stored_id, type, version, time_range, id, score{kept_genre} FROM joined WHERE differs\n)\nINSERT INTO {counts}\nSELECT type, version, time_range, count(id) FROM joined GROUP BY type, version, time_range""")\n    plpy.execute(f"ANALYZE {changes}")\n    # read under the lock the diff\'s scan of the score table took, kept to\n    # the end of this transaction: the file the staged ctids point into\n    row = plpy.execute(f"SELECT (SELECT sum(n) FROM {counts}) AS staged, (SELECT count(*) FROM {changes}) AS changed,"\n                       f" pg_catalog.pg_relation_filenode({plpy.quote_literal(table)}::pg_catalog.regclass)"\n                       f"::pg_catalog.int8 AS filenode")[0]\n    return {"staged": int(row["staged"] or 0), "changed": int(row["changed"]),\n            "filenode": None if row["filenode"] is None else int(row["filenode"])}\n\n\ndef apply(plpy, run_id: int, c: Cycle, strategy: Strategy, time_range: str, filenode, restage) -> dict[str, int]:\n    """Write one slice\'s staged changes in one statement (trending._apply_slice);\n    its counts and ms. `filenode` is the score table\'s when the changes were\n    staged; `restage()` stages the kind\'s changes again and returns the new\n    one. The write refuses stale ctids: after a rewrite it writes nothing and\n    asks for a re-stage; rows no longer at their staged ctid are left alone,\n    counted as missed, and re-staged (the second write finds them)."""\n    started = time.monotonic()\n    counts = staged_counts_table(strategy.kind)\n    done = {"inserted": 0, "updated": 0, "deleted": 0}\n    plan = plpy.prepare("SELECT trending._apply_slice($1, $2, $3, $4, $5, $6, $7) AS r",\n                        ["bigint", "text", "text", "text", "text", "timestamp", "oid"])\n    for _attempt in range(3):\n        result = json.loads(plpy.execute(plan, [run_id, strategy.kind, strategy.type, strategy.version,\n                                                time_range, c.now_text, filenode])[0]["r"])\n        if not result.get("restage"):\n            for k in done:\n                done[k] += int(result[k])\n            if int(result["missed"]) == 0:\n                break\n        filenode = restage()\n    else:\n        plpy.error(f"trending: the rows of {strategy.key}/{time_range} kept moving while the cycle wrote them",\n                   sqlstate="40001", hint="Something other than a cycle is rewriting the score tables; run again.")\n    staged = plpy.execute(f"SELECT COALESCE(sum(n), 0) AS staged FROM {counts} c"\n                          f" WHERE {_in_slice(plpy, strategy, time_range, \'c\')}")[0]["staged"]\n    return {"inserted": done["inserted"], "updated": done["updated"], "deleted": done["deleted"],\n            "unchanged": int(staged) - done["inserted"] - done["updated"],\n            "ms": round((time.monotonic() - started) * 1000, 1)}\n\n\ndef remove(plpy, run_id: int, strategy: Strategy, time_range: str) -> dict[str, int]:\n    """A disabled strategy\'s slice: delete its rows (trending._remove_slice)."""\n    started = time.monotonic()\n    row = plpy.execute(plpy.prepare("SELECT trending._remove_slice($1, $2, $3, $4, $5) AS n",\n                                    ["bigint", "text", "text", "text", "text"]),\n                       [run_id, strategy.kind, strategy.type, strategy.version, time_range])[0]\n    return {"inserted": 0, "updated": 0, "deleted": int(row["n"]), "unchanged": 0,\n            "ms": round((time.monotonic() - started) * 1000, 1)}\n',
+    'trending_pl.slices': '"""Score the slices (strategy x time range) and bring their rows up to date.\n\nPer kind of item (tracks, playlists), once per cycle, the `changes` step:\nevery enabled slice\'s new scores are computed as one set and compared with\nthe stored rows in one FULL JOIN (hash or merge: a full join cannot be a\nnested loop, so no estimate makes it quadratic). What differs is kept, with the stored rows\' ctids, in\npg_temp.trending_<kind>_changes: rows whose score or genre changed, new rows,\nand rows of items that left the eligible set.\n\nThen one step per slice applies that slice\'s changes in one statement (a\nreader sees the slice before or after, never in between): updates and deletes\nby ctid (a TID scan of exactly the rows that change), inserts of new rows in\nscore order. Unchanged rows are not touched and keep their created_at. The\nwrite is trending._apply_slice, a SECURITY DEFINER function (roles that run\ncycles have no write privilege on the score tables) that checks the run is\nthe caller\'s own and that the changes table is a plain temp table.\n\nThe changes table outlives the scheduled procedure\'s commits between steps.\nIts ctids are trusted only with care: the stored row\'s key is kept with its\nctid and an update or delete happens only where both still match, and a\nrewrite of the score table (VACUUM FULL, CLUSTER, pg_repack: a new filenode)\nsince the changes were staged makes the step stage them again first.\n"""\n\nfrom __future__ import annotations\n\nimport json\nimport time\n\nfrom . import formulas\nfrom .config import Strategy\nfrom .inputs import Cycle, analyze_staging, staging_table\n\n# How each kind of strategy is stored: its score table, id column, inputs,\n# and whether rows carry a genre.\nTABLES = {\n    "track": {"table": "trending.track_trending_scores", "id": "track_id",\n              "inputs": "pg_temp.trending_track_inputs", "genre": True},\n    "playlist": {"table": "trending.playlist_trending_scores", "id": "playlist_id",\n                 "inputs": "pg_temp.trending_playlist_inputs", "genre": False},\n}\n\n\ndef changes_table(kind: str) -> str:\n    return f"pg_temp.trending_{kind}_changes"\n\n\ndef staged_counts_table(kind: str) -> str:\n    return f"pg_temp.trending_{kind}_staged"\n\n\ndef score_expression(strategy: Strategy, time_range: str) -> tuple[str, str]:\n    if strategy.kind == "track":\n        return formulas.track_score(strategy.version, time_range)\n    return formulas.playlist_score(time_range)\n\n\ndef _slice_key(plpy, strategy: Strategy, time_range: str) -> str:\n    """The slice\'s (type, version, time_range) as a SQL row literal."""\n    return (f"({plpy.quote_literal(strategy.type)}, {plpy.quote_literal(strategy.version)},"\n            f" {plpy.quote_literal(time_range)})")\n\n\ndef _in_slice(plpy, strategy: Strategy, time_range: str, alias: str) -> str:\n    return f"({alias}.type, {alias}.version, {alias}.time_range) = {_slice_key(plpy, strategy, time_range)}"\n\n\ndef stage_changes(plpy, kind: str, slices: list[tuple[Strategy, str]], ids: str | None = None) -> dict[str, int]:\n    """Score every enabled slice of `kind` and keep what differs from the stored\n    rows in the kind\'s changes table, and each slice\'s number of non-zero\n    scores in its staged-counts table. One statement: the new scores are\n    computed, joined and counted in flight, never written out whole.\n    `ids`: a temp table (id bigint) of the items an incremental cycle staged;\n    only their stored rows are read (by the primary key) and compared.\n    Returns {"staged", "changed"}."""\n    spec = TABLES[kind]\n    table, id_col = spec["table"], spec["id"]\n    changes, counts = changes_table(kind), staged_counts_table(kind)\n    genre = ", i.genre" if spec["genre"] else ""\n    selects = []\n    for strategy, time_range in slices:\n        expression, row_filter = score_expression(strategy, time_range)\n        selects.append(\n            f"SELECT i.{id_col} AS id, {plpy.quote_literal(strategy.type)}::text AS type,"\n            f" {plpy.quote_literal(strategy.version)}::text AS version,"\n            f" {plpy.quote_literal(time_range)}::text AS time_range{genre}, {expression} AS score"\n            f" FROM {spec[\'inputs\']} i WHERE {row_filter}")\n    union = "\\n        UNION ALL\\n        ".join(selects)\n    keys = ", ".join(_slice_key(plpy, s, r) for s, r in slices)\n    # The stored rows to compare: every row of the slices, or (incremental)\n    # the affected items\' rows, each item looked up by its id alone, which\n    # only the primary key leads with; OFFSET 0 keeps the lookup a\n    # parameterized subquery. So no estimate (a score table the cold cycle\n    # filled before autovacuum analyzed it looks empty) can turn it into a\n    # walk of a whole slice through a ranking index, where the id is no\n    # leading key, as `id = ANY (...)` beside the slice keys did.\n    in_slices = f"(t.type, t.version, t.time_range) IN ({keys})"\n    stored = f"SELECT t.ctid, t.* FROM {table} t WHERE {in_slices}" if ids is None else (\n        f"SELECT t.* FROM {ids} a CROSS JOIN LATERAL"\n        f" (SELECT t.ctid, t.* FROM {table} t WHERE t.{id_col} = a.id OFFSET 0) AS t WHERE {in_slices}")\n    differs = "t.score IS DISTINCT FROM s.score"\n    stage_genre = kept_genre = ""\n    if spec["genre"]:\n        differs += " OR t.genre IS DISTINCT FROM s.genre"\n        stage_genre, kept_genre = ", s.genre", ", genre"\n    # the changes table is a staging table (the write reads it and checks its\n    # columns: sql/functions/_staging_columns.sql, _apply_slice.sql)\n    staging_table(plpy, f"trending_{kind}_changes")\n    plpy.execute(f"DROP TABLE IF EXISTS {counts}")\n    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_staged (type text, version text, time_range text, n bigint)")\n    plpy.execute(f"""\nWITH joined AS MATERIALIZED (\n    SELECT t.ctid AS stored_tid, t.{id_col} AS stored_id,\n           COALESCE(s.type, t.type::text) AS type, COALESCE(s.version, t.version::text) AS version,\n           COALESCE(s.time_range, t.time_range::text) AS time_range,\n           s.id, s.score{stage_genre},\n           t.{id_col} IS NULL OR s.id IS NULL OR {differs} AS differs\n    FROM (\n        SELECT scored.* FROM (\n        {union}\n        ) AS scored\n        WHERE scored.score <> 0\n    ) AS s\n    FULL JOIN ({stored}) AS t\n           ON t.{id_col} = s.id AND t.type = s.type AND t.version = s.version AND t.time_range = s.time_range\n), kept AS (\n    INSERT INTO {changes}\n    SELECT stored_tid, stored_id, type, version, time_range, id, score{kept_genre} FROM joined WHERE differs\n)\nINSERT INTO {counts}\nSELECT type, version, time_range, count(id) FROM joined GROUP BY type, version, time_range""")\n    analyze_staging(plpy, f"trending_{kind}_changes")\n    # read under the lock the diff\'s scan of the score table took, kept to\n    # the end of this transaction: the file the staged ctids point into\n    row = plpy.execute(f"SELECT (SELECT sum(n) FROM {counts}) AS staged, (SELECT count(*) FROM {changes}) AS changed,"\n                       f" pg_catalog.pg_relation_filenode({plpy.quote_literal(table)}::pg_catalog.regclass)"\n                       f"::pg_catalog.int8 AS filenode")[0]\n    return {"staged": int(row["staged"] or 0), "changed": int(row["changed"]),\n            "filenode": None if row["filenode"] is None else int(row["filenode"])}\n\n\ndef apply(plpy, run_id: int, c: Cycle, strategy: Strategy, time_range: str, filenode, restage) -> dict[str, int]:\n    """Write one slice\'s staged changes in one statement (trending._apply_slice);\n    its counts and ms. `filenode` is the score table\'s when the changes were\n    staged; `restage()` stages the kind\'s changes again and returns the new\n    one. The write refuses stale ctids: after a rewrite it writes nothing and\n    asks for a re-stage; rows no longer at their staged ctid are left alone,\n    counted as missed, and re-staged (the second write finds them)."""\n    started = time.monotonic()\n    counts = staged_counts_table(strategy.kind)\n    done = {"inserted": 0, "updated": 0, "deleted": 0}\n    plan = plpy.prepare("SELECT trending._apply_slice($1, $2, $3, $4, $5, $6, $7) AS r",\n                        ["bigint", "text", "text", "text", "text", "timestamp", "oid"])\n    for _attempt in range(3):\n        result = json.loads(plpy.execute(plan, [run_id, strategy.kind, strategy.type, strategy.version,\n                                                time_range, c.now_text, filenode])[0]["r"])\n        if not result.get("restage"):\n            for k in done:\n                done[k] += int(result[k])\n            if int(result["missed"]) == 0:\n                break\n        filenode = restage()\n    else:\n        plpy.error(f"trending: the rows of {strategy.key}/{time_range} kept moving while the cycle wrote them",\n                   sqlstate="40001", hint="Something other than a cycle is rewriting the score tables; run again.")\n    staged = plpy.execute(f"SELECT COALESCE(sum(n), 0) AS staged FROM {counts} c"\n                          f" WHERE {_in_slice(plpy, strategy, time_range, \'c\')}")[0]["staged"]\n    return {"inserted": done["inserted"], "updated": done["updated"], "deleted": done["deleted"],\n            "unchanged": int(staged) - done["inserted"] - done["updated"],\n            "ms": round((time.monotonic() - started) * 1000, 1)}\n\n\ndef remove(plpy, run_id: int, strategy: Strategy, time_range: str) -> dict[str, int]:\n    """A disabled strategy\'s slice: delete its rows (trending._remove_slice)."""\n    started = time.monotonic()\n    row = plpy.execute(plpy.prepare("SELECT trending._remove_slice($1, $2, $3, $4, $5) AS n",\n                                    ["bigint", "text", "text", "text", "text"]),\n                       [run_id, strategy.kind, strategy.type, strategy.version, time_range])[0]\n    return {"inserted": 0, "updated": 0, "deleted": int(row["n"]), "unchanged": 0,\n            "ms": round((time.monotonic() - started) * 1000, 1)}\n',
     'trending_pl.sources': '"""Check the source tables in every transaction that reads them.\n\nCREATE EXTENSION must not need the source tables (pg_restore creates\nextensions before tables), so the first moment we can check them is a cycle.\n\nThe source tables belong to another role (the service\'s indexer) and a cycle\nmay run as a superuser: nothing that role owns may run as the cycle. So a\nsource, and every partition or inheritance child a read scans, must be a plain\nor partitioned table without row-level security; every column a cycle reads\nmust have one of the built-in types listed below (by type OID: a domain or a\nlook-alike type is refused; an enum column must be an enum, compared without a\ncast); and no index, constraint, extended statistics object or partition key\nof them may use a function, operator or type owned by a non-superuser (the\nplanner evaluates those). trending._check_sources does it all in one catalog\nquery, AFTER taking the lock the reads take, so the check sees what the reads\nwill see; the scheduled procedure commits between steps, so every step that\nreads the sources calls lock_and_check first. A problem stops the cycle with\none error that names every problem, before any source row is read.\n"""\n\nfrom __future__ import annotations\n\nimport json\n\n# Accepted types per column: pg_catalog type names, compared by OID.\nINTEGER = ("int2", "int4", "int8")\nTEXT = ("text", "varchar", "bpchar")\nTIMESTAMP = ("timestamp",)  # without time zone, holding UTC (docs/reference.md): timestamptz would shift windows\nBOOLEAN = ("bool",)\nJSONB = ("jsonb",)\n\n\nclass Enum(tuple):\n    """An enum column: any enum type having these labels (compared by label, never cast)."""\n\n\nITEM_TYPE = Enum(("track", "playlist"))\n\n# Every column a cycle reads, by table, with the types it accepts.\nREQUIRED_COLUMNS: dict[str, dict[str, tuple]] = {\n    "tracks": {"track_id": INTEGER, "owner_id": INTEGER, "genre": TEXT, "created_at": TIMESTAMP,\n               "release_date": TIMESTAMP, "is_current": BOOLEAN, "is_delete": BOOLEAN,\n               "is_unlisted": BOOLEAN, "stem_of": JSONB},\n    "plays": {"play_item_id": INTEGER, "created_at": TIMESTAMP},\n    "saves": {"user_id": INTEGER, "save_item_id": INTEGER, "save_type": ITEM_TYPE, "is_current": BOOLEAN,\n              "is_delete": BOOLEAN, "created_at": TIMESTAMP},\n    "reposts": {"user_id": INTEGER, "repost_item_id": INTEGER, "repost_type": ITEM_TYPE,\n                "is_current": BOOLEAN, "is_delete": BOOLEAN, "created_at": TIMESTAMP},\n    "users": {"user_id": INTEGER, "is_current": BOOLEAN, "cover_photo": TEXT, "cover_photo_sizes": TEXT,\n              "profile_picture": TEXT, "profile_picture_sizes": TEXT, "bio": TEXT},\n    "aggregate_user": {"user_id": INTEGER, "follower_count": INTEGER, "following_count": INTEGER},\n    "aggregate_track": {"track_id": INTEGER, "repost_count": INTEGER, "save_count": INTEGER},\n    "aggregate_plays": {"play_item_id": INTEGER, "count": INTEGER},\n    "aggregate_playlist": {"playlist_id": INTEGER, "repost_count": INTEGER, "save_count": INTEGER},\n    "playlists": {"playlist_id": INTEGER, "playlist_owner_id": INTEGER, "is_current": BOOLEAN,\n                  "is_delete": BOOLEAN, "is_private": BOOLEAN, "playlist_contents": JSONB,\n                  "created_at": TIMESTAMP, "release_date": TIMESTAMP},\n}\n\n# The tables each reading step reads (inputs.py); the check_sources step checks them all.\nTABLES_READ = {\n    "track_inputs": ("tracks", "plays", "users", "aggregate_user", "reposts", "saves",\n                     "aggregate_track", "aggregate_plays"),\n    "playlist_inputs": ("playlists", "aggregate_user", "users", "reposts", "saves", "aggregate_playlist"),\n}\n\nINVALID_SCHEMA_NAME = "3F000"\nNOT_READ_COMMITTED = "25000"\n\n\ndef column_spec(tables=None) -> str:\n    """REQUIRED_COLUMNS (of `tables`, default all) as the jsonb trending._check_sources takes, in order."""\n    spec = []\n    for table, columns in REQUIRED_COLUMNS.items():\n        if tables is not None and table not in tables:\n            continue\n        for column, accepted in columns.items():\n            key = "enum" if isinstance(accepted, Enum) else "types"\n            spec.append({"table": table, "column": column, key: list(accepted)})\n    return json.dumps(spec)\n\n\ndef lock_and_check(plpy, schema: str, step: str | None = None) -> None:\n    """Lock the sources `step` reads (default: all) as its reads will, then\n    raise one clear error if they cannot feed a cycle or are not to be\n    trusted. Call it first in every transaction that reads the sources."""\n    spec = column_spec(TABLES_READ.get(step) if step else None)\n    rows = plpy.execute("SELECT c.sqlstate, c.problem, c.severity FROM trending._check_sources("\n                        f"{plpy.quote_literal(schema)}, {plpy.quote_literal(spec)}::pg_catalog.jsonb) c")\n    raise_problems(plpy, schema, list(rows))\n\n\ndef raise_problems(plpy, schema: str, problems) -> None:\n    """One error naming every problem, with the SQLSTATE of the most fundamental."""\n    if not problems:\n        return\n    first = min(problems, key=lambda p: p["severity"])\n    sqlstate = first["sqlstate"]\n    if sqlstate == NOT_READ_COMMITTED:\n        plpy.error(f"trending: {first[\'problem\']}", sqlstate=sqlstate,\n                   detail="Under REPEATABLE READ or SERIALIZABLE the check of the source tables would "\n                          "use a snapshot older than their lock, and could miss a change.",\n                   hint="Run the cycle in a READ COMMITTED transaction (the default): "\n                        "SET TRANSACTION ISOLATION LEVEL READ COMMITTED, or check default_transaction_isolation.")\n    if sqlstate == INVALID_SCHEMA_NAME:\n        plpy.error(f\'trending: source schema "{schema}" does not exist\',\n                   hint="Set trending.settings.source_schema to the schema holding tracks, plays, ...: "\n                        "UPDATE trending.settings SET value = \'<schema>\' WHERE name = \'source_schema\';",\n                   sqlstate=sqlstate)\n    plpy.error(f\'trending: source schema "{schema}" cannot feed a cycle: \'\n               + "; ".join(p["problem"] for p in problems),\n               detail="trending reads these columns: " + describe_requirements()\n                      + ". See \\"What a cycle trusts and what it refuses\\" in docs/security.md.",\n               hint="Point trending.settings.source_schema at the service\'s schema of plain tables, "\n                    "or fix the objects named (a source table\'s owner must not be able to run code "\n                    "as the cycle\'s role).",\n               sqlstate=sqlstate)\n\n\ndef describe_requirements() -> str:\n    return "; ".join(f"{table}({\', \'.join(columns)})" for table, columns in REQUIRED_COLUMNS.items())\n',
     'trending_pl.validate': '"""What a cycle checks before it plans anything: its `now` and its settings.\n\nBoth entry points call cycle_inputs() first, so a bad value fails at once\nwith 22023 and a message that says what is accepted, instead of a Python\nTypeError, an overflow in the middle of a step, or a silently different\ncycle. The checks are SQL, on the value the server parsed: `now` arrives\nhere as text (None for NULL) and is never parsed in Python.\n"""\n\nfrom __future__ import annotations\n\n# The cycle\'s `now`, in UTC. The lower bound keeps every window start AD\n# (the longest window is 365 days: 0002-01-01 - 365 days = 0001-01-01; a BC\n# `now` or window start would lose its era in the run\'s row and summary);\n# the upper one keeps four-digit years everywhere a timestamp is written as\n# text.\nNOW_MIN = "0002-01-01 00:00:00"\nNOW_MAX = "9999-12-31 23:59:59.999999"\nNOW_ACCEPTED = (f"now must be a finite timestamptz from {NOW_MIN}+00 to {NOW_MAX}+00 (UTC):"\n                " AD, and a year before it still AD")\n\n\ndef now(plpy, value) -> None:\n    """Raise 22023 unless `value` (the text of a timestamptz, or None) is a\n    `now` a cycle can compute with."""\n    if value is None:\n        plpy.error("trending: invalid now NULL: " + NOW_ACCEPTED, sqlstate="22023",\n                   hint="Omit it (or pass NULL to scheduled_recompute) for the current time.")\n    row = plpy.execute(f"""\nSELECT pg_catalog.isfinite(n) AND n AT TIME ZONE \'UTC\'\n           BETWEEN {plpy.quote_literal(NOW_MIN)}::timestamp AND {plpy.quote_literal(NOW_MAX)}::timestamp AS ok,\n       pg_catalog.to_char(n AT TIME ZONE \'UTC\', \'YYYY-MM-DD HH24:MI:SS.US+00 AD\') AS utc\nFROM (SELECT {plpy.quote_literal(value)}::timestamptz AS n) AS given""")[0]\n    if not row["ok"]:\n        shown = row["utc"] or value  # infinity has no to_char\n        plpy.error(f"trending: invalid now {plpy.quote_literal(shown)}: {NOW_ACCEPTED}", sqlstate="22023",\n                   hint="Omit it for the current time.")\n\n\ndef settings(plpy) -> None:\n    """Raise 22023 unless every setting is one a cycle can use: the values\n    stored under an older version, or loaded by pg_restore, never went\n    through today\'s checks."""\n    try:\n        plpy.execute("SELECT trending._validate_setting(s.name, s.value) FROM trending.settings s ORDER BY s.name")\n    except plpy.SPIError as error:\n        # spidata: (sqlerrcode, detail, hint, ...); pass only what is set\n        spidata = getattr(error, "spidata", None) or ()\n        extra = {k: v for k, v in zip(("detail", "hint"), spidata[1:3]) if v}\n        plpy.error(f"trending: {error.args[0] if error.args else error}",\n                   sqlstate=getattr(error, "sqlstate", None) or "22023", **extra)\n\n\ndef cycle_inputs(plpy, now_value) -> None:\n    """Everything a cycle is given: its `now` and the settings."""\n    now(plpy, now_value)\n    settings(plpy)\n',
 }
-DIGEST = '4ea9ad04252a3203551339502bbd2d47fec1107a639013597d36d30187c31db5'
+DIGEST = 'bcc8dfbdb99713e4baca8fe9f03b80ca86347cfb5ec36696e38025b97da7e668'
 PACKAGE = "trending_pl"
 
 loaded = sys.modules.get(PACKAGE)
@@ -2325,6 +3009,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 SET plan_cache_mode = force_custom_plan  -- a generic plan cannot see the LIMIT: it might sort a whole slice
 AS $function$
 DECLARE
@@ -2433,6 +3118,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 DECLARE
     v_deleted bigint;
@@ -2535,6 +3221,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 DECLARE
     v_run_id bigint;
@@ -2579,6 +3266,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 BEGIN
     PERFORM trending._own_run(p_run_id);
@@ -2601,6 +3289,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 DECLARE
     v_row jsonb;
@@ -2632,6 +3321,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 DECLARE
     v_holder integer;
@@ -2671,6 +3361,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 BEGIN
     PERFORM trending._own_run(p_run_id);
@@ -2690,12 +3381,14 @@ $function$;
 -- source: sql/functions/_safe_temp_table.sql
 -------------------------------------------------------------------------------
 -- _safe_temp_table
--- The session's own temp table pg_temp.<p_name>, once it is known to be safe
--- for a SECURITY DEFINER function to read: a plain heap table in this
--- session's temp schema with exactly the columns p_columns of the built-in
--- types p_types (default collation, none generated), and nothing that could
--- make the definer run code its creator chose: no index (an index predicate
--- or expression runs in the reader's planner), rule, trigger, policy,
+-- The session's temp table pg_temp.<p_name>, once it is known to be safe for
+-- a SECURITY DEFINER function to read: made by trending._staging_table, so
+-- owned by the extension's owner (the current user in the definer functions
+-- that call this), which is what makes it safe: the caller could attach
+-- nothing to it (docs/security.md, "What a definer function reads"). As a
+-- second line, the checks of 1.1: a plain heap table in this session's temp
+-- schema with exactly the columns p_columns of the built-in types p_types
+-- (default collation, none generated), and no index, rule, trigger, policy,
 -- inheritance parent or child, or extended statistics. Raises 55000
 -- otherwise. Called only by the writer functions (as their owner); no grant.
 CREATE OR REPLACE FUNCTION trending._safe_temp_table(p_name text, p_columns text[], p_types regtype[])
@@ -2716,6 +3409,8 @@ BEGIN
             USING ERRCODE = '55000', HINT = 'A slice is written by the run that staged its changes.';
     END IF;
     SELECT CASE
+        WHEN c.relowner IS DISTINCT FROM (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER)
+            THEN 'the session made it, not trending._staging_table'
         WHEN c.relkind <> 'r' OR c.relpersistence <> 't' THEN 'it is not a plain temporary table'
         WHEN c.relam IS DISTINCT FROM (SELECT a.oid FROM pg_catalog.pg_am a WHERE a.amname = 'heap')
             THEN 'it is not a heap table'
@@ -2744,8 +3439,8 @@ BEGIN
     IF v_problem IS NOT NULL THEN
         RAISE EXCEPTION 'trending: refusing to read pg_temp.%: %', p_name, v_problem
             USING ERRCODE = '55000',
-                  DETAIL = 'A cycle''s writer functions read only the plain temp tables the cycle itself creates.',
-                  HINT = 'Drop the table and run the cycle again.';
+                  DETAIL = 'A cycle''s writer functions read only the temp tables trending._staging_table made for it.',
+                  HINT = 'Drop the relation and run the cycle again: the cycle stages through trending._staging_table.';
     END IF;
     RETURN v_oid::pg_catalog.regclass;
 END;
@@ -2796,6 +3491,182 @@ plpy.execute("SELECT trending._python_init()")
 from trending_pl import recompute
 return recompute.step(plpy, run_id, step)
 $python$;
+
+-- source: sql/functions/_staging_analyze.sql
+-------------------------------------------------------------------------------
+-- _staging_analyze
+-- ANALYZE the staging table pg_temp.<p_name> (made by
+-- trending._staging_table): the cycle's later statements are planned with
+-- its statistics, and only its owner may analyze it. Its columns are of
+-- built-in types and nothing is attached to it, so ANALYZE runs only
+-- PostgreSQL's own code. SECURITY DEFINER; 55000 for any other relation.
+CREATE OR REPLACE FUNCTION trending._staging_analyze(p_name text)
+RETURNS void
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
+AS $function$
+DECLARE
+    v_relation oid;
+BEGIN
+    SELECT c.oid INTO v_relation FROM pg_catalog.pg_class c
+    WHERE c.relname = p_name AND c.relnamespace = pg_catalog.pg_my_temp_schema();
+    IF NOT trending._staging_own(v_relation) THEN
+        RAISE EXCEPTION 'trending: pg_temp.% is not a staging table trending made in this session', p_name
+            USING ERRCODE = '55000', HINT = 'Stage it with trending._staging_table first.';
+    END IF;
+    EXECUTE pg_catalog.format('ANALYZE pg_temp.%I', p_name);
+END;
+$function$;
+
+-- source: sql/functions/_staging_columns.sql
+-------------------------------------------------------------------------------
+-- _staging_columns
+-- The catalogue of the temp tables a cycle stages for its SECURITY DEFINER
+-- writers to read: for each name, its column definitions (built-in types
+-- only, no default, no constraint); NULL for any other name. The state
+-- stagings take the columns of the state tables they replace rows of
+-- (trending's own tables). trending._staging_table creates these tables as
+-- the extension's owner, so the calling role owns nothing it could attach
+-- code to (docs/security.md, "What a definer function reads"). Called only
+-- by the staging functions (as their owner); no grant.
+CREATE OR REPLACE FUNCTION trending._staging_columns(p_name text)
+RETURNS text
+LANGUAGE plpgsql
+STABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+BEGIN
+    RETURN CASE
+        -- a slice's changes (extension/trending_pl/slices.py), read by _apply_slice
+        WHEN p_name IN ('trending_track_changes', 'trending_playlist_changes') THEN
+            'stored_tid pg_catalog.tid, stored_id pg_catalog.int4, type pg_catalog.text, version pg_catalog.text, '
+            'time_range pg_catalog.text, id pg_catalog.int4, score pg_catalog.float8'
+            || CASE WHEN p_name = 'trending_track_changes' THEN ', genre pg_catalog.varchar' ELSE '' END
+        -- the rest are read by _state_write
+        WHEN p_name = 'trending_play_hours' THEN
+            'track_id pg_catalog.int8, hour pg_catalog.timestamp, n_source pg_catalog.int8, n_after pg_catalog.int8'
+        WHEN p_name IN ('trending_track_state', 'trending_playlist_state') THEN
+            (SELECT pg_catalog.string_agg(pg_catalog.format('%I %s', a.attname,
+                                                            pg_catalog.format_type(a.atttypid, a.atttypmod)),
+                                          ', ' ORDER BY a.attnum)
+             FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = CASE p_name WHEN 'trending_track_state' THEN 'trending._state_tracks'::pg_catalog.regclass
+                                            ELSE 'trending._state_playlists'::pg_catalog.regclass END
+               AND a.attnum > 0 AND NOT a.attisdropped)
+        WHEN p_name IN ('trending_track_engagement_hours', 'trending_playlist_engagement_hours') THEN
+            'hour pg_catalog.timestamp, item_id pg_catalog.int8'
+        WHEN p_name IN ('trending_track_user_state', 'trending_playlist_user_state') THEN
+            'user_id pg_catalog.int8, weight pg_catalog.numeric, negative pg_catalog.bool'
+        WHEN p_name = 'trending_playlist_owners' THEN 'playlist_id pg_catalog.int8, owner_id pg_catalog.int8'
+        WHEN p_name IN ('trending_track_affected', 'trending_playlist_affected') THEN 'id pg_catalog.int8'
+    END;
+END;
+$function$;
+
+-- source: sql/functions/_staging_drop.sql
+-------------------------------------------------------------------------------
+-- _staging_drop
+-- Drop this session's staging tables (those trending._staging_table made):
+-- the caller cannot, it does not own them. Relations of the same names that
+-- the session made itself are left to it. The number dropped. SECURITY
+-- DEFINER.
+CREATE OR REPLACE FUNCTION trending._staging_drop()
+RETURNS integer
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
+AS $function$
+DECLARE
+    v_names text;
+    v_count integer;
+BEGIN
+    SELECT pg_catalog.string_agg(pg_catalog.format('pg_temp.%I', c.relname), ', '), pg_catalog.count(*)
+    INTO v_names, v_count
+    FROM pg_catalog.pg_class c
+    WHERE c.relnamespace = pg_catalog.pg_my_temp_schema() AND trending._staging_own(c.oid);
+    IF v_count > 0 THEN
+        EXECUTE 'DROP TABLE ' || v_names;
+    END IF;
+    RETURN v_count;
+END;
+$function$;
+
+-- source: sql/functions/_staging_own.sql
+-------------------------------------------------------------------------------
+-- _staging_own
+-- Whether relation p_relation is one of the cycle's staging tables as
+-- trending._staging_table makes them: a plain temporary table of this
+-- session, named in the catalogue (trending._staging_columns), owned by the
+-- current user, which in the definer functions that call this is the
+-- extension's owner. Only its owner (or a superuser) can alter such a table.
+-- No grant.
+CREATE OR REPLACE FUNCTION trending._staging_own(p_relation oid)
+RETURNS boolean
+LANGUAGE sql
+STABLE
+SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp
+AS $function$
+    SELECT COALESCE((
+        SELECT c.relkind = 'r' AND c.relpersistence = 't'
+               AND c.relnamespace = pg_catalog.pg_my_temp_schema()
+               AND c.relowner = (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER)
+               AND trending._staging_columns(c.relname::text) IS NOT NULL
+        FROM pg_catalog.pg_class c WHERE c.oid = p_relation), false)
+$function$;
+
+-- source: sql/functions/_staging_table.sql
+-------------------------------------------------------------------------------
+-- _staging_table
+-- Create the cycle's temp table pg_temp.<p_name> (one of the catalogue of
+-- trending._staging_columns) empty, owned by the extension's owner, and let
+-- the session's roles fill and read it (INSERT, SELECT: a temp table is
+-- visible to its own session only). The SECURITY DEFINER writers read only
+-- tables made so (trending._safe_temp_table checks the owner): the calling
+-- role owns nothing there, so it can add no constraint, default, index,
+-- rule, trigger, policy or statistics for the owner's planner or executor to
+-- run. A table of that name this function made before (an earlier step or
+-- run of the session) is dropped and made anew; any other relation of that
+-- name is refused (55000): the caller made it. SECURITY DEFINER: the table's
+-- owner is this function's.
+CREATE OR REPLACE FUNCTION trending._staging_table(p_name text)
+RETURNS regclass
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
+SET default_table_access_method = heap
+AS $function$
+DECLARE
+    v_columns text := trending._staging_columns(p_name);
+    v_existing oid;
+BEGIN
+    IF v_columns IS NULL THEN
+        RAISE EXCEPTION 'trending: % is not a staging table', p_name USING ERRCODE = '22023';
+    END IF;
+    SELECT c.oid INTO v_existing FROM pg_catalog.pg_class c
+    WHERE c.relname = p_name AND c.relnamespace = pg_catalog.pg_my_temp_schema();
+    IF FOUND THEN
+        IF NOT trending._staging_own(v_existing) THEN
+            RAISE EXCEPTION 'trending: pg_temp.% exists and was not made by trending', p_name
+                USING ERRCODE = '55000',
+                      DETAIL = 'A cycle stages into tables the extension''s owner creates; this session made its own.',
+                      HINT = pg_catalog.format('DROP it (pg_temp.%I) and run the cycle again.', p_name);
+        END IF;
+        EXECUTE pg_catalog.format('DROP TABLE pg_temp.%I', p_name);
+    END IF;
+    EXECUTE pg_catalog.format('CREATE TEMPORARY TABLE %I (%s)', p_name, v_columns);
+    EXECUTE pg_catalog.format('GRANT SELECT, INSERT ON TABLE pg_temp.%I TO PUBLIC', p_name);
+    RETURN pg_catalog.format('pg_temp.%I', p_name)::pg_catalog.regclass;
+END;
+$function$;
 
 -- source: sql/functions/_state_advance.sql
 -------------------------------------------------------------------------------
@@ -2934,6 +3805,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 DECLARE
     v_rows bigint := 0;
@@ -3311,6 +4183,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 BEGIN
     IF TG_OP = 'INSERT' THEN
@@ -3357,6 +4230,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 BEGIN
     IF TG_OP <> 'UPDATE' THEN
@@ -3702,9 +4576,9 @@ $function$;
 -- most the lock_timeout setting), and says so. Idempotent: intact triggers
 -- are kept; missing, disabled or altered ones are replaced; capture
 -- triggers left on other relations (a renamed table, an old schema) are
--- removed. Grants INSERT on the delta tables and USAGE on their sequence to
--- each table's owner and every role that may write it (run it again after
--- granting a new writer role). Returns what it did as jsonb. The next
+-- removed. Grants nothing: the triggers run as the role trending_capture
+-- (SECURITY DEFINER; sql/grants.sql), so any writer, however it got its
+-- privilege, writes as before. Returns what it did as jsonb. The next
 -- cycle runs full and arms the capture.
 CREATE OR REPLACE FUNCTION trending.install_capture()
 RETURNS jsonb
@@ -4285,9 +5159,9 @@ $function$;
 -- source: sql/functions/uninstall_capture.sql
 -------------------------------------------------------------------------------
 -- uninstall_capture
--- Remove every change-capture trigger (wherever it is), the writers'
--- grants on the delta tables and the capture's state: the service's tables
--- are left as they were before install_capture() (superuser only; DROP
+-- Remove every change-capture trigger (wherever it is) and the capture's
+-- state: the service's tables are left as they were before
+-- install_capture() (superuser only; DROP
 -- TRIGGER takes an ACCESS EXCLUSIVE lock on each table for a moment, and
 -- says so). Idempotent. Returns what it did as jsonb.
 CREATE OR REPLACE FUNCTION trending.uninstall_capture()
@@ -4373,11 +5247,53 @@ GRANT EXECUTE ON FUNCTION trending._check_sources(text, jsonb) TO PUBLIC;
 
 -- Change capture (issue 9, docs/incremental.md). capture_status: like
 -- status, anyone may see whether the capture works. The trigger functions,
--- install/uninstall and the watermark routines stay revoked from PUBLIC:
--- install_capture() grants INSERT on the delta tables and USAGE on their
--- sequence to the source tables' writers; cycles call _capture_snapshot,
--- _capture_arm and _capture_advance (SECURITY DEFINER, cycle lock required).
+-- install/uninstall and the watermark routines stay revoked from PUBLIC
+-- (EXECUTE is checked when a trigger is created: no writer can put a
+-- capture trigger on a table of its own to forge delta rows); cycles call
+-- _capture_snapshot, _capture_arm and _capture_advance (SECURITY DEFINER,
+-- cycle lock required).
 GRANT SELECT ON trending.capture_status TO PUBLIC;
+
+-- Issue 16: the capture triggers run as trending_capture (SECURITY
+-- DEFINER), so the service's writers need nothing in schema trending and
+-- may write nothing there. A cluster-wide NOLOGIN NOINHERIT role with no
+-- other attribute and no membership; created here when missing (CREATE
+-- EXTENSION runs as a superuser), refused when it exists with more, since it
+-- could then be used to forge delta rows. It owns the ten trigger functions
+-- and may exactly: use schema trending, append to the delta tables, draw
+-- their sequence, read the armed row. The delta tables, the sequence, the
+-- state and the scores stay the extension owner's.
+DO $do$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = 'trending_capture') THEN
+        CREATE ROLE trending_capture NOLOGIN NOINHERIT;
+    ELSIF EXISTS (SELECT FROM pg_catalog.pg_roles r
+                  WHERE r.rolname = 'trending_capture'
+                    AND (r.rolsuper OR r.rolcanlogin OR r.rolinherit OR r.rolcreaterole OR r.rolcreatedb
+                         OR r.rolreplication OR r.rolbypassrls))
+       OR EXISTS (SELECT FROM pg_catalog.pg_auth_members m
+                  WHERE 'trending_capture'::pg_catalog.regrole IN (m.roleid, m.member)) THEN
+        RAISE EXCEPTION 'trending: role trending_capture exists with attributes or memberships it must not have'
+            USING ERRCODE = '42501',
+                  DETAIL = 'The capture triggers run as trending_capture: any way to log in or act as it could forge captured changes.',
+                  HINT = 'Make it NOLOGIN NOINHERIT with no other attribute and no role membership (or drop it), then retry.';
+    END IF;
+END;
+$do$;
+ALTER FUNCTION trending._capture_tracks() OWNER TO trending_capture;
+ALTER FUNCTION trending._capture_plays() OWNER TO trending_capture;
+ALTER FUNCTION trending._capture_saves() OWNER TO trending_capture;
+ALTER FUNCTION trending._capture_reposts() OWNER TO trending_capture;
+ALTER FUNCTION trending._capture_users() OWNER TO trending_capture;
+ALTER FUNCTION trending._capture_aggregate_user() OWNER TO trending_capture;
+ALTER FUNCTION trending._capture_aggregate_track() OWNER TO trending_capture;
+ALTER FUNCTION trending._capture_aggregate_plays() OWNER TO trending_capture;
+ALTER FUNCTION trending._capture_aggregate_playlist() OWNER TO trending_capture;
+ALTER FUNCTION trending._capture_playlists() OWNER TO trending_capture;
+GRANT USAGE ON SCHEMA trending TO trending_capture;
+GRANT INSERT ON trending._capture_changes, trending._capture_plays, trending._capture_truncates TO trending_capture;
+GRANT USAGE ON SEQUENCE trending._capture_seq TO trending_capture;
+GRANT SELECT ON trending._capture_armed TO trending_capture;
 
 -- Insight (issue 11): preview() and explain_track()/explain_playlist() read
 -- the source tables as the caller and run plpython3u: not for PUBLIC.
@@ -4498,31 +5414,43 @@ COMMENT ON FUNCTION trending._apply_slice(bigint, text, text, text, text, timest
 COMMENT ON FUNCTION trending._remove_slice(bigint, text, text, text, text) IS
     'Internal, SECURITY DEFINER: delete a disabled slice''s rows for the caller''s own run.';
 COMMENT ON FUNCTION trending._safe_temp_table(text, text[], regtype[]) IS
-    'Internal: the session''s temp table, once found safe for a definer to read (plain heap, expected columns and built-in types, no index, rule, trigger, policy, inheritance or extended statistics).';
+    'Internal: the session''s temp table, once found safe for a definer to read (made by _staging_table, so owned by the extension''s owner; plain heap, expected columns and built-in types, no index, rule, trigger, policy, inheritance or extended statistics).';
+COMMENT ON FUNCTION trending._staging_columns(text) IS
+    'Internal: the catalogue of the temp tables a cycle stages for the definer writers (name -> column definitions, built-in types only); NULL for any other name.';
+COMMENT ON FUNCTION trending._staging_own(oid) IS
+    'Internal: whether a relation is a staging table as _staging_table makes them (plain temp table of this session, catalogue name, owned by the current user).';
+COMMENT ON FUNCTION trending._staging_table(text) IS
+    'Internal, SECURITY DEFINER: create a staging table of the catalogue empty, owned by the extension''s owner, INSERT and SELECT for the session; refuses (55000) a relation of that name the session made.';
+COMMENT ON FUNCTION trending._staging_analyze(text) IS 'Internal, SECURITY DEFINER: ANALYZE a staging table made by _staging_table.';
+COMMENT ON FUNCTION trending._staging_drop() IS 'Internal, SECURITY DEFINER: drop the session''s staging tables made by _staging_table; the number dropped.';
 
 -- Change capture (issue 9, docs/incremental.md)
 COMMENT ON VIEW trending.capture_status IS
     'One row: is the change capture installed (trending.install_capture()), recording (until record_until: capture_max_pause after a cycle last consumed it) and armed (by a full cycle), may the next cycle be incremental (incremental_ok) and if not why (full_cycle_reason), how many captured changes wait to be consumed (pending_*) and since when (unconsumed_for), and which open or prepared transactions hold changes back (held_by).';
 COMMENT ON FUNCTION trending.install_capture() IS
-    'Superuser: put the change-capture triggers (statement-level, AFTER INSERT/UPDATE/DELETE/TRUNCATE) on the source tables of source_schema; briefly locks each table (SHARE ROW EXCLUSIVE). Idempotent; grants the writers INSERT on the delta tables. See docs/incremental.md.';
+    'Superuser: put the change-capture triggers (statement-level, AFTER INSERT/UPDATE/DELETE/TRUNCATE) on the source tables of source_schema; briefly locks each table (SHARE ROW EXCLUSIVE). Idempotent; grants nothing (the triggers run as role trending_capture). See docs/incremental.md.';
 COMMENT ON FUNCTION trending.uninstall_capture() IS
-    'Superuser: remove every change-capture trigger and the writers'' grants, leaving the source tables as they were; briefly locks each table. Idempotent.';
+    'Superuser: remove every change-capture trigger, leaving the source tables as they were; briefly locks each table. Idempotent.';
 COMMENT ON FUNCTION trending._capture_snapshot(interval) IS 'Internal: the snapshot a cycle consumes the capture up to, the last one''s, and why the capture cannot be armed or advanced at it (NULL: it can).';
 COMMENT ON FUNCTION trending._capture_margin() IS 'Internal: how long before record_until a cycle treats the capture as no longer recording (a quarter of capture_max_pause, at most 10 minutes).';
 COMMENT ON FUNCTION trending._capture_writers_before(timestamptz) IS 'Internal: the open transactions writing a source table that started before the given time, or prepared (pid or gid), or NULL.';
 COMMENT ON FUNCTION trending._capture_arm(text) IS 'Internal: a full cycle arms the capture at its snapshot (or starts it recording again); returns why not, or NULL.';
 COMMENT ON FUNCTION trending._capture_advance() IS 'Internal: an incremental cycle moves the capture watermark to its snapshot, or disarms it and returns why.';
 COMMENT ON FUNCTION trending._capture_guard_drop() IS 'Internal: event trigger; a bare DROP EXTENSION trending with capture installed fails naming uninstall_capture().';
-COMMENT ON FUNCTION trending._capture_tracks() IS 'Internal: capture trigger of tracks (see install_capture).';
-COMMENT ON FUNCTION trending._capture_plays() IS 'Internal: capture trigger of plays (see install_capture).';
-COMMENT ON FUNCTION trending._capture_saves() IS 'Internal: capture trigger of saves (see install_capture).';
-COMMENT ON FUNCTION trending._capture_reposts() IS 'Internal: capture trigger of reposts (see install_capture).';
-COMMENT ON FUNCTION trending._capture_users() IS 'Internal: capture trigger of users (see install_capture).';
-COMMENT ON FUNCTION trending._capture_aggregate_user() IS 'Internal: capture trigger of aggregate_user (see install_capture).';
-COMMENT ON FUNCTION trending._capture_aggregate_track() IS 'Internal: capture trigger of aggregate_track (see install_capture).';
-COMMENT ON FUNCTION trending._capture_aggregate_plays() IS 'Internal: capture trigger of aggregate_plays (see install_capture).';
-COMMENT ON FUNCTION trending._capture_aggregate_playlist() IS 'Internal: capture trigger of aggregate_playlist (see install_capture).';
-COMMENT ON FUNCTION trending._capture_playlists() IS 'Internal: capture trigger of playlists (see install_capture).';
+COMMENT ON FUNCTION trending._capture_follow_ddl() IS 'Internal: event trigger after CREATE TABLE, ALTER TABLE, ALTER TYPE; puts the capture triggers on new partitions of a source table and takes them off relations they can no longer read; never fails the DDL.';
+COMMENT ON FUNCTION trending._capture_cover(oid, text) IS 'Internal: put the four capture triggers of a source table on a relation (the table or one of its partitions).';
+COMMENT ON FUNCTION trending._capture_empty(oid) IS 'Internal: is the relation provably empty (every table in it has no page)?';
+COMMENT ON VIEW trending._capture_read_columns IS 'Internal: the columns a cycle reads of each source table, with the types accepted (sources.py REQUIRED_COLUMNS).';
+COMMENT ON FUNCTION trending._capture_tracks() IS 'Internal: capture trigger of tracks (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
+COMMENT ON FUNCTION trending._capture_plays() IS 'Internal: capture trigger of plays (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
+COMMENT ON FUNCTION trending._capture_saves() IS 'Internal: capture trigger of saves (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
+COMMENT ON FUNCTION trending._capture_reposts() IS 'Internal: capture trigger of reposts (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
+COMMENT ON FUNCTION trending._capture_users() IS 'Internal: capture trigger of users (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
+COMMENT ON FUNCTION trending._capture_aggregate_user() IS 'Internal: capture trigger of aggregate_user (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
+COMMENT ON FUNCTION trending._capture_aggregate_track() IS 'Internal: capture trigger of aggregate_track (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
+COMMENT ON FUNCTION trending._capture_aggregate_plays() IS 'Internal: capture trigger of aggregate_plays (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
+COMMENT ON FUNCTION trending._capture_aggregate_playlist() IS 'Internal: capture trigger of aggregate_playlist (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
+COMMENT ON FUNCTION trending._capture_playlists() IS 'Internal: capture trigger of playlists (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
 COMMENT ON TABLE trending._capture_changes IS 'Internal, UNLOGGED: delta rows (source, item kind, item id, user id) appended by the capture triggers.';
 COMMENT ON TABLE trending._capture_plays IS 'Internal, UNLOGGED: net plays added per (item, hour of created_at), appended by the plays capture trigger.';
 COMMENT ON TABLE trending._capture_truncates IS 'Internal, UNLOGGED: TRUNCATEs of source tables (the next cycle runs full).';
@@ -4591,3 +5519,33 @@ BEGIN
 END;
 $do$;
 DROP FUNCTION pg_temp.trending_drop_keeping_grants(regprocedure[]);
+
+-- Issue 17 (items 1-3): the roles that ran cycles on 1.1 (EXECUTE on
+-- trending._apply_slice) keep running them: give them the routines a cycle
+-- now calls (the staging functions that make the temp tables the writers
+-- read). Their other grants are theirs already.
+DO $do$
+DECLARE
+    v_role name;
+BEGIN
+    FOR v_role IN
+        SELECT DISTINCT r.rolname
+        FROM pg_proc p
+        CROSS JOIN LATERAL aclexplode(p.proacl) AS a
+        JOIN pg_roles r ON r.oid = a.grantee
+        WHERE p.oid = 'trending._apply_slice(bigint, text, text, text, text, timestamp, oid)'::regprocedure
+          AND a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner
+    LOOP
+        PERFORM trending._privileges('cycle_routines', v_role, true);
+    END LOOP;
+END;
+$do$;
+
+-- Issue 16 (DDL and partitions): the event trigger that keeps the capture
+-- triggers on new partitions and off relations they can no longer read (as
+-- in sql/triggers.sql; it needs its function, created above).
+CREATE EVENT TRIGGER trending_capture_follow_ddl ON ddl_command_end
+    WHEN TAG IN ('CREATE TABLE', 'CREATE TABLE AS', 'SELECT INTO', 'ALTER TABLE', 'ALTER TYPE')
+    EXECUTE FUNCTION trending._capture_follow_ddl();
+ALTER EVENT TRIGGER trending_capture_follow_ddl ENABLE ALWAYS;
+COMMENT ON EVENT TRIGGER trending_capture_follow_ddl IS 'Change capture: keeps the capture triggers on every partition of a source table and off relations they can no longer read (sql/functions/_capture_follow_ddl.sql).';

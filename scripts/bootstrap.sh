@@ -8,7 +8,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 APT_PACKAGES=(
-    postgresql-15 postgresql-plpython3-15 postgresql-15-cron postgresql-15-pgtap
+    postgresql-15 postgresql-plpython3-15 postgresql-15-cron postgresql-15-pgtap postgresql-15-partman
     libtap-parser-sourcehandler-pgtap-perl postgresql-server-dev-15 postgresql-contrib
     python3 python3-venv make
 )

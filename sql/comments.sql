@@ -104,31 +104,43 @@ COMMENT ON FUNCTION trending._apply_slice(bigint, text, text, text, text, timest
 COMMENT ON FUNCTION trending._remove_slice(bigint, text, text, text, text) IS
     'Internal, SECURITY DEFINER: delete a disabled slice''s rows for the caller''s own run.';
 COMMENT ON FUNCTION trending._safe_temp_table(text, text[], regtype[]) IS
-    'Internal: the session''s temp table, once found safe for a definer to read (plain heap, expected columns and built-in types, no index, rule, trigger, policy, inheritance or extended statistics).';
+    'Internal: the session''s temp table, once found safe for a definer to read (made by _staging_table, so owned by the extension''s owner; plain heap, expected columns and built-in types, no index, rule, trigger, policy, inheritance or extended statistics).';
+COMMENT ON FUNCTION trending._staging_columns(text) IS
+    'Internal: the catalogue of the temp tables a cycle stages for the definer writers (name -> column definitions, built-in types only); NULL for any other name.';
+COMMENT ON FUNCTION trending._staging_own(oid) IS
+    'Internal: whether a relation is a staging table as _staging_table makes them (plain temp table of this session, catalogue name, owned by the current user).';
+COMMENT ON FUNCTION trending._staging_table(text) IS
+    'Internal, SECURITY DEFINER: create a staging table of the catalogue empty, owned by the extension''s owner, INSERT and SELECT for the session; refuses (55000) a relation of that name the session made.';
+COMMENT ON FUNCTION trending._staging_analyze(text) IS 'Internal, SECURITY DEFINER: ANALYZE a staging table made by _staging_table.';
+COMMENT ON FUNCTION trending._staging_drop() IS 'Internal, SECURITY DEFINER: drop the session''s staging tables made by _staging_table; the number dropped.';
 
 -- Change capture (issue 9, docs/incremental.md)
 COMMENT ON VIEW trending.capture_status IS
     'One row: is the change capture installed (trending.install_capture()), recording (until record_until: capture_max_pause after a cycle last consumed it) and armed (by a full cycle), may the next cycle be incremental (incremental_ok) and if not why (full_cycle_reason), how many captured changes wait to be consumed (pending_*) and since when (unconsumed_for), and which open or prepared transactions hold changes back (held_by).';
 COMMENT ON FUNCTION trending.install_capture() IS
-    'Superuser: put the change-capture triggers (statement-level, AFTER INSERT/UPDATE/DELETE/TRUNCATE) on the source tables of source_schema; briefly locks each table (SHARE ROW EXCLUSIVE). Idempotent; grants the writers INSERT on the delta tables. See docs/incremental.md.';
+    'Superuser: put the change-capture triggers (statement-level, AFTER INSERT/UPDATE/DELETE/TRUNCATE) on the source tables of source_schema; briefly locks each table (SHARE ROW EXCLUSIVE). Idempotent; grants nothing (the triggers run as role trending_capture). See docs/incremental.md.';
 COMMENT ON FUNCTION trending.uninstall_capture() IS
-    'Superuser: remove every change-capture trigger and the writers'' grants, leaving the source tables as they were; briefly locks each table. Idempotent.';
+    'Superuser: remove every change-capture trigger, leaving the source tables as they were; briefly locks each table. Idempotent.';
 COMMENT ON FUNCTION trending._capture_snapshot(interval) IS 'Internal: the snapshot a cycle consumes the capture up to, the last one''s, and why the capture cannot be armed or advanced at it (NULL: it can).';
 COMMENT ON FUNCTION trending._capture_margin() IS 'Internal: how long before record_until a cycle treats the capture as no longer recording (a quarter of capture_max_pause, at most 10 minutes).';
 COMMENT ON FUNCTION trending._capture_writers_before(timestamptz) IS 'Internal: the open transactions writing a source table that started before the given time, or prepared (pid or gid), or NULL.';
 COMMENT ON FUNCTION trending._capture_arm(text) IS 'Internal: a full cycle arms the capture at its snapshot (or starts it recording again); returns why not, or NULL.';
 COMMENT ON FUNCTION trending._capture_advance() IS 'Internal: an incremental cycle moves the capture watermark to its snapshot, or disarms it and returns why.';
 COMMENT ON FUNCTION trending._capture_guard_drop() IS 'Internal: event trigger; a bare DROP EXTENSION trending with capture installed fails naming uninstall_capture().';
-COMMENT ON FUNCTION trending._capture_tracks() IS 'Internal: capture trigger of tracks (see install_capture).';
-COMMENT ON FUNCTION trending._capture_plays() IS 'Internal: capture trigger of plays (see install_capture).';
-COMMENT ON FUNCTION trending._capture_saves() IS 'Internal: capture trigger of saves (see install_capture).';
-COMMENT ON FUNCTION trending._capture_reposts() IS 'Internal: capture trigger of reposts (see install_capture).';
-COMMENT ON FUNCTION trending._capture_users() IS 'Internal: capture trigger of users (see install_capture).';
-COMMENT ON FUNCTION trending._capture_aggregate_user() IS 'Internal: capture trigger of aggregate_user (see install_capture).';
-COMMENT ON FUNCTION trending._capture_aggregate_track() IS 'Internal: capture trigger of aggregate_track (see install_capture).';
-COMMENT ON FUNCTION trending._capture_aggregate_plays() IS 'Internal: capture trigger of aggregate_plays (see install_capture).';
-COMMENT ON FUNCTION trending._capture_aggregate_playlist() IS 'Internal: capture trigger of aggregate_playlist (see install_capture).';
-COMMENT ON FUNCTION trending._capture_playlists() IS 'Internal: capture trigger of playlists (see install_capture).';
+COMMENT ON FUNCTION trending._capture_follow_ddl() IS 'Internal: event trigger after CREATE TABLE, ALTER TABLE, ALTER TYPE; puts the capture triggers on new partitions of a source table and takes them off relations they can no longer read; never fails the DDL.';
+COMMENT ON FUNCTION trending._capture_cover(oid, text) IS 'Internal: put the four capture triggers of a source table on a relation (the table or one of its partitions).';
+COMMENT ON FUNCTION trending._capture_empty(oid) IS 'Internal: is the relation provably empty (every table in it has no page)?';
+COMMENT ON VIEW trending._capture_read_columns IS 'Internal: the columns a cycle reads of each source table, with the types accepted (sources.py REQUIRED_COLUMNS).';
+COMMENT ON FUNCTION trending._capture_tracks() IS 'Internal: capture trigger of tracks (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
+COMMENT ON FUNCTION trending._capture_plays() IS 'Internal: capture trigger of plays (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
+COMMENT ON FUNCTION trending._capture_saves() IS 'Internal: capture trigger of saves (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
+COMMENT ON FUNCTION trending._capture_reposts() IS 'Internal: capture trigger of reposts (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
+COMMENT ON FUNCTION trending._capture_users() IS 'Internal: capture trigger of users (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
+COMMENT ON FUNCTION trending._capture_aggregate_user() IS 'Internal: capture trigger of aggregate_user (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
+COMMENT ON FUNCTION trending._capture_aggregate_track() IS 'Internal: capture trigger of aggregate_track (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
+COMMENT ON FUNCTION trending._capture_aggregate_plays() IS 'Internal: capture trigger of aggregate_plays (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
+COMMENT ON FUNCTION trending._capture_aggregate_playlist() IS 'Internal: capture trigger of aggregate_playlist (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
+COMMENT ON FUNCTION trending._capture_playlists() IS 'Internal: capture trigger of playlists (see install_capture); runs as trending_capture, generated by tools/generate_capture.py.';
 COMMENT ON TABLE trending._capture_changes IS 'Internal, UNLOGGED: delta rows (source, item kind, item id, user id) appended by the capture triggers.';
 COMMENT ON TABLE trending._capture_plays IS 'Internal, UNLOGGED: net plays added per (item, hour of created_at), appended by the plays capture trigger.';
 COMMENT ON TABLE trending._capture_truncates IS 'Internal, UNLOGGED: TRUNCATEs of source tables (the next cycle runs full).';

@@ -36,11 +36,53 @@ GRANT EXECUTE ON FUNCTION trending._check_sources(text, jsonb) TO PUBLIC;
 
 -- Change capture (issue 9, docs/incremental.md). capture_status: like
 -- status, anyone may see whether the capture works. The trigger functions,
--- install/uninstall and the watermark routines stay revoked from PUBLIC:
--- install_capture() grants INSERT on the delta tables and USAGE on their
--- sequence to the source tables' writers; cycles call _capture_snapshot,
--- _capture_arm and _capture_advance (SECURITY DEFINER, cycle lock required).
+-- install/uninstall and the watermark routines stay revoked from PUBLIC
+-- (EXECUTE is checked when a trigger is created: no writer can put a
+-- capture trigger on a table of its own to forge delta rows); cycles call
+-- _capture_snapshot, _capture_arm and _capture_advance (SECURITY DEFINER,
+-- cycle lock required).
 GRANT SELECT ON trending.capture_status TO PUBLIC;
+
+-- Issue 16: the capture triggers run as trending_capture (SECURITY
+-- DEFINER), so the service's writers need nothing in schema trending and
+-- may write nothing there. A cluster-wide NOLOGIN NOINHERIT role with no
+-- other attribute and no membership; created here when missing (CREATE
+-- EXTENSION runs as a superuser), refused when it exists with more, since it
+-- could then be used to forge delta rows. It owns the ten trigger functions
+-- and may exactly: use schema trending, append to the delta tables, draw
+-- their sequence, read the armed row. The delta tables, the sequence, the
+-- state and the scores stay the extension owner's.
+DO $do$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = 'trending_capture') THEN
+        CREATE ROLE trending_capture NOLOGIN NOINHERIT;
+    ELSIF EXISTS (SELECT FROM pg_catalog.pg_roles r
+                  WHERE r.rolname = 'trending_capture'
+                    AND (r.rolsuper OR r.rolcanlogin OR r.rolinherit OR r.rolcreaterole OR r.rolcreatedb
+                         OR r.rolreplication OR r.rolbypassrls))
+       OR EXISTS (SELECT FROM pg_catalog.pg_auth_members m
+                  WHERE 'trending_capture'::pg_catalog.regrole IN (m.roleid, m.member)) THEN
+        RAISE EXCEPTION 'trending: role trending_capture exists with attributes or memberships it must not have'
+            USING ERRCODE = '42501',
+                  DETAIL = 'The capture triggers run as trending_capture: any way to log in or act as it could forge captured changes.',
+                  HINT = 'Make it NOLOGIN NOINHERIT with no other attribute and no role membership (or drop it), then retry.';
+    END IF;
+END;
+$do$;
+ALTER FUNCTION trending._capture_tracks() OWNER TO trending_capture;
+ALTER FUNCTION trending._capture_plays() OWNER TO trending_capture;
+ALTER FUNCTION trending._capture_saves() OWNER TO trending_capture;
+ALTER FUNCTION trending._capture_reposts() OWNER TO trending_capture;
+ALTER FUNCTION trending._capture_users() OWNER TO trending_capture;
+ALTER FUNCTION trending._capture_aggregate_user() OWNER TO trending_capture;
+ALTER FUNCTION trending._capture_aggregate_track() OWNER TO trending_capture;
+ALTER FUNCTION trending._capture_aggregate_plays() OWNER TO trending_capture;
+ALTER FUNCTION trending._capture_aggregate_playlist() OWNER TO trending_capture;
+ALTER FUNCTION trending._capture_playlists() OWNER TO trending_capture;
+GRANT USAGE ON SCHEMA trending TO trending_capture;
+GRANT INSERT ON trending._capture_changes, trending._capture_plays, trending._capture_truncates TO trending_capture;
+GRANT USAGE ON SEQUENCE trending._capture_seq TO trending_capture;
+GRANT SELECT ON trending._capture_armed TO trending_capture;
 
 -- Insight (issue 11): preview() and explain_track()/explain_playlist() read
 -- the source tables as the caller and run plpython3u: not for PUBLIC.

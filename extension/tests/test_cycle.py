@@ -40,6 +40,7 @@ def plpy_for(fake_plpy, enabled, pause=None, superuser=True, capture=NOT_INSTALL
         (r"FROM trending.capture_status", [capture]),
         (r"FROM trending._state_meta", []),  # no incremental state: every cycle is full
         (r"trending._state_(write|finish)\(", [{"n": 0}]),
+        (r"trending\._staging_(table|analyze|drop)\(", [{}]),
         (r"trending._capture_snapshot\(", [{"snapshot": SNAPSHOT, "previous": "90:95:", "unrecorded": unrecorded}]),
         (r"trending._capture_arm\(", [{"reason": None}]),
         (r"FROM trending.settings", SETTINGS),
@@ -143,12 +144,16 @@ def test_each_step_reports_progress_and_the_last_drops_the_private_tables(fake_p
     assert "2 inserted, 3 updated, 1 deleted, 5 unchanged" in plpy.notices[3]
     drops = [i for i, s in enumerate(plpy.statements) if "to_regclass('pg_temp.trending_track_inputs')" in s]
     assert len(drops) == 2, "private tables dropped before the first step and after the last"
+    assert len(plpy.ran(r"trending\._staging_drop\(\)")) == 2, "and the staging tables the owner made"
+    staged = plpy.ran(r"trending\._staging_table\(")
+    assert staged and not plpy.ran(r"CREATE TEMP TABLE trending_track_(changes|state|affected)"), \
+        "the tables the writers read are made by the owner, never by the caller"
 
 
 def test_nothing_is_staged_when_every_strategy_is_off(fake_plpy):
     plpy = plpy_for(fake_plpy, set())
     plan = run_all(plpy)
-    assert plpy.ran(r"CREATE TEMP TABLE") == []
+    assert plpy.ran(r"CREATE TEMP TABLE") == [] and plpy.ran(r"_staging_table\(") == []
     summary = cycle.summary(plan, recorded(plpy), "2026-03-31 12:00:00")
     assert summary["rows"]["inserted"] == 0 and summary["rows"]["deleted"] == 9 * 7
 

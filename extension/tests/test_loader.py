@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def loader_body() -> str:
-    script = next(ROOT.glob("trending--*.sql")).read_text()
+    version = re.search(r"^default_version\s*=\s*'([^']+)'", (ROOT / "trending.control").read_text(), re.M).group(1)
+    script = (ROOT / f"trending--{version}.sql").read_text()  # the current install script
     match = re.search(r"CREATE FUNCTION trending\._python_init\(\).*?AS \$python\$\n(.*?)\$python\$;", script, re.S)
     assert match, "trending._python_init() not found in the install script"
     return match.group(1)

@@ -1,8 +1,11 @@
 """Change capture: what changed in the source tables since the last cycle.
 
-Statement-level AFTER triggers (sql/functions/_capture_<table>.sql) append
-the ids of changed rows to UNLOGGED delta tables in schema trending, in the
-writer's transaction; see docs/incremental.md for the design and its cost.
+Statement-level AFTER triggers (sql/functions/_capture_<table>.sql, generated
+by tools/generate_capture.py) append the ids of changed rows to UNLOGGED delta
+tables in schema trending, in the writer's transaction. They run as the role
+trending_capture (SECURITY DEFINER), which may only append there: the
+service's writers need no privilege in schema trending and have none. See
+docs/incremental.md for the design and its cost.
 This module installs and removes the triggers and answers the one question
 a cycle asks first: may I run incrementally, and if not, why?
 
@@ -46,16 +49,13 @@ SOURCES = {1: "tracks", 2: "plays", 3: "saves", 4: "reposts", 5: "users", 6: "ag
            7: "aggregate_track", 8: "aggregate_plays", 9: "aggregate_playlist", 10: "playlists"}
 TABLES = tuple(SOURCES[code] for code in sorted(SOURCES))
 
-# name -> (event, transition tables clause); tgtype and names are checked by trending._capture_catalog
-TRIGGERS = {
-    "trending_capture_insert": ("INSERT", "REFERENCING NEW TABLE AS capture_new"),
-    "trending_capture_update": ("UPDATE", "REFERENCING OLD TABLE AS capture_old NEW TABLE AS capture_new"),
-    "trending_capture_delete": ("DELETE", "REFERENCING OLD TABLE AS capture_old"),
-    "trending_capture_truncate": ("TRUNCATE", ""),
-}
+# the capture triggers' names; trending._capture_cover creates them, and
+# trending._capture_catalog and _intact check their shape
+TRIGGERS = ("trending_capture_insert", "trending_capture_update", "trending_capture_delete",
+            "trending_capture_truncate")
 DELTA_TABLES = ("trending._capture_changes", "trending._capture_plays", "trending._capture_truncates")
-SEQUENCE = "trending._capture_seq"
-WRITE_PRIVILEGES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
+# the owner of the trigger functions (sql/grants.sql): they run as it
+CAPTURE_ROLE = "trending_capture"
 CAPTURE_FUNCTIONS_SQL = ("SELECT p.oid FROM pg_catalog.pg_proc p "
                          "WHERE p.pronamespace = 'trending'::pg_catalog.regnamespace "
                          "AND p.proname = ANY (ARRAY[{}]) AND p.pronargs = 0")
@@ -124,8 +124,8 @@ def _require_superuser(plpy, what: str) -> None:
     if not (row and row[0]["rolsuper"]):
         plpy.error(f"trending: {what} puts triggers on the service's tables and needs a superuser",
                    sqlstate="42501",
-                   hint="Ask a superuser to run it: it locks the service's tables briefly and grants their "
-                        "writers INSERT on trending's delta tables.")
+                   hint="Ask a superuser to run it: it locks the service's tables briefly; it grants nothing "
+                        "to anyone.")
 
 
 def _setting(plpy, name: str) -> str:
@@ -136,6 +136,32 @@ def _setting(plpy, name: str) -> str:
 def _capture_functions(plpy) -> list[int]:
     names = ", ".join(plpy.quote_literal("_capture_" + t) for t in TABLES)
     return [r["oid"] for r in plpy.execute(CAPTURE_FUNCTIONS_SQL.format(names))]
+
+
+def _check_capture_role(plpy, functions: list[int]) -> None:
+    """The trigger functions run as their owner: it must be trending_capture,
+    which must have no way in (login, membership) and no power (superuser, ...)."""
+    wrong = plpy.execute(
+        "SELECT pg_catalog.string_agg(p.proname || ' (owner ' || r.rolname || CASE WHEN p.prosecdef THEN '' "
+        "ELSE ', not SECURITY DEFINER' END || ')', ', ' ORDER BY p.proname) AS list "
+        "FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles r ON r.oid = p.proowner "
+        f"WHERE p.oid = ANY (ARRAY[{', '.join(str(f) for f in functions)}]::oid[]) "
+        f"AND (r.rolname <> {plpy.quote_literal(CAPTURE_ROLE)} OR NOT p.prosecdef)")[0]["list"]
+    if wrong:
+        plpy.error(f"trending: the capture trigger functions must run as {CAPTURE_ROLE}: {wrong}",
+                   sqlstate="42501",
+                   hint="ALTER EXTENSION trending UPDATE (or reinstall the extension) restores them.")
+    powers = plpy.execute(
+        "SELECT r.rolsuper OR r.rolcanlogin OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication "
+        "OR r.rolbypassrls OR EXISTS (SELECT FROM pg_catalog.pg_auth_members m "
+        "WHERE r.oid IN (m.roleid, m.member)) AS more FROM pg_catalog.pg_roles r "
+        f"WHERE r.rolname = {plpy.quote_literal(CAPTURE_ROLE)}")
+    if powers and powers[0]["more"]:
+        plpy.error(f"trending: role {CAPTURE_ROLE} has attributes or memberships it must not have",
+                   sqlstate="42501",
+                   detail="The capture triggers run as it: a way to log in or act as it could forge captured changes.",
+                   hint=f"ALTER ROLE {CAPTURE_ROLE} NOLOGIN NOSUPERUSER NOCREATEROLE NOCREATEDB NOREPLICATION "
+                        "NOBYPASSRLS, and revoke its memberships (trending doctor lists them).")
 
 
 def _intact(plpy, relid: int, table: str) -> bool:
@@ -163,29 +189,35 @@ def install(plpy) -> str:
     sources.lock_and_check(plpy, schema)
     plpy.execute("SELECT pg_catalog.set_config('lock_timeout', "
                  + plpy.quote_literal(_setting(plpy, "lock_timeout")) + ", true)")
-    result = {"source_schema": schema, "tables": {}, "removed": [], "writers": []}
+    result = {"source_schema": schema, "tables": {}, "removed": []}
     relids = {}
+    partitions = {}  # table -> [(relid, qualified name)], every level under it
     for table in TABLES:
         row = plpy.execute(
-            "SELECT c.oid, c.relkind, EXISTS (SELECT FROM pg_catalog.pg_inherits h WHERE h.inhparent = c.oid) "
-            "AS has_children FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass("
+            "SELECT c.oid, c.relkind, EXISTS (SELECT FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class k "
+            "ON k.oid = h.inhrelid WHERE h.inhparent = c.oid AND NOT k.relispartition) AS has_children "
+            "FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass("
             + plpy.quote_literal(_qualified(plpy, schema, table)) + ")")[0]
-        if row["relkind"] != "r" or row["has_children"]:
-            plpy.error(f"trending: cannot capture changes of {schema}.{table}: it is partitioned or has "
-                       "inheritance children, and writes to those would bypass statement triggers on it",
+        if row["relkind"] not in ("r", "p") or row["has_children"]:
+            plpy.error(f"trending: cannot capture changes of {schema}.{table}: it has inheritance children, "
+                       "and writes to those would bypass statement triggers on it",
                        sqlstate="0A000",
-                       hint="Capture needs plain tables; without it every cycle runs full.")
+                       hint="Capture needs plain or declaratively partitioned tables; without it every cycle "
+                            "runs full.")
         relids[table] = row["oid"]
+        partitions[table] = _partitions(plpy, row["oid"], f"{schema}.{table}")
 
     functions = _capture_functions(plpy)
     if len(functions) != len(TABLES):
         plpy.error("trending: the capture functions are missing", sqlstate="XX000",
                    hint="ALTER EXTENSION trending UPDATE, or reinstall the extension.")
-    # capture triggers on other relations: an old source schema, a table renamed away
+    _check_capture_role(plpy, functions)
+    # capture triggers on other relations: an old source schema, a table renamed away, a partition detached
+    covered = list(relids.values()) + [relid for parts in partitions.values() for relid, _ in parts]
     stray = plpy.execute(
         "SELECT g.tgname, g.tgrelid::pg_catalog.regclass::text AS rel FROM pg_catalog.pg_trigger g "
         f"WHERE g.tgfoid = ANY (ARRAY[{', '.join(str(f) for f in functions)}]::oid[]) "
-        f"AND g.tgrelid <> ALL (ARRAY[{', '.join(str(r) for r in relids.values())}]::oid[]) "
+        f"AND g.tgrelid <> ALL (ARRAY[{', '.join(str(r) for r in covered)}]::oid[]) "
         "ORDER BY 2, 1")
     for trigger in stray:
         plpy.notice(f"trending: removing capture trigger {trigger['tgname']} from {trigger['rel']}, "
@@ -193,45 +225,18 @@ def install(plpy) -> str:
         plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger['tgname'])} ON {trigger['rel']}")
         result["removed"].append(f"{trigger['rel']}.{trigger['tgname']}")
 
+    # the source tables, then (partitioned sources) every partition at every
+    # level: statement triggers fire only for the table a statement names
+    result["partitions"] = {}
     for table in TABLES:
         qualified = _qualified(plpy, schema, table)
-        if _intact(plpy, relids[table], table):
-            result["tables"][table] = "kept"
-            continue
-        plpy.notice(f"trending: installing capture triggers on {qualified}; this briefly locks the table "
-                    "(SHARE ROW EXCLUSIVE: its writers wait, its readers do not)")
-        existing = plpy.execute(
-            "SELECT g.tgname FROM pg_catalog.pg_trigger g "
-            f"WHERE g.tgrelid = {int(relids[table])} AND (g.tgname LIKE 'trending\\_capture\\_%' "
-            f"OR g.tgfoid = ANY (ARRAY[{', '.join(str(f) for f in functions)}]::oid[])) ORDER BY 1")
-        for trigger in existing:
-            plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger['tgname'])} ON {qualified}")
-        for name, (event, referencing) in TRIGGERS.items():
-            plpy.execute(f"CREATE TRIGGER {name} AFTER {event} ON {qualified} {referencing} "
-                         f"FOR EACH STATEMENT EXECUTE FUNCTION trending._capture_{table}()")
-        # ALWAYS: fire in session_replication_role = replica too (a logical
-        # replication subscriber applying the service's changes)
-        plpy.execute(f"ALTER TABLE {qualified} "
-                     + ", ".join(f"ENABLE ALWAYS TRIGGER {name}" for name in TRIGGERS))
-        result["tables"][table] = "replaced" if existing else "installed"
-
-    # the triggers run as the writer: the owner and every role that may write
-    # a source table needs INSERT on the delta tables
-    writers = plpy.execute(
-        "SELECT DISTINCT CASE WHEN w.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(r.rolname) END AS role "
-        "FROM (SELECT c.relowner AS grantee FROM pg_catalog.pg_class c "
-        f"      WHERE c.oid = ANY (ARRAY[{', '.join(str(r) for r in relids.values())}]::oid[]) "
-        "      UNION "
-        "      SELECT a.grantee FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
-        f"      WHERE c.oid = ANY (ARRAY[{', '.join(str(r) for r in relids.values())}]::oid[]) "
-        f"        AND a.privilege_type IN ({', '.join(plpy.quote_literal(p) for p in WRITE_PRIVILEGES)})) w "
-        "LEFT JOIN pg_catalog.pg_roles r ON r.oid = w.grantee "
-        "WHERE w.grantee = 0 OR NOT r.rolsuper ORDER BY 1")
-    roles = [w["role"] for w in writers]
-    if roles:
-        plpy.execute(f"GRANT INSERT ON TABLE {', '.join(DELTA_TABLES)} TO {', '.join(roles)}")
-        plpy.execute(f"GRANT USAGE ON SEQUENCE {SEQUENCE} TO {', '.join(roles)}")
-    result["writers"] = roles
+        if not _intact(plpy, relids[table], table):
+            plpy.notice(f"trending: installing capture triggers on {qualified}; this briefly locks the table "
+                        "(SHARE ROW EXCLUSIVE: its writers wait, its readers do not)")
+        result["tables"][table] = _cover(plpy, relids[table], qualified, table, functions)
+        for relid, partition in partitions[table]:
+            result["partitions"][partition] = _cover(plpy, relid, partition, table, functions)
+    # nothing is granted: the triggers run as trending_capture, whatever role writes
 
     for code, table in sorted(SOURCES.items()):
         plpy.execute(
@@ -248,7 +253,8 @@ def install(plpy) -> str:
     plpy.execute("INSERT INTO trending._capture_armed (since, fingerprint, record_until) "
                  "SELECT 0, '', pg_catalog.now() + s.value::pg_catalog.interval FROM trending.settings s "
                  "WHERE s.name = 'capture_max_pause' ON CONFLICT (one) DO NOTHING")
-    if any(v != "kept" for v in result["tables"].values()) or result["removed"]:
+    if any(v != "kept" for v in list(result["tables"].values()) + list(result["partitions"].values())) \
+            or result["removed"]:
         plpy.notice("trending: change capture installed; the next cycle runs full and arms it "
                     "(SELECT * FROM trending.capture_status)")
     return json.dumps(result)
@@ -260,7 +266,7 @@ def uninstall(plpy) -> str:
     plpy.execute("SELECT pg_catalog.set_config('lock_timeout', "
                  + plpy.quote_literal(_setting(plpy, "lock_timeout")) + ", true)")
     functions = _capture_functions(plpy)
-    result = {"removed": [], "revoked": []}
+    result = {"removed": []}
     if functions:
         triggers = plpy.execute(
             "SELECT g.tgname, g.tgrelid::pg_catalog.regclass::text AS rel FROM pg_catalog.pg_trigger g "
@@ -271,22 +277,42 @@ def uninstall(plpy) -> str:
         for trigger in triggers:
             plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger['tgname'])} ON {trigger['rel']}")
             result["removed"].append(f"{trigger['rel']}.{trigger['tgname']}")
-    # the writers' grants install gave (INSERT, USAGE); other grants stay
-    grants = plpy.execute(
-        "SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_catalog.quote_ident(r.rolname) END AS role "
-        "FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a "
-        "LEFT JOIN pg_catalog.pg_roles r ON r.oid = a.grantee "
-        f"WHERE c.oid = ANY (ARRAY[{', '.join(plpy.quote_literal(t) for t in DELTA_TABLES + (SEQUENCE,))}]"
-        "::pg_catalog.regclass[]::oid[]) AND a.grantee <> c.relowner "
-        "AND a.privilege_type IN ('INSERT', 'USAGE') ORDER BY 1")
-    roles = [g["role"] for g in grants]
-    if roles:
-        plpy.execute(f"REVOKE INSERT ON TABLE {', '.join(DELTA_TABLES)} FROM {', '.join(roles)}")
-        plpy.execute(f"REVOKE USAGE ON SEQUENCE {SEQUENCE} FROM {', '.join(roles)}")
-    result["revoked"] = roles
+    # install granted nothing, so there is nothing to revoke (trending_capture
+    # keeps its grants: they come with the extension, see sql/grants.sql)
     for table in ("trending._capture_armed", "trending._capture_installed") + DELTA_TABLES:
         plpy.execute(f"DELETE FROM {table}")
     return json.dumps(result)
+
+
+def _partitions(plpy, relid: int, name: str) -> list[tuple[int, str]]:
+    """The partitions of relid, every level, as (relid, schema-qualified name);
+    an error if one cannot carry the capture triggers (a foreign table)."""
+    rows = plpy.execute(
+        "SELECT t.relid::pg_catalog.oid AS relid, pg_catalog.format('%I.%I', n.nspname, c.relname) AS name, "
+        "c.relkind FROM pg_catalog.pg_partition_tree(" + str(int(relid)) + "::pg_catalog.regclass) t "
+        "JOIN pg_catalog.pg_class c ON c.oid = t.relid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE t.level > 0 ORDER BY t.level, c.relname")
+    odd = [r["name"] for r in rows if r["relkind"] not in ("r", "p")]
+    if odd:
+        plpy.error(f"trending: cannot capture changes of {name}: its partition(s) {', '.join(odd)} are not plain "
+                   "tables and cannot carry the capture triggers", sqlstate="0A000",
+                   hint="Capture needs plain or declaratively partitioned tables; without it every cycle runs full.")
+    return [(r["relid"], r["name"]) for r in rows]
+
+
+def _cover(plpy, relid: int, qualified: str, table: str, functions: list[int]) -> str:
+    """Put the capture triggers of `table` on relid (the source table or a
+    partition) unless intact there: kept, installed or replaced."""
+    if _intact(plpy, relid, table):
+        return "kept"
+    existing = plpy.execute(
+        "SELECT g.tgname FROM pg_catalog.pg_trigger g "
+        f"WHERE g.tgrelid = {int(relid)} AND (g.tgname LIKE 'trending\\_capture\\_%' "
+        f"OR g.tgfoid = ANY (ARRAY[{', '.join(str(f) for f in functions)}]::oid[])) ORDER BY 1")
+    for trigger in existing:
+        plpy.execute(f"DROP TRIGGER {plpy.quote_ident(trigger['tgname'])} ON {qualified}")
+    plpy.execute(f"SELECT trending._capture_cover({int(relid)}, {plpy.quote_literal(table)})")
+    return "replaced" if existing else "installed"
 
 
 def _qualified(plpy, schema: str, table: str) -> str:

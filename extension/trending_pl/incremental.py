@@ -30,7 +30,7 @@ import hashlib
 import json
 
 from . import formulas
-from .inputs import Cycle, user_weights
+from .inputs import Cycle, analyze_staging, staging_table, user_weights
 
 # A cycle more than this after the last one runs full: the affected set
 # would hold most items anyway (every age crosses a day), and a full cycle
@@ -104,8 +104,6 @@ def decide(plpy, *, full_requested: bool, capture_state: dict, unrecorded: str |
                              f"{meta['reconciled_at']})")
     return "incremental", "incremental: the capture and the state are intact"
 
-
-_AFFECTED_TABLE = "CREATE TEMP TABLE trending_{kind}_affected (id bigint)"
 
 # Users named by the capture (their profile, follower count or rows changed).
 _NAMED_USERS = """
@@ -252,7 +250,7 @@ def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, consumed: str, guar
             f"SELECT b.track_id, false FROM trending._state_play_buckets b WHERE {play_edges}",
         ]
     union = "\n    UNION ALL\n    ".join(parts)
-    plpy.execute(_AFFECTED_TABLE.format(kind=kind))
+    staging_table(plpy, f"trending_{kind}_affected")  # trending._state_write reads it
     plpy.execute(f"CREATE TEMP TABLE trending_{kind}_reread (id bigint)")
     plpy.execute(f"CREATE TEMP TABLE trending_{kind}_unknown (id bigint)")
     plpy.execute(f"""
@@ -277,5 +275,5 @@ SELECT p.id FROM parts p
 WHERE p.reread OR p.id IN (SELECT u.id FROM unknown u)""")
     plpy.execute(f"ANALYZE pg_temp.trending_{kind}_reread")
     plpy.execute(f"ANALYZE pg_temp.trending_{kind}_unknown")
-    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_affected")
+    analyze_staging(plpy, f"trending_{kind}_affected")
     return int(plpy.execute(f"SELECT count(*) AS n FROM pg_temp.trending_{kind}_affected")[0]["n"])

@@ -120,8 +120,25 @@ TEMP_TABLES = tuple(f"trending_{kind}_{table}" for kind in ("track", "playlist")
     "trending_play_hours", "trending_track_listens", "trending_playlist_owners", "trending_explain_ids")
 
 
+def staging_table(plpy, name: str) -> None:
+    """Create the empty temp table pg_temp.<name> that a SECURITY DEFINER
+    writer will read, through trending._staging_table: it is made and owned
+    by the extension's owner, this session may only fill and read it, so
+    nothing this role attaches to it can run as the owner (docs/security.md,
+    "What a definer function reads"). Its columns are the catalogue's,
+    sql/functions/_staging_columns.sql."""
+    plpy.execute(f"SELECT trending._staging_table({plpy.quote_literal(name)})")
+
+
+def analyze_staging(plpy, name: str) -> None:
+    """ANALYZE a staging table (only its owner may: trending._staging_analyze)."""
+    plpy.execute(f"SELECT trending._staging_analyze({plpy.quote_literal(name)})")
+
+
 def drop_temp_tables(plpy) -> None:
-    """Drop this cycle's private tables."""
+    """Drop this cycle's private tables: the staging tables through
+    trending._staging_drop (the owner's), then the session's own."""
+    plpy.execute("SELECT trending._staging_drop()")
     for name in TEMP_TABLES:
         if plpy.execute(f"SELECT pg_catalog.to_regclass('pg_temp.{name}') IS NOT NULL AS present")[0]["present"]:
             plpy.execute(f"DROP TABLE pg_temp.{name}")
@@ -170,11 +187,8 @@ GROUP BY t.track_id
 # on (and the hour of -infinity, read only to be counted). n_after: the plays
 # of the delta rows of transactions not visible in the snapshot a full cycle
 # arms at, which the state's buckets leave to a later cycle (see
-# _PLAY_HOURS_AFTER).
-_PLAY_HOURS_TABLE = """
-CREATE TEMP TABLE trending_play_hours (track_id bigint, hour timestamp, n_source bigint, n_after bigint)
-"""
-
+# _PLAY_HOURS_AFTER). A staging table (staging_table): trending._state_write
+# reads it.
 _PLAY_HOURS_FROM_SOURCES = """
 INSERT INTO pg_temp.trending_play_hours
 SELECT h.track_id, h.hour, pg_catalog.sum(h.n_source)::bigint, pg_catalog.sum(h.n_after)::bigint
@@ -566,7 +580,7 @@ def _stage_listens(plpy, c: Cycle, scope: Scope) -> None:
                                                 prev_week_floor=scope.prev_week_floor,
                                                 prev_month_floor=scope.prev_month_floor, infinite=_INFINITE))
     else:
-        plpy.execute(_PLAY_HOURS_TABLE)
+        staging_table(plpy, "trending_play_hours")
         after = "" if scope.after is None else _PLAY_HOURS_AFTER.format(
             after=scope.after, keep_floor=c.track_month_keep, infinite=_INFINITE,
             in_scope=_in(scope.ids, "d.item_id"))
@@ -687,22 +701,23 @@ def stage_state(plpy, c: Cycle, kind: str, incremental: bool = False) -> None:
     them, the state did not hold them, or a window moved over them) and adds
     their hours to the state's (an hour left behind by an undone save only
     makes a later cycle rescore the item once more)."""
-    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_state (LIKE trending._state_{kind}s)")
+    staging_table(plpy, f"trending_{kind}_state")
     plpy.execute(_TRACK_STATE if kind == "track" else _PLAYLIST_STATE)
     id_col = f"{kind}_id"
     floor = c.track_month_keep if kind == "track" else c.playlist_floors[max(
         formulas.PLAYLIST_WINDOWS, key=lambda r: formulas.WINDOW_DAYS[r])]
-    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_engagement_hours (hour timestamp, item_id bigint)")
+    staging_table(plpy, f"trending_{kind}_engagement_hours")
     plpy.execute(f"INSERT INTO pg_temp.trending_{kind}_engagement_hours"
                  f" SELECT DISTINCT pg_catalog.date_trunc('hour', e.created_at), e.{id_col}"
                  f" FROM pg_temp.trending_{kind}_engagements e WHERE e.created_at >= {floor}")
     # each user's weight as the state's karma sums now hold it: every user's
     # after a full staging, the named users' after an incremental one
     weights = f"trending_{kind}_named_weights" if incremental else f"trending_{kind}_weights"
-    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_user_state AS SELECT w.user_id, w.weight, w.negative"
+    staging_table(plpy, f"trending_{kind}_user_state")
+    plpy.execute(f"INSERT INTO pg_temp.trending_{kind}_user_state SELECT w.user_id, w.weight, w.negative"
                  f" FROM pg_temp.{weights} w")
     if kind == "playlist":
-        plpy.execute("CREATE TEMP TABLE trending_playlist_owners (playlist_id bigint, owner_id bigint)")
+        staging_table(plpy, "trending_playlist_owners")
         plpy.execute("INSERT INTO pg_temp.trending_playlist_owners"
                      " SELECT c.playlist_id, c.owner_id FROM pg_temp.trending_playlist_candidates c"
                      " WHERE c.current_rows = 1")

@@ -29,7 +29,7 @@ import time
 
 from . import formulas
 from .config import Strategy
-from .inputs import Cycle
+from .inputs import Cycle, analyze_staging, staging_table
 
 # How each kind of strategy is stored: its score table, id column, inputs,
 # and whether rows carry a genre.
@@ -76,7 +76,7 @@ def stage_changes(plpy, kind: str, slices: list[tuple[Strategy, str]], ids: str 
     spec = TABLES[kind]
     table, id_col = spec["table"], spec["id"]
     changes, counts = changes_table(kind), staged_counts_table(kind)
-    genre, genre_def = (", i.genre", ", genre varchar") if spec["genre"] else ("", "")
+    genre = ", i.genre" if spec["genre"] else ""
     selects = []
     for strategy, time_range in slices:
         expression, row_filter = score_expression(strategy, time_range)
@@ -103,10 +103,10 @@ def stage_changes(plpy, kind: str, slices: list[tuple[Strategy, str]], ids: str 
     if spec["genre"]:
         differs += " OR t.genre IS DISTINCT FROM s.genre"
         stage_genre, kept_genre = ", s.genre", ", genre"
-    # the write checks these exact columns and types (sql/functions/_apply_slice.sql)
-    plpy.execute(f"DROP TABLE IF EXISTS {changes}, {counts}")
-    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_changes (stored_tid tid, stored_id integer, type text,"
-                 f" version text, time_range text, id integer, score float8{genre_def})")
+    # the changes table is a staging table (the write reads it and checks its
+    # columns: sql/functions/_staging_columns.sql, _apply_slice.sql)
+    staging_table(plpy, f"trending_{kind}_changes")
+    plpy.execute(f"DROP TABLE IF EXISTS {counts}")
     plpy.execute(f"CREATE TEMP TABLE trending_{kind}_staged (type text, version text, time_range text, n bigint)")
     plpy.execute(f"""
 WITH joined AS MATERIALIZED (
@@ -129,7 +129,7 @@ WITH joined AS MATERIALIZED (
 )
 INSERT INTO {counts}
 SELECT type, version, time_range, count(id) FROM joined GROUP BY type, version, time_range""")
-    plpy.execute(f"ANALYZE {changes}")
+    analyze_staging(plpy, f"trending_{kind}_changes")
     # read under the lock the diff's scan of the score table took, kept to
     # the end of this transaction: the file the staged ctids point into
     row = plpy.execute(f"SELECT (SELECT sum(n) FROM {counts}) AS staged, (SELECT count(*) FROM {changes}) AS changed,"

@@ -86,7 +86,8 @@ BEGIN
     DELETE FROM trending._capture_plays d WHERE pg_catalog.pg_visible_in_snapshot(d.tx, v_row.next_snapshot);
     DELETE FROM trending._capture_truncates d WHERE pg_catalog.pg_visible_in_snapshot(d.tx, v_row.next_snapshot);
     UPDATE trending._capture_installed i
-    SET relid = c.relid, armed_relid = c.relid, armed_filenode = c.relfilenode, armed_triggers = c.triggers
+    SET relid = c.relid, armed_relid = c.relid, armed_filenode = c.relfilenode, armed_triggers = c.triggers,
+        armed_columns = c.columns, armed_partitions = c.partitions
     FROM trending._capture_catalog c
     WHERE c.source = i.source;
     UPDATE trending._capture_armed

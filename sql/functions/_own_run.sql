@@ -12,6 +12,7 @@ LANGUAGE plpgsql
 STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 DECLARE
     v_pid integer;

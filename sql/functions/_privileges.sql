@@ -54,7 +54,9 @@ DECLARE
         'trending._state_advance(bigint, timestamp, timestamp)',
         'trending._state_finish(bigint, timestamp, text, text)',
         -- the last step records the movers' top lists (issue 11)
-        'trending._record_top(bigint, integer, integer, boolean)'];
+        'trending._record_top(bigint, integer, integer, boolean)',
+        -- the temp tables the writers read are made by the owner (issue 17)
+        'trending._staging_table(text)', 'trending._staging_analyze(text)', 'trending._staging_drop()'];
     v_read_routines text[] := ARRAY[
         'trending.top_tracks(text, text, integer, integer, text)',
         'trending.underground_tracks(text, text, integer, integer)',

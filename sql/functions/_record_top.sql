@@ -21,6 +21,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 SET plan_cache_mode = force_custom_plan  -- a generic plan cannot see the LIMIT: it might sort a whole slice
 AS $function$
 DECLARE

@@ -9,6 +9,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 DECLARE
     v_holder integer;

@@ -1,11 +1,13 @@
 -------------------------------------------------------------------------------
 -- _safe_temp_table
--- The session's own temp table pg_temp.<p_name>, once it is known to be safe
--- for a SECURITY DEFINER function to read: a plain heap table in this
--- session's temp schema with exactly the columns p_columns of the built-in
--- types p_types (default collation, none generated), and nothing that could
--- make the definer run code its creator chose: no index (an index predicate
--- or expression runs in the reader's planner), rule, trigger, policy,
+-- The session's temp table pg_temp.<p_name>, once it is known to be safe for
+-- a SECURITY DEFINER function to read: made by trending._staging_table, so
+-- owned by the extension's owner (the current user in the definer functions
+-- that call this), which is what makes it safe: the caller could attach
+-- nothing to it (docs/security.md, "What a definer function reads"). As a
+-- second line, the checks of 1.1: a plain heap table in this session's temp
+-- schema with exactly the columns p_columns of the built-in types p_types
+-- (default collation, none generated), and no index, rule, trigger, policy,
 -- inheritance parent or child, or extended statistics. Raises 55000
 -- otherwise. Called only by the writer functions (as their owner); no grant.
 CREATE FUNCTION trending._safe_temp_table(p_name text, p_columns text[], p_types regtype[])
@@ -26,6 +28,8 @@ BEGIN
             USING ERRCODE = '55000', HINT = 'A slice is written by the run that staged its changes.';
     END IF;
     SELECT CASE
+        WHEN c.relowner IS DISTINCT FROM (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = CURRENT_USER)
+            THEN 'the session made it, not trending._staging_table'
         WHEN c.relkind <> 'r' OR c.relpersistence <> 't' THEN 'it is not a plain temporary table'
         WHEN c.relam IS DISTINCT FROM (SELECT a.oid FROM pg_catalog.pg_am a WHERE a.amname = 'heap')
             THEN 'it is not a heap table'
@@ -54,8 +58,8 @@ BEGIN
     IF v_problem IS NOT NULL THEN
         RAISE EXCEPTION 'trending: refusing to read pg_temp.%: %', p_name, v_problem
             USING ERRCODE = '55000',
-                  DETAIL = 'A cycle''s writer functions read only the plain temp tables the cycle itself creates.',
-                  HINT = 'Drop the table and run the cycle again.';
+                  DETAIL = 'A cycle''s writer functions read only the temp tables trending._staging_table made for it.',
+                  HINT = 'Drop the relation and run the cycle again: the cycle stages through trending._staging_table.';
     END IF;
     RETURN v_oid::pg_catalog.regclass;
 END;

@@ -11,6 +11,7 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET constraint_exclusion = off
 AS $function$
 BEGIN
     IF TG_OP = 'INSERT' THEN

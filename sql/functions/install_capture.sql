@@ -6,9 +6,9 @@
 -- most the lock_timeout setting), and says so. Idempotent: intact triggers
 -- are kept; missing, disabled or altered ones are replaced; capture
 -- triggers left on other relations (a renamed table, an old schema) are
--- removed. Grants INSERT on the delta tables and USAGE on their sequence to
--- each table's owner and every role that may write it (run it again after
--- granting a new writer role). Returns what it did as jsonb. The next
+-- removed. Grants nothing: the triggers run as the role trending_capture
+-- (SECURITY DEFINER; sql/grants.sql), so any writer, however it got its
+-- privilege, writes as before. Returns what it did as jsonb. The next
 -- cycle runs full and arms the capture.
 CREATE FUNCTION trending.install_capture()
 RETURNS jsonb

@@ -1,8 +1,8 @@
 -------------------------------------------------------------------------------
 -- uninstall_capture
--- Remove every change-capture trigger (wherever it is), the writers'
--- grants on the delta tables and the capture's state: the service's tables
--- are left as they were before install_capture() (superuser only; DROP
+-- Remove every change-capture trigger (wherever it is) and the capture's
+-- state: the service's tables are left as they were before
+-- install_capture() (superuser only; DROP
 -- TRIGGER takes an ACCESS EXCLUSIVE lock on each table for a moment, and
 -- says so). Idempotent. Returns what it did as jsonb.
 CREATE FUNCTION trending.uninstall_capture()

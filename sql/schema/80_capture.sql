@@ -30,7 +30,14 @@ CREATE TABLE trending._capture_installed (
     -- have escaped the triggers
     armed_relid     oid,
     armed_filenode  oid,
-    armed_triggers  text
+    armed_triggers  text,
+    -- also set by _capture_arm (issue 16): what a cycle reads of the table
+    -- (per column: number, type, enum labels) and its partitions (per
+    -- partition: name, bound, kind, storage, triggers), as in
+    -- trending._capture_catalog; the event trigger _capture_follow_ddl
+    -- updates armed_partitions when it proves a partition change empty
+    armed_columns    jsonb,
+    armed_partitions jsonb
 );
 SELECT pg_catalog.pg_extension_config_dump('trending._capture_installed', '');
 

@@ -1,5 +1,7 @@
--- The change capture's views (its tables are in 80_capture.sql). Views only,
--- so that the upgrade script replaces them (VIEW_PARTS in the Makefile).
+-- Change capture, the views over the catalog (docs/incremental.md): what
+-- the catalog says of each source table next to what the last full cycle
+-- verified, and whether the next cycle may be incremental. Views only, so
+-- that an upgrade replaces them in place (Makefile VIEW_PARTS).
 
 -- The delta rows one id per row, for a cycle, which takes those of the
 -- transactions (tx) visible in its snapshot and not in the last cycle's.
@@ -21,9 +23,57 @@ CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(p.item_ids), pg_catalog.unnest(p
     AS u (item_id, created_at)
 GROUP BY p.seq, p.tx, u.item_id, pg_catalog.date_trunc('hour', u.created_at);
 
+-- What a cycle reads of each source table (extension/trending_pl/sources.py
+-- REQUIRED_COLUMNS; test_capture_ddl.py checks they agree): the column, the
+-- types accepted (pg_catalog names), and for an enum column the labels it
+-- must have. The capture fingerprints these columns, and its triggers stay
+-- only on tables where every one of them exists with an accepted type
+-- (_capture_catalog.readable; _capture_follow_ddl).
+CREATE VIEW trending._capture_read_columns AS
+SELECT v.source, v.column_name, v.type_names, v.enum_labels
+FROM (VALUES
+    (1::smallint, 'track_id', '{int2,int4,int8}'::text[], NULL::text[]),
+    (1::smallint, 'owner_id', '{int2,int4,int8}', NULL), (1::smallint, 'genre', '{text,varchar,bpchar}', NULL),
+    (1::smallint, 'created_at', '{timestamp}', NULL), (1::smallint, 'release_date', '{timestamp}', NULL),
+    (1::smallint, 'is_current', '{bool}', NULL), (1::smallint, 'is_delete', '{bool}', NULL),
+    (1::smallint, 'is_unlisted', '{bool}', NULL), (1::smallint, 'stem_of', '{jsonb}', NULL),
+    (2::smallint, 'play_item_id', '{int2,int4,int8}', NULL), (2::smallint, 'created_at', '{timestamp}', NULL),
+    (3::smallint, 'user_id', '{int2,int4,int8}', NULL), (3::smallint, 'save_item_id', '{int2,int4,int8}', NULL),
+    (3::smallint, 'save_type', NULL, '{track,playlist}'), (3::smallint, 'is_current', '{bool}', NULL),
+    (3::smallint, 'is_delete', '{bool}', NULL), (3::smallint, 'created_at', '{timestamp}', NULL),
+    (4::smallint, 'user_id', '{int2,int4,int8}', NULL), (4::smallint, 'repost_item_id', '{int2,int4,int8}', NULL),
+    (4::smallint, 'repost_type', NULL, '{track,playlist}'), (4::smallint, 'is_current', '{bool}', NULL),
+    (4::smallint, 'is_delete', '{bool}', NULL), (4::smallint, 'created_at', '{timestamp}', NULL),
+    (5::smallint, 'user_id', '{int2,int4,int8}', NULL), (5::smallint, 'is_current', '{bool}', NULL),
+    (5::smallint, 'cover_photo', '{text,varchar,bpchar}', NULL),
+    (5::smallint, 'cover_photo_sizes', '{text,varchar,bpchar}', NULL),
+    (5::smallint, 'profile_picture', '{text,varchar,bpchar}', NULL),
+    (5::smallint, 'profile_picture_sizes', '{text,varchar,bpchar}', NULL),
+    (5::smallint, 'bio', '{text,varchar,bpchar}', NULL),
+    (6::smallint, 'user_id', '{int2,int4,int8}', NULL), (6::smallint, 'follower_count', '{int2,int4,int8}', NULL),
+    (6::smallint, 'following_count', '{int2,int4,int8}', NULL),
+    (7::smallint, 'track_id', '{int2,int4,int8}', NULL), (7::smallint, 'repost_count', '{int2,int4,int8}', NULL),
+    (7::smallint, 'save_count', '{int2,int4,int8}', NULL),
+    (8::smallint, 'play_item_id', '{int2,int4,int8}', NULL), (8::smallint, 'count', '{int2,int4,int8}', NULL),
+    (9::smallint, 'playlist_id', '{int2,int4,int8}', NULL), (9::smallint, 'repost_count', '{int2,int4,int8}', NULL),
+    (9::smallint, 'save_count', '{int2,int4,int8}', NULL),
+    (10::smallint, 'playlist_id', '{int2,int4,int8}', NULL), (10::smallint, 'playlist_owner_id', '{int2,int4,int8}', NULL),
+    (10::smallint, 'is_current', '{bool}', NULL), (10::smallint, 'is_delete', '{bool}', NULL),
+    (10::smallint, 'is_private', '{bool}', NULL), (10::smallint, 'playlist_contents', '{jsonb}', NULL),
+    (10::smallint, 'created_at', '{timestamp}', NULL), (10::smallint, 'release_date', '{timestamp}', NULL)
+) AS v (source, column_name, type_names, enum_labels);
+
 -- Per source table: what the catalog says now, next to what was installed
 -- and armed, and the first reason (if any) the capture cannot be trusted.
--- The capture triggers are the ones calling trending._capture_<table>().
+-- The capture triggers are the ones calling trending._capture_<table>(). A
+-- partitioned source carries them on itself and on every partition, at
+-- every level: a statement trigger fires only for the table a statement
+-- names, so a write through the parent and one straight into a partition
+-- are each captured once. What is compared with the last full cycle
+-- (issue 16): the relation, its storage, its triggers, each column a cycle
+-- reads (number, type, enum labels: a rename, a drop and re-add, a retype,
+-- an enum label renamed or added all change it) and the partitions (name,
+-- bound, kind, storage, triggers of each).
 CREATE VIEW trending._capture_catalog AS
 WITH setting AS (
     SELECT s.value AS source_schema FROM trending.settings s WHERE s.name = 'source_schema'
@@ -42,27 +92,37 @@ WITH setting AS (
             WHERE p.pronamespace = 'trending'::pg_catalog.regnamespace
               AND p.proname = '_capture_' || src.table_name AND p.pronargs = 0) AS funcid,
            i.source IS NOT NULL AS installed, i.source_schema AS installed_schema, i.relid AS installed_relid,
-           i.installed_at, i.armed_relid, i.armed_filenode, i.armed_triggers
+           i.installed_at, i.armed_relid, i.armed_filenode, i.armed_triggers, i.armed_columns, i.armed_partitions
     FROM sources src
     CROSS JOIN setting st
     LEFT JOIN trending._capture_installed i ON i.source = src.source
+), rels AS (
+    -- the relations that must carry the capture triggers: the table (level
+    -- 0, NULL when it does not exist) and every partition under it
+    SELECT t.source, t.relid, 0 AS level FROM t
+    UNION ALL
+    SELECT t.source, p.relid::oid, p.level
+    FROM t CROSS JOIN LATERAL pg_catalog.pg_partition_tree(t.relid::pg_catalog.regclass) p
+    WHERE p.level > 0
 ), expected (tgname, tgtype, oldtable, newtable) AS (
     VALUES ('trending_capture_insert', 4::smallint, NULL, 'capture_new'),
            ('trending_capture_update', 16::smallint, 'capture_old', 'capture_new'),
            ('trending_capture_delete', 8::smallint, 'capture_old', NULL),
            ('trending_capture_truncate', 32::smallint, NULL, NULL)
 ), trig AS (
-    -- every expected trigger, with what the catalog has under its name
-    SELECT t.source, e.tgname, g.oid AS tgoid, g.xmin::text AS tgxmin, g.tgenabled,
+    -- every expected trigger of every relation, with what the catalog has under its name
+    SELECT r.source, r.relid, r.level, e.tgname, g.oid AS tgoid, g.xmin::text AS tgxmin, g.tgenabled,
            g.oid IS NOT NULL AS present,
            g.tgfoid = t.funcid AND g.tgtype = e.tgtype AND g.tgnargs = 0
                AND g.tgqual IS NULL AND COALESCE(pg_catalog.cardinality(g.tgattr::smallint[]), 0) = 0
                AND g.tgoldtable IS NOT DISTINCT FROM e.oldtable
                AND g.tgnewtable IS NOT DISTINCT FROM e.newtable AS shaped
-    FROM t CROSS JOIN expected e
-    LEFT JOIN pg_catalog.pg_trigger g ON g.tgrelid = t.relid AND g.tgname = e.tgname
-), trig_agg AS (
-    SELECT tr.source,
+    FROM rels r
+    JOIN t ON t.source = r.source
+    CROSS JOIN expected e
+    LEFT JOIN pg_catalog.pg_trigger g ON g.tgrelid = r.relid AND g.tgname = e.tgname
+), rel_agg AS (
+    SELECT tr.source, tr.relid, tr.level,
            pg_catalog.string_agg(pg_catalog.format('%s:%s:%s:%s', tr.tgname, tr.tgoid, tr.tgxmin, tr.tgenabled),
                                  ',' ORDER BY tr.tgname) FILTER (WHERE tr.present) AS triggers,
            pg_catalog.string_agg(tr.tgname, ', ' ORDER BY tr.tgname) FILTER (WHERE NOT tr.present) AS missing,
@@ -71,16 +131,64 @@ WITH setting AS (
            pg_catalog.string_agg(tr.tgname, ', ' ORDER BY tr.tgname)
                FILTER (WHERE tr.present AND tr.shaped AND tr.tgenabled <> 'A') AS disabled
     FROM trig tr
-    GROUP BY tr.source
+    GROUP BY tr.source, tr.relid, tr.level
+), parts AS (
+    -- per source: its partitions as the fingerprint keeps them, and those
+    -- that do not carry the capture triggers as they should
+    SELECT ra.source,
+           pg_catalog.jsonb_object_agg(ra.relid::text, pg_catalog.format('%s|%s|%s|%s|%s',
+               ra.name, pg_catalog.pg_get_expr(c.relpartbound, c.oid),
+               c.relkind, c.relfilenode, ra.triggers)) AS partitions,
+           pg_catalog.string_agg(ra.name, ', ' ORDER BY ra.name)
+               FILTER (WHERE c.relkind NOT IN ('r', 'p')) AS not_tables,
+           pg_catalog.string_agg(ra.name, ', ' ORDER BY ra.name)
+               FILTER (WHERE c.relkind IN ('r', 'p') AND ra.triggers IS NULL) AS bare,
+           pg_catalog.string_agg(ra.name, ', ' ORDER BY ra.name)
+               FILTER (WHERE c.relkind IN ('r', 'p') AND ra.triggers IS NOT NULL
+                       AND (ra.missing IS NOT NULL OR ra.misshaped IS NOT NULL OR ra.disabled IS NOT NULL)) AS broken
+    FROM (SELECT a.*, (SELECT pg_catalog.format('%I.%I', n.nspname::text, k.relname::text) COLLATE pg_catalog."default"
+                       FROM pg_catalog.pg_class k JOIN pg_catalog.pg_namespace n ON n.oid = k.relnamespace
+                       WHERE k.oid = a.relid) AS name
+          FROM rel_agg a WHERE a.level > 0) ra
+    JOIN pg_catalog.pg_class c ON c.oid = ra.relid
+    GROUP BY ra.source
+), cols AS (
+    -- per source: each column a cycle reads as the catalog has it now
+    -- (number/type/enum labels; '' when it is gone), and whether the
+    -- capture triggers can read them all (each of an accepted type)
+    SELECT t.source,
+           pg_catalog.jsonb_object_agg(rc.column_name, pg_catalog.concat_ws('/', a.attnum, a.atttypid,
+               (SELECT pg_catalog.string_agg(pg_catalog.format('%s:%s:%s', e.oid, e.enumsortorder, e.enumlabel),
+                                             ',' ORDER BY e.enumsortorder)
+                FROM pg_catalog.pg_enum e WHERE e.enumtypid = a.atttypid))) AS columns,
+           pg_catalog.bool_and(a.attnum IS NOT NULL AND CASE
+               WHEN rc.enum_labels IS NOT NULL THEN ty.typtype = 'e' AND rc.enum_labels OPERATOR(pg_catalog.<@)
+                   ARRAY(SELECT e.enumlabel::text FROM pg_catalog.pg_enum e WHERE e.enumtypid = ty.oid)
+               ELSE ty.typnamespace = 'pg_catalog'::pg_catalog.regnamespace
+                   AND ty.typname::text OPERATOR(pg_catalog.=) ANY (rc.type_names)
+           END) AS readable
+    FROM t
+    JOIN trending._capture_read_columns rc ON rc.source = t.source
+    LEFT JOIN pg_catalog.pg_attribute a
+        ON a.attrelid = t.relid AND a.attname = rc.column_name AND a.attnum > 0 AND NOT a.attisdropped
+    LEFT JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+    GROUP BY t.source
 ), facts AS (
     SELECT t.*, c.relkind, c.relfilenode,
-           EXISTS (SELECT FROM pg_catalog.pg_inherits h WHERE h.inhparent = t.relid) AS has_children,
+           -- inheritance children (not partitions): writes to them bypass the capture
+           EXISTS (SELECT FROM pg_catalog.pg_inherits h JOIN pg_catalog.pg_class k ON k.oid = h.inhrelid
+                   WHERE h.inhparent = t.relid AND NOT k.relispartition) AS has_children,
            a.triggers, a.missing, a.misshaped, a.disabled,
-           -- capture triggers on other relations (a renamed table keeps them)
+           p.partitions, p.not_tables, p.bare, p.broken, cl.columns, cl.readable,
+           -- capture triggers on relations that are neither the table nor
+           -- one of its partitions (a renamed or detached table keeps them)
            (SELECT pg_catalog.count(*) FROM pg_catalog.pg_trigger g
-            WHERE g.tgfoid = t.funcid AND g.tgrelid IS DISTINCT FROM t.relid) AS elsewhere
+            WHERE g.tgfoid = t.funcid
+              AND NOT EXISTS (SELECT FROM rels r WHERE r.source = t.source AND r.relid = g.tgrelid)) AS elsewhere
     FROM t
-    JOIN trig_agg a ON a.source = t.source
+    JOIN rel_agg a ON a.source = t.source AND a.level = 0
+    JOIN cols cl ON cl.source = t.source
+    LEFT JOIN parts p ON p.source = t.source
     LEFT JOIN pg_catalog.pg_class c ON c.oid = t.relid
 )
 SELECT f.source, f.table_name, f.source_schema, f.relid, f.relfilenode, f.triggers,
@@ -93,10 +201,16 @@ SELECT f.source, f.table_name, f.source_schema, f.relid, f.relfilenode, f.trigge
                                  f.source_schema, f.installed_schema)
            WHEN f.relid IS NULL THEN
                pg_catalog.format('table %I.%I does not exist', f.source_schema, f.table_name)
-           WHEN f.relkind <> 'r' THEN
-               pg_catalog.format('%I.%I is not a plain table', f.source_schema, f.table_name)
+           WHEN f.relkind NOT IN ('r', 'p') THEN
+               pg_catalog.format('%I.%I is not a plain or partitioned table', f.source_schema, f.table_name)
            WHEN f.has_children THEN
-               pg_catalog.format('%I.%I has partitions or inheritance children: writes to them bypass the capture',
+               pg_catalog.format('%I.%I has inheritance children: writes to them bypass the capture',
+                                 f.source_schema, f.table_name)
+           WHEN f.not_tables IS NOT NULL THEN
+               pg_catalog.format('%I.%I has partitions that cannot carry the capture triggers (not plain tables): %s',
+                                 f.source_schema, f.table_name, f.not_tables)
+           WHEN f.triggers IS NULL AND NOT f.readable THEN
+               pg_catalog.format('%I.%I has no capture triggers: a column a cycle reads is gone or of a type the capture does not read',
                                  f.source_schema, f.table_name)
            WHEN f.missing IS NOT NULL THEN
                pg_catalog.format('capture trigger(s) %s missing on %I.%I', f.missing, f.source_schema, f.table_name)
@@ -106,6 +220,15 @@ SELECT f.source, f.table_name, f.source_schema, f.relid, f.relfilenode, f.trigge
            WHEN f.disabled IS NOT NULL THEN
                pg_catalog.format('capture trigger(s) %s on %I.%I are disabled (they must be ENABLE ALWAYS)',
                                  f.disabled, f.source_schema, f.table_name)
+           WHEN f.bare IS NOT NULL THEN
+               pg_catalog.format('%s has no capture triggers: run SELECT trending.install_capture()', f.bare)
+           WHEN f.broken IS NOT NULL THEN
+               pg_catalog.format('capture triggers on %s are missing, replaced or disabled: run SELECT trending.install_capture()',
+                                 f.broken)
+           -- their writes would be counted as writes to the source table
+           WHEN f.elsewhere > 0 THEN
+               pg_catalog.format('capture triggers of %I.%I are also on %s relation(s) that are neither it nor its partitions (renamed, moved or detached): run SELECT trending.install_capture()',
+                                 f.source_schema, f.table_name, f.elsewhere)
        END AS problem,
        -- reasons for a full cycle that a full cycle itself clears (_capture_arm
        -- re-arms when the triggers are intact, e.g. after a restore; a table
@@ -113,10 +236,30 @@ SELECT f.source, f.table_name, f.source_schema, f.relid, f.relfilenode, f.trigge
        CASE
            WHEN NOT f.installed THEN NULL
            WHEN f.relid IS DISTINCT FROM COALESCE(f.armed_relid, f.installed_relid) THEN
-               pg_catalog.format('%I.%I was replaced since the capture was %s (relation OID changed)',
+               pg_catalog.format('%I.%I was replaced since the capture was %s (relation OID changed: renamed, moved to another schema, or dropped and created)',
                                  f.source_schema, f.table_name,
                                  CASE WHEN f.armed_relid IS NULL THEN 'installed' ELSE 'last armed by a full cycle' END)
            WHEN f.armed_relid IS NULL THEN NULL  -- never armed: said by capture_status
+           WHEN f.armed_columns IS NULL THEN
+               pg_catalog.format('%I.%I: the columns a cycle reads were not recorded when the capture was armed (by 1.1)',
+                                 f.source_schema, f.table_name)
+           WHEN f.columns IS DISTINCT FROM f.armed_columns THEN
+               pg_catalog.format('%I.%I: column %s changed (renamed, dropped, retyped or re-added, or its enum labels renamed or added) since the last full cycle',
+                                 f.source_schema, f.table_name,
+                                 (SELECT pg_catalog.string_agg(k.key, ', ' ORDER BY k.key)
+                                  FROM pg_catalog.jsonb_each_text(f.columns) k
+                                  WHERE k.value IS DISTINCT FROM f.armed_columns OPERATOR(pg_catalog.->>) k.key))
+           WHEN f.partitions IS DISTINCT FROM f.armed_partitions THEN
+               pg_catalog.format('%I.%I: its partitions changed since the last full cycle (attached, detached, created, dropped or rewritten): %s',
+                                 f.source_schema, f.table_name,
+                                 (SELECT pg_catalog.string_agg(d.what, ', ' ORDER BY d.what)
+                                  FROM (SELECT CASE WHEN o.value IS NULL THEN pg_catalog.split_part(n.value, '|', 1) || ' added'
+                                                    WHEN n.value IS NULL THEN pg_catalog.split_part(o.value, '|', 1) || ' removed'
+                                                    ELSE pg_catalog.split_part(n.value, '|', 1) || ' changed' END AS what
+                                        FROM pg_catalog.jsonb_each_text(COALESCE(f.partitions, '{}')) n
+                                        FULL JOIN pg_catalog.jsonb_each_text(COALESCE(f.armed_partitions, '{}')) o
+                                            ON o.key = n.key
+                                        WHERE n.value IS DISTINCT FROM o.value) d))
            WHEN f.relfilenode IS DISTINCT FROM f.armed_filenode THEN
                pg_catalog.format('%I.%I was rewritten since the last full cycle (TRUNCATE, VACUUM FULL, CLUSTER or ALTER TABLE: rows can change without firing triggers)',
                                  f.source_schema, f.table_name)
@@ -124,7 +267,8 @@ SELECT f.source, f.table_name, f.source_schema, f.relid, f.relfilenode, f.trigge
                pg_catalog.format('capture triggers on %I.%I were altered since the last full cycle (disabled, dropped or re-created)',
                                  f.source_schema, f.table_name)
        END AS drift,
-       f.elsewhere
+       f.elsewhere,
+       f.installed_schema, f.columns, f.partitions, f.readable
 FROM facts f;
 
 -- One row: the capture's backlog against its bound, from its own tables
@@ -184,7 +328,8 @@ WITH cat AS (
     FROM trending._capture_armed a
 ), fp AS (
     SELECT pg_catalog.md5(pg_catalog.string_agg(
-               pg_catalog.format('%s=%s/%s/%s', c.source, c.relid, c.relfilenode, c.triggers), ';' ORDER BY c.source))
+               pg_catalog.format('%s=%s/%s/%s/%s/%s', c.source, c.relid, c.relfilenode, c.triggers, c.columns,
+                                 c.partitions), ';' ORDER BY c.source))
            AS fingerprint
     FROM cat c
 ), truncated AS (
@@ -240,6 +385,10 @@ SELECT EXISTS (SELECT FROM cat WHERE cat.installed)            AS installed,
        (SELECT armed.advanced_at FROM armed)                    AS advanced_at,
        (SELECT pg_catalog.count(*) FROM cat c WHERE c.triggers IS NOT NULL) AS tables_with_triggers,
        fp.fingerprint                                           AS fingerprint,
+       -- tables and partitions the capture does not cover (issue 16):
+       -- doctor fails on them; a superuser's install_capture() fixes them
+       (SELECT COALESCE(pg_catalog.array_agg(c.problem ORDER BY c.source), '{}') FROM cat c
+        WHERE c.problem IS NOT NULL AND c.installed)            AS not_covered,
        backlog.recording                                        AS recording,
        backlog.record_until                                     AS record_until,
        backlog.max_pause                                        AS max_pause,

@@ -49,6 +49,50 @@ ALTER TABLE trending._capture_plays ADD COLUMN tx xid8 NOT NULL DEFAULT pg_curre
 ALTER TABLE trending._capture_truncates ADD COLUMN tx xid8 NOT NULL DEFAULT pg_current_xact_id();
 ALTER TABLE trending._capture_armed ADD COLUMN record_until timestamptz NOT NULL DEFAULT 'infinity';
 
+-- Issue 16 (items 1, 2): no role but trending's own writes trending's
+-- tables. 1.1's install_capture() granted the service's writers INSERT on
+-- the delta tables and USAGE on their sequence (the triggers ran as the
+-- writer); in 1.2 the triggers run as trending_capture (sql/grants.sql) and
+-- those grants would only let a writer forge captured changes. Revoke from
+-- every role but the owner each write privilege on trending's tables (the
+-- capture, the state, the scores, the runs; the configuration tables
+-- settings and strategies keep what trending.grant_configure gives) and
+-- USAGE/UPDATE on its sequences, saying each one (a WARNING: an extension
+-- script runs with client_min_messages at least warning, so a NOTICE would
+-- never reach the DBA).
+DO $do$
+DECLARE
+    v record;
+BEGIN
+    FOR v IN
+        SELECT c.oid::regclass::text AS relation, c.relkind,
+               CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(r.rolname) END AS grantee,
+               string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type) AS privileges
+        FROM pg_class c
+        CROSS JOIN LATERAL aclexplode(c.relacl) a
+        LEFT JOIN pg_roles r ON r.oid = a.grantee
+        WHERE c.relnamespace = 'trending'::regnamespace
+          AND a.grantee <> c.relowner
+          AND ((c.relkind IN ('r', 'p')
+                AND c.relname NOT IN ('settings', 'strategies')
+                AND a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'))
+               OR (c.relkind = 'S' AND a.privilege_type IN ('USAGE', 'UPDATE')))
+        GROUP BY 1, 2, 3
+        ORDER BY 1, 3
+    LOOP
+        RAISE WARNING 'trending: revoking % on % from % (in 1.2 only trending''s own roles write it)',
+            v.privileges, v.relation, v.grantee;
+        EXECUTE format('REVOKE %s ON %s %s FROM %s', v.privileges,
+                       CASE v.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, v.relation, v.grantee);
+    END LOOP;
+END;
+$do$;
+
+-- Issue 16 (DDL and partitions): what a full cycle verified also covers the
+-- columns a cycle reads and the partitions (trending._capture_catalog).
+-- Armed by 1.1, these are NULL: the next cycle runs full and records them.
+ALTER TABLE trending._capture_installed ADD COLUMN armed_columns jsonb, ADD COLUMN armed_partitions jsonb;
+
 -- Issue 16 (items 5, 6 and 7): a cycle consumes the delta rows by snapshot
 -- (the armed row keeps the last cycle's), the triggers record until a
 -- bound (capture_max_pause), and the routines whose signature changed are

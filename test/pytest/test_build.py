@@ -87,3 +87,37 @@ def test_script_embeds_every_module_of_the_package(script_name):
     for stem in modules:
         name = "trending_pl" if stem == "__init__" else f"trending_pl.{stem}"
         assert f"'{name}': " in script, f"{name} is not embedded in {script_name}"
+
+
+def test_the_capture_trigger_functions_are_the_generators_output(tmp_path):
+    """Issue 16, item 9: sql/functions/_capture_<table>.sql are written by
+    tools/generate_capture.py (one definition of the capture) and committed
+    as it writes them, byte for byte; it writes nothing else."""
+    result = subprocess.run(["python3", str(ROOT / "tools" / "generate_capture.py"), "--out", str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    generated = sorted(p.name for p in tmp_path.iterdir())
+    assert len(generated) == 10
+    for name in generated:
+        assert (tmp_path / name).read_bytes() == (ROOT / "sql" / "functions" / name).read_bytes(), (
+            f"sql/functions/{name} differs from the generator's output: edit tools/generate_capture.py, run make")
+    listed = subprocess.run(["python3", str(ROOT / "tools" / "generate_capture.py"), "--list"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert sorted(listed) == [f"sql/functions/{name}" for name in generated]
+
+
+def test_the_generators_source_codes_are_the_capture_modules():
+    """The code stored per source table is the same in tools/generate_capture.py
+    and extension/trending_pl/capture.py (trending._capture_catalog is checked
+    against the latter by the capture tests)."""
+    import importlib.util
+    import sys
+
+    from trending_pl import capture
+
+    spec = importlib.util.spec_from_file_location("generate_capture", ROOT / "tools" / "generate_capture.py")
+    generator = importlib.util.module_from_spec(spec)
+    sys.modules["generate_capture"] = generator  # dataclasses look their module up
+    spec.loader.exec_module(generator)
+    codes = {s.code: s.table for s in generator.SOURCES + (generator.PLAYS,)}
+    assert codes == capture.SOURCES

@@ -164,7 +164,7 @@ def test_install_is_idempotent_announces_its_locks_and_arms_on_a_full_cycle(cdsn
         first = json.loads(json.dumps(c.execute("SELECT trending.install_capture()").fetchone()[0]))
         assert set(first["tables"].values()) == {"installed"} and len(first["tables"]) == 10
         assert sum("briefly locks" in n for n in notices) == 10
-        assert first["writers"] == sorted([OWNER, WRITER])
+        assert "writers" not in first  # issue 16: it grants nothing (the triggers run as trending_capture)
         notices.clear()
         second = c.execute("SELECT trending.install_capture()").fetchone()[0]
         assert set(second["tables"].values()) == {"kept"}
@@ -232,7 +232,7 @@ def test_uninstall_leaves_the_tables_exactly_as_they_were(cdsn):
         c.execute(f"INSERT INTO {SRC}.plays (play_item_id, created_at) VALUES (1, %s)", (T0,))
         assert _catalog(c)["triggers"] != before["triggers"]
         result = c.execute("SELECT trending.uninstall_capture()").fetchone()[0]
-        assert len(result["removed"]) == 40 and sorted(result["revoked"]) == sorted([OWNER, WRITER])
+        assert len(result["removed"]) == 40
         assert c.execute("SELECT trending.uninstall_capture()").fetchone()[0]["removed"] == []  # idempotent
         # DROP TRIGGER leaves pg_class.relhastriggers set until the next VACUUM clears it
         for table in S:
@@ -241,7 +241,7 @@ def test_uninstall_leaves_the_tables_exactly_as_they_were(cdsn):
         assert after == before
         st = status(c)
         assert not st["installed"] and not st["armed"] and st["pending_changes"] == 0
-        # the writers' grants on the delta tables are gone
+        # the writers never had a grant on the delta tables
         assert c.execute("SELECT has_table_privilege(%s, 'trending._capture_plays', 'INSERT')",
                          (WRITER,)).fetchone()[0] is False
 
@@ -385,16 +385,14 @@ def test_writes_in_replica_mode_are_captured(su, cdsn):
     assert changes == {(S["aggregate_user"], None, None, 2)}
 
 
-def test_a_role_that_may_write_but_was_not_granted_fails_loudly_until_install_runs_again(su, cdsn):
+def test_a_role_granted_a_write_after_the_install_writes_and_is_captured(su, cdsn):
+    # issue 16: 1.1 failed this write with "permission denied for table _capture_plays"
     su.execute(sql.SQL("GRANT INSERT ON {}.plays TO {}").format(sql.Identifier(SRC), sql.Identifier(LATE_WRITER)))
     su.execute(sql.SQL("GRANT USAGE ON {}.plays_id_seq TO {}").format(sql.Identifier(SRC), sql.Identifier(LATE_WRITER)))
     with as_role(cdsn, LATE_WRITER) as late:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="_capture_"):
-            late.execute("INSERT INTO plays (play_item_id, created_at) VALUES (1, %s)", (T0,))
-    assert LATE_WRITER in su.execute("SELECT trending.install_capture()").fetchone()[0]["writers"]
-    with as_role(cdsn, LATE_WRITER) as late:
         late.execute("INSERT INTO plays (play_item_id, created_at) VALUES (1, %s)", (T0,))
     assert status(su)["incremental_ok"]  # grants alone change nothing the capture relies on
+    assert consume(su)[1] == Counter({(1, T0): 1})
 
 
 # ---------------------------------------------------------------------------
@@ -511,14 +509,16 @@ def test_a_swapped_table_needs_a_full_cycle(su, cdsn):
         owner.execute("ALTER TABLE plays RENAME TO plays_old")
         owner.execute("CREATE TABLE plays (LIKE plays_old INCLUDING ALL)")
         owner.execute("INSERT INTO plays SELECT * FROM plays_old")
-    _full_needed(su, "capture trigger(s) trending_capture_delete, trending_capture_insert, "
-                     "trending_capture_truncate, trending_capture_update missing on cap_src.plays")
     _full_needed(su, "cap_src.plays was replaced since the capture was last armed by a full cycle "
-                     "(relation OID changed)")
-    assert arm(su) is not None
-    result = su.execute("SELECT trending.install_capture()").fetchone()[0]
-    assert result["tables"]["plays"] == "installed" and len(result["removed"]) == 4  # off plays_old
+                     "(relation OID changed")
+    # the event trigger (issue 16) moved the capture triggers: off plays_old, onto the new plays at its
+    # CREATE TABLE (so its INSERT was captured); a full cycle arms on the new table
+    assert su.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'cap_src.plays_old'::regclass"
+                      ).fetchone()[0] == 0
+    assert status(su)["not_covered"] == []
     assert arm(su) is None and status(su)["incremental_ok"]
+    result = su.execute("SELECT trending.install_capture()").fetchone()[0]
+    assert result["tables"]["plays"] == "kept" and result["removed"] == []
 
 
 def test_a_rewrite_that_bypasses_triggers_needs_a_full_cycle(su, cdsn):

@@ -273,7 +273,9 @@ def test_a_role_given_only_grant_cycle_runs_cycles_with_the_capture(conn, entry)
         conn.execute("RESET ROLE")
         assert last_run(conn)[:2] == ("ok", kind)
         assert conn.execute("SELECT run_by FROM trending.runs ORDER BY run_id DESC LIMIT 1").fetchone()[0] == JOB
-        assert delta_seqs(conn) == [] and capture(conn)["pending_plays"] == 0 and pending
+        # recording from the install on, armed by the first full cycle (issue 16)
+        assert pending and delta_seqs(conn) == [] and capture(conn)["armed"]
+        assert capture(conn)["pending_plays"] == 0
         assert not oracle_mismatches(conn, SOURCE, DATASET.now, ALL_STRATEGIES)
     # outside a cycle it can neither move the watermark nor prune the delta
     conn.execute(f"SET ROLE {JOB}")
@@ -305,7 +307,11 @@ def test_the_cli_installs_shows_and_uninstalls_the_capture(make_db):
     with psycopg.connect(dsn, autocommit=True) as c:
         load(c)
     out = ok("install", "--dsn", dsn, "--source-schema", SOURCE, "--no-schedule", "--capture")
-    assert "briefly locks each table" in out
+    # two lines: what it needs and grants (nothing), what it costs and what makes a cycle full (issue 16)
+    needs, costs = [x for x in out.splitlines() if x.startswith("capture: ") and " table" in x][:2]
+    assert "needs a superuser" in needs and "briefly locks each source table" in needs
+    assert "grants nothing to anyone" in needs and "trending_capture" in needs
+    assert costs.startswith("capture: costs each write statement") and "a cycle runs full when" in costs
     assert f"capture: installed on schema {SOURCE}: triggers installed on aggregate_playlist" in out
     out = ok("install", "--dsn", dsn, "--no-schedule", "--capture")
     assert f"capture: installed on schema {SOURCE} (unchanged)" in out
@@ -338,5 +344,21 @@ def test_status_without_the_capture_says_cycles_read_everything(make_db):
         use_source_schema(c, SOURCE)
     out = ok("status", "--dsn", dsn)
     assert "capture: not installed (every cycle reads everything; trending install --capture)" in out
-    assert "ok    capture: not installed" in ok("doctor", "--dsn", dsn)
+    assert "note  capture: off: not installed" in ok("doctor", "--dsn", dsn)
     ok("uninstall", "--dsn", dsn)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 16: the triggers record only while armed, so a full cycle may arm "
+                                      "only if they were recording from before its settle until its arm (else "
+                                      "it turns recording on and the next full cycle arms): the cycle side's rule, "
+                                      "item 5, not yet there")
+@pytest.mark.parametrize("entry", ["recompute", "scheduled"])
+def test_writes_committed_during_the_arming_full_cycle_are_not_lost(conn, dsn, entry):
+    """The first full cycle arms the capture; a write committed while it runs,
+    after it read the table the write changes, must reach a later cycle."""
+    assert not capture(conn)["armed"]
+    with Background(dsn, ENTRY_POINTS[entry], (DATASET.now,), pause="track_inputs:5") as run:
+        run.wait_until_paused(conn)
+        write(conn)  # committed while the full cycle runs, before it arms
+        assert run.finished.wait(60) and run.error is None, run.error
+    cycle(conn, entry)  # must match the oracle: the write is in the sources

@@ -28,7 +28,8 @@ SELECT tables_are('trending', ARRAY['track_trending_scores', 'playlist_trending_
                                     'movers_top'],
                   'the schema holds the two score tables, the configuration tables and the run history');
 SELECT views_are('trending', ARRAY['settings', 'strategies', 'status', 'metrics', 'capture_status',
-                                   '_capture_catalog', '_capture_changed', '_capture_play_hours', '_capture_backlog'],
+                                   '_capture_catalog', '_capture_changed', '_capture_play_hours',
+                                   '_capture_read_columns', '_capture_backlog'],
                  'settings, strategies, status, metrics and the change capture''s views are views');
 SELECT functions_are('trending', ARRAY['recompute', '_recompute', '_python_init', 'top_tracks',
                                        'underground_tracks', 'top_playlists', '_validate_choice',
@@ -47,8 +48,13 @@ SELECT functions_are('trending', ARRAY['recompute', '_recompute', '_python_init'
                                        '_capture_reposts', '_capture_saves', '_capture_snapshot', '_capture_tracks',
                                        '_capture_margin', '_capture_writers_before',
                                        '_capture_users', 'install_capture', 'uninstall_capture',
+                                       -- the capture follows DDL, covers partitions (issue 16)
+                                       '_capture_follow_ddl', '_capture_cover', '_capture_empty',
                                        '_state_write', '_state_advance', '_state_finish',
                                        '_wal_compress',
+                                       -- staging tables made by the owner (issue 17)
+                                       '_staging_columns', '_staging_own', '_staging_table',
+                                       '_staging_analyze', '_staging_drop',
                                        -- insight (issue 11)
                                        'preview', '_preview', 'explain_track', 'explain_playlist', '_explain',
                                        'movers', '_record_top'],
@@ -111,14 +117,16 @@ SELECT results_eq(
       FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
       WHERE p.pronamespace = 'trending'::regnamespace ORDER BY 1$$,
     $$VALUES ('_apply_slice', 'v', true, 'plpgsql'),
-             ('_capture_advance', 'v', true, 'plpgsql'), ('_capture_aggregate_playlist', 'v', false, 'plpgsql'),
-             ('_capture_aggregate_plays', 'v', false, 'plpgsql'), ('_capture_aggregate_track', 'v', false, 'plpgsql'),
-             ('_capture_aggregate_user', 'v', false, 'plpgsql'), ('_capture_arm', 'v', true, 'plpgsql'),
+             ('_capture_advance', 'v', true, 'plpgsql'), ('_capture_aggregate_playlist', 'v', true, 'plpgsql'),
+             ('_capture_aggregate_plays', 'v', true, 'plpgsql'), ('_capture_aggregate_track', 'v', true, 'plpgsql'),
+             ('_capture_aggregate_user', 'v', true, 'plpgsql'), ('_capture_arm', 'v', true, 'plpgsql'),
+             ('_capture_cover', 'v', false, 'plpgsql'), ('_capture_empty', 'v', false, 'sql'),
+             ('_capture_follow_ddl', 'v', true, 'plpgsql'),
              ('_capture_guard_drop', 'v', false, 'plpgsql'), ('_capture_margin', 's', false, 'sql'),
-             ('_capture_playlists', 'v', false, 'plpgsql'),
-             ('_capture_plays', 'v', false, 'plpgsql'), ('_capture_reposts', 'v', false, 'plpgsql'),
-             ('_capture_saves', 'v', false, 'plpgsql'), ('_capture_snapshot', 'v', true, 'plpgsql'),
-             ('_capture_tracks', 'v', false, 'plpgsql'), ('_capture_users', 'v', false, 'plpgsql'),
+             ('_capture_playlists', 'v', true, 'plpgsql'),
+             ('_capture_plays', 'v', true, 'plpgsql'), ('_capture_reposts', 'v', true, 'plpgsql'),
+             ('_capture_saves', 'v', true, 'plpgsql'), ('_capture_snapshot', 'v', true, 'plpgsql'),
+             ('_capture_tracks', 'v', true, 'plpgsql'), ('_capture_users', 'v', true, 'plpgsql'),
              ('_capture_writers_before', 's', false, 'sql'),
              ('_check_sources', 'v', false, 'plpgsql'),
              ('_explain', 'v', false, 'plpython3u'),
@@ -132,6 +140,9 @@ SELECT results_eq(
              ('_run_finish', 'v', true, 'plpgsql'), ('_run_skipped', 'v', true, 'plpgsql'),
              ('_run_step_done', 'v', true, 'plpgsql'), ('_safe_temp_table', 's', false, 'plpgsql'),
              ('_scheduled_start', 'v', false, 'plpython3u'), ('_scheduled_step', 'v', false, 'plpython3u'),
+             ('_staging_analyze', 'v', true, 'plpgsql'), ('_staging_columns', 's', false, 'plpgsql'),
+             ('_staging_drop', 'v', true, 'plpgsql'), ('_staging_own', 's', false, 'sql'),
+             ('_staging_table', 'v', true, 'plpgsql'),
              ('_state_advance', 'v', true, 'plpgsql'), ('_state_finish', 'v', true, 'plpgsql'),
              ('_state_write', 'v', true, 'plpgsql'),
              ('_validate_choice', 'i', false, 'plpgsql'), ('_validate_page', 'i', false, 'plpgsql'),
@@ -150,7 +161,7 @@ SELECT results_eq(
              ('top_playlists', 's', false, 'plpgsql'), ('top_tracks', 's', false, 'plpgsql'),
              ('underground_tracks', 's', false, 'plpgsql'), ('uninstall_capture', 'v', false, 'plpython3u'),
              ('unschedule', 'v', false, 'plpgsql')$$,
-    'volatility, security and language of every function are deliberate (definers: the view triggers and the cycle''s writers)');
+    'volatility, security and language of every function are deliberate (definers: the view triggers, the cycle''s writers and the capture triggers)');
 SELECT is_empty(
     $$SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
       WHERE p.pronamespace = 'trending'::regnamespace AND p.prosecdef AND l.lanname NOT IN ('plpgsql', 'sql')$$,
@@ -202,15 +213,19 @@ SELECT is_empty(
       FROM pg_class c, aclexplode(COALESCE(c.relacl, acldefault('r', c.relowner))) AS a
       WHERE c.relnamespace = 'trending'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
         AND a.grantee <> c.relowner AND a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')
-        AND NOT (c.relname IN ('settings', 'strategies') AND a.privilege_type IN ('UPDATE', 'DELETE'))$$,
-    'no role but the owner may write a table of trending (cycles write through the checked definer functions)');
+        AND NOT (c.relname IN ('settings', 'strategies') AND a.privilege_type IN ('UPDATE', 'DELETE'))
+        -- the capture triggers run as trending_capture, which may only append to the delta tables
+        AND NOT (a.grantee = 'trending_capture'::regrole AND a.privilege_type = 'INSERT'
+                 AND c.relname IN ('_capture_changes', '_capture_plays', '_capture_truncates'))$$,
+    'no role but the owner may write a table of trending (cycles write through the checked definer functions; the capture triggers append as trending_capture)');
 SELECT is_empty(
     $$SELECT p.oid::regprocedure::text FROM pg_proc p, aclexplode(COALESCE(p.proacl, acldefault('f', p.proowner))) AS a
       WHERE p.pronamespace = 'trending'::regnamespace AND a.grantee = 0 AND a.privilege_type = 'EXECUTE'
         AND p.proname IN ('_raise', '_python_init', '_own_run', '_run_begin', '_run_skipped', '_run_step_done',
                           '_run_finish', '_run_fail', '_apply_slice', '_remove_slice', '_safe_temp_table',
                           '_privileges', 'grant_cycle', 'revoke_cycle', 'grant_read', 'revoke_read',
-                          'grant_configure', 'revoke_configure', '_record_top')$$,
+                          'grant_configure', 'revoke_configure', '_record_top', '_staging_columns',
+                          '_staging_own', '_staging_table', '_staging_analyze', '_staging_drop')$$,
     'PUBLIC may not call the cycle''s internals, its writers or the grant functions');
 
 SELECT results_eq(

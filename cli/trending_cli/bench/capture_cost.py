@@ -163,6 +163,10 @@ def _prepare(cluster, version: str, scale: str, progress) -> tuple[psycopg.Conne
     conn.execute("CREATE EXTENSION pg_walinspect")  # after generate(), which recreates schema public
     conn.execute("SET client_min_messages = warning")
     conn.execute("SELECT trending.install_capture()")
+    # a full cycle arms it (1.2's triggers record from the install on, but
+    # only an armed capture is what a service runs with)
+    conn.execute("SELECT trending.recompute(%s, true)", (AS_OF,))
+    assert conn.execute("SELECT armed FROM trending.capture_status").fetchone()[0]
     conn.execute("VACUUM ANALYZE")
     conn.execute("CHECKPOINT")  # then none during the runs (checkpoint_timeout 1h)
     settings = dict(conn.execute(

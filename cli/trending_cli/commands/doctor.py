@@ -1,12 +1,13 @@
 """`trending doctor`: is everything in place for trending to run, and run on
-schedule? One line per check, ok / warn / FAIL, with the fix under each
-warning and failure. It works before an install too (it then says what
-`trending install` will do and what would stop it). FAIL for what
-blocks an install or makes a cycle fail, and, once the change capture is
-installed, for what makes it miss writes: a backlog past its bound
-(capture_max_pause: the triggers then stop recording) or a capture that is
-not recording; a step not done yet (the extension, pg_cron, the job) or a
-backlog past half its bound is a warning. Exit status 1 when anything
+schedule? One line per check, ok / note / warn / FAIL, with the fix under
+each warning and failure. It works before an install too (it then says what
+`trending install` will do and what would stop it). FAIL for what blocks an
+install or makes a cycle fail, and, once the change capture is installed,
+for what makes it miss writes: a source table or partition it does not
+cover, a backlog past its bound (capture_max_pause: the triggers then stop
+recording) or a capture that is not recording; a step not done yet (the
+extension, pg_cron, the job) or a backlog past half its bound is a warning;
+the capture turned off a note. Exit status 1 when anything
 FAILs. Checks that depend on a failed one are not run (their fix would
 repeat it).
 """
@@ -26,7 +27,7 @@ from ..errors import CliError, server_message
 
 @dataclass
 class Check:
-    status: str  # "ok", "warn" or "FAIL"
+    status: str  # "ok", "note", "warn" or "FAIL"
     label: str
     detail: str
     fix: str = ""
@@ -37,11 +38,11 @@ def register(commands) -> None:
         "doctor", help="check the prerequisites and the schedule, with the fix for each failure",
         description="Check the server version, PL/Python, the extension files and the extension, the source "
                     "tables, pg_cron (preloaded, its database, the extension there), the job and its last "
-                    "runs, the change capture's backlog. Works before an install too. Prints ok/warn/FAIL per check "
-                    "and the fix for each, with exit status 1 on any FAIL. FAIL only for what blocks an install "
-                    "or makes a cycle fail, and, once the change capture is installed, for what makes it miss "
-                    "writes: a backlog past its bound (no cycle consumed it for longer than the "
-                    "capture_max_pause setting: the triggers stop recording) or a capture not recording; past "
+                    "runs, the change capture. Works before an install too. Prints ok/note/warn/FAIL per check "
+                    "and the fix for each; FAIL (exit status 1) for what blocks an install or makes a cycle fail, "
+                    "and, with the change capture installed, for what makes it miss writes: a source table or "
+                    "partition it does not cover, a backlog past its bound (no cycle consumed it for longer than "
+                    "the capture_max_pause setting: the triggers stop recording) or a capture not recording; past "
                     "half the bound it warns. Without the capture it only notes that it is off.")
     parser.set_defaults(handler=run)
 
@@ -104,10 +105,7 @@ def _server(conn):
                Check("warn", "health", line, "trending status shows the runs; trending recompute runs a cycle now"))
     captured = status.capture(conn) if installed else None
     if captured:
-        line = captured[1].removeprefix("capture: ")
-        yield (Check("ok", "capture", line) if captured[0] else
-               Check("warn", "capture", line, "a full cycle re-arms it (trending recompute); a missing, disabled "
-                     "or replaced trigger needs trending install --capture again"))
+        yield from _capture(conn, captured)
         yield from _capture_backlog(conn)
     # before an install: the schema trending install would use by default
     schema = source_schema(conn) if installed else DEFAULT_SOURCE_SCHEMA
@@ -118,6 +116,113 @@ def _server(conn):
                     "trending install --source-schema SCHEMA (the schema holding the service's tables)")
     else:
         yield Check("ok", label, f"all present in schema {schema}")
+
+
+def _capture(conn, captured: tuple[bool, str]):
+    """The change capture: off is a note; on, a table or partition it does not
+    cover (its writes would be missed) FAILs with the fix."""
+    fine, line = captured
+    line = line.removeprefix("capture: ")
+    if line.startswith("not installed"):
+        yield Check("note", "capture", "off: " + line)
+        return
+    not_covered = conn.execute(
+        "SELECT CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = "
+        "'trending.capture_status'::pg_catalog.regclass AND a.attname = 'not_covered') "
+        "THEN (SELECT to_jsonb(c) -> 'not_covered' FROM trending.capture_status c) END").fetchone()[0]
+    if not_covered:
+        yield Check("FAIL", "capture", "not covered: " + "; ".join(not_covered),
+                    "a superuser runs SELECT trending.install_capture(); (or trending install --capture): it puts "
+                    "the capture triggers on every source table and partition")
+    elif fine:
+        yield Check("ok", "capture", line)
+    else:
+        yield Check("warn", "capture", line, "a full cycle re-arms it (trending recompute); a missing, disabled "
+                    "or replaced trigger needs trending install --capture again")
+    yield from _capture_role(conn)
+
+
+CAPTURE_ROLE = "trending_capture"
+# What trending_capture may do in schema trending, exactly (sql/grants.sql).
+CAPTURE_ROLE_GRANTS = sorted([("trending._capture_armed", "SELECT"), ("trending._capture_changes", "INSERT"),
+                              ("trending._capture_plays", "INSERT"), ("trending._capture_seq", "USAGE"),
+                              ("trending._capture_truncates", "INSERT")])
+REINSTALL = ("ALTER EXTENSION trending UPDATE restores the owner and grants; or drop and recreate the extension "
+             "(trending uninstall, trending install --capture)")
+
+
+def _capture_role(conn):
+    """The capture triggers run as trending_capture (SECURITY DEFINER), so no
+    writer can fail for lack of a grant: check that they do, that the role can
+    do nothing but append to the delta tables, and that no other role may
+    write trending's tables (a writer that could would forge changes)."""
+    functions = conn.execute("""
+SELECT p.proname, r.rolname, p.prosecdef FROM pg_catalog.pg_proc p
+JOIN pg_catalog.pg_roles r ON r.oid = p.proowner
+JOIN pg_catalog.pg_trigger g ON g.tgfoid = p.oid
+WHERE p.pronamespace = 'trending'::pg_catalog.regnamespace AND p.proname LIKE '\\_capture\\_%'
+GROUP BY 1, 2, 3 ORDER BY 1""").fetchall()
+    wrong = [f"{name} (owner {owner}{'' if definer else ', not SECURITY DEFINER'})"
+             for name, owner, definer in functions if owner != CAPTURE_ROLE or not definer]
+    if wrong:
+        yield Check("FAIL", "capture role", f"capture trigger functions not running as {CAPTURE_ROLE}: "
+                    + ", ".join(wrong) + "; the service's writers may then fail, or write as another role",
+                    REINSTALL)
+        return
+    role = conn.execute("""
+SELECT r.rolsuper, array_remove(ARRAY[
+           CASE WHEN r.rolsuper THEN 'SUPERUSER' END, CASE WHEN r.rolcanlogin THEN 'LOGIN' END,
+           CASE WHEN r.rolinherit THEN 'INHERIT' END, CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END,
+           CASE WHEN r.rolcreatedb THEN 'CREATEDB' END, CASE WHEN r.rolreplication THEN 'REPLICATION' END,
+           CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END], NULL),
+       ARRAY(SELECT pg_catalog.format('%%s in %%s', m.member::regrole, m.roleid::regrole)
+             FROM pg_catalog.pg_auth_members m WHERE r.oid IN (m.roleid, m.member) ORDER BY 1),
+       ARRAY(SELECT ROW(c.oid::regclass::text, a.privilege_type)::text
+             FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+             WHERE a.grantee = r.oid ORDER BY 1),
+       (SELECT count(*) FROM pg_catalog.pg_class c WHERE c.relowner = r.oid)
+FROM pg_catalog.pg_roles r WHERE r.rolname = %s""", (CAPTURE_ROLE,)).fetchone()
+    expected = [f"({relation},{privilege})" for relation, privilege in CAPTURE_ROLE_GRANTS]
+    if role is None:
+        yield Check("FAIL", "capture role", f"role {CAPTURE_ROLE} does not exist", REINSTALL)
+        return
+    superuser, attributes, memberships, grants, owned = role
+    problems = []
+    if attributes:
+        problems.append("attributes " + " ".join(attributes))
+    if memberships:
+        problems.append("memberships " + ", ".join(memberships))
+    extra = [g for g in grants if g not in expected]
+    if extra:
+        problems.append("privileges beyond appending to the delta tables: " + ", ".join(extra))
+    elif grants != expected:
+        problems.append("missing privileges: " + ", ".join(g for g in expected if g not in grants))
+    if owned:
+        problems.append(f"owns {owned} relation(s)")
+    if problems:
+        yield Check("FAIL", "capture role", f"{CAPTURE_ROLE} (the capture triggers run as it) has "
+                    + "; ".join(problems) + ": a way to act as it could forge captured changes",
+                    f"ALTER ROLE {CAPTURE_ROLE} NOLOGIN NOINHERIT NOSUPERUSER NOCREATEROLE NOCREATEDB "
+                    f"NOREPLICATION NOBYPASSRLS; REVOKE the memberships and the extra privileges; then "
+                    + REINSTALL.split(";")[0])
+        return
+    writers = conn.execute("""
+SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END
+FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+WHERE c.relnamespace = 'trending'::pg_catalog.regnamespace AND a.grantee <> c.relowner
+  AND a.grantee IS DISTINCT FROM %s::regrole::oid
+  AND ((c.relkind IN ('r', 'p') AND c.relname NOT IN ('settings', 'strategies')
+        AND a.privilege_type IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER', 'REFERENCES'))
+       OR (c.relkind = 'S' AND a.privilege_type IN ('USAGE', 'UPDATE')))
+ORDER BY 1""", (CAPTURE_ROLE,)).fetchall()
+    if writers:
+        yield Check("FAIL", "capture role", "roles that may write trending's capture, state or score tables "
+                    "(they could forge captured changes): " + ", ".join(w[0] for w in writers),
+                    "REVOKE their INSERT, UPDATE, DELETE, TRUNCATE on the tables and USAGE, UPDATE on the "
+                    "sequences of schema trending (the capture needs no writer grant)")
+        return
+    yield Check("ok", "capture role", f"the triggers run as {CAPTURE_ROLE} (not a superuser, no login): every "
+                "write of the service is recorded whatever its role, and no other role writes trending's tables")
 
 
 def _capture_backlog(conn):

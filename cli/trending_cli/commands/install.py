@@ -68,7 +68,8 @@ def register(commands) -> None:
     parser.add_argument("--capture", action="store_true",
                         help="also install the change capture: triggers on the source tables that record what "
                              "changed (trending.install_capture(); briefly locks each table, its writers wait); "
-                             "each full cycle then keeps it armed and prunes it. Idempotent")
+                             "it grants nothing: the triggers run as role trending_capture. Each full cycle then "
+                             "keeps it armed and prunes it. Idempotent")
     parser.add_argument("--force", action="store_true",
                         help="install even when the source tables are missing or pg_cron could not log in as the "
                              "job role (cycles fail until that is fixed)")
@@ -229,13 +230,25 @@ def _source_schema(conn, wanted: str | None, out) -> bool:
 
 
 # -- 3b. the change capture ----------------------------------------------------
+# What the capture needs and grants, what it costs and what makes a cycle run
+# full, in two lines (docs/incremental.md says it at length).
+CAPTURE_TERMS = (
+    "capture: needs a superuser, and briefly locks each source table in turn (SHARE ROW EXCLUSIVE: its writers "
+    "wait, its readers do not); grants nothing to anyone: the triggers run as role trending_capture, which may "
+    "only append to trending's delta tables, so every writer's write works as before",
+    "capture: costs each write statement on a source table one trigger call and one row of ids in an unlogged "
+    "table (no WAL); a cycle runs full when it is not armed yet (install, crash restart, failover, restore), "
+    "after a TRUNCATE, when a capture trigger or a source table was altered, or when no cycle consumed it in time",
+)
+
+
 def _capture(conn, out) -> bool:
     """trending.install_capture() (idempotent: intact triggers are kept)."""
     if conn.execute("SELECT pg_catalog.to_regprocedure('trending.install_capture()') IS NULL").fetchone()[0]:
         raise CliError("this trending version has no change capture",
                        "update the extension files: trending install from a current checkout")
-    out("capture: installing the triggers on the source tables; this briefly locks each table in turn "
-        "(SHARE ROW EXCLUSIVE: its writers wait, its readers do not)")
+    for line in CAPTURE_TERMS:
+        out(line)
     with conn.transaction():
         conn.execute("SET LOCAL client_min_messages = warning")  # one line per table otherwise
         (result,) = conn.execute("SELECT trending.install_capture()").fetchone()

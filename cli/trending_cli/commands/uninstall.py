@@ -6,7 +6,11 @@ Both go in one transaction of this database (when pg_cron lives in another,
 its own transaction commits just before ours), so pg_cron never runs a cycle
 against a dropped extension and a refused DROP leaves the schedule in place.
 A job that runs trending in another database is left alone. The source
-tables, plpython3u and the extension files stay."""
+tables, plpython3u and the extension files stay. The role trending_capture
+(cluster-wide: the capture triggers run as it) is dropped once no database
+of the cluster still has trending: while one does, it owns trending's
+capture functions there, DROP ROLE refuses, and the role is kept with the
+command that removes it later."""
 
 from __future__ import annotations
 
@@ -90,6 +94,32 @@ def _drop(conn, version: str | None, cron_conn, job, cascade: bool) -> None:
         print(f"capture: removed {len(removed)} trigger(s) from the source tables, which are as they were before")
     if version is not None:
         print(f"extension: dropped trending {version} from database {conn.info.dbname}")
+        _drop_capture_role(conn)
+
+
+CAPTURE_ROLE = "trending_capture"
+
+
+def _drop_capture_role(conn) -> None:
+    """After the DROP committed: DROP ROLE trending_capture, unless another
+    database of the cluster still has trending (the role owns its capture
+    functions there: DROP ROLE refuses, and then the role stays)."""
+    if not conn.execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = %s)",
+                        (CAPTURE_ROLE,)).fetchone()[0]:
+        return
+    # schema trending outlives the extension: its grant to the role would keep the role
+    if conn.execute("SELECT pg_catalog.to_regnamespace('trending') IS NOT NULL").fetchone()[0]:
+        conn.execute(sql.SQL("REVOKE ALL ON SCHEMA trending FROM {}").format(sql.Identifier(CAPTURE_ROLE)))
+    try:
+        with conn.transaction():
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(CAPTURE_ROLE)))
+    except (psycopg.errors.DependentObjectsStillExist, psycopg.errors.InsufficientPrivilege) as error:
+        where = (error.diag.message_detail or error.diag.message_primary or "").splitlines()
+        print(f"capture role: kept {CAPTURE_ROLE} (cluster-wide), which trending still needs elsewhere: "
+              f"{'; '.join(where)}; once trending is uninstalled from every database, remove it with: "
+              f"DROP ROLE {CAPTURE_ROLE};")
+        return
+    print(f"capture role: dropped {CAPTURE_ROLE} (no database of the cluster has trending any more)")
 
 
 def _uninstall_capture(conn):
