@@ -348,10 +348,6 @@ def test_status_without_the_capture_says_cycles_read_everything(make_db):
     ok("uninstall", "--dsn", dsn)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 16: the triggers record only while armed, so a full cycle may arm "
-                                      "only if they were recording from before its settle until its arm (else "
-                                      "it turns recording on and the next full cycle arms): the cycle side's rule, "
-                                      "item 5, not yet there")
 @pytest.mark.parametrize("entry", ["recompute", "scheduled"])
 def test_writes_committed_during_the_arming_full_cycle_are_not_lost(conn, dsn, entry):
     """The first full cycle arms the capture; a write committed while it runs,
