@@ -40,7 +40,7 @@ PY_PARTS  = $(sort $(wildcard extension/trending_pl/*.py))
 PREVIOUS  = 1.1
 RELEASED  = $(EXTENSION)--1.0.sql $(EXTENSION)--1.1.sql $(EXTENSION)--1.0--1.1.sql
 NEW_PARTS  = sql/schema/55_cycle_lease.sql
-VIEW_PARTS = sql/schema/60_status.sql sql/schema/70_metrics.sql sql/schema/81_capture_views.sql
+VIEW_PARTS = sql/schema/81_capture_views.sql sql/schema/86_status.sql sql/schema/87_metrics.sql
 UPGRADE_PARTS = sql/updates/$(PREVIOUS)--$(EXTVERSION).sql \
             $(NEW_PARTS) \
             $(VIEW_PARTS) \

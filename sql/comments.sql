@@ -46,7 +46,7 @@ COMMENT ON COLUMN trending.runs.wal_bytes IS 'WAL written in the cluster between
 COMMENT ON COLUMN trending.runs.cycle_kind IS 'full (every score recomputed), incremental (only the affected items) or reconcile (full, and the incremental state compared with the sources); NULL for a skipped call.';
 COMMENT ON COLUMN trending.runs.cycle_reason IS 'Why the cycle was of its kind: for a full one, the first reason the change capture gave (trending.capture_status), e.g. not installed or not armed.';
 COMMENT ON VIEW trending.status IS
-    'One row: last successful run and the age of the scores (its now against the clock), last failed or aborted run with its SQLSTATE and message, the cycle holding the lease now, if any, the last broken lease, healthy and why not (unhealthy_reason).';
+    'One row: last successful run and the age of the scores (its now against the clock), last failed or aborted run with its SQLSTATE and message, the cycle holding the lease now, if any, the last broken lease, healthy and why not (unhealthy_reason), and the change capture''s backlog (capture_*: pending changes and plays, time since a cycle consumed it, its bound capture_max_pause, whether it records, the open transactions holding changes back).';
 COMMENT ON PROCEDURE trending.scheduled_recompute(timestamptz, boolean) IS
     'The cycle pg_cron runs (CALL trending.scheduled_recompute()): commits after each step, records failures in trending.runs and re-raises them, returns quietly on a standby or when a cycle is running. Call at top level, not inside BEGIN.';
 COMMENT ON FUNCTION trending._scheduled_start(timestamptz, boolean) IS 'Internal: first step of trending.scheduled_recompute().';
@@ -55,13 +55,17 @@ COMMENT ON FUNCTION trending.schedule(text) IS
     'Schedule CALL trending.scheduled_recompute() with pg_cron as job trending-recompute (default hourly, ''0 * * * *'', GMT); idempotent; returns the job id. Needs pg_cron in this database; otherwise use the trending CLI.';
 COMMENT ON FUNCTION trending.unschedule() IS
     'Remove the pg_cron job trending-recompute; true if it existed. Does not stop a run in progress.';
-COMMENT ON FUNCTION trending._require_local_pg_cron() IS 'Internal: raise with a hint unless pg_cron is loaded and installed in this database.';
+COMMENT ON FUNCTION trending._require_local_pg_cron(text) IS 'Internal: raise with a hint (the CLI command that does the given action from here) unless pg_cron is loaded and installed in this database.';
+COMMENT ON FUNCTION trending.pause() IS
+    'Pause this database''s pg_cron job trending-recompute (schedule and history kept; trending.resume() restarts it); true if there was one. Needs pg_cron in this database; otherwise: trending pause --dsn ... (the CLI).';
+COMMENT ON FUNCTION trending.resume() IS
+    'Make this database''s paused pg_cron job trending-recompute run again; raises when there is none. Needs pg_cron in this database; otherwise: trending resume --dsn ... (the CLI).';
 COMMENT ON FUNCTION trending._raise(text, text, text, text) IS 'Internal: raise with a message, SQLSTATE and optional DETAIL and HINT.';
 COMMENT ON FUNCTION trending.compare_scores(regclass, text, double precision, integer) IS
     'Compare a legacy score table (any relation with track_id or playlist_id, type, version, time_range, score; genre optional) with trending''s, per slice: compare_scores(legacy => ''public.track_trending_scores'', kind => track|playlist, tolerance => 1e-9 relative, top_n => 100). Returns per (type, version, time_range): whether trending computes it, rows on each side, legacy zero-score rows (left out: trending stores none), rows on one side only, scores differing beyond the tolerance and the largest relative difference, genres differing (NULL without a legacy genre column), and the overlap of each side''s top N (score DESC, id DESC) and whether its order is the same. SECURITY INVOKER: the caller reads the legacy relation.';
 
 COMMENT ON VIEW trending.metrics IS
-    'One row per monitoring figure (metric, labels kind and counter, value, help): scores age, last run duration, WAL, rows per kind and action, bad rows per counter, run in progress, stale, healthy. docs/monitoring/queries.yaml exposes it to prometheus-postgres-exporter.';
+    'One row per monitoring figure (metric, labels kind and counter, value, help): scores age, last run duration, WAL, rows per kind and action, bad rows per counter, run in progress, stale, healthy, and the change capture''s backlog (capture_pending, capture_unconsumed_seconds, capture_max_seconds, capture_recording, capture_held_back). docs/monitoring/queries.yaml exposes it to prometheus-postgres-exporter.';
 COMMENT ON COLUMN trending.status.stale IS 'true when no run has succeeded within the stale_after setting (or none ever has).';
 COMMENT ON COLUMN trending.status.healthy IS 'true when not stale and the last finished run (ok, failed or aborted) succeeded; running and skipped runs change neither.';
 COMMENT ON COLUMN trending.status.last_cycle_kind IS 'Kind of the last successful run: full, incremental or reconcile.';
@@ -121,14 +125,16 @@ COMMENT ON FUNCTION trending._staging_drop() IS 'Internal, SECURITY DEFINER: dro
 
 -- Change capture (issue 9, docs/incremental.md)
 COMMENT ON VIEW trending.capture_status IS
-    'One row: is the change capture installed (trending.install_capture()) and armed (by a full cycle), may the next cycle be incremental (incremental_ok) and if not why (full_cycle_reason), and how many captured changes wait to be consumed.';
+    'One row: is the change capture installed (trending.install_capture()), recording (until record_until: capture_max_pause after a cycle last consumed it) and armed (by a full cycle), may the next cycle be incremental (incremental_ok) and if not why (full_cycle_reason), how many captured changes wait to be consumed (pending_*) and since when (unconsumed_for), and which open or prepared transactions hold changes back (held_by).';
 COMMENT ON FUNCTION trending.install_capture() IS
     'Superuser: put the change-capture triggers (statement-level, AFTER INSERT/UPDATE/DELETE/TRUNCATE) on the source tables of source_schema; briefly locks each table (SHARE ROW EXCLUSIVE). Idempotent; grants nothing (the triggers run as role trending_capture). See docs/incremental.md.';
 COMMENT ON FUNCTION trending.uninstall_capture() IS
     'Superuser: remove every change-capture trigger, leaving the source tables as they were; briefly locks each table. Idempotent.';
-COMMENT ON FUNCTION trending._capture_settle(interval) IS 'Internal: the capture watermark below which every delta row has committed or rolled back (waits for writers in flight, at most the timeout).';
-COMMENT ON FUNCTION trending._capture_arm(bigint, text) IS 'Internal: a full cycle arms the capture from a settled watermark; returns why not, or NULL.';
-COMMENT ON FUNCTION trending._capture_advance(bigint) IS 'Internal: an incremental cycle moves the capture watermark, or disarms it and returns why.';
+COMMENT ON FUNCTION trending._capture_snapshot(interval) IS 'Internal: the snapshot a cycle consumes the capture up to, the last one''s, and why the capture cannot be armed or advanced at it (NULL: it can).';
+COMMENT ON FUNCTION trending._capture_margin() IS 'Internal: how long before record_until a cycle treats the capture as no longer recording (a quarter of capture_max_pause, at most 10 minutes).';
+COMMENT ON FUNCTION trending._capture_writers_before(timestamptz) IS 'Internal: the open transactions writing a source table that started before the given time, or prepared (pid or gid), or NULL.';
+COMMENT ON FUNCTION trending._capture_arm(text) IS 'Internal: a full cycle arms the capture at its snapshot (or starts it recording again); returns why not, or NULL.';
+COMMENT ON FUNCTION trending._capture_advance() IS 'Internal: an incremental cycle moves the capture watermark to its snapshot, or disarms it and returns why.';
 COMMENT ON FUNCTION trending._capture_guard_drop() IS 'Internal: event trigger; a bare DROP EXTENSION trending with capture installed fails naming uninstall_capture().';
 COMMENT ON FUNCTION trending._capture_follow_ddl() IS 'Internal: event trigger after CREATE TABLE, ALTER TABLE, ALTER TYPE; puts the capture triggers on new partitions of a source table and takes them off relations they can no longer read; never fails the DDL.';
 COMMENT ON FUNCTION trending._capture_cover(oid, text) IS 'Internal: put the four capture triggers of a source table on a relation (the table or one of its partitions).';
@@ -147,9 +153,10 @@ COMMENT ON FUNCTION trending._capture_playlists() IS 'Internal: capture trigger 
 COMMENT ON TABLE trending._capture_changes IS 'Internal, UNLOGGED: delta rows (source, item kind, item id, user id) appended by the capture triggers.';
 COMMENT ON TABLE trending._capture_plays IS 'Internal, UNLOGGED: net plays added per (item, hour of created_at), appended by the plays capture trigger.';
 COMMENT ON TABLE trending._capture_truncates IS 'Internal, UNLOGGED: TRUNCATEs of source tables (the next cycle runs full).';
-COMMENT ON TABLE trending._capture_armed IS 'Internal, UNLOGGED: the capture watermark while armed; lost with a crash, a failover or a restore, which makes the next cycle full.';
+COMMENT ON TABLE trending._capture_armed IS 'Internal, UNLOGGED: whether and until when the capture records, and its watermark (the last consuming cycle''s snapshot) while armed; lost with a crash, a failover or a restore, which makes the next cycles full.';
 COMMENT ON TABLE trending._capture_installed IS 'Internal: the source tables install_capture() put triggers on, and what the last full cycle verified (dumped).';
 COMMENT ON VIEW trending._capture_catalog IS 'Internal: per source table, the catalog now against what install and the last full cycle recorded; the first problem or drift.';
+COMMENT ON VIEW trending._capture_backlog IS 'Internal: the change capture''s backlog against its bound (pending ids and plays, time since consumed, capture_max_pause, record_until, recording, held_by), from its own tables only, for trending.status and capture_status.';
 COMMENT ON VIEW trending._capture_changed IS 'Internal: trending._capture_changes one id per row (seq, source, kind, item_id, user_id), for a cycle.';
 COMMENT ON VIEW trending._capture_play_hours IS 'Internal: trending._capture_plays one (item, hour, net count) per row, for a cycle.';
 
@@ -164,7 +171,7 @@ COMMENT ON TABLE trending._state_play_buckets IS 'Internal, UNLOGGED: plays per 
 COMMENT ON TABLE trending._state_track_hours IS 'Internal, UNLOGGED: the hours that hold a live save or repost of a track (from the month window''s first hour on).';
 COMMENT ON TABLE trending._state_playlist_hours IS 'Internal, UNLOGGED: the hours that hold a live save or repost of a playlist (from the year window''s first hour on).';
 COMMENT ON FUNCTION trending._state_write(bigint, text, boolean) IS 'Internal: a cycle stores its staging into the incremental state (checked: the caller''s own run, plain temp tables).';
-COMMENT ON FUNCTION trending._state_advance(bigint, bigint, timestamp, timestamp) IS 'Internal: an incremental cycle adds the delta rows'' plays to the buckets, in the transaction that moves the watermark past them.';
+COMMENT ON FUNCTION trending._state_advance(bigint, timestamp, timestamp) IS 'Internal: an incremental cycle adds the delta rows'' plays to the buckets, in the transaction that moves the watermark past them.';
 COMMENT ON FUNCTION trending._state_finish(bigint, timestamp, text, text) IS 'Internal: the last step marks the state valid at the capture''s watermark and the cycle''s now (invalid when the capture is not armed).';
 COMMENT ON COLUMN trending.runs.affected IS 'Incremental and reconciling cycles: the items of each kind they rescored ({"track": n, "playlist": n}).';
 COMMENT ON COLUMN trending.runs.drift IS 'Reconciling cycles: items whose stored inputs differed from the sources'' ({"tracks": n, "playlists": n}) and hourly play buckets that did ("play_hours"), all repaired; 0 everywhere when incremental cycles were exact.';

@@ -39,7 +39,7 @@ GRANT EXECUTE ON FUNCTION trending._check_sources(text, jsonb) TO PUBLIC;
 -- install/uninstall and the watermark routines stay revoked from PUBLIC
 -- (EXECUTE is checked when a trigger is created: no writer can put a
 -- capture trigger on a table of its own to forge delta rows); cycles call
--- _capture_settle, _capture_arm and _capture_advance (SECURITY DEFINER,
+-- _capture_snapshot, _capture_arm and _capture_advance (SECURITY DEFINER,
 -- cycle lease required).
 GRANT SELECT ON trending.capture_status TO PUBLIC;
 

@@ -31,14 +31,17 @@ NOT_INSTALLED = {"installed": False, "armed": False, "incremental_ok": False,
                  "fingerprint": "f0", "source_schema": "music"}
 
 
-def plpy_for(fake_plpy, enabled, pause=None, superuser=True, capture=NOT_INSTALLED, settled=True):
+SNAPSHOT = "100:104:101,102"
+
+
+def plpy_for(fake_plpy, enabled, pause=None, superuser=True, capture=NOT_INSTALLED, unrecorded=None):
     strategies = [dict(s, enabled=(s["type"], s["version"]) in enabled) for s in STRATEGIES]
     return fake_plpy([
         (r"FROM trending.capture_status", [capture]),
         (r"FROM trending._state_meta", []),  # no incremental state: every cycle is full
         (r"trending._state_(write|finish)\(", [{"n": 0}]),
         (r"trending\._staging_(table|analyze|drop)\(", [{}]),
-        (r"trending._capture_settle\(", [{"upto": 42, "settled": settled}]),
+        (r"trending._capture_snapshot\(", [{"snapshot": SNAPSHOT, "previous": "90:95:", "unrecorded": unrecorded}]),
         (r"trending._capture_arm\(", [{"reason": None}]),
         (r"FROM trending.settings", SETTINGS),
         (r"set_config\(", [{}]),
@@ -181,7 +184,7 @@ def test_only_a_superuser_may_use_the_pause_hook(fake_plpy):
     assert plpy.ran(r"pg_sleep") == []
 
 
-def test_a_full_cycle_settles_the_capture_first_and_arms_it_in_its_last_step(fake_plpy):
+def test_a_full_cycle_takes_the_capture_snapshot_first_and_arms_it_in_its_last_step(fake_plpy):
     installed = dict(NOT_INSTALLED, installed=True, armed=True, incremental_ok=True, full_cycle_reason=None,
                      full_cycle_reasons=[], consumed_upto=7, captured_upto=42)
     plpy = plpy_for(fake_plpy, {("TRACKS", "pnagD")}, capture=installed)
@@ -189,13 +192,13 @@ def test_a_full_cycle_settles_the_capture_first_and_arms_it_in_its_last_step(fak
     run = {"run_id": 7, "now": "2026-03-31 12:00:00+00", "plan": json.loads(json.dumps(plan))}
     cycle.run_step(plpy, run, 0)
     ran = plpy.statements
-    settle = next(i for i, q in enumerate(ran) if "_capture_settle(" in q)
-    assert settle < next(i for i, q in enumerate(ran) if "_check_sources(" in q), "settled before the sources"
-    assert "'1000 milliseconds'" in ran[settle], "lock_timeout 2s, capped at 1s"
-    assert {k: run["capture"][k] for k in ("installed", "fingerprint", "upto", "settled", "armed", "not_armed",
-                                           "since", "build_state")} == \
-        {"installed": True, "fingerprint": "f0", "upto": 42, "settled": True, "armed": False, "not_armed": None,
-         "since": 7, "build_state": True}
+    taken = next(i for i, q in enumerate(ran) if "_capture_snapshot(" in q)
+    assert taken < next(i for i, q in enumerate(ran) if "_check_sources(" in q), "taken before the sources"
+    assert "'1000 milliseconds'" in ran[taken], "lock_timeout 2s, capped at 1s"
+    assert {k: run["capture"][k] for k in ("installed", "fingerprint", "snapshot", "previous", "armed",
+                                           "not_armed", "since", "build_state")} == \
+        {"installed": True, "fingerprint": "f0", "snapshot": SNAPSHOT, "previous": "90:95:", "armed": False,
+         "not_armed": None, "since": 7, "build_state": True}
     (done,) = plpy.ran(r"trending._run_step_done\(")
     assert "'full', 'the incremental state is missing: first cycle with the capture" in done
     assert plpy.ran(r"trending._capture_arm\(") == []
@@ -205,7 +208,10 @@ def test_a_full_cycle_settles_the_capture_first_and_arms_it_in_its_last_step(fak
         assert bool(plpy.ran(r"trending._capture_arm\(")) == last
         assert bool(plpy.ran(r"trending._state_(write|finish)\(")) == last, "the state moves in the last step only"
     (arm,) = plpy.ran(r"trending._capture_arm\(")
-    assert "_capture_arm(42, 'f0')" in arm and run["capture"]["armed"] is True
+    assert "_capture_arm('f0')" in arm and run["capture"]["armed"] is True
+    (plays,) = [q for q in plpy.statements if "INSERT INTO pg_temp.trending_play_hours" in q]
+    assert f"NOT pg_catalog.pg_visible_in_snapshot(d.tx, '{SNAPSHOT}'::pg_catalog.pg_snapshot)" in plays, \
+        "the plays of the transactions the snapshot does not see stay out of the state's buckets"
     writes = [re.search(r"_state_write\('7', '(\w+)', '(\w+)'\)", w) for w in plpy.ran(r"_state_write\(")]
     assert [(w.group(1), w.group(2)) for w in writes] == [("begin", "True"), ("play_buckets", "True"),
                                                            ("track", "True"), ("track_users", "True")], \
@@ -213,22 +219,23 @@ def test_a_full_cycle_settles_the_capture_first_and_arms_it_in_its_last_step(fak
     assert len(plpy.ran(r"trending._state_finish\(")) == 1
     summary = cycle.summary(plan, dict(recorded(plpy), cycle_kind="full", cycle_reason="r"), "x", run["capture"])
     assert summary["cycle"] == {"kind": "full", "reason": "r", "affected": None, "drift": None, "capture": {
-        "installed": True, "upto": 42, "settled": True, "armed": True, "not_armed": None}}
+        "installed": True, "snapshot": SNAPSHOT, "armed": True, "not_armed": None}}
 
 
-def test_an_unsettled_capture_is_not_armed_and_says_why(fake_plpy):
-    installed = dict(NOT_INSTALLED, installed=True, full_cycle_reason=None, full_cycle_reasons=[])
-    plpy = plpy_for(fake_plpy, {("TRACKS", "pnagD")}, capture=installed, settled=False)
+def test_a_capture_that_cannot_be_armed_runs_the_cycle_full_and_says_why(fake_plpy):
+    installed = dict(NOT_INSTALLED, installed=True, armed=True, incremental_ok=True, full_cycle_reason=None,
+                     full_cycle_reasons=[], consumed_upto=7)
+    why = "the capture stopped recording at 2026-03-30 11:00:00+00 because no cycle consumed it for longer than 1 day"
+    plpy = plpy_for(fake_plpy, {("TRACKS", "pnagD")}, capture=installed, unrecorded=why)
     run_all(plpy)
-    assert plpy.ran(r"trending._capture_arm\(") == []
-    assert plpy.ran(r"trending._state_(write|finish)\(") == [], "nor is the state rebuilt"
     (first, *_) = plpy.ran(r"trending._run_step_done\(")
-    assert "'full', 'the incremental state is missing" in first
+    assert f"'full', '{why}'" in first
+    assert len(plpy.ran(r"trending._capture_arm\(")) == 1, "the full cycle calls arm, which restarts the recording"
 
 
 def test_without_the_capture_the_cycle_is_full_and_says_so(fake_plpy):
     plpy = plpy_for(fake_plpy, {("TRACKS", "pnagD")})
     run_all(plpy)
-    assert plpy.ran(r"trending._capture_settle\(") == [] and plpy.ran(r"trending._capture_arm\(") == []
+    assert plpy.ran(r"trending._capture_snapshot\(") == [] and plpy.ran(r"trending._capture_arm\(") == []
     (first, *_) = plpy.ran(r"trending._run_step_done\(")
     assert first.endswith("'full', 'the capture is not installed', NULL, NULL)")

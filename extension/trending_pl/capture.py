@@ -12,23 +12,28 @@ a cycle asks first: may I run incrementally, and if not, why?
 Protocol for a cycle (the cycle lock held throughout):
 
     st = capture.state(plpy)                 # before reading any source
-    upto, settled = capture.settle(plpy, timeout)
-    if st["incremental"] and settled:
-        read the delta rows with st["since"] < seq <= upto, rescore what they name,
+    snap = capture.snapshot(plpy, timeout)   # the cycle's snapshot, the last one's
+    if st["incremental"] and snap["unrecorded"] is None:
+        read the delta rows consumed(snap) names, rescore what they name,
         then, in the transaction that commits that state:
-        reason = capture.advance(plpy, upto) # None, or why the next cycle must be full
+        reason = capture.advance(plpy)       # None, or why the next cycle must be full
     else:                                    # full cycle, reason st["reason"]
         recompute everything, then in the transaction that commits it:
-        reason = capture.arm(plpy, upto, st["fingerprint"]) if settled else "..."
+        reason = capture.arm(plpy, st["fingerprint"])
 
-Exactness: a delta row commits in the same transaction as the change it
-names, so it is visible exactly when the change is. `settle` returns a
-number below which every delta row is committed or rolled back (it waits
-for the writers in flight), so a watermark never skips a row that commits
-out of order. Reading the sources after `settle` sees at least every change
-numbered <= upto; a change numbered above may be seen too and is then
-processed again by the next cycle, which must therefore be idempotent
-(rescore the items named, recount the play hours named).
+Exactness (pgq's method): a delta row commits in the same transaction as
+the change it names and carries that transaction's id (tx). A cycle takes
+its snapshot S before it reads anything and consumes the rows of the
+transactions visible in S and not in the last consuming cycle's: every
+later statement of the cycle sees those transactions, so all its reads
+agree on that set, and a transaction still open (or prepared) is in no
+consumed set until a snapshot sees it committed, exactly once. Reading the
+sources after S sees at least every change visible in S; a change of a
+transaction not visible in S may be seen too and is then processed again
+by the cycle that consumes its rows, which must therefore be idempotent
+(rescore the items named); play-hour counts are deltas, so a full cycle
+subtracts from the plays it reads those of the delta rows not visible in S
+(after()), in the same statement.
 
 Nothing here imports plpy: functions take it as their first argument.
 """
@@ -76,23 +81,39 @@ def state(plpy, schema: str | None = None) -> dict:
 
 
 
-def settle(plpy, timeout: str = "5s") -> tuple[int, bool]:
-    """(upto, settled): every delta row numbered <= upto is committed or rolled
-    back when settled is true (see trending._capture_settle)."""
-    row = plpy.execute("SELECT s.upto, s.settled FROM trending._capture_settle("
-                       f"{plpy.quote_literal(timeout)}::pg_catalog.interval) s")[0]
-    return int(row["upto"]), bool(row["settled"])
+def snapshot(plpy, timeout: str = "1s") -> dict:
+    """{"snapshot": S (text), "previous": the last consuming cycle's (text or
+    None), "unrecorded": None, or why the capture cannot be armed or advanced
+    at S (the cycle then runs full)}; see trending._capture_snapshot."""
+    row = plpy.execute("SELECT s.snapshot::text AS snapshot, s.previous::text AS previous, s.unrecorded "
+                       "FROM trending._capture_snapshot(" + plpy.quote_literal(timeout) + "::pg_catalog.interval) s")[0]
+    return {"snapshot": row["snapshot"], "previous": row["previous"], "unrecorded": row["unrecorded"]}
 
 
-def arm(plpy, upto: int, fingerprint: str) -> str | None:
-    """After a full cycle: cover every change above upto from now on. None, or why not."""
-    return plpy.execute(f"SELECT trending._capture_arm({int(upto)}, "
-                        f"{plpy.quote_literal(fingerprint)}) AS reason")[0]["reason"]
+def _snapshot_literal(plpy, snapshot: str) -> str:
+    return plpy.quote_literal(snapshot) + "::pg_catalog.pg_snapshot"
 
 
-def advance(plpy, upto: int) -> str | None:
-    """After an incremental cycle: move the watermark to upto. None, or why the next cycle must be full."""
-    return plpy.execute(f"SELECT trending._capture_advance({int(upto)}) AS reason")[0]["reason"]
+def consumed(plpy, alias: str, now: str, previous: str) -> str:
+    """SQL condition: the delta row `alias` is of a transaction visible in the
+    cycle's snapshot `now` and not in the last one's `previous`."""
+    return (f"pg_catalog.pg_visible_in_snapshot({alias}.tx, {_snapshot_literal(plpy, now)})"
+            f" AND NOT pg_catalog.pg_visible_in_snapshot({alias}.tx, {_snapshot_literal(plpy, previous)})")
+
+
+def after(plpy, alias: str, snapshot: str) -> str:
+    """SQL condition: the delta row `alias` is of a transaction not visible in `snapshot`."""
+    return f"NOT pg_catalog.pg_visible_in_snapshot({alias}.tx, {_snapshot_literal(plpy, snapshot)})"
+
+
+def arm(plpy, fingerprint: str) -> str | None:
+    """After a full cycle: cover every change not visible in its snapshot from now on. None, or why not."""
+    return plpy.execute("SELECT trending._capture_arm(" + plpy.quote_literal(fingerprint) + ") AS reason")[0]["reason"]
+
+
+def advance(plpy) -> str | None:
+    """After an incremental cycle: move the watermark to its snapshot. None, or why the next cycle must be full."""
+    return plpy.execute("SELECT trending._capture_advance() AS reason")[0]["reason"]
 
 
 # --------------------------------------------------------------------------
@@ -226,6 +247,12 @@ def install(plpy) -> str:
             "  AND trending._capture_installed.source_schema = excluded.source_schema "
             "  THEN trending._capture_installed.installed_at ELSE excluded.installed_at END, "
             "installed_by = excluded.installed_by")
+    # Recording starts with the triggers (issue 16): the armed row says until
+    # when the triggers record; the first full cycle arms it. A row already
+    # there (reinstall) is the cycles' business (_capture_arm).
+    plpy.execute("INSERT INTO trending._capture_armed (since, fingerprint, record_until) "
+                 "SELECT 0, '', pg_catalog.now() + s.value::pg_catalog.interval FROM trending.settings s "
+                 "WHERE s.name = 'capture_max_pause' ON CONFLICT (one) DO NOTHING")
     if any(v != "kept" for v in list(result["tables"].values()) + list(result["partitions"].values())) \
             or result["removed"]:
         plpy.notice("trending: change capture installed; the next cycle runs full and arms it "

@@ -90,8 +90,9 @@ def run_step(plpy, run: dict, index: int) -> None:
     cycle_ = None
     if name == CHECK_SOURCES:
         inputs.drop_temp_tables(plpy)  # a failed run earlier in this session may have left them
-        # before any source is read; before their locks too, so that the
-        # settle wait never holds a lock a writer in flight may be queued on
+        # before any source is read (the capture's snapshot); before their
+        # locks too, so that its wait for writers in flight (when arming)
+        # never holds a lock a writer may be queued on
         cycle_ = begin_capture(plpy, run, source_schema, plan_["settings"])
         sources.lock_and_check(plpy, source_schema)
     elif name in INPUTS.values():
@@ -135,50 +136,43 @@ def run_step(plpy, run: dict, index: int) -> None:
     hooks.pause_after(plpy, name)
 
 
-# A full cycle does not need the capture settled to be right: an unsettled
-# one only leaves the delta rows to the next cycle. So it waits for the
-# writers in flight (normally milliseconds) at most this long, and never
-# longer than the lock_timeout setting, the bound on any wait of a cycle.
-SETTLE_MAX_MS = 1000
+# Arming the capture after it was not recording waits for the source
+# tables' writers that started before it recorded (normally milliseconds) at
+# most this long, and never longer than the lock_timeout setting, the bound
+# on any wait of a cycle; past it the cycle runs full without arming.
+ARM_WAIT_MAX_MS = 1000
 _DURATION_MS = {"ms": 1, "s": 1000, "min": 60_000}
 
 
-def settle_timeout_ms(lock_timeout: str) -> int:
-    """min(lock_timeout setting, SETTLE_MAX_MS), in ms (the setting is validated: '5s', '200 ms', '2min')."""
+def arm_wait_ms(lock_timeout: str) -> int:
+    """min(lock_timeout setting, ARM_WAIT_MAX_MS), in ms (the setting is validated: '5s', '200 ms', '2min')."""
     number = "".join(ch for ch in lock_timeout if ch.isdigit())
     unit = lock_timeout[len(number):].strip()
-    return min(int(number) * _DURATION_MS[unit], SETTLE_MAX_MS)
-
-
-def _ms_text(ms: int) -> str:
-    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+    return min(int(number) * _DURATION_MS[unit], ARM_WAIT_MAX_MS)
 
 
 def begin_capture(plpy, run: dict, source_schema: str, settings: dict) -> dict:
-    """The change capture's part of the first step: its state, a settled
-    watermark, the incremental state's row, and from them the kind of cycle
-    and why (incremental.decide), all kept in the run's memory (never re-read
-    from a table another role can write) for the later steps. Returns the
-    kind and the reason, for the run's row."""
+    """The change capture's part of the first step: its state, the cycle's
+    snapshot (what it consumes up to) and the last one's, the incremental
+    state's row, and from them the kind of cycle and why
+    (incremental.decide), all kept in the run's memory (never re-read from a
+    table another role can write) for the later steps. Returns the kind and
+    the reason, for the run's row."""
     st = capture.state(plpy, source_schema)
-    info = {"installed": st["installed"], "fingerprint": st["fingerprint"], "upto": None, "settled": False,
-            "armed": False, "not_armed": None, "since": st["since"]}
+    info = {"installed": st["installed"], "fingerprint": st["fingerprint"], "snapshot": None, "previous": None,
+            "unrecorded": None, "armed": False, "not_armed": None, "since": st["since"]}
     if st["installed"]:
-        timeout_ms = settle_timeout_ms(settings["lock_timeout"])
-        info["upto"], info["settled"] = capture.settle(plpy, f"{timeout_ms} milliseconds")
-        if not info["settled"]:
-            info["not_armed"] = (f"the capture did not settle within {_ms_text(timeout_ms)}: a write to a source "
-                                 "table was still in flight; its changes are kept for the next cycle")
+        snap = capture.snapshot(plpy, f"{arm_wait_ms(settings['lock_timeout'])} milliseconds")
+        info.update(snapshot=snap["snapshot"], previous=snap["previous"], unrecorded=snap["unrecorded"])
     meta = incremental.read_meta(plpy)
     now_utc = inputs.Cycle.start(plpy, run["now"], source_schema).now_text
     kind, reason = incremental.decide(plpy, full_requested=run["plan"]["full_requested"], capture_state=st,
-                                      settled=info["settled"], meta=meta,
+                                      unrecorded=info["unrecorded"], meta=meta,
                                       plan_fingerprint=run["plan"]["fingerprint"], now_utc=now_utc,
                                       reconcile_every=settings["reconcile_every"])
-    if kind == "full" and reason is None:
-        reason = info["not_armed"]
-    # a full cycle rebuilds the state when it can arm the capture at its end
-    info["build_state"] = kind != "incremental" and st["installed"] and info["settled"]
+    # a full cycle rebuilds the state when the capture is installed: its arm
+    # says at the end whether the state is valid (armed) or not
+    info["build_state"] = kind != "incremental" and st["installed"]
     info["prev_now"] = None if meta is None else meta["cycle_now"]
     run["capture"] = info
     run["cycle"] = {"kind": kind, "reason": reason, "affected": {}, "drift": None}
@@ -206,25 +200,24 @@ def stage_inputs(plpy, run: dict, kind: str, c: inputs.Cycle, guard) -> dict | N
     stage = inputs.stage_track_inputs if kind == "track" else inputs.stage_playlist_inputs
     if cycle_kind in ("incremental", "reconcile"):
         prev = inputs.Cycle.start(plpy, info["prev_now"] + "+00", run["plan"]["source_schema"])
-        affected = incremental.stage_affected(plpy, kind, c, prev, info["since"], info["upto"], guard)
+        affected = incremental.stage_affected(plpy, kind, c, prev, _consumed(plpy, info), guard)
         run["cycle"]["affected"][kind] = affected
     if cycle_kind == "incremental":
         scope = inputs.Scope(ids=f"pg_temp.trending_{kind}_affected", plays="state",
-                             since=info["since"], upto=info["upto"],
+                             consumed=_consumed(plpy, info),
                              prev_week_floor=prev.track_week_floor, prev_month_floor=prev.track_month_floor,
                              reread=f"pg_temp.trending_{kind}_reread",
                              unknown=f"pg_temp.trending_{kind}_unknown")
         stage(plpy, c, guard, scope)
         guard("end")
-        if info["settled"]:  # else the state stays where it is: its rows are read again next time
-            inputs.stage_state(plpy, c, kind, incremental=True)
-            run["state_staged"] += _STATE_PARTS[kind]
+        inputs.stage_state(plpy, c, kind, incremental=True)
+        run["state_staged"] += _STATE_PARTS[kind]
         return None  # absurd rows are counted by full and reconciling cycles, which read every row
     if not info["build_state"]:
         bad_rows = stage(plpy, c, guard)
         guard("end")
         return bad_rows
-    bad_rows = stage(plpy, c, guard, inputs.Scope(upto=info["upto"]))
+    bad_rows = stage(plpy, c, guard, inputs.Scope(after=capture.after(plpy, "d", info["snapshot"])))
     guard("end")
     inputs.stage_state(plpy, c, kind)
     if cycle_kind == "reconcile":
@@ -269,7 +262,7 @@ WITH fresh AS (
         WHERE b.hour >= {mf} OR b.hour = {inf}
         UNION ALL
         SELECT d.item_id, d.hour, d.n FROM trending._capture_play_hours d
-        WHERE d.seq > {int(info["since"])} AND d.seq <= {int(info["upto"])} AND (d.hour >= {mf} OR d.hour = {inf})
+        WHERE {_consumed(plpy, info)} AND (d.hour >= {mf} OR d.hour = {inf})
     ) AS k GROUP BY k.track_id, k.hour HAVING sum(k.n) <> 0
 )
 SELECT count(*) AS n FROM fresh f FULL JOIN kept k ON k.track_id = f.track_id AND k.hour = f.hour
@@ -277,13 +270,18 @@ WHERE f.n IS DISTINCT FROM k.n""")[0]["n"])
     return drift
 
 
+def _consumed(plpy, info: dict) -> str:
+    """SQL condition on a delta row aliased d: consumed by this incremental cycle."""
+    return capture.consumed(plpy, "d", info["snapshot"], info["previous"])
+
+
 def finish_capture(plpy, run: dict, c: inputs.Cycle) -> None:
     """In the transaction of the last step, which commits the cycle's last
     scores: move the state and the capture's watermark together.
-    - Full or reconciling (settled): arm the capture from the watermark
-      settled before any source was read (this prunes the delta rows the
-      cycle covered), and replace the state with what the cycle staged.
-    - Incremental (settled): add the delta rows' plays to the buckets,
+    - Full or reconciling: arm the capture at the snapshot taken before any
+      source was read (this prunes the delta rows the cycle covered), and
+      replace the state with what the cycle staged (valid only if armed).
+    - Incremental: add the consumed delta rows' plays to the buckets,
       replace the affected items' rows, and move the watermark past them,
       so each delta row is counted once.
     The state is then valid at the watermark and at this now. A failed run
@@ -296,16 +294,15 @@ def finish_capture(plpy, run: dict, c: inputs.Cycle) -> None:
     month_floor = c.track_month_keep  # what the state keeps of plays and track engagements
     year_floor = c.playlist_floors[max(inputs.formulas.PLAYLIST_WINDOWS,
                                        key=lambda r: inputs.formulas.WINDOW_DAYS[r])]
-    if not info["settled"]:
-        return  # armed (or not) as it was; its rows wait for the next cycle
     write = plpy.prepare("SELECT trending._state_write($1, $2, $3) AS n", ["bigint", "text", "bool"])
     full = kind != "incremental"
     if kind == "incremental":
-        plpy.execute(f"SELECT trending._state_advance({int(run['run_id'])}, {int(info['upto'])},"
-                     f" {month_floor}, {year_floor})")
-        info["not_armed"] = capture.advance(plpy, info["upto"])
+        plpy.execute(f"SELECT trending._state_advance({int(run['run_id'])}, {month_floor}, {year_floor})")
+        info["not_armed"] = capture.advance(plpy)
     else:
-        info["not_armed"] = capture.arm(plpy, info["upto"], info["fingerprint"])
+        reason = capture.arm(plpy, info["fingerprint"])
+        # when the cycle's snapshot already said why it cannot arm, that says more
+        info["not_armed"] = reason and (info["unrecorded"] or reason)
     info["armed"] = info["not_armed"] is None
     if info["not_armed"]:
         plpy.warning(f"trending: the change capture was not armed: {info['not_armed']}",
@@ -390,7 +387,7 @@ def summary(plan_: dict, run_row: dict, now_text: str, capture_info: dict | None
             "cycle": {"kind": run_row.get("cycle_kind"), "reason": run_row.get("cycle_reason"),
                       "affected": _json(run_row.get("affected")), "drift": _json(run_row.get("drift")),
                       "capture": None if capture_info is None else
-                      {k: capture_info[k] for k in ("installed", "upto", "settled", "armed", "not_armed")}}}
+                      {k: capture_info[k] for k in ("installed", "snapshot", "armed", "not_armed")}}}
 
 
 def _json(value):

@@ -67,7 +67,7 @@ def read_meta(plpy) -> dict | None:
     return dict(rows[0]) if rows else None
 
 
-def decide(plpy, *, full_requested: bool, capture_state: dict, settled: bool, meta: dict | None,
+def decide(plpy, *, full_requested: bool, capture_state: dict, unrecorded: str | None, meta: dict | None,
            plan_fingerprint: str, now_utc: str, reconcile_every: str) -> tuple[str, str]:
     """(kind, reason): 'full', 'reconcile' or 'incremental', and why. The
     first reason that needs a full cycle wins."""
@@ -75,12 +75,14 @@ def decide(plpy, *, full_requested: bool, capture_state: dict, settled: bool, me
         return "full", "a full cycle was requested (full => true)"
     if not capture_state["incremental"]:
         return "full", capture_state["reason"]
+    if unrecorded is not None:  # the capture's snapshot found it not recording, or about to stop
+        return "full", unrecorded
     if meta is None:
         return "full", ("the incremental state is missing: first cycle with the capture, or the unlogged "
                         "state was lost (crash restart, failover, restore or upgrade)")
     if not meta["valid"]:
         return "full", ("the incremental state is invalid: a full cycle that was to rebuild it did not finish, "
-                        "or one at an earlier now could not (the capture did not settle)")
+                        "or one at an earlier now could not")
     if meta["fingerprint"] != plan_fingerprint:
         return "full", "the source schema or the strategies switched on changed since the state was built"
     if meta["since"] != capture_state["since"]:
@@ -97,19 +99,16 @@ def decide(plpy, *, full_requested: bool, capture_state: dict, settled: bool, me
     if row["gap"]:
         return "full", (f"{row['elapsed']} since the last cycle, more than {MAX_GAP_HOURS} hours: "
                         "a full cycle costs less than finding what changed")
-    if row["reconcile"] and settled:
+    if row["reconcile"]:
         return "reconcile", (f"reconciliation is due (reconcile_every {reconcile_every}; last at "
                              f"{meta['reconciled_at']})")
-    if not settled:
-        return "incremental", ("incremental, the capture not settled: a write was in flight; its changes "
-                               "are read again by the next cycle")
     return "incremental", "incremental: the capture and the state are intact"
 
 
 # Users named by the capture (their profile, follower count or rows changed).
 _NAMED_USERS = """
-SELECT DISTINCT c.user_id FROM trending._capture_changed c
-WHERE c.seq > {since} AND c.seq <= {upto} AND c.source IN ({user_sources}) AND c.user_id IS NOT NULL
+SELECT DISTINCT d.user_id FROM trending._capture_changed d
+WHERE {consumed} AND d.source IN ({user_sources}) AND d.user_id IS NOT NULL
 """
 
 
@@ -173,12 +172,13 @@ _REREAD_USER = {
 }
 
 
-def stage_karma_delta(plpy, kind: str, cur: Cycle, since: int, upto: int) -> None:
+def stage_karma_delta(plpy, kind: str, cur: Cycle, consumed: str) -> None:
     """pg_temp.trending_<kind>_named_weights and trending_<kind>_karma_delta:
-    the users the capture names in (since, upto], their weights, and what
+    the users the delta rows this cycle consumes name (`consumed`: an SQL
+    condition on the delta row aliased d), their weights, and what
     their changes add to each item's karma (tracks: delta; playlists:
     delta_<range> over the saves and reposts inside each window)."""
-    named = _NAMED_USERS.format(since=int(since), upto=int(upto), user_sources=", ".join(map(str, USER_SOURCES)))
+    named = _NAMED_USERS.format(consumed=consumed, user_sources=", ".join(map(str, USER_SOURCES)))
     in_named = "\n  AND u.user_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))"
     plpy.execute(_NAMED_WEIGHTS.format(kind=kind, named=named, weights=user_weights(kind, cur.source, in_named)))
     plpy.execute(f"ANALYZE pg_temp.trending_{kind}_named_weights")
@@ -196,13 +196,14 @@ def _steps_values(kind: str) -> str:
     return ", ".join(f"({k})" for k in decay_steps(kind))
 
 
-def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, since: int, upto: int, guard) -> int:
+def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, consumed: str, guard) -> int:
     """Fill pg_temp.trending_<kind>_affected with the ids to rescore, and
     pg_temp.trending_<kind>_unknown with those the state does not hold, and
     pg_temp.trending_<kind>_reread with those whose saves and reposts must be
     read again (the others' engagement counts and karma are the state's,
     their karma moved by stage_karma_delta); the number affected.
-    Reads the capture's delta rows in (since, upto], the state, and (by the
+    Reads the delta rows this cycle consumes (`consumed`: an SQL condition on
+    the delta row aliased d), the state, and (by the
     users' index) the saves and reposts of the users named."""
     code = KIND_CODE[kind]
     state = f"trending._state_{kind}s"
@@ -221,13 +222,13 @@ def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, since: int, upto: i
     # changed, a contributor's weight changed, or a window moved over them)
     parts = [
         # items named: their rows, their saves and reposts, their counts (and, for tracks, plays)
-        (f"SELECT c.item_id, c.source IN (3, 4) FROM trending._capture_changed c"  # 3, 4: saves, reposts
-         f" WHERE c.seq > {since} AND c.seq <= {upto} AND c.kind = {code} AND c.item_id IS NOT NULL"),
+        (f"SELECT d.item_id, d.source IN (3, 4) FROM trending._capture_changed d"  # 3, 4: saves, reposts
+         f" WHERE {consumed} AND d.kind = {code} AND d.item_id IS NOT NULL"),
         # items owned by the users named (owner_followers)
         f"SELECT o.{owner_id_col}, false FROM {owners} o WHERE o.owner_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))",
     ]
     # an item's karma moves by its contributors' weight differences
-    stage_karma_delta(plpy, kind, cur, since, upto)
+    stage_karma_delta(plpy, kind, cur, consumed)
     parts.append(f"SELECT kd.id, kd.reread FROM pg_temp.trending_{kind}_karma_delta kd")
     parts += [
         # engagements that left a window
@@ -244,7 +245,7 @@ def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, since: int, upto: i
     if kind == "track":
         play_edges = " OR ".join(f"(b.hour >= least({a}, {b}) AND b.hour <= greatest({a}, {b}))" for a, b in edges)
         parts += [
-            f"SELECT d.item_id, false FROM trending._capture_play_hours d WHERE d.seq > {since} AND d.seq <= {upto}",
+            f"SELECT d.item_id, false FROM trending._capture_play_hours d WHERE {consumed}",
             # plays that left a window
             f"SELECT b.track_id, false FROM trending._state_play_buckets b WHERE {play_edges}",
         ]
@@ -253,7 +254,7 @@ def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, since: int, upto: i
     plpy.execute(f"CREATE TEMP TABLE trending_{kind}_reread (id bigint)")
     plpy.execute(f"CREATE TEMP TABLE trending_{kind}_unknown (id bigint)")
     plpy.execute(f"""
-WITH named_users AS MATERIALIZED ({_NAMED_USERS.format(since=int(since), upto=int(upto),
+WITH named_users AS MATERIALIZED ({_NAMED_USERS.format(consumed=consumed,
                                                        user_sources=", ".join(map(str, USER_SOURCES)))}),
 parts AS MATERIALIZED (
     SELECT x.id, bool_or(x.reread) AS reread FROM (

@@ -29,15 +29,17 @@ from . import formulas
 class Scope:
     """Which items a staging covers and where their plays come from.
     ids: a temp table (id bigint) of the items, or None for every item.
-    plays: "sources" (read plays; with upto, also the delta rows numbered
-    above it, which a full cycle keeps out of the state's buckets) or
-    "state": the state's per-track sums of whole hours, less the hours the
-    windows left since the state's now (prev_*_floor), plus the delta rows
-    in (since, upto]."""
+    plays: "sources" (read plays; with `after`, an SQL condition on a delta
+    row aliased d, also the plays of the delta rows it holds for, those of
+    the transactions not visible in the cycle's snapshot, which a full cycle
+    keeps out of the state's buckets) or "state": the state's per-track sums
+    of whole hours, less the hours the windows left since the state's now
+    (prev_*_floor), plus the plays of the delta rows `consumed` (an SQL
+    condition on a delta row aliased d) holds for."""
     ids: str | None = None
     plays: str = "sources"
-    since: int | None = None
-    upto: int | None = None
+    after: str | None = None
+    consumed: str | None = None
     prev_week_floor: str | None = None   # state: the hours the state's sums start after
     prev_month_floor: str | None = None
     reread: str | None = None            # state: the ids whose saves and reposts are read again;
@@ -183,9 +185,10 @@ GROUP BY t.track_id
 
 # Plays per track and hour, from the hour that holds the month window's start
 # on (and the hour of -infinity, read only to be counted). n_after: the plays
-# of delta rows numbered above the watermark a full cycle will arm, which the
-# state's buckets leave to the next cycle (see _PLAY_HOURS_AFTER). A staging
-# table (staging_table): trending._state_write reads it.
+# of the delta rows of transactions not visible in the snapshot a full cycle
+# arms at, which the state's buckets leave to a later cycle (see
+# _PLAY_HOURS_AFTER). A staging table (staging_table): trending._state_write
+# reads it.
 _PLAY_HOURS_FROM_SOURCES = """
 INSERT INTO pg_temp.trending_play_hours
 SELECT h.track_id, h.hour, pg_catalog.sum(h.n_source)::bigint, pg_catalog.sum(h.n_after)::bigint
@@ -200,15 +203,16 @@ GROUP BY h.track_id, h.hour
 """
 
 # In the statement that reads the plays, so from the same snapshot: the delta
-# rows above the watermark whose plays that read saw.
+# rows of the transactions this read sees and the cycle's snapshot does not,
+# whose plays the read counted (a later cycle consumes those rows).
 _PLAY_HOURS_AFTER = """UNION ALL
     SELECT d.item_id, d.hour, 0, d.n
     FROM trending._capture_play_hours d
-    WHERE d.seq > {upto} AND (d.hour >= {keep_floor} OR d.hour = {infinite}){in_scope}"""
+    WHERE {after} AND (d.hour >= {keep_floor} OR d.hour = {infinite}){in_scope}"""
 
 # Per track: the plays of the whole hours after the hour that holds each
 # window's start, and those dated +-infinity (counted as absurd rows); state_*: the same as of the watermark a
-# full cycle arms (less the delta rows above it), which the state keeps.
+# full cycle arms (less the delta rows not visible in its snapshot), which the state keeps.
 _LISTENS_TABLE = """
 CREATE TEMP TABLE trending_track_listens (track_id bigint, week_hours bigint, month_hours bigint,
                                           infinite_plays bigint, state_week_hours bigint,
@@ -261,7 +265,7 @@ WITH left_windows AS (
            sum(d.n) FILTER (WHERE d.hour > {month_floor}) AS month_new,
            sum(d.n) FILTER (WHERE NOT pg_catalog.isfinite(d.hour)) AS infinite_new
     FROM trending._capture_play_hours d
-    WHERE d.seq > {since} AND d.seq <= {upto} AND d.item_id IN (SELECT a.id FROM {ids} a)
+    WHERE {consumed} AND d.item_id IN (SELECT a.id FROM {ids} a)
     GROUP BY d.item_id
 ), sums AS (
     SELECT a.id AS track_id,
@@ -571,15 +575,14 @@ def _stage_listens(plpy, c: Cycle, scope: Scope) -> None:
     """pg_temp.trending_track_listens (and, reading the sources, trending_play_hours)."""
     plpy.execute(_LISTENS_TABLE)
     if scope.plays == "state":
-        plpy.execute(_LISTENS_FROM_STATE.format(ids=scope.ids, unknown=scope.unknown,
-                                                since=int(scope.since), upto=int(scope.upto),
+        plpy.execute(_LISTENS_FROM_STATE.format(ids=scope.ids, unknown=scope.unknown, consumed=scope.consumed,
                                                 week_floor=c.track_week_floor, month_floor=c.track_month_floor,
                                                 prev_week_floor=scope.prev_week_floor,
                                                 prev_month_floor=scope.prev_month_floor, infinite=_INFINITE))
     else:
         staging_table(plpy, "trending_play_hours")
-        after = "" if scope.upto is None else _PLAY_HOURS_AFTER.format(
-            upto=int(scope.upto), keep_floor=c.track_month_keep, infinite=_INFINITE,
+        after = "" if scope.after is None else _PLAY_HOURS_AFTER.format(
+            after=scope.after, keep_floor=c.track_month_keep, infinite=_INFINITE,
             in_scope=_in(scope.ids, "d.item_id"))
         plpy.execute(_PLAY_HOURS_FROM_SOURCES.format(src=c.source, keep_floor=c.track_month_keep,
                                                      infinite=_INFINITE, after=after,

@@ -8,7 +8,7 @@
 --              entry points and the routines they call as the invoker
 --              (including the plpython3u ones: PL/Python checks EXECUTE on
 --              them as the caller, see docs/security.md), the SECURITY
---              DEFINER writers (and _capture_settle and _capture_arm), USAGE on
+--              DEFINER writers (and _capture_snapshot and _capture_arm), USAGE on
 --              the configured source schema and
 --              SELECT on exactly the source tables a cycle reads, TEMP on
 --              this database. No write privilege on any table.
@@ -48,10 +48,10 @@ DECLARE
         'trending._run_finish(bigint)', 'trending._run_fail(bigint, text, text, text, text)',
         'trending._apply_slice(bigint, text, text, text, text, timestamp, oid)',
         'trending._remove_slice(bigint, text, text, text, text)',
-        -- a full cycle settles and arms the change capture (both check the cycle lease)
-        'trending._capture_settle(interval)', 'trending._capture_arm(bigint, text)',
-        'trending._capture_advance(bigint)', 'trending._state_write(bigint, text, boolean)',
-        'trending._state_advance(bigint, bigint, timestamp, timestamp)',
+        -- a cycle takes the capture's snapshot, then arms or advances it (all check the cycle lease)
+        'trending._capture_snapshot(interval)', 'trending._capture_arm(text)',
+        'trending._capture_advance()', 'trending._state_write(bigint, text, boolean)',
+        'trending._state_advance(bigint, timestamp, timestamp)',
         'trending._state_finish(bigint, timestamp, text, text)',
         -- the last step records the movers' top lists (issue 11)
         'trending._record_top(bigint, integer, integer, boolean)',

@@ -22,7 +22,7 @@ BEGIN
     IF p_kind NOT IN ('full', 'reconcile', 'incremental') THEN
         RAISE EXCEPTION 'trending: unknown kind of cycle %', p_kind USING ERRCODE = '22023';
     END IF;
-    SELECT a.since INTO v_since FROM trending._capture_armed a;
+    SELECT a.since INTO v_since FROM trending._capture_armed a WHERE a.snapshot IS NOT NULL;
     IF NOT FOUND OR (p_kind = 'incremental'
                      AND NOT EXISTS (SELECT FROM trending._state_meta m WHERE m.valid)) THEN
         INSERT INTO trending._state_meta AS m (valid, run_id) VALUES (false, p_run_id)

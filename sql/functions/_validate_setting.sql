@@ -95,6 +95,15 @@ BEGIN
                 v_problem := 'out of range';
             END IF;
         END IF;
+    WHEN 'capture_max_pause' THEN
+        -- past a day a cycle runs full anyway (incremental.MAX_GAP_HOURS):
+        -- recording longer only grows the backlog; 30 days leaves room for that to change
+        v_accepted := 'an interval from 1 minute to 30 days in minutes, hours or days, e.g. ''1 day''';
+        IF p_value !~ '^[0-9]{1,6} ?(mins?|minutes?|hours?|days?)$' THEN
+            v_problem := 'malformed';
+        ELSIF p_value::interval < interval '1 minute' OR p_value::interval > interval '30 days' THEN
+            v_problem := 'out of range';
+        END IF;
     WHEN 'movers_top_n', 'movers_max_genres' THEN
         -- movers_top_n: at least 1; both at most 1000, so that the movers
         -- table stays small (2 x lists x N rows) and its WAL a cycle's noise

@@ -30,7 +30,7 @@ BEGIN
                     HINT = 'For example ''0 * * * *'' (hourly, the default), ''*/15 * * * *'' or ''@hourly''. '
                            'Intervals in seconds need pg_cron 1.5 or later.';
     END IF;
-    PERFORM trending._require_local_pg_cron();
+    PERFORM trending._require_local_pg_cron('schedule');
     EXECUTE 'SELECT j.jobid FROM cron.job j WHERE j.jobname = $1 AND j.database = pg_catalog.current_database()
              AND j.username <> CURRENT_USER ORDER BY j.jobid LIMIT 1'
        INTO v_job_id USING 'trending-recompute';

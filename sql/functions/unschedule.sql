@@ -5,7 +5,7 @@
 -- its owner or a superuser remove it); true if there was one. (pg_cron 1.4's
 -- cron.unschedule raises on a missing name, so look first.) A run in
 -- progress is not stopped: cancel it with pg_cancel_backend(running_pid)
--- from trending.status.
+-- from trending.status. To stop the schedule but keep the job: trending.pause().
 CREATE FUNCTION trending.unschedule()
 RETURNS boolean
 LANGUAGE plpgsql
@@ -17,7 +17,7 @@ DECLARE
     v_jobs bigint[];
     v_job_id bigint;
 BEGIN
-    PERFORM trending._require_local_pg_cron();
+    PERFORM trending._require_local_pg_cron('unschedule');
     EXECUTE 'SELECT array_agg(j.jobid ORDER BY j.jobid) FROM cron.job j
              WHERE j.jobname = $1 AND j.database = pg_catalog.current_database()'
        INTO v_jobs USING 'trending-recompute';

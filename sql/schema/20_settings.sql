@@ -28,7 +28,9 @@ INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
     ('movers_max_genres', '50',
      'How many genres (those with the most scored tracks) get their own movers list per range (0 to 1000; 0: none).'),
     ('lease_idle_timeout', '10 minutes',
-     'A cycle that runs no step for longer than this (its session idle, or busy with anything else; a recompute() left idle in transaction) loses the cycle lease to the next cycle, which records the break in trending.status (1 second to 1 day).');
+     'A cycle that runs no step for longer than this (its session idle, or busy with anything else; a recompute() left idle in transaction) loses the cycle lease to the next cycle, which records the break in trending.status (1 second to 1 day).'),
+    ('capture_max_pause', '1 day',
+     'How long the change capture records with no cycle consuming it (1 minute to 30 days); past it the triggers record nothing and the next cycle runs full.');
 
 CREATE TABLE trending._setting_overrides (
     name       text        PRIMARY KEY REFERENCES trending._setting_defaults (name) ON DELETE CASCADE,

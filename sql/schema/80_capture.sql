@@ -41,18 +41,37 @@ CREATE TABLE trending._capture_installed (
 );
 SELECT pg_catalog.pg_extension_config_dump('trending._capture_installed', '');
 
--- One row while the capture is armed: every change numbered <= since is
--- reflected in the state of the last cycle that committed. Written only by
--- _capture_arm (a full cycle) and _capture_advance (an incremental one).
+-- One row while the capture records: written only by _capture_snapshot,
+-- _capture_arm (a full cycle) and _capture_advance (an incremental one),
+-- never deleted by them (uninstall and a crash restart remove it).
+-- Recording: the capture triggers record a write only while this row
+-- exists and record_until is after the writer's transaction start.
+-- Consuming: a cycle takes its snapshot S_now and consumes the delta rows
+-- of the transactions visible in S_now and not in `snapshot` (pgq's
+-- method): a writer's transaction still open stays for a later cycle and
+-- is applied when it commits, whatever order the writers commit in.
 CREATE UNLOGGED TABLE trending._capture_armed (
     one         boolean     PRIMARY KEY DEFAULT true CHECK (one),
-    since       bigint      NOT NULL,
+    since       bigint      NOT NULL,  -- the watermark's number: +1 at every arm and advance (the state keeps it)
     fingerprint text        NOT NULL,
     armed_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
-    advanced_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    advanced_at timestamptz NOT NULL DEFAULT pg_catalog.now(),  -- when a cycle last consumed the capture
     -- the triggers record nothing once this has passed (no cycle consumed
-    -- the capture for longer than the bound): the next cycle runs full
-    record_until timestamptz NOT NULL DEFAULT 'infinity'
+    -- the capture for longer than the capture_max_pause setting): the next
+    -- cycle runs full
+    record_until timestamptz NOT NULL DEFAULT 'infinity',
+    -- the snapshot of the last cycle that consumed the capture: every delta
+    -- row of a transaction visible in it is reflected in the state. NULL:
+    -- recording but not armed (the next cycle runs full and arms it)
+    snapshot    pg_snapshot,
+    -- the snapshot of the cycle in progress (_capture_snapshot), which the
+    -- cycle's arm or advance makes `snapshot`; NULL when it may not be armed
+    next_snapshot pg_snapshot,
+    -- every transaction that started after this records all its writes
+    -- (NULL: recording (re)started and not yet seen by a cycle); a
+    -- transaction of a source table's writer started before it may have
+    -- written unrecorded, and holds back arming until it ends
+    recording_from timestamptz
 );
 
 -- Delta tables: append-only for the writers (INSERT only), integers and
@@ -103,21 +122,3 @@ CREATE UNLOGGED TABLE trending._capture_truncates (
     truncated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     tx          xid8        NOT NULL DEFAULT pg_catalog.pg_current_xact_id()  -- the writer's transaction
 );
-
--- The delta rows one id per row, for a cycle: WHERE seq > since AND seq <= upto.
--- kind: 1 track, 2 playlist (from the source when it has one kind).
-CREATE VIEW trending._capture_changed AS
-SELECT c.seq, c.source,
-       COALESCE(u.kind, CASE WHEN c.source IN (1, 7, 8) THEN 1 WHEN c.source IN (9, 10) THEN 2 END)::smallint AS kind,
-       u.item_id, u.user_id
-FROM trending._capture_changes c
-CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(c.kinds), pg_catalog.unnest(c.item_ids), pg_catalog.unnest(c.user_ids))
-    AS u (kind, item_id, user_id);
-
--- plays per (statement, item, hour of created_at), net of removals
-CREATE VIEW trending._capture_play_hours AS
-SELECT p.seq, u.item_id, pg_catalog.date_trunc('hour', u.created_at) AS hour, pg_catalog.sum(p.n)::bigint AS n
-FROM trending._capture_plays p
-CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(p.item_ids), pg_catalog.unnest(p.created_ats))
-    AS u (item_id, created_at)
-GROUP BY p.seq, u.item_id, pg_catalog.date_trunc('hour', u.created_at);

@@ -3,6 +3,26 @@
 -- verified, and whether the next cycle may be incremental. Views only, so
 -- that an upgrade replaces them in place (Makefile VIEW_PARTS).
 
+-- The delta rows one id per row, for a cycle, which takes those of the
+-- transactions (tx) visible in its snapshot and not in the last cycle's.
+-- kind: 1 track, 2 playlist (from the source when it has one kind).
+CREATE VIEW trending._capture_changed AS
+SELECT c.seq, c.source,
+       COALESCE(u.kind, CASE WHEN c.source IN (1, 7, 8) THEN 1 WHEN c.source IN (9, 10) THEN 2 END)::smallint AS kind,
+       u.item_id, u.user_id, c.tx
+FROM trending._capture_changes c
+CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(c.kinds), pg_catalog.unnest(c.item_ids), pg_catalog.unnest(c.user_ids))
+    AS u (kind, item_id, user_id);
+
+-- plays per (statement, item, hour of created_at), net of removals
+CREATE VIEW trending._capture_play_hours AS
+SELECT p.seq, u.item_id, pg_catalog.date_trunc('hour', u.created_at) AS hour, pg_catalog.sum(p.n)::bigint AS n,
+       p.tx
+FROM trending._capture_plays p
+CROSS JOIN LATERAL ROWS FROM (pg_catalog.unnest(p.item_ids), pg_catalog.unnest(p.created_ats))
+    AS u (item_id, created_at)
+GROUP BY p.seq, p.tx, u.item_id, pg_catalog.date_trunc('hour', u.created_at);
+
 -- What a cycle reads of each source table (extension/trending_pl/sources.py
 -- REQUIRED_COLUMNS; test_capture_ddl.py checks they agree): the column, the
 -- types accepted (pg_catalog names), and for an enum column the labels it
@@ -251,13 +271,61 @@ SELECT f.source, f.table_name, f.source_schema, f.relid, f.relfilenode, f.trigge
        f.installed_schema, f.columns, f.partitions, f.readable
 FROM facts f;
 
--- One row: is the capture installed and armed, may the next cycle be
--- incremental, and if not why; how much is waiting to be consumed.
+-- One row: the capture's backlog against its bound, from its own tables
+-- only (no catalog), so that trending.status can show it cheaply: the ids
+-- and plays not yet consumed (of transactions not visible in the last
+-- consuming cycle's snapshot; all of them when not armed), how long since
+-- a cycle consumed it, the bound (capture_max_pause), until when and
+-- whether it records, and the open or prepared transactions that wrote
+-- delta rows not yet committed (pg_locks and pg_prepared_xacts are
+-- readable by every role).
+CREATE VIEW trending._capture_backlog AS
+WITH armed AS (
+    SELECT a.advanced_at, a.record_until, a.snapshot FROM trending._capture_armed a
+), held AS (
+    SELECT pg_catalog.array_agg(DISTINCT CASE
+               WHEN l.pid IS NOT NULL THEN 'pid ' || l.pid::text
+               -- a prepared transaction's locks have no pid and keep its
+               -- virtual transaction, whose transactionid lock names its xid
+               ELSE pg_catalog.format('prepared transaction %L', COALESCE(
+                   (SELECT px.gid FROM pg_catalog.pg_locks x
+                    JOIN pg_catalog.pg_prepared_xacts px ON px.transaction = x.transactionid
+                    WHERE x.locktype = 'transactionid' AND x.pid IS NULL
+                      AND x.virtualtransaction = l.virtualtransaction LIMIT 1),
+                   l.virtualtransaction)) END) AS list
+    FROM pg_catalog.pg_locks l
+    WHERE l.locktype = 'relation' AND l.granted AND l.mode = 'RowExclusiveLock'
+      AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+      AND l.relation = ANY (ARRAY['trending._capture_changes'::pg_catalog.regclass,
+                                  'trending._capture_plays'::pg_catalog.regclass,
+                                  'trending._capture_truncates'::pg_catalog.regclass]::oid[])
+      AND l.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()
+)
+SELECT (SELECT COALESCE(pg_catalog.sum(pg_catalog.cardinality(COALESCE(d.item_ids, d.user_ids))), 0)
+        FROM trending._capture_changes d
+        WHERE NOT COALESCE(pg_catalog.pg_visible_in_snapshot(d.tx, (SELECT armed.snapshot FROM armed)), false))
+           AS pending_changes,
+       (SELECT COALESCE(pg_catalog.sum(pg_catalog.cardinality(d.item_ids)), 0)
+        FROM trending._capture_plays d
+        WHERE NOT COALESCE(pg_catalog.pg_visible_in_snapshot(d.tx, (SELECT armed.snapshot FROM armed)), false))
+           AS pending_plays,
+       pg_catalog.now() - (SELECT armed.advanced_at FROM armed)          AS unconsumed_for,
+       (SELECT s.value::pg_catalog.interval FROM trending.settings s
+        WHERE s.name = 'capture_max_pause')                              AS max_pause,
+       (SELECT armed.record_until FROM armed)                            AS record_until,
+       EXISTS (SELECT FROM armed WHERE armed.record_until > pg_catalog.now()) AS recording,
+       COALESCE(held.list, '{}')                                         AS held_by
+FROM held;
+
+-- One row: is the capture installed, recording and armed, may the next
+-- cycle be incremental, and if not why; how much is waiting to be consumed,
+-- for how long, and which open transactions hold changes back.
 CREATE VIEW trending.capture_status AS
 WITH cat AS (
     SELECT * FROM trending._capture_catalog
 ), armed AS (
-    SELECT a.since, a.fingerprint, a.armed_at, a.advanced_at FROM trending._capture_armed a
+    SELECT a.since, a.fingerprint, a.armed_at, a.advanced_at, a.record_until, a.snapshot, a.recording_from
+    FROM trending._capture_armed a
 ), fp AS (
     SELECT pg_catalog.md5(pg_catalog.string_agg(
                pg_catalog.format('%s=%s/%s/%s/%s/%s', c.source, c.relid, c.relfilenode, c.triggers, c.columns,
@@ -265,17 +333,14 @@ WITH cat AS (
            AS fingerprint
     FROM cat c
 ), truncated AS (
+    -- every delta row not yet consumed: of a transaction not visible in the
+    -- last consuming cycle's snapshot (all of them when not armed)
     SELECT pg_catalog.string_agg(DISTINCT pg_catalog.format('%I.%I', c.source_schema, c.table_name), ', ') AS tables
     FROM trending._capture_truncates x
     JOIN cat c ON c.source = x.source
-    WHERE x.seq > COALESCE((SELECT armed.since FROM armed), 0)
-), pending AS (
-    SELECT (SELECT COALESCE(pg_catalog.sum(pg_catalog.cardinality(COALESCE(d.item_ids, d.user_ids))), 0)
-            FROM trending._capture_changes d
-            WHERE d.seq > COALESCE((SELECT armed.since FROM armed), 0)) AS changes,
-           (SELECT COALESCE(pg_catalog.sum(pg_catalog.cardinality(d.item_ids)), 0)
-            FROM trending._capture_plays d
-            WHERE d.seq > COALESCE((SELECT armed.since FROM armed), 0)) AS plays
+    WHERE NOT COALESCE(pg_catalog.pg_visible_in_snapshot(x.tx, (SELECT armed.snapshot FROM armed)), false)
+), backlog AS (
+    SELECT * FROM trending._capture_backlog
 ), reasons AS (
     SELECT pg_catalog.array_agg(r ORDER BY o) AS list
     FROM (
@@ -290,10 +355,17 @@ WITH cat AS (
         SELECT 4, 'a source table was truncated since the last cycle: ' || truncated.tables
         FROM truncated WHERE truncated.tables IS NOT NULL
         UNION ALL
-        SELECT 5, 'the capture is not armed: no full cycle since it was installed, or its unlogged state was lost (crash restart, failover or restore)'
+        SELECT 5, 'the capture is not recording: no cycle since it was installed, or its unlogged state was lost (crash restart, failover or restore); a full cycle starts it, the cycle after arms it'
         WHERE NOT EXISTS (SELECT FROM armed) AND EXISTS (SELECT FROM cat WHERE cat.installed)
         UNION ALL
-        SELECT 6, 'the capture''s catalog fingerprint changed since the last cycle'
+        SELECT 5, pg_catalog.format('the capture stopped recording at %s because no cycle consumed it for longer than %s (capture_max_pause): writes since then may be unrecorded',
+                                    armed.record_until, armed.record_until - armed.advanced_at)
+        FROM armed WHERE armed.record_until <= pg_catalog.now()
+        UNION ALL
+        SELECT 6, 'the capture is not armed: a full cycle arms it'
+        FROM armed WHERE armed.snapshot IS NULL AND armed.record_until > pg_catalog.now()
+        UNION ALL
+        SELECT 7, 'the capture''s catalog fingerprint changed since the last cycle'
         WHERE EXISTS (SELECT FROM armed) AND (SELECT armed.fingerprint FROM armed) <> (SELECT fp.fingerprint FROM fp)
           AND NOT EXISTS (SELECT FROM cat c WHERE c.problem IS NOT NULL OR c.drift IS NOT NULL)
     ) x (o, r)
@@ -301,20 +373,25 @@ WITH cat AS (
 SELECT EXISTS (SELECT FROM cat WHERE cat.installed)            AS installed,
        (SELECT pg_catalog.min(c.installed_at) FROM cat c)       AS installed_at,
        (SELECT pg_catalog.min(c.source_schema) FROM cat c)      AS source_schema,
-       EXISTS (SELECT FROM armed)                               AS armed,
+       EXISTS (SELECT FROM armed WHERE armed.snapshot IS NOT NULL) AS armed,
        reasons.list IS NULL                                     AS incremental_ok,
        reasons.list[1]                                          AS full_cycle_reason,
        COALESCE(reasons.list, '{}')                             AS full_cycle_reasons,
-       (SELECT armed.since FROM armed)                          AS consumed_upto,
+       (SELECT armed.since FROM armed WHERE armed.snapshot IS NOT NULL) AS consumed_upto,
        (SELECT CASE WHEN q.is_called THEN q.last_value ELSE 0 END FROM trending._capture_seq q) AS captured_upto,
-       pending.changes                                          AS pending_changes,
-       pending.plays                                            AS pending_plays,
-       (SELECT armed.armed_at FROM armed)                       AS armed_at,
+       backlog.pending_changes                                  AS pending_changes,
+       backlog.pending_plays                                    AS pending_plays,
+       (SELECT armed.armed_at FROM armed WHERE armed.snapshot IS NOT NULL) AS armed_at,
        (SELECT armed.advanced_at FROM armed)                    AS advanced_at,
        (SELECT pg_catalog.count(*) FROM cat c WHERE c.triggers IS NOT NULL) AS tables_with_triggers,
        fp.fingerprint                                           AS fingerprint,
        -- tables and partitions the capture does not cover (issue 16):
        -- doctor fails on them; a superuser's install_capture() fixes them
        (SELECT COALESCE(pg_catalog.array_agg(c.problem ORDER BY c.source), '{}') FROM cat c
-        WHERE c.problem IS NOT NULL AND c.installed)            AS not_covered
-FROM fp, pending, reasons;
+        WHERE c.problem IS NOT NULL AND c.installed)            AS not_covered,
+       backlog.recording                                        AS recording,
+       backlog.record_until                                     AS record_until,
+       backlog.max_pause                                        AS max_pause,
+       backlog.unconsumed_for                                   AS unconsumed_for,
+       backlog.held_by                                          AS held_by
+FROM fp, backlog, reasons;

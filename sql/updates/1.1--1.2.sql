@@ -105,3 +105,35 @@ INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
 -- grants go with it; the finish part gives 1.1's cycle roles _lease_take.
 ALTER EXTENSION trending DROP FUNCTION trending._run_skipped(text, timestamptz, name);
 DROP FUNCTION trending._run_skipped(text, timestamptz, name);
+
+-- Issue 16 (items 5, 6 and 7): a cycle consumes the delta rows by snapshot
+-- (the armed row keeps the last cycle's), the triggers record until a
+-- bound (capture_max_pause), and the routines whose signature changed are
+-- replaced. A capture armed by 1.1 is left recording but not armed: the
+-- first cycle after the upgrade runs full and arms it.
+ALTER TABLE trending._capture_armed
+    ADD COLUMN snapshot pg_snapshot,
+    ADD COLUMN next_snapshot pg_snapshot,
+    ADD COLUMN recording_from timestamptz;
+-- 1.1's armed row (if any) records for the default bound from now on
+UPDATE trending._capture_armed SET record_until = now() + interval '1 day';
+INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
+    ('capture_max_pause', '1 day',
+     'How long the change capture records with no cycle consuming it (1 minute to 30 days); past it the triggers record nothing and the next cycle runs full.');
+SELECT pg_temp.trending_drop_keeping_grants(ARRAY[
+    'trending._capture_arm(bigint, text)', 'trending._capture_advance(bigint)',
+    'trending._state_advance(bigint, bigint, timestamp, timestamp)']::regprocedure[]);
+-- the roles that could settle the capture (grant_cycle) may take its snapshot
+SELECT set_config('trending.upgrade_grants', (
+    COALESCE(NULLIF(current_setting('trending.upgrade_grants', true), ''), '[]')::jsonb
+    || COALESCE((SELECT jsonb_agg(jsonb_build_object('name', '_capture_snapshot', 'grantee', a.grantee::regrole::text,
+                                                     'grantable', a.is_grantable))
+                 FROM pg_proc p, aclexplode(p.proacl) a
+                 WHERE p.oid = 'trending._capture_settle(interval)'::regprocedure AND a.privilege_type = 'EXECUTE'
+                   AND a.grantee <> 0 AND a.grantee <> p.proowner), '[]'))::text, true);
+ALTER EXTENSION trending DROP FUNCTION trending._capture_settle(interval);
+DROP FUNCTION trending._capture_settle(interval);
+-- (item 6) _require_local_pg_cron says which action its hint is for: pause,
+-- resume and unschedule name the CLI command that reaches pg_cron
+ALTER EXTENSION trending DROP FUNCTION trending._require_local_pg_cron();
+DROP FUNCTION trending._require_local_pg_cron();

@@ -10,7 +10,6 @@ the right reason, after each way the owner can defeat the triggers.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections import Counter
 from datetime import datetime, timedelta
@@ -116,34 +115,38 @@ def status(c) -> dict:
 
 
 def arm(c) -> str | None:
-    """What a full cycle does: under the cycle lease, fingerprint, settle, (read), arm."""
+    """What a full cycle does: under the cycle lease, fingerprint, snapshot, (read), arm."""
     lease_run = hold_lease(c)
     try:
         fingerprint = status(c)["fingerprint"]
-        upto, settled = c.execute("SELECT upto, settled FROM trending._capture_settle('10s')").fetchone()
-        assert settled
-        return c.execute("SELECT trending._capture_arm(%s, %s)", (upto, fingerprint)).fetchone()[0]
+        c.execute("SELECT * FROM trending._capture_snapshot('10s')")
+        return c.execute("SELECT trending._capture_arm(%s)", (fingerprint,)).fetchone()[0]
     finally:
         free_lease(c, lease_run)
 
 
-def consume(c, timeout: str = "10s") -> tuple[set, Counter, bool]:
-    """What an incremental cycle does: settle, read (since, upto], advance.
+# the delta rows an incremental cycle consumes: of the transactions its
+# snapshot sees and the last consuming cycle's did not
+CONSUMED = "pg_visible_in_snapshot(tx, %(now)s::pg_snapshot) AND NOT pg_visible_in_snapshot(tx, %(prev)s::pg_snapshot)"
+
+
+def consume(c) -> tuple[set, Counter, bool]:
+    """What an incremental cycle does: snapshot, read what it consumes, advance.
     Returns the (source, kind, item, user) changes, the net plays per (item, hour),
     and whether it could advance."""
     lease_run = hold_lease(c)
     try:
-        since = status(c)["consumed_upto"]
-        upto, settled = c.execute("SELECT upto, settled FROM trending._capture_settle(%s)", (timeout,)).fetchone()
+        now, prev, unrecorded = c.execute("SELECT snapshot::text, previous::text, unrecorded "
+                                          "FROM trending._capture_snapshot('10s')").fetchone()
+        assert unrecorded is None and prev is not None, unrecorded
+        snapshots = {"now": now, "prev": prev}
         changes = set(c.execute("SELECT source, kind, item_id, user_id FROM trending._capture_changed "
-                                "WHERE seq > %s AND seq <= %s", (since, upto)).fetchall())
+                                f"WHERE {CONSUMED}", snapshots).fetchall())
         plays = Counter()
         for item, hour, n in c.execute("SELECT item_id, hour, n FROM trending._capture_play_hours "
-                                       "WHERE seq > %s AND seq <= %s", (since, upto)).fetchall():
+                                       f"WHERE {CONSUMED}", snapshots).fetchall():
             plays[(item, hour)] += n
-        advanced = False
-        if settled:
-            advanced = c.execute("SELECT trending._capture_advance(%s)", (upto,)).fetchone()[0] is None
+        advanced = c.execute("SELECT trending._capture_advance()").fetchone()[0] is None
         return changes, Counter({k: v for k, v in plays.items() if v}), advanced
     finally:
         free_lease(c, lease_run)
@@ -188,7 +191,7 @@ def test_install_needs_a_superuser_and_the_owner_cannot_plant_capture_triggers(s
         # a writer may append to the delta tables (through the trigger) and nothing more
         writer.execute("INSERT INTO plays (play_item_id, created_at) VALUES (1, %s)", (T0,))
         for statement in ("SELECT * FROM trending._capture_plays", "DELETE FROM trending._capture_plays",
-                          "UPDATE trending._capture_armed SET since = 0", "SELECT trending._capture_advance(0)"):
+                          "UPDATE trending._capture_armed SET since = 0", "SELECT trending._capture_advance()"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 writer.execute(statement)
 
@@ -403,29 +406,26 @@ def test_a_writer_committing_after_a_later_one_is_never_lost(su, cdsn):
         b.execute("INSERT INTO plays (play_item_id, created_at) VALUES (2, %s)", (T0,))  # commits first
         first_seq_b = su.execute("SELECT max(seq) FROM trending._capture_plays").fetchone()[0]
 
-        # a consumer that cannot wait sees b's row only, and must not advance
-        changes, plays, advanced = consume(su, timeout="0.2s")
-        assert plays == Counter({(2, T0.replace(minute=0)): 1}) and not advanced
-        # an id (seq) watermark taken now would have skipped a's row: it is below b's
-        assert su.execute("SELECT min(seq) FROM trending._capture_plays").fetchone()[0] == first_seq_b
-
-        # a consumer that waits: a commits while it waits, and it gets both
-        threading.Timer(0.5, lambda: a.execute("COMMIT")).start()
-        changes, plays, advanced = consume(su, timeout="30s")
-        assert plays == Counter({(1, T0.replace(minute=0)): 1, (2, T0.replace(minute=0)): 1}) and advanced
+        # a consumer takes b's row only, and advances: a's row stays for later
+        changes, plays, advanced = consume(su)
+        assert plays == Counter({(2, T0.replace(minute=0)): 1}) and advanced
+        # (an id (seq) watermark taken now would skip a's row: it is below b's)
+        assert status(su)["held_by"] == [f"pid {a.info.backend_pid}"]
+        a.execute("COMMIT")
+        assert su.execute("SELECT max(seq) FROM trending._capture_plays").fetchone()[0] < first_seq_b
+        changes, plays, advanced = consume(su)
+        assert plays == Counter({(1, T0.replace(minute=0)): 1}) and advanced, "a's row, exactly once"
 
         # and the other order: a (earlier number) commits first, b stays open across a consume
         b.execute("BEGIN")
         a.execute("INSERT INTO plays (play_item_id, created_at) VALUES (3, %s)", (T0,))
         b.execute("INSERT INTO plays (play_item_id, created_at) VALUES (4, %s)", (T0,))
         a.execute("INSERT INTO plays (play_item_id, created_at) VALUES (5, %s)", (T0,))
-        changes, plays, advanced = consume(su, timeout="0.2s")
-        assert set(plays) == {(3, T0.replace(minute=0)), (5, T0.replace(minute=0))} and not advanced
+        changes, plays, advanced = consume(su)
+        assert set(plays) == {(3, T0.replace(minute=0)), (5, T0.replace(minute=0))} and advanced
         b.execute("COMMIT")
         changes, plays, advanced = consume(su)
-        # what the unadvanced consume saw is seen again (a cycle's work is idempotent), plus b's row
-        assert plays == Counter({(3, T0.replace(minute=0)): 1, (4, T0.replace(minute=0)): 1,
-                                 (5, T0.replace(minute=0)): 1}) and advanced
+        assert plays == Counter({(4, T0.replace(minute=0)): 1}) and advanced, "b's row only: each once"
         changes, plays, advanced = consume(su)
         assert not plays and not changes and advanced
 
@@ -461,8 +461,8 @@ def test_a_disabled_trigger_needs_a_full_cycle_even_once_re_enabled(su, cdsn):
     _full_needed(su, "altered since the last full cycle")
     # an incremental cycle that started before would not advance: it disarms
     lease_run = hold_lease(su)
-    upto = su.execute("SELECT upto FROM trending._capture_settle('1s')").fetchone()[0]
-    assert "altered" in su.execute("SELECT trending._capture_advance(%s)", (upto,)).fetchone()[0]
+    su.execute("SELECT * FROM trending._capture_snapshot('1s')")
+    assert "altered" in su.execute("SELECT trending._capture_advance()").fetchone()[0]
     free_lease(su, lease_run)
     _full_needed(su, "not armed")
     # a full cycle re-arms
@@ -497,8 +497,8 @@ def test_a_truncate_during_an_incremental_cycle_disarms_it(su, cdsn):
     assert status(su)["incremental_ok"]
     with as_role(cdsn, OWNER) as owner:
         owner.execute("TRUNCATE reposts")
-    upto = su.execute("SELECT upto FROM trending._capture_settle('1s')").fetchone()[0]
-    assert su.execute("SELECT trending._capture_advance(%s)", (upto,)).fetchone()[0] is not None
+    su.execute("SELECT * FROM trending._capture_snapshot('1s')")
+    assert su.execute("SELECT trending._capture_advance()").fetchone()[0] is not None
     free_lease(su, lease_run)
     _full_needed(su, f"truncated since the last cycle: {SRC}.reposts")
     _full_needed(su, "not armed")
@@ -530,14 +530,14 @@ def test_a_rewrite_that_bypasses_triggers_needs_a_full_cycle(su, cdsn):
 
 
 def test_a_change_during_a_full_cycle_keeps_it_from_arming(su, cdsn):
-    su.execute("DELETE FROM trending._capture_armed")
+    su.execute("UPDATE trending._capture_armed SET snapshot = NULL")  # recording, not armed
     lease_run = hold_lease(su)
     fingerprint = status(su)["fingerprint"]
-    upto = su.execute("SELECT upto FROM trending._capture_settle('1s')").fetchone()[0]
+    su.execute("SELECT * FROM trending._capture_snapshot('1s')")
     with as_role(cdsn, OWNER) as owner:  # disable, write, re-enable: all while the full cycle reads
         owner.execute("ALTER TABLE saves DISABLE TRIGGER trending_capture_insert")
         owner.execute("ALTER TABLE saves ENABLE ALWAYS TRIGGER trending_capture_insert")
-    reason = su.execute("SELECT trending._capture_arm(%s, %s)", (upto, fingerprint)).fetchone()[0]
+    reason = su.execute("SELECT trending._capture_arm(%s)", (fingerprint,)).fetchone()[0]
     free_lease(su, lease_run)
     assert reason == "a capture trigger or a source table changed during the full cycle"
     assert not status(su)["armed"]
@@ -547,18 +547,23 @@ def test_lost_unlogged_state_needs_a_full_cycle(su):
     # what crash recovery or a promoted standby does to the unlogged tables (see the crash test below)
     su.execute("TRUNCATE trending._capture_armed, trending._capture_changes, trending._capture_plays")
     _full_needed(su, "unlogged state was lost")
+    assert not status(su)["recording"]
+    # the full cycle that finds it starts it recording; the next one arms it
+    assert "records from this cycle on" in arm(su)
+    assert status(su)["recording"] and not status(su)["armed"]
+    assert arm(su) is None and status(su)["incremental_ok"]
 
 
-def test_the_watermark_moves_only_under_the_cycle_lock_and_within_bounds(su):
-    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
-        su.execute("SELECT trending._capture_advance(0)")
-    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
-        su.execute("SELECT trending._capture_arm(0, 'x')")
+def test_the_watermark_moves_only_under_the_cycle_lock_and_after_a_snapshot(su):
+    for statement in ("SELECT trending._capture_advance()", "SELECT trending._capture_arm('x')",
+                      "SELECT * FROM trending._capture_snapshot('1s')"):
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState):
+            su.execute(statement)
     lease_run = hold_lease(su)
     try:
-        last = status(su)["captured_upto"]
-        with pytest.raises(psycopg.errors.InvalidParameterValue):
-            su.execute("SELECT trending._capture_advance(%s)", (last + 1,))
+        su.execute("UPDATE trending._capture_armed SET next_snapshot = NULL")
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="took no capture snapshot"):
+            su.execute("SELECT trending._capture_advance()")
     finally:
         free_lease(su, lease_run)
 
@@ -577,17 +582,18 @@ import json
 plpy.execute("SELECT trending._python_init()")
 from trending_pl import capture
 st = capture.state(plpy)
-upto, settled = capture.settle(plpy, "5s")
+snap = capture.snapshot(plpy, "5s")
 users = [r["user_id"] for r in plpy.execute(
-    f"SELECT user_id FROM trending._capture_changed WHERE seq > {st['since']} AND seq <= {upto}")]
-reason = capture.advance(plpy, upto)
-plpy.notice(json.dumps({"incremental": st["incremental"], "settled": settled, "users": users,
-                        "reason": reason, "after": capture.state(plpy)["since"] == upto}))
+    "SELECT d.user_id FROM trending._capture_changed d WHERE "
+    + capture.consumed(plpy, "d", snap["snapshot"], snap["previous"]))]
+reason = capture.advance(plpy)
+plpy.notice(json.dumps({"incremental": st["incremental"], "unrecorded": snap["unrecorded"], "users": users,
+                        "reason": reason, "after": capture.state(plpy)["since"] == st["since"] + 1}))
 $$""")
     finally:
         free_lease(su, lease_run)
     result = json.loads(notices[-1])
-    assert result == {"incremental": True, "settled": True, "users": [3], "reason": None, "after": True}
+    assert result == {"incremental": True, "unrecorded": None, "users": [3], "reason": None, "after": True}
 
 
 def test_crash_recovery_loses_the_unlogged_state_and_asks_for_a_full_cycle():
@@ -613,8 +619,58 @@ def test_crash_recovery_loses_the_unlogged_state_and_asks_for_a_full_cycle():
             st = status(c)
             assert st["installed"] and not st["armed"] and st["pending_plays"] == 0
             assert "unlogged state was lost" in st["full_cycle_reason"]
-            # writers keep working, and a full cycle re-arms
+            # writers keep working; a full cycle starts the capture recording, the next one arms it
             c.execute(f"INSERT INTO {SRC}.plays (play_item_id, created_at) VALUES (1, %s)", (T0,))
+            assert "records from this cycle on" in arm(c)
+            assert arm(c) is None and status(c)["incremental_ok"]
+            c.execute("SELECT trending.uninstall_capture()")
+
+
+def test_a_prepared_transaction_holds_back_only_its_own_changes_and_is_named():
+    """Issue 16, item 7: a prepared transaction (two-phase commit) stays
+    "in progress" until someone commits or rolls it back. Consumers go on
+    without it, capture_status names its gid, and its changes are consumed
+    once it commits; arming after a gap waits for it (and names it), since
+    it may hold writes the capture did not record. A cluster of its own:
+    the test cluster has max_prepared_transactions = 0."""
+    from trending_cli.cluster import Cluster
+    with Cluster(name="trending-capture-2pc", settings={"max_prepared_transactions": "4"}) as server:
+        with psycopg.connect(server.conninfo(), autocommit=True) as c:
+            c.execute("SET client_min_messages = warning")
+            c.execute("CREATE EXTENSION trending CASCADE")
+            _reset_roles(c)
+            c.execute("UPDATE trending.settings SET value = %s WHERE name = 'source_schema'", (SRC,))
+            _create_sources(c)
+            c.execute("SELECT trending.install_capture()")
+            assert arm(c) is None
+            with as_role(server.conninfo(), WRITER) as w:
+                w.execute("BEGIN")
+                w.execute("INSERT INTO plays (play_item_id, created_at) VALUES (6, %s)", (T0,))
+                w.execute("PREPARE TRANSACTION 'trending-2pc'")
+                w.execute("INSERT INTO plays (play_item_id, created_at) VALUES (7, %s)", (T0,))
+            changes, plays, advanced = consume(c)
+            assert plays == Counter({(7, T0.replace(minute=0)): 1}) and advanced
+            assert status(c)["held_by"] == ["prepared transaction 'trending-2pc'"]
+            c.execute("COMMIT PREPARED 'trending-2pc'")
+            assert status(c)["held_by"] == []
+            assert consume(c)[1] == Counter({(6, T0.replace(minute=0)): 1}), "its row, once it committed"
+            assert consume(c)[1] == Counter()
+
+            # a gap in the recording (its state lost): arming waits for the prepared writer
+            c.execute("DELETE FROM trending._capture_armed")
+            with as_role(server.conninfo(), WRITER) as w:
+                w.execute("BEGIN")
+                w.execute("INSERT INTO plays (play_item_id, created_at) VALUES (8, %s)", (T0,))
+                w.execute("PREPARE TRANSACTION 'trending-2pc-gap'")
+            assert "records from this cycle on" in arm(c)
+            lease_run = hold_lease(c)
+            try:
+                (unrecorded,) = c.execute("SELECT unrecorded FROM trending._capture_snapshot('10 ms')").fetchone()
+            finally:
+                free_lease(c, lease_run)
+            assert "prepared transaction 'trending-2pc-gap', which started before the capture recorded" in unrecorded
+            assert arm(c) is not None and not status(c)["armed"]
+            c.execute("ROLLBACK PREPARED 'trending-2pc-gap'")
             assert arm(c) is None and status(c)["incremental_ok"]
             c.execute("SELECT trending.uninstall_capture()")
 

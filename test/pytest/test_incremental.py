@@ -205,7 +205,7 @@ def test_a_role_given_grant_cycle_runs_incremental_cycles_but_cannot_touch_the_s
                       "DELETE FROM trending._state_play_buckets",
                       "SELECT trending._state_write(1, 'begin', true)",
                       "SELECT trending._state_finish(1, now()::timestamp, 'x', 'full')",
-                      "SELECT trending._state_advance(1, 1, now()::timestamp, now()::timestamp)"):
+                      "SELECT trending._state_advance(1, now()::timestamp, now()::timestamp)"):
         with pytest.raises(psycopg.Error):
             conn.execute(statement)
 

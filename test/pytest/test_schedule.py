@@ -4,8 +4,11 @@ errors elsewhere, and a job that really fires and records its run."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -119,3 +122,72 @@ def test_a_job_every_minute_fires_records_a_failure_then_a_success(cron_conn):
     assert wait_for_run(cron_conn, run_id)[1:] == ("scheduled", "ok", None, None)
     assert last_job_status(cron_conn)[0] == "succeeded"
     assert cron_conn.execute("SELECT count(*) FROM trending.track_trending_scores").fetchone()[0] > 0
+
+
+# ---------------------------------------------------------------------------
+# pause and resume (issue 16, item 6), in the README's layout: pg_cron in
+# database postgres, the service (trending) in database app
+# ---------------------------------------------------------------------------
+CLI_DIR = Path(__file__).resolve().parents[2] / "cli"
+
+
+def trending_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "trending_cli", *args], capture_output=True, text=True,
+                          timeout=120, env={"PYTHONPATH": str(CLI_DIR), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"})
+
+
+def active(cron_conn, database: str) -> list[bool]:
+    return [r[0] for r in cron_conn.execute("SELECT active FROM cron.job WHERE jobname = %s AND database = %s",
+                                            (JOB, database)).fetchall()]
+
+
+@pytest.mark.parametrize("action", ["pause", "resume", "unschedule"])
+def test_from_the_services_database_sql_names_the_cli_command_that_reaches_pg_cron(cron_cluster, action):
+    with psycopg.connect(cron_cluster.conninfo("app"), autocommit=True) as app:
+        with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState) as raised:
+            app.execute(f"SELECT trending.{action}()")
+    assert str(raised.value).startswith("pg_cron lives in database postgres, not in app")
+    hint = raised.value.diag.message_hint
+    command = "trending resume" if action == "resume" else "trending pause"
+    assert f"{command} --dsn 'dbname=app'" in hint, hint
+    assert "trending install --schedule" not in hint, "the hint is about this action, not about scheduling"
+    assert "WHERE jobname = 'trending-recompute' AND database = 'app'" in hint
+
+
+def test_pause_and_resume_from_the_cli_in_the_two_database_layout(cron_cluster):
+    app_dsn = cron_cluster.conninfo("app")
+    with psycopg.connect(cron_cluster.conninfo(), autocommit=True) as cron_conn:
+        cron_conn.execute("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = %s", (JOB,))
+        result = trending_cli("pause", "--dsn", app_dsn)
+        assert result.returncode == 1 and "no pg_cron job trending-recompute runs trending in database app" \
+            in result.stderr and "trending install --schedule" in result.stderr
+        cron_conn.execute("SELECT cron.schedule_in_database(%s, '0 * * * *', %s, 'app')",
+                          (JOB, "CALL trending.scheduled_recompute()"))
+        try:
+            result = trending_cli("pause", "--dsn", app_dsn)
+            assert result.returncode == 0, result.stderr
+            assert "paused; a cycle running now finishes" in result.stdout
+            assert active(cron_conn, "app") == [False]
+            doctor = trending_cli("doctor", "--dsn", app_dsn).stdout
+            assert "') is paused (inactive): no cycle runs" in doctor and "fix: trending resume" in doctor
+            assert "INACTIVE" in trending_cli("status", "--dsn", app_dsn).stdout
+            assert "is already paused" in trending_cli("pause", "--dsn", app_dsn).stdout
+            result = trending_cli("resume", "--dsn", app_dsn)
+            assert result.returncode == 0 and "runs again" in result.stdout, result.stderr
+            assert active(cron_conn, "app") == [True]
+            assert "is paused" not in trending_cli("doctor", "--dsn", app_dsn).stdout
+        finally:
+            cron_conn.execute("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = %s", (JOB,))
+
+
+def test_pause_and_resume_in_sql_where_pg_cron_lives(cron_conn):
+    assert cron_conn.execute("SELECT trending.pause()").fetchone()[0] is False, "nothing scheduled"
+    with pytest.raises(psycopg.errors.ObjectNotInPrerequisiteState, match="no pg_cron job"):
+        cron_conn.execute("SELECT trending.resume()")
+    job_id = cron_conn.execute("SELECT trending.schedule()").fetchone()[0]
+    assert cron_conn.execute("SELECT trending.pause()").fetchone()[0] is True
+    assert active(cron_conn, "postgres") == [False]
+    assert cron_conn.execute("SELECT trending.schedule('*/30 * * * *')").fetchone()[0] == job_id
+    assert active(cron_conn, "postgres") == [False], "re-timing a paused job keeps it paused"
+    assert cron_conn.execute("SELECT trending.resume()").fetchone()[0] is True
+    assert active(cron_conn, "postgres") == [True]

@@ -40,7 +40,8 @@ SELECT throws_ok($$DELETE FROM trending.strategies WHERE type = 'TRACKS'$$,
                  '0A000', NULL, 'strategies cannot be deleted (they are switched off instead)');
 
 SELECT results_eq($$SELECT name, value, is_default FROM trending.settings ORDER BY name$$,
-                  $$VALUES ('lease_idle_timeout', '10 minutes', true), ('lock_timeout', '5s', true), ('movers_max_genres', '50', true), ('movers_top_n', '100', true),
+                  $$VALUES ('capture_max_pause', '1 day', true), ('lease_idle_timeout', '10 minutes', true),
+                           ('lock_timeout', '5s', true), ('movers_max_genres', '50', true), ('movers_top_n', '100', true),
                            ('parallel_workers', '2', true), ('reconcile_every', '1 day', true),
                            ('run_retention', '30 days', true),
                            ('source_schema', 'public', true), ('stale_after', '2 hours', true),

@@ -211,12 +211,8 @@ class EventStream:
             full = self.rnd.random() < 0.05 and bool(self._full_arg)   # drawn either way: the same stream
             if full:
                 expected = "full"
-            last = self.steps[-1]
-            if pending_a is not None and last.kind == "full" and last.why.startswith("backwards") \
-                    and expected == "incremental":
-                # that full cycle, at an earlier now, could not rebuild the state (writer A was in
-                # flight, the capture did not settle): it invalidated it, so this one runs full
-                expected = "full"
+            # (1.1: a full cycle at an earlier now with writer A in flight could not rebuild the
+            # state, so the next one ran full; 1.2 arms at its snapshot, and A's rows wait for it)
             step = Step(i, now, entry, full, why, expected)
             log = step.events
             if pending_a is not None:

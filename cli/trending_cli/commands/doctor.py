@@ -3,10 +3,12 @@ schedule? One line per check, ok / note / warn / FAIL, with the fix under
 each warning and failure. It works before an install too (it then says what
 `trending install` will do and what would stop it). FAIL for what blocks an
 install or makes a cycle fail, and, once the change capture is installed,
-for a source table or partition it does not cover; a step not done yet (the
-extension, pg_cron, the job) is a warning; the capture turned off a note.
-Scores that are not healthy (trending.status) FAIL too, with the reason, once
-a cycle has run. Exit status 1 when anything
+for what makes it miss writes: a source table or partition it does not
+cover, a backlog past its bound (capture_max_pause: the triggers then stop
+recording) or a capture that is not recording; a step not done yet (the
+extension, pg_cron, the job) or a backlog past half its bound is a warning;
+the capture turned off a note. Scores that are not healthy (trending.status)
+FAIL too, with the reason, once a cycle has run. Exit status 1 when anything
 FAILs. Checks that depend on a failed one are not run (their fix would
 repeat it).
 """
@@ -37,10 +39,13 @@ def register(commands) -> None:
         "doctor", help="check the prerequisites and the schedule, with the fix for each failure",
         description="Check the server version, PL/Python, the extension files and the extension, the source "
                     "tables, pg_cron (preloaded, its database, the extension there), the job and its last "
-                    "runs. Works before an install too. Prints ok/note/warn/FAIL per check and the fix for each; "
-                    "FAIL (exit status 1) for what blocks an install or makes a cycle fail, for scores that are "
-                    "not healthy (trending.status: stale, or the last run failed) once a cycle has run, and, with "
-                    "the change capture installed, for a source table or partition it does not cover.")
+                    "runs, the change capture. Works before an install too. Prints ok/note/warn/FAIL per check "
+                    "and the fix for each; FAIL (exit status 1) for what blocks an install or makes a cycle fail, "
+                    "for scores that are not healthy (trending.status: stale, or the last run failed) once a cycle "
+                    "has run, and, with the change capture installed, for what makes it miss writes: a source "
+                    "table or partition it does not cover, a backlog past its bound (no cycle consumed it for "
+                    "longer than the capture_max_pause setting: the triggers stop recording) or a capture not "
+                    "recording; past half the bound it warns. Without the capture it only notes that it is off.")
     parser.set_defaults(handler=run)
 
 
@@ -108,6 +113,7 @@ def _server(conn):
     captured = status.capture(conn) if installed else None
     if captured:
         yield from _capture(conn, captured)
+        yield from _capture_backlog(conn)
     # before an install: the schema trending install would use by default
     schema = source_schema(conn) if installed else DEFAULT_SOURCE_SCHEMA
     label = "source tables" if installed else "source tables (before install: the default schema)"
@@ -226,6 +232,46 @@ ORDER BY 1""", (CAPTURE_ROLE,)).fetchall()
                 "write of the service is recorded whatever its role, and no other role writes trending's tables")
 
 
+def _capture_backlog(conn):
+    """The capture's backlog against its bound, and what holds changes back
+    (nothing when the capture is not installed, or the extension is older
+    than the bound: 1.1)."""
+    if not conn.execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute WHERE attrelid = "
+                        "'trending.capture_status'::pg_catalog.regclass AND attname = 'record_until')").fetchone()[0]:
+        return
+    row = conn.execute("""
+SELECT c.recording, to_char(c.record_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), c.max_pause::text,
+       date_trunc('second', c.unconsumed_for)::text, c.unconsumed_for >= c.max_pause / 2,
+       c.pending_changes, c.pending_plays, c.held_by
+FROM trending.capture_status c WHERE c.installed""").fetchone()
+    if row is None:
+        return
+    recording, until, bound, age, past_half, changes, plays, held = row
+    pending = f"{changes} changed ids and {plays} plays pending"
+    restart = ("run a cycle: trending recompute (it runs full and restarts the recording; the next cycle arms "
+               "it), and keep cycles running: trending resume if the schedule is paused")
+    if until is None:
+        yield Check("FAIL", "capture backlog", "the capture is not recording: its unlogged state was lost (crash "
+                    "restart, failover or restore); writes to the source tables are not recorded", restart)
+    elif not recording:
+        yield Check("FAIL", "capture backlog", f"the capture stopped recording at {until} UTC: no cycle consumed it "
+                    f"for longer than capture_max_pause ({bound}); writes since then were not recorded; {pending}",
+                    restart)
+    elif past_half:
+        yield Check("warn", "capture backlog", f"no cycle consumed the capture for {age} ({pending}); at {until} "
+                    f"UTC (capture_max_pause {bound}) it stops recording and the next cycle runs full",
+                    "resume the schedule (trending resume) or run a cycle now (trending recompute)")
+    else:
+        yield Check("ok", "capture backlog", f"{pending}, last consumed {age} ago; records until {until} UTC "
+                    f"(capture_max_pause {bound})")
+    if held:
+        prepared = [h for h in held if h.startswith("prepared transaction")]
+        detail = "changes of " + ", ".join(held) + " wait for their commit (the cycles consume the others)"
+        yield (Check("warn", "capture held back", detail,
+                     "a prepared transaction stays until COMMIT PREPARED or ROLLBACK PREPARED with its gid "
+                     "(pg_prepared_xacts)") if prepared else Check("ok", "capture held back", detail))
+
+
 def _schedule(conn, dsn: str):
     cron_db = cron.database(conn)
     if cron_db is None:
@@ -264,7 +310,8 @@ def _job(conn, cron_conn, cron_db: str, database: str):
                     + ", ".join(f"{j.jobid} (role {j.username}, database {j.database})" for j in others),
                     "trending install keeps one")
     if not job.active:
-        yield Check("warn", "job", f"job {job.jobid} ('{job.schedule}') is inactive", schedule_fix)
+        yield Check("warn", "job", f"job {job.jobid} ('{job.schedule}') is paused (inactive): no cycle runs",
+                    "trending resume")
     else:
         yield Check("ok", "job", f"job {job.jobid}: '{job.schedule}' runs {job.command} as role {job.username}")
     role = conn.execute("SELECT rolsuper, rolcanlogin FROM pg_catalog.pg_roles WHERE rolname = %s",

@@ -64,7 +64,12 @@ $function$;
 -- they named.
 -- last_cycle_kind, last_cycle_reason: of the last successful run (full or
 -- incremental, and why). The change capture's own state is
--- trending.capture_status (created after this view in a fresh install).
+-- trending.capture_status (created before this view); capture_*: its backlog, for monitoring (NULL
+-- when the capture is not installed): the changed ids and plays waiting to
+-- be consumed, how long since a cycle last consumed it, its bound (the
+-- capture_max_pause setting: past it the triggers stop recording and the
+-- next cycle runs full), whether it records, and the open or prepared
+-- transactions whose captured changes wait for their commit.
 -- lease_broken_*: the last cycle lease broken (its holder idle for longer
 -- than lease_idle_timeout, or gone), by pid and role, when and why.
 CREATE VIEW trending.status AS
@@ -91,6 +96,11 @@ WITH last_ok AS (
            (pg_catalog.array_agg(r.message ORDER BY r.run_id DESC))[1] AS last_message
     FROM trending.runs r
     WHERE r.status = 'skipped' AND r.run_id > COALESCE((SELECT last_ok.run_id FROM last_ok), 0)
+), capture AS (
+    -- the backlog alone (trending._capture_backlog reads no catalog; the
+    -- capture's full state is trending.capture_status)
+    SELECT b.pending_changes, b.pending_plays, b.unconsumed_for, b.max_pause, b.recording, b.held_by
+    FROM trending._capture_backlog b WHERE EXISTS (SELECT FROM trending._capture_installed)
 ), freshness AS (
     SELECT COALESCE(last_ok.cycle_now < pg_catalog.now() - stale_after.value, true) AS stale
     FROM stale_after LEFT JOIN last_ok ON true
@@ -133,7 +143,13 @@ SELECT last_ok.finished_at                         AS last_success_at,
        running.broken_pid                          AS lease_broken_pid,
        running.broken_role                         AS lease_broken_role,
        running.broken_at                           AS lease_broken_at,
-       running.broken_reason                       AS lease_broken_reason
+       running.broken_reason                       AS lease_broken_reason,
+       capture.pending_changes                     AS capture_pending_changes,
+       capture.pending_plays                       AS capture_pending_plays,
+       capture.unconsumed_for                      AS capture_unconsumed_for,
+       capture.max_pause                           AS capture_max_pause,
+       capture.recording                           AS capture_recording,
+       capture.held_by                             AS capture_held_by
 FROM (SELECT) AS one_row
 LEFT JOIN last_ok ON true
 LEFT JOIN last_reconcile ON true
@@ -142,4 +158,5 @@ LEFT JOIN last_finished ON true
 LEFT JOIN stale_after ON true
 LEFT JOIN freshness ON true
 LEFT JOIN running ON true
-LEFT JOIN skips ON true;
+LEFT JOIN skips ON true
+LEFT JOIN capture ON true;

@@ -75,4 +75,27 @@ FROM status
 UNION ALL
 SELECT 'healthy', '', '', status.healthy::integer::float8,
        '1 when not stale and the last finished run succeeded (trending.status.unhealthy_reason says why not).'
-FROM status;
+FROM status
+UNION ALL
+-- the change capture's backlog (only when it is installed)
+SELECT 'capture_pending', p.kind, '', p.n::float8,
+       'Captured changes waiting to be consumed by a cycle, per kind (changes: changed ids; plays).'
+FROM status, LATERAL (VALUES ('changes', status.capture_pending_changes),
+                             ('plays', status.capture_pending_plays)) AS p (kind, n)
+WHERE status.capture_recording IS NOT NULL
+UNION ALL
+SELECT 'capture_unconsumed_seconds', '', '', EXTRACT(epoch FROM status.capture_unconsumed_for)::float8,
+       'Seconds since a cycle last consumed the change capture; at capture_max_seconds it stops recording.'
+FROM status WHERE status.capture_recording IS NOT NULL
+UNION ALL
+SELECT 'capture_max_seconds', '', '', EXTRACT(epoch FROM status.capture_max_pause)::float8,
+       'The capture_max_pause setting in seconds: how long the change capture records with no cycle consuming it.'
+FROM status WHERE status.capture_recording IS NOT NULL
+UNION ALL
+SELECT 'capture_recording', '', '', status.capture_recording::integer::float8,
+       '1 while the change capture records; 0 once no cycle consumed it for capture_max_pause (the next cycle runs full).'
+FROM status WHERE status.capture_recording IS NOT NULL
+UNION ALL
+SELECT 'capture_held_back', '', '', pg_catalog.cardinality(status.capture_held_by)::float8,
+       'Open or prepared transactions whose captured changes wait for their commit (trending.capture_status.held_by names them).'
+FROM status WHERE status.capture_recording IS NOT NULL;
