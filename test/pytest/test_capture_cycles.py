@@ -309,12 +309,14 @@ def test_the_cli_installs_shows_and_uninstalls_the_capture(make_db):
     out = ok("install", "--dsn", dsn, "--source-schema", SOURCE, "--no-schedule", "--capture")
     # two lines: what it needs and grants (nothing), what it costs and what makes a cycle full (issue 16)
     needs, costs = [x for x in out.splitlines() if x.startswith("capture: ") and " table" in x][:2]
-    assert "needs a superuser" in needs and "briefly locks each source table" in needs
+    assert "needs a superuser" in needs and "locks a source table only to put triggers on it" in needs
     assert "grants nothing to anyone" in needs and "trending_capture" in needs
     assert costs.startswith("capture: costs each write statement") and "a cycle runs full when" in costs
     assert f"capture: installed on schema {SOURCE}: triggers installed on aggregate_playlist" in out
+    assert "was locked briefly (SHARE ROW EXCLUSIVE" in out, "it says so when it took the writers' lock"
     out = ok("install", "--dsn", dsn, "--no-schedule", "--capture")
     assert f"capture: installed on schema {SOURCE} (unchanged)" in out
+    assert "locked briefly" not in out, "unchanged triggers took no lock a writer waits for: it says none"
     assert "trending install: nothing to change" in out
 
     out = ok("status", "--dsn", dsn)

@@ -233,9 +233,9 @@ def _source_schema(conn, wanted: str | None, out) -> bool:
 # What the capture needs and grants, what it costs and what makes a cycle run
 # full, in two lines (docs/incremental.md says it at length).
 CAPTURE_TERMS = (
-    "capture: needs a superuser, and briefly locks each source table in turn (SHARE ROW EXCLUSIVE: its writers "
-    "wait, its readers do not); grants nothing to anyone: the triggers run as role trending_capture, which may "
-    "only append to trending's delta tables, so every writer's write works as before",
+    "capture: needs a superuser, and locks a source table only to put triggers on it; grants nothing to "
+    "anyone: the triggers run as role trending_capture, which may only append to trending's delta tables, so "
+    "every writer's write works as before",
     "capture: costs each write statement on a source table one trigger call and one row of ids in an unlogged "
     "table (no WAL); a cycle runs full when it is not armed yet (install, crash restart, failover, restore), "
     "after a TRUNCATE, when a capture trigger or a source table was altered, or when no cycle consumed it in time",
@@ -252,15 +252,17 @@ def _capture(conn, out) -> bool:
     with conn.transaction():
         conn.execute("SET LOCAL client_min_messages = warning")  # one line per table otherwise
         (result,) = conn.execute("SELECT trending.install_capture()").fetchone()
-    tables = result["tables"]
+    tables = dict(result["tables"], **result.get("partitions", {}))
     fresh = sorted(t for t, how in tables.items() if how != "kept")
     if not fresh and not result["removed"]:
+        # every trigger was intact: only ACCESS SHARE was taken, nothing a writer waits for
         out(f"capture: installed on schema {result['source_schema']} (unchanged)")
         return False
     out(f"capture: installed on schema {result['source_schema']}: triggers "
         + ", ".join(f"{tables[t]} on {t}" for t in fresh)
         + (f"; removed {len(result['removed'])} stale trigger(s)" if result["removed"] else "")
-        + "; the next cycle runs full and arms it")
+        + "; each of those tables was locked briefly (SHARE ROW EXCLUSIVE: its writers waited, its readers "
+          "did not); the next cycle runs full and arms it")
     return True
 
 
