@@ -1056,9 +1056,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_aggregate_playlist()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -1144,9 +1145,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_aggregate_plays()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -1232,9 +1234,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_aggregate_track()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -1320,9 +1323,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_aggregate_user()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -1809,9 +1813,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_playlists()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -1896,9 +1901,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_plays()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -1975,9 +1981,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_reposts()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -2079,9 +2086,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_saves()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -2264,9 +2272,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_tracks()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -2352,9 +2361,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE OR REPLACE FUNCTION trending._capture_users()
 RETURNS trigger
 LANGUAGE plpgsql

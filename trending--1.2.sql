@@ -1431,9 +1431,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE FUNCTION trending._capture_aggregate_playlist()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -1519,9 +1520,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE FUNCTION trending._capture_aggregate_plays()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -1607,9 +1609,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE FUNCTION trending._capture_aggregate_track()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -1695,9 +1698,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE FUNCTION trending._capture_aggregate_user()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -2184,9 +2188,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE FUNCTION trending._capture_playlists()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -2271,9 +2276,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE FUNCTION trending._capture_plays()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -2350,9 +2356,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE FUNCTION trending._capture_reposts()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -2454,9 +2461,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE FUNCTION trending._capture_saves()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -2639,9 +2647,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE FUNCTION trending._capture_tracks()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -2727,9 +2736,10 @@ $function$;
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE FUNCTION trending._capture_users()
 RETURNS trigger
 LANGUAGE plpgsql

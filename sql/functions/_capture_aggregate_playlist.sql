@@ -28,9 +28,10 @@
 -- compared by its label through built-in functions (enum_out, textin), never
 -- by an operator or cast its type's owner could define; search_path and
 -- constraint_exclusion are pinned. No EXCEPTION block: each would be a
--- subtransaction per statement of the writer. First, the armed check: when no
--- cycle consumed the capture for longer than its bound (record_until) or it
--- is not armed, it records nothing and the next cycle runs full.
+-- subtransaction per statement of the writer. First, the recording check:
+-- when the armed row is gone (a crash restart, a failover) or no cycle
+-- consumed the capture for longer than its bound (record_until), it records
+-- nothing and the next cycle runs full.
 CREATE FUNCTION trending._capture_aggregate_playlist()
 RETURNS trigger
 LANGUAGE plpgsql
