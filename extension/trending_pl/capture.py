@@ -9,7 +9,7 @@ docs/incremental.md for the design and its cost.
 This module installs and removes the triggers and answers the one question
 a cycle asks first: may I run incrementally, and if not, why?
 
-Protocol for a cycle (the cycle lock held throughout):
+Protocol for a cycle (the cycle lease held throughout):
 
     st = capture.state(plpy)                 # before reading any source
     snap = capture.snapshot(plpy, timeout)   # the cycle's snapshot, the last one's

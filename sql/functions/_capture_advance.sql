@@ -10,7 +10,7 @@
 -- armed, during this cycle included; record_until passed or about to), the
 -- capture is disarmed instead (still recording, or recording again), so the
 -- next cycle runs full; returns that reason (NULL: advanced).
--- SECURITY DEFINER, cycle lock required: see _capture_arm.
+-- SECURITY DEFINER, cycle lease required: see _capture_arm.
 CREATE FUNCTION trending._capture_advance()
 RETURNS text
 LANGUAGE plpgsql

@@ -19,7 +19,7 @@
 -- Returns NULL when armed, else the reason it did not.
 -- SECURITY DEFINER: cycle roles write the capture state only through this
 -- function, _capture_snapshot and _capture_advance, and only while holding
--- the cycle lock.
+-- the cycle lease.
 CREATE FUNCTION trending._capture_arm(p_fingerprint text)
 RETURNS text
 LANGUAGE plpgsql

@@ -19,7 +19,7 @@
 --   such writers up to p_timeout, then names them (pid, or the gid of a
 --   prepared transaction).
 -- SECURITY DEFINER: it reads every backend's xact_start and writes the
--- armed row; cycle lock required.
+-- armed row; cycle lease required.
 CREATE FUNCTION trending._capture_snapshot(p_timeout interval)
 RETURNS TABLE (snapshot pg_snapshot, previous pg_snapshot, unrecorded text)
 LANGUAGE plpgsql

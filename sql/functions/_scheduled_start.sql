@@ -1,6 +1,6 @@
 -------------------------------------------------------------------------------
 -- _scheduled_start
--- First transaction of trending.scheduled_recompute(): take the cycle lock
+-- First transaction of trending.scheduled_recompute(): take the cycle lease
 -- (trending._lease_take; its row outlives the procedure's commits), plan the
 -- cycle and insert its 'running' row. NULL when another cycle runs
 -- (recorded 'skipped'); minus the run id when something that is not a cycle

@@ -11,8 +11,10 @@
 -- capture_status says a full cycle is needed, never a wrong incremental one.
 
 -- One sequence orders every delta table, so one watermark covers them all.
--- CACHE 1: its last_value is then the highest number drawn by any session,
--- which _capture_settle relies on.
+-- CACHE 1: its last_value is the highest number drawn by any session, the
+-- top of what is captured (capture_status.captured_upto). Which rows a cycle
+-- consumes is decided by their writer's transaction (tx), not by seq: see
+-- _capture_snapshot.
 CREATE UNLOGGED SEQUENCE trending._capture_seq AS bigint CACHE 1;
 
 -- What install_capture() set up and what the last full cycle verified, per
