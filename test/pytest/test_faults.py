@@ -291,16 +291,26 @@ def test_eight_concurrent_calls_run_one_cycle_and_skip_the_others(dsn, conn, cal
         for call in calls:
             call.__enter__()  # connected, waiting at the gate
         gate.set()
+        # the winner: the one call waiting for the test's lock (only a call
+        # that took the cycle lease writes the score tables)
         deadline = time.monotonic() + 60
-        while (holder := running_pid(conn)) is None or conn.execute(
-                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (holder,)).fetchone()[0] != "Lock":
+        while not (waiting := [r[0] for r in conn.execute(
+                "SELECT pid FROM pg_locks WHERE relation = 'trending.playlist_trending_scores'::regclass"
+                " AND NOT granted").fetchall()]):
             assert time.monotonic() < deadline, "no call got to the test's lock"
             time.sleep(0.05)
-        winner = next(c for c in calls if c.pid == holder)
+        assert len(waiting) == 1, "one call runs a cycle"
+        winner = next(c for c in calls if c.pid == waiting[0])
+        assert running_pid(conn) == winner.pid, "trending.status names the running cycle"
         others = [c for c in calls if c is not winner]
         for call in others:
             call.thread.join(60)
-        assert not [c for c in others if c.thread.is_alive()], "every other call returned while one runs"
+        stuck = [c.pid for c in others if c.thread.is_alive()]
+        assert not stuck, ("every other call returned while one runs", conn.execute(
+            "SELECT pid, state, wait_event_type, wait_event, query FROM pg_stat_activity WHERE pid = ANY(%s)",
+            (stuck,)).fetchall(), conn.execute(
+            "SELECT pid, locktype, relation::regclass, mode, granted FROM pg_locks WHERE pid = ANY(%s)",
+            (stuck,)).fetchall())
         if entries[calls.index(winner)] == "recompute":
             assert snapshot(conn) == before, "the skipped calls wrote nothing"
         blocker.rollback()
