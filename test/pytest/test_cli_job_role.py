@@ -142,7 +142,7 @@ def test_doctor_and_status_follow_the_job_by_name_when_its_id_changes(server, ap
     again = trending("--dsn", app, "install", "--schedule", "0 3 * * *")
     assert again.returncode == 0 and "schedule: created pg_cron job" in again.stdout, again.stdout + again.stderr
     doctor = trending("--dsn", app, "doctor").stdout
-    assert "ok    last runs: succeeded at " in doctor, doctor
+    assert "ok    last job runs (pg_cron, in database postgres): succeeded at " in doctor, doctor
     assert "none yet" not in doctor
     assert "last job run: succeeded at " in trending("--dsn", app, "status").stdout
     second = trending("--dsn", app, "install", "--schedule", "0 3 * * *")
@@ -164,7 +164,7 @@ VALUES (%s, 999999, 1, 'app', %s, 'CALL trending.scheduled_recompute()', 'failed
         now() + interval '1 hour', now() + interval '1 hour')""", (jobid, ROLE))
     try:
         result = trending("--dsn", app, "doctor")
-        line = next(l for l in result.stdout.splitlines() if "last runs" in l)
+        line = next(l for l in result.stdout.splitlines() if "last job runs" in l)
         assert result.returncode == 1
         assert line.endswith('the last one: source schema "gone" does not exist (hint: Set source_schema.)'), line
         assert "CONTEXT" not in result.stdout and "PL/pgSQL" not in result.stdout

@@ -10,7 +10,12 @@ extension, pg_cron, the job) or a backlog past half its bound is a warning;
 the capture turned off a note. Scores that are not healthy (trending.status)
 FAIL too, with the reason, once a cycle has run. Exit status 1 when anything
 FAILs. Checks that depend on a failed one are not run (their fix would
-repeat it).
+repeat it). The last runs are shown twice, labelled: the pg_cron job's (in
+pg_cron's database) and trending.runs' cycles, whatever ran them.
+
+A DBA runs doctor before upgrading: on a database that holds an older
+trending it says so, with the command that updates it, and checks what that
+version has (compat.py).
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from dataclasses import dataclass
 
 import psycopg
 
-from .. import bundle, cron
+from .. import bundle, compat, cron
+from ..compat import Installed
 from . import status
-from ..db import (DEFAULT_SOURCE_SCHEMA, available_version, connect, extension_version, is_superuser,
+from ..db import (DEFAULT_SOURCE_SCHEMA, available_version, connect, is_superuser,
                   source_schema, source_tables_problem)
 from ..errors import CliError, server_message
 
@@ -45,13 +51,16 @@ def register(commands) -> None:
                     "has run, and, with the change capture installed, for what makes it miss writes: a source "
                     "table or partition it does not cover, a backlog past its bound (no cycle consumed it for "
                     "longer than the capture_max_pause setting: the triggers stop recording) or a capture not "
-                    "recording; past half the bound it warns. Without the capture it only notes that it is off.")
+                    "recording; past half the bound it warns. Without the capture it only notes that it is off. "
+                    "Shows the pg_cron job's last runs and trending.runs' last cycles (any trigger). On an older "
+                    "trending it says which, that `trending install` updates it, and checks what it has.")
     parser.set_defaults(handler=run)
 
 
 def run(args) -> int:
     with connect(args.dsn) as conn:
-        checks = list(_server(conn)) + list(_schedule(conn, args.dsn))
+        ext = compat.installed(conn)
+        checks = list(_server(conn, ext)) + list(_schedule(conn, args.dsn)) + list(_cycles(conn, ext))
     for check in checks:
         print(f"{check.status:<4}  {check.label}: {check.detail}")
         if check.fix:
@@ -67,7 +76,7 @@ def run(args) -> int:
     return 1 if failed else 0
 
 
-def _server(conn):
+def _server(conn, ext: Installed | None):
     version_num = conn.info.server_version
     version = conn.execute("SELECT current_setting('server_version')").fetchone()[0]
     yield (Check("ok", "server", f"PostgreSQL {version}") if version_num >= 150000 else
@@ -91,10 +100,13 @@ def _server(conn):
                     "trending install (as root, on the server's machine) installs this CLI's files")
     else:
         yield Check("ok", "extension files", f"trending {available} available")
-    installed = extension_version(conn)
+    installed = ext.version if ext else None
     database = conn.info.dbname
     if installed is None:
         yield Check("warn", "extension", f"not created in database {database} yet", "trending install")
+    elif ext.outdated:
+        yield Check("warn", "extension", f"{ext.update_line(database)}; until then doctor checks what "
+                    f"{installed} has", "trending install (runs ALTER EXTENSION trending UPDATE)")
     elif installed != available:
         yield Check("warn", "extension", f"trending {installed} in database {database}, files have {available}",
                     "trending install (runs ALTER EXTENSION trending UPDATE)")
@@ -104,16 +116,15 @@ def _server(conn):
         # not healthy: the scores went stale or a cycle failed, the failure
         # this project exists to prevent (issue 17): FAIL, saying why. Before
         # the first cycle (just installed) nothing has gone wrong yet: a warning.
-        healthy, line = status.health(conn)
+        healthy, line = status.health(conn, ext)
         never_run = conn.execute("SELECT last_success_run_id IS NULL AND last_failure_run_id IS NULL "
                                  "FROM trending.status").fetchone()[0]
-        fix = "trending status shows the runs and who holds the cycle lease; trending recompute runs a cycle now"
+        fix = ("trending status shows the runs" + (" and who holds the cycle lease" if ext.has("lease") else "")
+               + "; trending recompute runs a cycle now")
         yield (Check("ok", "health", line) if healthy else
                Check("warn" if never_run else "FAIL", "health", line, fix))
-    captured = status.capture(conn) if installed else None
-    if captured:
-        yield from _capture(conn, captured)
-        yield from _capture_backlog(conn)
+        yield from _capture(conn, ext)
+        yield from _capture_backlog(conn, ext)
     # before an install: the schema trending install would use by default
     schema = source_schema(conn) if installed else DEFAULT_SOURCE_SCHEMA
     label = "source tables" if installed else "source tables (before install: the default schema)"
@@ -125,18 +136,20 @@ def _server(conn):
         yield Check("ok", label, f"all present in schema {schema}")
 
 
-def _capture(conn, captured: tuple[bool, str]):
-    """The change capture: off is a note; on, a table or partition it does not
-    cover (its writes would be missed) FAILs with the fix."""
-    fine, line = captured
+def _capture(conn, ext: Installed):
+    """The change capture: off (or absent from an older version) is a note;
+    on, a table or partition it does not cover (its writes would be missed)
+    FAILs with the fix."""
+    fine, line = status.capture(conn, ext)
     line = line.removeprefix("capture: ")
+    if not ext.has("capture"):
+        yield Check("note", "capture", line)
+        return
     if line.startswith("not installed"):
         yield Check("note", "capture", "off: " + line)
         return
-    not_covered = conn.execute(
-        "SELECT CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid = "
-        "'trending.capture_status'::pg_catalog.regclass AND a.attname = 'not_covered') "
-        "THEN (SELECT to_jsonb(c) -> 'not_covered' FROM trending.capture_status c) END").fetchone()[0]
+    not_covered = conn.execute("SELECT not_covered FROM trending.capture_status").fetchone()[0] \
+        if ext.has("capture_coverage") else None
     if not_covered:
         yield Check("FAIL", "capture", "not covered: " + "; ".join(not_covered),
                     "a superuser runs SELECT trending.install_capture(); (or trending install --capture): it puts "
@@ -146,7 +159,12 @@ def _capture(conn, captured: tuple[bool, str]):
     else:
         yield Check("warn", "capture", line, "a full cycle re-arms it (trending recompute); a missing, disabled "
                     "or replaced trigger needs trending install --capture again")
-    yield from _capture_role(conn)
+    if ext.has("capture_role"):
+        yield from _capture_role(conn)
+    else:
+        yield Check("note", "capture role", f"in trending {ext.version} the capture triggers run as each writer, "
+                    "granted INSERT on the capture's tables; the update (`trending install`) makes them run as "
+                    f"{CAPTURE_ROLE} and revokes those grants")
 
 
 CAPTURE_ROLE = "trending_capture"
@@ -232,12 +250,11 @@ ORDER BY 1""", (CAPTURE_ROLE,)).fetchall()
                 "write of the service is recorded whatever its role, and no other role writes trending's tables")
 
 
-def _capture_backlog(conn):
+def _capture_backlog(conn, ext: Installed):
     """The capture's backlog against its bound, and what holds changes back
     (nothing when the capture is not installed, or the extension is older
-    than the bound: 1.1)."""
-    if not conn.execute("SELECT EXISTS (SELECT FROM pg_catalog.pg_attribute WHERE attrelid = "
-                        "'trending.capture_status'::pg_catalog.regclass AND attname = 'record_until')").fetchone()[0]:
+    than the bound: 1.0, 1.1)."""
+    if not ext.has("capture_bound"):
         return
     row = conn.execute("""
 SELECT c.recording, to_char(c.record_until AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), c.max_pause::text,
@@ -332,13 +349,37 @@ def _job(conn, cron_conn, cron_db: str, database: str):
     if problem:
         yield Check("FAIL", "job login", problem, cron.BGW_HINT.format(role=job.username))
     runs = cron.last_runs(cron_conn, job)
+    label = f"last job runs (pg_cron, in database {cron_db})"
     if not runs:
-        yield Check("ok", "last runs", "none yet")
+        yield Check("note", label, f"none yet: job {job.jobid} has not fired (cycles run otherwise are below)")
         return
     text = "; ".join(f"{status} at {start:%Y-%m-%d %H:%M:%S%z}" if start else status for status, start, _, _ in runs)
     status, _, _, message = runs[0]
     if status == "failed":
-        yield Check("FAIL", "last runs", f"{text}; the last one: {server_message(message)}",
+        yield Check("FAIL", label, f"{text}; the last one: {server_message(message)}",
                     "see `trending status` (the failed run's SQLSTATE and message) and fix its cause")
     else:
-        yield Check("ok", "last runs", text)
+        yield Check("ok", label, text)
+
+
+RECENT_CYCLES = 3
+
+
+def _cycles(conn, ext: Installed | None):
+    """trending.runs' last cycles, whatever ran them (the pg_cron job,
+    `trending recompute`, a call of trending.recompute()): pg_cron's own
+    record above knows only its job's. A failure is the health check's FAIL;
+    here it is a note, not counted twice."""
+    if ext is None:
+        return
+    label = "last cycles (trending.runs, any trigger)"
+    runs = conn.execute("""
+SELECT run_id, trigger, status, to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')
+FROM trending.runs ORDER BY run_id DESC LIMIT %s""", (RECENT_CYCLES,)).fetchall()
+    if not runs:
+        yield Check("note", label, "none yet: `trending recompute` runs one")
+        return
+    text = "; ".join(f"run {run} {trigger} {state} at {started} UTC" for run, trigger, state, started in runs)
+    finished = [state for _, _, state, _ in runs if state in ("ok", "failed", "aborted")]
+    yield (Check("note", label, f"{text} (the health check says why; trending status --run N shows one)")
+           if finished and finished[0] != "ok" else Check("ok", label, text))

@@ -32,7 +32,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from .. import bundle, cron
+from .. import bundle, compat, cron
 from ..db import (DEFAULT_SOURCE_SCHEMA, available_version, connect, extension_version, is_superuser,
                   source_schema, source_tables_problem)
 from ..errors import CliError
@@ -78,9 +78,13 @@ def register(commands) -> None:
 
 def run(args) -> int:
     with connect(args.dsn) as conn:
+        before = extension_version(conn)
         changed = install(conn, args.dsn, schedule=args.schedule, no_schedule=args.no_schedule,
                           source_schema=args.source_schema, job_role=args.job_role, force=args.force,
                           capture=args.capture)
+        offer = compat.capture_offer(conn, before)  # after an update from 1.0 or 1.1: the reason to upgrade
+    if offer:
+        print(offer)
     print("trending install: done" if changed else "trending install: nothing to change")
     return 0
 

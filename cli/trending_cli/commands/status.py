@@ -4,13 +4,16 @@ unhealthy, by trending.status's rule), the change capture's state and how
 big its tables are.
 `trending status --check` is a monitoring probe: one line, exit 0 when
 healthy, 1 when not. `trending status --run N` shows one run as its
-progress lines said it (pg_cron's runs print them to no one)."""
+progress lines said it (pg_cron's runs print them to no one).
+On a database that holds an older trending (before an upgrade) it says so
+first and shows what that version records (compat.py)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from .. import cron
+from .. import compat, cron
+from ..compat import Installed
 from ..db import connect, require_extension, source_schema
 from ..errors import CliError, server_message
 from ..output import table
@@ -35,53 +38,51 @@ def register(commands) -> None:
 
 def run(args) -> int:
     with connect(args.dsn) as conn:
-        version = require_extension(conn)
+        require_extension(conn)
+        ext = compat.installed(conn)
         if args.check:
-            healthy, line = health(conn)
+            healthy, line = health(conn, ext)
             print(line)
             return 0 if healthy else 1
         if args.run is not None:
-            print(one_run(conn, args.run))
+            print(one_run(conn, ext, args.run))
             return 0
-        print(f"trending {version} in database {conn.info.dbname}, source schema {source_schema(conn)}\n")
+        print(f"trending {ext.version} in database {conn.info.dbname}, source schema {source_schema(conn)}")
+        if ext.outdated:
+            print(f"{ext.update_line()}; until then this shows what {ext.version} records")
+        print()
         _runs(conn, args.runs)
         _schedule(conn, args.dsn)
-        _freshness(conn)
-        captured = capture(conn)
-        if captured:
-            print(f"{captured[1]}\n")
+        _freshness(conn, ext)
+        print(f"{capture(conn, ext)[1]}\n")
         _sizes(conn)
     return 0
 
 
-def health(conn) -> tuple[bool, str]:
+def health(conn, ext: Installed) -> tuple[bool, str]:
     """trending.status's healthy, and one line saying why not (shared with
     doctor): its unhealthy_reason (what failed, how stale the scores are,
-    the calls skipped since and whom they named), or for a version without
-    that column the same from its other columns."""
-    row = conn.execute("SELECT to_jsonb(s) FROM trending.status s").fetchone()[0]
-    if row["healthy"]:
-        as_of = conn.execute("SELECT to_char(%s::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",
-                             (row["scores_as_of"],)).fetchone()[0]
-        return True, f"healthy: scores as of {as_of} UTC"
-    if "unhealthy_reason" in row:
-        return False, "not healthy: " + server_message(row["unhealthy_reason"] or "")
-    reasons = []
-    if row["stale"]:
-        reasons.append(f"stale: no cycle has succeeded within stale_after ({row['stale_after']})"
-                       if row["scores_as_of"] else "stale: no cycle has succeeded yet")
-    if row["last_failure_run_id"] is not None and row["last_failure_run_id"] > (row["last_success_run_id"] or 0):
-        reasons.append(f"the last finished run ({row['last_failure_run_id']}) {row['last_failure_status']}: "
-                       f"{server_message(row['last_failure_message'] or '')}")
-    return False, "not healthy: " + "; ".join(reasons)
+    the calls skipped since and whom they named), or for an older version
+    the same from the columns it has (compat.old_health)."""
+    if ext.has("unhealthy_reason"):
+        healthy, reason = conn.execute("SELECT healthy, unhealthy_reason FROM trending.status").fetchone()
+        line = "not healthy: " + server_message(reason or "")
+    else:
+        healthy, line = compat.old_health(conn, ext)
+    if not healthy:
+        return False, line
+    (as_of,) = conn.execute("SELECT to_char(scores_as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') "
+                            "FROM trending.status").fetchone()
+    return True, f"healthy: scores as of {as_of} UTC"
 
 
-def capture(conn) -> tuple[bool, str] | None:
+def capture(conn, ext: Installed) -> tuple[bool, str]:
     """The change capture's state in one line (trending.capture_status), and
     whether it is as it should be (not installed is fine: cycles run full).
-    None for a version without the capture. Shared with doctor."""
-    if conn.execute("SELECT pg_catalog.to_regclass('trending.capture_status') IS NULL").fetchone()[0]:
-        return None
+    Shared with doctor."""
+    if not ext.has("capture"):
+        return True, (f"capture: none in trending {ext.version} (every cycle reads everything): update it "
+                      "(`trending install`), then `trending install --capture` turns it on")
     (installed, schema, armed, incremental_ok, reason, consumed, changes, plays, kind, why) = conn.execute("""
 SELECT c.installed, c.source_schema, c.armed, c.incremental_ok, c.full_cycle_reason, c.consumed_upto,
        c.pending_changes, c.pending_plays, s.last_cycle_kind, s.last_cycle_reason
@@ -136,7 +137,7 @@ def _schedule(conn, dsn: str) -> None:
               + (f": {server_message(message)}" if status == "failed" and message else ""))
 
 
-def _freshness(conn) -> None:
+def _freshness(conn, ext: Installed) -> None:
     (as_of, age, seconds, failure_run, failure_status, failure_at, failure_state, failure_message,
      running_pid, running_since) = conn.execute("""
 SELECT to_char(scores_as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), scores_age, last_success_seconds,
@@ -153,10 +154,11 @@ FROM trending.status""").fetchone()
               + ": ".join(x for x in (failure_state, failure_message) if x))
     if running_pid is not None:
         print(f"running now: pid {running_pid} since {running_since} UTC")
-    broken = conn.execute("SELECT to_jsonb(s) -> 'lease_broken_reason' FROM trending.status s").fetchone()[0]
+    broken = conn.execute("SELECT lease_broken_reason FROM trending.status").fetchone()[0] \
+        if ext.has("lease") else None
     if broken:
         print(f"last lease broken: {broken}")
-    healthy, line = health(conn)
+    healthy, line = health(conn, ext)
     if as_of is None:
         print("warning: no cycle has succeeded yet: run `trending recompute`")
     elif not healthy:
@@ -185,16 +187,19 @@ ORDER BY pg_total_relation_size(c.oid) DESC""").fetchall()
     print(table(["table", "live rows (est.)", "size with indexes"], [list(r) for r in rows], align="lrr"))
 
 
-def one_run(conn, run_id: int) -> str:
+def one_run(conn, ext: Installed, run_id: int) -> str:
     """Run `run_id` of trending.runs, as the progress lines of a cycle show it
     (a scheduled run's lines reach no log at the default log_min_messages):
     one line per step recorded, then what it skipped, its kind, its error."""
-    row = conn.execute("""
-SELECT run_id, trigger, status, cycle_kind, cycle_reason, run_by, pid, source_schema,
+    # 1.0's runs have no kind of cycle (every cycle was full)
+    kind = ("cycle_kind, cycle_reason, affected, drift" if ext.has("cycle_kind") else
+            "NULL::text, NULL::text, NULL::jsonb, NULL::jsonb")
+    row = conn.execute(f"""
+SELECT run_id, trigger, status, {kind}, run_by, pid, source_schema,
        to_char(cycle_now AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US'),
        to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
        round(EXTRACT(epoch FROM finished_at - started_at)::numeric, 1)::text,
-       COALESCE(plan -> 'steps', '[]'), step_ms, slice_rows, bad_rows, affected, drift, wal_bytes,
+       COALESCE(plan -> 'steps', '[]'), step_ms, slice_rows, bad_rows, wal_bytes,
        sqlstate, message, detail, hint
 FROM trending.runs WHERE run_id = %s""", (run_id,)).fetchone()
     if row is None:
@@ -202,8 +207,8 @@ FROM trending.runs WHERE run_id = %s""", (run_id,)).fetchone()
         raise CliError(f"there is no run {run_id} in trending.runs",
                        "`trending status` lists the recent runs" + (f" (the last is {last})" if last else "")
                        + "; the run_retention setting says how long runs are kept")
-    (run_id, trigger, status, kind, reason, run_by, pid, schema, now, started, seconds, plan_steps, step_ms,
-     slice_rows, bad_rows, affected, drift, wal_bytes, sqlstate, message, detail, hint) = row
+    (run_id, trigger, status, kind, reason, affected, drift, run_by, pid, schema, now, started, seconds, plan_steps,
+     step_ms, slice_rows, bad_rows, wal_bytes, sqlstate, message, detail, hint) = row
     lines = [f"run {run_id}: {trigger}, {status}" + (f", {kind} cycle" if kind else "")
              + f", as role {run_by} (pid {pid})",
              f"now {now} UTC, source schema {schema or '?'}, started {started} UTC"
