@@ -11,11 +11,10 @@ is derived here.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from . import bundle
-from .db import available_version, extension_version
+from .db import available_version, extension_version, version_key as _key
 from .errors import server_message
 
 # Each feature the CLI depends on, and the first version that has it.
@@ -41,11 +40,6 @@ SINCE = {
 # The stale_after setting's default since 1.1, which introduced it: 1.0's
 # scores are judged by it.
 DEFAULT_STALE_AFTER_HOURS = 2
-
-
-def _key(version: str) -> tuple[int, ...]:
-    """'1.10' -> (1, 10): versions compare by number, not as text."""
-    return tuple(int(n) for n in re.findall(r"\d+", version))
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -42,13 +43,25 @@ def available_version(conn, extension: str) -> str | None:
     return row[0] if row else None
 
 
-def require_extension(conn) -> str:
-    """The installed version, or the error every command but install gives."""
+def require_extension(conn, since: str | None = None) -> str:
+    """The installed version, or the error every command but install gives;
+    with `since`, also when the installed version is older (what the
+    command calls does not exist there)."""
     version = extension_version(conn)
     if version is None:
         raise CliError(f"the trending extension is not installed in database {conn.info.dbname}",
                        "install it: trending install (as a superuser); `trending doctor` checks the prerequisites")
+    if since is not None and version_key(version) < version_key(since):
+        raise CliError(f"trending {version} is installed in database {conn.info.dbname}; this command needs "
+                       f"{since} or later",
+                       "`trending install` updates it (`trending doctor` and `trending status` work on "
+                       f"{version} and say what the update brings)")
     return version
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """'1.10' -> (1, 10): versions compare by number, not as text."""
+    return tuple(int(n) for n in re.findall(r"\d+", version))
 
 
 def is_superuser(conn) -> bool:

@@ -23,6 +23,7 @@ import psycopg
 import pytest
 
 from trending_cli import compat, cron
+from trending_cli.db import version_key
 from trending_cli.sample_data import generate
 
 CLI_DIR = Path(__file__).resolve().parents[2] / "cli"
@@ -196,3 +197,23 @@ VALUES (%s, 1, 'old_cron', 'postgres', %s, 'succeeded', 'CALL', now(), now())"""
     assert "ok    last cycles (trending.runs, any trigger): run 1 recompute ok at " in out
     status = clean(trending("status", "--dsn", dsn))
     assert f"pg_cron job {jobid} in database postgres" in status and "last job run: succeeded at " in status
+
+
+@pytest.mark.parametrize("command", [["recompute"], ["movers"], ["preview"], ["explain", "track", "1"],
+                                     ["pause"]])
+def test_a_command_the_old_version_cannot_serve_says_so_and_how_to_update(old, command):
+    """Commands that call what only a later version has (recompute's full
+    argument, movers, preview, explain: 1.1; pause: 1.2) stop before calling
+    it, naming the installed version and `trending install`, never with
+    "function ... does not exist"."""
+    version, dsn = old
+    needs = "1.2" if command == ["pause"] else "1.1"
+    result = trending(*command, "--dsn", dsn)
+    if version_key(version) >= version_key(needs):
+        assert "is installed" not in result.stderr
+        return
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"trending {version} is installed in database" in result.stderr
+    assert f"this command needs {needs} or later" in result.stderr
+    assert "`trending install` updates it" in result.stderr
+    assert "does not exist" not in result.stderr

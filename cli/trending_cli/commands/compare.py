@@ -38,7 +38,7 @@ def register(commands) -> None:
 def run(args) -> int:
     differing = total = 0
     with connect(args.dsn) as conn:
-        require_extension(conn)
+        require_extension(conn, since="1.1")
         for index, relation in enumerate(args.legacy):
             if index:
                 print()

@@ -30,7 +30,7 @@ def run(args) -> int:
     if args.kind == "playlist" and args.version != "pnagD":
         raise CliError("--version applies to tracks only", "drop --version for a playlist")
     with connect(args.dsn) as conn:
-        require_extension(conn)
+        require_extension(conn, since="1.1")
         if args.kind == "track":
             row = conn.execute("SELECT trending.explain_track(%s, %s, %s, %s::timestamptz)",
                                (args.id, args.time_range, args.version, args.at)).fetchone()

@@ -28,7 +28,7 @@ def run(args) -> int:
     kind = "playlist" if args.playlists else "track"
     id_header = f"{kind}_id"
     with connect(args.dsn) as conn:
-        require_extension(conn)
+        require_extension(conn, since="1.1")
         rows = conn.execute("SELECT movement, id, previous_rank, rank, climb, previous_score, score, "
                             "to_char(since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), "
                             "to_char(as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') "

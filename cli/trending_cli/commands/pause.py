@@ -42,7 +42,7 @@ def run_resume(args) -> int:
 def _set_active(args, *, active: bool) -> int:
     command = "resume" if active else "pause"
     with connect(args.dsn) as conn:
-        require_extension(conn)
+        require_extension(conn, since="1.2")
         database = conn.info.dbname
         cron_db = cron.database(conn)
         if cron_db is None:

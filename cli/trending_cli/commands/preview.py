@@ -43,7 +43,7 @@ def run(args) -> int:
         raise CliError("--limit must be 0 or more", "e.g. --limit 20")
     slices = _slices(args.slices)
     with connect(args.dsn) as conn:
-        require_extension(conn)
+        require_extension(conn, since="1.1")
         with conn.transaction():
             # once, kept for the three reports below (dropped at commit)
             conn.execute("CREATE TEMP TABLE trending_cli_preview ON COMMIT DROP AS "

@@ -30,7 +30,7 @@ def register(commands) -> None:
 
 def run(args) -> int:
     with connect(args.dsn) as conn:
-        require_extension(conn)
+        require_extension(conn, since="1.1")
         if not args.json:
             conn.add_notice_handler(lambda diag: print(diag.message_primary, flush=True))
         now = "pg_catalog.now()" if args.now is None else "%s::timestamptz"
