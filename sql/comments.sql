@@ -40,7 +40,7 @@ COMMENT ON TABLE trending.runs IS
     'Run history: one row per cycle (running, ok, failed, aborted, skipped) with the now used, per-step milliseconds, per-slice row counts, WAL bytes and, on failure, SQLSTATE and message. Kept for the run_retention setting.';
 COMMENT ON COLUMN trending.runs.trigger IS 'recompute: SELECT trending.recompute(); scheduled: CALL trending.scheduled_recompute() (pg_cron).';
 COMMENT ON COLUMN trending.runs.cycle_now IS 'The now the scores were computed for.';
-COMMENT ON COLUMN trending.runs.step_ms IS 'Milliseconds of each finished step: check_sources, track_inputs, playlist_inputs, then one per slice (TYPE/version/range).';
+COMMENT ON COLUMN trending.runs.step_ms IS 'Milliseconds of each finished step: check_sources, track_inputs, track_changes, playlist_inputs, playlist_changes, one per slice (TYPE/version/range), then record_movers and write_state.';
 COMMENT ON COLUMN trending.runs.slice_rows IS 'Per slice: rows inserted, updated, deleted and left unchanged.';
 COMMENT ON COLUMN trending.runs.wal_bytes IS 'WAL written in the cluster between the run''s start and end (includes other sessions'' writes).';
 COMMENT ON COLUMN trending.runs.cycle_kind IS 'full (every score recomputed), incremental (only the affected items) or reconcile (full, and the incremental state compared with the sources); NULL for a skipped call.';

@@ -30,7 +30,8 @@ def _cell(value) -> str:
 
 
 RANGE_ORDER = ("week", "month", "year", "allTime")
-STEP_ORDER = ("check_sources", "track_inputs", "playlist_inputs", "slices")
+STEP_ORDER = ("check_sources", "track_inputs", "track_changes", "playlist_inputs", "playlist_changes", "slices",
+              "record_movers", "write_state")
 
 
 def _ordered(keys, order) -> list:

@@ -7,7 +7,7 @@ import json
 import re
 
 import pytest
-from trending_pl import cycle, hooks, inputs
+from trending_pl import cycle, hooks, inputs, recompute, runs
 
 STRATEGIES = [
     {"type": "TRACKS", "version": "pnagD", "kind": "track", "time_ranges": ["week", "month", "allTime"]},
@@ -118,7 +118,8 @@ def test_enabled_strategies_are_scored_and_disabled_ones_cleared(fake_plpy):
     assert summary["bad_rows"] == {**dict.fromkeys(inputs.TRACK_BAD_ROWS, 0),
                                    "duplicate_current_tracks": 2, "null_play_counts": 1,
                                    **dict.fromkeys(inputs.PLAYLIST_BAD_ROWS)}
-    assert {"check_sources", "track_inputs", "track_changes", "slices"} == set(summary["steps"])
+    assert {"check_sources", "track_inputs", "track_changes", "slices", "record_movers", "write_state"} == \
+        set(summary["steps"]), "the movers' lists and the state are not booked under the slices"
 
 
 def test_every_step_runs_with_the_configured_session_settings_and_schema(fake_plpy):
@@ -239,3 +240,66 @@ def test_without_the_capture_the_cycle_is_full_and_says_so(fake_plpy):
     assert plpy.ran(r"trending._capture_snapshot\(") == [] and plpy.ran(r"trending._capture_arm\(") == []
     (first, *_) = plpy.ran(r"trending._run_step_done\(")
     assert first.endswith("'full', 'the capture is not installed', NULL, NULL)")
+
+
+INSTALLED = dict(NOT_INSTALLED, installed=True, armed=True, incremental_ok=True, full_cycle_reason=None,
+                 full_cycle_reasons=[], consumed_upto=7, captured_upto=42)
+
+
+def test_the_movers_lists_and_the_state_are_steps_of_their_own_after_the_last_slice(fake_plpy):
+    """Their work runs between the last slice's progress line and their own:
+    it is timed and reported under record_movers and write_state, not under
+    the last slice."""
+    plpy = plpy_for(fake_plpy, {("TRACKS", "pnagD"), ("PLAYLISTS", "pnagD")}, capture=INSTALLED)
+    plpy.notice = lambda message, **kwargs: plpy.statements.append(f"NOTICE {message}")
+    plan = run_all(plpy)
+    names = [s["name"] for s in plan["steps"]]
+    assert names[-3:] == ["PLAYLISTS/pnagD/year", "record_movers", "write_state"]
+    total = len(names)
+
+    def at(pattern: str) -> list[int]:
+        return [i for i, s in enumerate(plpy.statements) if re.search(pattern, s)]
+    (last_slice,) = at(rf"^NOTICE trending: step {total - 2}/{total} PLAYLISTS/pnagD/year done in ")
+    (movers,) = at(rf"^NOTICE trending: step {total - 1}/{total} record_movers done in \d+ ms$")
+    (state,) = at(rf"^NOTICE trending: step {total}/{total} write_state done in \d+ ms$")
+    (record_top,) = at(r"trending\._record_top\(")
+    writes = at(r"trending\._(capture_arm|state_write|state_finish)\(")
+    assert last_slice < record_top < movers, "the movers' lists are recorded in their own step"
+    assert writes and movers < min(writes) and max(writes) < state, "the state is written in its own step"
+    assert list(recorded(plpy)["step_ms"])[-3:] == names[-3:], "each recorded with its own milliseconds"
+
+
+def test_the_procedure_runs_the_last_slice_and_the_finishing_steps_in_one_transaction(fake_plpy):
+    """recompute.step, called as the procedure calls it (one call per
+    transaction, the next index until it is not "more"): one step per
+    transaction but the last, which runs the last slice, record_movers and
+    write_state, each recorded and reported as a step, then marks the run ok."""
+    plpy = plpy_for(fake_plpy, {("TRACKS", "pnagD"), ("PLAYLISTS", "pnagD")}, capture=INSTALLED)
+    plpy.rules[:0] = [(re.compile(pattern), rows) for pattern, rows in [
+        (r"trending\._own_run\(", [{"ok": True}]),
+        (r"trending\._run_finish\(", lambda query: [{"r": json.dumps(recorded(plpy))}]),
+        (r"AS t$", [{"t": "2026-03-31 12:00:00.000000"}]),
+    ]]
+    plan = json.loads(json.dumps(cycle.plan(plpy)))
+    runs._RUNS[7] = {"run_id": 7, "now": "2026-03-31 12:00:00+00", "plan": plan, "next": 0, "filenodes": {}}
+    transactions, index = [], 0
+    while True:
+        done = len(plpy.ran(r"trending\._run_step_done\("))
+        result = json.loads(recompute.step(plpy, 7, index))
+        transactions.append([re.search(r"_run_step_done\('7', '([^']+)'", q).group(1)
+                             for q in plpy.ran(r"trending\._run_step_done\(")[done:]])
+        if result["state"] != "more":
+            break
+        index += 1
+    assert result["state"] == "ok", result
+    assert transactions[-1] == ["PLAYLISTS/pnagD/year", "record_movers", "write_state"]
+    assert all(len(t) == 1 for t in transactions[:-1]), transactions
+    assert [n for t in transactions for n in t] == [s["name"] for s in plan["steps"]]
+    assert len(plpy.notices) == len(plan["steps"]) + 1, "a progress line per step, then the run's"
+    assert {"record_movers", "write_state"} <= set(result["summary"]["steps"])
+    assert len(plpy.ran(r"trending\._run_finish\(")) == 1 and 7 not in runs._RUNS
+
+
+def test_transaction_steps_groups_only_the_last_slice_with_the_finishing_steps():
+    plan = {"steps": [{"name": n} for n in ("check_sources", "a/b/c", "d/e/f", *cycle.FINISH_STEPS)]}
+    assert [list(cycle.transaction_steps(plan, i)) for i in range(3)] == [[0], [1], [2, 3, 4]]

@@ -6,8 +6,10 @@ copy for the record, never read back), so that the scheduled procedure can
 commit between steps and still run exactly what it planned: check the
 sources; then per kind of item (tracks, playlists) stage the shared inputs,
 then the changes (private temp tables, kept across the procedure's commits),
-then one step per slice that writes them. recompute() runs the same steps in
-one transaction.
+then one step per slice that writes them; last, record the movers' lists and
+write the incremental state (FINISH_STEPS). recompute() runs the same steps
+in one transaction; the procedure runs the last slice and FINISH_STEPS in one
+(transaction_steps).
 
 Each slice is written by one statement, so a reader sees a slice either
 before or after its step, never in between.
@@ -25,6 +27,12 @@ CHECK_SOURCES = "check_sources"
 INPUTS = {"track": "track_inputs", "playlist": "playlist_inputs"}
 CHANGES = {"track": "track_changes", "playlist": "playlist_changes"}
 STAGE_STEPS = (CHECK_SOURCES, *INPUTS.values(), *CHANGES.values())
+# After every slice: the top lists as this cycle leaves them (movers()), then
+# the incremental state and the capture's watermark. Steps of their own, so
+# that their time is not booked under the last slice's.
+RECORD_MOVERS = "record_movers"
+WRITE_STATE = "write_state"
+FINISH_STEPS = (RECORD_MOVERS, WRITE_STATE)
 
 
 def plan(plpy, full: bool = False) -> dict:
@@ -32,7 +40,7 @@ def plan(plpy, full: bool = False) -> dict:
     enabled strategy, stage its inputs, then its changes, then apply each
     slice; a disabled strategy's slices are cleared. Whether the cycle is
     full or incremental is decided by its first step (begin_capture); `full`
-    asks for a full one."""
+    asks for a full one. FINISH_STEPS come last, whatever is enabled."""
     settings = config.read_settings(plpy)
     strategies = config.read_strategies(plpy)
     steps = [{"name": CHECK_SOURCES}]
@@ -44,10 +52,27 @@ def plan(plpy, full: bool = False) -> dict:
             for time_range in s.time_ranges:
                 steps.append({"name": f"{s.key}/{time_range}", "type": s.type, "version": s.version,
                               "kind": s.kind, "range": time_range, "enabled": s.enabled})
+    steps += [{"name": name} for name in FINISH_STEPS]
     plan_ = {"source_schema": settings["source_schema"], "settings": settings, "steps": steps,
              "full_requested": bool(full)}
     plan_["fingerprint"] = incremental.fingerprint(plan_)
     return plan_
+
+
+def transaction_steps(plan_: dict, index: int) -> range:
+    """The steps the scheduled procedure runs in the transaction that begins
+    with step `index`: that step alone, but for the last slice's, which runs
+    with FINISH_STEPS in one transaction (each still timed and reported as a
+    step of its own). The state, the capture's watermark (armed or advanced)
+    and the run marked ok commit with the cycle's last scores or not at all:
+    a run recorded failed has armed and moved nothing, and no committed
+    moment has every slice at this cycle's now while the state, the
+    watermark and the movers' lists still describe the previous cycle
+    (docs/incremental.md, "It moves in one transaction"). Holding the last
+    slice's commit back until then costs readers nothing: they never wait
+    on a cycle's locks."""
+    last_slice = len(plan_["steps"]) - len(FINISH_STEPS) - 1
+    return range(index, len(plan_["steps"])) if index >= last_slice else range(index, index + 1)
 
 
 def _strategy(step: dict) -> Strategy:
@@ -111,6 +136,10 @@ def run_step(plpy, run: dict, index: int) -> None:
         bad_rows = stage_inputs(plpy, run, kind, inputs.Cycle.start(plpy, run["now"], source_schema), guard)
     elif name in CHANGES.values():
         changes = _stage_changes(plpy, run, next(k for k, v in CHANGES.items() if v == name))
+    elif name == RECORD_MOVERS:
+        record_top(plpy, run)  # the lists as this cycle leaves them, for movers()
+    elif name == WRITE_STATE:
+        finish_capture(plpy, run, inputs.Cycle.start(plpy, run["now"], source_schema))
     elif step["enabled"]:
         kind = step["kind"]
         slice_result = slices.apply(plpy, run["run_id"], inputs.Cycle.start(plpy, run["now"], source_schema),
@@ -118,11 +147,6 @@ def run_step(plpy, run: dict, index: int) -> None:
                                     restage=lambda: _stage_changes(plpy, run, kind)["filenode"])
     else:
         slice_result = slices.remove(plpy, run["run_id"], _strategy(step), step["range"])
-
-    if index == len(plan_["steps"]) - 1:
-        record_top(plpy, run)  # the lists as this cycle leaves them, for movers()
-        finish_capture(plpy, run, inputs.Cycle.start(plpy, run["now"], source_schema))
-        # in the transaction that commits the cycle's last state
 
     ms = round((time.monotonic() - started) * 1000, 1)
     in_step = name in INPUTS.values()
@@ -276,8 +300,9 @@ def _consumed(plpy, info: dict) -> str:
 
 
 def finish_capture(plpy, run: dict, c: inputs.Cycle) -> None:
-    """In the transaction of the last step, which commits the cycle's last
-    scores: move the state and the capture's watermark together.
+    """The write_state step, in the transaction that commits the cycle's
+    last scores (transaction_steps): move the state and the capture's
+    watermark together.
     - Full or reconciling: arm the capture at the snapshot taken before any
       source was read (this prunes the delta rows the cycle covered), and
       replace the state with what the cycle staged (valid only if armed).
@@ -320,7 +345,8 @@ def finish_capture(plpy, run: dict, c: inputs.Cycle) -> None:
 
 
 def record_top(plpy, run: dict) -> None:
-    """In the last step's transaction: record the top N of every list the
+    """The record_movers step, after every slice, in the transaction of the
+    last one (transaction_steps): record the top N of every list the
     API reads (trending._record_top keeps the previous cycle's beside them)
     and keep its counts in the run's memory for announce()."""
     settings = run["plan"]["settings"]
@@ -376,7 +402,7 @@ def summary(plan_: dict, run_row: dict, now_text: str, capture_info: dict | None
         entry["ranges"][step["range"]] = slice_rows[step["name"]]
     counters = ("inserted", "updated", "deleted", "unchanged")
     totals = {k: sum(r[k] for s in strategies.values() for r in s["ranges"].values()) for k in counters}
-    steps = {k: v for k, v in step_ms.items() if k in STAGE_STEPS}
+    steps = {k: v for k, v in step_ms.items() if k in STAGE_STEPS + FINISH_STEPS}
     steps["slices"] = round(sum(v for k, v in step_ms.items() if k not in steps), 1)
     bad_rows = dict.fromkeys(inputs.TRACK_BAD_ROWS + inputs.PLAYLIST_BAD_ROWS)
     bad_rows.update(_json(run_row["bad_rows"]) or {})

@@ -3,9 +3,11 @@
 `SET trending.test_pause_after = 'STEP:SECONDS'` (e.g.
 'TRACKS/pnagD/week:5') makes a cycle sleep that long after that step's
 work, before its commit, with its locks held (in the scheduled procedure the
-steps before it are committed). Off unless set; only a superuser may use it:
-anyone can set a custom parameter, so a non-superuser's cycle refuses to run
-with it set rather than let any role stretch a cycle's locks.
+transactions before its own are committed: one per step, but one for the
+last slice, record_movers and write_state). Off unless set; only a
+superuser may use it: anyone can set a custom parameter, so a
+non-superuser's cycle refuses to run with it set rather than let any role
+stretch a cycle's locks.
 """
 
 from __future__ import annotations

@@ -140,8 +140,15 @@ def drop_temp_tables(plpy) -> None:
     trending._staging_drop (the owner's), then the session's own."""
     plpy.execute("SELECT trending._staging_drop()")
     for name in TEMP_TABLES:
-        if plpy.execute(f"SELECT pg_catalog.to_regclass('pg_temp.{name}') IS NOT NULL AS present")[0]["present"]:
-            plpy.execute(f"DROP TABLE pg_temp.{name}")
+        drop_temp_table(plpy, name)
+
+
+def drop_temp_table(plpy, name: str) -> None:
+    """Drop this session's pg_temp.<name> if it has one. Looked up first, not
+    DROP ... IF EXISTS: its NOTICE ("does not exist, skipping") would land
+    among a cycle's progress lines, and a cycle's housekeeping prints nothing."""
+    if plpy.execute(f"SELECT pg_catalog.to_regclass('pg_temp.{name}') IS NOT NULL AS present")[0]["present"]:
+        plpy.execute(f"DROP TABLE pg_temp.{name}")
 
 
 def _age_days(c: Cycle, row: str) -> str:

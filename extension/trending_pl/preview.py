@@ -37,7 +37,7 @@ def stage(plpy, now: str) -> int:
         strategy = config.Strategy(step["type"], step["version"], step["kind"], (step["range"],), step["enabled"])
         (by_kind[step["kind"]] if step["enabled"] else removed).append((strategy, step["range"]))
 
-    plpy.execute(f"DROP TABLE IF EXISTS {RESULT}")
+    inputs.drop_temp_table(plpy, "trending_preview")  # one a failed preview in this session left
     plpy.execute("CREATE TEMP TABLE trending_preview (kind text, type text, version text, time_range text,"
                  " id integer, action text, old_score float8, new_score float8, old_rank bigint,"
                  " new_rank bigint, old_genre text, new_genre text)")

@@ -4,9 +4,10 @@
   every error; nothing of a failed cycle stays, not even its run row.
 - start() / step(): `CALL trending.scheduled_recompute()`, the procedure
   pg_cron runs, which commits after each step so that no snapshot or lock is
-  held for a whole cycle. Its 'running' row is committed first; a failure is
-  recorded in the row (with SQLSTATE and message) before the procedure
-  re-raises it, so pg_cron marks the job failed too.
+  held for a whole cycle (the last slice, record_movers and write_state
+  commit together: cycle.transaction_steps). Its 'running' row is committed
+  first; a failure is recorded in the row (with SQLSTATE and message) before
+  the procedure re-raises it, so pg_cron marks the job failed too.
 
 Both plan the cycle the same way and run the same steps (cycle.py).
 """
@@ -70,7 +71,8 @@ def start(plpy, now: str, full: bool = False):
 
 
 def step(plpy, run_id: int, index: int) -> str:
-    """Step `index` of a scheduled run, as one subtransaction of the
+    """Step `index` of a scheduled run (with the steps that share its
+    transaction: cycle.transaction_steps), as one subtransaction of the
     procedure's current transaction. Returns JSON: {"state": "more"} while
     steps remain, {"state": "ok", "summary": ...} after the last one, or
     {"state": "failed", "sqlstate", "message", "detail", "hint"} after
@@ -87,15 +89,18 @@ def step(plpy, run_id: int, index: int) -> str:
             return _failed(error)
         raise
     try:
-        last = index == len(state["plan"]["steps"]) - 1
+        steps = cycle.transaction_steps(state["plan"], index)
+        last = steps[-1] == len(state["plan"]["steps"]) - 1
         with plpy.subtransaction():
-            cycle.run_step(plpy, state, index)
-            # the last step arms the change capture: marking the run ok goes
-            # with it, so that a run recorded failed has armed nothing
+            # the last slice, record_movers and write_state (which arms the
+            # change capture) in one transaction; marking the run ok goes
+            # with them, so that a run recorded failed has armed nothing
+            for each in steps:
+                cycle.run_step(plpy, state, each)
             finished = runs.finish(plpy, run_id) if last else None
             if last:
                 cycle.announce(plpy, state, _now_text(plpy, state["now"]))  # sent at the procedure's commit
-        state["next"] = index + 1
+        state["next"] = steps.stop
         if not last:
             return json.dumps({"state": "more"})
         summary = cycle.summary(state["plan"], finished, _now_text(plpy, state["now"]), state.get("capture"))

@@ -65,8 +65,8 @@ FROM trending.status s""", ["timestamptz"]), [now])
 # started, `now`, the next step to run and what the steps left for later
 # ones (the score tables' filenodes; the change capture's watermark, its
 # fingerprint and its snapshot, taken by the first step and used by
-# the last: cycle.begin_capture, cycle.finish_capture). A run's plan is never re-read from trending.runs (whose plan column
-# is a record only): the scheduled procedure's steps are transactions of the
+# write_state: cycle.begin_capture, cycle.finish_capture). A run's plan is
+# never re-read from trending.runs (whose plan column is a record only): the scheduled procedure's steps are transactions of the
 # same session, so they find it here, and a session that did not start a
 # run cannot continue it.
 _RUNS: dict[int, dict] = {}

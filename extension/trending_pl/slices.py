@@ -29,7 +29,7 @@ import time
 
 from . import formulas
 from .config import Strategy
-from .inputs import Cycle, analyze_staging, staging_table
+from .inputs import Cycle, analyze_staging, drop_temp_table, staging_table
 
 # How each kind of strategy is stored: its score table, id column, inputs,
 # and whether rows carry a genre.
@@ -106,7 +106,7 @@ def stage_changes(plpy, kind: str, slices: list[tuple[Strategy, str]], ids: str 
     # the changes table is a staging table (the write reads it and checks its
     # columns: sql/functions/_staging_columns.sql, _apply_slice.sql)
     staging_table(plpy, f"trending_{kind}_changes")
-    plpy.execute(f"DROP TABLE IF EXISTS {counts}")
+    drop_temp_table(plpy, f"trending_{kind}_staged")  # staged again when a slice restages
     plpy.execute(f"CREATE TEMP TABLE trending_{kind}_staged (type text, version text, time_range text, n bigint)")
     plpy.execute(f"""
 WITH joined AS MATERIALIZED (

@@ -1,8 +1,10 @@
 -------------------------------------------------------------------------------
 -- _scheduled_step
--- One step of a scheduled run, in a subtransaction: {"state": "more"},
--- {"state": "ok", "summary": ...} after the last step, or {"state":
--- "failed", "sqlstate", "message", "detail", "hint"} once the failure is
+-- One step of a scheduled run, in a subtransaction; the last slice's runs
+-- with record_movers and write_state, each recorded as a step of its own,
+-- so that the three commit together (cycle.py, transaction_steps). Returns
+-- {"state": "more"}, {"state": "ok", "summary": ...} after the last step, or
+-- {"state": "failed", "sqlstate", "message", "detail", "hint"} once the failure is
 -- recorded in trending.runs (which frees the cycle lease). Never raises for a
 -- failed step, so the procedure can commit the failure before re-raising it.
 -- Continues only a run this session started: the plan is in this session's

@@ -3,9 +3,11 @@
 -- The cycle pg_cron runs: CALL trending.scheduled_recompute();
 --
 -- Same steps as trending.recompute(), but it COMMITs after each one: the
--- 'running' run row first, then each step (staging the inputs, each slice),
--- so no snapshot or lock is held for a whole cycle and a reader sees each
--- slice switch atomically when its step commits. A failed step is recorded
+-- 'running' run row first, then each step (staging the inputs, each slice;
+-- the last slice with record_movers and write_state, which move the
+-- incremental state with the last scores), so no snapshot or lock is held
+-- for a whole cycle and a reader sees each slice switch atomically when its
+-- step commits. A failed step is recorded
 -- in trending.runs (SQLSTATE, message) and committed, then re-raised so the
 -- cron job is marked failed; the slices already committed keep their new
 -- scores, the others their previous ones. On a hot standby it returns

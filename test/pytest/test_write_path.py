@@ -79,7 +79,7 @@ def test_a_reader_never_waits_nor_sees_an_empty_list_during_a_paused_cycle(dsn, 
     assert snapshot(conn) != before, "the cycle at a later now did change scores"
 
 
-@pytest.mark.parametrize("pause", ["track_inputs", "TRACKS/pnagD/week", "PLAYLISTS/pnagD/year"])
+@pytest.mark.parametrize("pause", ["track_inputs", "TRACKS/pnagD/week", "write_state"])
 def test_no_access_exclusive_lock_and_nothing_stronger_than_row_exclusive_during_a_cycle(dsn, conn, pause):
     with Background(dsn, "SELECT trending.recompute(%s)", (LATER,), pause=f"{pause}:3") as cycle:
         cycle.wait_until_paused(conn)
@@ -241,8 +241,10 @@ def test_each_step_sends_a_notice_and_the_run_is_recorded(conn):
     conn.add_notice_handler(lambda d: notices.append(d.message_primary))
     summary = recompute(conn, LATER)
     steps = [n for n in notices if n.startswith("trending: step ")]
-    assert len(steps) == 5 + 4 * 3, "sources, inputs and changes of two kinds, twelve slices"
-    assert steps[-1].startswith("trending: step 17/17 PLAYLISTS/pnagD/year done in")
+    assert len(steps) == 5 + 4 * 3 + 2, "sources, inputs and changes of two kinds, twelve slices, movers, state"
+    assert steps[-3].startswith("trending: step 17/19 PLAYLISTS/pnagD/year done in")
+    assert steps[-2].startswith("trending: step 18/19 record_movers done in")
+    assert steps[-1].startswith("trending: step 19/19 write_state done in")
     row = conn.execute("""
 SELECT trigger, status, cycle_now, slice_rows -> 'TRACKS/pnagD/week', step_ms ? 'track_inputs', wal_bytes > 0
 FROM trending.runs WHERE run_id = %s""", (summary["run_id"],)).fetchone()

@@ -122,12 +122,19 @@ class ExtensionProcedure(Extension):
 
     def cycle(self, conn, now: datetime, options: Options) -> Outcome:
         conn.execute("CALL trending.scheduled_recompute(now => %s)", (now,))
-        # each step is its own transaction: the longest step is the longest
-        # time a snapshot (and so the xmin horizon) is held
-        (step_ms,) = conn.execute(
-            "SELECT step_ms FROM trending.runs WHERE trigger = 'scheduled' ORDER BY run_id DESC LIMIT 1").fetchone()
+        # each step is its own transaction but the last slice, record_movers and
+        # write_state, which commit together: the longest transaction is the
+        # longest time a snapshot (and so the xmin horizon) is held
+        (step_ms, names) = conn.execute(
+            "SELECT step_ms, ARRAY(SELECT s ->> 'name' FROM pg_catalog.jsonb_array_elements(plan -> 'steps') AS s) "
+            "FROM trending.runs WHERE trigger = 'scheduled' ORDER BY run_id DESC LIMIT 1").fetchone()
         longest = max(step_ms, key=step_ms.get)
-        return Outcome(detail={"step_ms": step_ms, "longest_step": longest, "longest_step_ms": step_ms[longest]})
+        transactions = {name: step_ms[name] for name in names[:-3]}
+        transactions[" + ".join(names[-3:])] = round(sum(step_ms[name] for name in names[-3:]), 1)
+        longest_transaction = max(transactions, key=transactions.get)
+        return Outcome(detail={"step_ms": step_ms, "longest_step": longest, "longest_step_ms": step_ms[longest],
+                               "longest_transaction": longest_transaction,
+                               "longest_transaction_ms": transactions[longest_transaction]})
 
 
 
