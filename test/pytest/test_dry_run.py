@@ -18,14 +18,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from support.catalog import check, snapshot, steps
+from support.catalog import check, snapshot, steps, writers_holding_their_locks
 from trending_cli.cluster import Cluster
 from trending_cli.db import SOURCE_TABLES
 from trending_cli.sample_data import generate
@@ -65,39 +64,12 @@ def dry_and_real(server, db: str, *args: str) -> tuple[str, str]:
     locks), then the real run; checks the difference against the dry run."""
     dsn = server.conninfo(db)
     before = take(server)
-    with writers_holding_their_locks(server, db):
+    with writers_holding_their_locks(server.conninfo(db), server.conninfo(), SOURCE_TABLES):
         dry = trending("install", "--dsn", dsn, *args, "--dry-run", options="-c lock_timeout=2s")
     assert take(server) == before, "the dry run changed nothing"
     real = trending("install", "--dsn", dsn, *args)
     check(dry, before, take(server), db)
     return dry, real
-
-
-class writers_holding_their_locks(ExitStack):
-    """Open transactions holding a writer's lock (ROW EXCLUSIVE) on every
-    source table and on trending's settings and strategies in `db`, and on
-    cron.job once pg_cron exists: a lock that a writer waits for would wait
-    for them (the dry run runs with lock_timeout = 2s and would fail)."""
-
-    def __init__(self, server, db: str):
-        super().__init__()
-        self.targets = [(server.conninfo(db), [f"music.{t}" for t in SOURCE_TABLES]
-                         + ["trending.settings", "trending.strategies"]),
-                        (server.conninfo(), ["cron.job"])]
-
-    def __enter__(self):
-        super().__enter__()
-        for dsn, tables in self.targets:
-            conn = self.enter_context(psycopg.connect(dsn))
-            present = [t for t in tables if conn.execute("SELECT to_regclass(%s)", (t,)).fetchone()[0]]
-            for table in present:
-                conn.execute(f"LOCK TABLE {table} IN ROW EXCLUSIVE MODE")
-        # the control: a lock a writer would wait for does wait
-        with psycopg.connect(self.targets[0][0]) as probe:
-            probe.execute("SET lock_timeout = '100ms'")
-            with pytest.raises(psycopg.errors.LockNotAvailable):
-                probe.execute("LOCK TABLE music.plays IN SHARE MODE")
-        return self
 
 
 def test_a_fresh_install_changes_exactly_what_its_dry_run_lists(server):

@@ -12,8 +12,10 @@ its job id sequence."""
 from __future__ import annotations
 
 import re
+from contextlib import ExitStack
 
 import psycopg
+import pytest
 
 TRENDING_SCHEMAS = ("trending", "trending_private")
 
@@ -153,3 +155,30 @@ def check(dry_run: str, before: set[tuple], after: set[tuple], db: str) -> None:
     idle = [step.splitlines()[0] for step in listed
             if not any(explains(step, change, fact, db) for change, fact in diff)]
     assert not idle, f"in the dry run but nothing changed: {idle}\n{diff[:20]}"
+
+
+class writers_holding_their_locks(ExitStack):
+    """Open transactions holding a writer's lock (ROW EXCLUSIVE) on every
+    source table and on trending's settings and strategies in `dsn`'s
+    database, and on cron.job once pg_cron exists: a lock that a writer
+    waits for would wait for them (run the dry run with a short
+    lock_timeout: it fails rather than waits)."""
+
+    def __init__(self, dsn: str, cron_dsn: str, tables, source: str = "music"):
+        super().__init__()
+        self.targets = [(dsn, [f"{source}.{t}" for t in tables] + ["trending.settings", "trending.strategies"]),
+                        (cron_dsn, ["cron.job"])]
+
+    def __enter__(self):
+        super().__enter__()
+        for dsn, tables in self.targets:
+            conn = self.enter_context(psycopg.connect(dsn))
+            present = [t for t in tables if conn.execute("SELECT to_regclass(%s)", (t,)).fetchone()[0]]
+            for table in present:
+                conn.execute(f"LOCK TABLE {table} IN ROW EXCLUSIVE MODE")
+        # the control: a lock a writer would wait for does wait
+        with psycopg.connect(self.targets[0][0]) as probe:
+            probe.execute("SET lock_timeout = '100ms'")
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                probe.execute(f"LOCK TABLE {self.targets[0][1][0]} IN SHARE MODE")
+        return self
