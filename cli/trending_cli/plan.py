@@ -36,12 +36,6 @@ def note(area: str, text: str) -> Step:
     return Step(area, text)
 
 
-def done(lines: list[str] | str) -> Callable[[], Outcome]:
-    """A run() for a step whose work is done elsewhere (the caller ran it
-    with others in one transaction): it only says so."""
-    return lambda: ([lines] if isinstance(lines, str) else lines, True)
-
-
 def execute(steps: list[Step], out) -> bool:
     """Run the steps in order, printing what each did; True if any changed something."""
     changed = False

@@ -15,7 +15,6 @@ differences); the update of a 1.1 extension.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from datetime import datetime, timezone

@@ -257,7 +257,7 @@ def _plan_extension(conn, version: str | None) -> list[Step]:
                            "install it on the database server: apt-get install postgresql-plpython3-15 "
                            "(Debian, Ubuntu) or postgresql15-plpython3 (RHEL)")
         also = [what for what, missing in (
-            ("the language plpython3u", not _exists(conn, "pg_extension", "extname", "plpython3u")),
+            ("plpython3u", not _exists(conn, "pg_extension", "extname", "plpython3u")),
             ("schema trending", not _exists(conn, "pg_namespace", "nspname", "trending")),
             (f"the NOLOGIN role {CAPTURE_ROLE} (cluster-wide; the capture triggers run as it)",
              _at_least(version, "1.2") and not _exists(conn, "pg_roles", "rolname", CAPTURE_ROLE)))
@@ -268,7 +268,7 @@ def _plan_extension(conn, version: str | None) -> list[Step]:
             return [f"extension: created trending {extension_version(conn)} in database {database}"], True
         return [Step("extension", f"create trending {version} in database {database}"
                      + (f", with {', '.join(also)}" if also else "")
-                     + " (its objects, schema trending's grants to PUBLIC, as sql/grants.sql sets them)",
+                     + " (its objects in schemas trending and trending_private, with their grants)",
                      sql=["CREATE EXTENSION trending CASCADE;"], run=create)]
     if installed == version:
         return [note("extension", f"trending {installed} already installed in database {database}")]
@@ -319,7 +319,8 @@ CAPTURE_TERMS = (
     "after a TRUNCATE, when a capture trigger or a source table was altered, or when no cycle consumed it in time",
 )
 CAPTURE_ROLE = "trending_capture"
-# db.SOURCE_TABLES in the order install_capture() covers them
+# the capture triggers of a table as install_capture() makes them: name ->
+# (tgtype, old transition table, new transition table), as capture.py's _intact checks
 CAPTURE_TRIGGERS = {"trending_capture_insert": (4, None, "capture_new"),
                     "trending_capture_update": (16, "capture_old", "capture_new"),
                     "trending_capture_delete": (8, "capture_old", None),
