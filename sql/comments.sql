@@ -170,6 +170,7 @@ COMMENT ON TABLE trending._state_playlist_owners IS 'Internal, UNLOGGED: the own
 COMMENT ON TABLE trending._state_play_buckets IS 'Internal, UNLOGGED: plays per track and UTC hour from the month window''s first hour on, counted up to the capture watermark.';
 COMMENT ON TABLE trending._state_track_hours IS 'Internal, UNLOGGED: the hours that hold a live save or repost of a track (from the month window''s first hour on).';
 COMMENT ON TABLE trending._state_playlist_hours IS 'Internal, UNLOGGED: the hours that hold a live save or repost of a playlist (from the year window''s first hour on).';
+COMMENT ON FUNCTION trending._state_load(regclass, text) IS 'Internal: a full cycle replaces one state table whole, its secondary indexes built after the load (owner only).';
 COMMENT ON FUNCTION trending._state_write(bigint, text, boolean) IS 'Internal: a cycle stores its staging into the incremental state (checked: the caller''s own run, plain temp tables).';
 COMMENT ON FUNCTION trending._state_advance(bigint, timestamp, timestamp) IS 'Internal: an incremental cycle adds the delta rows'' plays to the buckets, in the transaction that moves the watermark past them.';
 COMMENT ON FUNCTION trending._state_finish(bigint, timestamp, text, text) IS 'Internal: the last step marks the state valid at the capture''s watermark and the cycle''s now (invalid when the capture is not armed).';

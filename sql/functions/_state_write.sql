@@ -12,7 +12,7 @@
 --                  trending._state_tracks) and the hours of the tracks' live
 --                  engagements, pg_temp.trending_track_engagement_hours;
 --   'playlist'     the same for playlists, and pg_temp.trending_playlist_owners.
---                  Full (p_full): the kind's state is replaced whole.
+--                  Full (p_full): the kind's state is replaced whole (trending._state_load).
 --                  Incremental: the rows of the ids in
 --                  pg_temp.trending_<kind>_affected are replaced, and the
 --                  item hours given are added (an hour kept too long only
@@ -50,132 +50,117 @@ DECLARE
 BEGIN
     PERFORM trending._own_run(p_run_id);
     IF p_what = 'begin' THEN
-        INSERT INTO trending._state_meta AS m (valid, run_id) VALUES (false, p_run_id)
-        ON CONFLICT (one) DO UPDATE SET valid = false, run_id = excluded.run_id;
-        RETURN 0;
+    INSERT INTO trending._state_meta AS m (valid, run_id) VALUES (false, p_run_id)
+    ON CONFLICT (one) DO UPDATE SET valid = false, run_id = excluded.run_id;
+    RETURN 0;
     END IF;
     IF p_what = 'play_buckets' THEN
-        IF NOT p_full THEN
-            RAISE EXCEPTION 'trending: play buckets are rebuilt by full cycles only' USING ERRCODE = '22023';
-        END IF;
-        v_src := trending._safe_temp_table('trending_play_hours',
-                                           ARRAY['track_id', 'hour', 'n_source', 'n_after'],
-                                           ARRAY['pg_catalog.int8', 'pg_catalog.timestamp',
-                                                 'pg_catalog.int8', 'pg_catalog.int8']::pg_catalog.regtype[]);
-        TRUNCATE trending._state_play_buckets;
-        EXECUTE pg_catalog.format(
-            'INSERT INTO trending._state_play_buckets (track_id, hour, plays)
-             SELECT h.track_id, h.hour, h.n_source - h.n_after FROM %s h
-             WHERE h.track_id IS NOT NULL AND h.hour IS NOT NULL AND h.n_source <> h.n_after', v_src);
-        GET DIAGNOSTICS v_rows = ROW_COUNT;
-        ANALYZE trending._state_play_buckets;  -- the next cycle's plans need the new table's statistics
-        RETURN v_rows;
+    IF NOT p_full THEN
+        RAISE EXCEPTION 'trending: play buckets are rebuilt by full cycles only' USING ERRCODE = '22023';
+    END IF;
+    v_src := trending._safe_temp_table('trending_play_hours',
+                                       ARRAY['track_id', 'hour', 'n_source', 'n_after'],
+                                       ARRAY['pg_catalog.int8', 'pg_catalog.timestamp',
+                                             'pg_catalog.int8', 'pg_catalog.int8']::pg_catalog.regtype[]);
+    RETURN trending._state_load('trending._state_play_buckets', pg_catalog.format(
+        '(track_id, hour, plays)
+         SELECT h.track_id, h.hour, h.n_source - h.n_after FROM %s h
+         WHERE h.track_id IS NOT NULL AND h.hour IS NOT NULL AND h.n_source <> h.n_after
+         ORDER BY h.track_id, h.hour', v_src));
     END IF;
     IF p_what IN ('track_users', 'playlist_users') THEN
-        v_state := CASE p_what WHEN 'track_users' THEN 'trending._state_track_users'
-                               ELSE 'trending._state_playlist_users' END;
-        v_src := trending._safe_temp_table('trending_' || pg_catalog.replace(p_what, '_users', '') || '_user_state',
-                                           ARRAY['user_id', 'weight', 'negative'],
-                                           ARRAY['pg_catalog.int8', 'pg_catalog.numeric',
-                                                 'pg_catalog.bool']::pg_catalog.regtype[]);
-        IF p_full THEN
-            EXECUTE pg_catalog.format('TRUNCATE %s', v_state);
-        ELSE
-            EXECUTE pg_catalog.format('DELETE FROM %s s WHERE s.user_id = ANY (ARRAY(SELECT u.user_id FROM %s u))',
-                                      v_state, v_src);
-        END IF;
-        EXECUTE pg_catalog.format(
-            'INSERT INTO %s (user_id, weight, negative)
-             SELECT DISTINCT ON (u.user_id) u.user_id, u.weight, COALESCE(u.negative, false) FROM %s u
-             WHERE u.user_id IS NOT NULL AND (u.weight IS NOT NULL OR u.negative)
-             ORDER BY u.user_id', v_state, v_src);
-        GET DIAGNOSTICS v_rows = ROW_COUNT;
-        IF p_full THEN
-            EXECUTE pg_catalog.format('ANALYZE %s', v_state);
-        END IF;
-        RETURN v_rows;
+    v_state := CASE p_what WHEN 'track_users' THEN 'trending._state_track_users'
+                           ELSE 'trending._state_playlist_users' END;
+    v_src := trending._safe_temp_table('trending_' || pg_catalog.replace(p_what, '_users', '') || '_user_state',
+                                       ARRAY['user_id', 'weight', 'negative'],
+                                       ARRAY['pg_catalog.int8', 'pg_catalog.numeric',
+                                             'pg_catalog.bool']::pg_catalog.regtype[]);
+    v_values := pg_catalog.format(
+        '(user_id, weight, negative)
+         SELECT DISTINCT ON (u.user_id) u.user_id, u.weight, COALESCE(u.negative, false) FROM %s u
+         WHERE u.user_id IS NOT NULL AND (u.weight IS NOT NULL OR u.negative)
+         ORDER BY u.user_id', v_src);
+    IF p_full THEN
+        RETURN trending._state_load(v_state, v_values);
+    END IF;
+    EXECUTE pg_catalog.format('DELETE FROM %s s WHERE s.user_id = ANY (ARRAY(SELECT u.user_id FROM %s u))',
+                              v_state, v_src);
+    EXECUTE pg_catalog.format('INSERT INTO %s %s', v_state, v_values);
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
     END IF;
     IF p_what = 'track' THEN
-        v_state := 'trending._state_tracks'; v_hours_table := 'trending._state_track_hours'; v_id := 'track_id';
+    v_state := 'trending._state_tracks'; v_hours_table := 'trending._state_track_hours'; v_id := 'track_id';
     ELSIF p_what = 'playlist' THEN
-        v_state := 'trending._state_playlists'; v_hours_table := 'trending._state_playlist_hours';
-        v_id := 'playlist_id';
+    v_state := 'trending._state_playlists'; v_hours_table := 'trending._state_playlist_hours';
+    v_id := 'playlist_id';
     ELSE
-        RAISE EXCEPTION 'trending: unknown state part %', p_what USING ERRCODE = '22023';
+    RAISE EXCEPTION 'trending: unknown state part %', p_what USING ERRCODE = '22023';
     END IF;
 
     v_src := trending._safe_temp_table(
-        'trending_' || p_what || '_state',
-        (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
-         WHERE a.attrelid = v_state AND a.attnum > 0 AND NOT a.attisdropped),
-        (SELECT pg_catalog.array_agg(a.atttypid::pg_catalog.regtype ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
-         WHERE a.attrelid = v_state AND a.attnum > 0 AND NOT a.attisdropped));
+    'trending_' || p_what || '_state',
+    (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = v_state AND a.attnum > 0 AND NOT a.attisdropped),
+    (SELECT pg_catalog.array_agg(a.atttypid::pg_catalog.regtype ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = v_state AND a.attnum > 0 AND NOT a.attisdropped));
     v_hours := trending._safe_temp_table('trending_' || p_what || '_engagement_hours',
-                                         ARRAY['hour', 'item_id'],
-                                         ARRAY['pg_catalog.timestamp', 'pg_catalog.int8']::pg_catalog.regtype[]);
+                                     ARRAY['hour', 'item_id'],
+                                     ARRAY['pg_catalog.timestamp', 'pg_catalog.int8']::pg_catalog.regtype[]);
     IF p_what = 'playlist' THEN
-        v_owners := trending._safe_temp_table('trending_playlist_owners', ARRAY['playlist_id', 'owner_id'],
-                                              ARRAY['pg_catalog.int8', 'pg_catalog.int8']::pg_catalog.regtype[]);
+    v_owners := trending._safe_temp_table('trending_playlist_owners', ARRAY['playlist_id', 'owner_id'],
+                                          ARRAY['pg_catalog.int8', 'pg_catalog.int8']::pg_catalog.regtype[]);
     END IF;
 
     IF p_full THEN
-        EXECUTE pg_catalog.format('TRUNCATE %s, %s', v_state, v_hours_table);
+        v_rows := trending._state_load(v_state, pg_catalog.format('SELECT x.* FROM %s x ORDER BY x.%I', v_src, v_id));
+        PERFORM trending._state_load(v_hours_table, pg_catalog.format(
+            '(hour, item_id) SELECT DISTINCT h.hour, h.item_id FROM %s h
+             WHERE h.hour IS NOT NULL AND h.item_id IS NOT NULL ORDER BY 1, 2', v_hours));
         IF v_owners IS NOT NULL THEN
-            TRUNCATE trending._state_playlist_owners;
+            PERFORM trending._state_load('trending._state_playlist_owners', pg_catalog.format(
+                '(playlist_id, owner_id) SELECT o.playlist_id, pg_catalog.min(o.owner_id) FROM %s o
+                 WHERE o.playlist_id IS NOT NULL GROUP BY o.playlist_id ORDER BY 1', v_owners));
         END IF;
-    ELSE
-        v_affected := trending._safe_temp_table('trending_' || p_what || '_affected', ARRAY['id'],
-                                                ARRAY['pg_catalog.int8']::pg_catalog.regtype[]);
-        -- rows gone (the affected ids the staging does not hold: found
-        -- between the temp tables, so only those are looked up), rows
-        -- changed in place (HOT: an item's dates and owner, the indexed
-        -- columns, rarely change), and the staged rows no update found: new
-        EXECUTE pg_catalog.format('DELETE FROM %s s WHERE s.%I = ANY (ARRAY(
-                                       SELECT a.id FROM %s a WHERE NOT EXISTS (SELECT FROM %s x WHERE x.%I = a.id)))',
-                                  v_state, v_id, v_affected, v_src, v_id);
-        SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),
-               pg_catalog.string_agg('x.' || pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
-        INTO v_columns, v_values
-        FROM pg_catalog.pg_attribute a WHERE a.attrelid = v_state AND a.attnum > 0 AND NOT a.attisdropped;
-        EXECUTE pg_catalog.format('WITH updated AS (UPDATE %s s SET (%s) = ROW(%s) FROM %s x WHERE s.%I = x.%I
-                                                    RETURNING s.%I AS id),
-                                        inserted AS (INSERT INTO %s SELECT x.* FROM %s x
-                                                     WHERE NOT EXISTS (SELECT FROM updated u WHERE u.id = x.%I)
-                                                     RETURNING 1)
-                                   SELECT (SELECT pg_catalog.count(*) FROM updated)
-                                          + (SELECT pg_catalog.count(*) FROM inserted)',
-                                  v_state, v_columns, v_values, v_src, v_id, v_id, v_id, v_state, v_src, v_id)
-        INTO v_rows;
-        IF v_owners IS NOT NULL THEN
-            EXECUTE pg_catalog.format('DELETE FROM trending._state_playlist_owners o
-                                       WHERE o.playlist_id = ANY (ARRAY(SELECT a.id FROM %s a))', v_affected);
-        END IF;
+        RETURN v_rows;
     END IF;
-    IF p_full THEN
-        EXECUTE pg_catalog.format('INSERT INTO %s SELECT * FROM %s', v_state, v_src);
-        GET DIAGNOSTICS v_rows = ROW_COUNT;
-        EXECUTE pg_catalog.format('INSERT INTO %s (hour, item_id) SELECT DISTINCT h.hour, h.item_id FROM %s h
-                                   WHERE h.hour IS NOT NULL AND h.item_id IS NOT NULL', v_hours_table, v_hours);
-    ELSE
-        -- most of the hours given are kept already: leave out those the
-        -- items' own index range holds, rather than probe for each hour
-        EXECUTE pg_catalog.format('INSERT INTO %1$s (hour, item_id)
-                                   SELECT h.hour, h.item_id FROM %2$s h WHERE h.hour IS NOT NULL AND h.item_id IS NOT NULL
-                                   EXCEPT
-                                   SELECT k.hour, k.item_id FROM %1$s k
-                                   WHERE k.item_id = ANY (ARRAY(SELECT DISTINCT i.item_id FROM %2$s i))',
-                                  v_hours_table, v_hours);
-    END IF;
+
+    v_affected := trending._safe_temp_table('trending_' || p_what || '_affected', ARRAY['id'],
+                                            ARRAY['pg_catalog.int8']::pg_catalog.regtype[]);
+    -- rows gone (the affected ids the staging does not hold: found
+    -- between the temp tables, so only those are looked up), rows
+    -- changed in place (HOT: an item's dates and owner, the indexed
+    -- columns, rarely change), and the staged rows no update found: new
+    EXECUTE pg_catalog.format('DELETE FROM %s s WHERE s.%I = ANY (ARRAY(
+                                   SELECT a.id FROM %s a WHERE NOT EXISTS (SELECT FROM %s x WHERE x.%I = a.id)))',
+                              v_state, v_id, v_affected, v_src, v_id);
+    SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum),
+           pg_catalog.string_agg('x.' || pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
+    INTO v_columns, v_values
+    FROM pg_catalog.pg_attribute a WHERE a.attrelid = v_state AND a.attnum > 0 AND NOT a.attisdropped;
+    EXECUTE pg_catalog.format('WITH updated AS (UPDATE %s s SET (%s) = ROW(%s) FROM %s x WHERE s.%I = x.%I
+                                                RETURNING s.%I AS id),
+                                    inserted AS (INSERT INTO %s SELECT x.* FROM %s x
+                                                 WHERE NOT EXISTS (SELECT FROM updated u WHERE u.id = x.%I)
+                                                 RETURNING 1)
+                               SELECT (SELECT pg_catalog.count(*) FROM updated)
+                                      + (SELECT pg_catalog.count(*) FROM inserted)',
+                              v_state, v_columns, v_values, v_src, v_id, v_id, v_id, v_state, v_src, v_id)
+    INTO v_rows;
+    -- most of the hours given are kept already: leave out those the
+    -- items' own index range holds, rather than probe for each hour
+    EXECUTE pg_catalog.format('INSERT INTO %1$s (hour, item_id)
+                               SELECT h.hour, h.item_id FROM %2$s h WHERE h.hour IS NOT NULL AND h.item_id IS NOT NULL
+                               EXCEPT
+                               SELECT k.hour, k.item_id FROM %1$s k
+                               WHERE k.item_id = ANY (ARRAY(SELECT DISTINCT i.item_id FROM %2$s i))',
+                              v_hours_table, v_hours);
     IF v_owners IS NOT NULL THEN
+        EXECUTE pg_catalog.format('DELETE FROM trending._state_playlist_owners o
+                                   WHERE o.playlist_id = ANY (ARRAY(SELECT a.id FROM %s a))', v_affected);
         EXECUTE pg_catalog.format('INSERT INTO trending._state_playlist_owners (playlist_id, owner_id)
                                    SELECT o.playlist_id, pg_catalog.min(o.owner_id) FROM %s o
                                    WHERE o.playlist_id IS NOT NULL GROUP BY o.playlist_id', v_owners);
-    END IF;
-    IF p_full THEN  -- the next cycle's plans need the new tables' statistics
-        EXECUTE pg_catalog.format('ANALYZE %s, %s', v_state, v_hours_table);
-        IF v_owners IS NOT NULL THEN
-            ANALYZE trending._state_playlist_owners;
-        END IF;
     END IF;
     RETURN v_rows;
 END;

@@ -52,7 +52,7 @@ SELECT functions_are('trending', ARRAY['recompute', '_recompute', '_python_init'
                                        '_capture_users', 'install_capture', 'uninstall_capture',
                                        -- the capture follows DDL, covers partitions (issue 16)
                                        '_capture_follow_ddl', '_capture_cover', '_capture_empty',
-                                       '_state_write', '_state_advance', '_state_finish',
+                                       '_state_write', '_state_load', '_state_advance', '_state_finish',
                                        '_wal_compress',
                                        -- staging tables made by the owner (issue 17)
                                        '_staging_columns', '_staging_own', '_staging_table',
@@ -147,7 +147,7 @@ SELECT results_eq(
              ('_staging_drop', 'v', true, 'plpgsql'), ('_staging_own', 's', false, 'sql'),
              ('_staging_table', 'v', true, 'plpgsql'),
              ('_state_advance', 'v', true, 'plpgsql'), ('_state_finish', 'v', true, 'plpgsql'),
-             ('_state_write', 'v', true, 'plpgsql'),
+             ('_state_load', 'v', false, 'plpgsql'), ('_state_write', 'v', true, 'plpgsql'),
              ('_validate_choice', 'i', false, 'plpgsql'), ('_validate_page', 'i', false, 'plpgsql'),
              ('_validate_setting', 'v', false, 'plpgsql'), ('_wal_compress', 'v', false, 'plpgsql'),
              ('_write_setting', 'v', true, 'plpgsql'),
