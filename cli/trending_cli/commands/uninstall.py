@@ -126,7 +126,8 @@ def _plan_drop(conn, version: str | None, cron_conn, job, revokes: dict[str, lis
     drop = sql.SQL("DROP EXTENSION trending {}").format(sql.SQL("CASCADE" if cascade else "RESTRICT"))
     if job is None and version is None:
         return []
-    said: dict[str, list[str]] = {}
+    revoked = {role: ", ".join(f"{privilege} on {target}" for target, privilege, _ in statements)
+               for role, statements in revokes.items() if statements}
 
     def run_all() -> Outcome:
         removed = None
@@ -162,7 +163,8 @@ def _plan_drop(conn, version: str | None, cron_conn, job, revokes: dict[str, lis
                          "were before")
         if version is not None:
             lines.append(f"extension: dropped trending {version} from database {database}")
-        return lines + said.get("grants", []), True
+        return lines + [f"job role: revoked from {role} what install granted it in database {database}: {what}"
+                        for role, what in revoked.items()], True
 
     steps = []
     if job is not None:
@@ -174,13 +176,9 @@ def _plan_drop(conn, version: str | None, cron_conn, job, revokes: dict[str, lis
                                      f"{', '.join(sorted({t.rsplit('.', 1)[0] for t in triggers}))}, which are then "
                                      "as they were before (each table locked briefly, ACCESS EXCLUSIVE)",
                           sql=["SELECT trending.uninstall_capture();"]))
-    for role, statements in revokes.items():
-        if statements:
-            what = ", ".join(f"{privilege} on {target}" for target, privilege, _ in statements)
-            said.setdefault("grants", []).append(f"job role: revoked from {role} what install granted it in "
-                                                 f"database {database}: {what}")
-            steps.append(Step("job role", f"revoke from {role} what install granted it in database {database}: "
-                                          f"{what}", sql=[s.as_string(conn) + ";" for _, _, s in statements]))
+    for role, what in revoked.items():
+        steps.append(Step("job role", f"revoke from {role} what install granted it in database {database}: {what}",
+                          sql=[s.as_string(conn) + ";" for _, _, s in revokes[role]]))
     if version is not None:
         steps.append(Step("extension", f"drop trending {version} from database {database}, with its tables (the "
                                        "scores, settings and run history), functions and their grants"
