@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import psycopg
+from psycopg import sql
 
 from .db import connect
 from .errors import CliError
@@ -146,15 +147,38 @@ ORDER BY line_number LIMIT 1""", {"kinds": kinds, "db": database, "role": role})
             f"authentication, which a job role without a password cannot pass")
 
 
-def ensure_installed(conn, cron_conn, out) -> bool:
-    """CREATE EXTENSION pg_cron in its database when it is preloaded but not
-    created there (what a DBA does first); True if it was created."""
-    if installed(cron_conn):
-        return False
-    cron_conn.execute("CREATE EXTENSION pg_cron")
-    out(f"pg_cron: created the extension in database {cron_conn.info.dbname} (cron.database_name; it was "
-        "preloaded but not created)")
-    return True
+# `trending install` marks the pg_cron it created in pg_cron's own comment
+# (pg_description of the cron database), so that `trending uninstall` drops
+# it with the last job: the mark lives and dies with the extension it is
+# about (a DBA's DROP and CREATE EXTENSION pg_cron drops it, and pg_cron is
+# then theirs), is dumped with it, and is per cluster like pg_cron itself,
+# where a row in one service database would be lost with that database's
+# trending while pg_cron still serves the others.
+CREATED_MARK = "[created by trending install: trending uninstall drops it once no pg_cron job is left]"
+
+
+def created_by_install(cron_conn) -> bool:
+    (comment,) = cron_conn.execute(
+        "SELECT pg_catalog.obj_description(e.oid, 'pg_extension') FROM pg_catalog.pg_extension e "
+        "WHERE e.extname = 'pg_cron'").fetchone() or (None,)
+    return CREATED_MARK in (comment or "")
+
+
+def create_statements(cron_conn) -> list[sql.Composable]:
+    """CREATE EXTENSION pg_cron, and the mark that install created it after
+    the comment its control file gives it."""
+    (comment,) = cron_conn.execute("SELECT comment FROM pg_catalog.pg_available_extensions "
+                                   "WHERE name = 'pg_cron'").fetchone() or (None,)
+    return [sql.SQL("CREATE EXTENSION pg_cron"),
+            sql.SQL("COMMENT ON EXTENSION pg_cron IS {}").format(
+                sql.Literal(f"{comment} {CREATED_MARK}" if comment else CREATED_MARK))]
+
+
+def other_jobs(cron_conn, removed: Job | None) -> list[Job]:
+    """Every pg_cron job but `removed`, whoever owns it."""
+    return [Job(*row) for row in cron_conn.execute(
+        "SELECT jobid, schedule, command, database, active, username FROM cron.job WHERE jobid <> %s "
+        "ORDER BY jobid", (removed.jobid if removed else -1,)).fetchall()]
 
 
 def validate(cron_conn, cron_schedule: str) -> None:
@@ -169,23 +193,24 @@ def validate(cron_conn, cron_schedule: str) -> None:
                        "e.g. '0 * * * *' (hourly) or '*/15 * * * *'") from error
 
 
-def schedule(cron_conn, target_db: str, cron_schedule: str, username: str) -> tuple[Job, list[Job]]:
-    """Make the job run trending's cycle in `target_db` on `cron_schedule` as
-    `username`: (the job, the other jobs of that name it replaced). An
-    existing job is corrected in place (its id and run history stay);
-    another of the same name would run the cycle a second time, so it goes."""
-    jobs = find_jobs(cron_conn)
+def plan_schedule(cron_conn, target_db: str, cron_schedule: str,
+                  username: str) -> tuple[Job | None, list[Job], list[sql.Composable]]:
+    """What makes the job run trending's cycle in `target_db` on
+    `cron_schedule` as `username`: (the job kept, None for a new one; the
+    other jobs of that name it replaces; the statements). An existing job is
+    corrected in place (its id and run history stay); another of the same
+    name would run the cycle a second time, so it goes. Reads cron.job only."""
+    jobs = find_jobs(cron_conn) if installed(cron_conn) else []
     keep = next((j for j in jobs if j.username == username and j.database == target_db), None) or \
         next((j for j in jobs if j.username == username), None) or \
         next((j for j in jobs if j.database == target_db), None) or (jobs[-1] if jobs else None)
     removed = [j for j in jobs if j is not keep]
-    for job in removed:
-        cron_conn.execute("SELECT cron.unschedule(%s::bigint)", (job.jobid,))
+    statements = [sql.SQL("SELECT cron.unschedule({}::bigint)").format(sql.Literal(j.jobid)) for j in removed]
     if keep is None:
-        cron_conn.execute("SELECT cron.schedule_in_database(%s, %s, %s, %s, %s, true)",
-                          (JOB_NAME, cron_schedule, COMMAND, target_db, username))
+        statements.append(sql.SQL("SELECT cron.schedule_in_database({}, {}, {}, {}, {}, true)").format(
+            *map(sql.Literal, (JOB_NAME, cron_schedule, COMMAND, target_db, username))))
     elif (keep.schedule, keep.command, keep.database, keep.username, keep.active) != \
             (cron_schedule, COMMAND, target_db, username, True):
-        cron_conn.execute("SELECT cron.alter_job(%s, %s, %s, %s, %s, true)",
-                          (keep.jobid, cron_schedule, COMMAND, target_db, username))
-    return find_job(cron_conn, target_db), removed
+        statements.append(sql.SQL("SELECT cron.alter_job({}, {}, {}, {}, {}, true)").format(
+            *map(sql.Literal, (keep.jobid, cron_schedule, COMMAND, target_db, username))))
+    return keep, removed, statements
