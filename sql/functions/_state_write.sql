@@ -23,10 +23,17 @@
 --                  incremental, the new weight of each user the capture
 --                  named (their rows are replaced; a user without a weight
 --                  keeps none).
---   'play_buckets' (full only) pg_temp.trending_play_hours: the plays per
---                  track and hour a full cycle read, less those of the delta
---                  rows above the watermark it will arm (n_after), which the
+--   'play_buckets' pg_temp.trending_play_hours: the plays per track and
+--                  hour a cycle read, less those of the delta rows above the
+--                  watermark it arms or advances to (n_after), which the
 --                  next incremental cycle adds (trending._state_advance).
+--                  Full: every track's (the buckets are replaced whole).
+--                  Incremental (after _state_advance): the buckets of the
+--                  tracks in pg_temp.trending_track_fresh, whose buckets the
+--                  reconciliation found wrong, are replaced.
+--   'rotation'     (incremental only) pg_temp.trending_rotation (rotation,
+--                  reconciled_at): how far the round of reconciliation got,
+--                  and when the cycle completed it (else NULL).
 -- SECURITY DEFINER: roles that run cycles have no write privilege on the state.
 CREATE FUNCTION trending._state_write(p_run_id bigint, p_what text, p_full boolean)
 RETURNS bigint
@@ -55,20 +62,41 @@ BEGIN
         RETURN 0;
     END IF;
     IF p_what = 'play_buckets' THEN
-        IF NOT p_full THEN
-            RAISE EXCEPTION 'trending: play buckets are rebuilt by full cycles only' USING ERRCODE = '22023';
-        END IF;
         v_src := trending._safe_temp_table('trending_play_hours',
                                            ARRAY['track_id', 'hour', 'n_source', 'n_after'],
                                            ARRAY['pg_catalog.int8', 'pg_catalog.timestamp',
                                                  'pg_catalog.int8', 'pg_catalog.int8']::pg_catalog.regtype[]);
-        TRUNCATE trending._state_play_buckets;
+        IF p_full THEN
+            TRUNCATE trending._state_play_buckets;
+        ELSE
+            v_affected := trending._safe_temp_table('trending_track_fresh', ARRAY['id'],
+                                                    ARRAY['pg_catalog.int8']::pg_catalog.regtype[]);
+            EXECUTE pg_catalog.format('DELETE FROM trending._state_play_buckets b
+                                       WHERE b.track_id = ANY (ARRAY(SELECT f.id FROM %s f))', v_affected);
+        END IF;
         EXECUTE pg_catalog.format(
             'INSERT INTO trending._state_play_buckets (track_id, hour, plays)
              SELECT h.track_id, h.hour, h.n_source - h.n_after FROM %s h
-             WHERE h.track_id IS NOT NULL AND h.hour IS NOT NULL AND h.n_source <> h.n_after', v_src);
+             WHERE h.track_id IS NOT NULL AND h.hour IS NOT NULL AND h.n_source <> h.n_after%s', v_src,
+            CASE WHEN p_full THEN '' ELSE pg_catalog.format(' AND h.track_id = ANY (ARRAY(SELECT f.id FROM %s f))',
+                                                            v_affected) END);
         GET DIAGNOSTICS v_rows = ROW_COUNT;
-        ANALYZE trending._state_play_buckets;  -- the next cycle's plans need the new table's statistics
+        IF p_full THEN
+            ANALYZE trending._state_play_buckets;  -- the next cycle's plans need the new table's statistics
+        END IF;
+        RETURN v_rows;
+    END IF;
+    IF p_what = 'rotation' THEN
+        IF p_full THEN
+            RAISE EXCEPTION 'trending: a full cycle starts a new round of reconciliation (_state_finish)'
+                USING ERRCODE = '22023';
+        END IF;
+        v_src := trending._safe_temp_table('trending_rotation', ARRAY['rotation', 'reconciled_at'],
+                                           ARRAY['pg_catalog.jsonb', 'pg_catalog.timestamp']::pg_catalog.regtype[]);
+        EXECUTE pg_catalog.format(
+            'UPDATE trending._state_meta m SET rotation = r.rotation, reconciled_at = COALESCE(r.reconciled_at, m.reconciled_at)
+             FROM (SELECT x.rotation, x.reconciled_at FROM %s x LIMIT 1) AS r WHERE m.valid', v_src);
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
         RETURN v_rows;
     END IF;
     IF p_what IN ('track_users', 'playlist_users') THEN
