@@ -260,23 +260,35 @@ def score_rows_read(plans: list[dict]) -> int:
     return total
 
 
-def test_an_incremental_cycle_reads_only_the_affected_stored_rows(make_db):
-    """On the sample data (2,000 tracks), with auto_explain: an incremental
-    cycle reads a small part of the score tables, by their index; a full
-    cycle reads every row (so the test can fail)."""
+TINY_AS_OF = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def tiny(make_db):
+    """The sample data at scale tiny (2,000 tracks, 200 playlists), all
+    strategies on, the capture installed."""
     import sys
     from pathlib import Path
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "cli"))
     from trending_cli.sample_data.generate import generate
 
     dsn = make_db("incremental_reads")
-    as_of = datetime(2026, 11, 1, tzinfo=timezone.utc)
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("SET client_min_messages = notice")
-        generate(conn, "sample", scale="tiny", seed=3, as_of=as_of)
+        conn.execute("SET client_min_messages = warning")
+        generate(conn, "sample", scale="tiny", seed=3, as_of=TINY_AS_OF)
         use_source_schema(conn, "sample")
         enable_strategies(conn)
         conn.execute("SELECT trending.install_capture()")
+    return dsn
+
+
+def test_an_incremental_cycle_reads_only_the_affected_stored_rows(tiny):
+    """On the sample data (2,000 tracks), with auto_explain: an incremental
+    cycle reads a small part of the score tables, by their index; a full
+    cycle reads every row (so the test can fail)."""
+    as_of = TINY_AS_OF
+    with psycopg.connect(tiny, autocommit=True) as conn:
+        conn.execute("SET client_min_messages = notice")
         conn.execute("SELECT trending.recompute(%s)", (as_of,))
         conn.execute("INSERT INTO sample.plays (user_id, play_item_id, created_at) SELECT user_id, play_item_id, "
                      "created_at + interval '1 hour' FROM sample.plays ORDER BY id DESC LIMIT 30")
@@ -294,6 +306,31 @@ def test_an_incremental_cycle_reads_only_the_affected_stored_rows(make_db):
         assert summary[0]["cycle"]["kind"] == "full"
         assert score_rows_read(plans) >= stored, "a full cycle reads every stored row"
         assert not oracle_mismatches(conn, "sample", as_of + timedelta(hours=1), ALL_STRATEGIES)
+
+
+def test_catch_up_is_incremental_until_finding_what_changed_costs_more(tiny):
+    """Issue 18, item 3: no fixed gap makes a cycle full. 30 hours with few
+    changes stay incremental (and equal the oracle); a gap with a change to
+    every track runs full, and says what it estimated against what."""
+    now = TINY_AS_OF + timedelta(hours=2)
+    with psycopg.connect(tiny, autocommit=True) as conn:
+        conn.execute("SET client_min_messages = warning")
+        conn.execute("SELECT trending.recompute(%s, true)", (now,))
+        conn.execute("INSERT INTO sample.plays (user_id, play_item_id, created_at) SELECT user_id, play_item_id, "
+                     "%s - interval '3 hours' FROM sample.plays ORDER BY id DESC LIMIT 30", (now.replace(tzinfo=None),))
+        now += timedelta(hours=30)
+        (summary,) = conn.execute("SELECT trending.recompute(%s)", (now,)).fetchone()
+        # (past reconcile_every, 1 day, it also completes the round: a reconcile)
+        assert summary["cycle"]["kind"] in ("incremental", "reconcile"), summary["cycle"]["reason"]
+        assert not oracle_mismatches(conn, "sample", now, ALL_STRATEGIES)
+        conn.execute("UPDATE sample.aggregate_plays SET count = count + 1")  # every track named
+        now += timedelta(hours=6)
+        (summary,) = conn.execute("SELECT trending.recompute(%s)", (now,)).fetchone()
+        reason = summary["cycle"]["reason"]
+        assert summary["cycle"]["kind"] == "full", reason
+        assert reason.startswith("06:00:00 since the last cycle: about ") and "items affected (estimated: " in reason
+        assert "more than 20% of them and than 1000: a full cycle costs less than finding them" in reason
+        assert not oracle_mismatches(conn, "sample", now, ALL_STRATEGIES)
 
 
 def _add_playlist(conn, pid: int, owner: int, created_at: datetime) -> None:
