@@ -170,7 +170,8 @@ def begin_capture(plpy, run: dict, source_schema: str, settings: dict) -> dict:
 
     def estimate() -> dict:  # decide() calls it once the capture and the state are known intact
         prev = inputs.Cycle.start(plpy, meta["cycle_now"] + "+00", source_schema)
-        return incremental.catch_up_estimate(plpy, cur, prev, _consumed(plpy, info))
+        return incremental.catch_up_estimate(plpy, cur, prev, _consumed(plpy, info), meta,
+                                             settings["reconcile_every"])
 
     recorded, reason = incremental.decide(plpy, full_requested=run["plan"]["full_requested"], capture_state=st,
                                           unrecorded=info["unrecorded"], meta=meta,

@@ -1,8 +1,12 @@
 """Incremental cycles: which kind of cycle runs, and which items it rescores.
 
 A cycle is incremental when the change capture is intact and armed, the
-state (sql/schema/85_state.sql) is valid at the capture's watermark, and
-nothing that changes results changed since the state was built (decide()).
+state (sql/schema/85_state.sql) is valid at the capture's watermark,
+nothing that changes results changed since the state was built, and
+finding what changed costs less than a full cycle (decide(),
+catch_up_estimate()). Every incremental cycle also checks a share of the
+state against the sources (plan_rotation(), stage_share(),
+check_play_hours(), measure_drift()): the rotating reconciliation.
 It then rescores only the affected items (stage_affected): the items the
 capture names since the watermark, the items of the users it names, the
 items whose plays or engagements left a window since the last cycle's now,
@@ -115,8 +119,9 @@ def decide(plpy, *, full_requested: bool, capture_state: dict, unrecorded: str |
         if est["affected"] > max(FULL_SHARE * est["items"], MIN_FULL_ITEMS):
             return "full", (f"{row['elapsed']} since the last cycle: about {est['affected']} items affected "
                             f"(estimated: {est['named']} named by the changes, {est['crossing']} crossing a window "
-                            f"or a decay step) of {est['items']}, more than {FULL_SHARE:.0%} of them and than "
-                            f"{MIN_FULL_ITEMS}: a full cycle costs less than finding them")
+                            f"or a decay step, {est['to_reconcile']} due for reconciliation) of {est['items']}, "
+                            f"more than {FULL_SHARE:.0%} of them and than {MIN_FULL_ITEMS}: a full cycle costs less "
+                            "than finding them")
     if row["reconcile"]:
         return "reconcile", (f"reconciliation is due (reconcile_every {reconcile_every}; the round began at "
                              f"{meta['reconciled_at']}): this cycle checks the rest of the state")
@@ -160,7 +165,7 @@ def crossing_parts(kind: str, prev: Cycle, cur: Cycle) -> list[str]:
     return parts
 
 
-def catch_up_estimate(plpy, cur: Cycle, prev: Cycle, consumed: str) -> dict:
+def catch_up_estimate(plpy, cur: Cycle, prev: Cycle, consumed: str, meta: dict, reconcile_every: str) -> dict:
     """What stage_affected would find, counted without reading a source:
     the items the state's index ranges say moved with time (crossing_parts,
     distinct), and the ids the consumed delta rows name (per row: an upper
@@ -177,7 +182,32 @@ def catch_up_estimate(plpy, cur: Cycle, prev: Cycle, consumed: str) -> dict:
     row = plpy.execute(f"SELECT ({' + '.join(f'({q})' for q in named)})::bigint AS named,"
                        f" ({' + '.join(f'({q})' for q in crossing)})::bigint AS crossing, ({total})::bigint AS items")[0]
     named_n, crossing_n, items = int(row["named"]), int(row["crossing"]), int(row["items"])
-    return {"named": named_n, "crossing": crossing_n, "affected": named_n + crossing_n, "items": items}
+    due = _reconciliation_due(plpy, meta, cur.now_text, reconcile_every, items)
+    return {"named": named_n, "crossing": crossing_n, "to_reconcile": due, "affected": named_n + crossing_n + due,
+            "items": items}
+
+
+def _reconciliation_due(plpy, meta: dict, now_utc: str, reconcile_every: str, items: int) -> int:
+    """The items this cycle's share of the reconciliation would read whole
+    (plan_rotation's arithmetic, without its queries): after a gap as long
+    as the round, most of the state, which a full cycle reads for less."""
+    p = _position(plpy, meta, now_utc, reconcile_every)[0]
+    if not meta.get("rotation"):
+        return math.ceil(p * items)
+    rotation = json.loads(meta["rotation"])
+    return sum(0 if rotation["after"][t] == END else
+               (rotation["total"][t] - rotation["done"][t] if p >= 1 else
+                max(0, math.ceil(p * rotation["total"][t]) - rotation["done"][t]))
+               for t in ("track", "playlist"))
+
+
+def _position(plpy, meta: dict, now_utc: str, reconcile_every: str) -> tuple[float, int]:
+    """(p, classes): where the round is at now_utc (at most 1), and its number of hour classes."""
+    row = plpy.execute(plpy.prepare(
+        "SELECT least(1, EXTRACT(epoch FROM $1::timestamp - $2::timestamp) / EXTRACT(epoch FROM $3::interval))::float8"
+        " AS p, greatest(1, ceil(EXTRACT(epoch FROM $3::interval) / 3600))::int AS classes",
+        ["text", "text", "text"]), [now_utc, meta["reconciled_at"] or meta["cycle_now"], reconcile_every])[0]
+    return max(0.0, float(row["p"])), int(row["classes"])
 
 
 # ---------------------------------------------------------------------------
@@ -208,11 +238,8 @@ def plan_rotation(plpy, meta: dict, now_utc: str, reconcile_every: str, complete
     class, classes) or None, "position": p}, and the round as it will be
     stored after this cycle ("next"; None when this cycle completes it)."""
     rotation = json.loads(meta["rotation"]) if meta.get("rotation") else _new_round(plpy)
-    row = plpy.execute(plpy.prepare(
-        "SELECT least(1, EXTRACT(epoch FROM $1::timestamp - $2::timestamp) / EXTRACT(epoch FROM $3::interval))::float8"
-        " AS p, greatest(1, ceil(EXTRACT(epoch FROM $3::interval) / 3600))::int AS classes",
-        ["text", "text", "text"]), [now_utc, meta["reconciled_at"] or meta["cycle_now"], reconcile_every])[0]
-    p, classes = (1.0 if completes else max(0.0, float(row["p"]))), int(row["classes"])
+    p, classes = _position(plpy, meta, now_utc, reconcile_every)
+    p = 1.0 if completes else p
     share = {}
     for t, (table, id_col) in ROTATED.items():
         after = rotation["after"][t]
