@@ -43,7 +43,7 @@ COMMENT ON COLUMN trending.runs.cycle_now IS 'The now the scores were computed f
 COMMENT ON COLUMN trending.runs.step_ms IS 'Milliseconds of each finished step: check_sources, track_inputs, track_changes, playlist_inputs, playlist_changes, one per slice (TYPE/version/range), then record_movers and write_state.';
 COMMENT ON COLUMN trending.runs.slice_rows IS 'Per slice: rows inserted, updated, deleted and left unchanged.';
 COMMENT ON COLUMN trending.runs.wal_bytes IS 'WAL written in the cluster between the run''s start and end (includes other sessions'' writes).';
-COMMENT ON COLUMN trending.runs.cycle_kind IS 'full (every score recomputed), incremental (only the affected items) or reconcile (full, and the incremental state compared with the sources); NULL for a skipped call.';
+COMMENT ON COLUMN trending.runs.cycle_kind IS 'full (every score recomputed), incremental (only the affected items, and a share of the incremental state compared with the sources) or reconcile (an incremental cycle that completes a round of that comparison: reconcile_every; in 1.1, a full cycle); NULL for a skipped call.';
 COMMENT ON COLUMN trending.runs.cycle_reason IS 'Why the cycle was of its kind: for a full one, the first reason the change capture gave (trending.capture_status), e.g. not installed or not armed.';
 COMMENT ON VIEW trending.status IS
     'One row: last successful run and the age of the scores (its now against the clock), last failed or aborted run with its SQLSTATE and message, the cycle holding the lease now, if any, the last broken lease, healthy and why not (unhealthy_reason), and the change capture''s backlog (capture_*: pending changes and plays, time since a cycle consumed it, its bound capture_max_pause, whether it records, the open transactions holding changes back).';
@@ -69,9 +69,9 @@ COMMENT ON VIEW trending.metrics IS
 COMMENT ON COLUMN trending.status.stale IS 'true when no run has succeeded within the stale_after setting (or none ever has).';
 COMMENT ON COLUMN trending.status.healthy IS 'true when not stale and the last finished run (ok, failed or aborted) succeeded; running and skipped runs change neither.';
 COMMENT ON COLUMN trending.status.last_cycle_kind IS 'Kind of the last successful run: full, incremental or reconcile.';
-COMMENT ON COLUMN trending.status.last_reconcile_at IS 'When the last successful reconciling run finished (reconcile_every; NULL: none yet).';
-COMMENT ON COLUMN trending.status.last_reconcile_drift IS 'The drift that run found and repaired (trending.runs.drift).';
-COMMENT ON COLUMN trending.status.drift_found IS 'true when the last reconciling run found drift: a change the incremental cycles missed (repaired; worth a bug report).';
+COMMENT ON COLUMN trending.status.last_reconcile_at IS 'When the last round of reconciliation completed: its reconciling run finished (reconcile_every; NULL: none yet).';
+COMMENT ON COLUMN trending.status.last_reconcile_drift IS 'The drift that round found and repaired, over all its cycles (the reconciling run''s trending.runs.drift).';
+COMMENT ON COLUMN trending.status.drift_found IS 'true when the last round of reconciliation found drift: a change the incremental cycles missed (repaired; worth a bug report).';
 COMMENT ON COLUMN trending.status.last_cycle_reason IS 'Why the last successful run was of its kind (trending.runs.cycle_reason).';
 COMMENT ON FUNCTION trending._check_sources(text, jsonb) IS
     'Internal: lock the source tables as a read would, then list every reason not to read them (missing, not a plain table, row-level security, a column type not listed, code owned by a non-superuser); docs/security.md.';
@@ -161,7 +161,7 @@ COMMENT ON VIEW trending._capture_changed IS 'Internal: trending._capture_change
 COMMENT ON VIEW trending._capture_play_hours IS 'Internal: trending._capture_plays one (item, hour, net count) per row, for a cycle.';
 
 -- Incremental cycles' state (issue 9, sql/schema/85_state.sql)
-COMMENT ON TABLE trending._state_meta IS 'Internal, UNLOGGED: one row, whether the incremental state is valid, at which capture watermark (since) and cycle now, for which source schema and slices (fingerprint), and when it was last rebuilt and reconciled.';
+COMMENT ON TABLE trending._state_meta IS 'Internal, UNLOGGED: one row, whether the incremental state is valid, at which capture watermark (since) and cycle now, for which source schema and slices (fingerprint), when it was last rebuilt and when its current round of reconciliation began, and how far that round got (rotation).';
 COMMENT ON TABLE trending._state_tracks IS 'Internal, UNLOGGED: per eligible track, the inputs of its last scoring and the dates its age is computed from.';
 COMMENT ON TABLE trending._state_playlists IS 'Internal, UNLOGGED: per eligible playlist, the inputs of its last scoring and the dates its age is computed from.';
 COMMENT ON TABLE trending._state_track_users IS 'Internal, UNLOGGED: each user''s track karma weight as the state''s karma sums hold it (an incremental cycle moves those sums by a changed user''s difference).';
@@ -175,7 +175,7 @@ COMMENT ON FUNCTION trending._state_write(bigint, text, boolean) IS 'Internal: a
 COMMENT ON FUNCTION trending._state_advance(bigint, timestamp, timestamp) IS 'Internal: an incremental cycle adds the delta rows'' plays to the buckets, in the transaction that moves the watermark past them.';
 COMMENT ON FUNCTION trending._state_finish(bigint, timestamp, text, text) IS 'Internal: the last step marks the state valid at the capture''s watermark and the cycle''s now (invalid when the capture is not armed).';
 COMMENT ON COLUMN trending.runs.affected IS 'Incremental and reconciling cycles: the items of each kind they rescored ({"track": n, "playlist": n}).';
-COMMENT ON COLUMN trending.runs.drift IS 'Reconciling cycles: items whose stored inputs differed from the sources'' ({"tracks": n, "playlists": n}) and hourly play buckets that did ("play_hours"), all repaired; 0 everywhere when incremental cycles were exact.';
+COMMENT ON COLUMN trending.runs.drift IS 'Incremental cycles: what their share of the reconciliation found: items whose stored inputs differed from the sources'' ({"tracks": n, "playlists": n}), users whose karma weight did ("track_users", "playlist_users") and hourly play buckets that did ("play_hours"), all repaired; a reconciling cycle''s is its whole round''s; 0 everywhere when incremental cycles were exact.';
 
 -- Issue 11: insight.
 COMMENT ON FUNCTION trending.preview(timestamptz) IS

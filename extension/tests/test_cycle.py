@@ -219,7 +219,7 @@ def test_a_full_cycle_takes_the_capture_snapshot_first_and_arms_it_in_its_last_s
         "rebuilt whole"
     assert len(plpy.ran(r"trending._state_finish\(")) == 1
     summary = cycle.summary(plan, dict(recorded(plpy), cycle_kind="full", cycle_reason="r"), "x", run["capture"])
-    assert summary["cycle"] == {"kind": "full", "reason": "r", "affected": None, "drift": None, "capture": {
+    assert summary["cycle"] == {"kind": "full", "reason": "r", "affected": None, "drift": None, "reconciled": None, "capture": {
         "installed": True, "snapshot": SNAPSHOT, "armed": True, "not_armed": None}}
 
 

@@ -189,11 +189,21 @@ def begin_capture(plpy, run: dict, source_schema: str, settings: dict) -> dict:
         snap = capture.snapshot(plpy, f"{arm_wait_ms(settings['lock_timeout'])} milliseconds")
         info.update(snapshot=snap["snapshot"], previous=snap["previous"], unrecorded=snap["unrecorded"])
     meta = incremental.read_meta(plpy)
-    now_utc = inputs.Cycle.start(plpy, run["now"], source_schema).now_text
-    kind, reason = incremental.decide(plpy, full_requested=run["plan"]["full_requested"], capture_state=st,
-                                      unrecorded=info["unrecorded"], meta=meta,
-                                      plan_fingerprint=run["plan"]["fingerprint"], now_utc=now_utc,
-                                      reconcile_every=settings["reconcile_every"])
+    cur = inputs.Cycle.start(plpy, run["now"], source_schema)
+    now_utc = cur.now_text
+
+    def estimate() -> dict:  # decide() calls it once the capture and the state are known intact
+        prev = inputs.Cycle.start(plpy, meta["cycle_now"] + "+00", source_schema)
+        return incremental.catch_up_estimate(plpy, cur, prev, _consumed(plpy, info), meta,
+                                             settings["reconcile_every"])
+
+    recorded, reason = incremental.decide(plpy, full_requested=run["plan"]["full_requested"], capture_state=st,
+                                          unrecorded=info["unrecorded"], meta=meta,
+                                          plan_fingerprint=run["plan"]["fingerprint"], now_utc=now_utc,
+                                          reconcile_every=settings["reconcile_every"], estimate=estimate)
+    # a reconciling cycle is an incremental one that completes its round of
+    # reconciliation (incremental.plan_rotation): recorded as 'reconcile'
+    kind = "incremental" if recorded == "reconcile" else recorded
     # a full cycle rebuilds the state when the capture is installed: its arm
     # says at the end whether the state is valid (armed) or not
     info["build_state"] = kind != "incremental" and st["installed"]
@@ -201,6 +211,12 @@ def begin_capture(plpy, run: dict, source_schema: str, settings: dict) -> dict:
     run["capture"] = info
     run["cycle"] = {"kind": kind, "reason": reason, "affected": {}, "drift": None}
     run["state_staged"] = []
+    if kind == "incremental":
+        rotation = None if hooks.reconciliation_skipped(plpy) else incremental.plan_rotation(
+            plpy, meta, now_utc, settings["reconcile_every"], completes=recorded == "reconcile")
+        run["rotation"] = rotation
+        info["reconciled"] = None if rotation is None else {
+            "position": rotation["position"], "round_completed": rotation["next"] is None, "items": {}}
     # The state stays valid through any cycle that does not rebuild it (its
     # writes all happen in the last step's transaction, with the watermark),
     # except one at an earlier now: the scores it writes are not those an
@@ -209,7 +225,7 @@ def begin_capture(plpy, run: dict, source_schema: str, settings: dict) -> dict:
             plpy.prepare("SELECT $1::timestamp < $2::timestamp AS b", ["text", "text"]),
             [now_utc, meta["cycle_now"]])[0]["b"]:
         plpy.execute(plpy.prepare("SELECT trending._state_write($1, 'begin', true)", ["bigint"]), [run["run_id"]])
-    return {"kind": kind, "reason": reason}
+    return {"kind": recorded, "reason": reason}
 
 
 # What trending._state_write stores of each kind's staging.
@@ -220,23 +236,11 @@ def stage_inputs(plpy, run: dict, kind: str, c: inputs.Cycle, guard) -> dict | N
     """The inputs step of `kind`: stage the inputs (every item, or the
     affected ones) and what the state keeps of them (written by the last
     step, finish_capture). Returns the bad rows found (None: not counted)."""
-    info, cycle_kind = run["capture"], run["cycle"]["kind"]
+    info = run["capture"]
     stage = inputs.stage_track_inputs if kind == "track" else inputs.stage_playlist_inputs
-    if cycle_kind in ("incremental", "reconcile"):
-        prev = inputs.Cycle.start(plpy, info["prev_now"] + "+00", run["plan"]["source_schema"])
-        affected = incremental.stage_affected(plpy, kind, c, prev, _consumed(plpy, info), guard)
-        run["cycle"]["affected"][kind] = affected
-    if cycle_kind == "incremental":
-        scope = inputs.Scope(ids=f"pg_temp.trending_{kind}_affected", plays="state",
-                             consumed=_consumed(plpy, info),
-                             prev_week_floor=prev.track_week_floor, prev_month_floor=prev.track_month_floor,
-                             reread=f"pg_temp.trending_{kind}_reread",
-                             unknown=f"pg_temp.trending_{kind}_unknown")
-        stage(plpy, c, guard, scope)
-        guard("end")
-        inputs.stage_state(plpy, c, kind, incremental=True)
-        run["state_staged"] += _STATE_PARTS[kind]
-        return None  # absurd rows are counted by full and reconciling cycles, which read every row
+    if run["cycle"]["kind"] == "incremental":
+        _stage_incremental(plpy, run, kind, c, guard, stage)
+        return None  # absurd rows are counted by full cycles, which read every row
     if not info["build_state"]:
         bad_rows = stage(plpy, c, guard)
         guard("end")
@@ -244,54 +248,66 @@ def stage_inputs(plpy, run: dict, kind: str, c: inputs.Cycle, guard) -> dict | N
     bad_rows = stage(plpy, c, guard, inputs.Scope(after=capture.after(plpy, "d", info["snapshot"])))
     guard("end")
     inputs.stage_state(plpy, c, kind)
-    if cycle_kind == "reconcile":
-        run["cycle"]["drift"] = dict(run["cycle"]["drift"] or {}, **measure_drift(plpy, kind, c, info))
     run["state_staged"] += _STATE_PARTS[kind]
     return bad_rows
 
 
-def measure_drift(plpy, kind: str, c: inputs.Cycle, info: dict) -> dict:
-    """A reconciling cycle, before it rebuilds the state from the sources:
-    how many items' stored inputs differ from what the sources give, leaving
-    out the items this hour's changes name (an incremental cycle would have
-    rescored them), and how many hourly play buckets differ from the plays
-    read (both as of the capture's watermark). Any of it is drift: a change
-    the capture or the incremental cycles missed."""
-    id_col = f"{kind}_id"
-    items = int(plpy.execute(f"""
-SELECT count(*) AS n
-FROM pg_temp.trending_{kind}_state f
-FULL JOIN trending._state_{kind}s s ON s.{id_col} = f.{id_col}
-WHERE ROW(f.*) IS DISTINCT FROM ROW(s.*)
-  AND COALESCE(f.{id_col}, s.{id_col}) NOT IN (SELECT a.id FROM pg_temp.trending_{kind}_affected a)""")[0]["n"])
-    drift = {f"{kind}s": items}
-    # users whose weight the state holds wrong, leaving out those this hour names
-    drift[f"{kind}_users"] = int(plpy.execute(f"""
-WITH fresh AS (
-    SELECT f.user_id, f.weight, COALESCE(f.negative, false) AS negative FROM pg_temp.trending_{kind}_user_state f
-    WHERE f.weight IS NOT NULL OR f.negative
-)
-SELECT count(*) AS n FROM fresh f FULL JOIN trending._state_{kind}_users s ON s.user_id = f.user_id
-WHERE ROW(f.weight, f.negative) IS DISTINCT FROM ROW(s.weight, s.negative)
-  AND COALESCE(f.user_id, s.user_id) NOT IN (SELECT n.user_id FROM pg_temp.trending_{kind}_named_weights n)""")[0]["n"])
+def _stage_incremental(plpy, run: dict, kind: str, c: inputs.Cycle, guard, stage) -> None:
+    """An incremental cycle's inputs of `kind`: the affected items, with this
+    cycle's share of the reconciliation (incremental.plan_rotation) read
+    whole from the sources, its drift counted (runs.drift) and repaired."""
+    info = run["capture"]
+    prev = inputs.Cycle.start(plpy, info["prev_now"] + "+00", run["plan"]["source_schema"])
+    consumed, after = _consumed(plpy, info), capture.after(plpy, "d", info["snapshot"])
+    rotation = run["rotation"]
+    no_share = {"track": None, "playlist": None, "user": None}
+    incremental.stage_share(plpy, kind, c, rotation["share"] if rotation else no_share, guard)
+    drift = {}
     if kind == "track":
-        mf, inf = c.track_month_floor, "'-infinity'::timestamp"
-        drift["play_hours"] = int(plpy.execute(f"""
-WITH fresh AS (
-    SELECT h.track_id, h.hour, h.n_source - h.n_after AS n FROM pg_temp.trending_play_hours h
-    WHERE h.n_source <> h.n_after AND (h.hour >= {mf} OR h.hour = {inf})
-), kept AS (
-    SELECT k.track_id, k.hour, sum(k.n) AS n FROM (
-        SELECT b.track_id, b.hour, b.plays AS n FROM trending._state_play_buckets b
-        WHERE b.hour >= {mf} OR b.hour = {inf}
-        UNION ALL
-        SELECT d.item_id, d.hour, d.n FROM trending._capture_play_hours d
-        WHERE {_consumed(plpy, info)} AND (d.hour >= {mf} OR d.hour = {inf})
-    ) AS k GROUP BY k.track_id, k.hour HAVING sum(k.n) <> 0
-)
-SELECT count(*) AS n FROM fresh f FULL JOIN kept k ON k.track_id = f.track_id AND k.hour = f.hour
-WHERE f.n IS DISTINCT FROM k.n""")[0]["n"])
-    return drift
+        drift["play_hours"] = incremental.check_play_hours(plpy, c, rotation and rotation["hours"], consumed,
+                                                           after, guard)
+    run["cycle"]["affected"][kind] = incremental.stage_affected(plpy, kind, c, prev, consumed, guard)
+    fresh = kind == "track" and drift["play_hours"] > 0
+    scope = inputs.Scope(ids=f"pg_temp.trending_{kind}_affected", plays="state", consumed=consumed,
+                         prev_week_floor=prev.track_week_floor, prev_month_floor=prev.track_month_floor,
+                         reread=f"pg_temp.trending_{kind}_reread", summed=f"pg_temp.trending_{kind}_summed",
+                         fresh="pg_temp.trending_track_fresh" if fresh else None, after=after)
+    stage(plpy, c, guard, scope)
+    guard("end")
+    inputs.stage_state(plpy, c, kind, incremental=True)
+    run["state_staged"] += _STATE_PARTS[kind] + (["play_buckets"] if fresh else [])
+    if rotation is None:
+        return
+    drift.update(incremental.measure_drift(plpy, kind, after))
+    checked = {f"{kind}s": f"pg_temp.trending_{kind}_share", f"{kind}_users": f"pg_temp.trending_{kind}_share_users"}
+    info["reconciled"]["items"].update({name: int(plpy.execute(f"SELECT count(*) AS n FROM {table}")[0]["n"])
+                                        for name, table in checked.items()})
+    if kind == "track" and rotation["hours"]:
+        info["reconciled"]["items"]["play_hours"] = int(plpy.execute(
+            "SELECT count(*) AS n FROM pg_temp.trending_checked_hours")[0]["n"])
+    _record_rotation(plpy, run, c, drift)
+
+
+def _record_rotation(plpy, run: dict, c: inputs.Cycle, drift: dict) -> None:
+    """The drift of this cycle's share (runs.drift; a reconciling cycle's is
+    its whole round's), and the round as the last step stores it
+    (pg_temp.trending_rotation, _state_write 'rotation')."""
+    rotation = run["rotation"]
+    this_cycle = run.setdefault("cycle_drift", {})
+    this_cycle.update(drift)
+    before = rotation["drift_before"]
+    round_drift = {k: before.get(k, 0) + this_cycle.get(k, 0) for k in sorted(set(before) | set(this_cycle))}
+    if rotation["next"] is None:  # the round ends here: the reconciling cycle records its drift
+        run["cycle"]["drift"] = round_drift
+    else:
+        run["cycle"]["drift"] = dict(this_cycle)
+        rotation["next"]["drift"] = round_drift
+    inputs.staging_table(plpy, "trending_rotation")  # made anew: each kind's step writes the round so far
+    if "rotation" not in run["state_staged"]:
+        run["state_staged"].append("rotation")
+    plpy.execute(plpy.prepare("INSERT INTO pg_temp.trending_rotation VALUES ($1::jsonb,"
+                              " CASE WHEN $1 IS NULL THEN $2::timestamp END)", ["text", "text"]),
+                 [None if rotation["next"] is None else json.dumps(rotation["next"]), c.now_text])
 
 
 def _consumed(plpy, info: dict) -> str:
@@ -412,6 +428,7 @@ def summary(plan_: dict, run_row: dict, now_text: str, capture_info: dict | None
             "strategies": strategies, "bad_rows": bad_rows,
             "cycle": {"kind": run_row.get("cycle_kind"), "reason": run_row.get("cycle_reason"),
                       "affected": _json(run_row.get("affected")), "drift": _json(run_row.get("drift")),
+                      "reconciled": None if capture_info is None else capture_info.get("reconciled"),
                       "capture": None if capture_info is None else
                       {k: capture_info[k] for k in ("installed", "snapshot", "armed", "not_armed")}}}
 

@@ -1,4 +1,5 @@
-"""A test-only pause inside a cycle, so tests can look at a cycle mid-way.
+"""Test-only hooks: a pause inside a cycle, so tests can look at a cycle mid-way;
+reconciliation switched off (below).
 
 `SET trending.test_pause_after = 'STEP:SECONDS'` (e.g.
 'TRACKS/pnagD/week:5') makes a cycle sleep that long after that step's
@@ -36,3 +37,21 @@ def _is_number(text: str) -> bool:
         return float(text) >= 0
     except ValueError:
         return False
+
+
+# `SET trending.test_skip_reconciliation = on`: cycles check no share of the
+# state against the sources (the round does not move), so a test can show
+# that drift then stays (test_incremental_streams.py). Superuser only, as above.
+SKIP_RECONCILIATION_SETTING = "trending.test_skip_reconciliation"
+
+
+def reconciliation_skipped(plpy) -> bool:
+    value = plpy.execute(f"SELECT pg_catalog.current_setting('{SKIP_RECONCILIATION_SETTING}', true) AS value"
+                         )[0]["value"]
+    if value in (None, "", "off"):
+        return False
+    superuser = plpy.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")
+    if value != "on" or not (superuser and superuser[0]["rolsuper"]):
+        plpy.error(f"trending: {SKIP_RECONCILIATION_SETTING} is a test hook that only a superuser may set (on)",
+                   sqlstate="42501", hint=f"RESET {SKIP_RECONCILIATION_SETTING};")
+    return True

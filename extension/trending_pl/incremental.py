@@ -1,8 +1,12 @@
 """Incremental cycles: which kind of cycle runs, and which items it rescores.
 
 A cycle is incremental when the change capture is intact and armed, the
-state (sql/schema/85_state.sql) is valid at the capture's watermark, and
-nothing that changes results changed since the state was built (decide()).
+state (sql/schema/85_state.sql) is valid at the capture's watermark,
+nothing that changes results changed since the state was built, and
+finding what changed costs less than a full cycle (decide(),
+catch_up_estimate()). Every incremental cycle also checks a share of the
+state against the sources (plan_rotation(), stage_share(),
+check_play_hours(), measure_drift()): the rotating reconciliation.
 It then rescores only the affected items (stage_affected): the items the
 capture names since the watermark, the items of the users it names, the
 items whose plays or engagements left a window since the last cycle's now,
@@ -28,14 +32,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+from typing import Callable
 
 from . import formulas
 from .inputs import Cycle, analyze_staging, staging_table, user_weights
-
-# A cycle more than this after the last one runs full: the affected set
-# would hold most items anyway (every age crosses a day), and a full cycle
-# costs less than finding them one range at a time.
-MAX_GAP_HOURS = 24
 
 # Source codes of trending._capture_changed (capture.SOURCES): the tables
 # whose rows name users rather than items.
@@ -63,14 +64,32 @@ def fingerprint(plan: dict) -> str:
 
 def read_meta(plpy) -> dict | None:
     rows = plpy.execute("SELECT m.valid, m.cycle_now::text AS cycle_now, m.since, m.fingerprint,"
-                        " m.reconciled_at::text AS reconciled_at FROM trending._state_meta m")
+                        " m.reconciled_at::text AS reconciled_at, m.rotation::text AS rotation"
+                        " FROM trending._state_meta m")
     return dict(rows[0]) if rows else None
 
 
+# Catch-up (issue 18, item 3): an incremental cycle costs about what it
+# rescores, a full one about what exists. Past this share of the items
+# affected, finding them one index range at a time costs more than reading
+# everything (docs/benchmark.md, "Catch-up: where a full cycle is cheaper":
+# measured at about a quarter of the tracks at large scale; a fifth keeps a
+# margin for the full cycle the state adds to).
+FULL_SHARE = 0.2
+# Below this many items affected an incremental cycle takes well under a
+# second at any scale (finding and rescoring them is index probes), and so
+# does a full cycle of a catalog that small: the choice does not matter.
+MIN_FULL_ITEMS = 1000
+
+
 def decide(plpy, *, full_requested: bool, capture_state: dict, unrecorded: str | None, meta: dict | None,
-           plan_fingerprint: str, now_utc: str, reconcile_every: str) -> tuple[str, str]:
+           plan_fingerprint: str, now_utc: str, reconcile_every: str,
+           estimate: Callable[[], dict] | None = None) -> tuple[str, str]:
     """(kind, reason): 'full', 'reconcile' or 'incremental', and why. The
-    first reason that needs a full cycle wins."""
+    first reason that needs a full cycle wins. 'reconcile' is an
+    incremental cycle that completes a round of reconciliation (plan_rotation).
+    estimate(): the affected set's estimated size against the items
+    (catch_up_estimate); a full cycle runs when it passes FULL_SHARE."""
     if full_requested:
         return "full", "a full cycle was requested (full => true)"
     if not capture_state["incremental"]:
@@ -89,20 +108,300 @@ def decide(plpy, *, full_requested: bool, capture_state: dict, unrecorded: str |
         return "full", "the incremental state and the capture's watermark are out of step"
     row = plpy.execute(plpy.prepare(
         "SELECT $1::timestamp < $2::timestamp AS backwards,"
-        " $1::timestamp - $2::timestamp > pg_catalog.make_interval(hours => $3) AS gap,"
         " ($1::timestamp - $2::timestamp)::text AS elapsed,"
-        " $4::timestamp + $5::interval <= $1::timestamp AS reconcile",
-        ["text", "text", "int4", "text", "text"]),
-        [now_utc, meta["cycle_now"], MAX_GAP_HOURS, meta["reconciled_at"] or meta["cycle_now"], reconcile_every])[0]
+        " $3::timestamp + $4::interval <= $1::timestamp AS reconcile",
+        ["text", "text", "text", "text"]),
+        [now_utc, meta["cycle_now"], meta["reconciled_at"] or meta["cycle_now"], reconcile_every])[0]
     if row["backwards"]:
         return "full", f"now ({now_utc}) is before the last cycle's ({meta['cycle_now']})"
-    if row["gap"]:
-        return "full", (f"{row['elapsed']} since the last cycle, more than {MAX_GAP_HOURS} hours: "
-                        "a full cycle costs less than finding what changed")
+    if estimate is not None:
+        est = estimate()
+        if est["affected"] > max(FULL_SHARE * est["items"], MIN_FULL_ITEMS):
+            return "full", (f"{row['elapsed']} since the last cycle: about {est['affected']} items affected "
+                            f"(estimated: {est['named']} named by the changes, {est['crossing']} crossing a window "
+                            f"or a decay step, {est['to_reconcile']} due for reconciliation) of {est['items']}, "
+                            f"more than {FULL_SHARE:.0%} of them and than {MIN_FULL_ITEMS}: a full cycle costs less "
+                            "than finding them")
     if row["reconcile"]:
-        return "reconcile", (f"reconciliation is due (reconcile_every {reconcile_every}; last at "
-                             f"{meta['reconciled_at']})")
+        return "reconcile", (f"reconciliation is due (reconcile_every {reconcile_every}; the round began at "
+                             f"{meta['reconciled_at']}): this cycle checks the rest of the state")
     return "incremental", "incremental: the capture and the state are intact"
+
+
+def _steps_ranges(kind: str, column: str, prev: Cycle, cur: Cycle, alias: str = "s") -> str:
+    """The join of state rows aliased `alias` whose `column` crossed a decay step between prev and cur."""
+    return (f"JOIN (VALUES {_steps_values(kind)}) AS k (days)"
+            f" ON {alias}.{column} > {prev.now_utc} - pg_catalog.make_interval(days => k.days)"
+            f" AND {alias}.{column} <= {cur.now_utc} - pg_catalog.make_interval(days => k.days)")
+
+
+def _window_edges(kind: str, prev: Cycle, cur: Cycle) -> list[tuple[str, str]]:
+    if kind == "track":
+        return [(prev.track_week_floor, cur.track_week_floor), (prev.track_month_floor, cur.track_month_floor)]
+    return [(prev.playlist_floors[r], cur.playlist_floors[r]) for r in formulas.PLAYLIST_WINDOWS]
+
+
+def _in_edges(column: str, edges: list[tuple[str, str]]) -> str:
+    # both ways: the calendar month's start can move back (inputs.Cycle.track_month_keep)
+    return " OR ".join(f"({column} >= least({a}, {b}) AND {column} <= greatest({a}, {b}))" for a, b in edges)
+
+
+def crossing_parts(kind: str, prev: Cycle, cur: Cycle) -> list[str]:
+    """Queries of (id, reread) of the items of `kind` whose inputs moved with
+    time between prev and cur, found in the state's index ranges: their
+    engagements (reread) or plays left a window, their age crossed a decay
+    step, their release date passed."""
+    state, id_col = ROTATED[kind]
+    edges = _window_edges(kind, prev, cur)
+    parts = [
+        f"SELECT h.item_id, true FROM trending._state_{kind}_hours h WHERE {_in_edges('h.hour', edges)}",
+        f"SELECT s.{id_col}, false FROM {state} s {_steps_ranges(kind, 'created_at', prev, cur)}",
+        f"SELECT s.{id_col}, false FROM {state} s {_steps_ranges(kind, 'released_base', prev, cur)}",
+        f"SELECT s.{id_col}, false FROM {state} s"
+        f" WHERE s.release_date > {prev.now_utc} AND s.release_date <= {cur.now_utc}",
+    ]
+    if kind == "track":
+        parts.append(f"SELECT b.track_id, false FROM trending._state_play_buckets b WHERE {_in_edges('b.hour', edges)}")
+    return parts
+
+
+def catch_up_estimate(plpy, cur: Cycle, prev: Cycle, consumed: str, meta: dict, reconcile_every: str) -> dict:
+    """What stage_affected would find, counted without reading a source:
+    the items the state's index ranges say moved with time (crossing_parts,
+    distinct), and the ids the consumed delta rows name (per row: an upper
+    bound; a user counts once, since the karma of the items a user engaged
+    moves by a difference); against the items the
+    state holds (the planner's count, which the full cycles' ANALYZE keeps)."""
+    named = [f"SELECT count(*) FROM trending._capture_changed d WHERE {consumed}",
+             f"SELECT count(*) FROM trending._capture_play_hours d WHERE {consumed}"]
+    crossing = [f"SELECT count(DISTINCT x.id) FROM ({' UNION ALL '.join(crossing_parts(kind, prev, cur))}) AS x (id, reread)"
+                for kind in ("track", "playlist")]
+    total = " + ".join(f"(SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint"
+                       f" ELSE (SELECT count(*) FROM {t}) END FROM pg_catalog.pg_class c WHERE c.oid = '{t}'::regclass)"
+                       for t in ("trending._state_tracks", "trending._state_playlists"))
+    row = plpy.execute(f"SELECT ({' + '.join(f'({q})' for q in named)})::bigint AS named,"
+                       f" ({' + '.join(f'({q})' for q in crossing)})::bigint AS crossing, ({total})::bigint AS items")[0]
+    named_n, crossing_n, items = int(row["named"]), int(row["crossing"]), int(row["items"])
+    due = _reconciliation_due(plpy, meta, cur.now_text, reconcile_every, items)
+    return {"named": named_n, "crossing": crossing_n, "to_reconcile": due, "affected": named_n + crossing_n + due,
+            "items": items}
+
+
+def _reconciliation_due(plpy, meta: dict, now_utc: str, reconcile_every: str, items: int) -> int:
+    """The items this cycle's share of the reconciliation would read whole
+    (plan_rotation's arithmetic, without its queries): after a gap as long
+    as the round, most of the state, which a full cycle reads for less."""
+    p = _position(plpy, meta, now_utc, reconcile_every)[0]
+    if not meta.get("rotation"):
+        return math.ceil(p * items)
+    rotation = json.loads(meta["rotation"])
+    return sum(0 if rotation["after"][t] == END else
+               (rotation["total"][t] - rotation["done"][t] if p >= 1 else
+                max(0, math.ceil(p * rotation["total"][t]) - rotation["done"][t]))
+               for t in ("track", "playlist"))
+
+
+def _position(plpy, meta: dict, now_utc: str, reconcile_every: str) -> tuple[float, int]:
+    """(p, classes): where the round is at now_utc (at most 1), and its number of hour classes."""
+    row = plpy.execute(plpy.prepare(
+        "SELECT least(1, EXTRACT(epoch FROM $1::timestamp - $2::timestamp) / EXTRACT(epoch FROM $3::interval))::float8"
+        " AS p, greatest(1, ceil(EXTRACT(epoch FROM $3::interval) / 3600))::int AS classes",
+        ["text", "text", "text"]), [now_utc, meta["reconciled_at"] or meta["cycle_now"], reconcile_every])[0]
+    return max(0.0, float(row["p"])), int(row["classes"])
+
+
+# ---------------------------------------------------------------------------
+# Rotating reconciliation (issue 18, item 2). A round begins at the state's
+# reconciled_at (a full cycle, or the cycle that completed the last round)
+# and lasts reconcile_every. At position p = (now - begin) / reconcile_every
+# the round has checked ceil(p x n) of each table's n rows (counted when the
+# round began), in id order, from a cursor; and the hours of the play
+# buckets whose class (hour number mod the round's hours) is below p x that
+# number. The cycle at p >= 1 (the 'reconcile') checks the rest, so the whole
+# state is checked within reconcile_every whatever the cycles' pace.
+# ---------------------------------------------------------------------------
+ROTATED = {"track": ("trending._state_tracks", "track_id"),
+           "playlist": ("trending._state_playlists", "playlist_id"),
+           "user": ("trending._state_track_users", "user_id")}
+END = "end"   # a cursor past the last id: the table is done for this round
+
+
+def _new_round(plpy) -> dict:
+    total = {t: int(plpy.execute(f"SELECT count(*) AS n FROM {table}")[0]["n"]) for t, (table, _) in ROTATED.items()}
+    return {"after": dict.fromkeys(ROTATED), "total": total, "done": dict.fromkeys(ROTATED, 0), "hours": 0.0,
+            "drift": {}}
+
+
+def plan_rotation(plpy, meta: dict, now_utc: str, reconcile_every: str, completes: bool) -> dict:
+    """This cycle's share of the round: {"share": {table: (after, upto) id
+    range, upto None for no bound; or None}, "hours": (first class, end
+    class, classes) or None, "position": p}, and the round as it will be
+    stored after this cycle ("next"; None when this cycle completes it)."""
+    rotation = json.loads(meta["rotation"]) if meta.get("rotation") else _new_round(plpy)
+    p, classes = _position(plpy, meta, now_utc, reconcile_every)
+    p = 1.0 if completes else p
+    share = {}
+    for t, (table, id_col) in ROTATED.items():
+        after = rotation["after"][t]
+        if after == END:
+            share[t] = None
+            continue
+        if completes:
+            share[t], rotation["after"][t] = (after, None), END
+            continue
+        k = math.ceil(p * rotation["total"][t]) - rotation["done"][t]
+        if k <= 0:
+            share[t] = None
+            continue
+        bound = "" if after is None else f" WHERE s.{id_col} > {int(after)}"
+        upto = plpy.execute(f"SELECT s.{id_col} AS id FROM {table} s{bound} ORDER BY s.{id_col}"
+                            f" OFFSET {k - 1} LIMIT 1")
+        if upto:
+            share[t], rotation["after"][t] = (after, int(upto[0]["id"])), int(upto[0]["id"])
+            rotation["done"][t] += k
+        else:
+            share[t], rotation["after"][t] = (after, None), END
+    # hours: the share of the round done, so that a changed reconcile_every
+    # (another number of classes) carries on from there
+    first = min(classes, math.floor(rotation["hours"] * classes + 1e-9))
+    end = classes if completes else min(classes, math.floor(p * classes))
+    hours = (first, end, classes) if end > first else None
+    rotation["hours"] = max(rotation["hours"], end / classes)
+    return {"share": share, "hours": hours, "position": round(p, 4), "drift_before": rotation.get("drift", {}),
+            "next": None if completes else rotation}
+
+
+def _id_range(column: str, bounds: tuple | None) -> str:
+    """SQL condition: column in the share's id range (after, upto]; false without a share."""
+    if bounds is None:
+        return "false"
+    after, upto = bounds
+    conditions = ([] if after is None else [f"{column} > {int(after)}"]) + ([] if upto is None else [f"{column} <= {int(upto)}"])
+    return " AND ".join(conditions) or "true"
+
+
+def stage_share(plpy, kind: str, cur: Cycle, share: dict, guard) -> None:
+    """pg_temp.trending_<kind>_share: the items of this cycle's share (the
+    state's, and the sources' current rows, in its id range: an item the
+    state lacks is drift too), and trending_<kind>_share_users: the users of
+    the users' share (the state's and those with a weight in the sources)."""
+    state, id_col = ROTATED[kind]
+    items = [f"SELECT s.{id_col} FROM {state} s WHERE {_id_range(f's.{id_col}', share[kind])}"]
+    users = [f"SELECT s.user_id FROM trending._state_{kind}_users s WHERE {_id_range('s.user_id', share['user'])}"]
+    if share[kind] is not None:
+        guard("share")  # the sources' ids in the range, by their primary keys
+        if kind == "track":
+            items.append(f"SELECT t.track_id::bigint FROM {cur.source}.tracks t"
+                         f" WHERE t.is_current IS TRUE AND {_id_range('t.track_id', share[kind])}")
+        else:
+            items.append(f"SELECT o.playlist_id FROM trending._state_playlist_owners o"
+                         f" WHERE {_id_range('o.playlist_id', share[kind])}")
+            items.append(f"SELECT p.playlist_id::bigint FROM {cur.source}.playlists p"
+                         f" WHERE p.is_current IS TRUE AND {_id_range('p.playlist_id', share[kind])}")
+    if share["user"] is not None:
+        guard("share_users")
+        users.append("SELECT w.user_id FROM (" + user_weights(
+            kind, cur.source, f"\n  AND {_id_range('u.user_id', share['user'])}") + ") AS w")
+    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_share AS SELECT DISTINCT x.id FROM ("
+                 + " UNION ALL ".join(items) + ") AS x (id) WHERE x.id IS NOT NULL")
+    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_share_users AS SELECT DISTINCT x.user_id FROM ("
+                 + " UNION ALL ".join(users) + ") AS x (user_id) WHERE x.user_id IS NOT NULL")
+    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_share")
+    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_share_users")
+
+
+# The hours of this cycle's share of the play buckets (their class, the
+# hour number mod the round's hours, in [first, end)); the first share of a
+# round also takes the hours no class holds: after the current hour (plays
+# dated in the future, +infinity) and -infinity.
+_CHECKED_HOURS = """
+CREATE TEMP TABLE trending_checked_hours AS
+SELECT g.hour FROM pg_catalog.generate_series({keep}, pg_catalog.date_trunc('hour', {now}), interval '1 hour') AS g (hour)
+WHERE (EXTRACT(epoch FROM g.hour)::bigint / 3600) % {classes} >= {first}
+  AND (EXTRACT(epoch FROM g.hour)::bigint / 3600) % {classes} < {end}
+"""
+
+# The plays of those hours from the sources, as of the cycle's snapshot
+# (less the delta rows of the transactions this read sees and the snapshot
+# does not: a later cycle adds those), against the state's buckets plus
+# the delta rows this cycle consumes: the tracks with a bucket that differs.
+_CHECK_PLAY_HOURS = """
+CREATE TEMP TABLE trending_play_hours_drift AS
+WITH fresh AS (
+    SELECT x.track_id, x.hour, sum(x.n) AS n FROM (
+        SELECT p.play_item_id::bigint AS track_id, pg_catalog.date_trunc('hour', p.created_at) AS hour, 1 AS n
+        FROM pg_temp.trending_checked_hours h
+        JOIN {src}.plays p ON p.created_at >= h.hour AND p.created_at < h.hour + interval '1 hour'{other_plays}
+        UNION ALL
+        SELECT d.item_id, d.hour, -d.n FROM trending._capture_play_hours d
+        WHERE {after} AND ({in_hours_d})
+    ) AS x WHERE x.track_id IS NOT NULL GROUP BY x.track_id, x.hour HAVING sum(x.n) <> 0
+), kept AS (
+    SELECT k.track_id, k.hour, sum(k.n) AS n FROM (
+        SELECT b.track_id, b.hour, b.plays AS n FROM trending._state_play_buckets b WHERE {in_hours_b}
+        UNION ALL
+        SELECT d.item_id, d.hour, d.n FROM trending._capture_play_hours d WHERE {consumed} AND ({in_hours_d})
+    ) AS k GROUP BY k.track_id, k.hour HAVING sum(k.n) <> 0
+)
+SELECT COALESCE(f.track_id, k.track_id) AS track_id, COALESCE(f.hour, k.hour) AS hour
+FROM fresh f FULL JOIN kept k ON k.track_id = f.track_id AND k.hour = f.hour
+WHERE f.n IS DISTINCT FROM k.n
+"""
+
+
+def check_play_hours(plpy, cur: Cycle, hours: tuple | None, consumed: str, after: str, guard) -> int:
+    """The play buckets' share: compare the hours of this cycle's classes
+    with the plays the sources hold (as of the cycle's snapshot); the tracks
+    with a bucket that differs go to staging table pg_temp.trending_track_fresh (their plays are read
+    again from the sources and their buckets replaced: inputs.Scope.fresh).
+    Returns the buckets that differ (drift)."""
+    staging_table(plpy, "trending_track_fresh")  # trending._state_write reads it
+    if hours is None:
+        return 0
+    first, end, classes = hours
+    plpy.execute(_CHECKED_HOURS.format(keep=cur.track_month_keep, now=cur.now_utc, classes=int(classes),
+                                       first=int(first), end=int(end)))
+    listed = "{col} = ANY (ARRAY(SELECT h.hour FROM pg_temp.trending_checked_hours h))"
+    unlisted = (f" OR {{col}} >= pg_catalog.date_trunc('hour', {cur.now_utc}) + interval '1 hour'"
+                " OR {col} = '-infinity'::timestamp") if first == 0 else ""
+    other_plays = (f"\n        UNION ALL\n        SELECT p.play_item_id::bigint, pg_catalog.date_trunc('hour', p.created_at), 1"
+                   f" FROM {cur.source}.plays p WHERE p.created_at >= pg_catalog.date_trunc('hour', {cur.now_utc})"
+                   f" + interval '1 hour' OR p.created_at = '-infinity'::timestamp") if first == 0 else ""
+    guard("play_hours")
+    plpy.execute(_CHECK_PLAY_HOURS.format(
+        src=cur.source, other_plays=other_plays, after=after, consumed=consumed,
+        in_hours_d=(listed + unlisted).format(col="d.hour"), in_hours_b=(listed + unlisted).format(col="b.hour")))
+    plpy.execute("INSERT INTO pg_temp.trending_track_fresh SELECT DISTINCT x.track_id FROM"
+                 " pg_temp.trending_play_hours_drift x WHERE x.track_id IS NOT NULL")
+    analyze_staging(plpy, "trending_track_fresh")
+    return int(plpy.execute("SELECT count(*) AS n FROM pg_temp.trending_play_hours_drift")[0]["n"])
+
+
+def measure_drift(plpy, kind: str, after: str) -> dict:
+    """This cycle's share, before its state rows replace the stored ones:
+    the items whose stored inputs differ from the fresh ones, and the users
+    whose stored karma weight differs from the sources', leaving out what
+    this cycle's changes name (it rescores them anyway) and what the delta
+    rows of transactions after its snapshot name (the next cycle does). Any
+    of it is drift: a change the capture or the incremental cycles missed."""
+    id_col = f"{kind}_id"
+    later = (f"SELECT d.item_id FROM trending._capture_changed d WHERE {after} AND d.kind = {KIND_CODE[kind]}"
+             + (f" UNION ALL SELECT d.item_id FROM trending._capture_play_hours d WHERE {after}"
+                if kind == "track" else ""))
+    items = int(plpy.execute(f"""
+WITH later AS MATERIALIZED ({later})
+SELECT count(*) AS n
+FROM pg_temp.trending_{kind}_checked c
+LEFT JOIN pg_temp.trending_{kind}_state f ON f.{id_col} = c.id
+LEFT JOIN trending._state_{kind}s s ON s.{id_col} = c.id
+WHERE ROW(f.*) IS DISTINCT FROM ROW(s.*) AND c.id NOT IN (SELECT l.item_id FROM later l WHERE l.item_id IS NOT NULL)""")[0]["n"])
+    users = int(plpy.execute(f"""
+SELECT count(*) AS n FROM pg_temp.trending_{kind}_named_weights n
+WHERE n.checked
+  AND ROW(n.weight, COALESCE(n.negative, false)) IS DISTINCT FROM ROW(n.old_weight, COALESCE(n.old_negative, false))
+  AND n.user_id NOT IN (SELECT d.user_id FROM trending._capture_changed d
+                        WHERE {after} AND d.source IN ({", ".join(map(str, USER_SOURCES))}) AND d.user_id IS NOT NULL)""")[0]["n"])
+    return {f"{kind}s": items, f"{kind}_users": users}
 
 
 # Users named by the capture (their profile, follower count or rows changed).
@@ -113,12 +412,20 @@ WHERE {consumed} AND d.source IN ({user_sources}) AND d.user_id IS NOT NULL
 
 
 # Each named user's karma weight now (from the sources) and as the state
-# holds it.
+# holds it; and the same for the users of this cycle's share of the
+# reconciliation that the capture does not name (checked): a weight that
+# differs there is drift, applied as a difference like a named user's.
 _NAMED_WEIGHTS = """
 CREATE TEMP TABLE trending_{kind}_named_weights AS
-WITH named_users AS MATERIALIZED ({named})
-SELECT n.user_id, w.weight, w.negative, s.weight AS old_weight, s.negative AS old_negative
-FROM named_users n
+WITH named_users AS MATERIALIZED ({named}),
+users_read AS MATERIALIZED (
+    SELECT n.user_id, false AS checked FROM named_users n
+    UNION ALL
+    SELECT c.user_id, true FROM pg_temp.trending_{kind}_share_users c
+    WHERE NOT EXISTS (SELECT FROM named_users n WHERE n.user_id = c.user_id)
+)
+SELECT n.user_id, w.weight, w.negative, s.weight AS old_weight, s.negative AS old_negative, n.checked
+FROM users_read n
 LEFT JOIN ({weights}) AS w ON w.user_id = n.user_id
 LEFT JOIN trending._state_{kind}_users s ON s.user_id = n.user_id
 """
@@ -175,11 +482,12 @@ _REREAD_USER = {
 def stage_karma_delta(plpy, kind: str, cur: Cycle, consumed: str) -> None:
     """pg_temp.trending_<kind>_named_weights and trending_<kind>_karma_delta:
     the users the delta rows this cycle consumes name (`consumed`: an SQL
-    condition on the delta row aliased d), their weights, and what
+    condition on the delta row aliased d) and those of its share of the
+    reconciliation (trending_<kind>_share_users), their weights, and what
     their changes add to each item's karma (tracks: delta; playlists:
     delta_<range> over the saves and reposts inside each window)."""
     named = _NAMED_USERS.format(consumed=consumed, user_sources=", ".join(map(str, USER_SOURCES)))
-    in_named = "\n  AND u.user_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))"
+    in_named = "\n  AND u.user_id = ANY (ARRAY(SELECT n.user_id FROM users_read n))"
     plpy.execute(_NAMED_WEIGHTS.format(kind=kind, named=named, weights=user_weights(kind, cur.source, in_named)))
     plpy.execute(f"ANALYZE pg_temp.trending_{kind}_named_weights")
     if kind == "track":
@@ -198,82 +506,75 @@ def _steps_values(kind: str) -> str:
 
 def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, consumed: str, guard) -> int:
     """Fill pg_temp.trending_<kind>_affected with the ids to rescore, and
-    pg_temp.trending_<kind>_unknown with those the state does not hold, and
     pg_temp.trending_<kind>_reread with those whose saves and reposts must be
     read again (the others' engagement counts and karma are the state's,
-    their karma moved by stage_karma_delta); the number affected.
-    Reads the delta rows this cycle consumes (`consumed`: an SQL condition on
-    the delta row aliased d), the state, and (by the
-    users' index) the saves and reposts of the users named."""
+    their karma moved by stage_karma_delta), trending_<kind>_summed with
+    those whose listens are summed from all their play buckets (the state
+    does not hold them, or they are in this cycle's share of the
+    reconciliation) and trending_<kind>_checked with the share's ids that
+    nothing else affects (their drift is counted: measure_drift); the number
+    affected. Reads the delta rows this cycle consumes (`consumed`: an SQL
+    condition on the delta row aliased d), the state, the share
+    (stage_share; for tracks, trending_track_fresh: check_play_hours) and
+    (by the users' index) the saves and reposts of the users named."""
     code = KIND_CODE[kind]
     state = f"trending._state_{kind}s"
     id_col = f"{kind}_id"
-    hours = f"trending._state_{kind}_hours"
     owners = "trending._state_playlist_owners" if kind == "playlist" else state
     owner_id_col = "playlist_id" if kind == "playlist" else id_col
-    if kind == "track":
-        edges = [(prev.track_week_floor, cur.track_week_floor), (prev.track_month_floor, cur.track_month_floor)]
-    else:
-        edges = [(prev.playlist_floors[r], cur.playlist_floors[r]) for r in formulas.PLAYLIST_WINDOWS]
-    # both ways: the calendar month's start can move back (inputs.Cycle.track_month_keep)
-    in_hours = " OR ".join(f"(h.hour >= least({a}, {b}) AND h.hour <= greatest({a}, {b}))" for a, b in edges)
     guard("affected")  # the users' rows, saves and reposts are read from the sources
     # (query, whether its items' saves and reposts must be read again: they
-    # changed, a contributor's weight changed, or a window moved over them)
+    # changed, a contributor's weight changed, or a window moved over them;
+    # whether it is the reconciliation's share)
     parts = [
         # items named: their rows, their saves and reposts, their counts (and, for tracks, plays)
-        (f"SELECT d.item_id, d.source IN (3, 4) FROM trending._capture_changed d"  # 3, 4: saves, reposts
+        (f"SELECT d.item_id, d.source IN (3, 4), false FROM trending._capture_changed d"  # 3, 4: saves, reposts
          f" WHERE {consumed} AND d.kind = {code} AND d.item_id IS NOT NULL"),
         # items owned by the users named (owner_followers)
-        f"SELECT o.{owner_id_col}, false FROM {owners} o WHERE o.owner_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))",
+        f"SELECT o.{owner_id_col}, false, false FROM {owners} o"
+        f" WHERE o.owner_id = ANY (ARRAY(SELECT n.user_id FROM named_users n))",
+        # the reconciliation's share: read whole
+        f"SELECT r.id, true, true FROM pg_temp.trending_{kind}_share r",
     ]
     # an item's karma moves by its contributors' weight differences
     stage_karma_delta(plpy, kind, cur, consumed)
-    parts.append(f"SELECT kd.id, kd.reread FROM pg_temp.trending_{kind}_karma_delta kd")
-    parts += [
-        # engagements that left a window
-        f"SELECT h.item_id, true FROM {hours} h WHERE {in_hours}",
-        # ages that crossed a decay step; release dates that passed
-        f"SELECT s.{id_col}, false FROM {state} s JOIN (VALUES {_steps_values(kind)}) AS k (days)"
-        f" ON s.created_at > {prev.now_utc} - pg_catalog.make_interval(days => k.days)"
-        f" AND s.created_at <= {cur.now_utc} - pg_catalog.make_interval(days => k.days)",
-        f"SELECT s.{id_col}, false FROM {state} s JOIN (VALUES {_steps_values(kind)}) AS k (days)"
-        f" ON s.released_base > {prev.now_utc} - pg_catalog.make_interval(days => k.days)"
-        f" AND s.released_base <= {cur.now_utc} - pg_catalog.make_interval(days => k.days)",
-        f"SELECT s.{id_col}, false FROM {state} s WHERE s.release_date > {prev.now_utc} AND s.release_date <= {cur.now_utc}",
-    ]
+    parts.append(f"SELECT kd.id, kd.reread, false FROM pg_temp.trending_{kind}_karma_delta kd")
+    # engagements or plays that left a window, ages that crossed a decay step, release dates that passed
+    parts += [f"SELECT c.id, c.reread, false FROM ({q}) AS c (id, reread)" for q in crossing_parts(kind, prev, cur)]
     if kind == "track":
-        play_edges = " OR ".join(f"(b.hour >= least({a}, {b}) AND b.hour <= greatest({a}, {b}))" for a, b in edges)
         parts += [
-            f"SELECT d.item_id, false FROM trending._capture_play_hours d WHERE {consumed}",
-            # plays that left a window
-            f"SELECT b.track_id, false FROM trending._state_play_buckets b WHERE {play_edges}",
+            f"SELECT d.item_id, false, false FROM trending._capture_play_hours d WHERE {consumed}",
+            # a play bucket of the share differs from the sources: its plays are read
+            # again, and its row too is checked (reconciliation, not a change)
+            "SELECT f.id, false, true FROM pg_temp.trending_track_fresh f",
         ]
     union = "\n    UNION ALL\n    ".join(parts)
     staging_table(plpy, f"trending_{kind}_affected")  # trending._state_write reads it
-    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_reread (id bigint)")
-    plpy.execute(f"CREATE TEMP TABLE trending_{kind}_unknown (id bigint)")
+    for table in ("reread", "summed", "checked"):
+        plpy.execute(f"CREATE TEMP TABLE trending_{kind}_{table} (id bigint)")
     plpy.execute(f"""
 WITH named_users AS MATERIALIZED ({_NAMED_USERS.format(consumed=consumed,
                                                        user_sources=", ".join(map(str, USER_SOURCES)))}),
 parts AS MATERIALIZED (
-    SELECT x.id, bool_or(x.reread) AS reread FROM (
+    SELECT x.id, bool_or(x.reread) AS reread, bool_or(x.share) AS in_share, bool_and(x.share) AS share_only,
+           NOT EXISTS (SELECT FROM {state} s WHERE s.{id_col} = x.id) AS unknown
+    FROM (
     {union}
-    ) AS x (id, reread)
+    ) AS x (id, reread, share)
     WHERE x.id IS NOT NULL
     GROUP BY x.id
 ), affected AS (
     INSERT INTO pg_temp.trending_{kind}_affected SELECT p.id FROM parts p
-), unknown AS (
-    INSERT INTO pg_temp.trending_{kind}_unknown
-    SELECT p.id FROM parts p WHERE NOT EXISTS (SELECT FROM {state} s WHERE s.{id_col} = p.id)
-    RETURNING id
+), summed AS (
+    INSERT INTO pg_temp.trending_{kind}_summed SELECT p.id FROM parts p WHERE p.in_share OR p.unknown
+), checked AS (
+    INSERT INTO pg_temp.trending_{kind}_checked SELECT p.id FROM parts p WHERE p.share_only
 )
 -- an item the state does not hold (it was not eligible) is read whole
 INSERT INTO pg_temp.trending_{kind}_reread
 SELECT p.id FROM parts p
-WHERE p.reread OR p.id IN (SELECT u.id FROM unknown u)""")
-    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_reread")
-    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_unknown")
+WHERE p.reread OR p.unknown""")
+    for table in ("reread", "summed", "checked"):
+        plpy.execute(f"ANALYZE pg_temp.trending_{kind}_{table}")
     analyze_staging(plpy, f"trending_{kind}_affected")
     return int(plpy.execute(f"SELECT count(*) AS n FROM pg_temp.trending_{kind}_affected")[0]["n"])

@@ -11,7 +11,8 @@ A Scope says which items and where the plays come from:
   scan of the month of plays grouped by track and hour;
 - an incremental cycle: the affected items only (a temp table of ids, found
   by incremental.py), their rows read by index, their plays from the state's
-  hourly buckets plus the delta rows not yet added to them;
+  hourly buckets plus the delta rows not yet added to them (or, for tracks
+  whose buckets the reconciliation found wrong, from the sources);
 - explain: one item, plays from the sources.
 Either way a window's listens are the plays of the whole hours after the
 hour that holds its start, plus that partial first hour counted exactly
@@ -44,7 +45,10 @@ class Scope:
     prev_month_floor: str | None = None
     reread: str | None = None            # state: the ids whose saves and reposts are read again;
                                          # the others' engagement counts and karma are the state's
-    unknown: str | None = None           # state: the ids the state does not hold
+    summed: str | None = None            # state: the ids whose whole hours are summed from all their
+                                         # buckets (the state does not hold them, or they are reconciled)
+    fresh: str | None = None             # state: the track ids whose plays are read from the sources
+                                         # (with `after`), their buckets to be replaced
 
 
 EVERYTHING = Scope()
@@ -115,9 +119,10 @@ PLAYLIST_BAD_ROWS = ("duplicate_current_playlists", "playlists_track_ids_not_arr
 # dropped by the last step, by a failure, and before a run stages anything.
 TEMP_TABLES = tuple(f"trending_{kind}_{table}" for kind in ("track", "playlist")
                     for table in ("candidates", "inputs", "staged", "changes", "engagements", "affected",
-                                  "reread", "unknown", "state", "engagement_hours", "weights",
-                                  "named_weights", "karma_delta", "user_state")) + (
-    "trending_play_hours", "trending_track_listens", "trending_playlist_owners", "trending_explain_ids")
+                                  "reread", "summed", "checked", "share", "share_users", "state",
+                                  "engagement_hours", "weights", "named_weights", "karma_delta", "user_state")) + (
+    "trending_play_hours", "trending_track_listens", "trending_playlist_owners", "trending_explain_ids",
+    "trending_track_fresh", "trending_checked_hours", "trending_play_hours_drift", "trending_rotation")
 
 
 def staging_table(plpy, name: str) -> None:
@@ -242,7 +247,8 @@ GROUP BY h.track_id
 # An incremental cycle's plays, for the affected tracks only: the state's
 # sums less the buckets of the hours each window left since the state's now,
 # plus the delta rows not yet in the buckets; a track the state does not
-# hold (it was not eligible) sums its buckets.
+# hold (it was not eligible), or that the reconciliation checks, sums its
+# buckets; a fresh one (its plays read from the sources) is left out here.
 _LISTENS_FROM_STATE = """
 WITH left_windows AS (
     -- a window's start moves on (hours leave it) or, for the calendar month,
@@ -258,13 +264,13 @@ WITH left_windows AS (
     WHERE (b.hour > least({prev_week_floor}, {week_floor}) AND b.hour <= greatest({prev_week_floor}, {week_floor}))
        OR (b.hour > least({prev_month_floor}, {month_floor}) AND b.hour <= greatest({prev_month_floor}, {month_floor}))
     GROUP BY b.track_id
-), unknown AS (
+), summed AS (
     SELECT b.track_id,
            sum(b.plays) FILTER (WHERE b.hour > {week_floor})  AS week_all,
            sum(b.plays) FILTER (WHERE b.hour > {month_floor}) AS month_all,
            sum(b.plays) FILTER (WHERE NOT pg_catalog.isfinite(b.hour)) AS infinite_all
     FROM trending._state_play_buckets b
-    WHERE b.track_id = ANY (ARRAY(SELECT u.id FROM {unknown} u))
+    WHERE b.track_id = ANY (ARRAY(SELECT u.id FROM {summed} u))
     GROUP BY b.track_id
 ), added AS (
     SELECT d.item_id AS track_id,
@@ -276,17 +282,18 @@ WITH left_windows AS (
     GROUP BY d.item_id
 ), sums AS (
     SELECT a.id AS track_id,
-           CASE WHEN s.track_id IS NULL THEN COALESCE(u.week_all, 0)
+           CASE WHEN m.summed THEN COALESCE(u.week_all, 0)
                 ELSE COALESCE(s.week_hours, 0) - COALESCE(o.week_out, 0) END + COALESCE(n.week_new, 0) AS week_hours,
-           CASE WHEN s.track_id IS NULL THEN COALESCE(u.month_all, 0)
+           CASE WHEN m.summed THEN COALESCE(u.month_all, 0)
                 ELSE COALESCE(s.month_hours, 0) - COALESCE(o.month_out, 0) END + COALESCE(n.month_new, 0) AS month_hours,
-           CASE WHEN s.track_id IS NULL THEN COALESCE(u.infinite_all, 0)
+           CASE WHEN m.summed THEN COALESCE(u.infinite_all, 0)
                 ELSE COALESCE(s.infinite_plays, 0) END + COALESCE(n.infinite_new, 0) AS infinite_plays
     FROM {ids} a
+    CROSS JOIN LATERAL (SELECT EXISTS (SELECT FROM {summed} x WHERE x.id = a.id) AS summed) AS m
     LEFT JOIN trending._state_tracks s ON s.track_id = a.id
     LEFT JOIN left_windows o ON o.track_id = a.id
-    LEFT JOIN unknown u ON u.track_id = a.id
-    LEFT JOIN added n ON n.track_id = a.id
+    LEFT JOIN summed u ON u.track_id = a.id
+    LEFT JOIN added n ON n.track_id = a.id{not_fresh}
 )
 INSERT INTO pg_temp.trending_track_listens
 SELECT x.track_id, x.week_hours, x.month_hours, x.infinite_plays, x.week_hours, x.month_hours, x.infinite_plays
@@ -582,18 +589,23 @@ def _stage_listens(plpy, c: Cycle, scope: Scope) -> None:
     """pg_temp.trending_track_listens (and, reading the sources, trending_play_hours)."""
     plpy.execute(_LISTENS_TABLE)
     if scope.plays == "state":
-        plpy.execute(_LISTENS_FROM_STATE.format(ids=scope.ids, unknown=scope.unknown, consumed=scope.consumed,
+        not_fresh = "" if scope.fresh is None else (
+            f"\n    WHERE NOT EXISTS (SELECT FROM {scope.fresh} f WHERE f.id = a.id)")
+        plpy.execute(_LISTENS_FROM_STATE.format(ids=scope.ids, summed=scope.summed, consumed=scope.consumed,
                                                 week_floor=c.track_week_floor, month_floor=c.track_month_floor,
                                                 prev_week_floor=scope.prev_week_floor,
-                                                prev_month_floor=scope.prev_month_floor, infinite=_INFINITE))
-    else:
+                                                prev_month_floor=scope.prev_month_floor, infinite=_INFINITE,
+                                                not_fresh=not_fresh))
+    if scope.plays != "state" or scope.fresh is not None:
+        # every item's plays, or the fresh ones' (their buckets are replaced: _state_write)
+        ids = scope.ids if scope.plays != "state" else scope.fresh
         staging_table(plpy, "trending_play_hours")
         after = "" if scope.after is None else _PLAY_HOURS_AFTER.format(
             after=scope.after, keep_floor=c.track_month_keep, infinite=_INFINITE,
-            in_scope=_in(scope.ids, "d.item_id"))
+            in_scope=_in(ids, "d.item_id"))
         plpy.execute(_PLAY_HOURS_FROM_SOURCES.format(src=c.source, keep_floor=c.track_month_keep,
                                                      infinite=_INFINITE, after=after,
-                                                     in_scope=_in(scope.ids, "p.play_item_id")))
+                                                     in_scope=_in(ids, "p.play_item_id")))
         plpy.execute(_LISTENS_FROM_PLAY_HOURS.format(week_floor=c.track_week_floor, month_floor=c.track_month_floor,
                                                      infinite=_INFINITE))
     plpy.execute("ANALYZE pg_temp.trending_track_listens")
@@ -606,7 +618,7 @@ def stage_track_inputs(plpy, c: Cycle, guard=_no_guard, scope: Scope = EVERYTHIN
     guard("candidates")
     plpy.execute(_TRACK_CANDIDATES.format(src=c.source, in_scope=_in(scope.ids, "t.track_id")))
     plpy.execute("ANALYZE pg_temp.trending_track_candidates")
-    if scope.plays != "state":
+    if scope.plays != "state" or scope.fresh is not None:
         guard("plays")
     _stage_listens(plpy, c, scope)
     guard("engagements")

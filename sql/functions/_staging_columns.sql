@@ -38,7 +38,9 @@ BEGIN
         WHEN p_name IN ('trending_track_user_state', 'trending_playlist_user_state') THEN
             'user_id pg_catalog.int8, weight pg_catalog.numeric, negative pg_catalog.bool'
         WHEN p_name = 'trending_playlist_owners' THEN 'playlist_id pg_catalog.int8, owner_id pg_catalog.int8'
-        WHEN p_name IN ('trending_track_affected', 'trending_playlist_affected') THEN 'id pg_catalog.int8'
+        WHEN p_name IN ('trending_track_affected', 'trending_playlist_affected', 'trending_track_fresh')
+            THEN 'id pg_catalog.int8'
+        WHEN p_name = 'trending_rotation' THEN 'rotation pg_catalog.jsonb, reconciled_at pg_catalog.timestamp'
     END;
 END;
 $function$;

@@ -4,8 +4,9 @@
 -- (full) or advanced (incremental): the state is valid at the capture's
 -- watermark and at this cycle's now. When the capture is not armed (arming
 -- refused, or a trigger found altered), the state is marked invalid and the
--- next cycle runs full. p_kind: 'full', 'reconcile' (both rebuilt the state
--- from the sources) or 'incremental'.
+-- next cycle runs full. p_kind: 'full' (the state rebuilt from the
+-- sources) or 'incremental' (a reconciling cycle is one: the end of its
+-- round of reconciliation is written by _state_write 'rotation').
 -- SECURITY DEFINER: roles that run cycles have no write privilege on the state.
 CREATE FUNCTION trending._state_finish(p_run_id bigint, p_now timestamp, p_fingerprint text, p_kind text)
 RETURNS boolean
@@ -19,7 +20,7 @@ DECLARE
     v_since bigint;
 BEGIN
     PERFORM trending._own_run(p_run_id);
-    IF p_kind NOT IN ('full', 'reconcile', 'incremental') THEN
+    IF p_kind NOT IN ('full', 'incremental') THEN
         RAISE EXCEPTION 'trending: unknown kind of cycle %', p_kind USING ERRCODE = '22023';
     END IF;
     SELECT a.since INTO v_since FROM trending._capture_armed a WHERE a.snapshot IS NOT NULL;
@@ -35,6 +36,9 @@ BEGIN
     SET valid = true, cycle_now = excluded.cycle_now, since = excluded.since, fingerprint = excluded.fingerprint,
         built_at = CASE WHEN p_kind = 'full' THEN excluded.built_at ELSE m.built_at END,
         reconciled_at = CASE WHEN p_kind = 'incremental' THEN m.reconciled_at ELSE excluded.reconciled_at END,
+        -- a state rebuilt whole starts a new round of reconciliation; an
+        -- incremental cycle wrote its own (_state_write 'rotation')
+        rotation = CASE WHEN p_kind = 'incremental' THEN m.rotation END,
         run_id = excluded.run_id;
     RETURN true;
 END;

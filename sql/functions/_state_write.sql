@@ -23,10 +23,18 @@
 --                  incremental, the new weight of each user the capture
 --                  named (their rows are replaced; a user without a weight
 --                  keeps none).
---   'play_buckets' (full only) pg_temp.trending_play_hours: the plays per
---                  track and hour a full cycle read, less those of the delta
---                  rows above the watermark it will arm (n_after), which the
+--   'play_buckets' pg_temp.trending_play_hours: the plays per track and
+--                  hour a cycle read, less those of the delta rows above the
+--                  watermark it arms or advances to (n_after), which the
 --                  next incremental cycle adds (trending._state_advance).
+--                  Full: every track's (the buckets are replaced whole:
+--                  trending._state_load).
+--                  Incremental (after _state_advance): the buckets of the
+--                  tracks in pg_temp.trending_track_fresh, whose buckets the
+--                  reconciliation found wrong, are replaced.
+--   'rotation'     (incremental only) pg_temp.trending_rotation (rotation,
+--                  reconciled_at): how far the round of reconciliation got,
+--                  and when the cycle completed it (else NULL).
 -- SECURITY DEFINER: roles that run cycles have no write privilege on the state.
 CREATE FUNCTION trending._state_write(p_run_id bigint, p_what text, p_full boolean)
 RETURNS bigint
@@ -50,66 +58,86 @@ DECLARE
 BEGIN
     PERFORM trending._own_run(p_run_id);
     IF p_what = 'begin' THEN
-    INSERT INTO trending._state_meta AS m (valid, run_id) VALUES (false, p_run_id)
-    ON CONFLICT (one) DO UPDATE SET valid = false, run_id = excluded.run_id;
-    RETURN 0;
+        INSERT INTO trending._state_meta AS m (valid, run_id) VALUES (false, p_run_id)
+        ON CONFLICT (one) DO UPDATE SET valid = false, run_id = excluded.run_id;
+        RETURN 0;
     END IF;
     IF p_what = 'play_buckets' THEN
-    IF NOT p_full THEN
-        RAISE EXCEPTION 'trending: play buckets are rebuilt by full cycles only' USING ERRCODE = '22023';
+        v_src := trending._safe_temp_table('trending_play_hours',
+                                           ARRAY['track_id', 'hour', 'n_source', 'n_after'],
+                                           ARRAY['pg_catalog.int8', 'pg_catalog.timestamp',
+                                                 'pg_catalog.int8', 'pg_catalog.int8']::pg_catalog.regtype[]);
+        v_values := pg_catalog.format(
+            '(track_id, hour, plays)
+             SELECT h.track_id, h.hour, h.n_source - h.n_after FROM %s h
+             WHERE h.track_id IS NOT NULL AND h.hour IS NOT NULL AND h.n_source <> h.n_after', v_src);
+        IF p_full THEN
+            RETURN trending._state_load('trending._state_play_buckets', v_values || ' ORDER BY h.track_id, h.hour');
+        END IF;
+        v_affected := trending._safe_temp_table('trending_track_fresh', ARRAY['id'],
+                                                ARRAY['pg_catalog.int8']::pg_catalog.regtype[]);
+        EXECUTE pg_catalog.format('DELETE FROM trending._state_play_buckets b
+                                   WHERE b.track_id = ANY (ARRAY(SELECT f.id FROM %s f))', v_affected);
+        EXECUTE pg_catalog.format('INSERT INTO trending._state_play_buckets %s
+                                   AND h.track_id = ANY (ARRAY(SELECT f.id FROM %s f))', v_values, v_affected);
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        RETURN v_rows;
     END IF;
-    v_src := trending._safe_temp_table('trending_play_hours',
-                                       ARRAY['track_id', 'hour', 'n_source', 'n_after'],
-                                       ARRAY['pg_catalog.int8', 'pg_catalog.timestamp',
-                                             'pg_catalog.int8', 'pg_catalog.int8']::pg_catalog.regtype[]);
-    RETURN trending._state_load('trending._state_play_buckets', pg_catalog.format(
-        '(track_id, hour, plays)
-         SELECT h.track_id, h.hour, h.n_source - h.n_after FROM %s h
-         WHERE h.track_id IS NOT NULL AND h.hour IS NOT NULL AND h.n_source <> h.n_after
-         ORDER BY h.track_id, h.hour', v_src));
+    IF p_what = 'rotation' THEN
+        IF p_full THEN
+            RAISE EXCEPTION 'trending: a full cycle starts a new round of reconciliation (_state_finish)'
+                USING ERRCODE = '22023';
+        END IF;
+        v_src := trending._safe_temp_table('trending_rotation', ARRAY['rotation', 'reconciled_at'],
+                                           ARRAY['pg_catalog.jsonb', 'pg_catalog.timestamp']::pg_catalog.regtype[]);
+        EXECUTE pg_catalog.format(
+            'UPDATE trending._state_meta m SET rotation = r.rotation, reconciled_at = COALESCE(r.reconciled_at, m.reconciled_at)
+             FROM (SELECT x.rotation, x.reconciled_at FROM %s x LIMIT 1) AS r WHERE m.valid', v_src);
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        RETURN v_rows;
     END IF;
     IF p_what IN ('track_users', 'playlist_users') THEN
-    v_state := CASE p_what WHEN 'track_users' THEN 'trending._state_track_users'
-                           ELSE 'trending._state_playlist_users' END;
-    v_src := trending._safe_temp_table('trending_' || pg_catalog.replace(p_what, '_users', '') || '_user_state',
-                                       ARRAY['user_id', 'weight', 'negative'],
-                                       ARRAY['pg_catalog.int8', 'pg_catalog.numeric',
-                                             'pg_catalog.bool']::pg_catalog.regtype[]);
-    v_values := pg_catalog.format(
-        '(user_id, weight, negative)
-         SELECT DISTINCT ON (u.user_id) u.user_id, u.weight, COALESCE(u.negative, false) FROM %s u
-         WHERE u.user_id IS NOT NULL AND (u.weight IS NOT NULL OR u.negative)
-         ORDER BY u.user_id', v_src);
-    IF p_full THEN
-        RETURN trending._state_load(v_state, v_values);
-    END IF;
-    EXECUTE pg_catalog.format('DELETE FROM %s s WHERE s.user_id = ANY (ARRAY(SELECT u.user_id FROM %s u))',
-                              v_state, v_src);
-    EXECUTE pg_catalog.format('INSERT INTO %s %s', v_state, v_values);
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
-    RETURN v_rows;
+        v_state := CASE p_what WHEN 'track_users' THEN 'trending._state_track_users'
+                               ELSE 'trending._state_playlist_users' END;
+        v_src := trending._safe_temp_table('trending_' || pg_catalog.replace(p_what, '_users', '') || '_user_state',
+                                           ARRAY['user_id', 'weight', 'negative'],
+                                           ARRAY['pg_catalog.int8', 'pg_catalog.numeric',
+                                                 'pg_catalog.bool']::pg_catalog.regtype[]);
+        v_values := pg_catalog.format(
+            '(user_id, weight, negative)
+             SELECT DISTINCT ON (u.user_id) u.user_id, u.weight, COALESCE(u.negative, false) FROM %s u
+             WHERE u.user_id IS NOT NULL AND (u.weight IS NOT NULL OR u.negative)
+             ORDER BY u.user_id', v_src);
+        IF p_full THEN
+            RETURN trending._state_load(v_state, v_values);
+        END IF;
+        EXECUTE pg_catalog.format('DELETE FROM %s s WHERE s.user_id = ANY (ARRAY(SELECT u.user_id FROM %s u))',
+                                  v_state, v_src);
+        EXECUTE pg_catalog.format('INSERT INTO %s %s', v_state, v_values);
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        RETURN v_rows;
     END IF;
     IF p_what = 'track' THEN
-    v_state := 'trending._state_tracks'; v_hours_table := 'trending._state_track_hours'; v_id := 'track_id';
+        v_state := 'trending._state_tracks'; v_hours_table := 'trending._state_track_hours'; v_id := 'track_id';
     ELSIF p_what = 'playlist' THEN
-    v_state := 'trending._state_playlists'; v_hours_table := 'trending._state_playlist_hours';
-    v_id := 'playlist_id';
+        v_state := 'trending._state_playlists'; v_hours_table := 'trending._state_playlist_hours';
+        v_id := 'playlist_id';
     ELSE
-    RAISE EXCEPTION 'trending: unknown state part %', p_what USING ERRCODE = '22023';
+        RAISE EXCEPTION 'trending: unknown state part %', p_what USING ERRCODE = '22023';
     END IF;
 
     v_src := trending._safe_temp_table(
-    'trending_' || p_what || '_state',
-    (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid = v_state AND a.attnum > 0 AND NOT a.attisdropped),
-    (SELECT pg_catalog.array_agg(a.atttypid::pg_catalog.regtype ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
-     WHERE a.attrelid = v_state AND a.attnum > 0 AND NOT a.attisdropped));
+        'trending_' || p_what || '_state',
+        (SELECT pg_catalog.array_agg(a.attname::text ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = v_state AND a.attnum > 0 AND NOT a.attisdropped),
+        (SELECT pg_catalog.array_agg(a.atttypid::pg_catalog.regtype ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+         WHERE a.attrelid = v_state AND a.attnum > 0 AND NOT a.attisdropped));
     v_hours := trending._safe_temp_table('trending_' || p_what || '_engagement_hours',
-                                     ARRAY['hour', 'item_id'],
-                                     ARRAY['pg_catalog.timestamp', 'pg_catalog.int8']::pg_catalog.regtype[]);
+                                         ARRAY['hour', 'item_id'],
+                                         ARRAY['pg_catalog.timestamp', 'pg_catalog.int8']::pg_catalog.regtype[]);
     IF p_what = 'playlist' THEN
-    v_owners := trending._safe_temp_table('trending_playlist_owners', ARRAY['playlist_id', 'owner_id'],
-                                          ARRAY['pg_catalog.int8', 'pg_catalog.int8']::pg_catalog.regtype[]);
+        v_owners := trending._safe_temp_table('trending_playlist_owners', ARRAY['playlist_id', 'owner_id'],
+                                              ARRAY['pg_catalog.int8', 'pg_catalog.int8']::pg_catalog.regtype[]);
     END IF;
 
     IF p_full THEN

@@ -26,6 +26,7 @@ DECLARE
     v_problem   text;
     v_interval  interval;
     v_minimum   interval;
+    v_maximum   interval;
 BEGIN
     CASE p_name
     WHEN 'source_schema' THEN
@@ -61,12 +62,17 @@ BEGIN
         -- run history it was just asked about. stale_after: at least a
         -- minute (pg_cron's finest schedule). At most 100 years, so that
         -- now() - value (runs.start, trending.status) stays far inside the
-        -- timestamp range. reconcile_every: at least an hour, the cycles'
-        -- own pace (a reconciliation costs a full cycle).
+        -- timestamp range. reconcile_every: from an hour (the cycles' own
+        -- pace: every cycle then checks the whole state) to 7 days (each
+        -- cycle checks a share of the state, so that the whole of it is
+        -- checked within this; longer would leave drift unrepaired for
+        -- longer than a week of cycles: issue 18).
         v_minimum := CASE p_name WHEN 'run_retention' THEN interval '1 day' WHEN 'reconcile_every' THEN interval '1 hour'
                                  ELSE interval '1 minute' END;
-        v_accepted := pg_catalog.format('an interval from %s to 100 years in minutes, hours, days, weeks, months or years, e.g. %L',
+        v_maximum := CASE p_name WHEN 'reconcile_every' THEN interval '7 days' ELSE interval '100 years' END;
+        v_accepted := pg_catalog.format('an interval from %s to %s in minutes, hours, days, weeks, months or years, e.g. %L',
                           CASE p_name WHEN 'run_retention' THEN '1 day' WHEN 'reconcile_every' THEN '1 hour' ELSE '1 minute' END,
+                          CASE p_name WHEN 'reconcile_every' THEN '7 days' ELSE '100 years' END,
                           CASE p_name WHEN 'run_retention' THEN '30 days' WHEN 'reconcile_every' THEN '1 day' ELSE '2 hours' END);
         IF p_value !~ '^[0-9]{1,9} ?(mins?|minutes?|hours?|days?|weeks?|mons?|months?|years?)$' THEN
             v_problem := 'malformed';
@@ -78,7 +84,7 @@ BEGIN
                 v_problem := 'out of range';
             END;
             IF v_problem IS NULL
-               AND (v_interval < v_minimum OR v_interval > interval '100 years') THEN
+               AND (v_interval < v_minimum OR v_interval > v_maximum) THEN
                 v_problem := 'out of range';
             END IF;
         END IF;
@@ -96,8 +102,9 @@ BEGIN
             END IF;
         END IF;
     WHEN 'capture_max_pause' THEN
-        -- past a day a cycle runs full anyway (incremental.MAX_GAP_HOURS):
-        -- recording longer only grows the backlog; 30 days leaves room for that to change
+        -- a day covers an overnight pause of an hourly schedule; 30 days
+        -- bounds the backlog (after a long pause the next cycle weighs
+        -- finding what changed against a full cycle: incremental.decide)
         v_accepted := 'an interval from 1 minute to 30 days in minutes, hours or days, e.g. ''1 day''';
         IF p_value !~ '^[0-9]{1,6} ?(mins?|minutes?|hours?|days?)$' THEN
             v_problem := 'malformed';

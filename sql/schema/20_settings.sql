@@ -24,7 +24,7 @@ INSERT INTO trending._setting_defaults (name, default_value, description) VALUES
     ('movers_top_n', '100',
      'How many of the top of each list trending.movers() compares between the last two cycles (1 to 1000).'),
     ('reconcile_every', '1 day',
-     'How often a cycle reconciles: a full recompute that also compares the incremental state with the sources, records any drift in trending.runs and repairs it (1 hour to 100 years).'),
+     'How long reconciling the whole incremental state with the sources takes: every cycle checks a share of it, records any drift in trending.runs and repairs it, and the cycle that completes the round is a reconcile (1 hour to 7 days).'),
     ('movers_max_genres', '50',
      'How many genres (those with the most scored tracks) get their own movers list per range (0 to 1000; 0: none).'),
     ('lease_idle_timeout', '10 minutes',

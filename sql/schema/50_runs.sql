@@ -32,8 +32,9 @@ CREATE TABLE trending.runs (
 -- added after the primary key, as the upgrade from 1.0 adds it (same catalog)
 ALTER TABLE trending.runs ADD CONSTRAINT runs_cycle_kind_check CHECK (cycle_kind IN ('full', 'incremental', 'reconcile'));
 -- Incremental and reconciling cycles: how many items of each kind they
--- rescored (affected) and, when reconciling, the drift found (items whose
--- stored inputs differed from the sources', hourly play buckets that did).
+-- rescored (affected) and the drift their share of the reconciliation found
+-- (items whose stored inputs differed from the sources', users' karma
+-- weights, hourly play buckets that did; a reconciling run's: its round's).
 ALTER TABLE trending.runs
     ADD COLUMN affected jsonb,
     ADD COLUMN drift jsonb;

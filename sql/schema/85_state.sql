@@ -147,6 +147,10 @@ CREATE UNLOGGED TABLE trending._state_meta (
     since         bigint,              -- the capture watermark the play buckets are counted up to
     fingerprint   text,                -- source schema and strategies switched on (cycle.plan)
     built_at      timestamp,           -- UTC now of the full cycle that built it
-    reconciled_at timestamp,           -- UTC now of the last full or reconciling cycle
-    run_id        bigint
+    reconciled_at timestamp,           -- UTC now of the last full or reconciling cycle: the round's start
+    run_id        bigint,
+    -- how far this round of reconciliation got (incremental.Rotation): the
+    -- last id checked of each table, the counts it paces by, the drift
+    -- found so far; NULL: a round starts at the next cycle
+    rotation      jsonb
 );

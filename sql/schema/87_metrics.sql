@@ -10,10 +10,10 @@ WITH last_ok AS (
 ), last_ok_detail AS (
     SELECT r.affected FROM trending.runs r WHERE r.status = 'ok' ORDER BY r.run_id DESC LIMIT 1
 ), last_counted AS (
-    -- incremental cycles count no absurd rows (they read only the affected
-    -- items): the last full or reconciling run's counts
+    -- incremental and reconciling cycles count no absurd rows (they read
+    -- only the affected items and a share): the last full run's counts
     SELECT r.bad_rows FROM trending.runs r
-    WHERE r.status = 'ok' AND r.cycle_kind IS DISTINCT FROM 'incremental' ORDER BY r.run_id DESC LIMIT 1
+    WHERE r.status = 'ok' AND r.bad_rows IS NOT NULL ORDER BY r.run_id DESC LIMIT 1
 ), status AS (
     SELECT s.* FROM trending.status s
 ), slice_rows AS (
@@ -58,11 +58,11 @@ SELECT 'last_run_affected', a.key, '', a.value::float8,
 FROM last_ok_detail, pg_catalog.jsonb_each_text(last_ok_detail.affected) AS a(key, value)
 UNION ALL
 SELECT 'last_reconcile_drift', '', d.key, d.value::float8,
-       'Drift the last reconciling run found and repaired, per counter (0 when incremental cycles were exact).'
+       'Drift the last round of reconciliation found and repaired, per counter (0 when incremental cycles were exact).'
 FROM status, pg_catalog.jsonb_each_text(status.last_reconcile_drift) AS d(key, value)
 UNION ALL
 SELECT 'last_reconcile_age_seconds', '', '', EXTRACT(epoch FROM pg_catalog.now() - status.last_reconcile_at)::float8,
-       'Seconds since the last reconciling run finished (NULL: none yet).'
+       'Seconds since the last round of reconciliation completed (its reconciling run finished; NULL: none yet).'
 FROM status
 UNION ALL
 SELECT 'run_in_progress', '', '', (status.running_pid IS NOT NULL)::integer::float8,

@@ -137,3 +137,25 @@ DROP FUNCTION trending._capture_settle(interval);
 -- resume and unschedule name the CLI command that reaches pg_cron
 ALTER EXTENSION trending DROP FUNCTION trending._require_local_pg_cron();
 DROP FUNCTION trending._require_local_pg_cron();
+
+-- Issue 18 (items 2 and 3): reconciliation rotates through the incremental
+-- state, a share per cycle; _state_meta.rotation keeps how far the round
+-- got (NULL: a new round starts at the next cycle). reconcile_every, the
+-- length of a round, is at most 7 days: a larger value set under 1.1 is
+-- clamped to 7 days, with a WARNING.
+ALTER TABLE trending._state_meta ADD COLUMN rotation jsonb;
+UPDATE trending._setting_defaults
+SET description = 'How long reconciling the whole incremental state with the sources takes: every cycle checks a share of it, records any drift in trending.runs and repairs it, and the cycle that completes the round is a reconcile (1 hour to 7 days).'
+WHERE name = 'reconcile_every';
+DO $do$
+DECLARE
+    v_value text;
+BEGIN
+    SELECT o.value INTO v_value FROM trending._setting_overrides o
+    WHERE o.name = 'reconcile_every' AND o.value::interval > interval '7 days';
+    IF FOUND THEN
+        RAISE WARNING 'trending: reconcile_every % is more than 7 days, the most 1.2 accepts: set to 7 days', v_value;
+        UPDATE trending._setting_overrides SET value = '7 days', updated_at = now() WHERE name = 'reconcile_every';
+    END IF;
+END;
+$do$;

@@ -137,7 +137,7 @@ def test_without_the_capture_every_run_says_so_and_nothing_is_captured(conn):
     write(conn)
     summary = cycle(conn, "recompute")
     assert summary["cycle"] == {"kind": "full", "reason": summary["cycle"]["reason"],
-                                "affected": None, "drift": None,
+                                "affected": None, "drift": None, "reconciled": None,
                                 "capture": {"installed": False, "snapshot": None,
                                             "armed": False, "not_armed": None}}
     assert summary["cycle"]["reason"].startswith(NOT_INSTALLED)

@@ -127,6 +127,8 @@ def upgraded_and_fresh(request, make_db):
         use_source_schema(conn, "music")
         enable_strategies(conn, ALL_STRATEGIES)
         conn.execute("UPDATE trending.settings SET value = '64MB' WHERE name = 'work_mem'")
+        # 1.1 took up to 100 years; 1.2 clamps it to 7 days (issue 18)
+        conn.execute("UPDATE trending.settings SET value = '30 days' WHERE name = 'reconcile_every'")
         first = recompute(conn, dataset.now)
         assert first["status"] == "ok"
         before = {
@@ -183,8 +185,12 @@ def test_scores_settings_and_history_survive_and_the_next_cycle_succeeds(upgrade
         assert track_scores(conn) == before["tracks"]
         assert playlist_scores(conn) == before["playlists"]
         settings = dict(conn.execute("SELECT name, value FROM trending.settings").fetchall())
-        assert {name: settings.get(name) for name, _ in before["settings"]} == dict(before["settings"]), \
-            "every setting keeps its value (a newer version may add settings)"
+        kept = dict(before["settings"])
+        if "reconcile_every" in kept:  # 1.1's '30 days', more than 1.2 accepts: clamped (issue 18)
+            assert kept["reconcile_every"] == "30 days" and settings["reconcile_every"] == "7 days"
+            kept["reconcile_every"] = "7 days"
+        assert {name: settings.get(name) for name, _ in before["settings"]} == kept, \
+            "every setting keeps its value (a newer version may add settings; reconcile_every is clamped)"
         assert conn.execute("SELECT type, version, enabled FROM trending.strategies ORDER BY 1, 2").fetchall() \
             == before["strategies"]
         runs = conn.execute("SELECT run_id, trigger, status, cycle_now FROM trending.runs ORDER BY 1").fetchall()

@@ -60,6 +60,8 @@ BAD_SETTINGS = [
     ("source_schema", "é" * 32),         # accepted; 64 bytes, truncated to another name
     ("lease_idle_timeout", "0s"), ("lease_idle_timeout", "25 hours"),  # issue 17
     ("lease_idle_timeout", "2 days"), ("lease_idle_timeout", "10"),
+    ("reconcile_every", "59 minutes"), ("reconcile_every", "8 days"),  # issue 18: 1 hour to 7 days
+    ("reconcile_every", "1 mon"), ("reconcile_every", "100 years"),
 ]
 
 # The edges of each accepted range: each must then run a cycle.
@@ -71,6 +73,7 @@ EDGE_SETTINGS = [
     ("stale_after", "1 min"), ("stale_after", "100 years"),
     ("movers_top_n", "1"), ("movers_top_n", "1000"), ("movers_max_genres", "0"), ("movers_max_genres", "1000"),
     ("lease_idle_timeout", "1s"), ("lease_idle_timeout", "1 day"),
+    ("reconcile_every", "1 hour"), ("reconcile_every", "7 days"), ("reconcile_every", "1 week"),
 ]
 
 ENTRY_POINTS = ("recompute", "scheduled")
@@ -202,6 +205,17 @@ def test_bad_setting_is_refused_when_set(conn, name, value):
         conn.execute("UPDATE trending.settings SET value = %s WHERE name = %s", (value, name))
     assert refused.value.diag.message_primary.startswith(f"invalid {name} ")
     assert conn.execute("SELECT value FROM trending.settings WHERE name = %s", (name,)).fetchone()[0] == before
+
+
+def test_reconcile_every_is_at_most_7_days_and_the_error_says_so(conn):
+    """Issue 18: a round of reconciliation lasts at most a week of cycles."""
+    with pytest.raises(errors.InvalidParameterValue) as refused:
+        conn.execute("UPDATE trending.settings SET value = '8 days' WHERE name = 'reconcile_every'")
+    assert refused.value.diag.sqlstate == "22023"
+    assert refused.value.diag.message_primary == ("invalid reconcile_every '8 days': an interval from 1 hour to "
+                                                  "7 days in minutes, hours, days, weeks, months or years, "
+                                                  "e.g. '1 day'")
+    assert refused.value.diag.message_detail == "out of range"
 
 
 @pytest.mark.parametrize("entry", ENTRY_POINTS)

@@ -155,9 +155,11 @@ def cycle_kind(summary) -> str | None:
     return cycle.get("kind") if isinstance(cycle, dict) else None
 
 
-# Steady cycles must not be reconciles: the reconcile is measured on its own
-# (the "reconcile" phase) and amortized over reconcile_every's default day.
-NO_RECONCILE = "50 years"
+# Steady cycles check the smallest share of the state there is (a round of
+# 7 days: 1/168 per hourly cycle); the "reconcile" phase checks the rest of
+# the round in one cycle (reconcile_every 1 hour), measured on its own and
+# amortized over reconcile_every's default day.
+NO_RECONCILE = "7 days"
 RECONCILE_NOW = "1 hour"   # the least it takes; the last reconcile is hours older
 RECONCILE_PHASE = "reconcile"
 
