@@ -306,6 +306,13 @@ def test_the_cli_installs_shows_and_uninstalls_the_capture(make_db):
     dsn = make_db("capture_cli", extensions=())
     with psycopg.connect(dsn, autocommit=True) as c:
         load(c)
+    # installed first without the capture, with a cycle: its reason ("the
+    # capture is not installed") must not be shown once the capture is
+    ok("install", "--dsn", dsn, "--source-schema", SOURCE, "--no-schedule")
+    with psycopg.connect(dsn, autocommit=True) as c:
+        enable_strategies(c)
+        c.execute("UPDATE trending.settings SET value = '100 years' WHERE name = 'stale_after'")  # a past dataset
+        c.execute("SELECT trending.recompute(%s)", (DATASET.now,))
     out = ok("install", "--dsn", dsn, "--source-schema", SOURCE, "--no-schedule", "--capture")
     # two lines: what it needs and grants (nothing), what it costs and what makes a cycle full (issue 16)
     needs, costs = [x for x in out.splitlines() if x.startswith("capture: ") and " table" in x][:2]
@@ -321,6 +328,7 @@ def test_the_cli_installs_shows_and_uninstalls_the_capture(make_db):
 
     out = ok("status", "--dsn", dsn)
     assert f"capture: installed on schema {SOURCE}, not ready: {NOT_ARMED}" in out
+    assert "last cycle full" in out and "capture is not installed" not in out, "the last cycle's reason is stale"
     assert f"warn  capture: installed on schema {SOURCE}, not ready: {NOT_ARMED}" in ok("doctor", "--dsn", dsn)
     with psycopg.connect(dsn, autocommit=True) as c:
         enable_strategies(c)

@@ -87,7 +87,9 @@ def capture(conn, ext: Installed) -> tuple[bool, str]:
 SELECT c.installed, c.source_schema, c.armed, c.incremental_ok, c.full_cycle_reason, c.consumed_upto,
        c.pending_changes, c.pending_plays, s.last_cycle_kind, s.last_cycle_reason
 FROM trending.capture_status c, trending.status s""").fetchone()
-    last = f"; last cycle {kind}" + (f" ({why})" if why and installed else "") if kind else ""
+    # the last cycle's reason speaks of the capture as that cycle found it:
+    # shown once a cycle has armed it, not between its install and that cycle
+    last = f"; last cycle {kind}" + (f" ({why})" if why and installed and armed else "") if kind else ""
     if not installed:
         return True, f"capture: not installed (every cycle reads everything; trending install --capture){last}"
     pending = f"{changes} changed ids and {plays} plays pending"
