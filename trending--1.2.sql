@@ -4148,6 +4148,7 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 SET TimeZone = 'UTC'
 SET DateStyle = 'ISO, YMD'
+SET jit = off
 AS $python$
 plpy.execute("SELECT trending._python_init()")
 from trending_pl import recompute
@@ -4176,6 +4177,7 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 SET TimeZone = 'UTC'
 SET DateStyle = 'ISO, YMD'
+SET jit = off
 AS $python$
 plpy.execute("SELECT trending._python_init()")
 from trending_pl import recompute
@@ -4686,14 +4688,17 @@ BEGIN
            pg_catalog.string_agg('x.' || pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum)
     INTO v_columns, v_values
     FROM pg_catalog.pg_attribute a WHERE a.attrelid = v_state AND a.attnum > 0 AND NOT a.attisdropped;
-    EXECUTE pg_catalog.format('WITH updated AS (UPDATE %s s SET (%s) = ROW(%s) FROM %s x WHERE s.%I = x.%I
-                                                RETURNING s.%I AS id),
-                                    inserted AS (INSERT INTO %s SELECT x.* FROM %s x
-                                                 WHERE NOT EXISTS (SELECT FROM updated u WHERE u.id = x.%I)
+    -- (a row the cycle read again and found the same, as most of the
+    -- reconciliation's share is, is left alone: no dead tuple)
+    EXECUTE pg_catalog.format('WITH updated AS (UPDATE %1$s s SET (%2$s) = ROW(%3$s) FROM %4$s x
+                                                WHERE s.%5$I = x.%5$I AND ROW(s.*) IS DISTINCT FROM ROW(x.*)
+                                                RETURNING 1),
+                                    inserted AS (INSERT INTO %1$s SELECT x.* FROM %4$s x
+                                                 WHERE NOT EXISTS (SELECT FROM %1$s s WHERE s.%5$I = x.%5$I)
                                                  RETURNING 1)
                                SELECT (SELECT pg_catalog.count(*) FROM updated)
                                       + (SELECT pg_catalog.count(*) FROM inserted)',
-                              v_state, v_columns, v_values, v_src, v_id, v_id, v_id, v_state, v_src, v_id)
+                              v_state, v_columns, v_values, v_src, v_id)
     INTO v_rows;
     -- most of the hours given are kept already: leave out those the
     -- items' own index range holds, rather than probe for each hour
@@ -5539,12 +5544,19 @@ $function$;
 -- raises on purpose with "plpy.Error: "; re-raised from here they read as
 -- plain messages with their SQLSTATE, DETAIL and HINT. Every other error
 -- passes through untouched.
+--
+-- jit = off, here and in the scheduled procedure's functions: an
+-- incremental cycle's statements read a few thousand rows by index, but
+-- their estimates (ids = ANY (ARRAY(...)) over temp tables) pass
+-- jit_above_cost, and compiling them took 3.5 s of a 6.9 s cycle at medium
+-- scale; a full cycle measured the same either way (docs/benchmark.md).
 CREATE FUNCTION trending.recompute(now timestamptz DEFAULT pg_catalog.now(), full boolean DEFAULT false)
 RETURNS jsonb
 LANGUAGE plpgsql
 VOLATILE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $function$
 DECLARE
     v_message text;
