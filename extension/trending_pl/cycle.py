@@ -96,7 +96,9 @@ def _stage_changes(plpy, run: dict, kind: str) -> dict:
     table's filenode they were staged against (see slices.apply)."""
     enabled = [(_strategy(s), s["range"]) for s in run["plan"]["steps"]
                if s.get("kind") == kind and s["enabled"]]
-    ids = f"pg_temp.trending_{kind}_affected" if run["cycle"]["kind"] == "incremental" else None
+    ids = None
+    if run["cycle"]["kind"] == "incremental":  # less the share's items kept (incremental.keep_unchanged_share)
+        ids = f"pg_temp.trending_{kind}_{'rescored' if run['rotation'] else 'affected'}"
     changes = slices.stage_changes(plpy, kind, enabled, ids)
     run.setdefault("filenodes", {})[kind] = changes["filenode"]
     return changes
@@ -216,7 +218,8 @@ def begin_capture(plpy, run: dict, source_schema: str, settings: dict) -> dict:
             plpy, meta, now_utc, settings["reconcile_every"], completes=recorded == "reconcile")
         run["rotation"] = rotation
         info["reconciled"] = None if rotation is None else {
-            "position": rotation["position"], "round_completed": rotation["next"] is None, "items": {}}
+            "position": rotation["position"], "round_completed": rotation["next"] is None, "items": {},
+            "unchanged": {}}
     # The state stays valid through any cycle that does not rebuild it (its
     # writes all happen in the last step's transaction, with the watermark),
     # except one at an earlier now: the scores it writes are not those an
@@ -279,6 +282,7 @@ def _stage_incremental(plpy, run: dict, kind: str, c: inputs.Cycle, guard, stage
     if rotation is None:
         return
     drift.update(incremental.measure_drift(plpy, kind, after))
+    info["reconciled"]["unchanged"][f"{kind}s"] = incremental.keep_unchanged_share(plpy, kind)
     checked = {f"{kind}s": f"pg_temp.trending_{kind}_share", f"{kind}_users": f"pg_temp.trending_{kind}_share_users"}
     info["reconciled"]["items"].update({name: int(plpy.execute(f"SELECT count(*) AS n FROM {table}")[0]["n"])
                                         for name, table in checked.items()})

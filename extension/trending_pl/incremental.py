@@ -404,6 +404,32 @@ WHERE n.checked
     return {f"{kind}s": items, f"{kind}_users": users}
 
 
+def keep_unchanged_share(plpy, kind: str) -> int:
+    """Compare, then rescore: the share's items that nothing else affects
+    (trending_<kind>_checked) and whose inputs, read again, equal the
+    state's (no drift; measure_drift has counted the others) keep their
+    scores: their scores are a function of those inputs, and no window or
+    decay step moved over them (they would be affected otherwise). Their
+    inputs leave pg_temp.trending_<kind>_inputs, and the changes step scores
+    and compares pg_temp.trending_<kind>_rescored, the affected items less
+    them. Their state rows, equal, are left alone by the state's write.
+    Returns how many were kept."""
+    id_col = f"{kind}_id"
+    plpy.execute(f"""
+CREATE TEMP TABLE trending_{kind}_rescored AS
+WITH kept AS (
+    DELETE FROM pg_temp.trending_{kind}_inputs i
+    USING pg_temp.trending_{kind}_checked c, pg_temp.trending_{kind}_state f, trending._state_{kind}s s
+    WHERE i.{id_col} = c.id AND f.{id_col} = c.id AND s.{id_col} = c.id
+      AND ROW(f.*) IS NOT DISTINCT FROM ROW(s.*)
+    RETURNING i.{id_col} AS id)
+SELECT a.id FROM pg_temp.trending_{kind}_affected a WHERE NOT EXISTS (SELECT FROM kept k WHERE k.id = a.id)""")
+    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_inputs")
+    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_rescored")
+    return int(plpy.execute(f"SELECT (SELECT count(*) FROM pg_temp.trending_{kind}_affected)"
+                            f" - (SELECT count(*) FROM pg_temp.trending_{kind}_rescored) AS n")[0]["n"])
+
+
 # Users named by the capture (their profile, follower count or rows changed).
 _NAMED_USERS = """
 SELECT DISTINCT d.user_id FROM trending._capture_changed d

@@ -120,7 +120,7 @@ PLAYLIST_BAD_ROWS = ("duplicate_current_playlists", "playlists_track_ids_not_arr
 TEMP_TABLES = tuple(f"trending_{kind}_{table}" for kind in ("track", "playlist")
                     for table in ("candidates", "inputs", "staged", "changes", "engagements", "affected",
                                   "reread", "summed", "checked", "share", "share_users", "state",
-                                  "engagement_hours", "weights", "named_weights", "karma_delta", "user_state")) + (
+                                  "engagement_hours", "weights", "named_weights", "karma_delta", "user_state", "rescored")) + (
     "trending_play_hours", "trending_track_listens", "trending_playlist_owners", "trending_explain_ids",
     "trending_track_fresh", "trending_checked_hours", "trending_play_hours_drift", "trending_rotation")
 
