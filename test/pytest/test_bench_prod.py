@@ -103,3 +103,29 @@ def test_the_prod_protocol_measures_each_contender_in_its_phases_and_the_referen
         scale="tiny", contenders=("C0", "trending"), hourly_cycles=0, options=runner.Options(), only=prod.only),
         progress=lambda line: None)
     assert [c.name for c in alone.running_in(runner.Phase("day", runner.AS_OF, None))] == []
+
+
+def test_a_contender_past_its_last_phase_is_retired_but_never_the_reference():
+    """After steady, C0 (no later phase) drops its schema; trending, limited to
+    the same phases but the reference, keeps everything."""
+    from trending_cli.bench import runner
+
+    class Admin:
+        def __init__(self):
+            self.statements = []
+
+        def execute(self, statement, *args):
+            self.statements.append(repr(statement))
+
+    prod = runner.PROTOCOLS["prod"]
+    config = runner.ScaleConfig(scale="tiny", contenders=("C0", "trending", "trending-incr"), hourly_cycles=0,
+                                options=runner.Options(), only=prod.only)
+    bench = runner.ScaleRun(cluster=None, config=config, progress=lambda line: None)
+    bench.admin = {"bench": Admin(), "bench_incr": Admin()}
+    later = [runner.Phase("day", runner.AS_OF, None)]
+    bench.retire_finished(bench.contenders, [runner.Phase("steady", runner.AS_OF, None)] + later)
+    assert bench.admin["bench"].statements == [] and "retired" not in bench.result
+    bench.retire_finished(bench.contenders, later)
+    assert bench.result["retired"] == ["C0"]
+    (drop,) = bench.admin["bench"].statements
+    assert "DROP SCHEMA" in drop and "upstream_c0" in drop and bench.admin["bench_incr"].statements == []

@@ -260,7 +260,9 @@ class ScaleRun:
             conn.close()
 
     # -- phases --------------------------------------------------------------------
-    def run_phase(self, phase: Phase) -> None:
+    def run_phase(self, phase: Phase, later=()) -> None:
+        """Advance the data, run and measure every contender the protocol runs in
+        `phase`, check their scores; then retire those no `later` phase runs."""
         if phase.advance_from is not None:
             self.advance(phase)
         running = self.running_in(phase)
@@ -270,8 +272,20 @@ class ScaleRun:
                 record["flags"].append(f"{REFERENCE_ONLY} (the protocol does not measure it in this phase)")
             self.result["cycles"].append(record)
         self.check_phase(phase, running)
+        self.retire_finished(running, later)
         self.result["disk"].append({"phase": phase.name, **measure.disk_usage(self.admin[MAIN_DB], self.databases())})
         self.progress(f"[{self.label}] {phase.name}: {_disk_line(self.result['disk'][-1])}")
+
+    def retire_finished(self, running: list, later) -> None:
+        """A contender the protocol limits to some phases, past its last one,
+        drops what it owns (Contender.retire): at prod scale C0's tables and
+        views are gigabytes the later phases need. Never the reference."""
+        for contender in running:
+            if (contender.name in self.config.only and contender.name != REFERENCE
+                    and not any(p.name in self.config.only[contender.name] for p in later)):
+                contender.retire(self.admin[contender.database])
+                self.result.setdefault("retired", []).append(contender.name)
+                self.progress(f"[{self.label}] {contender.name}: no more phases, retired (its tables dropped)")
 
     def running_in(self, phase: Phase) -> list:
         """The contenders that run `phase`: those the protocol runs in it, and the
@@ -435,8 +449,9 @@ def run_scale(config: ScaleConfig, *, progress=_print_now, base_dir: str | None 
         bench = ScaleRun(cluster, config, progress)
         try:
             bench.prepare()
-            for phase in phases(AS_OF, config.hourly_cycles, config.reconcile):
-                bench.run_phase(phase)
+            plan = phases(AS_OF, config.hourly_cycles, config.reconcile)
+            for index, phase in enumerate(plan):
+                bench.run_phase(phase, later=plan[index + 1:])
             bench.result["server"] = _server_facts(bench.admin[MAIN_DB])
         finally:
             bench.close()

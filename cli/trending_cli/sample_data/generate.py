@@ -90,21 +90,22 @@ SCALES: Dict[str, Scale] = {
     "small": _scale(users=10_000, tracks=20_000, plays=500_000),
     "medium": _scale(users=100_000, tracks=200_000, plays=5_000_000),
     "large": _scale(users=500_000, tracks=1_000_000, plays=20_000_000),
-    # The upstream's production size (issue 18, item 5): about 4.2M tracks and
-    # a track_trending_scores of about 12.7M rows. Everything keeps large's
-    # ratio to the tracks (users 1/2, playlists 1/10, saves 2.5 and reposts
-    # 1 per track) except the plays: 10 per track, half of large's 20, to fit
-    # a 2-CPU, 75 GB-free machine. Measured at small sizes (sample data, one
-    # cold cycle), a source database costs about 121 bytes a play, 194 an
-    # engagement and 550 a track (users, playlists and aggregates with it);
-    # large's 20 plays a track would make each of the run's two databases
-    # about 17 GB instead of 11 GB, and with the score tables, C0's views,
-    # the incremental state and C0's 14 GB of WAL a cycle the peak would pass
-    # the free disk. The score table holds about 2.6 rows a track id here (9
-    # slices, a row where the score is not 0; 3.0 at large, fewer as the
-    # catalogue's long tail grows), so 4.5M ids give about 11.8M rows.
-    "prod": Scale(users=2_250_000, tracks=4_500_000, plays=45_000_000, playlists=450_000,
-                  saves=11_250_000, reposts=4_500_000),
+    # The upstream's production size (issue 18, item 5): about 4.2M tracks
+    # (its score table: about 12.7M rows). Everything keeps large's ratio to
+    # the tracks (users 1/2, playlists 1/10, saves 2.5 and reposts 1 a track)
+    # but the plays: 10 a track, half of large's 20, for the disk of a 2-CPU
+    # machine with about 75 GB free. Measured at small sizes, a source
+    # database takes about 121 bytes a play, 194 an engagement and 550 a
+    # track (its users, playlists and aggregates); large's plays would make
+    # each of the run's two databases about 15 GB instead of 10 GB, and the
+    # run's peak (score tables, C0's views, the incremental state, temp
+    # files, C0's 13 GB of WAL a cycle) would pass the free disk.
+    # The score table holds about 2.6 rows a track id at this size (a row
+    # per slice whose score is not 0; 3.0 at large, 3.6 at 20,000 tracks:
+    # the catalogue's long tail grows), so about 11M rows, not 12.7M: more
+    # tracks would not fit either.
+    "prod": Scale(users=2_100_000, tracks=4_200_000, plays=42_000_000, playlists=420_000,
+                  saves=10_500_000, reposts=4_200_000),
 }
 
 USER_DAYS = 3 * 365          # accounts were created over three years
