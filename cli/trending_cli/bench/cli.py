@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .runner import CONTENDERS, run
+from .runner import CONTENDERS, PROTOCOLS, run
 
 
 def _names(text: str) -> list:
@@ -16,7 +16,7 @@ def _names(text: str) -> list:
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The benchmark's options, on `parser` (this module's, or the `trending bench` subcommand's)."""
     parser.add_argument("--scales", default=["small"], type=_names,
-                        help="comma-separated scales: tiny, small, medium, large (default small)")
+                        help="comma-separated scales: tiny, small, medium, large, prod (default small)")
     parser.add_argument("--out", default="docs/bench", help="directory for results.json, results.md, chart.png")
     parser.add_argument("--contenders", type=_names, default=None,
                         help=f"comma-separated subset of {', '.join(CONTENDERS)} (default: all of them; "
@@ -34,6 +34,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="simulated hours only append (no un-saves, follower, profile or track edits, late plays)")
     parser.add_argument("--no-reconcile", action="store_true",
                         help="skip the reconcile phase at the end")
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default=None,
+                        help="standard: every contender runs every phase; prod (issue 18): C0 and trending "
+                             "cold and steady only, trending-incr cold, steady, day, 3 hourly and reconcile "
+                             "(trending still runs every phase as the reference); default prod at scale prod, "
+                             "else standard")
     parser.add_argument("--seed", type=int, default=1, help="sample data seed (default 1)")
     parser.add_argument("--b-timeout", type=float, default=None,
                         help="B's statement_timeout in seconds before its retry with nested loops off "
@@ -50,7 +55,7 @@ def run_from_args(args) -> int:
     results = run(args.scales, args.out, contenders=args.contenders, hourly_cycles=args.hourly_cycles,
                   hourly_scales=args.hourly_scales, seed=args.seed, b_timeout_s=args.b_timeout,
                   idle_seconds=args.idle_seconds, reader_pause_s=args.reader_pause, variants=args.variants,
-                  updates=not args.no_updates, reconcile=not args.no_reconcile)
+                  updates=not args.no_updates, reconcile=not args.no_reconcile, protocol=args.protocol)
     print(f"results: {args.out}/results.md, results.json, chart.png")
     if not results["ok"]:
         print("bench: FAILED: a score mismatch or a failed cycle (see results.md)", file=sys.stderr)

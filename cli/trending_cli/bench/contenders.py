@@ -66,6 +66,10 @@ class Contender:
     def after_cycle(self, admin, phase: str) -> None:
         """Undo before_cycle, after the measurement."""
 
+    def retire(self, admin) -> None:
+        """Free the contender's disk once the protocol has no more phases for it
+        (a production-size run is short of disk): by default, keep everything."""
+
     # -- what the runner measures ------------------------------------------------
     @property
     def track_table(self) -> sql.Identifier:

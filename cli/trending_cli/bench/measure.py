@@ -7,6 +7,7 @@ flush, which only the writing backend can force.
 
 from __future__ import annotations
 
+import shutil
 import time
 
 from psycopg import sql
@@ -61,6 +62,22 @@ def total_size(conn, tables) -> int:
     """Bytes of the tables with their indexes (and TOAST)."""
     return int(conn.execute("SELECT coalesce(sum(pg_total_relation_size(r)), 0)"
                             " FROM unnest(%s::regclass[]) AS r", (_regclasses(conn, tables),)).fetchone()[0])
+
+
+def row_count(conn, table) -> int:
+    """The table's rows (after VACUUM: an index-only count)."""
+    return int(conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()[0])
+
+
+def disk_usage(conn, databases) -> dict:
+    """The databases' sizes, pg_wal's, and the space left on the data directory's
+    file system: where a large run stands against its disk."""
+    sizes = dict(conn.execute("SELECT datname, pg_database_size(datname) FROM pg_database"
+                              " WHERE datname = ANY(%s)", (list(databases),)).fetchall())
+    (wal,) = conn.execute("SELECT coalesce(sum(size), 0) FROM pg_ls_waldir()").fetchone()
+    (data_dir,) = conn.execute("SELECT current_setting('data_directory')").fetchone()
+    return {"databases": {name: int(sizes.get(name, 0)) for name in databases}, "wal_bytes": int(wal),
+            "free_bytes": shutil.disk_usage(data_dir).free}
 
 
 def vacuum_analyze(conn, targets) -> dict:

@@ -41,7 +41,7 @@ def all_checks_ok(results: dict) -> bool:
 # markdown
 # ---------------------------------------------------------------------------
 _COLUMNS = ("phase", "contender", "kind", "wall s", "blocks touched", "WAL MB", "FPI MB", "inserted", "updated", "deleted", "dead tuples",
-            "n_dead_tup", "size MB", "VACUUM s", "read p50 ms", "read p99 ms", "read max ms", "idle p99 ms",
+            "n_dead_tup", "size MB", "track table MB", "track rows", "VACUUM s", "read p50 ms", "read p99 ms", "read max ms", "idle p99 ms",
             "blocked", "empty", "scores", "notes")
 
 
@@ -61,7 +61,8 @@ def markdown(results: dict) -> str:
              "rows written from pg_stat_user_tables deltas of the two score tables; dead tuples by "
              "pgstattuple_approx right after the cycle (exact for dead tuples, and it does not prune pages as "
              "pgstattuple() does: pruning by later reads turns dead tuples into dead line pointers, which "
-             "n_dead_tup, the statistics' figure, still counts); size = both score tables with indexes after the cycle; "
+             "n_dead_tup, the statistics' figure, still counts); size = both score tables with indexes after the cycle, "
+             "track table = track_trending_scores alone (with its indexes) and its rows after the cycle; "
              "reads = the reference's hot read (TRACKS/pnagD, random range and genre, LIMIT 100 OFFSET 0..200) looping "
              "on another connection with lock_timeout 50ms; blocked = reads that failed on the lock timeout "
              "(for A..C0 the reader also reads the input view); empty = reads that returned no rows where the "
@@ -95,12 +96,59 @@ def _scale_section(scale: str, data: dict) -> list:
              f"{counts.get('playlists', 0):,} playlists (generated in {data.get('generate_s')} s)", ""]
     for name, description in data.get("contenders", {}).items():
         lines.append(f"- **{name}**: {description}")
+    if data.get("protocol"):
+        lines += ["", f"Protocol: {data['protocol']}."]
     lines += ["", "| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
     checks = {(c["phase"], c["contender"]): c for c in data["checks"]}
     for row in _rows(data, checks):
         lines.append("| " + " | ".join(row) + " |")
-    lines += [""] + _ratios(data) + [""]
+    lines += [""] + _ratios(data) + [""] + _protocol_summary(data) + _disk(data)
     return lines
+
+
+REFERENCE_ONLY = "run as the reference only"
+SUMMARY_PHASES = ("cold", "steady", "hourly", "day", "reconcile")
+
+
+def _protocol_summary(data: dict) -> list:
+    """With the prod protocol (issue 18, item 5): the measured phases of each
+    contender in a short table (cycles run only as the reference left out)."""
+    if data.get("protocol") != "prod":
+        return []
+    lines = ["Issue 18's production protocol, the measured phases (hourly: median of the hourly cycles):", "",
+             "| contender | phase | kind | wall s | blocks touched | WAL MB | track_trending_scores MB | its rows "
+             "| both score tables MB | reader p99 ms (idle) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    measured = [r for r in data["cycles"] if r["status"] == "ok"
+                and not any(f.startswith(REFERENCE_ONLY) for f in r.get("flags", []))]
+    for name in dict.fromkeys(r["contender"] for r in measured):
+        for phase in SUMMARY_PHASES:
+            records = [r for r in measured if r["contender"] == name
+                       and (r["phase"].startswith("hour") if phase == "hourly" else r["phase"] == phase)]
+            if not records:
+                continue
+            med = lambda get: _median(records, get)  # noqa: E731
+            last = records[-1]
+            label = f"hourly x{len(records)}" if phase == "hourly" else phase
+            kinds = "/".join(sorted({r.get("cycle_kind") or "" for r in records} - {""}))
+            lines.append(f"| {name} | {label} | {kinds} | {_num(med(lambda r: r['wall_s']), 2)} | "
+                         f"{_num(med(lambda r: r.get('blocks', {}).get('touched')))} | "
+                         f"{_num(_mb(med(lambda r: r['wal_bytes'])), 1)} | {_num(_mb(last.get('track_table_bytes')), 1)} | "
+                         f"{_num(last.get('track_rows'))} | {_num(_mb(last['size_bytes']), 1)} | "
+                         f"{_num(med(lambda r: r['reader'].get('p99_ms')), 2)} "
+                         f"({_num(med(lambda r: r['idle'].get('p99_ms')), 2)}) |")
+    return lines + [""]
+
+
+def _disk(data: dict) -> list:
+    """The databases' and pg_wal's size after generation and at their largest."""
+    disk = data.get("disk") or []
+    if not disk:
+        return []
+    first = disk[0]
+    largest = max(disk, key=lambda d: sum(d["databases"].values()) + d["wal_bytes"])
+    gb = lambda d: ", ".join(f"{name} {size / 1e9:.2f} GB" for name, size in d["databases"].items()) \
+        + f", pg_wal {d['wal_bytes'] / 1e9:.2f} GB (free {d['free_bytes'] / 1e9:.1f} GB)"  # noqa: E731
+    return [f"Disk after {first['phase']}: {gb(first)}; at its largest (after {largest['phase']}): {gb(largest)}.", ""]
 
 
 def _rows(data: dict, checks: dict) -> list:
@@ -143,7 +191,8 @@ def _row(label: str, records: list, checks: dict) -> list:
             _num(med(lambda r: r["rows"]["inserted"])), _num(med(lambda r: r["rows"]["updated"])),
             _num(med(lambda r: r["rows"]["deleted"])), _num(med(lambda r: r["dead_tuples"])),
             _num(med(lambda r: r.get("n_dead_tup"))),
-            _num(_mb(last["size_bytes"]), 1), _num(med(lambda r: r["vacuum_s"]), 2),
+            _num(_mb(last["size_bytes"]), 1), _num(_mb(last.get("track_table_bytes")), 1),
+            _num(last.get("track_rows")), _num(med(lambda r: r["vacuum_s"]), 2),
             _num(med(lambda r: r["reader"].get("p50_ms")), 2), _num(med(lambda r: r["reader"].get("p99_ms")), 2),
             _num(max((r["reader"].get("max_ms") or 0) for r in records), 1),
             _num(med(lambda r: r["idle"].get("p99_ms")), 2),
@@ -233,9 +282,9 @@ def _ratios(data: dict) -> list:
 def _targets(data: dict) -> list:
     if not steady_records(data, INCREMENTAL) or not steady_records(data, BASE):
         return []
-    targets = TARGETS_9["large" if data.get("scale") == "large" else "default"]
+    targets = TARGETS_9["large" if data.get("scale") in ("large", "prod") else "default"]
     lines = ["", f"Issue 9's targets for {INCREMENTAL} (ratio to C0 of the medians"
-                 f"{'' if data.get('scale') in ('medium', 'large') else '; medium targets, indicative at this scale'}):", "",
+                 f"{'' if data.get('scale') in ('medium', 'large', 'prod') else '; medium targets, indicative at this scale'}):", "",
              "| figure | ratio | target | met |", "|---|---|---|---|"]
     for label, key, _ in _FIGURES:
         if key in targets:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import psycopg
@@ -50,6 +50,7 @@ from . import check, measure
 from .contenders import (MAIN_DB, RECONCILE_PHASE, Contender, Extension, ExtensionForcedFull, ExtensionIncremental,
                          ExtensionProcedure, Options, cycle_kind)
 from .reader import ApiReader, measure_idle, rows_per_read_key
+from .report import REFERENCE_ONLY
 from .upstream import UPSTREAM
 
 SOURCE_SCHEMA = "music"
@@ -75,13 +76,53 @@ CONTENDERS = {cls.name: cls for cls in (*UPSTREAM, Extension, ExtensionProcedure
                                          ExtensionForcedFull)}
 DEFAULT_CONTENDERS = ("A", "B", "C", "C0", "trending", "trending-proc", "trending-incr", "trending-full")
 LARGE_CONTENDERS = ("C0", "trending", "trending-incr", "trending-full")
+PROD_CONTENDERS = ("C0", "trending", "trending-incr")
 # The variants of a scale's data (issue 9): the generator's as is; "growth",
 # 3x users, tracks, playlists, saves and reposts with the same plays; "older",
 # 3x the plays older than a month. Their steady cycles against the base's.
 VARIANTS = ("base", "growth", "older")
 GROWTH_FACTOR = 3
 OLDER_FACTOR = 3
-B_TIMEOUT_S = {"tiny": 30, "small": 60, "medium": 120, "large": 300}
+B_TIMEOUT_S = {"tiny": 30, "small": 60, "medium": 120, "large": 300, "prod": 1200}
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Which phases a run has, and which of them each contender is measured in.
+
+    `hourly_cycles` and `reconcile` override the run's options when set;
+    `contenders` are the default contenders; `only` names, per contender, the
+    only phases it runs (a contender not named runs every phase). The
+    reference still runs every phase in which another contender runs: every
+    contender's scores are checked against it after every phase it ran.
+    """
+    name: str
+    hourly_cycles: int | None = None
+    reconcile: bool | None = None
+    contenders: tuple | None = None
+    only: dict = field(default_factory=dict)
+
+
+# "prod" (issue 18, item 5): at the upstream's production size the full
+# protocol for every contender would take most of a day. C0 and trending
+# (no capture) are measured cold and for one steady hour; trending-incr cold,
+# for the steady hour and 3 hourly cycles, the day's catch-up (23 hours in
+# one cycle) and one reconciling hour. trending still runs every phase, as
+# the reference the others' scores are checked against.
+PROTOCOLS = {
+    "standard": Protocol("standard"),
+    "prod": Protocol("prod", hourly_cycles=3, reconcile=True, contenders=PROD_CONTENDERS,
+                     only={"C0": ("cold", "steady"), "trending": ("cold", "steady")}),
+}
+
+
+def protocol_for(scale: str, name: str | None) -> Protocol:
+    """The named protocol; by default "prod" at scale prod, else "standard"."""
+    name = name or ("prod" if scale == "prod" else "standard")
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        raise ValueError(f"unknown protocol {name!r}; choose from {', '.join(PROTOCOLS)}") from None
 
 
 @dataclass(frozen=True)
@@ -132,6 +173,7 @@ class ScaleConfig:
     variant: str = "base"          # VARIANTS
     updates: bool = True           # the simulated hours update rows too (sample_data.updates)
     reconcile: bool = True         # the reconcile phase at the end
+    only: dict = field(default_factory=dict)   # Protocol.only: contender -> the only phases it runs
 
 
 class ScaleRun:
@@ -148,7 +190,8 @@ class ScaleRun:
         self.prewarm = False
         self.label = result_key(config.scale, config.variant)
         self.result = {"scale": config.scale, "variant": config.variant, "cycles": [], "checks": [], "data": {},
-                       "advance": [], "updates": config.updates}
+                       "advance": [], "updates": config.updates,
+                       "disk": []}
 
     # -- setup ---------------------------------------------------------------------
     def prepare(self) -> None:
@@ -169,9 +212,13 @@ class ScaleRun:
         self.progress(f"[{self.label}] data generated in {self.result['generate_s']} s: "
                       + ", ".join(f"{v:,} {k}" for k, v in self.result["data"].items()))
         with psycopg.connect(self.cluster.conninfo(), autocommit=True) as postgres:
+            # FILE_COPY: the clone copies the files after a checkpoint; PG15's
+            # default (WAL_LOG) writes the whole database into the WAL, which at
+            # prod would be tens of GB of pg_wal besides the copy itself
             for database in self.databases()[1:]:
-                postgres.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                postgres.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
                     sql.Identifier(database), sql.Identifier(MAIN_DB)))
+            postgres.execute("CHECKPOINT")   # the load's WAL can be recycled before the first cycle
         for database in self.databases():
             conn = psycopg.connect(self.cluster.conninfo(database), autocommit=True)
             conn.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
@@ -191,6 +238,8 @@ class ScaleRun:
         self.result["source_heap_bytes"] = measure.schema_heap_bytes(main, SOURCE_SCHEMA)
         self.result["prewarmed"] = self.prewarm
         self.result["contenders"] = {c.name: c.description for c in self.contenders}
+        self.result["disk"].append({"phase": "prepared", **measure.disk_usage(main, self.databases())})
+        self.progress(f"[{self.label}] {_disk_line(self.result['disk'][-1])}")
 
     def databases(self) -> list:
         """The main database first, then any other a contender needs."""
@@ -211,12 +260,41 @@ class ScaleRun:
             conn.close()
 
     # -- phases --------------------------------------------------------------------
-    def run_phase(self, phase: Phase) -> None:
+    def run_phase(self, phase: Phase, later=()) -> None:
+        """Advance the data, run and measure every contender the protocol runs in
+        `phase`, check their scores; then retire those no `later` phase runs."""
         if phase.advance_from is not None:
             self.advance(phase)
-        for contender in self.contenders:
-            self.result["cycles"].append(self.measure_cycle(contender, phase))
-        self.check_phase(phase)
+        running = self.running_in(phase)
+        for contender in running:
+            record = self.measure_cycle(contender, phase)
+            if phase.name not in self.config.only.get(contender.name, (phase.name,)):
+                record["flags"].append(f"{REFERENCE_ONLY} (the protocol does not measure it in this phase)")
+            self.result["cycles"].append(record)
+        self.check_phase(phase, running)
+        self.retire_finished(running, later)
+        self.result["disk"].append({"phase": phase.name, **measure.disk_usage(self.admin[MAIN_DB], self.databases())})
+        self.progress(f"[{self.label}] {phase.name}: {_disk_line(self.result['disk'][-1])}")
+
+    def retire_finished(self, running: list, later) -> None:
+        """A contender the protocol limits to some phases, past its last one,
+        drops what it owns (Contender.retire): at prod scale C0's tables and
+        views are gigabytes the later phases need. Never the reference."""
+        for contender in running:
+            if (contender.name in self.config.only and contender.name != REFERENCE
+                    and not any(p.name in self.config.only[contender.name] for p in later)):
+                contender.retire(self.admin[contender.database])
+                self.result.setdefault("retired", []).append(contender.name)
+                self.progress(f"[{self.label}] {contender.name}: no more phases, retired (its tables dropped)")
+
+    def running_in(self, phase: Phase) -> list:
+        """The contenders that run `phase`: those the protocol runs in it, and the
+        reference whenever another contender runs (the scores are checked against it)."""
+        only = self.config.only
+        running = [c for c in self.contenders if phase.name in only.get(c.name, (phase.name,))]
+        if running and not any(c.name == REFERENCE for c in running):
+            running = [c for c in self.contenders if c in running or c.name == REFERENCE]
+        return running
 
     def advance(self, phase: Phase) -> None:
         """The same simulated events in every database, then VACUUM (ANALYZE) of
@@ -270,10 +348,12 @@ class ScaleRun:
         # before any read of ours: a scan would prune dead tuples away
         record["dead_tuples"] = measure.dead_tuples(admin, tables)
         record["size_bytes"] = measure.total_size(admin, tables)
+        record["track_table_bytes"] = measure.total_size(admin, [contender.track_table])
         record["rows"] = measure.rows_written(counters, measure.row_counters(admin, tables))
         record["n_dead_tup"] = measure.n_dead_tup(admin, tables)
         record["reader"] = reader.summary(reads_before, rows_per_read_key(admin, contender.track_table))
         record.update(measure.vacuum_analyze(admin, contender.vacuum_targets(admin)))
+        record["track_rows"] = measure.row_count(admin, contender.track_table)
         record["idle"] = measure_idle(reader_conninfo, contender.track_table, self.genres, touch=contender.reader_touch,
                                       seconds=self.config.idle_seconds, pause_s=self.config.reader_pause_s,
                                       seed=len(self.result["cycles"]))
@@ -293,10 +373,12 @@ class ScaleRun:
             if not conn.closed and not conn.broken:
                 conn.execute("SELECT pg_stat_force_next_flush()")
 
-    def check_phase(self, phase: Phase) -> None:
-        reference = next((c for c in self.contenders if c.name == REFERENCE), None)
+    def check_phase(self, phase: Phase, running: list) -> None:
+        """Every contender that ran `phase` against the reference (a contender the
+        protocol left out of the phase kept older scores: nothing to check)."""
+        reference = next((c for c in running if c.name == REFERENCE), None)
         failed = {r["contender"] for r in self.result["cycles"] if r["phase"] == phase.name and r["status"] != "ok"}
-        for contender in self.contenders:
+        for contender in running:
             if contender is reference:
                 continue
             entry = {"phase": phase.name, "contender": contender.name}
@@ -315,7 +397,7 @@ class ScaleRun:
             oks = [e["ok"] for e in self.result["checks"] if e["phase"] == phase.name]
             if oks and all(oks):
                 self.progress(f"[{self.label}] {phase.name}: scores agree "
-                              f"({', '.join(c.name for c in self.contenders if c is not reference)} = {REFERENCE})")
+                              f"({', '.join(c.name for c in running if c is not reference)} = {REFERENCE})")
 
 
 def _progress_line(scale: str, r: dict) -> str:
@@ -337,10 +419,16 @@ def _progress_line(scale: str, r: dict) -> str:
     return text
 
 
-def contenders_for(scale: str, requested) -> tuple:
-    """The contenders of a scale: the requested ones, else A..C0 and trending
-    (only C0 and trending at large); the reference (trending) is always in."""
-    names = list(requested) if requested else list(LARGE_CONTENDERS if scale == "large" else DEFAULT_CONTENDERS)
+def _disk_line(disk: dict) -> str:
+    return ("disk: " + ", ".join(f"{name} {size / 1e9:.2f} GB" for name, size in disk["databases"].items())
+            + f", pg_wal {disk['wal_bytes'] / 1e9:.2f} GB, free {disk['free_bytes'] / 1e9:.1f} GB")
+
+
+def contenders_for(scale: str, requested, protocol: Protocol = PROTOCOLS["standard"]) -> tuple:
+    """The contenders of a scale: the requested ones, else the protocol's, else
+    every one (C0 and the extension's at large); the reference (trending) is always in."""
+    names = list(requested or protocol.contenders
+                 or (LARGE_CONTENDERS if scale == "large" else DEFAULT_CONTENDERS))
     unknown = [n for n in names if n not in CONTENDERS]
     if unknown:
         raise ValueError(f"unknown contender(s) {', '.join(unknown)}; choose from {', '.join(CONTENDERS)}")
@@ -361,8 +449,9 @@ def run_scale(config: ScaleConfig, *, progress=_print_now, base_dir: str | None 
         bench = ScaleRun(cluster, config, progress)
         try:
             bench.prepare()
-            for phase in phases(AS_OF, config.hourly_cycles, config.reconcile):
-                bench.run_phase(phase)
+            plan = phases(AS_OF, config.hourly_cycles, config.reconcile)
+            for index, phase in enumerate(plan):
+                bench.run_phase(phase, later=plan[index + 1:])
             bench.result["server"] = _server_facts(bench.admin[MAIN_DB])
         finally:
             bench.close()
@@ -388,15 +477,17 @@ def run(scales=("small",), out_dir="docs/bench", *, contenders=None, hourly_cycl
         hourly_scales=("tiny", "small"), seed: int = 1, b_timeout_s: float | None = None,
         idle_seconds: float = 2.0, reader_pause_s: float = 0.002, progress=None,
         base_dir: str | None = None, variants=("base",), updates: bool = True,
-        reconcile: bool = True) -> dict:
+        reconcile: bool = True, protocol: str | None = None) -> dict:
     """Run the benchmark at each scale and write results.json, results.md and
     chart.png into out_dir. Returns the results (also on a score mismatch:
-    check results["ok"])."""
+    check results["ok"]). `protocol` names one of PROTOCOLS (by default "prod"
+    at scale prod, "standard" elsewhere)."""
     from . import report
     progress = progress or _print_now
     for scale in scales:
         if scale not in SCALES:
             raise ValueError(f"unknown scale {scale!r}; choose from {', '.join(SCALES)}")
+        protocol_for(scale, protocol)
     for variant in variants:
         if variant not in VARIANTS:
             raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
@@ -406,18 +497,24 @@ def run(scales=("small",), out_dir="docs/bench", *, contenders=None, hourly_cycl
     results["updates"] = updates
     for scale in scales:
         for variant in variants:
+            chosen = protocol_for(scale, protocol)
+            hourly = hourly_cycles if scale in hourly_scales else 0
             # the variants are compared on their steady cycles: no reconcile phase
             config = ScaleConfig(
-                scale=scale, contenders=contenders_for(scale, contenders), seed=seed,
-                hourly_cycles=hourly_cycles if scale in hourly_scales else 0,
+                scale=scale, contenders=contenders_for(scale, contenders, chosen), seed=seed,
+                hourly_cycles=hourly if chosen.hourly_cycles is None else chosen.hourly_cycles,
                 options=Options(b_timeout_s=b_timeout_s or B_TIMEOUT_S[scale]),
                 idle_seconds=idle_seconds, reader_pause_s=reader_pause_s, variant=variant,
-                updates=updates, reconcile=reconcile and variant == "base")
+                updates=updates, only=chosen.only,
+                reconcile=(reconcile if chosen.reconcile is None else chosen.reconcile) and variant == "base")
             key = result_key(scale, variant)
-            progress(f"[{key}] contenders {', '.join(config.contenders)}; phases cold, steady, day"
-                     f"{f', {config.hourly_cycles} hourly' if config.hourly_cycles else ''}"
-                     f"{', reconcile' if config.reconcile else ''}")
+            progress(f"[{key}] protocol {chosen.name}; contenders {', '.join(config.contenders)}; phases cold, "
+                     f"steady, day{f', {config.hourly_cycles} hourly' if config.hourly_cycles else ''}"
+                     f"{', reconcile' if config.reconcile else ''}"
+                     + "".join(f"; {name} only {', '.join(phases)}" for name, phases in chosen.only.items()
+                               if name in config.contenders))
             results["scales"][key] = run_scale(config, progress=progress, base_dir=base_dir)
+            results["scales"][key]["protocol"] = chosen.name
             report.write_all(results, out_dir)   # after every run: a long run keeps what it measured
     results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     results["ok"] = report.all_checks_ok(results)

@@ -329,6 +329,10 @@ class Upstream(Contender):
         create_score_tables(conn, self.schema)
         create_inputs(conn, self.schema, source_schema)
 
+    def retire(self, admin) -> None:
+        """Its score tables and views (C0's are the largest at prod scale)."""
+        admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(self.schema)))
+
     def cycle(self, conn, now: datetime, options: Options) -> Outcome:
         conn.execute("SELECT set_config('work_mem', %s, false)", (options.work_mem,))
         set_now(conn, self.schema, now)
