@@ -129,3 +129,16 @@ def test_a_contender_past_its_last_phase_is_retired_but_never_the_reference():
     assert bench.result["retired"] == ["C0"]
     (drop,) = bench.admin["bench"].statements
     assert "DROP SCHEMA" in drop and "upstream_c0" in drop and bench.admin["bench_incr"].statements == []
+
+
+def test_a_gap_phase_comes_after_the_hourly_cycles_and_before_reconcile():
+    """--gap-hours N: one cycle N hours after the last hourly one (the
+    catch-up after a gap shorter than the day's), then the reconciling hour."""
+    from datetime import timedelta
+
+    from trending_cli.bench import runner
+    plan = runner.phases(runner.AS_OF, 2, reconcile=True, gap_hours=6)
+    assert [p.name for p in plan] == ["cold", "steady", "day", "hour01", "hour02", "gap6h", "reconcile"]
+    gap, hour02 = plan[-2], plan[-3]
+    assert gap.advance_from == hour02.now and gap.now - hour02.now == timedelta(hours=6)
+    assert [p.name for p in runner.phases(runner.AS_OF, 0)] == ["cold", "steady", "day"]

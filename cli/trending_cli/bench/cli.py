@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                              "older than a month) (default base)")
     parser.add_argument("--no-updates", action="store_true",
                         help="simulated hours only append (no un-saves, follower, profile or track edits, late plays)")
+    parser.add_argument("--gap-hours", type=int, default=0,
+                        help="add a cycle after this many hours without one, after the hourly cycles "
+                             "(catch-up after a gap; default 0: none)")
     parser.add_argument("--no-reconcile", action="store_true",
                         help="skip the reconcile phase at the end")
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default=None,
@@ -55,7 +58,8 @@ def run_from_args(args) -> int:
     results = run(args.scales, args.out, contenders=args.contenders, hourly_cycles=args.hourly_cycles,
                   hourly_scales=args.hourly_scales, seed=args.seed, b_timeout_s=args.b_timeout,
                   idle_seconds=args.idle_seconds, reader_pause_s=args.reader_pause, variants=args.variants,
-                  updates=not args.no_updates, reconcile=not args.no_reconcile, protocol=args.protocol)
+                  updates=not args.no_updates, reconcile=not args.no_reconcile, protocol=args.protocol,
+                  gap_hours=args.gap_hours)
     print(f"results: {args.out}/results.md, results.json, chart.png")
     if not results["ok"]:
         print("bench: FAILED: a score mismatch or a failed cycle (see results.md)", file=sys.stderr)

@@ -132,14 +132,19 @@ class Phase:
     advance_from: datetime | None   # simulate (advance_from, now] first; None: the generated data as is
 
 
-def phases(as_of: datetime, hourly_cycles: int, reconcile: bool = False) -> list:
+def phases(as_of: datetime, hourly_cycles: int, reconcile: bool = False, gap_hours: int = 0) -> list:
     """cold, steady (+1 h), day (+24 h), then hourly cycles, then (with
-    `reconcile`) one more hour in which the incremental contender reconciles."""
+    `gap_hours`) one cycle after that many hours without one (issue 18's
+    catch-up after a gap shorter than the day's), then (with `reconcile`)
+    one more hour in which the incremental contender reconciles."""
     day = as_of + timedelta(hours=24)
     result = [Phase("cold", as_of, None), Phase("steady", as_of + timedelta(hours=1), as_of),
               Phase("day", day, as_of + timedelta(hours=1))]
     result += [Phase(f"hour{k:02d}", day + timedelta(hours=k), day + timedelta(hours=k - 1))
                for k in range(1, hourly_cycles + 1)]
+    if gap_hours:
+        last = result[-1].now
+        result.append(Phase(f"gap{gap_hours}h", last + timedelta(hours=gap_hours), last))
     if reconcile:
         last = result[-1].now
         result.append(Phase(RECONCILE_PHASE, last + timedelta(hours=1), last))
@@ -173,6 +178,7 @@ class ScaleConfig:
     variant: str = "base"          # VARIANTS
     updates: bool = True           # the simulated hours update rows too (sample_data.updates)
     reconcile: bool = True         # the reconcile phase at the end
+    gap_hours: int = 0             # a cycle after this many hours without one, before it (0: none)
     only: dict = field(default_factory=dict)   # Protocol.only: contender -> the only phases it runs
 
 
@@ -449,7 +455,7 @@ def run_scale(config: ScaleConfig, *, progress=_print_now, base_dir: str | None 
         bench = ScaleRun(cluster, config, progress)
         try:
             bench.prepare()
-            plan = phases(AS_OF, config.hourly_cycles, config.reconcile)
+            plan = phases(AS_OF, config.hourly_cycles, config.reconcile, config.gap_hours)
             for index, phase in enumerate(plan):
                 bench.run_phase(phase, later=plan[index + 1:])
             bench.result["server"] = _server_facts(bench.admin[MAIN_DB])
@@ -477,7 +483,7 @@ def run(scales=("small",), out_dir="docs/bench", *, contenders=None, hourly_cycl
         hourly_scales=("tiny", "small"), seed: int = 1, b_timeout_s: float | None = None,
         idle_seconds: float = 2.0, reader_pause_s: float = 0.002, progress=None,
         base_dir: str | None = None, variants=("base",), updates: bool = True,
-        reconcile: bool = True, protocol: str | None = None) -> dict:
+        reconcile: bool = True, protocol: str | None = None, gap_hours: int = 0) -> dict:
     """Run the benchmark at each scale and write results.json, results.md and
     chart.png into out_dir. Returns the results (also on a score mismatch:
     check results["ok"]). `protocol` names one of PROTOCOLS (by default "prod"
@@ -505,11 +511,12 @@ def run(scales=("small",), out_dir="docs/bench", *, contenders=None, hourly_cycl
                 hourly_cycles=hourly if chosen.hourly_cycles is None else chosen.hourly_cycles,
                 options=Options(b_timeout_s=b_timeout_s or B_TIMEOUT_S[scale]),
                 idle_seconds=idle_seconds, reader_pause_s=reader_pause_s, variant=variant,
-                updates=updates, only=chosen.only,
+                updates=updates, only=chosen.only, gap_hours=gap_hours if variant == "base" else 0,
                 reconcile=(reconcile if chosen.reconcile is None else chosen.reconcile) and variant == "base")
             key = result_key(scale, variant)
             progress(f"[{key}] protocol {chosen.name}; contenders {', '.join(config.contenders)}; phases cold, "
                      f"steady, day{f', {config.hourly_cycles} hourly' if config.hourly_cycles else ''}"
+                     f"{f', a {config.gap_hours}-hour gap' if config.gap_hours else ''}"
                      f"{', reconcile' if config.reconcile else ''}"
                      + "".join(f"; {name} only {', '.join(phases)}" for name, phases in chosen.only.items()
                                if name in config.contenders))
