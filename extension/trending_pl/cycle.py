@@ -282,7 +282,9 @@ def _stage_incremental(plpy, run: dict, kind: str, c: inputs.Cycle, guard, stage
     if rotation is None:
         return
     drift.update(incremental.measure_drift(plpy, kind, after))
-    info["reconciled"]["unchanged"][f"{kind}s"] = incremental.keep_unchanged_share(plpy, kind)
+    kept = incremental.keep_unchanged_share(plpy, kind)
+    info["reconciled"]["unchanged"][f"{kind}s"] = kept
+    run["cycle"]["affected"][kind] -= kept  # the items rescored
     checked = {f"{kind}s": f"pg_temp.trending_{kind}_share", f"{kind}_users": f"pg_temp.trending_{kind}_share_users"}
     info["reconciled"]["items"].update({name: int(plpy.execute(f"SELECT count(*) AS n FROM {table}")[0]["n"])
                                         for name, table in checked.items()})

@@ -314,6 +314,39 @@ def test_an_incremental_cycle_reads_only_the_affected_stored_rows(tiny):
         assert not oracle_mismatches(conn, "sample", as_of + timedelta(hours=1), ALL_STRATEGIES)
 
 
+def test_the_shares_items_found_unchanged_keep_their_scores_unscored(tiny):
+    """Compare, then rescore: on the sample data, the share's items that
+    nothing else affects and whose inputs equal the state's are counted
+    `unchanged` and are neither scored nor compared (each slice stages at
+    most the items rescored), and every score still equals the oracle's. A
+    share item that did drift is rescored:
+    test_a_missed_capture_is_found_counted_and_repaired_by_the_rotation
+    (test_incremental_streams.py) fails otherwise."""
+    now = TINY_AS_OF + timedelta(hours=3)
+    with psycopg.connect(tiny, autocommit=True) as conn:
+        conn.execute("SET client_min_messages = warning")
+        conn.execute("UPDATE trending.settings SET value = '4 hours' WHERE name = 'reconcile_every'")
+        try:
+            conn.execute("SELECT trending.recompute(%s, true)", (now,))  # full: the round begins
+            conn.execute("INSERT INTO sample.plays (user_id, play_item_id, created_at) SELECT user_id, play_item_id, "
+                         "%s FROM sample.plays ORDER BY id DESC LIMIT 30", (now.replace(tzinfo=None),))
+            now += timedelta(hours=1)
+            (summary,) = conn.execute("SELECT trending.recompute(%s)", (now,)).fetchone()
+        finally:
+            conn.execute("UPDATE trending.settings SET value = '1 day' WHERE name = 'reconcile_every'")
+        assert summary["cycle"]["kind"] == "incremental", summary["cycle"]
+        reconciled, rescored = summary["cycle"]["reconciled"], summary["cycle"]["affected"]
+        slices = [(name, r) for name, strategy in summary["strategies"].items() if strategy["enabled"]
+                  for r in strategy["ranges"].values()]
+        for kind in ("track", "playlist"):
+            share, kept = reconciled["items"][f"{kind}s"], reconciled["unchanged"][f"{kind}s"]
+            assert share / 2 < kept <= share, (kind, reconciled)
+            staged = max(r["inserted"] + r["updated"] + r["unchanged"] for name, r in slices
+                         if name.startswith("PLAYLISTS") == (kind == "playlist"))
+            assert staged <= rescored[kind], (kind, staged, rescored, kept)
+        assert not oracle_mismatches(conn, "sample", now, ALL_STRATEGIES)
+
+
 def test_catch_up_is_incremental_until_finding_what_changed_costs_more(tiny):
     """Issue 18, item 3: no fixed gap makes a cycle full. 30 hours with few
     changes stay incremental (and equal the oracle); a gap with a change to
