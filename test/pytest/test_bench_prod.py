@@ -142,3 +142,17 @@ def test_a_gap_phase_comes_after_the_hourly_cycles_and_before_reconcile():
     gap, hour02 = plan[-2], plan[-3]
     assert gap.advance_from == hour02.now and gap.now - hour02.now == timedelta(hours=6)
     assert [p.name for p in runner.phases(runner.AS_OF, 0)] == ["cold", "steady", "day"]
+
+
+def test_the_rotation_protocol_runs_a_day_of_hours_with_c0_beside_the_steady_one():
+    from trending_cli.bench import runner
+    rotation = runner.protocol_for("medium", "rotation")
+    names = runner.contenders_for("medium", None, rotation)
+    config = runner.ScaleConfig(scale="medium", contenders=names, hourly_cycles=rotation.hourly_cycles,
+                                options=runner.Options(), only=rotation.only, reconcile=rotation.reconcile)
+    bench = runner.ScaleRun(cluster=None, config=config, progress=lambda line: None)
+    ran = {phase.name: [c.name for c in bench.running_in(phase)]
+           for phase in runner.phases(runner.AS_OF, config.hourly_cycles, config.reconcile, gap_hours=6)}
+    assert ran["steady"] == ["C0", "trending", "trending-incr", "trending-full"]
+    assert ran["day"] == ["trending", "trending-incr", "trending-full"]
+    assert ran["hour24"] == ran["gap6h"] == ran["reconcile"] == ["trending", "trending-incr"]

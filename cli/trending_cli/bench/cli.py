@@ -40,8 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default=None,
                         help="standard: every contender runs every phase; prod (issue 18): C0 and trending "
                              "cold and steady only, trending-incr cold, steady, day, 3 hourly and reconcile "
-                             "(trending still runs every phase as the reference); default prod at scale prod, "
-                             "else standard")
+                             "(trending still runs every phase as the reference); rotation: C0 cold and steady "
+                             "only, trending-full cold, steady and day, trending and trending-incr 24 hourly "
+                             "cycles; default prod at scale prod, else standard")
     parser.add_argument("--seed", type=int, default=1, help="sample data seed (default 1)")
     parser.add_argument("--b-timeout", type=float, default=None,
                         help="B's statement_timeout in seconds before its retry with nested loops off "

@@ -113,6 +113,13 @@ PROTOCOLS = {
     "standard": Protocol("standard"),
     "prod": Protocol("prod", hourly_cycles=3, reconcile=True, contenders=PROD_CONTENDERS,
                      only={"C0": ("cold", "steady"), "trending": ("cold", "steady")}),
+    # "rotation" (issue 18, items 1 to 3): a day of hourly cycles for the
+    # rotating reconciliation's max/median, with C0 beside the steady hour
+    # and trending-full (the state rebuilt every cycle) beside the full ones;
+    # trending, the plain full cycle, in every phase.
+    "rotation": Protocol("rotation", hourly_cycles=24, reconcile=True,
+                         contenders=(*PROD_CONTENDERS, "trending-full"),
+                         only={"C0": ("cold", "steady"), "trending-full": ("cold", "steady", "day")}),
 }
 
 
