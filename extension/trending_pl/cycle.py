@@ -84,11 +84,25 @@ SESSION_SETTINGS = {"work_mem": "work_mem", "lock_timeout": "lock_timeout",
                     "parallel_workers": "max_parallel_workers_per_gather"}
 
 
-def apply_session_settings(plpy, settings: dict) -> None:
-    """work_mem, lock_timeout and parallelism for the rest of this transaction."""
-    for name, parameter in SESSION_SETTINGS.items():
+# What an incremental cycle's steps also set. jit: its statements read a
+# few thousand rows by index, but their estimates (ids = ANY (ARRAY(...))
+# over temp tables) pass jit_above_cost, and compiling them took 3.5 s of a
+# 6.9 s cycle at medium scale (docs/benchmark.md, "JIT compilation"). Full
+# cycles keep the server's setting: their statements are few and large.
+INCREMENTAL_PARAMETERS = {"jit": "off"}
+
+
+def apply_session_settings(plpy, settings: dict, incremental: bool = False) -> None:
+    """work_mem, lock_timeout and parallelism (and, for an incremental
+    cycle, INCREMENTAL_PARAMETERS) for the rest of this transaction, or of
+    the calling function: the entry points pin settings, so a
+    set_config(..., true) ends with them."""
+    values = {parameter: settings[name] for name, parameter in SESSION_SETTINGS.items()}
+    if incremental:
+        values |= INCREMENTAL_PARAMETERS
+    for parameter, value in values.items():
         plpy.execute(f"SELECT pg_catalog.set_config({plpy.quote_literal(parameter)}, "
-                     f"{plpy.quote_literal(settings[name])}, true)")
+                     f"{plpy.quote_literal(value)}, true)")
 
 
 def _stage_changes(plpy, run: dict, kind: str) -> dict:
@@ -104,11 +118,16 @@ def _stage_changes(plpy, run: dict, kind: str) -> dict:
     return changes
 
 
+def _incremental(run: dict) -> bool:
+    """Whether the run's first step decided an incremental cycle."""
+    return run.get("cycle", {}).get("kind") == "incremental"
+
+
 def run_step(plpy, run: dict, index: int) -> None:
     """Run step `index` of the run's plan and record it in the run's row."""
     plan_ = run["plan"]
     step = plan_["steps"][index]
-    apply_session_settings(plpy, plan_["settings"])
+    apply_session_settings(plpy, plan_["settings"], _incremental(run))
     source_schema = plan_["source_schema"]
     started = time.monotonic()
     name = step["name"]
@@ -121,6 +140,7 @@ def run_step(plpy, run: dict, index: int) -> None:
         # locks too, so that its wait for writers in flight (when arming)
         # never holds a lock a writer may be queued on
         cycle_ = begin_capture(plpy, run, source_schema, plan_["settings"])
+        apply_session_settings(plpy, plan_["settings"], _incremental(run))
         sources.lock_and_check(plpy, source_schema)
     elif name in INPUTS.values():
         # Every transaction that reads the sources checks them after taking

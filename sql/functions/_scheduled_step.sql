@@ -19,7 +19,6 @@ SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
 SET TimeZone = 'UTC'
 SET DateStyle = 'ISO, YMD'
-SET jit = off
 AS $python$
 plpy.execute("SELECT trending._python_init()")
 from trending_pl import recompute

@@ -11,19 +11,12 @@
 -- raises on purpose with "plpy.Error: "; re-raised from here they read as
 -- plain messages with their SQLSTATE, DETAIL and HINT. Every other error
 -- passes through untouched.
---
--- jit = off, here and in the scheduled procedure's functions: an
--- incremental cycle's statements read a few thousand rows by index, but
--- their estimates (ids = ANY (ARRAY(...)) over temp tables) pass
--- jit_above_cost, and compiling them took 3.5 s of a 6.9 s cycle at medium
--- scale; a full cycle measured the same either way (docs/benchmark.md).
 CREATE FUNCTION trending.recompute(now timestamptz DEFAULT pg_catalog.now(), full boolean DEFAULT false)
 RETURNS jsonb
 LANGUAGE plpgsql
 VOLATILE
 SECURITY INVOKER
 SET search_path = pg_catalog, pg_temp
-SET jit = off
 AS $function$
 DECLARE
     v_message text;
