@@ -140,7 +140,8 @@ def run_step(plpy, run: dict, index: int) -> None:
         # locks too, so that its wait for writers in flight (when arming)
         # never holds a lock a writer may be queued on
         cycle_ = begin_capture(plpy, run, source_schema, plan_["settings"])
-        apply_session_settings(plpy, plan_["settings"], _incremental(run))
+        if _incremental(run):  # for the rest of the step
+            apply_session_settings(plpy, plan_["settings"], incremental=True)
         sources.lock_and_check(plpy, source_schema)
     elif name in INPUTS.values():
         # Every transaction that reads the sources checks them after taking
