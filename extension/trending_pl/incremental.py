@@ -107,11 +107,8 @@ def decide(plpy, *, full_requested: bool, capture_state: dict, unrecorded: str |
     if meta["since"] != capture_state["since"]:
         return "full", "the incremental state and the capture's watermark are out of step"
     row = plpy.execute(plpy.prepare(
-        "SELECT $1::timestamp < $2::timestamp AS backwards,"
-        " ($1::timestamp - $2::timestamp)::text AS elapsed,"
-        " $3::timestamp + $4::interval <= $1::timestamp AS reconcile",
-        ["text", "text", "text", "text"]),
-        [now_utc, meta["cycle_now"], meta["reconciled_at"] or meta["cycle_now"], reconcile_every])[0]
+        "SELECT $1::timestamp < $2::timestamp AS backwards, ($1::timestamp - $2::timestamp)::text AS elapsed",
+        ["text", "text"]), [now_utc, meta["cycle_now"]])[0]
     if row["backwards"]:
         return "full", f"now ({now_utc}) is before the last cycle's ({meta['cycle_now']})"
     if estimate is not None:
@@ -122,9 +119,14 @@ def decide(plpy, *, full_requested: bool, capture_state: dict, unrecorded: str |
                             f"or a decay step, {est['to_reconcile']} due for reconciliation) of {est['items']}, "
                             f"more than {FULL_SHARE:.0%} of them and than {MIN_FULL_ITEMS}: a full cycle costs less "
                             "than finding them")
-    if row["reconcile"]:
+    pace = position(plpy, meta, now_utc, reconcile_every)
+    if pace["p"] >= 1:
         return "reconcile", (f"reconciliation is due (reconcile_every {reconcile_every}; the round began at "
                              f"{meta['reconciled_at']}): this cycle checks the rest of the state")
+    if pace["p"] < pace["wall"] - 1e-9:
+        return "incremental", (f"incremental: the capture and the state are intact; the round of reconciliation is "
+                               f"behind after a gap ({pace['p']:.0%} of it checked where the clock says "
+                               f"{pace['wall']:.0%}): it catches up at {CATCH_UP_PACE} hours' share a cycle")
     return "incremental", "incremental: the capture and the state are intact"
 
 
@@ -189,9 +191,8 @@ def catch_up_estimate(plpy, cur: Cycle, prev: Cycle, consumed: str, meta: dict, 
 
 def _reconciliation_due(plpy, meta: dict, now_utc: str, reconcile_every: str, items: int) -> int:
     """The items this cycle's share of the reconciliation would read whole
-    (plan_rotation's arithmetic, without its queries): after a gap as long
-    as the round, most of the state, which a full cycle reads for less."""
-    p = _position(plpy, meta, now_utc, reconcile_every)[0]
+    (plan_rotation's arithmetic, without its queries)."""
+    p = position(plpy, meta, now_utc, reconcile_every)["p"]
     if not meta.get("rotation"):
         return math.ceil(p * items)
     rotation = json.loads(meta["rotation"])
@@ -201,13 +202,46 @@ def _reconciliation_due(plpy, meta: dict, now_utc: str, reconcile_every: str, it
                for t in ("track", "playlist"))
 
 
-def _position(plpy, meta: dict, now_utc: str, reconcile_every: str) -> tuple[float, int]:
-    """(p, classes): where the round is at now_utc (at most 1), and its number of hour classes."""
+# After a gap the round is behind the clock. Checking all it missed at once
+# would make the cycle after a gap cost the gap's hours of shares (at prod,
+# an hour's share of the tracks is 40 s of reads: docs/benchmark.md), so a
+# cycle checks at most this many cycles' shares; the following cycles catch
+# up at the same pace, and the round ends late by at most about the gap.
+CATCH_UP_PACE = 2
+
+
+def paced_position(wall: float, step: float, hour: float, rotation: dict | None) -> float:
+    """Where the round gets to in this cycle: the clock's position `wall`
+    (at most 1), but at most CATCH_UP_PACE cycles' shares past where the
+    last cycle left it. A cycle's share is this cycle's `step` (the time
+    since the last cycle, as a share of the round), unless that is longer
+    than the last cycle's (a gap), and at least an hour's (`hour`)."""
+    if rotation is None:  # the round's first cycle: the last one was hourly, or a full one
+        done, last_step = 0.0, hour
+    elif "position" not in rotation:
+        return wall
+    else:
+        done, last_step = rotation["position"], rotation["step"]
+    unit = max(hour, min(step, last_step))
+    p = max(done, min(wall, done + CATCH_UP_PACE * unit))
+    return 1.0 if p > 1 - 1e-9 else p  # a sum of shares that rounds just below the end
+
+
+def position(plpy, meta: dict, now_utc: str, reconcile_every: str) -> dict:
+    """The round at now_utc: p (paced_position), wall (the clock's position,
+    at most 1), step (the time since the last cycle, as a share of the
+    round), classes (its number of hour classes)."""
     row = plpy.execute(plpy.prepare(
         "SELECT least(1, EXTRACT(epoch FROM $1::timestamp - $2::timestamp) / EXTRACT(epoch FROM $3::interval))::float8"
-        " AS p, greatest(1, ceil(EXTRACT(epoch FROM $3::interval) / 3600))::int AS classes",
-        ["text", "text", "text"]), [now_utc, meta["reconciled_at"] or meta["cycle_now"], reconcile_every])[0]
-    return max(0.0, float(row["p"])), int(row["classes"])
+        " AS wall, (EXTRACT(epoch FROM $1::timestamp - $4::timestamp) / EXTRACT(epoch FROM $3::interval))::float8"
+        " AS step, (3600 / EXTRACT(epoch FROM $3::interval))::float8 AS hour,"
+        " greatest(1, ceil(EXTRACT(epoch FROM $3::interval) / 3600))::int AS classes",
+        ["text", "text", "text", "text"]),
+        [now_utc, meta["reconciled_at"] or meta["cycle_now"], reconcile_every, meta["cycle_now"]])[0]
+    wall, step = max(0.0, float(row["wall"])), max(0.0, float(row["step"]))
+    rotation = json.loads(meta["rotation"]) if meta.get("rotation") else None
+    return {"p": paced_position(wall, step, float(row["hour"]), rotation), "wall": wall, "step": step,
+            "classes": int(row["classes"])}
 
 
 # ---------------------------------------------------------------------------
@@ -238,8 +272,9 @@ def plan_rotation(plpy, meta: dict, now_utc: str, reconcile_every: str, complete
     class, classes) or None, "position": p}, and the round as it will be
     stored after this cycle ("next"; None when this cycle completes it)."""
     rotation = json.loads(meta["rotation"]) if meta.get("rotation") else _new_round(plpy)
-    p, classes = _position(plpy, meta, now_utc, reconcile_every)
-    p = 1.0 if completes else p
+    pace = position(plpy, meta, now_utc, reconcile_every)
+    p, classes = (1.0 if completes else pace["p"]), pace["classes"]
+    rotation["position"], rotation["step"] = p, pace["step"]
     share = {}
     for t, (table, id_col) in ROTATED.items():
         after = rotation["after"][t]

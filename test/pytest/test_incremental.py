@@ -183,6 +183,26 @@ def test_a_round_of_reconciliation_finds_drift_repairs_it_and_status_shows_it(co
     assert conn.execute("SELECT drift_found FROM trending.status").fetchone() == (False,)
 
 
+def test_after_a_gap_the_round_checks_two_cycles_shares_a_cycle_and_still_finds_the_drift(conn):
+    """Issue 18, item 3: a gap as long as the round does not leave the whole
+    round to one cycle. The cycle after it checks two hours' share (the
+    round's position says so, and the reason says the round is behind); the
+    next completes the round, late, and the planted drift is found,
+    counted and repaired all the same."""
+    conn.execute("UPDATE trending.settings SET value = %s WHERE name = 'reconcile_every'", (f"{ROUND_HOURS} hours",))
+    cycle(conn, NOW)  # full: the round begins
+    plant_drift(conn, NOW)
+    kind, reason, row = cycle(conn, NOW + timedelta(hours=ROUND_HOURS), oracle=False)
+    assert kind == "incremental" and "behind after a gap (50% of it checked where the clock says 100%)" in reason
+    (position,) = conn.execute("SELECT (rotation ->> 'position')::float8 FROM trending._state_meta").fetchone()
+    assert position == 2 / ROUND_HOURS
+    kind, reason, row = cycle(conn, NOW + timedelta(hours=ROUND_HOURS + 1))
+    assert kind == "reconcile", reason
+    drift = row["drift"]
+    assert drift["play_hours"] == 1 and drift["tracks"] >= 1 and drift["playlists"] == 1, drift
+    assert drift["track_users"] == 1 and drift["playlist_users"] == 1, drift
+
+
 def test_reconciliation_switched_off_leaves_planted_drift_in_the_scores(conn):
     """The counter-proof of the test above, and the proof that incremental
     cycles read the state: with the test hook that switches the
@@ -372,12 +392,17 @@ def test_catch_up_is_incremental_until_finding_what_changed_costs_more(tiny):
         assert reason.startswith("06:00:00 since the last cycle: about ") and "items affected (estimated: " in reason
         assert "more than 20% of them and than 1000: a full cycle costs less than finding them" in reason
         assert not oracle_mismatches(conn, "sample", now, ALL_STRATEGIES)
-        # a round of 1 day, 25 quiet hours later: it is all due at once, and costs more than a full cycle
+        # a round of 1 day, 25 quiet hours later: the round is all due, but the
+        # cycle checks two hours' share of it (the rest is left to the next
+        # cycles), so it stays incremental
         conn.execute("UPDATE trending.settings SET value = '1 day' WHERE name = 'reconcile_every'")
         now += timedelta(hours=25)
         (summary,) = conn.execute("SELECT trending.recompute(%s)", (now,)).fetchone()
-        assert summary["cycle"]["kind"] == "full", summary["cycle"]["reason"]
-        assert " due for reconciliation) of " in summary["cycle"]["reason"]
+        assert summary["cycle"]["kind"] == "incremental", summary["cycle"]["reason"]
+        assert summary["cycle"]["reconciled"]["position"] == round(2 / 24, 4), summary["cycle"]
+        assert "the round of reconciliation is behind after a gap (8% of it checked where the clock says 100%)" \
+            in summary["cycle"]["reason"]
+        assert not oracle_mismatches(conn, "sample", now, ALL_STRATEGIES)
 
 
 def _add_playlist(conn, pid: int, owner: int, created_at: datetime) -> None:
