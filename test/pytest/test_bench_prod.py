@@ -149,8 +149,14 @@ def test_the_rotation_protocol_runs_a_day_of_hours_with_c0_beside_the_steady_one
     rotation = runner.protocol_for("medium", "rotation")
     names = runner.contenders_for("medium", None, rotation)
     config = runner.ScaleConfig(scale="medium", contenders=names, hourly_cycles=rotation.hourly_cycles,
-                                options=runner.Options(), only=rotation.only, reconcile=rotation.reconcile)
+                                options=runner.Options(), only=rotation.only, reconcile=rotation.reconcile,
+                                reconcile_every=rotation.reconcile_every)
     bench = runner.ScaleRun(cluster=None, config=config, progress=lambda line: None)
+    # the round of the default day: one of the 24 hours completes it, each checks 1/24 of the state
+    assert {c.name: c.reconcile_every for c in bench.contenders if hasattr(c, "reconcile_every")} == {
+        "trending-incr": "1 day", "trending-full": "1 day"}
+    assert runner.ScaleConfig(scale="medium", contenders=names, hourly_cycles=1,
+                              options=runner.Options()).reconcile_every == "7 days"
     ran = {phase.name: [c.name for c in bench.running_in(phase)]
            for phase in runner.phases(runner.AS_OF, config.hourly_cycles, config.reconcile, gap_hours=6)}
     assert ran["steady"] == ["C0", "trending", "trending-incr", "trending-full"]

@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--gap-hours", type=int, default=0,
                         help="add a cycle after this many hours without one, after the hourly cycles "
                              "(catch-up after a gap; default 0: none)")
+    parser.add_argument("--reconcile-every", default=None, metavar="INTERVAL",
+                        help="the incremental contenders' round of reconciliation (each hourly cycle checks its "
+                             "share of the state); default: the protocol's (rotation: 1 day), else 7 days")
     parser.add_argument("--no-reconcile", action="store_true",
                         help="skip the reconcile phase at the end")
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default=None,
@@ -60,7 +63,7 @@ def run_from_args(args) -> int:
                   hourly_scales=args.hourly_scales, seed=args.seed, b_timeout_s=args.b_timeout,
                   idle_seconds=args.idle_seconds, reader_pause_s=args.reader_pause, variants=args.variants,
                   updates=not args.no_updates, reconcile=not args.no_reconcile, protocol=args.protocol,
-                  gap_hours=args.gap_hours)
+                  gap_hours=args.gap_hours, reconcile_every=args.reconcile_every)
     print(f"results: {args.out}/results.md, results.json, chart.png")
     if not results["ok"]:
         print("bench: FAILED: a score mismatch or a failed cycle (see results.md)", file=sys.stderr)

@@ -159,10 +159,11 @@ def cycle_kind(summary) -> str | None:
     return cycle.get("kind") if isinstance(cycle, dict) else None
 
 
-# Steady cycles check the smallest share of the state there is (a round of
-# 7 days: 1/168 per hourly cycle); the "reconcile" phase checks the rest of
-# the round in one cycle (reconcile_every 1 hour), measured on its own and
-# amortized over reconcile_every's default day.
+# By default steady cycles check the smallest share of the state there is (a
+# round of 7 days: 1/168 per hourly cycle); the "reconcile" phase checks the
+# rest of the round in one cycle (reconcile_every 1 hour), measured on its
+# own. --reconcile-every (the rotation protocol: the default day) sets
+# another round, and with it each hour's share.
 NO_RECONCILE = "7 days"
 RECONCILE_NOW = "1 hour"   # the least it takes; the last reconcile is hours older
 RECONCILE_PHASE = "reconcile"
@@ -178,13 +179,14 @@ class ExtensionIncremental(Extension):
     description = ("the extension with the change capture (trending.install_capture()): "
                    "SELECT trending.recompute(now), incremental after the first cycle")
     database = "bench_incr"
+    reconcile_every = NO_RECONCILE   # the round of reconciliation (the runner sets its config's)
 
     def setup(self, conn, source_schema: str) -> None:
         super().setup(conn, source_schema)
         conn.execute("SET client_min_messages = warning")
         conn.execute("SELECT trending.install_capture()")
         conn.execute("RESET client_min_messages")
-        self._set_reconcile_every(conn, NO_RECONCILE)
+        self._set_reconcile_every(conn, self.reconcile_every)
 
     @staticmethod
     def _set_reconcile_every(conn, value: str) -> bool:
@@ -199,7 +201,7 @@ class ExtensionIncremental(Extension):
 
     def after_cycle(self, admin, phase: str) -> None:
         if phase == RECONCILE_PHASE:
-            self._set_reconcile_every(admin, NO_RECONCILE)
+            self._set_reconcile_every(admin, self.reconcile_every)
 
     def cycle(self, conn, now: datetime, options: Options) -> Outcome:
         flags = []

@@ -97,7 +97,9 @@ def _scale_section(scale: str, data: dict) -> list:
     for name, description in data.get("contenders", {}).items():
         lines.append(f"- **{name}**: {description}")
     if data.get("protocol"):
-        lines += ["", f"Protocol: {data['protocol']}."]
+        lines += ["", f"Protocol: {data['protocol']}"
+                  + (f"; the incremental contenders' reconcile_every: {data['reconcile_every']} (each hourly cycle "
+                     "checks that round's share of the state)." if data.get("reconcile_every") else ".")]
     lines += ["", "| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
     checks = {(c["phase"], c["contender"]): c for c in data["checks"]}
     for row in _rows(data, checks):

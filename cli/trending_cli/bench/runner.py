@@ -47,8 +47,8 @@ from ..cluster import Cluster
 from ..sample_data import SCALES, Scale, generate
 from ..sample_data.updates import add_older_plays, simulate_hour
 from . import check, measure
-from .contenders import (MAIN_DB, RECONCILE_PHASE, Contender, Extension, ExtensionForcedFull, ExtensionIncremental,
-                         ExtensionProcedure, Options, cycle_kind)
+from .contenders import (MAIN_DB, NO_RECONCILE, RECONCILE_PHASE, Contender, Extension, ExtensionForcedFull,
+                         ExtensionIncremental, ExtensionProcedure, Options, cycle_kind)
 from .reader import ApiReader, measure_idle, rows_per_read_key
 from .report import REFERENCE_ONLY
 from .upstream import UPSTREAM
@@ -99,6 +99,7 @@ class Protocol:
     name: str
     hourly_cycles: int | None = None
     reconcile: bool | None = None
+    reconcile_every: str | None = None   # the incremental contenders' round (None: the run's)
     contenders: tuple | None = None
     only: dict = field(default_factory=dict)
 
@@ -113,11 +114,13 @@ PROTOCOLS = {
     "standard": Protocol("standard"),
     "prod": Protocol("prod", hourly_cycles=3, reconcile=True, contenders=PROD_CONTENDERS,
                      only={"C0": ("cold", "steady"), "trending": ("cold", "steady")}),
-    # "rotation" (issue 18, items 1 to 3): a day of hourly cycles for the
-    # rotating reconciliation's max/median, with C0 beside the steady hour
-    # and trending-full (the state rebuilt every cycle) beside the full ones;
-    # trending, the plain full cycle, in every phase.
-    "rotation": Protocol("rotation", hourly_cycles=24, reconcile=True,
+    # "rotation" (issue 18, items 1 to 3): a day of hourly cycles in a round
+    # of reconciliation of the default day (each hour checks 1/24 of the
+    # state, and one of them completes the round) for the max/median, with
+    # C0 beside the steady hour and trending-full (the state rebuilt every
+    # cycle) beside the full ones; trending, the plain full cycle, in every
+    # phase.
+    "rotation": Protocol("rotation", hourly_cycles=24, reconcile=True, reconcile_every="1 day",
                          contenders=(*PROD_CONTENDERS, "trending-full"),
                          only={"C0": ("cold", "steady"), "trending-full": ("cold", "steady", "day")}),
 }
@@ -186,6 +189,7 @@ class ScaleConfig:
     updates: bool = True           # the simulated hours update rows too (sample_data.updates)
     reconcile: bool = True         # the reconcile phase at the end
     gap_hours: int = 0             # a cycle after this many hours without one, before it (0: none)
+    reconcile_every: str = NO_RECONCILE   # the incremental contenders' round of reconciliation
     only: dict = field(default_factory=dict)   # Protocol.only: contender -> the only phases it runs
 
 
@@ -197,6 +201,9 @@ class ScaleRun:
         self.config = config
         self.progress = progress
         self.contenders: list = [CONTENDERS[name]() for name in config.contenders]
+        for contender in self.contenders:
+            if isinstance(contender, ExtensionIncremental):
+                contender.reconcile_every = config.reconcile_every
         self.options = config.options
         self.admin: dict = {}      # database -> autocommit superuser connection
         self.genres: list = []
@@ -490,11 +497,13 @@ def run(scales=("small",), out_dir="docs/bench", *, contenders=None, hourly_cycl
         hourly_scales=("tiny", "small"), seed: int = 1, b_timeout_s: float | None = None,
         idle_seconds: float = 2.0, reader_pause_s: float = 0.002, progress=None,
         base_dir: str | None = None, variants=("base",), updates: bool = True,
-        reconcile: bool = True, protocol: str | None = None, gap_hours: int = 0) -> dict:
+        reconcile: bool = True, protocol: str | None = None, gap_hours: int = 0,
+        reconcile_every: str | None = None) -> dict:
     """Run the benchmark at each scale and write results.json, results.md and
     chart.png into out_dir. Returns the results (also on a score mismatch:
     check results["ok"]). `protocol` names one of PROTOCOLS (by default "prod"
-    at scale prod, "standard" elsewhere)."""
+    at scale prod, "standard" elsewhere). `reconcile_every`: the incremental
+    contenders' round (default: the protocol's, else 7 days)."""
     from . import report
     progress = progress or _print_now
     for scale in scales:
@@ -519,16 +528,19 @@ def run(scales=("small",), out_dir="docs/bench", *, contenders=None, hourly_cycl
                 options=Options(b_timeout_s=b_timeout_s or B_TIMEOUT_S[scale]),
                 idle_seconds=idle_seconds, reader_pause_s=reader_pause_s, variant=variant,
                 updates=updates, only=chosen.only, gap_hours=gap_hours if variant == "base" else 0,
+                reconcile_every=reconcile_every or chosen.reconcile_every or NO_RECONCILE,
                 reconcile=(reconcile if chosen.reconcile is None else chosen.reconcile) and variant == "base")
             key = result_key(scale, variant)
             progress(f"[{key}] protocol {chosen.name}; contenders {', '.join(config.contenders)}; phases cold, "
                      f"steady, day{f', {config.hourly_cycles} hourly' if config.hourly_cycles else ''}"
                      f"{f', a {config.gap_hours}-hour gap' if config.gap_hours else ''}"
+                     f"; reconcile_every {config.reconcile_every}"
                      f"{', reconcile' if config.reconcile else ''}"
                      + "".join(f"; {name} only {', '.join(phases)}" for name, phases in chosen.only.items()
                                if name in config.contenders))
             results["scales"][key] = run_scale(config, progress=progress, base_dir=base_dir)
             results["scales"][key]["protocol"] = chosen.name
+            results["scales"][key]["reconcile_every"] = config.reconcile_every
             report.write_all(results, out_dir)   # after every run: a long run keeps what it measured
     results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     results["ok"] = report.all_checks_ok(results)
