@@ -116,7 +116,8 @@ def decide(plpy, *, full_requested: bool, capture_state: dict, unrecorded: str |
         if est["affected"] > max(FULL_SHARE * est["items"], MIN_FULL_ITEMS):
             return "full", (f"{row['elapsed']} since the last cycle: about {est['affected']} items affected "
                             f"(estimated: {est['named']} named by the changes, {est['crossing']} crossing a window "
-                            f"or a decay step, {est['to_reconcile']} due for reconciliation) of {est['items']}, "
+                            f"or a decay step, {est['to_reconcile']} due for reconciliation, weighed "
+                            f"{RECONCILE_WEIGHT:g}) of {est['items']}, "
                             f"more than {FULL_SHARE:.0%} of them and than {MIN_FULL_ITEMS}: a full cycle costs less "
                             "than finding them")
     pace = position(plpy, meta, now_utc, reconcile_every)
@@ -169,13 +170,18 @@ def crossing_parts(kind: str, prev: Cycle, cur: Cycle) -> list[str]:
 
 def catch_up_estimate(plpy, cur: Cycle, prev: Cycle, consumed: str, meta: dict, reconcile_every: str) -> dict:
     """What stage_affected would find, counted without reading a source:
-    the items the state's index ranges say moved with time (crossing_parts,
-    distinct), and the ids the consumed delta rows name (per row: an upper
-    bound; a user counts once, since the karma of the items a user engaged
-    moves by a difference); against the items the
-    state holds (the planner's count, which the full cycles' ANALYZE keeps)."""
-    named = [f"SELECT count(*) FROM trending._capture_changed d WHERE {consumed}",
-             f"SELECT count(*) FROM trending._capture_play_hours d WHERE {consumed}"]
+    the items the consumed delta rows name and the users they name (each
+    once: the karma of the items a user engaged moves by a difference), the
+    items the state's index ranges say moved with time (crossing_parts),
+    and the items due for reconciliation, weighed by RECONCILE_WEIGHT;
+    against the items the state holds (the planner's count, which the full
+    cycles' ANALYZE keeps)."""
+    named = (f"SELECT count(*) FROM (SELECT d.kind, d.item_id FROM trending._capture_changed d"
+             f" WHERE {consumed} AND d.item_id IS NOT NULL"
+             f" UNION SELECT {KIND_CODE['track']}::smallint, d.item_id FROM trending._capture_play_hours d"
+             f" WHERE {consumed}) AS x",
+             f"SELECT count(DISTINCT d.user_id) FROM trending._capture_changed d"
+             f" WHERE {consumed} AND d.source IN ({', '.join(map(str, USER_SOURCES))})")
     crossing = [f"SELECT count(DISTINCT x.id) FROM ({' UNION ALL '.join(crossing_parts(kind, prev, cur))}) AS x (id, reread)"
                 for kind in ("track", "playlist")]
     total = " + ".join(f"(SELECT CASE WHEN c.reltuples >= 0 THEN c.reltuples::bigint"
@@ -185,8 +191,18 @@ def catch_up_estimate(plpy, cur: Cycle, prev: Cycle, consumed: str, meta: dict, 
                        f" ({' + '.join(f'({q})' for q in crossing)})::bigint AS crossing, ({total})::bigint AS items")[0]
     named_n, crossing_n, items = int(row["named"]), int(row["crossing"]), int(row["items"])
     due = _reconciliation_due(plpy, meta, cur.now_text, reconcile_every, items)
-    return {"named": named_n, "crossing": crossing_n, "to_reconcile": due, "affected": named_n + crossing_n + due,
-            "items": items}
+    return {"named": named_n, "crossing": crossing_n, "to_reconcile": due,
+            "affected": named_n + crossing_n + math.ceil(due * RECONCILE_WEIGHT), "items": items}
+
+
+# An item due for reconciliation costs its read and a comparison: it is
+# rescored only when it drifted (keep_unchanged_share). At medium scale an
+# hour's share of a day's round (8,400 tracks) made the hourly cycle about
+# 0.5 s dearer than one of a 7-day round (1,200), in cycles of about 4 s
+# for 8,300 rescored tracks (docs/benchmark.md, "A day of rotation at
+# medium", two runs): a share item costs about a seventh of a rescored
+# one; a quarter keeps a margin.
+RECONCILE_WEIGHT = 0.25
 
 
 def _reconciliation_due(plpy, meta: dict, now_utc: str, reconcile_every: str, items: int) -> int:

@@ -391,6 +391,7 @@ def test_catch_up_is_incremental_until_finding_what_changed_costs_more(tiny):
         assert summary["cycle"]["kind"] == "full", reason
         assert reason.startswith("06:00:00 since the last cycle: about ") and "items affected (estimated: " in reason
         assert "more than 20% of them and than 1000: a full cycle costs less than finding them" in reason
+        assert "due for reconciliation, weighed 0.25) of " in reason
         assert not oracle_mismatches(conn, "sample", now, ALL_STRATEGIES)
         # a round of 1 day, 25 quiet hours later: the round is all due, but the
         # cycle checks two hours' share of it (the rest is left to the next
