@@ -127,7 +127,7 @@ def decide(plpy, *, full_requested: bool, capture_state: dict, unrecorded: str |
     if pace["p"] < pace["wall"] - 1e-9:
         return "incremental", (f"incremental: the capture and the state are intact; the round of reconciliation is "
                                f"behind after a gap ({pace['p']:.0%} of it checked where the clock says "
-                               f"{pace['wall']:.0%}): it catches up at {CATCH_UP_PACE} hours' share a cycle")
+                               f"{pace['wall']:.0%}): each cycle checks up to {CATCH_UP_PACE} cycles' shares until it catches up")
     return "incremental", "incremental: the capture and the state are intact"
 
 
@@ -199,9 +199,9 @@ def catch_up_estimate(plpy, cur: Cycle, prev: Cycle, consumed: str, meta: dict, 
 # rescored only when it drifted (keep_unchanged_share). At medium scale an
 # hour's share of a day's round (8,400 tracks) made the hourly cycle about
 # 0.5 s dearer than one of a 7-day round (1,200), in cycles of about 4 s
-# for 8,300 rescored tracks (docs/benchmark.md, "A day of rotation at
-# medium", two runs): a share item costs about a seventh of a rescored
-# one; a quarter keeps a margin.
+# for 8,300 rescored tracks (docs/benchmark.md, "After a gap: the round
+# paced, and a day of rotation at medium", two runs): a share item costs
+# about a seventh of a rescored one; a quarter keeps a margin.
 RECONCILE_WEIGHT = 0.25
 
 
@@ -219,10 +219,11 @@ def _reconciliation_due(plpy, meta: dict, now_utc: str, reconcile_every: str, it
 
 
 # After a gap the round is behind the clock. Checking all it missed at once
-# would make the cycle after a gap cost the gap's hours of shares (at prod,
-# an hour's share of the tracks is 40 s of reads: docs/benchmark.md), so a
-# cycle checks at most this many cycles' shares; the following cycles catch
-# up at the same pace, and the round ends late by at most about the gap.
+# would make the cycle after a gap read the gap's hours of shares (at
+# medium with a day's round, six hours' were 50,000 items, and the estimate
+# made that cycle full: docs/benchmark.md), so a cycle checks at most this
+# many cycles' shares; the following cycles catch up at the same pace, and
+# the round ends late by at most about the gap.
 CATCH_UP_PACE = 2
 
 
