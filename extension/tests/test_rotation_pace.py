@@ -54,9 +54,5 @@ def test_a_gap_longer_than_the_round_leaves_the_round_late_not_one_cycle_checkin
     assert positions == pytest.approx([2 / DAY, 4 / DAY, 6 / DAY])
 
 
-def test_a_round_planned_without_a_pace_follows_the_clock():
-    assert paced_position(0.75, 0.5, 1 / DAY, {"after": {}, "done": {}}) == 0.75
-
-
 def test_the_end_is_reached_despite_rounding():
     assert paced_position(1.0, 1 / DAY, 1 / DAY, {"position": 1 - 2 / DAY - 1e-12, "step": 1 / DAY}) == 1.0

@@ -233,12 +233,8 @@ def paced_position(wall: float, step: float, hour: float, rotation: dict | None)
     last cycle left it. A cycle's share is this cycle's `step` (the time
     since the last cycle, as a share of the round), unless that is longer
     than the last cycle's (a gap), and at least an hour's (`hour`)."""
-    if rotation is None:  # the round's first cycle: the last one was hourly, or a full one
-        done, last_step = 0.0, hour
-    elif "position" not in rotation:
-        return wall
-    else:
-        done, last_step = rotation["position"], rotation["step"]
+    # the round's first cycle (rotation None): the last one was a full or a reconciling one
+    done, last_step = (rotation["position"], rotation["step"]) if rotation else (0.0, hour)
     unit = max(hour, min(step, last_step))
     p = max(done, min(wall, done + CATCH_UP_PACE * unit))
     return 1.0 if p > 1 - 1e-9 else p  # a sum of shares that rounds just below the end
