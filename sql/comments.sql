@@ -168,7 +168,7 @@ COMMENT ON TABLE trending._state_track_users IS 'Internal, UNLOGGED: each user''
 COMMENT ON TABLE trending._state_playlist_users IS 'Internal, UNLOGGED: each user''s playlist karma weight as the state''s karma sums hold it (an incremental cycle moves those sums by a changed user''s difference).';
 COMMENT ON TABLE trending._state_playlist_owners IS 'Internal, UNLOGGED: the owner of every playlist with one current row (a playlist becomes eligible when its owner gets an aggregate_user row).';
 COMMENT ON TABLE trending._state_play_buckets IS 'Internal, UNLOGGED: plays per track and UTC hour from the month window''s first hour on, counted up to the capture watermark.';
-COMMENT ON TABLE trending._state_track_hours IS 'Internal, UNLOGGED: the hours that hold a live save or repost of a track (from the month window''s first hour on).';
+COMMENT ON TABLE trending._state_track_actions IS 'Internal, UNLOGGED: every live save and repost of a track as a cycle last read it (a changed one moves its track''s counts and karma by the difference).';
 COMMENT ON TABLE trending._state_playlist_hours IS 'Internal, UNLOGGED: the hours that hold a live save or repost of a playlist (from the year window''s first hour on).';
 COMMENT ON FUNCTION trending._state_load(regclass, text) IS 'Internal: a full cycle replaces one state table whole, its secondary indexes built after the load (owner only).';
 COMMENT ON FUNCTION trending._state_write(bigint, text, boolean) IS 'Internal: a cycle stores its staging into the incremental state (checked: the caller''s own run, plain temp tables).';

@@ -149,15 +149,29 @@ def _in_edges(column: str, edges: list[tuple[str, str]]) -> str:
     return " OR ".join(f"({column} >= least({a}, {b}) AND {column} <= greatest({a}, {b}))" for a, b in edges)
 
 
-def crossing_parts(kind: str, prev: Cycle, cur: Cycle) -> list[str]:
+def _track_engagement_edges(prev: Cycle, cur: Cycle) -> str:
+    """SQL condition on a state save or repost aliased e: a track window's
+    start moved over its created_at (counts take created_at > start)."""
+    return " OR ".join(f"(e.created_at > least({a}, {b}) AND e.created_at <= greatest({a}, {b}))"
+                       for a, b in ((prev.track_week_start, cur.track_week_start),
+                                    (prev.track_month_start, cur.track_month_start)))
+
+
+def crossing_parts(kind: str, prev: Cycle, cur: Cycle, engagements: bool = True) -> list[str]:
     """Queries of (id, reread) of the items of `kind` whose inputs moved with
     time between prev and cur, found in the state's index ranges: their
-    engagements (reread) or plays left a window, their age crossed a decay
-    step, their release date passed."""
+    engagements (tracks: a difference, stage_action_delta; playlists: read
+    again) or plays left a window, their age crossed a decay step, their
+    release date passed. engagements=False leaves out the tracks whose
+    engagements a window moved over (stage_action_delta finds them)."""
     state, id_col = ROTATED[kind]
     edges = _window_edges(kind, prev, cur)
-    parts = [
-        f"SELECT h.item_id, true FROM trending._state_{kind}_hours h WHERE {_in_edges('h.hour', edges)}",
+    if kind == "playlist":
+        moved = [f"SELECT h.item_id, true FROM trending._state_playlist_hours h WHERE {_in_edges('h.hour', edges)}"]
+    else:
+        moved = [f"SELECT e.track_id, false FROM trending._state_track_actions e"
+                 f" WHERE {_track_engagement_edges(prev, cur)}"] if engagements else []
+    parts = moved + [
         f"SELECT s.{id_col}, false FROM {state} s {_steps_ranges(kind, 'created_at', prev, cur)}",
         f"SELECT s.{id_col}, false FROM {state} s {_steps_ranges(kind, 'released_base', prev, cur)}",
         f"SELECT s.{id_col}, false FROM {state} s"
@@ -504,10 +518,10 @@ LEFT JOIN ({weights}) AS w ON w.user_id = n.user_id
 LEFT JOIN trending._state_{kind}_users s ON s.user_id = n.user_id
 """
 
-# Per item, the sum of the weight differences of the users who changed over
-# its live saves and reposts by them (a user who both saved and reposted
-# counts twice, as in karma), per karma column; reread: the item's karma
-# must be summed again (_REREAD_USER).
+# Per playlist, the sum of the weight differences of the users who changed
+# over its live saves and reposts by them (a user who both saved and
+# reposted counts twice, as in karma), per karma column; reread: the
+# playlist's karma must be summed again (_REREAD_USER).
 _KARMA_DELTA = """
 CREATE TEMP TABLE trending_{kind}_karma_delta AS
 WITH changed AS MATERIALIZED (
@@ -553,25 +567,149 @@ _REREAD_USER = {
 }
 
 
-def stage_karma_delta(plpy, kind: str, cur: Cycle, consumed: str) -> None:
-    """pg_temp.trending_<kind>_named_weights and trending_<kind>_karma_delta:
-    the users the delta rows this cycle consumes name (`consumed`: an SQL
-    condition on the delta row aliased d) and those of its share of the
-    reconciliation (trending_<kind>_share_users), their weights, and what
-    their changes add to each item's karma (tracks: delta; playlists:
-    delta_<range> over the saves and reposts inside each window)."""
+def stage_named_weights(plpy, kind: str, cur: Cycle, consumed: str) -> None:
+    """pg_temp.trending_<kind>_named_weights: the users the delta rows this
+    cycle consumes name (`consumed`: an SQL condition on the delta row
+    aliased d) and those of its share of the reconciliation
+    (trending_<kind>_share_users), with their weights now and as the state
+    holds them."""
     named = _NAMED_USERS.format(consumed=consumed, user_sources=", ".join(map(str, USER_SOURCES)))
     in_named = "\n  AND u.user_id = ANY (ARRAY(SELECT n.user_id FROM users_read n))"
     plpy.execute(_NAMED_WEIGHTS.format(kind=kind, named=named, weights=user_weights(kind, cur.source, in_named)))
     plpy.execute(f"ANALYZE pg_temp.trending_{kind}_named_weights")
-    if kind == "track":
-        sums = "sum(c.delta) AS delta"
-    else:  # karma takes created_at >= start (inputs._PLAYLIST_INPUTS)
-        sums = ", ".join(f"sum(c.delta) FILTER (WHERE x.created_at >= {cur.playlist_starts[r]}) AS delta_{r}"
-                         for r in formulas.PLAYLIST_WINDOWS)
-    plpy.execute(_KARMA_DELTA.format(kind=kind, src=cur.source, sums=sums, changed=_CHANGED_USER[kind],
-                                     reread_user=_REREAD_USER[kind]))
-    plpy.execute(f"ANALYZE pg_temp.trending_{kind}_karma_delta")
+
+
+def stage_karma_delta(plpy, cur: Cycle) -> None:
+    """pg_temp.trending_playlist_karma_delta: what the changes of the named
+    users' weights add to each playlist's karma (delta_<range>, over the
+    saves and reposts inside each window), read from the sources by user."""
+    sums = ", ".join(f"sum(c.delta) FILTER (WHERE x.created_at >= {cur.playlist_starts[r]}) AS delta_{r}"
+                     for r in formulas.PLAYLIST_WINDOWS)  # karma takes created_at >= start (inputs._PLAYLIST_INPUTS)
+    plpy.execute(_KARMA_DELTA.format(kind="playlist", src=cur.source, sums=sums, changed=_CHANGED_USER["playlist"],
+                                     reread_user=_REREAD_USER["playlist"]))
+    plpy.execute("ANALYZE pg_temp.trending_playlist_karma_delta")
+
+
+# The (track, user, kind of action) of every save and repost row the
+# consumed delta rows name (source 3: saves, 4: reposts; an UPDATE names its
+# old and its new row).
+_ACTION_PAIRS = """
+INSERT INTO pg_temp.trending_track_action_pairs
+SELECT DISTINCT d.item_id, d.user_id, d.source = 4
+FROM trending._capture_changed d
+WHERE {consumed} AND d.kind = 1 AND d.source IN (3, 4) AND d.item_id IS NOT NULL
+"""
+
+# Those pairs' live rows in the sources, by their primary keys (user_id and
+# the item lead them).
+_PAIR_ROWS = """
+INSERT INTO pg_temp.trending_track_pair_rows
+SELECT s.save_item_id::bigint, false, s.user_id::bigint, s.created_at
+FROM pg_temp.trending_track_action_pairs p
+JOIN {src}.saves s ON s.user_id = p.user_id AND s.save_item_id = p.track_id
+WHERE NOT p.is_repost
+  AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(s.save_type)), 'track')  -- by label, no cast (docs/security.md)
+  AND s.is_current IS TRUE AND s.is_delete IS FALSE
+UNION ALL
+SELECT r.repost_item_id::bigint, true, r.user_id::bigint, r.created_at
+FROM pg_temp.trending_track_action_pairs p
+JOIN {src}.reposts r ON r.user_id = p.user_id AND r.repost_item_id = p.track_id
+WHERE p.is_repost
+  AND pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), 'track')  -- by label, no cast (docs/security.md)
+  AND r.is_current IS TRUE AND r.is_delete IS FALSE
+"""
+
+# Per track, what its counts and karma move by, one row per save or repost
+# that moves them (x: +1 came, -1 left, as of the current windows):
+# - the pairs read again: their stored rows leave (at the state's weight),
+#   the rows read come (at the user's weight now);
+# - the stored rows a window's start moved over (+1 or -1 per window);
+# - the stored rows of the users whose weight changed, but the pairs' (they
+#   left above): their difference.
+# The state's karma is the sum of the state's weights over the stored rows,
+# so this keeps it that: K' = K - sum(old rows, W) + sum(new rows, W') +
+# sum(other rows of changed users, W' - W). reread: a negative follower
+# count is involved (negative_contributors must follow it) or a pair has no
+# user to match: the track is read whole.
+_ACTION_DELTA = """
+CREATE TEMP TABLE trending_track_action_delta AS
+WITH changed AS MATERIALIZED (
+    SELECT n.user_id, COALESCE(n.weight, 0) - COALESCE(n.old_weight, 0) AS delta, {reread_user} AS reread
+    FROM pg_temp.trending_track_named_weights n
+    WHERE {changed}
+), moves AS (
+    SELECT o.track_id, o.is_repost, o.created_at, -1 AS x, -COALESCE(w.weight, 0) AS karma,
+           COALESCE(w.negative, false) OR COALESCE(n.negative, false) AS reread
+    FROM pg_temp.trending_track_action_pairs p
+    JOIN trending._state_track_actions o
+      ON o.track_id = p.track_id AND o.user_id = p.user_id AND o.is_repost = p.is_repost
+    LEFT JOIN trending._state_track_users w ON w.user_id = o.user_id
+    LEFT JOIN pg_temp.trending_track_named_weights n ON n.user_id = o.user_id
+    UNION ALL
+    SELECT r.track_id, r.is_repost, r.created_at, 1,
+           COALESCE(CASE WHEN n.user_id IS NULL THEN w.weight ELSE n.weight END, 0),
+           COALESCE(w.negative, false) OR COALESCE(n.negative, false) OR r.user_id IS NULL
+    FROM pg_temp.trending_track_pair_rows r
+    LEFT JOIN trending._state_track_users w ON w.user_id = r.user_id
+    LEFT JOIN pg_temp.trending_track_named_weights n ON n.user_id = r.user_id
+    UNION ALL
+    SELECT p.track_id, p.is_repost, NULL, 0, 0, true
+    FROM pg_temp.trending_track_action_pairs p WHERE p.user_id IS NULL
+), rows AS (
+    SELECT m.track_id, m.is_repost,
+           m.x * COALESCE(m.created_at > {week_start}, false)::integer AS week,
+           m.x * COALESCE(m.created_at > {month_start}, false)::integer AS month,
+           m.x * COALESCE(NOT pg_catalog.isfinite(m.created_at), false)::integer AS infinite,
+           m.karma, m.reread
+    FROM moves m
+    UNION ALL
+    SELECT e.track_id, e.is_repost,
+           (e.created_at > {week_start})::integer - (e.created_at > {prev_week_start})::integer,
+           (e.created_at > {month_start})::integer - (e.created_at > {prev_month_start})::integer,
+           0, 0, false
+    FROM trending._state_track_actions e
+    WHERE {edges}
+    UNION ALL
+    SELECT e.track_id, e.is_repost, 0, 0, 0, c.delta, c.reread
+    FROM trending._state_track_actions e
+    JOIN changed c ON c.user_id = e.user_id
+    WHERE e.user_id = ANY (ARRAY(SELECT c.user_id FROM changed c))
+      AND NOT EXISTS (SELECT FROM pg_temp.trending_track_action_pairs p
+                      WHERE p.track_id = e.track_id AND p.user_id = e.user_id AND p.is_repost = e.is_repost)
+)
+SELECT r.track_id AS id,
+       sum(r.week) FILTER (WHERE r.is_repost)      AS reposts_week,
+       sum(r.month) FILTER (WHERE r.is_repost)     AS reposts_month,
+       sum(r.week) FILTER (WHERE NOT r.is_repost)  AS saves_week,
+       sum(r.month) FILTER (WHERE NOT r.is_repost) AS saves_month,
+       sum(r.karma)                                AS karma,
+       sum(r.infinite)                             AS infinite_actions,
+       bool_or(r.reread)                           AS reread
+FROM rows r
+GROUP BY r.track_id
+"""
+
+
+def stage_action_delta(plpy, cur: Cycle, prev: Cycle, consumed: str) -> None:
+    """Tracks' saves and reposts as differences (the state keeps each live
+    one: trending._state_track_actions). The staging tables
+    pg_temp.trending_track_action_pairs (the pairs the consumed delta rows
+    name) and trending_track_pair_rows (their live rows in the sources),
+    which trending._state_write stores in place of the pairs' stored rows,
+    and pg_temp.trending_track_action_delta (_ACTION_DELTA): per track, what
+    its counts and karma move by. Reads as many source rows as the pairs
+    have, whatever else the tracks have."""
+    staging_table(plpy, "trending_track_action_pairs")
+    plpy.execute(_ACTION_PAIRS.format(consumed=consumed))
+    analyze_staging(plpy, "trending_track_action_pairs")
+    staging_table(plpy, "trending_track_pair_rows")
+    plpy.execute(_PAIR_ROWS.format(src=cur.source))
+    analyze_staging(plpy, "trending_track_pair_rows")
+    plpy.execute(_ACTION_DELTA.format(changed=_CHANGED_USER["track"], reread_user=_REREAD_USER["track"],
+                                      week_start=cur.track_week_start, month_start=cur.track_month_start,
+                                      prev_week_start=prev.track_week_start, prev_month_start=prev.track_month_start,
+                                      edges=_track_engagement_edges(prev, cur)))
+    plpy.execute("ANALYZE pg_temp.trending_track_action_delta")
 
 
 def _steps_values(kind: str) -> str:
@@ -590,7 +728,9 @@ def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, consumed: str, guar
     affected. Reads the delta rows this cycle consumes (`consumed`: an SQL
     condition on the delta row aliased d), the state, the share
     (stage_share; for tracks, trending_track_fresh: check_play_hours) and
-    (by the users' index) the saves and reposts of the users named."""
+    the saves and reposts the capture names (tracks: by pair,
+    stage_action_delta; playlists: those of the users named, by the
+    users' index)."""
     code = KIND_CODE[kind]
     state = f"trending._state_{kind}s"
     id_col = f"{kind}_id"
@@ -600,9 +740,11 @@ def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, consumed: str, guar
     # (query, whether its items' saves and reposts must be read again: they
     # changed, a contributor's weight changed, or a window moved over them;
     # whether it is the reconciliation's share)
+    # a playlist whose saves or reposts changed is read whole; a track's move by a difference
+    engagements_named = "d.source IN (3, 4)" if kind == "playlist" else "false"  # 3, 4: saves, reposts
     parts = [
         # items named: their rows, their saves and reposts, their counts (and, for tracks, plays)
-        (f"SELECT d.item_id, d.source IN (3, 4), false FROM trending._capture_changed d"  # 3, 4: saves, reposts
+        (f"SELECT d.item_id, {engagements_named}, false FROM trending._capture_changed d"
          f" WHERE {consumed} AND d.kind = {code} AND d.item_id IS NOT NULL"),
         # items owned by the users named (owner_followers)
         f"SELECT o.{owner_id_col}, false, false FROM {owners} o"
@@ -610,11 +752,19 @@ def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, consumed: str, guar
         # the reconciliation's share: read whole
         f"SELECT r.id, true, true FROM pg_temp.trending_{kind}_share r",
     ]
-    # an item's karma moves by its contributors' weight differences
-    stage_karma_delta(plpy, kind, cur, consumed)
-    parts.append(f"SELECT kd.id, kd.reread, false FROM pg_temp.trending_{kind}_karma_delta kd")
-    # engagements or plays that left a window, ages that crossed a decay step, release dates that passed
-    parts += [f"SELECT c.id, c.reread, false FROM ({q}) AS c (id, reread)" for q in crossing_parts(kind, prev, cur)]
+    # an item's karma moves by its contributors' weight differences (and a
+    # track's counts and karma by its saves and reposts that changed or
+    # that a window moved over)
+    stage_named_weights(plpy, kind, cur, consumed)
+    if kind == "track":
+        stage_action_delta(plpy, cur, prev, consumed)
+        parts.append("SELECT kd.id, kd.reread, false FROM pg_temp.trending_track_action_delta kd")
+    else:
+        stage_karma_delta(plpy, cur)
+        parts.append("SELECT kd.id, kd.reread, false FROM pg_temp.trending_playlist_karma_delta kd")
+    # plays (and playlists' engagements) that left a window, ages that crossed a decay step, release dates that passed
+    parts += [f"SELECT c.id, c.reread, false FROM ({q}) AS c (id, reread)"
+              for q in crossing_parts(kind, prev, cur, engagements=False)]
     if kind == "track":
         parts += [
             f"SELECT d.item_id, false, false FROM trending._capture_play_hours d WHERE {consumed}",
@@ -624,7 +774,9 @@ def stage_affected(plpy, kind: str, cur: Cycle, prev: Cycle, consumed: str, guar
         ]
     union = "\n    UNION ALL\n    ".join(parts)
     staging_table(plpy, f"trending_{kind}_affected")  # trending._state_write reads it
-    for table in ("reread", "summed", "checked"):
+    if kind == "track":  # trending._state_write replaces the saves and reposts of the tracks read whole
+        staging_table(plpy, "trending_track_reread")
+    for table in ("reread", "summed", "checked") if kind == "playlist" else ("summed", "checked"):
         plpy.execute(f"CREATE TEMP TABLE trending_{kind}_{table} (id bigint)")
     plpy.execute(f"""
 WITH named_users AS MATERIALIZED ({_NAMED_USERS.format(consumed=consumed,
@@ -649,6 +801,9 @@ INSERT INTO pg_temp.trending_{kind}_reread
 SELECT p.id FROM parts p
 WHERE p.reread OR p.unknown""")
     for table in ("reread", "summed", "checked"):
-        plpy.execute(f"ANALYZE pg_temp.trending_{kind}_{table}")
+        if kind == "track" and table == "reread":
+            analyze_staging(plpy, "trending_track_reread")
+        else:
+            plpy.execute(f"ANALYZE pg_temp.trending_{kind}_{table}")
     analyze_staging(plpy, f"trending_{kind}_affected")
     return int(plpy.execute(f"SELECT count(*) AS n FROM pg_temp.trending_{kind}_affected")[0]["n"])

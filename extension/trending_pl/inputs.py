@@ -120,7 +120,8 @@ PLAYLIST_BAD_ROWS = ("duplicate_current_playlists", "playlists_track_ids_not_arr
 TEMP_TABLES = tuple(f"trending_{kind}_{table}" for kind in ("track", "playlist")
                     for table in ("candidates", "inputs", "staged", "changes", "engagements", "affected",
                                   "reread", "summed", "checked", "share", "share_users", "state",
-                                  "engagement_hours", "weights", "named_weights", "karma_delta", "user_state", "rescored")) + (
+                                  "engagement_hours", "weights", "named_weights", "karma_delta", "user_state", "rescored",
+                                  "action_pairs", "pair_rows", "action_delta")) + (
     "trending_play_hours", "trending_track_listens", "trending_playlist_owners", "trending_explain_ids",
     "trending_track_fresh", "trending_checked_hours", "trending_play_hours_drift", "trending_rotation")
 
@@ -300,8 +301,10 @@ SELECT x.track_id, x.week_hours, x.month_hours, x.infinite_plays, x.week_hours, 
 FROM sums x
 """
 
+# A staging table (staging_table): trending._state_write keeps these rows
+# (trending._state_track_actions).
 _TRACK_ENGAGEMENTS = """
-CREATE TEMP TABLE trending_track_engagements AS
+INSERT INTO pg_temp.trending_track_engagements
 SELECT r.repost_item_id::bigint AS track_id, true AS is_repost, r.user_id::bigint AS user_id, r.created_at
 FROM {src}.reposts r
 WHERE pg_catalog.texteq(pg_catalog.textin(pg_catalog.enum_out(r.repost_type)), 'track')  -- by label, no cast (docs/security.md)
@@ -567,18 +570,29 @@ _TRACK_ENGAGEMENT_COLUMNS = ("reposts_week", "reposts_month", "saves_week", "sav
 
 def _engagements_from_state(kind: str, scope: Scope, columns) -> str:
     """An incremental cycle: the engagement counts and karma of the affected
-    items it does not read again are the state's (they changed only if the
-    item's saves or reposts did, or a window moved over them: then the item
-    is in scope.reread). Their karma moves by the weight differences of the
-    users who changed (pg_temp.trending_<kind>_karma_delta, incremental.py)."""
+    items it does not read again are the state's, moved by differences.
+    - Tracks: by pg_temp.trending_track_action_delta (incremental.py,
+      stage_action_delta): the saves and reposts that came, left, or left or
+      entered a window, and the weight differences of the users who changed.
+      negative_contributors stays: a track where a negative follower count
+      is involved is read again (scope.reread).
+    - Playlists: their counts changed only if their saves or reposts did,
+      or a window moved over them (then they are in scope.reread); their
+      karma moves by the weight differences of the users who changed
+      (pg_temp.trending_playlist_karma_delta)."""
     if scope.reread is None:
         return ""
     id_col = f"{kind}_id"
     values = {c: f"st.{c}" for c in columns}
-    for karma in (c for c in columns if c.startswith("karma")):
-        # NULL stays NULL: a playlist karma without contributors has no difference to add
-        values[karma] = f"st.{karma} + COALESCE(kd.delta{karma[len('karma'):]}, 0)"
-    delta_join = f"\n    LEFT JOIN pg_temp.trending_{kind}_karma_delta kd ON kd.id = st.{id_col}"
+    if kind == "track":
+        for column in (c for c in columns if c != "negative_contributors"):
+            values[column] = f"st.{column} + COALESCE(kd.{column}, 0)"
+        delta_join = "\n    LEFT JOIN pg_temp.trending_track_action_delta kd ON kd.id = st.track_id"
+    else:
+        for karma in (c for c in columns if c.startswith("karma")):
+            # NULL stays NULL: a playlist karma without contributors has no difference to add
+            values[karma] = f"st.{karma} + COALESCE(kd.delta{karma[len('karma'):]}, 0)"
+        delta_join = f"\n    LEFT JOIN pg_temp.trending_{kind}_karma_delta kd ON kd.id = st.{id_col}"
     return (f"\n    UNION ALL\n    SELECT st.{id_col}, " + ", ".join(values[c] for c in columns)
             + f"\n    FROM trending._state_{kind}s st{delta_join}"
             f"\n    WHERE st.{id_col} = ANY (ARRAY(SELECT a.id FROM {scope.ids} a"
@@ -623,9 +637,10 @@ def stage_track_inputs(plpy, c: Cycle, guard=_no_guard, scope: Scope = EVERYTHIN
     _stage_listens(plpy, c, scope)
     guard("engagements")
     engaged = scope.reread or scope.ids
+    staging_table(plpy, "trending_track_engagements")
     plpy.execute(_TRACK_ENGAGEMENTS.format(src=c.source, reposts_in_scope=_in(engaged, "r.repost_item_id"),
                                            saves_in_scope=_in(engaged, "s.save_item_id")))
-    plpy.execute("ANALYZE pg_temp.trending_track_engagements")
+    analyze_staging(plpy, "trending_track_engagements")
     guard("inputs")
     _stage_weights(plpy, c, "track", scope)
     plpy.execute(_TRACK_INPUTS.format(src=c.source, week_start=c.track_week_start,
@@ -712,23 +727,25 @@ JOIN pg_temp.trending_playlist_candidates c ON c.playlist_id = i.playlist_id
 
 def stage_state(plpy, c: Cycle, kind: str, incremental: bool = False) -> None:
     """The temp tables trending._state_write copies into the state, from the
-    kind's staging: its inputs with their age's dates, the hours of its
-    items' live engagements that a window can still leave, and (playlists)
-    the owner of every playlist with one current row. A full staging reads
-    every item's saves and reposts, eligible or not, and keeps all their
-    hours; an incremental one reads those of some items (the capture named
-    them, the state did not hold them, or a window moved over them) and adds
-    their hours to the state's (an hour left behind by an undone save only
-    makes a later cycle rescore the item once more)."""
+    kind's staging: its inputs with their age's dates, each user's karma
+    weight as the karma sums hold it, and
+    - tracks: their live saves and reposts (pg_temp.trending_track_engagements,
+      staged by stage_track_inputs: every track's in a full staging, those
+      of the tracks read whole in an incremental one, which also stages the
+      pairs it read again: incremental.stage_action_delta);
+    - playlists: the hours of their live engagements that a window can
+      still leave (all of them in a full staging; an incremental one adds
+      those of the playlists it read whole: an hour left behind by an
+      undone save only makes a later cycle rescore the playlist once more),
+      and the owner of every playlist with one current row."""
     staging_table(plpy, f"trending_{kind}_state")
     plpy.execute(_TRACK_STATE if kind == "track" else _PLAYLIST_STATE)
-    id_col = f"{kind}_id"
-    floor = c.track_month_keep if kind == "track" else c.playlist_floors[max(
-        formulas.PLAYLIST_WINDOWS, key=lambda r: formulas.WINDOW_DAYS[r])]
-    staging_table(plpy, f"trending_{kind}_engagement_hours")
-    plpy.execute(f"INSERT INTO pg_temp.trending_{kind}_engagement_hours"
-                 f" SELECT DISTINCT pg_catalog.date_trunc('hour', e.created_at), e.{id_col}"
-                 f" FROM pg_temp.trending_{kind}_engagements e WHERE e.created_at >= {floor}")
+    if kind == "playlist":
+        floor = c.playlist_floors[max(formulas.PLAYLIST_WINDOWS, key=lambda r: formulas.WINDOW_DAYS[r])]
+        staging_table(plpy, "trending_playlist_engagement_hours")
+        plpy.execute("INSERT INTO pg_temp.trending_playlist_engagement_hours"
+                     " SELECT DISTINCT pg_catalog.date_trunc('hour', e.created_at), e.playlist_id"
+                     f" FROM pg_temp.trending_playlist_engagements e WHERE e.created_at >= {floor}")
     # each user's weight as the state's karma sums now hold it: every user's
     # after a full staging, the named users' after an incremental one
     weights = f"trending_{kind}_named_weights" if incremental else f"trending_{kind}_weights"

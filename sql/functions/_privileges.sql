@@ -77,7 +77,7 @@ DECLARE
         'trending._capture_changed', 'trending._capture_play_hours', 'trending._state_meta',
         'trending._state_tracks', 'trending._state_playlists', 'trending._state_playlist_owners',
         'trending._state_track_users', 'trending._state_playlist_users',
-        'trending._state_play_buckets', 'trending._state_track_hours', 'trending._state_playlist_hours'];
+        'trending._state_play_buckets', 'trending._state_track_actions', 'trending._state_playlist_hours'];
     v_routine text;
     v_schema text;
     v_missing text[];

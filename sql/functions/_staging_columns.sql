@@ -33,12 +33,19 @@ BEGIN
              WHERE a.attrelid = CASE p_name WHEN 'trending_track_state' THEN 'trending._state_tracks'::pg_catalog.regclass
                                             ELSE 'trending._state_playlists'::pg_catalog.regclass END
                AND a.attnum > 0 AND NOT a.attisdropped)
-        WHEN p_name IN ('trending_track_engagement_hours', 'trending_playlist_engagement_hours') THEN
-            'hour pg_catalog.timestamp, item_id pg_catalog.int8'
+        WHEN p_name = 'trending_playlist_engagement_hours' THEN 'hour pg_catalog.timestamp, item_id pg_catalog.int8'
+        -- the tracks' live saves and reposts (a full staging's all, an
+        -- incremental one's of the tracks read whole) and those of the pairs
+        -- the capture named (trending._state_track_actions)
+        WHEN p_name IN ('trending_track_engagements', 'trending_track_pair_rows') THEN
+            'track_id pg_catalog.int8, is_repost pg_catalog.bool, user_id pg_catalog.int8, created_at pg_catalog.timestamp'
+        WHEN p_name = 'trending_track_action_pairs' THEN
+            'track_id pg_catalog.int8, user_id pg_catalog.int8, is_repost pg_catalog.bool'
         WHEN p_name IN ('trending_track_user_state', 'trending_playlist_user_state') THEN
             'user_id pg_catalog.int8, weight pg_catalog.numeric, negative pg_catalog.bool'
         WHEN p_name = 'trending_playlist_owners' THEN 'playlist_id pg_catalog.int8, owner_id pg_catalog.int8'
-        WHEN p_name IN ('trending_track_affected', 'trending_playlist_affected', 'trending_track_fresh')
+        WHEN p_name IN ('trending_track_affected', 'trending_playlist_affected', 'trending_track_fresh',
+                        'trending_track_reread')
             THEN 'id pg_catalog.int8'
         WHEN p_name = 'trending_rotation' THEN 'rotation pg_catalog.jsonb, reconciled_at pg_catalog.timestamp'
     END;

@@ -8,8 +8,8 @@
 -- counted exactly once: here, in the same transaction that moves the
 -- watermark past it; a transaction still open is visible in neither, and
 -- its rows are counted by the cycle whose snapshot sees it commit (a bucket whose plays were
--- deleted keeps its 0 until its hour is dropped). Then drop the buckets and
--- item hours before p_track_keep (tracks) and p_playlist_keep (playlists),
+-- deleted keeps its 0 until its hour is dropped). Then drop the buckets
+-- before p_track_keep and the playlists' item hours before p_playlist_keep,
 -- which no later window can reach (inputs.Cycle.track_month_keep); the hour
 -- of -infinity stays: its plays are counted as absurd rows.
 -- SECURITY DEFINER: roles that run cycles have no write privilege on the state.
@@ -48,7 +48,6 @@ BEGIN
     ON CONFLICT (track_id, hour) DO UPDATE SET plays = b.plays + excluded.plays;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     DELETE FROM trending._state_play_buckets b WHERE b.hour < p_track_keep AND b.hour <> '-infinity';
-    DELETE FROM trending._state_track_hours h WHERE h.hour < p_track_keep;
     DELETE FROM trending._state_playlist_hours h WHERE h.hour < p_playlist_keep;
     RETURN v_rows;
 END;

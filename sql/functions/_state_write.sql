@@ -9,13 +9,20 @@
 --                  before it replaces the state and _state_finish marks it
 --                  valid again.
 --   'track'        pg_temp.trending_track_state (the columns of
---                  trending._state_tracks) and the hours of the tracks' live
---                  engagements, pg_temp.trending_track_engagement_hours;
---   'playlist'     the same for playlists, and pg_temp.trending_playlist_owners.
---                  Full (p_full): the kind's state is replaced whole (trending._state_load).
+--                  trending._state_tracks) and the tracks' live saves and
+--                  reposts, pg_temp.trending_track_engagements.
+--                  Full (p_full): both are replaced whole (trending._state_load).
 --                  Incremental: the rows of the ids in
---                  pg_temp.trending_<kind>_affected are replaced, and the
---                  item hours given are added (an hour kept too long only
+--                  pg_temp.trending_track_affected are replaced; the saves
+--                  and reposts of the tracks in trending_track_reread are
+--                  replaced by those staged, and the rows of each pair
+--                  (track, user, kind) in trending_track_action_pairs by
+--                  those of trending_track_pair_rows.
+--   'playlist'     pg_temp.trending_playlist_state, the hours of the
+--                  playlists' live engagements (trending_playlist_engagement_hours)
+--                  and pg_temp.trending_playlist_owners: full, replaced
+--                  whole; incremental, the affected rows replaced and the
+--                  item hours given added (an hour kept too long only
 --                  makes a later cycle rescore its item once more).
 --   'track_users', 'playlist_users'
 --                  pg_temp.trending_<kind>_user_state (user_id, weight,
@@ -47,12 +54,15 @@ AS $function$
 DECLARE
     v_rows bigint := 0;
     v_state regclass;
-    v_hours_table regclass;
     v_id text;
     v_src regclass;
     v_affected regclass;
     v_hours regclass;
     v_owners regclass;
+    v_actions regclass;
+    v_reread regclass;
+    v_pairs regclass;
+    v_pair_rows regclass;
     v_columns text;
     v_values text;
 BEGIN
@@ -118,10 +128,13 @@ BEGIN
         RETURN v_rows;
     END IF;
     IF p_what = 'track' THEN
-        v_state := 'trending._state_tracks'; v_hours_table := 'trending._state_track_hours'; v_id := 'track_id';
+        v_state := 'trending._state_tracks'; v_id := 'track_id';
+        v_actions := trending._safe_temp_table('trending_track_engagements',
+                                               ARRAY['track_id', 'is_repost', 'user_id', 'created_at'],
+                                               ARRAY['pg_catalog.int8', 'pg_catalog.bool', 'pg_catalog.int8',
+                                                     'pg_catalog.timestamp']::pg_catalog.regtype[]);
     ELSIF p_what = 'playlist' THEN
-        v_state := 'trending._state_playlists'; v_hours_table := 'trending._state_playlist_hours';
-        v_id := 'playlist_id';
+        v_state := 'trending._state_playlists'; v_id := 'playlist_id';
     ELSE
         RAISE EXCEPTION 'trending: unknown state part %', p_what USING ERRCODE = '22023';
     END IF;
@@ -132,19 +145,25 @@ BEGIN
          WHERE a.attrelid = v_state AND a.attnum > 0 AND NOT a.attisdropped),
         (SELECT pg_catalog.array_agg(a.atttypid::pg_catalog.regtype ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
          WHERE a.attrelid = v_state AND a.attnum > 0 AND NOT a.attisdropped));
-    v_hours := trending._safe_temp_table('trending_' || p_what || '_engagement_hours',
-                                         ARRAY['hour', 'item_id'],
-                                         ARRAY['pg_catalog.timestamp', 'pg_catalog.int8']::pg_catalog.regtype[]);
     IF p_what = 'playlist' THEN
+        v_hours := trending._safe_temp_table('trending_playlist_engagement_hours', ARRAY['hour', 'item_id'],
+                                             ARRAY['pg_catalog.timestamp', 'pg_catalog.int8']::pg_catalog.regtype[]);
         v_owners := trending._safe_temp_table('trending_playlist_owners', ARRAY['playlist_id', 'owner_id'],
                                               ARRAY['pg_catalog.int8', 'pg_catalog.int8']::pg_catalog.regtype[]);
     END IF;
 
     IF p_full THEN
         v_rows := trending._state_load(v_state, pg_catalog.format('SELECT x.* FROM %s x ORDER BY x.%I', v_src, v_id));
-        PERFORM trending._state_load(v_hours_table, pg_catalog.format(
-            '(hour, item_id) SELECT DISTINCT h.hour, h.item_id FROM %s h
-             WHERE h.hour IS NOT NULL AND h.item_id IS NOT NULL ORDER BY 1, 2', v_hours));
+        IF v_actions IS NOT NULL THEN
+            PERFORM trending._state_load('trending._state_track_actions', pg_catalog.format(
+                '(track_id, is_repost, user_id, created_at) SELECT e.track_id, e.is_repost, e.user_id, e.created_at
+                 FROM %s e WHERE e.track_id IS NOT NULL AND e.is_repost IS NOT NULL', v_actions));
+        END IF;
+        IF v_hours IS NOT NULL THEN
+            PERFORM trending._state_load('trending._state_playlist_hours', pg_catalog.format(
+                '(hour, item_id) SELECT DISTINCT h.hour, h.item_id FROM %s h
+                 WHERE h.hour IS NOT NULL AND h.item_id IS NOT NULL ORDER BY 1, 2', v_hours));
+        END IF;
         IF v_owners IS NOT NULL THEN
             PERFORM trending._state_load('trending._state_playlist_owners', pg_catalog.format(
                 '(playlist_id, owner_id) SELECT o.playlist_id, pg_catalog.min(o.owner_id) FROM %s o
@@ -178,14 +197,44 @@ BEGIN
                                       + (SELECT pg_catalog.count(*) FROM inserted)',
                               v_state, v_columns, v_values, v_src, v_id)
     INTO v_rows;
-    -- most of the hours given are kept already: leave out those the
-    -- items' own index range holds, rather than probe for each hour
-    EXECUTE pg_catalog.format('INSERT INTO %1$s (hour, item_id)
-                               SELECT h.hour, h.item_id FROM %2$s h WHERE h.hour IS NOT NULL AND h.item_id IS NOT NULL
-                               EXCEPT
-                               SELECT k.hour, k.item_id FROM %1$s k
-                               WHERE k.item_id = ANY (ARRAY(SELECT DISTINCT i.item_id FROM %2$s i))',
-                              v_hours_table, v_hours);
+    IF v_actions IS NOT NULL THEN
+        -- the saves and reposts read again: of whole tracks (their rows
+        -- replaced), and of the pairs the capture named (the pair's rows
+        -- replaced: a pair's rows are always the sources' as some cycle read
+        -- them, and a later change to them is named again)
+        v_reread := trending._safe_temp_table('trending_track_reread', ARRAY['id'],
+                                              ARRAY['pg_catalog.int8']::pg_catalog.regtype[]);
+        v_pairs := trending._safe_temp_table('trending_track_action_pairs', ARRAY['track_id', 'user_id', 'is_repost'],
+                                             ARRAY['pg_catalog.int8', 'pg_catalog.int8',
+                                                   'pg_catalog.bool']::pg_catalog.regtype[]);
+        v_pair_rows := trending._safe_temp_table('trending_track_pair_rows',
+                                                 ARRAY['track_id', 'is_repost', 'user_id', 'created_at'],
+                                                 ARRAY['pg_catalog.int8', 'pg_catalog.bool', 'pg_catalog.int8',
+                                                       'pg_catalog.timestamp']::pg_catalog.regtype[]);
+        EXECUTE pg_catalog.format('DELETE FROM trending._state_track_actions e
+                                   WHERE e.track_id = ANY (ARRAY(SELECT r.id FROM %s r))', v_reread);
+        EXECUTE pg_catalog.format('DELETE FROM trending._state_track_actions e USING %s p
+                                   WHERE e.track_id = p.track_id AND e.user_id = p.user_id
+                                     AND e.is_repost = p.is_repost', v_pairs);
+        EXECUTE pg_catalog.format('INSERT INTO trending._state_track_actions (track_id, is_repost, user_id, created_at)
+                                   SELECT e.track_id, e.is_repost, e.user_id, e.created_at FROM %1$s e
+                                   WHERE e.track_id IS NOT NULL AND e.is_repost IS NOT NULL
+                                   UNION ALL
+                                   SELECT n.track_id, n.is_repost, n.user_id, n.created_at FROM %2$s n
+                                   WHERE n.track_id IS NOT NULL AND n.is_repost IS NOT NULL
+                                     AND NOT EXISTS (SELECT FROM %3$s r WHERE r.id = n.track_id)',
+                                  v_actions, v_pair_rows, v_reread);
+    END IF;
+    IF v_hours IS NOT NULL THEN
+        -- most of the hours given are kept already: leave out those the
+        -- items' own index range holds, rather than probe for each hour
+        EXECUTE pg_catalog.format('INSERT INTO trending._state_playlist_hours (hour, item_id)
+                                   SELECT h.hour, h.item_id FROM %1$s h WHERE h.hour IS NOT NULL AND h.item_id IS NOT NULL
+                                   EXCEPT
+                                   SELECT k.hour, k.item_id FROM trending._state_playlist_hours k
+                                   WHERE k.item_id = ANY (ARRAY(SELECT DISTINCT i.item_id FROM %1$s i))',
+                                  v_hours);
+    END IF;
     IF v_owners IS NOT NULL THEN
         EXECUTE pg_catalog.format('DELETE FROM trending._state_playlist_owners o
                                    WHERE o.playlist_id = ANY (ARRAY(SELECT a.id FROM %s a))', v_affected);

@@ -119,17 +119,30 @@ CREATE UNLOGGED TABLE trending._state_play_buckets (
 );
 CREATE INDEX _state_play_buckets_hour_idx ON trending._state_play_buckets (hour);
 
--- The hours that hold a live save or repost of an item, from the first hour
--- of the widest window of its kind on (tracks: the month; playlists: the
--- year): the items whose engagements leave a window between two cycles.
--- By item too (covering): an incremental cycle adds its items' new hours.
-CREATE UNLOGGED TABLE trending._state_track_hours (
-    hour    timestamp NOT NULL,
-    item_id bigint    NOT NULL,
-    PRIMARY KEY (hour, item_id)
+-- Every live save and repost of a track (tracks' karma has no window: all
+-- of them count), one row each, as the last cycle that read it found it in
+-- the sources: a changed one applies as a difference (incremental.py,
+-- stage_action_delta): the rows of each (track, user, kind of action) the
+-- capture names are read again and replace the stored ones, and the
+-- track's counts and karma move by what left and what came. By pair: those
+-- reads; by user: the rows whose karma weight changed; by created_at: the
+-- rows a moving window leaves (or, the calendar month, takes back).
+CREATE UNLOGGED TABLE trending._state_track_actions (
+    track_id   bigint    NOT NULL,
+    is_repost  boolean   NOT NULL,
+    user_id    bigint,
+    created_at timestamp
 );
-CREATE INDEX _state_track_hours_item_idx ON trending._state_track_hours (item_id, hour);
+CREATE INDEX _state_track_actions_pair_idx ON trending._state_track_actions (track_id, user_id, is_repost);
+CREATE INDEX _state_track_actions_user_idx ON trending._state_track_actions (user_id);
+CREATE INDEX _state_track_actions_created_idx ON trending._state_track_actions (created_at);
 
+-- The hours that hold a live save or repost of a playlist, from the first
+-- hour of the year window on: the playlists whose engagements leave a
+-- window between two cycles (their saves and reposts are read again: a
+-- playlist's karma is NULL without a contributor, which a difference
+-- cannot say). By item too (covering): an incremental cycle adds its
+-- items' new hours.
 CREATE UNLOGGED TABLE trending._state_playlist_hours (
     hour    timestamp NOT NULL,
     item_id bigint    NOT NULL,

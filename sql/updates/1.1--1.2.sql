@@ -147,6 +147,22 @@ ALTER TABLE trending._state_meta ADD COLUMN rotation jsonb;
 UPDATE trending._setting_defaults
 SET description = 'How long reconciling the whole incremental state with the sources takes: every cycle checks a share of it, records any drift in trending.runs and repairs it, and the cycle that completes the round is a reconcile (1 hour to 7 days).'
 WHERE name = 'reconcile_every';
+-- Issue 18 (item 4): the state keeps each live save and repost of a track
+-- (as in sql/schema/85_state.sql) where 1.1 kept the hours that hold them.
+-- A state built by 1.1 has none of them: it is marked invalid, and the
+-- first cycle after the upgrade runs full and builds them (it would run
+-- full anyway: the capture is not armed, above).
+DROP TABLE trending._state_track_hours;
+CREATE UNLOGGED TABLE trending._state_track_actions (
+    track_id   bigint    NOT NULL,
+    is_repost  boolean   NOT NULL,
+    user_id    bigint,
+    created_at timestamp
+);
+CREATE INDEX _state_track_actions_pair_idx ON trending._state_track_actions (track_id, user_id, is_repost);
+CREATE INDEX _state_track_actions_user_idx ON trending._state_track_actions (user_id);
+CREATE INDEX _state_track_actions_created_idx ON trending._state_track_actions (created_at);
+UPDATE trending._state_meta SET valid = false;
 DO $do$
 DECLARE
     v_value text;

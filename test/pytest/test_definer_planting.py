@@ -44,12 +44,14 @@ JOB_11 = "planting_job_11"
 
 _CHANGES = [("stored_tid", "tid"), ("stored_id", "integer"), ("type", "text"), ("version", "text"),
             ("time_range", "text"), ("id", "integer"), ("score", "double precision")]
+_ACTIONS = [("track_id", "bigint"), ("is_repost", "boolean"), ("user_id", "bigint"), ("created_at", "timestamp")]
 _FILENODE = "(SELECT pg_relation_filenode('trending.{kind}_trending_scores'))"
 
 # Every relation a definer reads that a caller could influence: its columns
 # (None: those of the state table it stages, read from the catalog), the
 # definer call that reads it, and the other staging tables that call reads.
-_TRACK_STATE = ("trending_track_state", "trending_track_engagement_hours", "trending_track_affected")
+_TRACK_STATE = ("trending_track_state", "trending_track_engagements", "trending_track_affected",
+                "trending_track_reread", "trending_track_action_pairs", "trending_track_pair_rows")
 _PLAYLIST_STATE = ("trending_playlist_state", "trending_playlist_engagement_hours", "trending_playlist_owners",
                    "trending_playlist_affected")
 RELATIONS = {
@@ -71,11 +73,17 @@ RELATIONS = {
         [("user_id", "bigint"), ("weight", "numeric"), ("negative", "boolean")],
         "SELECT trending._state_write({run}, 'playlist_users', false)", ("trending_playlist_user_state",)),
     "trending_track_state": (None, "SELECT trending._state_write({run}, 'track', false)", _TRACK_STATE),
-    "trending_track_engagement_hours": (
-        [("hour", "timestamp"), ("item_id", "bigint")],
-        "SELECT trending._state_write({run}, 'track', false)", _TRACK_STATE),
+    "trending_track_engagements": (
+        _ACTIONS, "SELECT trending._state_write({run}, 'track', false)", _TRACK_STATE),
     "trending_track_affected": ([("id", "bigint")], "SELECT trending._state_write({run}, 'track', false)",
                                 _TRACK_STATE),
+    "trending_track_reread": ([("id", "bigint")], "SELECT trending._state_write({run}, 'track', false)",
+                              _TRACK_STATE),
+    "trending_track_action_pairs": (
+        [("track_id", "bigint"), ("user_id", "bigint"), ("is_repost", "boolean")],
+        "SELECT trending._state_write({run}, 'track', false)", _TRACK_STATE),
+    "trending_track_pair_rows": (
+        _ACTIONS, "SELECT trending._state_write({run}, 'track', false)", _TRACK_STATE),
     "trending_playlist_state": (None, "SELECT trending._state_write({run}, 'playlist', false)", _PLAYLIST_STATE),
     "trending_playlist_engagement_hours": (
         [("hour", "timestamp"), ("item_id", "bigint")],

@@ -110,6 +110,46 @@ def test_the_streams_notice_a_capture_path_switched_off(conn, table):
                          "a score different from the oracle's: the events do not exercise that path")
 
 
+# The test of the test per state table new in 1.2: with the incremental
+# cycles' writes to it switched off (a trigger drops them: the staging table
+# named here exists only in an incremental cycle), some stream must end with
+# wrong scores. Full cycles still load it whole, and the streams' rounds of
+# reconciliation (2 hours) read every item again: a stream of a few more
+# hours than the others' shows it.
+NEW_STATE_TABLES = {"_state_track_actions": ("trending_track_action_pairs", 1)}
+UNWRITTEN_HOURS = 8
+
+
+@pytest.mark.parametrize("table", NEW_STATE_TABLES)
+def test_the_streams_notice_a_state_table_left_unwritten(conn, table):
+    staging, first_seed = NEW_STATE_TABLES[table]
+    conn.execute(f"""
+CREATE FUNCTION public.drop_incremental_writes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF pg_catalog.to_regclass('pg_temp.{staging}') IS NOT NULL THEN
+        RETURN NULL;
+    END IF;
+    RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+END$$""")
+    conn.execute(f"CREATE TRIGGER drop_incremental_writes BEFORE INSERT OR DELETE ON trending.{table}"
+                 " FOR EACH ROW EXECUTE FUNCTION public.drop_incremental_writes()")
+    tried = []
+    try:
+        for seed in [first_seed] + [s for s in range(11, 21) if s != first_seed]:
+            schema = f"stream_unwritten{table}"
+            stream = EventStream(conn, schema, seed, UNWRITTEN_HOURS, stop_on_mismatch=True)
+            stream.run()
+            drop_schema(conn, schema)
+            tried.append(seed)
+            if any(s.mismatches for s in stream.steps):
+                return
+    finally:
+        conn.execute(f"DROP TRIGGER drop_incremental_writes ON trending.{table}")
+        conn.execute("DROP FUNCTION public.drop_incremental_writes()")
+    raise AssertionError(f"with the incremental writes to trending.{table} switched off, no stream of seeds "
+                         f"{tried} ended with a score different from the oracle's: the streams do not exercise it")
+
+
 # Rotating reconciliation: the capture of one table misses one statement's
 # changes before the cycle of step 1 (a score goes wrong: the seeds are
 # chosen so that it does), and the stream goes on for two rounds of

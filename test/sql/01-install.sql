@@ -23,7 +23,7 @@ SELECT tables_are('trending', ARRAY['track_trending_scores', 'playlist_trending_
                                     -- incremental cycles' state (issue 9)
                                     '_state_meta', '_state_tracks', '_state_playlists', '_state_playlist_owners', '_state_track_users',
                                     '_state_playlist_users',
-                                    '_state_play_buckets', '_state_track_hours', '_state_playlist_hours',
+                                    '_state_play_buckets', '_state_track_actions', '_state_playlist_hours',
                                     -- movers (issue 11)
                                     'movers_top'],
                   'the schema holds the two score tables, the configuration tables and the run history');
