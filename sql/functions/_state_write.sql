@@ -211,19 +211,57 @@ BEGIN
                                                  ARRAY['track_id', 'is_repost', 'user_id', 'created_at'],
                                                  ARRAY['pg_catalog.int8', 'pg_catalog.bool', 'pg_catalog.int8',
                                                        'pg_catalog.timestamp']::pg_catalog.regtype[]);
-        EXECUTE pg_catalog.format('DELETE FROM trending._state_track_actions e
-                                   WHERE e.track_id = ANY (ARRAY(SELECT r.id FROM %s r))', v_reread);
-        EXECUTE pg_catalog.format('DELETE FROM trending._state_track_actions e USING %s p
-                                   WHERE e.track_id = p.track_id AND e.user_id = p.user_id
-                                     AND e.is_repost = p.is_repost', v_pairs);
-        EXECUTE pg_catalog.format('INSERT INTO trending._state_track_actions (track_id, is_repost, user_id, created_at)
-                                   SELECT e.track_id, e.is_repost, e.user_id, e.created_at FROM %1$s e
-                                   WHERE e.track_id IS NOT NULL AND e.is_repost IS NOT NULL
-                                   UNION ALL
-                                   SELECT n.track_id, n.is_repost, n.user_id, n.created_at FROM %2$s n
-                                   WHERE n.track_id IS NOT NULL AND n.is_repost IS NOT NULL
-                                     AND NOT EXISTS (SELECT FROM %3$s r WHERE r.id = n.track_id)',
-                                  v_actions, v_pair_rows, v_reread);
+        -- Only the rows that differ are written: most of what is read again
+        -- (the reconciliation's share) is what the state holds, and an
+        -- insert costs a heap tuple and three index entries. Stored and read
+        -- rows are compared as multisets, counted per distinct row (a NULL
+        -- matches a NULL): where the state holds more copies, the extra
+        -- ones are deleted (by ctid); where it holds fewer, the missing
+        -- ones are inserted.
+        EXECUTE pg_catalog.format(
+            'WITH stored AS MATERIALIZED (
+                 SELECT s.track_id, s.is_repost, s.user_id IS NULL AS user_null, COALESCE(s.user_id, 0) AS user_value,
+                        s.created_at IS NULL AS created_null, COALESCE(s.created_at, ''-infinity'') AS created_value,
+                        pg_catalog.count(*) AS n, pg_catalog.array_agg(s.tid) AS tids
+                 FROM (SELECT e.ctid AS tid, e.track_id, e.is_repost, e.user_id, e.created_at
+                       FROM trending._state_track_actions e
+                       WHERE e.track_id = ANY (ARRAY(SELECT r.id FROM %3$s r))
+                       UNION ALL
+                       SELECT e.ctid, e.track_id, e.is_repost, e.user_id, e.created_at
+                       FROM %4$s p
+                       JOIN trending._state_track_actions e
+                         ON e.track_id = p.track_id AND e.user_id = p.user_id AND e.is_repost = p.is_repost
+                       WHERE NOT EXISTS (SELECT FROM %3$s r WHERE r.id = p.track_id)) AS s
+                 GROUP BY s.track_id, s.is_repost, s.user_id, s.created_at
+             ), fresh AS MATERIALIZED (
+                 SELECT f.track_id, f.is_repost, f.user_id, f.created_at, f.user_id IS NULL AS user_null,
+                        COALESCE(f.user_id, 0) AS user_value, f.created_at IS NULL AS created_null,
+                        COALESCE(f.created_at, ''-infinity'') AS created_value, pg_catalog.count(*) AS n
+                 FROM (SELECT e.track_id, e.is_repost, e.user_id, e.created_at FROM %1$s e
+                       WHERE e.track_id IS NOT NULL AND e.is_repost IS NOT NULL
+                       UNION ALL
+                       SELECT n.track_id, n.is_repost, n.user_id, n.created_at FROM %2$s n
+                       WHERE n.track_id IS NOT NULL AND n.is_repost IS NOT NULL
+                         AND NOT EXISTS (SELECT FROM %3$s r WHERE r.id = n.track_id)) AS f
+                 GROUP BY f.track_id, f.is_repost, f.user_id, f.created_at
+             ), differing AS MATERIALIZED (
+                 SELECT s.tids[1:COALESCE(s.n, 0) - COALESCE(f.n, 0)] AS gone,
+                        COALESCE(f.n, 0) - COALESCE(s.n, 0) AS missing, f.track_id, f.is_repost, f.user_id, f.created_at
+                 FROM stored s
+                 FULL JOIN fresh f
+                   ON f.track_id = s.track_id AND f.is_repost = s.is_repost AND f.user_null = s.user_null
+                  AND f.user_value = s.user_value AND f.created_null = s.created_null
+                  AND f.created_value = s.created_value
+                 WHERE s.n IS DISTINCT FROM f.n
+             ), deleted AS (
+                 DELETE FROM trending._state_track_actions e
+                 WHERE e.ctid = ANY (ARRAY(SELECT pg_catalog.unnest(d.gone) FROM differing d WHERE d.missing < 0))
+             )
+             INSERT INTO trending._state_track_actions (track_id, is_repost, user_id, created_at)
+             SELECT d.track_id, d.is_repost, d.user_id, d.created_at
+             FROM differing d CROSS JOIN LATERAL pg_catalog.generate_series(1, d.missing) AS copy
+             WHERE d.missing > 0',
+            v_actions, v_pair_rows, v_reread, v_pairs);
     END IF;
     IF v_hours IS NOT NULL THEN
         -- most of the hours given are kept already: leave out those the

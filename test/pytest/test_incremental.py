@@ -428,9 +428,10 @@ def _playlist_scores(conn, pid: int) -> dict:
 
 @pytest.fixture
 def own_rows(conn):
-    """Users 990001.. and playlists 990101.. of a test's own, removed after it."""
+    """Users 990001.. (and their saves and reposts) and playlists 990101.. of a test's own, removed after it."""
     yield
-    for table, column in (("saves", "user_id"), ("playlists", "playlist_owner_id"), ("aggregate_user", "user_id"),
+    for table, column in (("saves", "user_id"), ("reposts", "user_id"), ("playlists", "playlist_owner_id"),
+                          ("aggregate_user", "user_id"),
                           ("users", "user_id")):
         conn.execute(f"DELETE FROM {SOURCE}.{table} WHERE {column} >= 990000")
 
@@ -479,3 +480,56 @@ def test_a_newly_eligible_playlist_is_rescored_when_its_saves_leave_a_window(con
     assert set(before) == {"week", "month", "year"}
     assert cycle(conn, NOW + timedelta(minutes=70))[0] == "incremental"  # the save left the week window
     assert _playlist_scores(conn, pid)["week"] < before["week"]
+
+
+def _track_actions(conn, track_id: int, source: bool) -> list:
+    """The live saves and reposts of a track, as the sources hold them or as the state does."""
+    if source:
+        rows = conn.execute(
+            f"SELECT false, user_id::bigint, created_at::text FROM {SOURCE}.saves WHERE save_item_id = %(t)s"
+            f" AND save_type = 'track' AND is_current AND NOT is_delete"
+            f" UNION ALL SELECT true, user_id::bigint, created_at::text FROM {SOURCE}.reposts WHERE repost_item_id = %(t)s"
+            f" AND repost_type = 'track' AND is_current AND NOT is_delete", {"t": track_id}).fetchall()
+    else:
+        rows = conn.execute("SELECT is_repost, user_id, created_at::text FROM trending._state_track_actions"
+                            " WHERE track_id = %s", (track_id,)).fetchall()
+    return sorted(rows, key=repr)
+
+
+def test_a_tracks_saves_and_reposts_move_by_differences_copies_and_nulls_included(conn, own_rows):
+    """The state keeps each live save and repost of a track as a multiset:
+    two identical live saves (the same user and date, another txhash) are
+    two rows, one undone leaves one; a repost dated -infinity counts in no
+    window but in the karma (and as an absurd row), and given a date it
+    enters the week. A
+    changed follower count moves the karma over the stored rows. After
+    every incremental cycle the scores are the oracle's and the state's
+    rows of the track are the sources'."""
+    fan, other = 990011, 990012
+    base = NOW.replace(tzinfo=None)
+    track = conn.execute(f"SELECT track_id FROM {SOURCE}.tracks WHERE is_current AND NOT is_delete AND NOT is_unlisted"
+                         " AND stem_of IS NULL GROUP BY track_id HAVING count(*) = 1 ORDER BY track_id LIMIT 1"
+                         ).fetchone()[0]
+    conn.execute(f"INSERT INTO {SOURCE}.users (user_id, txhash, is_current, cover_photo, profile_picture, bio) "
+                 "VALUES (%s, 'u11', true, 'c', 'p', 'b'), (%s, 'u12', true, 'c', 'p', 'b')", (fan, other))
+    conn.execute(f"INSERT INTO {SOURCE}.aggregate_user (user_id, follower_count, following_count) "
+                 "VALUES (%s, 100, 0), (%s, 7, 0)", (fan, other))
+    conn.execute(f"INSERT INTO {SOURCE}.saves (user_id, save_item_id, save_type, txhash, is_current, is_delete, "
+                 "created_at) VALUES (%(u)s, %(t)s, 'track', 'copy1', true, false, %(at)s),"
+                 " (%(u)s, %(t)s, 'track', 'copy2', true, false, %(at)s)",
+                 {"u": fan, "t": track, "at": base - timedelta(days=3)})
+    conn.execute(f"INSERT INTO {SOURCE}.reposts (user_id, repost_item_id, repost_type, txhash, is_current, is_delete, "
+                 "created_at) VALUES (%s, %s, 'track', 'undated', true, false, '-infinity')", (other, track))
+    assert cycle(conn, NOW)[0] == "full"
+    assert _track_actions(conn, track, source=False) == _track_actions(conn, track, source=True)
+    steps = [
+        f"UPDATE {SOURCE}.saves SET is_delete = true WHERE txhash = 'copy2'",  # one copy undone
+        f"UPDATE {SOURCE}.reposts SET created_at = '{base - timedelta(days=1)}' WHERE txhash = 'undated'",
+        f"UPDATE {SOURCE}.aggregate_user SET follower_count = 250 WHERE user_id = {fan}",
+        f"UPDATE {SOURCE}.saves SET is_delete = false WHERE txhash = 'copy2'",  # and redone
+    ]
+    for hour, statement in enumerate(steps, start=1):
+        conn.execute(statement)
+        kind = cycle(conn, NOW + timedelta(hours=hour))[0]
+        assert kind == "incremental", statement
+        assert _track_actions(conn, track, source=False) == _track_actions(conn, track, source=True), statement
