@@ -13,6 +13,8 @@ registrations. Any difference fails the test with the object's name.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import psycopg
 import pytest
 from psycopg import sql
@@ -208,3 +210,41 @@ def test_scores_settings_and_history_survive_and_the_next_cycle_succeeds(upgrade
         assert not problems, problems[:10]
         statuses = conn.execute("SELECT status FROM trending.runs ORDER BY run_id").fetchall()
         assert statuses[-2:] == [("ok",), ("ok",)]
+
+
+def test_an_incremental_state_built_by_1_1_is_rebuilt_by_the_first_cycle_after_the_upgrade(make_db):
+    """1.1's state kept the hours of the tracks' saves and reposts
+    (_state_track_hours); 1.2's keeps each live one (_state_track_actions).
+    The upgrade drops the one, creates the other and marks the state
+    invalid: the first cycle after it runs full and builds the new state,
+    which then holds every live track save and repost, and the next cycle
+    is incremental and exact."""
+    dataset = random_dataset(1702)
+    dsn = make_db("upgrade_state_from_1_1", extensions=())
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET client_min_messages = warning")
+        conn.execute("CREATE EXTENSION trending VERSION '1.1' CASCADE")
+        load_dataset(conn, "music", dataset)
+        use_source_schema(conn, "music")
+        enable_strategies(conn, ALL_STRATEGIES)
+        conn.execute("SELECT trending.install_capture()")
+        assert recompute(conn, dataset.now)["status"] == "ok"
+        assert conn.execute("SELECT count(*) FROM trending._state_track_hours").fetchone()[0] > 0
+        conn.execute("ALTER EXTENSION trending UPDATE TO '1.2'")
+        assert conn.execute("SELECT valid FROM trending._state_meta").fetchone() == (False,)
+        later = [dataset.now + timedelta(hours=h) for h in (1, 2)]
+        assert recompute(conn, later[0])["cycle"]["kind"] == "full"
+        conn.execute("UPDATE music.saves SET is_delete = NOT COALESCE(is_delete, false) WHERE ctid = "
+                     "(SELECT ctid FROM music.saves WHERE save_type = 'track' AND is_current"
+                     " ORDER BY user_id, save_item_id LIMIT 1)")
+        second = recompute(conn, later[1])
+        assert second["cycle"]["kind"] == "incremental", second["cycle"]["reason"]
+        live = conn.execute(
+            "SELECT count(*) FROM (SELECT save_item_id FROM music.saves WHERE save_type = 'track' AND is_current"
+            " AND is_delete IS FALSE UNION ALL SELECT repost_item_id FROM music.reposts WHERE repost_type = 'track'"
+            " AND is_current AND is_delete IS FALSE) AS x").fetchone()[0]
+        assert conn.execute("SELECT count(*) FROM trending._state_track_actions").fetchone()[0] == live
+        want_tracks, want_playlists = expected_scores(fetch_source(conn, "music"), later[1], ALL_STRATEGIES)
+        problems = score_mismatches(want_tracks, track_scores(conn), with_genre=True)
+        problems += score_mismatches(want_playlists, playlist_scores(conn), with_genre=False)
+        assert not problems, problems[:10]
